@@ -1,0 +1,92 @@
+/*
+ * secret.c — memory for keys and plaintext, wiping, constant-time compare,
+ * random bytes.
+ *
+ * Design: each secret is its own anonymous mapping, so freeing returns it to
+ * the kernel after a wipe, and so it can be locked (mlock, best effort: the
+ * RLIMIT_MEMLOCK of an unprivileged process is small) and kept out of core
+ * dumps (MADV_DONTDUMP). Wiping goes through OPENSSL_cleanse, comparison
+ * through CRYPTO_memcmp (STYLE §3.13).
+ *
+ * Invariants: I1 a freed secret's bytes are zero before the pages are
+ * returned. I2 comparisons of MACs, keys and tokens take time independent of
+ * their contents.
+ */
+#include "coffer/base.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
+{
+    *out = NULL;
+    struct coffer_secret *s = coffer_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return COFFER_E_NOMEM;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t map_size;
+    if (!coffer_size_add(size == 0 ? 1 : size, page - 1, &map_size)) {
+        coffer_free(s);
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "secret of %zu bytes is too large", size);
+    }
+    map_size &= ~(page - 1);
+#ifdef COFFER_TESTING
+    /* Let allocation fault injection reach secret allocations too. */
+    void *probe = coffer_malloc(1);
+    if (probe == NULL) {
+        coffer_free(s);
+        return COFFER_E_NOMEM;
+    }
+    coffer_free(probe);
+#endif
+    void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        coffer_free(s);
+        return COFFER_FAIL(COFFER_E_NOMEM, "mapping %zu bytes for a secret", map_size);
+    }
+    (void)madvise(p, map_size, MADV_DONTDUMP);
+    (void)mlock(p, map_size); /* best effort */
+    s->data = p;
+    s->size = size;
+    s->map_size = map_size;
+    *out = s;
+    return COFFER_OK;
+}
+
+void coffer_secret_free(struct coffer_secret *s)
+{
+    if (s == NULL)
+        return;
+    if (s->data != NULL) {
+        coffer_memzero(s->data, s->map_size);
+        (void)munlock(s->data, s->map_size);
+        munmap(s->data, s->map_size);
+    }
+    coffer_memzero(s, sizeof(*s));
+    coffer_free(s);
+}
+
+void coffer_memzero(void *p, size_t size)
+{
+    if (p != NULL && size > 0)
+        OPENSSL_cleanse(p, size);
+}
+
+bool coffer_ct_eq(const void *a, const void *b, size_t size)
+{
+    return CRYPTO_memcmp(a, b, size) == 0;
+}
+
+enum coffer_err coffer_random(void *buf, size_t size)
+{
+    while (size > 0) {
+        int chunk = size > (1u << 30) ? (1 << 30) : (int)size;
+        if (RAND_bytes(buf, chunk) != 1)
+            return COFFER_FAIL(COFFER_E_CRYPTO, "the random generator failed");
+        buf = (uint8_t *)buf + chunk;
+        size -= (size_t)chunk;
+    }
+    return COFFER_OK;
+}

@@ -1,0 +1,36 @@
+/*
+ * cli.h — private to the `coffer` binary: the subcommand table and the
+ * helpers every subcommand shares (error reporting, exit codes).
+ */
+#ifndef COFFER_CLI_H
+#define COFFER_CLI_H
+
+#include <stdio.h>
+
+#include "coffer/base.h"
+
+/* Exit codes: 0 success, 1 the operation failed, 2 usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+struct cli_cmd {
+    const char *name;
+    const char *summary;
+    /* argv[0] is the subcommand's name. Returns an exit code. */
+    int (*run)(int argc, char **argv);
+    void (*help)(FILE *out);
+};
+
+/* The table, terminated by a zeroed entry (commands.c). */
+extern const struct cli_cmd cli_commands[];
+
+/* Print "coffer <what>: <strerror>: <detail>" to stderr; returns CLI_FAIL. */
+int cli_fail(const char *what, enum coffer_err err);
+/* Print a usage error and a pointer to help; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) COFFER_PRINTF(2, 3);
+
+#ifdef COFFER_HAVE_PF
+int cmd_pf(int argc, char **argv);
+void cmd_pf_help(FILE *out);
+#endif
+
+#endif
