@@ -332,7 +332,8 @@ COFFER_NODISCARD enum coffer_err coffer_file_read_all(const char *path, size_t m
 /* Read a whole file into secret memory. */
 COFFER_NODISCARD enum coffer_err coffer_file_read_secret(const char *path, size_t max_size, struct coffer_secret **out);
 
-/* Atomic replacement of a file: write to a temporary file beside it, fsync,
+/* Atomic replacement of a file: write to a temporary file beside it (opened
+ * read-write, so writers may read back what they wrote), fsync,
  * rename over the target, fsync the folder. Until commit, the target is
  * untouched; abort removes the temporary file. */
 struct coffer_atomic_file {

@@ -155,7 +155,7 @@ enum coffer_err coffer_atomic_open(const char *path, unsigned mode, struct coffe
         }
         coffer_hex_encode(rnd, sizeof(rnd), hex);
         snprintf(af->tmp_path, n, "%s.tmp-%s", path, hex);
-        af->fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+        af->fd = open(af->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
         if (af->fd >= 0)
             return COFFER_OK;
         if (errno != EEXIST)
