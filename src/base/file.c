@@ -75,8 +75,8 @@ enum coffer_err coffer_file_read_all(const char *path, size_t max_size, uint8_t 
 {
     *out = NULL;
     *out_size = 0;
-    int fd;
-    size_t size;
+    int fd = -1;
+    size_t size = 0;
     enum coffer_err r = open_regular(path, max_size, &fd, &size);
     if (r != COFFER_OK)
         return r;
@@ -100,8 +100,8 @@ enum coffer_err coffer_file_read_all(const char *path, size_t max_size, uint8_t 
 enum coffer_err coffer_file_read_secret(const char *path, size_t max_size, struct coffer_secret **out)
 {
     *out = NULL;
-    int fd;
-    size_t size;
+    int fd = -1;
+    size_t size = 0;
     enum coffer_err r = open_regular(path, max_size, &fd, &size);
     if (r != COFFER_OK)
         return r;

@@ -19,6 +19,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)8 << 20)
+
 enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
 {
     *out = NULL;
@@ -41,13 +44,41 @@ enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
     }
     coffer_free(probe);
 #endif
-    void *p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p;
+    if (map_size >= HUGE_MIN) {
+        /* Large secrets (a decrypted model): 2 MiB-aligned and backed by
+         * transparent huge pages, so faulting them in costs 512 times fewer
+         * page faults. */
+        size_t padded;
+        if (!coffer_size_add(map_size, HUGE_PAGE, &padded)) {
+            coffer_free(s);
+            return COFFER_FAIL(COFFER_E_TOO_LARGE, "secret of %zu bytes is too large", size);
+        }
+        uint8_t *raw = mmap(NULL, padded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        p = raw;
+        if (raw != MAP_FAILED) {
+            uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+            if (aligned > raw)
+                munmap(raw, (size_t)(aligned - raw));
+            size_t tail = (size_t)(raw + padded - (aligned + map_size));
+            if (tail > 0)
+                munmap(aligned + map_size, tail);
+            p = aligned;
+            (void)madvise(p, map_size, MADV_HUGEPAGE);
+        }
+    } else {
+        p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
     if (p == MAP_FAILED) {
         coffer_free(s);
         return COFFER_FAIL(COFFER_E_NOMEM, "mapping %zu bytes for a secret", map_size);
     }
     (void)madvise(p, map_size, MADV_DONTDUMP);
-    (void)mlock(p, map_size); /* best effort */
+    /* Locked so plaintext never reaches swap (best effort: the limit may be
+     * small). ONFAULT locks pages as they are first touched, so the threads
+     * filling a large secret fault in their own ranges in parallel. */
+    if (mlock2(p, map_size, MLOCK_ONFAULT) != 0)
+        (void)mlock(p, map_size);
     s->data = p;
     s->size = size;
     s->map_size = map_size;

@@ -112,7 +112,9 @@ struct coffer_pf {
     /* writer */
     uint8_t *recs;       /* the 96 data-node records of the MHT node being filled */
     uint8_t *spill_key;  /* ephemeral key sealing finished MHT data records on disk */
-    uint8_t *cipher;     /* PF_NODE of ciphertext (not secret) */
+    uint8_t *cipher;     /* ciphertext of the data-node group being filled (96 nodes),
+                            then one node of scratch (not secret) */
+    uint8_t *keypool;    /* fresh random keys for the group's 96 data nodes */
     size_t node_fill;    /* plaintext bytes in `node` waiting for a full node */
     uint64_t data_nodes; /* data nodes written */
     bool finished;

@@ -3,7 +3,9 @@
  *
  * Design: plaintext is appended. The first 3072 bytes go to the metadata
  * node's inline area; after that every full 4096 bytes become a data node,
- * encrypted under a fresh random key and written at once. Its (key, MAC)
+ * encrypted under a fresh random key; the 96 data nodes of one MHT group
+ * are contiguous on storage and are written with one write, their keys drawn
+ * with one call to the random generator. Each node's (key, MAC)
  * record goes into the 96-record block of the MHT node being filled. When a
  * block is complete it is sealed with an ephemeral AES-GCM key that lives
  * only in this process (IV = the MHT index) and parked in the MHT node's own
@@ -28,6 +30,8 @@
 enum coffer_err pf__handle_new(const struct coffer_io *io, bool writer, size_t extra, struct coffer_pf **out);
 
 #define SPILL_SIZE (PF_MHT_CHILD_OFF + 16) /* 96 records + tag */
+#define GROUP_SIZE ((size_t)PF_DATA_PER_MHT * PF_NODE)
+#define KEYPOOL_SIZE (PF_DATA_PER_MHT * 16)
 
 static enum coffer_err wpoison(struct coffer_pf *pf, enum coffer_err r)
 {
@@ -62,10 +66,10 @@ enum coffer_err coffer_pf_create(const struct coffer_io *io, const coffer_pf_key
         return COFFER_FAIL(COFFER_E_PATH_TOO_LONG, "bound path of %zu bytes (at most %d)", len,
                            COFFER_PF_PATH_MAX);
     struct coffer_pf *pf;
-    enum coffer_err r = pf__handle_new(io, true, PF_MHT_CHILD_OFF + 16, &pf);
+    enum coffer_err r = pf__handle_new(io, true, PF_MHT_CHILD_OFF + 16 + KEYPOOL_SIZE, &pf);
     if (r != COFFER_OK)
         return r;
-    pf->cipher = coffer_malloc(PF_NODE);
+    pf->cipher = coffer_malloc(GROUP_SIZE + PF_NODE);
     if (pf->cipher == NULL) {
         coffer_pf_close(pf);
         return COFFER_E_NOMEM;
@@ -74,6 +78,7 @@ enum coffer_err coffer_pf_create(const struct coffer_io *io, const coffer_pf_key
     pf->version = version;
     pf->recs = pf->node + PF_NODE;
     pf->spill_key = pf->recs + PF_MHT_CHILD_OFF;
+    pf->keypool = pf->spill_key + 16;
     memcpy(pf->hdr + PF_HDR_PATH_OFF, bound_path, len);
     if ((r = coffer_random(pf->spill_key, 16)) != COFFER_OK) {
         coffer_pf_close(pf);
@@ -93,31 +98,51 @@ static void spill_iv(uint64_t l, uint8_t iv[12])
 static enum coffer_err spill_records(struct coffer_pf *pf, uint64_t l)
 {
     uint8_t iv[12];
+    uint8_t *scratch = pf->cipher + GROUP_SIZE;
     spill_iv(l, iv);
-    enum coffer_err r = pf_gcm_encrypt(&pf->gcm, pf->spill_key, iv, pf->recs, PF_MHT_CHILD_OFF, pf->cipher,
-                                       pf->cipher + PF_MHT_CHILD_OFF);
+    enum coffer_err r = pf_gcm_encrypt(&pf->gcm, pf->spill_key, iv, pf->recs, PF_MHT_CHILD_OFF, scratch,
+                                       scratch + PF_MHT_CHILD_OFF);
     coffer_memzero(pf->recs, PF_MHT_CHILD_OFF);
     if (r == COFFER_OK)
-        r = coffer_io_write(pf->io, pf_phys_mht(l) * PF_NODE, pf->cipher, SPILL_SIZE);
+        r = coffer_io_write(pf->io, pf_phys_mht(l) * PF_NODE, scratch, SPILL_SIZE);
     return r;
+}
+
+/* Write the encrypted data nodes of the current group that are not on
+ * storage yet (they are contiguous). */
+static enum coffer_err write_group(struct coffer_pf *pf)
+{
+    uint64_t nodes = pf->data_nodes % PF_DATA_PER_MHT;
+    if (nodes == 0 && pf->data_nodes > 0)
+        nodes = PF_DATA_PER_MHT;
+    if (nodes == 0)
+        return COFFER_OK;
+    uint64_t first = pf->data_nodes - nodes;
+    return coffer_io_write(pf->io, pf_phys_data(first) * PF_NODE, pf->cipher, (size_t)nodes * PF_NODE);
 }
 
 static enum coffer_err flush_data_node(struct coffer_pf *pf)
 {
     uint64_t d = pf->data_nodes;
-    uint8_t *rec = pf->recs + (d % PF_DATA_PER_MHT) * PF_REC;
-    enum coffer_err r = coffer_random(rec, 16);
+    size_t slot = (size_t)(d % PF_DATA_PER_MHT);
+    enum coffer_err r = COFFER_OK;
+    if (slot == 0)
+        r = coffer_random(pf->keypool, KEYPOOL_SIZE);
+    uint8_t *rec = pf->recs + slot * PF_REC;
+    memcpy(rec, pf->keypool + slot * 16, 16);
+    coffer_memzero(pf->keypool + slot * 16, 16);
     if (r == COFFER_OK)
-        r = pf_gcm_encrypt(&pf->gcm, rec, NULL, pf->node, PF_NODE, pf->cipher, rec + 16);
+        r = pf_gcm_encrypt(&pf->gcm, rec, NULL, pf->node, PF_NODE, pf->cipher + slot * PF_NODE, rec + 16);
     coffer_memzero(pf->node, PF_NODE);
     pf->node_fill = 0;
-    if (r == COFFER_OK)
-        r = coffer_io_write(pf->io, pf_phys_data(d) * PF_NODE, pf->cipher, PF_NODE);
     if (r != COFFER_OK)
         return r;
     pf->data_nodes++;
-    if (d % PF_DATA_PER_MHT == PF_DATA_PER_MHT - 1)
+    if (slot == PF_DATA_PER_MHT - 1) {
+        if ((r = write_group(pf)) != COFFER_OK)
+            return r;
         return spill_records(pf, d / PF_DATA_PER_MHT);
+    }
     return COFFER_OK;
 }
 
@@ -161,6 +186,7 @@ static enum coffer_err write_tree(struct coffer_pf *pf)
     if (r != COFFER_OK)
         return r;
     uint8_t *mht = pf->root; /* scratch: the plaintext of the node being built */
+    uint8_t *scratch = pf->cipher + GROUP_SIZE;
     for (uint64_t l = nm; l-- > 0 && r == COFFER_OK;) {
         memset(mht, 0, PF_NODE);
         bool in_memory = l == nm - 1 && nd % PF_DATA_PER_MHT != 0;
@@ -170,10 +196,10 @@ static enum coffer_err write_tree(struct coffer_pf *pf)
         } else {
             uint8_t iv[12];
             spill_iv(l, iv);
-            r = coffer_io_read(pf->io, pf_phys_mht(l) * PF_NODE, pf->cipher, SPILL_SIZE);
+            r = coffer_io_read(pf->io, pf_phys_mht(l) * PF_NODE, scratch, SPILL_SIZE);
             if (r == COFFER_OK)
-                r = pf_gcm_decrypt(&pf->gcm, pf->spill_key, iv, pf->cipher, PF_MHT_CHILD_OFF, mht,
-                                   pf->cipher + PF_MHT_CHILD_OFF);
+                r = pf_gcm_decrypt(&pf->gcm, pf->spill_key, iv, scratch, PF_MHT_CHILD_OFF, mht,
+                                   scratch + PF_MHT_CHILD_OFF);
             if (r == COFFER_E_AUTH)
                 r = COFFER_FAIL(COFFER_E_CORRUPTED, "MHT node %llu's records changed on storage while writing",
                                 (unsigned long long)l);
@@ -189,9 +215,9 @@ static enum coffer_err write_tree(struct coffer_pf *pf)
         uint8_t *rec = l == 0 ? pf->hdr + PF_HDR_ROOTKEY_OFF : child->data + l * PF_REC;
         if ((r = coffer_random(rec, 16)) != COFFER_OK)
             break;
-        if ((r = pf_gcm_encrypt(&pf->gcm, rec, NULL, mht, PF_NODE, pf->cipher, rec + 16)) != COFFER_OK)
+        if ((r = pf_gcm_encrypt(&pf->gcm, rec, NULL, mht, PF_NODE, scratch, rec + 16)) != COFFER_OK)
             break;
-        r = coffer_io_write(pf->io, pf_phys_mht(l) * PF_NODE, pf->cipher, PF_NODE);
+        r = coffer_io_write(pf->io, pf_phys_mht(l) * PF_NODE, scratch, PF_NODE);
     }
     coffer_memzero(mht, PF_NODE);
     coffer_secret_free(child);
@@ -226,6 +252,8 @@ enum coffer_err coffer_pf_finish(struct coffer_pf *pf)
     if (r != COFFER_OK)
         return r;
     if (pf->node_fill > 0 && (r = flush_data_node(pf)) != COFFER_OK) /* zero-padded last node */
+        return wpoison(pf, r);
+    if (pf->data_nodes % PF_DATA_PER_MHT != 0 && (r = write_group(pf)) != COFFER_OK) /* a partial last group */
         return wpoison(pf, r);
     if (COFFER_NEVER(pf->data_nodes != pf_data_nodes(pf->plain_size)))
         return wpoison(pf, COFFER_FAIL(COFFER_E_INTERNAL, "data node count does not match the size"));
