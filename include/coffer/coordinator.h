@@ -1,0 +1,211 @@
+/*
+ * coffer/coordinator.h — the coordinator: MarbleRun's role in the serving
+ * flow. This header has the manifest (MarbleRun's schema, parsed and
+ * validated) and the template renderer for marble parameters; the PKI,
+ * sealed state and APIs build on them.
+ *
+ * Manifest compatibility with MarbleRun (shared/research/marblerun.md §1a):
+ * keys match case-insensitively (as Go's decoder does), unknown keys are
+ * ignored, two keys that differ only in case are rejected as duplicates, and
+ * every validation error names the JSON path of the offending field
+ * ("$.Marbles.server.Package: no package \"x\"").
+ */
+#ifndef COFFER_COORDINATOR_H
+#define COFFER_COORDINATOR_H
+
+#include "coffer/base.h"
+
+/* ------------------------------------------------------------- manifest */
+
+enum coffer_tee {
+    COFFER_TEE_SGX = 0,
+    COFFER_TEE_TDX,
+    COFFER_TEE_SNP,
+    COFFER_TEE_SIMULATION, /* coffer's software evidence: no hardware protection */
+};
+
+enum coffer_secret_type {
+    COFFER_SECRET_SYMMETRIC = 0, /* "symmetric-key" */
+    COFFER_SECRET_CERT_RSA,      /* "cert-rsa" */
+    COFFER_SECRET_CERT_ECDSA,    /* "cert-ecdsa" */
+    COFFER_SECRET_CERT_ED25519,  /* "cert-ed25519" */
+    COFFER_SECRET_PLAIN,         /* "plain" (user-defined only) */
+};
+
+enum coffer_role_resource {
+    COFFER_ROLE_PACKAGES = 0,
+    COFFER_ROLE_SECRETS,
+    COFFER_ROLE_MANIFEST,
+};
+
+enum coffer_role_action {
+    COFFER_ACTION_READ_SECRET = 1 << 0,
+    COFFER_ACTION_WRITE_SECRET = 1 << 1,
+    COFFER_ACTION_UPDATE_SECURITY_VERSION = 1 << 2,
+    COFFER_ACTION_UPDATE_MANIFEST = 1 << 3,
+};
+
+enum coffer_seal_mode {
+    COFFER_SEAL_PRODUCT_KEY = 0,
+    COFFER_SEAL_UNIQUE_KEY,
+    COFFER_SEAL_DISABLED,
+};
+
+/* A package: what evidence a marble must present. Byte fields are set when
+ * their has_ flag is. */
+struct coffer_mf_package {
+    const char *name;
+    enum coffer_tee tee;
+    bool has_unique_id, has_signer_id, has_product_id, has_svn;
+    uint8_t unique_id[32];   /* SGX MRENCLAVE, or the simulation executable hash */
+    uint8_t signer_id[32];   /* SGX MRSIGNER */
+    uint16_t product_id;     /* SGX ISVPRODID */
+    uint16_t security_version; /* minimum SGX ISVSVN */
+    bool debug;              /* compared for equality, as MarbleRun does */
+    const char **accepted_tcb_statuses;
+    size_t accepted_tcb_statuses_count;
+    const char **accepted_advisories;
+    size_t accepted_advisories_count;
+    /* TDX */
+    bool has_mrtd;
+    uint8_t mrtd[48];
+    bool has_rtmr[4];
+    uint8_t rtmr[4][48];
+    /* SNP */
+    bool has_measurement;
+    uint8_t measurement[48];
+    bool has_vmpl;
+    uint32_t max_vmpl;
+};
+
+/* A file or environment value of a marble's parameters. */
+struct coffer_mf_value {
+    const char *name;
+    const uint8_t *data; /* decoded per its Encoding; may hold NUL bytes (files) */
+    size_t size;
+    bool no_templates;
+};
+
+struct coffer_mf_marble {
+    const char *name;
+    const char *package;
+    uint64_t max_activations; /* 0 = unlimited */
+    struct coffer_mf_value *files;
+    size_t files_count;
+    struct coffer_mf_value *env;
+    size_t env_count;
+    const char **argv;
+    size_t argv_count;
+    bool disable_secret_binding;
+};
+
+struct coffer_mf_secret {
+    const char *name;
+    enum coffer_secret_type type;
+    uint32_t size_bits;
+    bool shared;
+    bool user_defined;
+    uint32_t valid_for_days; /* certificates; 0 means the default (365) */
+    const char *common_name; /* Cert.Subject.CommonName, or NULL */
+    const char **dns_names;  /* Cert.DNSNames */
+    size_t dns_names_count;
+};
+
+struct coffer_mf_role {
+    const char *name;
+    enum coffer_role_resource resource;
+    const char **resource_names;
+    size_t resource_names_count;
+    unsigned actions; /* enum coffer_role_action bits */
+};
+
+struct coffer_mf_user {
+    const char *name;
+    const uint8_t *cert_der; /* the user's certificate, DER */
+    size_t cert_der_size;
+    const char **roles;
+    size_t roles_count;
+};
+
+struct coffer_mf_recovery_key {
+    const char *name;
+    const char *public_key_pem; /* RSA public key */
+};
+
+struct coffer_manifest {
+    struct coffer_mf_package *packages;
+    size_t packages_count;
+    struct coffer_mf_marble *marbles;
+    size_t marbles_count;
+    struct coffer_mf_secret *secrets;
+    size_t secrets_count;
+    struct coffer_mf_user *users;
+    size_t users_count;
+    struct coffer_mf_role *roles;
+    size_t roles_count;
+    struct coffer_mf_recovery_key *recovery_keys;
+    size_t recovery_keys_count;
+    enum coffer_seal_mode seal_mode;
+    uint32_t update_threshold;
+    uint32_t recovery_threshold;
+    bool rotate_root_secret;
+    bool gate_sign_quote, gate_monotonic_counter;
+    /* private */
+    struct coffer_arena *arena;
+};
+
+/* Largest manifest accepted (bytes). */
+#define COFFER_MANIFEST_MAX_SIZE (4u << 20)
+
+/*
+ * Parse and validate a manifest (the raw uploaded bytes). Everything the
+ * manifest says is checked here, except that templates name existing
+ * secrets (coffer_mf_check_templates). Errors are COFFER_E_JSON with the
+ * JSON path in the detail. Free with coffer_manifest_free.
+ */
+COFFER_NODISCARD enum coffer_err coffer_manifest_parse(const void *json, size_t size, struct coffer_manifest **out);
+void coffer_manifest_free(struct coffer_manifest *m);
+
+const struct coffer_mf_package *coffer_manifest_package(const struct coffer_manifest *m, const char *name);
+const struct coffer_mf_marble *coffer_manifest_marble(const struct coffer_manifest *m, const char *name);
+const struct coffer_mf_secret *coffer_manifest_secret(const struct coffer_manifest *m, const char *name);
+const struct coffer_mf_role *coffer_manifest_role(const struct coffer_manifest *m, const char *name);
+/* The user whose certificate is exactly cert_der, or NULL. */
+const struct coffer_mf_user *coffer_manifest_user_by_cert(const struct coffer_manifest *m, const uint8_t *cert_der,
+                                                          size_t cert_der_size);
+/* Whether user may do action on the named resource (roles are additive). */
+bool coffer_manifest_user_may(const struct coffer_manifest *m, const struct coffer_mf_user *user,
+                              enum coffer_role_resource resource, const char *name, unsigned action);
+
+/* ------------------------------------------------------------ templates */
+
+/*
+ * Marble parameter templates, in the subset of Go text/template syntax that
+ * MarbleRun manifests use: text with actions `{{ FUNC PATH }}`, where FUNC
+ * is raw, hex, base64, pem or string, and PATH is .Secrets.NAME[.Cert|
+ * .Public|.Private], .MarbleRun.MarbleCert.{Cert,Public,Private},
+ * .MarbleRun.RootCA.Cert, .MarbleRun.CoordinatorRoot.Cert or
+ * .MarbleRun.CoordinatorIntermediate.Cert; `{{-` and `-}}` trim the white
+ * space beside them. `raw` is for files only, `string` for plain secrets.
+ */
+enum coffer_tmpl_kind { COFFER_TMPL_FILE, COFFER_TMPL_ENV };
+
+enum coffer_tmpl_form { COFFER_TMPL_BYTES, COFFER_TMPL_CERT, COFFER_TMPL_PUBLIC_KEY, COFFER_TMPL_PRIVATE_KEY };
+
+/* Resolves a PATH to bytes (DER for certificates and keys). Returns
+ * COFFER_E_NOT_FOUND for names that do not exist. *secret_type is set for
+ * .Secrets values (else -1), so `string` can be limited to plain secrets. */
+typedef enum coffer_err (*coffer_tmpl_lookup_fn)(void *arg, const char *path, const uint8_t **data, size_t *size,
+                                                 enum coffer_tmpl_form *form, int *secret_type);
+
+/* Render one template into out (a secret buffer is advised: the output
+ * holds keys). Errors name the action and its offset. */
+COFFER_NODISCARD enum coffer_err coffer_tmpl_render(const uint8_t *tmpl, size_t size, enum coffer_tmpl_kind kind,
+                                                    coffer_tmpl_lookup_fn lookup, void *arg, struct coffer_buf *out);
+
+/* Dry-run every template of every marble against the manifest's secrets
+ * (MarbleRun renders with dummy values at upload), so that a manifest
+ * naming a missing secret or using an illegal encoding is refused. */
+COFFER_NODISCARD enum coffer_err coffer_manifest_check_templates(const struct coffer_manifest *m);
+
+#endif /* COFFER_COORDINATOR_H */
