@@ -208,4 +208,62 @@ COFFER_NODISCARD enum coffer_err coffer_tmpl_render(const uint8_t *tmpl, size_t 
  * naming a missing secret or using an illegal encoding is refused. */
 COFFER_NODISCARD enum coffer_err coffer_manifest_check_templates(const struct coffer_manifest *m);
 
+/* ------------------------------------------------------------------ PKI */
+
+/*
+ * The coordinator's certificate authority (marblerun.md §1c, with P-256
+ * keys): a long-lived self-signed root, an intermediate CA signed by the
+ * root, and the "marble root": the intermediate's key and name, self-signed,
+ * which marbles see as their terminating root. Marble certificates and
+ * certificate secrets are signed by the intermediate key. Keys are kept in
+ * PKCS#8 DER inside secret memory when serialised.
+ */
+struct coffer_pki;
+
+/* A fresh root and intermediate. dns_names: comma-separated SANs for the
+ * root certificate (the client API's identity), e.g. "localhost,coord.svc".
+ * 127.0.0.1 and ::1 are always added. */
+COFFER_NODISCARD enum coffer_err coffer_pki_new(const char *dns_names, struct coffer_pki **out);
+/* A new intermediate and marble root (on updates), keeping the root. */
+COFFER_NODISCARD enum coffer_err coffer_pki_rotate_intermediate(struct coffer_pki *pki);
+void coffer_pki_free(struct coffer_pki *pki);
+
+enum coffer_pki_cert { COFFER_PKI_ROOT, COFFER_PKI_INTERMEDIATE, COFFER_PKI_MARBLE_ROOT };
+/* PEM of one of the CA certificates into out (appended). */
+COFFER_NODISCARD enum coffer_err coffer_pki_cert_pem(const struct coffer_pki *pki, enum coffer_pki_cert which,
+                                                     struct coffer_buf *out);
+/* DER of one of the CA certificates (borrowed, valid while pki lives). */
+const uint8_t *coffer_pki_cert_der(const struct coffer_pki *pki, enum coffer_pki_cert which, size_t *size);
+
+/* Sign bytes with the root key (ECDSA P-256, SHA-256, DER signature):
+ * the manifest signature. *sig from coffer_malloc. */
+COFFER_NODISCARD enum coffer_err coffer_pki_sign_root(const struct coffer_pki *pki, const void *data, size_t size,
+                                                      uint8_t **sig, size_t *sig_size);
+
+/*
+ * Certify a marble: csr_der is its PKCS#10 request (signature checked);
+ * the certificate carries the CSR's own public key, so the coordinator
+ * never holds a marble's private key. CN = uuid; SANs = the CSR's DNS names
+ * and IP addresses plus localhost and loopback; server and client usage;
+ * the marble type in extension 1.3.9903.2.1 as MarbleRun does. The CSR's
+ * SubjectPublicKeyInfo DER is returned too (the caller checks it against
+ * the evidence's report data). valid_days 0 means 365.
+ */
+COFFER_NODISCARD enum coffer_err coffer_pki_certify_csr(const struct coffer_pki *pki, const uint8_t *csr_der,
+                                                        size_t csr_size, const char *uuid, const char *marble_type,
+                                                        uint32_t valid_days, uint8_t **cert_der, size_t *cert_size,
+                                                        uint8_t **spki_der, size_t *spki_size);
+
+/* A certificate secret: a fresh key of the secret's type and size and a
+ * certificate for it signed by the intermediate. Outputs: certificate DER
+ * (coffer_malloc) and the private key as PKCS#8 DER (secret memory). */
+COFFER_NODISCARD enum coffer_err coffer_pki_issue_secret(const struct coffer_pki *pki,
+                                                         const struct coffer_mf_secret *spec, uint8_t **cert_der,
+                                                         size_t *cert_size, struct coffer_secret **key_pkcs8);
+
+/* Serialise (root key, intermediate key, the three certificates) for the
+ * sealed state, and load it back. */
+COFFER_NODISCARD enum coffer_err coffer_pki_save(const struct coffer_pki *pki, json_t **out);
+COFFER_NODISCARD enum coffer_err coffer_pki_load(const json_t *in, struct coffer_pki **out);
+
 #endif /* COFFER_COORDINATOR_H */

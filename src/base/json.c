@@ -5,11 +5,31 @@
  * rejected and nothing after the value allowed; every error names the line
  * and column, or the JSON path of the member that was missing or of the
  * wrong type. jansson does the tokenising; the bytes reach it only after the
- * size check.
+ * size check. jansson's allocations are wiped on free (constructor below).
  */
 #include "coffer/base.h"
 
+#include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* jansson's memory is wiped before it is freed: JSON documents carry keys
+ * (sealed state, secrets requests), and jansson copies strings freely.
+ * Installed before main, so every json_t, however made, is covered. */
+static void *json_alloc(size_t size) { return malloc(size); }
+
+static void json_release(void *p)
+{
+    if (p != NULL) {
+        coffer_memzero(p, malloc_usable_size(p));
+        free(p);
+    }
+}
+
+__attribute__((constructor)) static void json_install_allocator(void)
+{
+    json_set_alloc_funcs(json_alloc, json_release);
+}
 
 enum coffer_err coffer_json_parse(const void *data, size_t size, size_t max_size, json_t **out)
 {

@@ -330,6 +330,8 @@ static void test_allocation_faults(void **state)
     tu_fault_loop(parse_body, demo_manifest());
 }
 
+int test_pki_main(void);
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,5 +341,6 @@ int main(void)
         cmocka_unit_test(test_template_rendering),
         cmocka_unit_test(test_allocation_faults),
     };
-    return cmocka_run_group_tests_name("coordinator", tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("coordinator_manifest", tests, setup, teardown);
+    return failed + test_pki_main();
 }

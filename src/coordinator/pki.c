@@ -1,0 +1,529 @@
+/*
+ * pki.c — the coordinator's certificate authority.
+ *
+ * Design: root (self-signed, CA), intermediate (CA, signed by the root) and
+ * marble root (the intermediate's key and subject, self-signed), all ECDSA
+ * P-256 with SHA-256, as marblerun.md §1c lays out (MarbleRun uses P-384).
+ * Marble certificates are made from the marble's CSR: its signature is
+ * checked, and its own public key is certified, so a marble's private key
+ * never exists outside the marble (MarbleRun generates it in the
+ * coordinator; coffer deliberately does not). Serial numbers are 128 random
+ * bits.
+ *
+ * Trusts: the CSR only after its signature verified; what it may ask for is
+ * limited to DNS names and IP addresses.
+ * Invariants: I1 private keys leave this file only as PKCS#8 DER in secret
+ * memory or inside the sealed state.
+ */
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "coffer/coordinator.h"
+
+struct coffer_pki {
+    EVP_PKEY *root_key;
+    EVP_PKEY *inter_key;
+    X509 *root;
+    X509 *inter;
+    X509 *marble_root;
+    uint8_t *der[3];
+    size_t der_size[3];
+};
+
+static enum coffer_err ossl_fail(const char *what)
+{
+    return COFFER_FAIL(COFFER_E_CRYPTO, "%s failed (OpenSSL)", what);
+}
+
+static EVP_PKEY *p256(void) { return EVP_EC_gen("P-256"); }
+
+static bool add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL)
+        return false;
+    bool ok = X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+static bool set_serial(X509 *x)
+{
+    BIGNUM *bn = BN_new();
+    bool ok = bn != NULL && BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
+              BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+    BN_free(bn);
+    return ok;
+}
+
+/* A certificate shell: version 3, serial, validity, subject CN, key. */
+static X509 *cert_new(const char *cn, EVP_PKEY *pub, long valid_days)
+{
+    X509 *x = X509_new();
+    if (x == NULL || X509_set_version(x, 2) != 1 || !set_serial(x) ||
+        X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)valid_days, 0, NULL) == NULL || X509_set_pubkey(x, pub) != 1 ||
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_ASC, (const unsigned char *)"coffer", -1,
+                                   -1, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                   0) != 1) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+#define CA_DAYS (365L * 100)
+
+static X509 *make_ca(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, const char *san)
+{
+    X509 *x = cert_new(cn, key, CA_DAYS);
+    if (x == NULL)
+        return NULL;
+    X509 *iss = issuer ? issuer : x;
+    if (X509_set_issuer_name(x, X509_get_subject_name(iss)) != 1 ||
+        !add_ext(x, iss, NID_basic_constraints, "critical,CA:TRUE") ||
+        !add_ext(x, iss, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature") ||
+        !add_ext(x, iss, NID_subject_key_identifier, "hash") ||
+        (issuer != NULL && !add_ext(x, iss, NID_authority_key_identifier, "keyid:always")) ||
+        (san != NULL && !add_ext(x, iss, NID_subject_alt_name, san)) ||
+        X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) == 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static enum coffer_err cache_der(struct coffer_pki *pki)
+{
+    X509 *certs[3] = {pki->root, pki->inter, pki->marble_root};
+    for (int i = 0; i < 3; i++) {
+        coffer_free(pki->der[i]);
+        pki->der[i] = NULL;
+        int n = i2d_X509(certs[i], NULL);
+        if (n <= 0 || (pki->der[i] = coffer_malloc((size_t)n)) == NULL)
+            return COFFER_E_NOMEM;
+        uint8_t *w = pki->der[i];
+        i2d_X509(certs[i], &w);
+        pki->der_size[i] = (size_t)n;
+    }
+    return COFFER_OK;
+}
+
+/* Build the SAN list "DNS:a,DNS:b,IP:127.0.0.1,IP:::1" from a comma list. */
+static char *san_list(const char *dns_names)
+{
+    struct coffer_buf b;
+    coffer_buf_init(&b, 1 << 16, false);
+    const char *p = dns_names && dns_names[0] ? dns_names : "localhost";
+    enum coffer_err r = COFFER_OK;
+    while (*p && r == COFFER_OK) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > 0)
+            r = coffer_buf_printf(&b, "DNS:%.*s,", (int)n, p);
+        p += n + (e ? 1 : 0);
+    }
+    if (r == COFFER_OK)
+        r = coffer_buf_printf(&b, "IP:127.0.0.1,IP:::1");
+    if (r != COFFER_OK) {
+        coffer_buf_free(&b);
+        return NULL;
+    }
+    return (char *)coffer_buf_steal(&b, NULL);
+}
+
+static enum coffer_err make_intermediate(struct coffer_pki *pki)
+{
+    EVP_PKEY *k = p256();
+    X509 *inter = k ? make_ca("coffer Coordinator - Intermediate CA", k, pki->root, pki->root_key, NULL) : NULL;
+    X509 *mroot = k ? make_ca("coffer Coordinator - Intermediate CA", k, NULL, NULL, NULL) : NULL;
+    if (inter == NULL || mroot == NULL) {
+        EVP_PKEY_free(k);
+        X509_free(inter);
+        X509_free(mroot);
+        return ossl_fail("making the intermediate CA");
+    }
+    EVP_PKEY_free(pki->inter_key);
+    X509_free(pki->inter);
+    X509_free(pki->marble_root);
+    pki->inter_key = k;
+    pki->inter = inter;
+    pki->marble_root = mroot;
+    return cache_der(pki);
+}
+
+enum coffer_err coffer_pki_new(const char *dns_names, struct coffer_pki **out)
+{
+    *out = NULL;
+    struct coffer_pki *pki = coffer_calloc(1, sizeof(*pki));
+    if (pki == NULL)
+        return COFFER_E_NOMEM;
+    char *san = san_list(dns_names);
+    pki->root_key = p256();
+    if (san == NULL || pki->root_key == NULL ||
+        (pki->root = make_ca("coffer Coordinator", pki->root_key, NULL, NULL, san)) == NULL) {
+        coffer_free(san);
+        coffer_pki_free(pki);
+        return ossl_fail("making the root CA");
+    }
+    coffer_free(san);
+    enum coffer_err r = make_intermediate(pki);
+    if (r != COFFER_OK) {
+        coffer_pki_free(pki);
+        return r;
+    }
+    *out = pki;
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_pki_rotate_intermediate(struct coffer_pki *pki) { return make_intermediate(pki); }
+
+void coffer_pki_free(struct coffer_pki *pki)
+{
+    if (pki == NULL)
+        return;
+    EVP_PKEY_free(pki->root_key);
+    EVP_PKEY_free(pki->inter_key);
+    X509_free(pki->root);
+    X509_free(pki->inter);
+    X509_free(pki->marble_root);
+    for (int i = 0; i < 3; i++)
+        coffer_free(pki->der[i]);
+    coffer_free(pki);
+}
+
+const uint8_t *coffer_pki_cert_der(const struct coffer_pki *pki, enum coffer_pki_cert which, size_t *size)
+{
+    *size = pki->der_size[which];
+    return pki->der[which];
+}
+
+static enum coffer_err append_pem(struct coffer_buf *out, X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL || PEM_write_bio_X509(b, x) != 1) {
+        BIO_free(b);
+        return ossl_fail("PEM encoding");
+    }
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    enum coffer_err r = coffer_buf_put(out, p, (size_t)n);
+    BIO_free(b);
+    return r;
+}
+
+enum coffer_err coffer_pki_cert_pem(const struct coffer_pki *pki, enum coffer_pki_cert which, struct coffer_buf *out)
+{
+    X509 *certs[3] = {pki->root, pki->inter, pki->marble_root};
+    return append_pem(out, certs[which]);
+}
+
+static enum coffer_err sign_with(EVP_PKEY *key, const void *data, size_t size, uint8_t **sig, size_t *sig_size)
+{
+    *sig = NULL;
+    *sig_size = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t n = 0;
+    uint8_t *s = NULL;
+    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &n, data, size) != 1 || (s = coffer_malloc(n)) == NULL ||
+        EVP_DigestSign(md, s, &n, data, size) != 1) {
+        EVP_MD_CTX_free(md);
+        coffer_free(s);
+        return ossl_fail("signing");
+    }
+    EVP_MD_CTX_free(md);
+    *sig = s;
+    *sig_size = n;
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_pki_sign_root(const struct coffer_pki *pki, const void *data, size_t size, uint8_t **sig,
+                                     size_t *sig_size)
+{
+    return sign_with(pki->root_key, data, size, sig, sig_size);
+}
+
+static enum coffer_err to_der(X509 *x, uint8_t **out, size_t *size)
+{
+    int n = i2d_X509(x, NULL);
+    if (n <= 0 || (*out = coffer_malloc((size_t)n)) == NULL)
+        return COFFER_E_NOMEM;
+    uint8_t *w = *out;
+    i2d_X509(x, &w);
+    *size = (size_t)n;
+    return COFFER_OK;
+}
+
+/* The SAN string for a marble: CSR names (DNS, IP only) plus loopback. */
+static char *csr_sans(X509_REQ *req)
+{
+    struct coffer_buf b;
+    coffer_buf_init(&b, 1 << 16, false);
+    enum coffer_err r = coffer_buf_printf(&b, "DNS:localhost,IP:127.0.0.1,IP:::1");
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    for (int i = 0; exts != NULL && i < sk_X509_EXTENSION_num(exts) && r == COFFER_OK; i++) {
+        X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) != NID_subject_alt_name)
+            continue;
+        GENERAL_NAMES *names = X509V3_EXT_d2i(e);
+        for (int k = 0; names != NULL && k < sk_GENERAL_NAME_num(names) && r == COFFER_OK; k++) {
+            GENERAL_NAME *g = sk_GENERAL_NAME_value(names, k);
+            if (g->type == GEN_DNS) {
+                const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
+                int n = ASN1_STRING_length(g->d.dNSName);
+                bool clean = n > 0 && n < 254;
+                for (int j = 0; clean && j < n; j++)
+                    clean = (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') ||
+                            (s[j] >= '0' && s[j] <= '9') || s[j] == '-' || s[j] == '.' || s[j] == '*';
+                if (clean)
+                    r = coffer_buf_printf(&b, ",DNS:%.*s", n, (const char *)s);
+            } else if (g->type == GEN_IPADD) {
+                const unsigned char *a = ASN1_STRING_get0_data(g->d.iPAddress);
+                int n = ASN1_STRING_length(g->d.iPAddress);
+                if (n == 4)
+                    r = coffer_buf_printf(&b, ",IP:%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+                else if (n == 16) {
+                    r = coffer_buf_printf(&b, ",IP:");
+                    for (int j = 0; j < 16 && r == COFFER_OK; j += 2)
+                        r = coffer_buf_printf(&b, "%s%x", j ? ":" : "", (unsigned)(a[j] << 8 | a[j + 1]));
+                }
+            }
+        }
+        GENERAL_NAMES_free(names);
+    }
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (r != COFFER_OK) {
+        coffer_buf_free(&b);
+        return NULL;
+    }
+    return (char *)coffer_buf_steal(&b, NULL);
+}
+
+enum coffer_err coffer_pki_certify_csr(const struct coffer_pki *pki, const uint8_t *csr_der, size_t csr_size,
+                                       const char *uuid, const char *marble_type, uint32_t valid_days,
+                                       uint8_t **cert_der, size_t *cert_size, uint8_t **spki_der, size_t *spki_size)
+{
+    *cert_der = *spki_der = NULL;
+    *cert_size = *spki_size = 0;
+    if (csr_size > (1u << 16))
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "CSR of %zu bytes", csr_size);
+    const uint8_t *p = csr_der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)csr_size);
+    if (req == NULL || p != csr_der + csr_size) {
+        X509_REQ_free(req);
+        return COFFER_FAIL(COFFER_E_MALFORMED, "the CSR is not a DER PKCS#10 request");
+    }
+    EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+    if (pub == NULL || X509_REQ_verify(req, pub) != 1) {
+        X509_REQ_free(req);
+        return COFFER_FAIL(COFFER_E_SIGNATURE, "the CSR's signature does not verify with its own key");
+    }
+    enum coffer_err r = COFFER_OK;
+    char *san = csr_sans(req);
+    X509 *x = cert_new(uuid, pub, valid_days ? valid_days : 365);
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.9903.2.1", 1);
+    ASN1_OCTET_STRING *type = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext = NULL;
+    if (san == NULL || x == NULL || oid == NULL || type == NULL ||
+        ASN1_OCTET_STRING_set(type, (const unsigned char *)marble_type, (int)strlen(marble_type)) != 1 ||
+        (ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, type)) == NULL || X509_add_ext(x, ext, -1) != 1 ||
+        X509_set_issuer_name(x, X509_get_subject_name(pki->inter)) != 1 ||
+        !add_ext(x, pki->inter, NID_basic_constraints, "critical,CA:FALSE") ||
+        !add_ext(x, pki->inter, NID_key_usage, "critical,digitalSignature,keyAgreement") ||
+        !add_ext(x, pki->inter, NID_ext_key_usage, "serverAuth,clientAuth") ||
+        !add_ext(x, pki->inter, NID_authority_key_identifier, "keyid:always") ||
+        !add_ext(x, pki->inter, NID_subject_alt_name, san) || X509_sign(x, pki->inter_key, EVP_sha256()) == 0)
+        r = ossl_fail("issuing the marble certificate");
+    if (r == COFFER_OK)
+        r = to_der(x, cert_der, cert_size);
+    if (r == COFFER_OK) {
+        int n = i2d_PUBKEY(pub, NULL);
+        uint8_t *w;
+        if (n <= 0 || (*spki_der = w = coffer_malloc((size_t)n)) == NULL) {
+            r = COFFER_E_NOMEM;
+        } else {
+            i2d_PUBKEY(pub, &w);
+            *spki_size = (size_t)n;
+        }
+    }
+    if (r != COFFER_OK) {
+        coffer_free(*cert_der);
+        *cert_der = NULL;
+        *cert_size = 0;
+    }
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(type);
+    ASN1_OBJECT_free(oid);
+    X509_free(x);
+    coffer_free(san);
+    X509_REQ_free(req);
+    return r;
+}
+
+static enum coffer_err key_to_pkcs8(EVP_PKEY *k, struct coffer_secret **out)
+{
+    *out = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : 0;
+    enum coffer_err r = n > 0 ? coffer_secret_new((size_t)n, out) : ossl_fail("PKCS#8 encoding");
+    if (r == COFFER_OK) {
+        uint8_t *w = (*out)->data;
+        i2d_PKCS8_PRIV_KEY_INFO(p8, &w);
+    }
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return r;
+}
+
+enum coffer_err coffer_pki_issue_secret(const struct coffer_pki *pki, const struct coffer_mf_secret *spec,
+                                        uint8_t **cert_der, size_t *cert_size, struct coffer_secret **key_pkcs8)
+{
+    *cert_der = NULL;
+    *cert_size = 0;
+    *key_pkcs8 = NULL;
+    EVP_PKEY *k = NULL;
+    switch (spec->type) {
+    case COFFER_SECRET_CERT_ECDSA: {
+        const char *curve = spec->size_bits == 224 ? "P-224" : spec->size_bits == 384 ? "P-384"
+                            : spec->size_bits == 521 ? "P-521" : "P-256";
+        k = EVP_EC_gen(curve);
+        break;
+    }
+    case COFFER_SECRET_CERT_RSA: k = EVP_RSA_gen(spec->size_bits ? spec->size_bits : 2048); break;
+    case COFFER_SECRET_CERT_ED25519: k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"); break;
+    default: return COFFER_FAIL(COFFER_E_INVALID_ARG, "secret %s is not a certificate secret", spec->name);
+    }
+    if (k == NULL)
+        return ossl_fail("generating the secret's key");
+    struct coffer_buf san;
+    coffer_buf_init(&san, 1 << 16, false);
+    enum coffer_err r = COFFER_OK;
+    for (size_t i = 0; i < spec->dns_names_count && r == COFFER_OK; i++)
+        r = coffer_buf_printf(&san, "%sDNS:%s", i ? "," : "", spec->dns_names[i]);
+    if (r == COFFER_OK && spec->dns_names_count == 0)
+        r = coffer_buf_printf(&san, "DNS:localhost");
+    if (r == COFFER_OK)
+        r = coffer_buf_printf(&san, ",IP:127.0.0.1,IP:::1");
+    const char *cn = spec->common_name ? spec->common_name
+                     : spec->dns_names_count == 1 ? spec->dns_names[0] : "coffer secret";
+    X509 *x = r == COFFER_OK ? cert_new(cn, k, spec->valid_for_days ? spec->valid_for_days : 365) : NULL;
+    if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(pki->inter)) != 1 ||
+        !add_ext(x, pki->inter, NID_basic_constraints, "critical,CA:FALSE") ||
+        !add_ext(x, pki->inter, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyAgreement") ||
+        !add_ext(x, pki->inter, NID_ext_key_usage, "serverAuth,clientAuth") ||
+        !add_ext(x, pki->inter, NID_subject_alt_name, (char *)san.data) ||
+        X509_sign(x, pki->inter_key, EVP_sha256()) == 0)
+        r = r == COFFER_OK ? ossl_fail("issuing the secret's certificate") : r;
+    if (r == COFFER_OK)
+        r = to_der(x, cert_der, cert_size);
+    if (r == COFFER_OK && (r = key_to_pkcs8(k, key_pkcs8)) != COFFER_OK) {
+        coffer_free(*cert_der);
+        *cert_der = NULL;
+    }
+    coffer_buf_free(&san);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return r;
+}
+
+/* ---- persistence */
+
+static enum coffer_err put_b64(json_t *o, const char *key, const uint8_t *data, size_t size)
+{
+    char *s = coffer_malloc(coffer_base64_encoded_len(size) + 1);
+    if (s == NULL)
+        return COFFER_E_NOMEM;
+    coffer_base64_encode(data, size, s);
+    int rc = json_object_set_new(o, key, json_string(s));
+    coffer_memzero(s, strlen(s));
+    coffer_free(s);
+    return rc == 0 ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+enum coffer_err coffer_pki_save(const struct coffer_pki *pki, json_t **out)
+{
+    *out = NULL;
+    json_t *o = json_object();
+    if (o == NULL)
+        return COFFER_E_NOMEM;
+    struct coffer_secret *rk = NULL, *ik = NULL;
+    enum coffer_err r;
+    if ((r = key_to_pkcs8(pki->root_key, &rk)) == COFFER_OK && (r = key_to_pkcs8(pki->inter_key, &ik)) == COFFER_OK &&
+        (r = put_b64(o, "root_key", rk->data, rk->size)) == COFFER_OK &&
+        (r = put_b64(o, "intermediate_key", ik->data, ik->size)) == COFFER_OK &&
+        (r = put_b64(o, "root_cert", pki->der[0], pki->der_size[0])) == COFFER_OK &&
+        (r = put_b64(o, "intermediate_cert", pki->der[1], pki->der_size[1])) == COFFER_OK)
+        r = put_b64(o, "marble_root_cert", pki->der[2], pki->der_size[2]);
+    coffer_secret_free(rk);
+    coffer_secret_free(ik);
+    if (r != COFFER_OK) {
+        json_decref(o);
+        return r;
+    }
+    *out = o;
+    return COFFER_OK;
+}
+
+static enum coffer_err get_b64(const json_t *in, const char *key, uint8_t **data, size_t *size)
+{
+    const char *s = NULL;
+    enum coffer_err r = coffer_json_get_string(in, "$.pki", key, true, &s);
+    if (r != COFFER_OK)
+        return r;
+    return coffer_base64_decode(s, strlen(s), data, size);
+}
+
+static enum coffer_err load_key(const json_t *in, const char *key, EVP_PKEY **out)
+{
+    uint8_t *d;
+    size_t n;
+    enum coffer_err r = get_b64(in, key, &d, &n);
+    if (r != COFFER_OK)
+        return r;
+    const uint8_t *p = d;
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)n);
+    *out = p8 ? EVP_PKCS82PKEY(p8) : NULL;
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    coffer_memzero(d, n);
+    coffer_free(d);
+    return *out ? COFFER_OK : COFFER_FAIL(COFFER_E_MALFORMED, "sealed state: %s is not a PKCS#8 key", key);
+}
+
+static enum coffer_err load_cert(const json_t *in, const char *key, X509 **out)
+{
+    uint8_t *d;
+    size_t n;
+    enum coffer_err r = get_b64(in, key, &d, &n);
+    if (r != COFFER_OK)
+        return r;
+    const uint8_t *p = d;
+    *out = d2i_X509(NULL, &p, (long)n);
+    coffer_free(d);
+    return *out ? COFFER_OK : COFFER_FAIL(COFFER_E_MALFORMED, "sealed state: %s is not a certificate", key);
+}
+
+enum coffer_err coffer_pki_load(const json_t *in, struct coffer_pki **out)
+{
+    *out = NULL;
+    struct coffer_pki *pki = coffer_calloc(1, sizeof(*pki));
+    if (pki == NULL)
+        return COFFER_E_NOMEM;
+    enum coffer_err r;
+    if ((r = load_key(in, "root_key", &pki->root_key)) != COFFER_OK ||
+        (r = load_key(in, "intermediate_key", &pki->inter_key)) != COFFER_OK ||
+        (r = load_cert(in, "root_cert", &pki->root)) != COFFER_OK ||
+        (r = load_cert(in, "intermediate_cert", &pki->inter)) != COFFER_OK ||
+        (r = load_cert(in, "marble_root_cert", &pki->marble_root)) != COFFER_OK || (r = cache_der(pki)) != COFFER_OK) {
+        coffer_pki_free(pki);
+        return r;
+    }
+    *out = pki;
+    return COFFER_OK;
+}
