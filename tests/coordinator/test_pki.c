@@ -107,7 +107,9 @@ static void test_chain_and_marble_cert(void **state)
     char cn[64];
     X509_NAME_get_text_by_NID(X509_get_subject_name(mc), NID_commonName, cn, sizeof(cn));
     assert_string_equal(cn, "uuid-1234");
-    int idx = X509_get_ext_by_OBJ(mc, OBJ_txt2obj("1.3.9903.2.1", 1), -1);
+    ASN1_OBJECT *type_oid = OBJ_txt2obj("1.3.9903.2.1", 1);
+    int idx = X509_get_ext_by_OBJ(mc, type_oid, -1);
+    ASN1_OBJECT_free(type_oid);
     assert_true(idx >= 0);
     ASN1_OCTET_STRING *t = X509_EXTENSION_get_data(X509_get_ext(mc, idx));
     assert_int_equal(ASN1_STRING_length(t), 9);
@@ -116,12 +118,14 @@ static void test_chain_and_marble_cert(void **state)
     int days, secs;
     ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(mc), X509_get0_notAfter(mc));
     assert_int_equal(days, 30);
-    /* a tampered CSR is refused, and so is garbage */
-    uint8_t *bad = make_csr(mk, "DNS:x", &csr_n, true);
-    assert_int_equal(coffer_pki_certify_csr(pki, bad, csr_n, "u", "t", 0, &cert, &cert_n, &spki, &spki_n),
-                     COFFER_E_SIGNATURE);
-    assert_int_equal(coffer_pki_certify_csr(pki, (const uint8_t *)"junk", 4, "u", "t", 0, &cert, &cert_n, &spki, &spki_n),
+    /* a tampered CSR is refused, and so is garbage; nothing is returned */
+    uint8_t *bad = make_csr(mk, "DNS:x", &csr_n, true), *c2, *s2;
+    size_t c2_n, s2_n;
+    assert_int_equal(coffer_pki_certify_csr(pki, bad, csr_n, "u", "t", 0, &c2, &c2_n, &s2, &s2_n), COFFER_E_SIGNATURE);
+    assert_null(c2);
+    assert_int_equal(coffer_pki_certify_csr(pki, (const uint8_t *)"junk", 4, "u", "t", 0, &c2, &c2_n, &s2, &s2_n),
                      COFFER_E_MALFORMED);
+    assert_null(s2);
     free(bad);
     /* rotation: the old marble cert no longer chains to the new intermediate */
     assert_int_equal(coffer_pki_rotate_intermediate(pki), COFFER_OK);
