@@ -183,7 +183,8 @@ bool coffer_manifest_user_may(const struct coffer_manifest *m, const struct coff
  * Marble parameter templates, in the subset of Go text/template syntax that
  * MarbleRun manifests use: text with actions `{{ FUNC PATH }}`, where FUNC
  * is raw, hex, base64, pem or string, and PATH is .Secrets.NAME[.Cert|
- * .Public|.Private], .MarbleRun.MarbleCert.{Cert,Public,Private},
+ * .Public|.Private], .MarbleRun.MarbleCert.{Cert,Public} (not .Private: a
+ * coffer marble's key never leaves it),
  * .MarbleRun.RootCA.Cert, .MarbleRun.CoordinatorRoot.Cert or
  * .MarbleRun.CoordinatorIntermediate.Cert; `{{-` and `-}}` trim the white
  * space beside them. `raw` is for files only, `string` for plain secrets.
@@ -265,5 +266,112 @@ COFFER_NODISCARD enum coffer_err coffer_pki_issue_secret(const struct coffer_pki
  * sealed state, and load it back. */
 COFFER_NODISCARD enum coffer_err coffer_pki_save(const struct coffer_pki *pki, json_t **out);
 COFFER_NODISCARD enum coffer_err coffer_pki_load(const json_t *in, struct coffer_pki **out);
+
+/* ----------------------------------------------------------- coordinator */
+
+/* MarbleRun's state codes (marblerun.md §1b). */
+enum coffer_coord_state {
+    COFFER_COORD_UNINITIALIZED = 0,
+    COFFER_COORD_RECOVERY = 1,
+    COFFER_COORD_ACCEPTING_MANIFEST = 2,
+    COFFER_COORD_ACCEPTING_MARBLES = 3,
+};
+
+#define COFFER_COORD_SEAL_KEY_SIZE 32
+#define COFFER_COORD_NONCE_SIZE 32
+
+/*
+ * Checks a marble's evidence against its package. report_data is what the
+ * evidence must carry: SHA-256 of the marble's public key (SubjectPublicKey
+ * Info DER, from its CSR) followed by the coordinator-issued nonce.
+ * Returns COFFER_OK, or the error naming the failed check; may fill
+ * claims_json (a short JSON object of the verified claims, for the audit
+ * log; at most claims_size bytes, NUL-terminated).
+ */
+typedef enum coffer_err (*coffer_coord_verify_fn)(void *arg, const uint8_t *evidence, size_t evidence_size,
+                                                  const struct coffer_mf_package *package,
+                                                  const uint8_t report_data[64], char *claims_json,
+                                                  size_t claims_size);
+
+struct coffer_coord_config {
+    const char *seal_dir;  /* NULL: state in memory only */
+    /* The sealing key from the attestation provider (SGX sealing key via
+     * Gramine, or the simulation platform's); copied. */
+    const uint8_t *seal_key;
+    const char *dns_names; /* SANs of the root certificate */
+    bool simulation;       /* said in status and in every audit entry */
+    coffer_coord_verify_fn verify;
+    void *verify_arg;
+    uint32_t marble_cert_days; /* 0: 365 */
+    uint32_t nonce_ttl_s;      /* 0: 300 */
+};
+
+struct coffer_coord;
+
+/* Open the coordinator: load the sealed state from seal_dir, or start fresh
+ * (new CA, accepting a manifest) when there is none. A state that does not
+ * unseal with the given key puts the coordinator in RECOVERY. */
+COFFER_NODISCARD enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct coffer_coord **out);
+void coffer_coord_close(struct coffer_coord *c);
+
+enum coffer_coord_state coffer_coord_get_state(struct coffer_coord *c);
+/* "status message" for GET /status, e.g. "Coordinator is ready to accept a manifest." */
+const char *coffer_coord_state_message(enum coffer_coord_state s);
+bool coffer_coord_is_simulation(const struct coffer_coord *c);
+
+/* The root, intermediate and marble-root certificates (PEM, appended). */
+COFFER_NODISCARD enum coffer_err coffer_coord_cert_pem(struct coffer_coord *c, enum coffer_pki_cert which,
+                                                       struct coffer_buf *out);
+/* DER of the root certificate (for the quote's report data), copied. */
+COFFER_NODISCARD enum coffer_err coffer_coord_root_der(struct coffer_coord *c, uint8_t **der, size_t *size);
+
+/* Set the manifest (only while accepting one). Durable before it returns. */
+COFFER_NODISCARD enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *raw, size_t size);
+/* The manifest as uploaded, its SHA-256 and the root's signature over it
+ * (all from coffer_malloc). COFFER_E_STATE when none is set. */
+COFFER_NODISCARD enum coffer_err coffer_coord_get_manifest(struct coffer_coord *c, uint8_t **raw, size_t *size,
+                                                           uint8_t fingerprint[32], uint8_t **sig, size_t *sig_size);
+
+/* Write user-defined secrets. user_cert: the client certificate DER of the
+ * connection. request: the "secrets" object {name: {Key | Cert, Private}}.
+ * All-or-nothing; E_DENIED for an unknown user or a missing WriteSecret. */
+COFFER_NODISCARD enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *user_cert,
+                                                          size_t user_cert_size, const json_t *request);
+/* Read secrets: {name: {Type, Size, Shared, UserDefined, Cert, Private,
+ * Public, ...}} as MarbleRun shapes them. */
+COFFER_NODISCARD enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *user_cert,
+                                                          size_t user_cert_size, const char *const *names,
+                                                          size_t count, json_t **out);
+
+/* A fresh single-use activation nonce, valid for nonce_ttl_s. */
+COFFER_NODISCARD enum coffer_err coffer_coord_nonce(struct coffer_coord *c, uint8_t nonce[COFFER_COORD_NONCE_SIZE]);
+
+struct coffer_coord_activation {
+    const char *marble_type;
+    const char *uuid;
+    const uint8_t *csr_der;
+    size_t csr_size;
+    const uint8_t *evidence;
+    size_t evidence_size;
+    const uint8_t *nonce; /* COFFER_COORD_NONCE_SIZE bytes */
+};
+
+/*
+ * Activate a marble: the nonce must be one this coordinator issued, unused
+ * and fresh; the evidence must verify against the marble's package with
+ * report data SHA-256(CSR key) || nonce; MaxActivations is enforced. On
+ * success *out is {"Certificate": PEM chain (marble, intermediate),
+ * "RootCA": marble root PEM, "Parameters": {"Files": {path: b64},
+ * "Env": {name: b64}, "Argv": [..]}}; the activation is durable and in the
+ * audit log before this returns.
+ */
+COFFER_NODISCARD enum coffer_err coffer_coord_activate(struct coffer_coord *c,
+                                                       const struct coffer_coord_activation *req, json_t **out);
+
+/* Successful activations of a marble type so far (0 for unknown types). */
+uint64_t coffer_coord_activations(struct coffer_coord *c, const char *marble_type);
+
+/* The audit log's entries, oldest first, as JSON objects. */
+COFFER_NODISCARD enum coffer_err coffer_coord_audit(struct coffer_coord *c, json_t **out);
 
 #endif /* COFFER_COORDINATOR_H */

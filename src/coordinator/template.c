@@ -164,7 +164,8 @@ struct dry {
     const struct coffer_manifest *m;
 };
 
-static const uint8_t dummy[32];
+/* printable, so that `string` renders it in the dry run */
+static const uint8_t dummy[32] = "dummy-value-for-the-dry-run-0123";
 
 static enum coffer_err dry_lookup(void *arg, const char *path, const uint8_t **data, size_t *size,
                                   enum coffer_tmpl_form *form, int *secret_type)
@@ -180,7 +181,6 @@ static enum coffer_err dry_lookup(void *arg, const char *path, const uint8_t **d
     } fixed[] = {
         {".MarbleRun.MarbleCert.Cert", COFFER_TMPL_CERT},
         {".MarbleRun.MarbleCert.Public", COFFER_TMPL_PUBLIC_KEY},
-        {".MarbleRun.MarbleCert.Private", COFFER_TMPL_PRIVATE_KEY},
         {".MarbleRun.RootCA.Cert", COFFER_TMPL_CERT},
         {".MarbleRun.CoordinatorRoot.Cert", COFFER_TMPL_CERT},
         {".MarbleRun.CoordinatorIntermediate.Cert", COFFER_TMPL_CERT},
@@ -190,6 +190,9 @@ static enum coffer_err dry_lookup(void *arg, const char *path, const uint8_t **d
             *form = fixed[i].form;
             return COFFER_OK;
         }
+    if (strcmp(path, ".MarbleRun.MarbleCert.Private") == 0)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, ".MarbleRun.MarbleCert.Private: a coffer marble keeps its own "
+                           "private key (it sends a CSR), so the coordinator cannot render it");
     const char *prefix = ".Secrets.";
     if (strncmp(path, prefix, strlen(prefix)) != 0)
         return COFFER_E_NOT_FOUND;

@@ -83,7 +83,7 @@ static char *demo_manifest(void)
              "   \"Parameters\": {\n"
              "    \"Argv\": [\"coffer\", \"serve\", \"--port=8500\"],\n"
              "    \"Files\": {\n"
-             "     \"ssl.cfg\": \"cert: {{ base64 .MarbleRun.MarbleCert.Cert }}\\nkey: {{ pem .MarbleRun.MarbleCert.Private }}\",\n"
+             "     \"ssl.cfg\": \"cert: {{ base64 .MarbleRun.MarbleCert.Cert }}\\nkey: {{ pem .MarbleRun.MarbleCert.Public }}\",\n"
              "     \"/dev/attestation/keys/default\": \"{{ raw .Secrets.pfKey }}\",\n"
              "     \"plain.txt\": {\"Data\": \"aGVsbG8=\", \"Encoding\": \"base64\"},\n"
              "     \"literal\": {\"Data\": \"{{ not a template }}\", \"NoTemplates\": true}\n"
@@ -204,6 +204,8 @@ static void test_validation_refusals_name_the_field(void **state)
     expect_refused("{{ hex .Secrets.pfKey }}", "{{ pem .Secrets.pfKey }}", "pem needs");
     expect_refused("{{ hex .Secrets.pfKey }}", "{{ hex .Secrets.pfKey.Cert }}", "does not exist");
     expect_refused("{{ hex .Secrets.pfKey }}", "{{ .Secrets.pfKey }}", "expected {{ FUNC .Path }}");
+    expect_refused("{{ pem .MarbleRun.MarbleCert.Public }}", "{{ pem .MarbleRun.MarbleCert.Private }}",
+                   "keeps its own private key");
     expect_refused("{{ hex .Secrets.pfKey }}", "{{ hex .Secrets.pfKey", "no closing");
     expect_refused("\"Packages\": {", "\"packages\": {}, \"Packages\": {", "differ only in case");
     expect_refused("\"MaxActivations\": 3", "\"MaxActivations\": 3, \"TLS\": [\"web\"]", "$.Marbles.tf-server.TLS");
@@ -331,6 +333,7 @@ static void test_allocation_faults(void **state)
 }
 
 int test_pki_main(void);
+int test_coord_main(void);
 
 int main(void)
 {
@@ -342,5 +345,6 @@ int main(void)
         cmocka_unit_test(test_allocation_faults),
     };
     int failed = cmocka_run_group_tests_name("coordinator_manifest", tests, setup, teardown);
-    return failed + test_pki_main();
+    failed += test_pki_main();
+    return failed + test_coord_main();
 }
