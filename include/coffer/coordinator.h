@@ -293,6 +293,11 @@ typedef enum coffer_err (*coffer_coord_verify_fn)(void *arg, const uint8_t *evid
                                                   const uint8_t report_data[64], char *claims_json,
                                                   size_t claims_size);
 
+/* Produces evidence for this process with the given report data (the
+ * attestation provider); *evidence from coffer_malloc. */
+typedef enum coffer_err (*coffer_coord_evidence_fn)(void *arg, const uint8_t report_data[64], uint8_t **evidence,
+                                                    size_t *evidence_size);
+
 struct coffer_coord_config {
     const char *seal_dir;  /* NULL: state in memory only */
     /* The sealing key from the attestation provider (SGX sealing key via
@@ -302,6 +307,8 @@ struct coffer_coord_config {
     bool simulation;       /* said in status and in every audit entry */
     coffer_coord_verify_fn verify;
     void *verify_arg;
+    coffer_coord_evidence_fn evidence; /* for the quote endpoint; may be NULL */
+    void *evidence_arg;
     uint32_t marble_cert_days; /* 0: 365 */
     uint32_t nonce_ttl_s;      /* 0: 300 */
 };
@@ -368,10 +375,55 @@ struct coffer_coord_activation {
 COFFER_NODISCARD enum coffer_err coffer_coord_activate(struct coffer_coord *c,
                                                        const struct coffer_coord_activation *req, json_t **out);
 
+/* Whether cert_der is the certificate of a user of the current manifest. */
+bool coffer_coord_is_user(struct coffer_coord *c, const uint8_t *cert_der, size_t size);
+
+/* Evidence over the root certificate: report data = SHA-256(root DER ||
+ * nonce) followed by 32 zero bytes. *evidence from coffer_malloc. */
+COFFER_NODISCARD enum coffer_err coffer_coord_quote(struct coffer_coord *c, const uint8_t *nonce, size_t nonce_size,
+                                                    uint8_t **evidence, size_t *evidence_size);
+
 /* Successful activations of a marble type so far (0 for unknown types). */
 uint64_t coffer_coord_activations(struct coffer_coord *c, const char *marble_type);
 
 /* The audit log's entries, oldest first, as JSON objects. */
 COFFER_NODISCARD enum coffer_err coffer_coord_audit(struct coffer_coord *c, json_t **out);
+
+/* ------------------------------------------------------------------ API */
+
+/*
+ * The HTTP APIs, independent of the transport: the server adapts each
+ * request to this and sends the response back. Client API (MarbleRun's
+ * /api/v2 paths and JSend envelope) and marble API (/api/v2/marble/nonce,
+ * /api/v2/marble/activate) share one dispatch table that states, per
+ * endpoint, the method, the path, the coordinator states it is allowed in,
+ * and whether a user certificate is needed.
+ */
+struct coffer_coord_request {
+    const char *method;
+    const char *path;  /* without the query */
+    const char *query; /* after '?', or NULL */
+    const uint8_t *body;
+    size_t body_size;
+    const uint8_t *client_cert; /* DER of the verified client certificate, or NULL */
+    size_t client_cert_size;
+};
+
+struct coffer_coord_response {
+    int status;                /* HTTP status */
+    const char *content_type;  /* static string */
+    struct coffer_buf body;    /* caller frees with coffer_buf_free */
+};
+
+#define COFFER_COORD_BODY_MAX (8u << 20)
+
+enum coffer_coord_api { COFFER_COORD_API_CLIENT = 1, COFFER_COORD_API_MARBLE = 2 };
+
+/* Handle one request for the given API. Always fills resp (an error is a
+ * 4xx/5xx response, never a crash); returns COFFER_E_NOMEM only when not
+ * even the error response could be built. */
+COFFER_NODISCARD enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_api api,
+                                                     const struct coffer_coord_request *req,
+                                                     struct coffer_coord_response *resp);
 
 #endif /* COFFER_COORDINATOR_H */

@@ -72,6 +72,8 @@ struct coffer_coord {
     bool simulation;
     coffer_coord_verify_fn verify;
     void *verify_arg;
+    coffer_coord_evidence_fn evidence;
+    void *evidence_arg;
     uint32_t cert_days;
     uint64_t nonce_ttl_ns;
 
@@ -579,6 +581,8 @@ enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct 
     c->simulation = cfg->simulation;
     c->verify = cfg->verify;
     c->verify_arg = cfg->verify_arg;
+    c->evidence = cfg->evidence;
+    c->evidence_arg = cfg->evidence_arg;
     c->cert_days = cfg->marble_cert_days ? cfg->marble_cert_days : 365;
     c->nonce_ttl_ns = (uint64_t)(cfg->nonce_ttl_s ? cfg->nonce_ttl_s : 300) * 1000000000ull;
     enum coffer_err r = COFFER_OK;
@@ -699,6 +703,11 @@ enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *ra
     }
     if ((r = setup_manifest(c, raw, size)) != COFFER_OK)
         goto out;
+    if (c->manifest->recovery_keys_count > 0) {
+        r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "$.RecoveryKeys: recovery is not implemented in this version of "
+                        "coffer; remove RecoveryKeys (the state stays sealed to this platform)");
+        goto undo;
+    }
     if ((r = coffer_secret_new(32, &c->root_secret)) != COFFER_OK ||
         (r = coffer_random(c->root_secret->data, 32)) != COFFER_OK || (r = generate_secrets(c)) != COFFER_OK)
         goto undo;
@@ -1314,6 +1323,38 @@ out:
         return r;
     *out = resp;
     return COFFER_OK;
+}
+
+bool coffer_coord_is_user(struct coffer_coord *c, const uint8_t *cert_der, size_t size)
+{
+    pthread_mutex_lock(&c->mu);
+    bool yes = c->manifest != NULL && find_user(c, cert_der, size) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return yes;
+}
+
+enum coffer_err coffer_coord_quote(struct coffer_coord *c, const uint8_t *nonce, size_t nonce_size,
+                                   uint8_t **evidence, size_t *evidence_size)
+{
+    *evidence = NULL;
+    *evidence_size = 0;
+    if (c->evidence == NULL)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "this coordinator has no attestation provider");
+    if (nonce_size > 1024)
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "a quote nonce is at most 1024 bytes");
+    uint8_t report_data[64] = {0};
+    pthread_mutex_lock(&c->mu);
+    size_t n;
+    const uint8_t *root = coffer_pki_cert_der(c->pki, COFFER_PKI_ROOT, &n);
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    bool ok = h != NULL && EVP_DigestInit_ex(h, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(h, root, n) == 1 &&
+              (nonce_size == 0 || EVP_DigestUpdate(h, nonce, nonce_size) == 1) &&
+              EVP_DigestFinal_ex(h, report_data, NULL) == 1;
+    EVP_MD_CTX_free(h);
+    pthread_mutex_unlock(&c->mu);
+    if (!ok)
+        return ossl("hashing the root certificate");
+    return c->evidence(c->evidence_arg, report_data, evidence, evidence_size);
 }
 
 uint64_t coffer_coord_activations(struct coffer_coord *c, const char *marble_type)

@@ -475,12 +475,207 @@ static void test_crash_consistency(void **state)
     free(dir);
 }
 
+/* ---- the HTTP API, through the transport-independent handler */
+
+static enum coffer_err test_evidence(void *arg, const uint8_t report_data[64], uint8_t **ev, size_t *n)
+{
+    (void)arg;
+    *ev = coffer_malloc(64);
+    memcpy(*ev, report_data, 64);
+    *n = 64;
+    return COFFER_OK;
+}
+
+struct call {
+    int status;
+    json_t *json;
+};
+
+static struct call call(struct coffer_coord *c, enum coffer_coord_api api, const char *method, const char *target,
+                        const char *body, const struct user *u)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s", target);
+    char *q = strchr(path, '?');
+    if (q != NULL)
+        *q++ = '\0';
+    struct coffer_coord_request req = {.method = method, .path = path, .query = q,
+                                       .body = (const uint8_t *)body, .body_size = body ? strlen(body) : 0,
+                                       .client_cert = u ? u->der : NULL, .client_cert_size = u ? u->der_n : 0};
+    struct coffer_coord_response resp;
+    assert_int_equal(coffer_coord_handle(c, api, &req, &resp), COFFER_OK);
+    struct call out = {.status = resp.status};
+    assert_string_equal(resp.content_type, "application/json");
+    if (coffer_json_parse(resp.body.data, resp.body.size, 1 << 24, &out.json) != COFFER_OK)
+        fail_msg("%s %s: response is not JSON", method, target);
+    coffer_buf_free(&resp.body);
+    const char *st = json_string_value(json_object_get(out.json, "status"));
+    assert_non_null(st);
+    assert_string_equal(st, out.status == 200 ? "success" : out.status >= 500 ? "error" : "fail");
+    return out;
+}
+
+static const char *msg_of(struct call *c) { return json_string_value(json_object_get(c->json, "message")); }
+static json_t *data_of(struct call *c) { return json_object_get(c->json, "data"); }
+
+#define EXPECT(call_expr, want_status)                                                           \
+    do {                                                                                        \
+        struct call _c = (call_expr);                                                           \
+        if (_c.status != (want_status))                                                         \
+            fail_msg("line %d: status %d, want %d: %s", __LINE__, _c.status, (want_status),    \
+                     msg_of(&_c) ? msg_of(&_c) : "");                                           \
+        json_decref(_c.json);                                                                   \
+    } while (0)
+
+static void test_api_endpoints(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord_config cfg = {.seal_dir = dir, .seal_key = seal_key, .simulation = true,
+                                      .verify = test_verify, .evidence = test_evidence};
+    struct coffer_coord *c;
+    assert_int_equal(coffer_coord_open(&cfg, &c), COFFER_OK);
+    const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT, MB = COFFER_COORD_API_MARBLE;
+
+    struct call st = call(c, CL, "GET", "/api/v2/status", NULL, NULL);
+    assert_int_equal(st.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&st), "code")), 2);
+    assert_true(json_is_true(json_object_get(data_of(&st), "simulation")));
+    json_decref(st.json);
+    EXPECT(call(c, CL, "GET", "/api/v2/manifest", NULL, NULL), 409);
+    EXPECT(call(c, CL, "DELETE", "/api/v2/manifest", NULL, NULL), 405);
+    EXPECT(call(c, CL, "GET", "/api/v2/nothing", NULL, NULL), 404);
+    EXPECT(call(c, CL, "POST", "/api/v2/manifest", "{not json", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/manifest", "[1]", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/manifest", "{\"manifest\": \"%%%\"}", NULL), 400);
+    /* an invalid manifest: 400 naming the field */
+    char bad_b64[256];
+    const char *bad = "{\"Packages\": {}, \"Marbles\": {}}";
+    coffer_base64_encode(bad, strlen(bad), bad_b64);
+    char body[40000];
+    snprintf(body, sizeof(body), "{\"manifest\": \"%s\"}", bad_b64);
+    struct call r = call(c, CL, "POST", "/api/v2/manifest", body, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(msg_of(&r), "$.Packages"));
+    json_decref(r.json);
+    /* the real one */
+    char *m64 = malloc(coffer_base64_encoded_len(strlen(manifest)) + 1);
+    coffer_base64_encode(manifest, strlen(manifest), m64);
+    snprintf(body, sizeof(body), "{\"manifest\": \"%s\"}", m64);
+    r = call(c, CL, "POST", "/api/v2/manifest", body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(json_object_get(data_of(&r), "RecoverySecrets"));
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/api/v2/manifest", body, NULL), 409);
+    r = call(c, CL, "GET", "/api/v2/manifest", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "manifest")), m64);
+    uint8_t fp[32];
+    char fph[65];
+    SHA256((const uint8_t *)manifest, strlen(manifest), fp);
+    coffer_hex_encode(fp, 32, fph);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "manifestFingerprint")), fph);
+    json_decref(r.json);
+    free(m64);
+
+    /* quote: evidence over SHA-256(root DER || nonce) */
+    r = call(c, CL, "GET", "/api/v2/quote?nonce=AQIDBA", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *q64 = json_string_value(json_object_get(data_of(&r), "quote"));
+    uint8_t *q;
+    size_t qn;
+    assert_int_equal(coffer_base64_decode(q64, strlen(q64), &q, &qn), COFFER_OK);
+    uint8_t *root;
+    size_t root_n;
+    assert_int_equal(coffer_coord_root_der(c, &root, &root_n), COFFER_OK);
+    uint8_t *cat = malloc(root_n + 4), want[32];
+    memcpy(cat, root, root_n);
+    memcpy(cat + root_n, "\x01\x02\x03\x04", 4);
+    SHA256(cat, root_n + 4, want);
+    assert_memory_equal(q, want, 32);
+    assert_non_null(strstr(json_string_value(json_object_get(data_of(&r), "cert")), "BEGIN CERTIFICATE"));
+    free(cat);
+    coffer_free(root);
+    coffer_free(q);
+    json_decref(r.json);
+    EXPECT(call(c, CL, "GET", "/api/v2/quote?nonce=%zz", NULL, NULL), 400);
+
+    /* secrets: authentication and roles */
+    const char *sec = "{\"secrets\": {\"modelKey\": {\"Key\": \"AAECAwQFBgcICQoLDA0ODw==\"},"
+                      " \"note\": {\"Key\": \"aGVsbG8=\"}}}";
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", sec, NULL), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", sec, &stranger), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", sec, &reader), 403);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", "{}", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", "{\"secrets\": {\"modelKey\": {\"Key\": \"AAEC\"}}}", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", "{\"secrets\": {\"nope\": {\"Key\": \"AAEC\"}}}", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/secrets", sec, &admin), 200);
+    r = call(c, CL, "GET", "/api/v2/secrets?s=modelKey", NULL, &reader);
+    assert_int_equal(r.status, 200);
+    json_t *mk = json_object_get(json_object_get(data_of(&r), "secrets"), "modelKey");
+    assert_string_equal(json_string_value(json_object_get(mk, "Private")), "AAECAwQFBgcICQoLDA0ODw==");
+    json_decref(r.json);
+    EXPECT(call(c, CL, "GET", "/api/v2/secrets?s=note", NULL, &reader), 403);
+    EXPECT(call(c, CL, "GET", "/api/v2/secrets?s=nosuch", NULL, &admin), 404);
+    EXPECT(call(c, CL, "GET", "/api/v2/secrets", NULL, &reader), 400);
+    EXPECT(call(c, CL, "GET", "/api/v2/secrets?s=modelKey", NULL, NULL), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/update", "{}", &admin), 501);
+    r = call(c, CL, "GET", "/api/v2/update", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(data_of(&r), "updateLog")), 3); /* manifest, 2 secrets */
+    json_decref(r.json);
+
+    /* the marble API */
+    EXPECT(call(c, MB, "GET", "/api/v2/status", NULL, NULL), 404);
+    EXPECT(call(c, CL, "POST", "/api/v2/marble/nonce", NULL, NULL), 404);
+    r = call(c, MB, "POST", "/api/v2/marble/nonce", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *n64 = json_string_value(json_object_get(data_of(&r), "nonce"));
+    uint8_t *nonce;
+    size_t nonce_n;
+    assert_int_equal(coffer_base64_decode(n64, strlen(n64), &nonce, &nonce_n), COFFER_OK);
+    assert_int_equal(nonce_n, 32);
+    json_decref(r.json);
+    struct marble m;
+    make_marble(&m, c, NULL); /* issues its own nonce; use the API's instead */
+    uint8_t *spki = NULL;
+    int spki_n = i2d_PUBKEY(m.key, &spki);
+    SHA256(spki, (size_t)spki_n, m.evidence + 32);
+    memcpy(m.evidence + 64, nonce, 32);
+    OPENSSL_free(spki);
+    char csr64[2048], ev64[256], nonce64[64];
+    coffer_base64_encode(m.csr, m.csr_n, csr64);
+    coffer_base64_encode(m.evidence, 96, ev64);
+    coffer_base64_encode(nonce, 32, nonce64);
+    snprintf(body, sizeof(body),
+             "{\"marbleType\": \"server\", \"uuid\": \"u-1\", \"csr\": \"%s\", \"evidence\": \"%s\", \"nonce\": \"%s\"}",
+             csr64, ev64, nonce64);
+    r = call(c, MB, "POST", "/api/v2/marble/activate", body, NULL);
+    if (r.status != 200)
+        fail_msg("activate: %d %s", r.status, msg_of(&r));
+    assert_non_null(strstr(json_string_value(json_object_get(data_of(&r), "Certificate")), "BEGIN CERTIFICATE"));
+    assert_non_null(json_object_get(json_object_get(json_object_get(data_of(&r), "Parameters"), "Files"), "/keys/model"));
+    json_decref(r.json);
+    /* the same nonce again: refused */
+    r = call(c, MB, "POST", "/api/v2/marble/activate", body, NULL);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(msg_of(&r), "nonce"));
+    json_decref(r.json);
+    EXPECT(call(c, MB, "POST", "/api/v2/marble/activate", "{\"marbleType\": \"server\"}", NULL), 400);
+    coffer_free(nonce);
+    EVP_PKEY_free(m.key);
+    coffer_coord_close(c);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int test_coord_main(void);
 int test_coord_main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_lifecycle),
         cmocka_unit_test(test_crash_consistency),
+        cmocka_unit_test(test_api_endpoints),
     };
     return cmocka_run_group_tests_name("coordinator_core", tests, setup, NULL);
 }

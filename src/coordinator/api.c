@@ -1,0 +1,494 @@
+/*
+ * api.c — the coordinator's HTTP APIs, independent of the transport.
+ *
+ * Design: one static table lists every endpoint with its API (client or
+ * marble), method, path, the coordinator states it is allowed in, whether a
+ * user certificate is needed, and its handler (STYLE §3.20). The dispatcher
+ * enforces the row before the handler runs; handlers parse and validate the
+ * request into typed values, then call the core (coord.c), which alone
+ * touches secrets. Responses use MarbleRun's JSend envelope:
+ * {"status":"success","data":...}, {"status":"fail","data":null,
+ * "message":...} for client mistakes (4xx), {"status":"error",...} for
+ * server faults (5xx). Byte fields are standard base64.
+ *
+ * Status codes: 400 malformed or invalid request, 401 no or unknown client
+ * certificate, 403 authenticated but not allowed (role, policy, evidence),
+ * 404 unknown path or name, 405 wrong method, 409 not allowed in the current
+ * state, 413 body too large, 501 not implemented, 500 the rest.
+ *
+ * Trusts: the transport for the verified client certificate; nothing in the
+ * request.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "coffer/coordinator.h"
+
+#define STATE_BIT(s) (1u << (s))
+#define ANY_STATE 0xfu
+#define ACTIVE STATE_BIT(COFFER_COORD_ACCEPTING_MARBLES)
+
+struct out {
+    struct coffer_coord_response *resp;
+};
+
+typedef enum coffer_err (*handler_fn)(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                      json_t **data);
+
+struct route {
+    enum coffer_coord_api api;
+    const char *method;
+    const char *path;
+    unsigned states;
+    bool user;
+    bool body; /* a JSON body is expected */
+    handler_fn fn;
+};
+
+/* ---- query strings */
+
+static int hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static void free_values(char **vals, size_t n);
+
+/* Collect the percent-decoded values of key in query, at most max. On
+ * failure nothing stays allocated. */
+static enum coffer_err query_collect(const char *query, const char *key, char **vals, size_t max, size_t *count);
+
+static enum coffer_err query_values(const char *query, const char *key, char **vals, size_t max, size_t *count)
+{
+    enum coffer_err r = query_collect(query, key, vals, max, count);
+    if (r != COFFER_OK) {
+        free_values(vals, *count);
+        *count = 0;
+    }
+    return r;
+}
+
+static enum coffer_err query_collect(const char *query, const char *key, char **vals, size_t max, size_t *count)
+{
+    *count = 0;
+    if (query == NULL)
+        return COFFER_OK;
+    struct coffer_rd rd;
+    coffer_rd_init(&rd, query, strlen(query));
+    size_t klen = strlen(key);
+    while (coffer_rd_left(&rd) > 0) {
+        const uint8_t *start = rd.data + rd.pos;
+        const uint8_t *amp = memchr(start, '&', coffer_rd_left(&rd));
+        size_t n = amp ? (size_t)(amp - start) : coffer_rd_left(&rd);
+        const uint8_t *pair;
+        enum coffer_err r = coffer_rd_bytes(&rd, n, &pair);
+        if (r != COFFER_OK)
+            return r;
+        if (amp != NULL && (r = coffer_rd_skip(&rd, 1)) != COFFER_OK)
+            return r;
+        if (n <= klen || memcmp(pair, key, klen) != 0 || pair[klen] != '=')
+            continue;
+        if (*count >= max)
+            return COFFER_FAIL(COFFER_E_TOO_LARGE, "more than %zu values for query parameter %s", max, key);
+        char *v = coffer_malloc(n - klen);
+        if (v == NULL)
+            return COFFER_E_NOMEM;
+        size_t w = 0;
+        for (size_t i = klen + 1; i < n; i++) {
+            uint8_t ch = pair[i];
+            if (ch == '%') {
+                int h = i + 2 < n ? hexval(pair[i + 1]) : -1, l = i + 2 < n ? hexval(pair[i + 2]) : -1;
+                if (h < 0 || l < 0) {
+                    coffer_free(v);
+                    return COFFER_FAIL(COFFER_E_MALFORMED, "bad percent-encoding in query parameter %s", key);
+                }
+                ch = (uint8_t)(h << 4 | l);
+                i += 2;
+            } else if (ch == '+') {
+                ch = ' ';
+            }
+            v[w++] = (char)ch;
+        }
+        v[w] = '\0';
+        vals[(*count)++] = v;
+    }
+    return COFFER_OK;
+}
+
+static void free_values(char **vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        coffer_free(vals[i]);
+}
+
+/* base64url (or standard) with or without padding, as MarbleRun's nonce. */
+static enum coffer_err b64url_decode(const char *s, uint8_t **out, size_t *n)
+{
+    size_t len = strlen(s);
+    if (len > 4096)
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "nonce of %zu characters", len);
+    char *t = coffer_malloc(len + 4);
+    if (t == NULL)
+        return COFFER_E_NOMEM;
+    size_t i;
+    for (i = 0; i < len; i++)
+        t[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (i % 4 != 0)
+        t[i++] = '=';
+    enum coffer_err r = coffer_base64_decode(t, i, out, n);
+    coffer_free(t);
+    return r;
+}
+
+static json_t *b64_string(const uint8_t *d, size_t n)
+{
+    char *s = coffer_malloc(coffer_base64_encoded_len(n) + 1);
+    if (s == NULL)
+        return NULL;
+    coffer_base64_encode(d, n, s);
+    json_t *j = json_string(s);
+    coffer_free(s);
+    return j;
+}
+
+static enum coffer_err body_b64(json_t *body, const char *key, uint8_t **out, size_t *n)
+{
+    const char *s = NULL;
+    enum coffer_err r = coffer_json_get_string(body, "$", key, true, &s);
+    if (r != COFFER_OK)
+        return r;
+    r = coffer_base64_decode(s, strlen(s), out, n);
+    if (r != COFFER_OK && r != COFFER_E_NOMEM)
+        return COFFER_FAIL(COFFER_E_JSON, "$.%s: not valid base64", key);
+    return r;
+}
+
+/* ---- client API handlers */
+
+static enum coffer_err h_status(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body, json_t **data)
+{
+    (void)req;
+    (void)body;
+    enum coffer_coord_state s = coffer_coord_get_state(c);
+    *data = json_pack("{s:i,s:s,s:b}", "code", (int)s, "message", coffer_coord_state_message(s), "simulation",
+                      coffer_coord_is_simulation(c));
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_manifest_get(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                      json_t **data)
+{
+    (void)req;
+    (void)body;
+    uint8_t *raw, *sig, fp[32];
+    size_t raw_n, sig_n;
+    enum coffer_err r = coffer_coord_get_manifest(c, &raw, &raw_n, fp, &sig, &sig_n);
+    if (r != COFFER_OK)
+        return r;
+    char fph[65];
+    coffer_hex_encode(fp, 32, fph);
+    *data = json_pack("{s:o,s:s,s:o}", "manifestSignatureRootECDSA", b64_string(sig, sig_n), "manifestFingerprint",
+                      fph, "manifest", b64_string(raw, raw_n));
+    coffer_free(raw);
+    coffer_free(sig);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_manifest_set(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                      json_t **data)
+{
+    (void)req;
+    uint8_t *raw;
+    size_t n;
+    enum coffer_err r = body_b64(body, "manifest", &raw, &n);
+    if (r != COFFER_OK)
+        return r;
+    r = coffer_coord_set_manifest(c, raw, n);
+    coffer_free(raw);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:o}", "RecoverySecrets", json_object());
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_quote(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                               json_t **data)
+{
+    (void)body;
+    char *vals[1];
+    size_t count;
+    uint8_t *nonce = NULL;
+    size_t nonce_n = 0;
+    enum coffer_err r = query_values(req->query, "nonce", vals, 1, &count);
+    if (r != COFFER_OK)
+        return r;
+    if (count == 1) {
+        r = b64url_decode(vals[0], &nonce, &nonce_n);
+        free_values(vals, count);
+        if (r != COFFER_OK)
+            return r == COFFER_E_NOMEM ? r : COFFER_FAIL(COFFER_E_MALFORMED, "nonce: not base64url");
+    }
+    uint8_t *ev;
+    size_t ev_n;
+    r = coffer_coord_quote(c, nonce, nonce_n, &ev, &ev_n);
+    coffer_free(nonce);
+    if (r != COFFER_OK)
+        return r;
+    struct coffer_buf pem;
+    coffer_buf_init(&pem, 0, false);
+    if ((r = coffer_coord_cert_pem(c, COFFER_PKI_ROOT, &pem)) == COFFER_OK &&
+        (r = coffer_coord_cert_pem(c, COFFER_PKI_INTERMEDIATE, &pem)) == COFFER_OK &&
+        (r = coffer_buf_put_u8(&pem, 0)) == COFFER_OK) {
+        *data = json_pack("{s:s,s:o,s:b}", "cert", (const char *)pem.data, "quote", b64_string(ev, ev_n),
+                          "simulation", coffer_coord_is_simulation(c));
+        r = *data ? COFFER_OK : COFFER_E_NOMEM;
+    }
+    coffer_buf_free(&pem);
+    coffer_free(ev);
+    return r;
+}
+
+static enum coffer_err h_secrets_get(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                     json_t **data)
+{
+    (void)body;
+    char *names[64];
+    size_t n;
+    enum coffer_err r = query_values(req->query, "s", names, 64, &n);
+    if (r != COFFER_OK)
+        return r;
+    if (n == 0)
+        return COFFER_FAIL(COFFER_E_MALFORMED, "name the secrets to read: ?s=NAME&s=NAME");
+    json_t *secrets;
+    r = coffer_coord_get_secrets(c, req->client_cert, req->client_cert_size, (const char *const *)names, n, &secrets);
+    free_values(names, n);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:o}", "secrets", secrets);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_secrets_set(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                     json_t **data)
+{
+    json_t *secrets;
+    enum coffer_err r = coffer_json_get_object(body, "$", "secrets", true, &secrets);
+    if (r != COFFER_OK)
+        return r;
+    r = coffer_coord_set_secrets(c, req->client_cert, req->client_cert_size, secrets);
+    if (r == COFFER_OK)
+        *data = json_null();
+    return r;
+}
+
+static enum coffer_err h_update_log(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                    json_t **data)
+{
+    (void)req;
+    (void)body;
+    json_t *entries;
+    enum coffer_err r = coffer_coord_audit(c, &entries);
+    if (r != COFFER_OK)
+        return r;
+    json_t *lines = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        char *s;
+        size_t n;
+        if (coffer_json_dump(e, &s, &n) == COFFER_OK) {
+            json_array_append_new(lines, json_string(s));
+            coffer_free(s);
+        }
+    }
+    json_decref(entries);
+    *data = json_pack("{s:o}", "updateLog", lines);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_not_implemented(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                         json_t **data)
+{
+    (void)c;
+    (void)body;
+    (void)data;
+    return COFFER_FAIL(COFFER_E_UNSUPPORTED, "%s %s is not implemented in this version of coffer", req->method,
+                       req->path);
+}
+
+/* ---- marble API handlers */
+
+static enum coffer_err h_nonce(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                               json_t **data)
+{
+    (void)req;
+    (void)body;
+    uint8_t nonce[COFFER_COORD_NONCE_SIZE];
+    enum coffer_err r = coffer_coord_nonce(c, nonce);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:o}", "nonce", b64_string(nonce, sizeof(nonce)));
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_activate(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                  json_t **data)
+{
+    (void)req;
+    const char *type = NULL, *uuid = NULL;
+    uint8_t *csr = NULL, *ev = NULL, *nonce = NULL;
+    size_t csr_n = 0, ev_n = 0, nonce_n = 0;
+    enum coffer_err r;
+    if ((r = coffer_json_get_string(body, "$", "marbleType", true, &type)) != COFFER_OK ||
+        (r = coffer_json_get_string(body, "$", "uuid", true, &uuid)) != COFFER_OK ||
+        (r = body_b64(body, "csr", &csr, &csr_n)) != COFFER_OK ||
+        (r = body_b64(body, "evidence", &ev, &ev_n)) != COFFER_OK ||
+        (r = body_b64(body, "nonce", &nonce, &nonce_n)) != COFFER_OK)
+        goto out;
+    if (nonce_n != COFFER_COORD_NONCE_SIZE) {
+        r = COFFER_FAIL(COFFER_E_JSON, "$.nonce: %zu bytes, a nonce is %d", nonce_n, COFFER_COORD_NONCE_SIZE);
+        goto out;
+    }
+    struct coffer_coord_activation a = {.marble_type = type, .uuid = uuid, .csr_der = csr, .csr_size = csr_n,
+                                        .evidence = ev, .evidence_size = ev_n, .nonce = nonce};
+    r = coffer_coord_activate(c, &a, data);
+out:
+    coffer_free(csr);
+    coffer_free(ev);
+    coffer_free(nonce);
+    return r;
+}
+
+static const struct route routes[] = {
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/status", ANY_STATE, false, false, h_status},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/manifest", ACTIVE, false, false, h_manifest_get},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/manifest", STATE_BIT(COFFER_COORD_ACCEPTING_MANIFEST), false, true,
+     h_manifest_set},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false, false,
+     h_quote},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/secrets", ACTIVE, true, false, h_secrets_get},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/secrets", ACTIVE, true, true, h_secrets_set},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/update", ACTIVE, false, false, h_update_log},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update", ACTIVE, true, true, h_not_implemented},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true,
+     h_not_implemented},
+    {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/nonce", ACTIVE, false, false, h_nonce},
+    {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/activate", ACTIVE, false, true, h_activate},
+};
+
+/* ---- responses */
+
+static int status_of(enum coffer_err r)
+{
+    switch (r) {
+    case COFFER_E_JSON:
+    case COFFER_E_MALFORMED:
+    case COFFER_E_INVALID_ARG:
+    case COFFER_E_TRUNCATED:
+    case COFFER_E_TRAILING:
+        return 400;
+    case COFFER_E_TOO_LARGE: return 413;
+    case COFFER_E_DENIED:
+    case COFFER_E_POLICY:
+    case COFFER_E_SIGNATURE:
+    case COFFER_E_CERT:
+    case COFFER_E_EXPIRED:
+    case COFFER_E_REVOKED:
+    case COFFER_E_AUTH:
+    case COFFER_E_BAD_VERSION:
+        return 403;
+    case COFFER_E_NOT_FOUND: return 404;
+    case COFFER_E_STATE: return 409;
+    case COFFER_E_UNSUPPORTED: return 501;
+    default: return 500;
+    }
+}
+
+static enum coffer_err envelope(struct coffer_coord_response *resp, int status, const char *kind, json_t *data,
+                                const char *message)
+{
+    json_t *o = json_pack("{s:s,s:o}", "status", kind, "data", data ? data : json_null());
+    if (o != NULL && message != NULL)
+        json_object_set_new(o, "message", json_string(message));
+    if (o == NULL)
+        return COFFER_E_NOMEM;
+    char *s;
+    size_t n;
+    enum coffer_err r = coffer_json_dump(o, &s, &n);
+    json_decref(o);
+    if (r != COFFER_OK)
+        return r;
+    coffer_buf_reset(&resp->body);
+    r = coffer_buf_put(&resp->body, s, n);
+    coffer_memzero(s, n); /* the data may hold secrets (GET secrets) */
+    coffer_free(s);
+    resp->status = status;
+    resp->content_type = "application/json";
+    return r;
+}
+
+static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...) COFFER_PRINTF(3, 4);
+static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...)
+{
+    char msg[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return envelope(resp, status, status >= 500 ? "error" : "fail", NULL, msg);
+}
+
+/* see coffer/coordinator.h */
+enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_api api,
+                                    const struct coffer_coord_request *req, struct coffer_coord_response *resp)
+{
+    coffer_buf_init(&resp->body, 0, true);
+    const struct route *path_match = NULL;
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (routes[i].api != api || strcmp(routes[i].path, req->path) != 0)
+            continue;
+        path_match = &routes[i];
+        if (strcmp(routes[i].method, req->method) == 0) {
+            rt = &routes[i];
+            break;
+        }
+    }
+    if (rt == NULL && path_match != NULL)
+        return fail(resp, 405, "%s is not allowed on %s", req->method, req->path);
+    if (rt == NULL)
+        return fail(resp, 404, "no endpoint %s", req->path);
+    enum coffer_coord_state st = coffer_coord_get_state(c);
+    if ((rt->states & STATE_BIT(st)) == 0)
+        return fail(resp, 409, "%s %s is not allowed now: %s", req->method, req->path, coffer_coord_state_message(st));
+    if (rt->user && (req->client_cert == NULL || !coffer_coord_is_user(c, req->client_cert, req->client_cert_size)))
+        return fail(resp, 401, "%s needs the client certificate of a user in the manifest", req->path);
+    json_t *body = NULL;
+    if (rt->body) {
+        if (req->body_size > COFFER_COORD_BODY_MAX)
+            return fail(resp, 413, "request body of %zu bytes is over %u", req->body_size, COFFER_COORD_BODY_MAX);
+        if (coffer_json_parse(req->body, req->body_size, COFFER_COORD_BODY_MAX, &body) != COFFER_OK)
+            return fail(resp, 400, "request body: %s", coffer_err_detail());
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return fail(resp, 400, "request body: expected a JSON object");
+        }
+    }
+    coffer_err_clear();
+    json_t *data = NULL;
+    enum coffer_err r = rt->fn(c, req, body, &data);
+    json_decref(body);
+    if (r == COFFER_OK)
+        return envelope(resp, 200, "success", data, NULL);
+    json_decref(data);
+    if (r == COFFER_E_NOMEM)
+        coffer_error("%s %s: out of memory", req->method, req->path);
+    char msg[768];
+    return fail(resp, status_of(r), "%s", coffer_err_format(r, msg, sizeof(msg)));
+}
