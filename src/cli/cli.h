@@ -33,4 +33,15 @@ int cmd_pf(int argc, char **argv);
 void cmd_pf_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_COORDINATOR
+int cmd_status(int argc, char **argv);
+void cmd_status_help(FILE *out);
+int cmd_manifest(int argc, char **argv);
+void cmd_manifest_help(FILE *out);
+int cmd_secret(int argc, char **argv);
+void cmd_secret_help(FILE *out);
+int cmd_certificate(int argc, char **argv);
+void cmd_certificate_help(FILE *out);
+#endif
+
 #endif

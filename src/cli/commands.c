@@ -8,5 +8,11 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_PF
     {"pf", "Gramine-compatible protected files: gen-key, encrypt, decrypt", cmd_pf, cmd_pf_help},
 #endif
+#ifdef COFFER_HAVE_COORDINATOR
+    {"status", "the coordinator's state", cmd_status, cmd_status_help},
+    {"manifest", "set, get and verify the coordinator's manifest", cmd_manifest, cmd_manifest_help},
+    {"secret", "set and get user-defined secrets", cmd_secret, cmd_secret_help},
+    {"certificate", "the coordinator's root, intermediate or chain (verified)", cmd_certificate, cmd_certificate_help},
+#endif
     {0},
 };
