@@ -237,9 +237,12 @@ static void h1_reset(struct coffer_net__conn *c)
     c->head_size = 0;
     c->body_left = 0;
     c->start_ns = 0;
-    if (c->body.cap > 65536)
+    if (c->body.cap > 65536) {
         coffer_buf_free(&c->body);
-    coffer_buf_init(&c->body, c->w->srv->cfg.max_body_size, false);
+        coffer_buf_init(&c->body, c->w->srv->cfg.max_body_size, false);
+    } else {
+        coffer_buf_reset(&c->body);
+    }
 }
 
 static void update_date(struct coffer_net__worker *w)
@@ -896,6 +899,10 @@ static void *worker_main(void *arg)
 {
     struct coffer_net__worker *w = arg;
     event_base_dispatch(w->base);
+    /* A bufferevent freed from inside one of its own callbacks is finalized
+     * by a callback the loop runs later; the loop broke before that, so run
+     * what is pending once more (without waiting). */
+    event_base_loop(w->base, EVLOOP_NONBLOCK);
     return NULL;
 }
 
