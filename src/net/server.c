@@ -98,6 +98,7 @@ struct coffer_net__worker {
     int stop_pipe[2];
     struct event *stop_ev;
     struct event *deadline_ev;
+    struct event *resume_ev;
     pthread_t thread;
     bool thread_started;
     struct coffer_net__conn *conns;
@@ -287,10 +288,11 @@ static void h1_fail(struct coffer_net__conn *c, int status, const char *message)
 {
     struct coffer_net_response *resp = &c->w->resp;
     coffer_net_response_error(resp, status, message);
-    size_t out = h1_send(c, resp, false, true);
+    (void)h1_send(c, resp, false, true);
     if (c->in_request)
         coffer_net__conn_log(c, c->head_size > 0 ? c->head.method : "-", c->head_size > 0 ? c->head.path : "-",
-                             status, c->head_size, out, c->start_ns ? c->start_ns : coffer_now_ns(), "HTTP/1.1");
+                             status, c->body.size, resp->body.size, c->start_ns ? c->start_ns : coffer_now_ns(),
+                             "HTTP/1.1");
     conn_close_after_write(c);
 }
 
@@ -329,9 +331,9 @@ static bool h1_dispatch(struct coffer_net__conn *c)
     c->served++;
     bool close = !c->head.keep_alive || w->draining;
     bool head_only = strcmp(c->head.method, "HEAD") == 0;
-    size_t out = h1_send(c, resp, head_only, close);
-    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, c->head_size + c->body.size, out, c->start_ns,
-                         req.protocol);
+    (void)h1_send(c, resp, head_only, close);
+    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, c->body.size, head_only ? 0 : resp->body.size,
+                         c->start_ns, req.protocol);
     if (close || c->closing) {
         conn_close_after_write(c);
         return false;
@@ -454,6 +456,12 @@ static bool h2_pump(struct coffer_net__conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (evbuffer_get_length(in) > 0) {
+        if (coffer_net__conn_output_pending(c) > OUT_HIGH) {
+            /* the peer does not read its responses: stop taking requests */
+            c->read_paused = true;
+            bufferevent_disable(c->bev, EV_READ);
+            break;
+        }
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -500,6 +508,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (c->h2 != NULL) {
+        if (c->read_paused && coffer_net__conn_output_pending(c) <= OUT_HIGH / 2) {
+            c->read_paused = false;
+            bufferevent_enable(c->bev, EV_READ);
+        }
         (void)h2_pump(c);
         return;
     }
@@ -602,6 +614,26 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     set_read_timeout(c, s->cfg.read_timeout_ms);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOMEM...): the listening socket stays
+ * readable, so pause accepting for a moment instead of spinning. */
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+    struct coffer_net__worker *w = arg;
+    coffer_warn("net: accept failed: %s; pausing accepts for 100 ms", strerror(errno));
+    evconnlistener_disable(lis);
+    struct timeval tv = ms_tv(100);
+    evtimer_add(w->resume_ev, &tv);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct coffer_net__worker *w = arg;
+    if (w->lis != NULL && !w->draining)
+        evconnlistener_enable(w->lis);
 }
 
 /* ------------------------------------------------------------------- stop */
@@ -784,7 +816,9 @@ static void worker_teardown(struct coffer_net__worker *w)
         event_free(w->stop_ev);
     if (w->deadline_ev != NULL)
         event_free(w->deadline_ev);
-    w->stop_ev = w->deadline_ev = NULL;
+    if (w->resume_ev != NULL)
+        event_free(w->resume_ev);
+    w->stop_ev = w->deadline_ev = w->resume_ev = NULL;
     if (w->base != NULL)
         event_base_free(w->base);
     w->base = NULL;
@@ -874,10 +908,14 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         w->lis = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, fd);
         w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb, w);
         w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
+        w->resume_ev = evtimer_new(w->base, resume_cb, w);
+        if (w->lis != NULL)
+            evconnlistener_set_error_cb(w->lis, accept_error_cb);
         if (w->lis == NULL) {
             close(fd);
             r = COFFER_FAIL(COFFER_E_NET, "cannot create a listener");
-        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || event_add(w->stop_ev, NULL) != 0) {
+        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || w->resume_ev == NULL ||
+                   event_add(w->stop_ev, NULL) != 0) {
             r = COFFER_FAIL(COFFER_E_NET, "cannot create loop events");
         }
     }

@@ -768,6 +768,60 @@ static void test_grpc_unary(void **state)
     nt_server_stop(&s);
 }
 
+/* ------------------------------------------------------------- access log */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_lines[8192];
+
+static void log_sink(enum coffer_log_level level, const char *line, void *arg)
+{
+    (void)arg;
+    if (level != COFFER_LOG_INFO || strstr(line, "request proto=") == NULL)
+        return;
+    pthread_mutex_lock(&log_lock);
+    size_t n = strlen(log_lines);
+    snprintf(log_lines + n, sizeof(log_lines) - n, "%s\n", line);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void test_access_log(void **state)
+{
+    (void)state;
+    log_lines[0] = '\0';
+    coffer_log_set_sink(log_sink, NULL);
+    coffer_log_set_level(COFFER_LOG_INFO);
+    struct coffer_net_server_config cfg = {.access_log = true};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    CURL *h = curl_easy_init();
+    char url[160];
+    snprintf(url, sizeof(url), "%s/echo?secret=hidden", s.url);
+    struct nt_resp r;
+    nt_curl(h, url, "POST", "abcd", 4, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    size_t out_size = r.body_size;
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    h = curl_easy_init(); /* a new connection, for HTTP/2 */
+    snprintf(url, sizeof(url), "%s/a%%22b\"c", s.url);
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 404);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    nt_server_stop(&s);
+    coffer_log_set_level(COFFER_LOG_ERROR);
+    coffer_log_set_sink(NULL, NULL);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "request proto=HTTP/1.1 method=POST path=\"/echo\" status=200 bytes_in=4 bytes_out=%zu duration_us=",
+             out_size);
+    assert_non_null(strstr(log_lines, want));
+    assert_non_null(strstr(log_lines, " remote=127.0.0.1:"));
+    assert_null(strstr(log_lines, "hidden")); /* the query is not logged */
+    /* quotes in a path are escaped, so the line stays parseable */
+    assert_non_null(strstr(log_lines, "request proto=HTTP/2 method=GET path=\"/a%22b%22c\" status=404"));
+}
+
 /* ----------------------------------------------------------------- client */
 
 static void test_client_helper(void **state)
@@ -823,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_grpc_unary),
+        cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_client_helper),
     };
     coffer_log_set_level(COFFER_LOG_ERROR);
