@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The serving limit, in one run: coffer's bench_net and nginx (Debian's,
+# 2 workers, access_log off, `return 200 '<36-byte JSON>'`) answering the
+# same fixed body over TLS with keep-alive, both on 127.0.0.1 free ports with
+# the same P-256 certificate, loaded in turn with `wrk -t2 -c32 -d10s`,
+# ROUNDS times, alternating which goes first. With H2=1, also h2load over
+# HTTP/2 (-c32 -m10 -D10). Prints each side's best round and the ratio.
+#   bash bench/net_bench.sh [ROUNDS] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-7}
+threads=${2:-2}
+bash tools/install-deps.sh
+cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/bench --target bench_net >/dev/null
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+cpid=""
+npid=""
+cleanup() {
+  [ -n "$cpid" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+  [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+chmod 644 "$tmp/key.pem" "$tmp/cert.pem"
+body='{"status":"ok","model":"benchmarks"}'
+[ ${#body} -eq 36 ] || { echo "body is not 36 bytes" >&2; exit 1; }
+nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/nginx.conf" <<NGX
+worker_processes $threads;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/body;
+  proxy_temp_path $tmp/proxy;
+  fastcgi_temp_path $tmp/fastcgi;
+  uwsgi_temp_path $tmp/uwsgi;
+  scgi_temp_path $tmp/scgi;
+  server {
+    listen 127.0.0.1:$nport ssl http2;
+    ssl_certificate $tmp/cert.pem;
+    ssl_certificate_key $tmp/key.pem;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGX
+nginx -c "$tmp/nginx.conf" -g 'daemon off;' &
+npid=$!
+./build/bench/bench/bench_net --cert "$tmp/cert.pem" --key "$tmp/key.pem" --threads "$threads" >"$tmp/port" &
+cpid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+cport=$(sed -n 's/^port=//p' "$tmp/port")
+sleep 0.5
+# sanity: both answer the same body
+for p in "$cport" "$nport"; do
+  got=$(curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$p/")
+  [ "$got" = "$body" ] || { echo "port $p answered '$got'" >&2; exit 1; }
+done
+run_wrk() { wrk -t2 -c32 -d10s "https://127.0.0.1:$1/" | awk '/^Requests\/sec/ {print $2}'; }
+run_h2() { h2load -c32 -m10 -D10 -t2 "https://127.0.0.1:$1/" 2>/dev/null | awk '/^finished in/ {gsub(",","",$4); print $4}'; }
+for r in $(seq 1 "$rounds"); do
+  printf '\rround %d/%d' "$r" "$rounds" >&2
+  if [ $((r % 2)) -eq 1 ]; then order="n c"; else order="c n"; fi
+  for side in $order; do
+    port=$nport; [ "$side" = c ] && port=$cport
+    run_wrk "$port" >>"$tmp/wrk_$side"
+    if [ "${H2:-0}" = 1 ]; then run_h2 "$port" >>"$tmp/h2_$side"; fi
+  done
+done
+echo >&2
+/usr/bin/python3 - "$tmp" "$rounds" "$threads" <<'PY'
+import os, sys
+d, rounds, threads = sys.argv[1], sys.argv[2], sys.argv[3]
+def best(name):
+    p = os.path.join(d, name)
+    if not os.path.exists(p):
+        return None
+    vals = [float(x) for x in open(p) if x.strip()]
+    return max(vals) if vals else None
+print(f"{rounds} rounds, {threads} threads/workers each, best round per side")
+for proto, label in (("wrk", "HTTP/1.1 wrk -t2 -c32 -d10s"), ("h2", "HTTP/2 h2load -c32 -m10 -D10")):
+    c, n = best(proto + "_c"), best(proto + "_n")
+    if c is None or n is None:
+        continue
+    print(f"{label}: coffer {c:,.0f} req/s, nginx {n:,.0f} req/s, ratio {c / n:.2f}")
+PY

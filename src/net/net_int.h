@@ -1,0 +1,123 @@
+/*
+ * net_int.h — internals shared by the files of src/net only.
+ */
+#ifndef COFFER_NET_INT_H
+#define COFFER_NET_INT_H
+
+#include "coffer/net.h"
+
+/* ------------------------------------------------------------ HTTP/1.1 parse */
+
+#define COFFER_NET__MAX_HEADERS 100
+
+/* A parsed request head. Strings point into the caller's buffer, which the
+ * parser NUL-terminates in place (it writes only at delimiter positions). */
+struct coffer_net__http1_head {
+    char *method;
+    char *path;
+    char *query;
+    int minor;                 /* HTTP/1.<minor>, 0 or 1 */
+    struct coffer_net_header headers[COFFER_NET__MAX_HEADERS];
+    size_t header_count;
+    bool chunked;
+    bool has_length;
+    uint64_t content_length;
+    bool keep_alive;
+    bool expect_continue;
+};
+
+/* Parse a request head from buf[0..size). On a complete head, *consumed is
+ * its length (through the blank line) and the head is filled; when the head
+ * is incomplete, returns COFFER_OK with *consumed == 0. Errors:
+ * COFFER_E_TOO_LARGE (head over max_size, or too many headers: 431),
+ * COFFER_E_MALFORMED (400), COFFER_E_UNSUPPORTED (a transfer coding other
+ * than chunked: 501; a version other than 1.0/1.1: 505). buf is modified. */
+COFFER_NODISCARD enum coffer_err coffer_net__http1_parse_head(uint8_t *buf, size_t size, size_t max_size,
+                                                              struct coffer_net__http1_head *out,
+                                                              size_t *consumed);
+
+/* The chunked transfer-coding decoder: feed any slice; it consumes what it
+ * can and appends the data to body (whose max is the body cap). */
+struct coffer_net__chunked {
+    int state;
+    uint64_t left;   /* bytes of the current chunk still to come */
+    size_t line;     /* bytes of the current size or trailer line seen */
+    bool done;
+};
+void coffer_net__chunked_init(struct coffer_net__chunked *c);
+COFFER_NODISCARD enum coffer_err coffer_net__chunked_feed(struct coffer_net__chunked *c, const uint8_t *data,
+                                                          size_t size, struct coffer_buf *body,
+                                                          size_t *consumed);
+
+/* "OK" for 200 and so on; "" for unknown codes. */
+const char *coffer_net__reason(int status);
+
+/* ------------------------------------------------------------------ responses */
+
+#define COFFER_NET__MAX_RESP_HEADERS 32
+
+struct coffer_net_response {
+    int status;
+    struct coffer_buf body;
+    struct coffer_buf headers; /* "Name: value\r\n" lines */
+    size_t header_count;
+    bool failed;               /* an append or header failed */
+};
+void coffer_net__response_init(struct coffer_net_response *r, size_t max_body);
+void coffer_net__response_reset(struct coffer_net_response *r);
+void coffer_net__response_free(struct coffer_net_response *r);
+
+/* Run the handler and normalise its result (500/503 on failure). */
+void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct coffer_net_request *req,
+                              struct coffer_net_response *resp);
+
+struct coffer_net_grpc_reply {
+    struct coffer_buf message;
+    int code;             /* -1 until set */
+    char text[1024];
+    bool failed;
+};
+
+/* ------------------------------------------------------------ server pieces */
+
+struct coffer_net__server_metrics {
+    struct coffer_net_counter *by_class[6]; /* [0] other, [1..5] 1xx..5xx */
+    struct coffer_net_histogram *duration;
+    struct coffer_net_gauge *open_conns;
+};
+
+struct coffer_net__conn;
+struct coffer_net__worker;
+
+/* What an HTTP/2 session needs from its connection. */
+struct coffer_net__h2;
+COFFER_NODISCARD enum coffer_err coffer_net__h2_new(struct coffer_net__conn *c, struct coffer_net__h2 **out);
+/* Feed received bytes; false when the session must close. */
+bool coffer_net__h2_recv(struct coffer_net__h2 *h, const uint8_t *data, size_t size);
+/* Push pending frames to the output; false when the session is over. */
+bool coffer_net__h2_flush(struct coffer_net__h2 *h);
+void coffer_net__h2_goaway(struct coffer_net__h2 *h);
+bool coffer_net__h2_idle(const struct coffer_net__h2 *h);
+/* Streams answered so far. */
+uint64_t coffer_net__h2_served(const struct coffer_net__h2 *h);
+void coffer_net__h2_free(struct coffer_net__h2 *h);
+
+/* Connection services the h2 layer uses (server.c). */
+const struct coffer_net_server_config *coffer_net__conn_config(const struct coffer_net__conn *c);
+X509 *coffer_net__conn_peer(const struct coffer_net__conn *c);
+const char *coffer_net__conn_remote(const struct coffer_net__conn *c);
+COFFER_NODISCARD enum coffer_err coffer_net__conn_write(struct coffer_net__conn *c, const void *data, size_t size);
+size_t coffer_net__conn_output_pending(const struct coffer_net__conn *c);
+/* Record a finished request (log line and metrics). */
+void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status,
+                          size_t in, size_t out, uint64_t start_ns, const char *proto);
+
+/* gRPC: run a call from a complete request body. Fills the reply. */
+void coffer_net__grpc_dispatch(const struct coffer_net_server_config *cfg, const char *path,
+                               const struct coffer_net_header *headers, size_t header_count,
+                               const uint8_t *body, size_t body_size, X509 *peer, const char *remote,
+                               struct coffer_net_grpc_reply *reply, bool *gzip_reply);
+/* Percent-encode a grpc-message value (printable ASCII except '%' kept). */
+void coffer_net__grpc_percent_encode(const char *in, char *out, size_t out_size);
+
+#endif
