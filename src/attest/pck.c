@@ -38,7 +38,8 @@ static int oid_arc(const struct coffer_rd *oid, const uint8_t *suffix, size_t su
     const uint8_t *p;
     if (coffer_rd_bytes(&o, n, &p) != COFFER_OK)
         return -1;
-    if (memcmp(p, sgx_oid, SGX_OID_SIZE) != 0 || memcmp(p + SGX_OID_SIZE, suffix, suffix_size) != 0)
+    if (memcmp(p, sgx_oid, SGX_OID_SIZE) != 0 ||
+        (suffix_size > 0 && memcmp(p + SGX_OID_SIZE, suffix, suffix_size) != 0))
         return -1;
     uint8_t last = p[n - 1];
     return last < 0x80 ? last : -1;

@@ -33,4 +33,9 @@ int cmd_pf(int argc, char **argv);
 void cmd_pf_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_ATTEST
+int cmd_attest(int argc, char **argv);
+void cmd_attest_help(FILE *out);
+#endif
+
 #endif

@@ -8,5 +8,8 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_PF
     {"pf", "Gramine-compatible protected files: gen-key, encrypt, decrypt", cmd_pf, cmd_pf_help},
 #endif
+#ifdef COFFER_HAVE_ATTEST
+    {"attest", "attestation evidence: make, verify offline (SGX, TDX, SNP, simulation)", cmd_attest, cmd_attest_help},
+#endif
     {0},
 };
