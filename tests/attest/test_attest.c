@@ -92,5 +92,6 @@ int main(void)
     int fails = 0;
     fails += at_run_sim_policy();
     fails += at_run_sgx();
+    fails += at_run_tdx();
     return fails != 0;
 }
