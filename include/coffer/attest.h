@@ -228,6 +228,10 @@ struct coffer_attest_verify_opts {
     /* Simulation: the trusted platform public key (P-256 x || y). NULL
      * refuses all simulation evidence at COFFER_ATTEST_STEP_SIM_KEY. */
     const uint8_t *sim_platform_key;
+    /* SEV-SNP: the VCEK or VLEK certificate (DER) the report is signed with.
+     * The ASK/ASVK and ARK are the pinned ones. */
+    const uint8_t *snp_key_cert;
+    size_t snp_key_cert_size;
 };
 
 /* Verify evidence of any kind at opts->now and fill *out with its claims

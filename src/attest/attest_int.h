@@ -217,6 +217,11 @@ COFFER_NODISCARD enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, 
                                                              struct coffer_attest_claims *out);
 COFFER_NODISCARD enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size,
                                                              struct coffer_attest_claims *out);
+COFFER_NODISCARD enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size,
+                                                           const struct coffer_attest_verify_opts *opts,
+                                                           struct coffer_attest_claims *out);
+COFFER_NODISCARD enum coffer_err coffer_attest__snp_decode(const uint8_t *ev, size_t size,
+                                                           struct coffer_attest_claims *out);
 COFFER_NODISCARD enum coffer_err coffer_attest__sim_verify(const uint8_t *ev, size_t size,
                                                            const struct coffer_attest_verify_opts *opts,
                                                            struct coffer_attest_claims *out);

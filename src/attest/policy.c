@@ -86,7 +86,9 @@ enum coffer_err coffer_attest_policy_check(const struct coffer_attest_policy *p,
         return COFFER_FAIL(COFFER_E_POLICY, "policy: a debug %s TEE is not allowed (its memory is readable)", kn);
     if (c->kind == COFFER_ATTEST_KIND_SNP && c->vmpl > p->max_vmpl)
         return COFFER_FAIL(COFFER_E_POLICY, "policy: VMPL %u above the maximum %u", c->vmpl, p->max_vmpl);
-    if (c->kind != COFFER_ATTEST_KIND_SIM) {
+    /* Intel: the TCB status from collateral. SNP: the VCEK/VLEK is issued for
+     * the REPORTED_TCB, which the verifier bound; there is no status list. */
+    if (c->kind == COFFER_ATTEST_KIND_SGX || c->kind == COFFER_ATTEST_KIND_TDX) {
         if (!c->collateral_checked || c->tcb_status == COFFER_ATTEST_TCB_NONE) {
             if (!p->allow_no_collateral)
                 return COFFER_FAIL(COFFER_E_POLICY, "policy: the TCB status was not evaluated (no collateral)");

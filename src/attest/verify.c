@@ -134,8 +134,7 @@ enum coffer_err coffer_attest_evidence_verify(const uint8_t *ev, size_t size, co
     case COFFER_ATTEST_KIND_TDX:
         return coffer_attest__intel_verify(ev, size, opts, out);
     case COFFER_ATTEST_KIND_SNP:
-        return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE,
-                                   COFFER_FAIL(COFFER_E_UNSUPPORTED, "SEV-SNP report verification is not built yet"));
+        return coffer_attest__snp_verify(ev, size, opts, out);
     default:
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE,
                                    COFFER_FAIL(COFFER_E_BAD_HEADER, "evidence of %zu bytes is of no kind coffer knows", size));
@@ -153,6 +152,8 @@ enum coffer_err coffer_attest_evidence_decode(const uint8_t *ev, size_t size, st
     case COFFER_ATTEST_KIND_SGX:
     case COFFER_ATTEST_KIND_TDX:
         return coffer_attest__intel_decode(ev, size, out);
+    case COFFER_ATTEST_KIND_SNP:
+        return coffer_attest__snp_decode(ev, size, out);
     default:
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE,
                                    COFFER_FAIL(COFFER_E_BAD_HEADER, "evidence of %zu bytes is of no kind coffer decodes", size));

@@ -4,7 +4,7 @@
  *
  *   coffer attest evidence --report-data HEX -o FILE [--provider P]
  *   coffer attest verify FILE [--collateral DIR] [--policy FILE] [--at TIME]
- *                             [--no-revocation] [--sim-key FILE]
+ *                             [--no-revocation] [--sim-key FILE] [--vcek FILE]
  *
  * Design: a thin shell over coffer/attest.h. The trust anchors are the ones
  * compiled into coffer; the CLI never takes a root from the user. verify
@@ -31,7 +31,7 @@ void cmd_attest_help(FILE *out)
     fprintf(out,
             "usage: coffer attest evidence --report-data HEX -o FILE [--provider auto|gramine|tsm|simulation]\n"
             "       coffer attest verify FILE [--collateral DIR] [--policy FILE] [--at TIME]\n"
-            "                                 [--no-revocation] [--sim-key FILE]\n"
+            "                                 [--no-revocation] [--sim-key FILE] [--vcek FILE]\n"
             "\n"
             "evidence  Write attestation evidence for this process. REPORT-DATA is up to 64 bytes\n"
             "          of hex, zero-padded. The provider is detected (Gramine /dev/attestation for\n"
@@ -49,7 +49,9 @@ void cmd_attest_help(FILE *out)
             "          into coffer and pinned. TIME is ISO 8601 UTC (2025-07-01T00:00:00Z) and\n"
             "          defaults to now. --no-revocation leaves the PCK CRL out (reported as\n"
             "          \"revocation_checked\": false). Simulation evidence is checked against the\n"
-            "          public half of --sim-key (default: the local platform key). With --policy,\n"
+            "          public half of --sim-key (default: the local platform key). SEV-SNP reports\n"
+            "          need the VCEK or VLEK (DER): --vcek, else vcek.der / vlek.der beside FILE or\n"
+            "          in DIR; the AMD ASK/ASVK and ARK are pinned. With --policy,\n"
             "          the claims must also satisfy that JSON policy (see docs/attest.md).\n"
             "          Exits 0 when verified, 1 naming the failed check otherwise.\n");
 }
@@ -211,9 +213,36 @@ static int verify_failed(const char *what, enum coffer_err r, enum coffer_attest
     return CLI_FAIL;
 }
 
+/* The VCEK/VLEK for an SNP report: --vcek, else beside the evidence, else
+ * in the collateral folder. A missing one is left to the verifier to name. */
+static enum coffer_err snp_cert(const char *given, const char *file, const char *cdir, uint8_t **out, size_t *size)
+{
+    *out = NULL;
+    *size = 0;
+    if (given != NULL)
+        return coffer_file_read_all(given, 1u << 16, out, size);
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    const char *dirs[2] = {dir, cdir};
+    static const char *names[2] = {"vcek.der", "vlek.der"};
+    for (int d = 0; d < 2; d++)
+        for (int i = 0; i < 2 && dirs[d] != NULL; i++)
+            if (has_file(dirs[d], names[i])) {
+                char p[4096 + 16];
+                snprintf(p, sizeof(p), "%s/%s", dirs[d], names[i]);
+                return coffer_file_read_all(p, 1u << 16, out, size);
+            }
+    return COFFER_OK;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-    const char *file = NULL, *cdir = NULL, *pfile = NULL, *at = NULL, *simkey = NULL;
+    const char *file = NULL, *cdir = NULL, *pfile = NULL, *at = NULL, *simkey = NULL, *vcek = NULL;
     bool no_rev = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--collateral") == 0 && i + 1 < argc)
@@ -224,6 +253,8 @@ static int cmd_verify(int argc, char **argv)
             at = argv[++i];
         else if (strcmp(argv[i], "--sim-key") == 0 && i + 1 < argc)
             simkey = argv[++i];
+        else if (strcmp(argv[i], "--vcek") == 0 && i + 1 < argc)
+            vcek = argv[++i];
         else if (strcmp(argv[i], "--no-revocation") == 0)
             no_rev = true;
         else if (argv[i][0] == '-' || file != NULL)
@@ -281,8 +312,17 @@ static int cmd_verify(int argc, char **argv)
             fprintf(stderr, "coffer attest verify: no simulation platform key to check against: %s\n",
                     coffer_err_detail());
     }
+    uint8_t *cert = NULL;
+    if (kind == COFFER_ATTEST_KIND_SNP) {
+        if ((r = snp_cert(vcek, file, cdir, &cert, &o.snp_key_cert_size)) != COFFER_OK) {
+            rc = cli_fail("attest verify: VCEK/VLEK", r);
+            goto out;
+        }
+        o.snp_key_cert = cert;
+    }
     struct coffer_attest_claims c;
     r = coffer_attest_evidence_verify(ev, n, &o, &c);
+    coffer_free(cert);
     if (r != COFFER_OK) {
         rc = verify_failed(coffer_attest_kind_name(kind), r, c.failed_step);
         goto out;

@@ -27,5 +27,6 @@ void at_assert_fails(enum coffer_err r, const struct coffer_attest_claims *c, en
 int at_run_sim_policy(void);
 int at_run_sgx(void);
 int at_run_tdx(void);
+int at_run_snp(void);
 
 #endif

@@ -93,5 +93,6 @@ int main(void)
     fails += at_run_sim_policy();
     fails += at_run_sgx();
     fails += at_run_tdx();
+    fails += at_run_snp();
     return fails != 0;
 }

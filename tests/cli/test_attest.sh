@@ -26,6 +26,7 @@ check() { # check NAME WANT_RC GREP_PATTERN -- command...
 }
 
 Q=$V/sgx/phala-v3/quote.bin
+echo '{"tcb_statuses": ["UpToDate"]}' >"$T/strict.json"
 check phala-verifies 0 '"tcb_status": "ConfigurationAndSWHardeningNeeded"' -- \
     "$COFFER" attest verify "$Q" --collateral "$V" --at 2025-07-01T00:00:00Z
 check phala-advisories 0 'INTEL-SA-00289' -- \
@@ -50,6 +51,20 @@ check mobilecoin-no-revocation 0 '"tcb_status": "SWHardeningNeeded"' -- \
     "$COFFER" attest verify "$V/sgx/mobilecoin-v3/quote.bin" --collateral "$V" --at 2023-07-20T00:00:00Z --no-revocation
 check occlum-no-collateral 1 'no TCB Info for FMSPC 00606a000000' -- \
     "$COFFER" attest verify "$V/sgx/occlum-v3-debug/quote.bin" --collateral "$V" --at 2025-01-01T00:00:00Z
+
+# SEV-SNP: the VCEK/VLEK is found beside the report
+check snp-gsev 0 '"measurement": "b07af9620f3b839b' -- \
+    "$COFFER" attest verify "$V/snp/gsev-milan-v2/report.bin" --at 2026-01-01T00:00:00Z
+check snp-gsev-debug-policy 1 'failed at policy' -- \
+    "$COFFER" attest verify "$V/snp/gsev-milan-v2/report.bin" --at 2026-01-01T00:00:00Z --policy "$T/strict.json"
+check snp-vlek 0 '"vmpl": 1' -- \
+    "$COFFER" attest verify "$V/snp/trustee-milan-v3-vlek/report.bin" --at 2025-06-01T00:00:00Z
+check snp-vlek-expired-now 1 'failed at snp_chain' -- \
+    "$COFFER" attest verify "$V/snp/trustee-milan-v3-vlek/report.bin"
+check snp-neg-sig 1 'failed at snp_report_signature' -- \
+    "$COFFER" attest verify "$V/snp/gsev-milan-v2/neg-sig.bin" --at 2026-01-01T00:00:00Z
+check snp-wrong-vcek 1 'failed at snp_report_signature' -- \
+    "$COFFER" attest verify "$V/snp/gsev-milan-v2/report.bin" --vcek "$V/snp/gcp-milan-v5/vcek.der" --at 2026-01-01T00:00:00Z
 
 cat >"$T/strict.json" <<'P'
 {"tcb_statuses": ["UpToDate"]}
