@@ -190,6 +190,7 @@ struct coffer_attest_collateral_bytes {
     const uint8_t *tcb_signing_chain; size_t tcb_signing_chain_size; /* PEM: signer, root */
     const uint8_t *pck_crl; size_t pck_crl_size;                     /* DER or PEM */
     const uint8_t *root_ca_crl; size_t root_ca_crl_size;             /* DER or PEM */
+    const uint8_t *pck_crl_chain; size_t pck_crl_chain_size;         /* PEM: PCK CA, root (optional) */
 };
 
 /* Parsed, signature-checked collateral (opaque). Immutable after parse, so
@@ -207,7 +208,8 @@ COFFER_NODISCARD enum coffer_err coffer_attest_collateral_parse(const struct cof
                                                                 struct coffer_attest_collateral **out,
                                                                 enum coffer_attest_step *failed_step);
 /* Read DIR/{tcb_info.json, qe_identity.json, tcb_signing_chain.pem,
- * pck_crl.der, root_ca_crl.der} (missing files are missing items) and parse. */
+ * pck_crl.der, root_ca_crl.der, pck_crl_chain.pem} (missing files are
+ * missing items) and parse. */
 COFFER_NODISCARD enum coffer_err coffer_attest_collateral_load_dir(const char *dir,
                                                                    struct coffer_attest_collateral **out,
                                                                    enum coffer_attest_step *failed_step);

@@ -194,6 +194,8 @@ struct coffer_attest_collateral {
     X509 *tcb_signer; /* owned; signature by the pinned root already checked */
     X509_CRL *root_crl; /* owned; signature by the pinned root already checked */
     X509_CRL *pck_crl;  /* owned; checked against the quote's intermediate at verify */
+    X509 *pck_crl_issuer; /* owned; from pck_crl_chain.pem, signed by the pinned root,
+                             and the PCK CRL's signature by it already checked */
 };
 
 /* Parse one JSON body {"<key>":{...},"signature":"hex"}: find the exact
@@ -239,6 +241,30 @@ COFFER_NODISCARD enum coffer_err coffer_attest__p256_key(const uint8_t xy[64], E
  * failure detail: the caller names the step. */
 enum coffer_err coffer_attest__ecdsa_verify(EVP_PKEY *key, const char *md, const uint8_t *rs, size_t half, bool le,
                                             const uint8_t *msg, size_t msg_size);
+/* ECDSA P-256 / SHA-256 with a raw key x || y and raw r || s (big-endian),
+ * the fast path (p256.c). COFFER_OK, COFFER_E_SIGNATURE, COFFER_E_MALFORMED
+ * (not a point on the curve) or COFFER_E_CRYPTO; records no detail. */
+enum coffer_err coffer_attest__p256_verify(const uint8_t xy[64], const uint8_t rs[64], const uint8_t *msg, size_t n);
+/* The raw x || y of an EC P-256 public key. */
+COFFER_NODISCARD enum coffer_err coffer_attest__p256_xy(EVP_PKEY *pk, uint8_t xy[64]);
+
+/* A verified PCK chain from a quote (pck_cache.c): the leaf and intermediate
+ * (references held; release with coffer_attest__pck_chain_release), the
+ * leaf's SGX extension and raw key. */
+struct pck_chain {
+    X509 *leaf;
+    X509 *ca;
+    struct pck_ext pck;
+    uint8_t leaf_xy[64];
+};
+/* Verify the PEM chain of a quote at now: exactly [leaf, PCK CA, pinned
+ * root], canonical PEM, CNs, signatures, X509 strict checks, validity of all
+ * three at now. The time-independent part is memoised per PEM text. On
+ * failure *step says where (PCK_CHAIN) and the detail why. */
+COFFER_NODISCARD enum coffer_err coffer_attest__pck_chain_verify(const uint8_t *pem, size_t size, time_t now,
+                                                                 struct pck_chain *out);
+void coffer_attest__pck_chain_release(struct pck_chain *c);
+
 /* Certificates from concatenated PEM (at most 8); exactly `want` unless 0.
  * With canonical, the text must be exactly their canonical PEM encoding
  * (plus trailing whitespace). */

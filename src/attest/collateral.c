@@ -424,6 +424,7 @@ void coffer_attest__collateral_clear(struct coffer_attest_collateral *c)
     X509_free(c->tcb_signer);
     X509_CRL_free(c->root_crl);
     X509_CRL_free(c->pck_crl);
+    X509_free(c->pck_crl_issuer);
     memset(c, 0, sizeof(*c));
 }
 
@@ -465,6 +466,33 @@ static enum coffer_err tcb_signer_parse(const uint8_t *pem, size_t size, X509 **
     else {
         X509_up_ref(signer);
         *out = signer;
+        r = COFFER_OK;
+    }
+    sk_X509_pop_free(sk, X509_free);
+    ERR_clear_error();
+    return r;
+}
+
+/* pck_crl_chain.pem: [PCK CA, pinned root]; the CA signed by the root and
+ * the PCK CRL signed by the CA. Kept so verification need not re-check the
+ * CRL's signature for quotes under this same CA. */
+static enum coffer_err pck_crl_issuer(const uint8_t *pem, size_t size, struct coffer_attest_collateral *c)
+{
+    enum coffer_err r;
+    STACK_OF(X509) *sk;
+    TRY(coffer_attest__pem_certs(pem, size, 2, false, &sk));
+    X509 *root = coffer_attest__intel_root(), *ca = sk_X509_value(sk, 0);
+    if (root == NULL || X509_cmp(sk_X509_value(sk, 1), root) != 0)
+        r = COFFER_FAIL(COFFER_E_CERT, "PCK CRL chain: its root is not the pinned Intel SGX Root CA");
+    else if (X509_NAME_cmp(X509_get_issuer_name(ca), X509_get_subject_name(root)) != 0 ||
+             X509_verify(ca, X509_get0_pubkey(root)) != 1)
+        r = COFFER_FAIL(COFFER_E_CERT, "PCK CRL chain: the PCK CA is not signed by the pinned root");
+    else if (X509_NAME_cmp(X509_CRL_get_issuer(c->pck_crl), X509_get_subject_name(ca)) != 0 ||
+             X509_CRL_verify(c->pck_crl, X509_get0_pubkey(ca)) != 1)
+        r = COFFER_FAIL(COFFER_E_SIGNATURE, "PCK CRL: not signed by the PCK CA of its issuer chain");
+    else {
+        X509_up_ref(ca);
+        c->pck_crl_issuer = ca;
         r = COFFER_OK;
     }
     sk_X509_pop_free(sk, X509_free);
@@ -519,6 +547,9 @@ enum coffer_err coffer_attest_collateral_parse(const struct coffer_attest_collat
     if (in->pck_crl != NULL &&
         (r = coffer_attest__crl_parse(in->pck_crl, in->pck_crl_size, &c->pck_crl)) != COFFER_OK)
         goto fail;
+    if (in->pck_crl != NULL && in->pck_crl_chain != NULL &&
+        (r = pck_crl_issuer(in->pck_crl_chain, in->pck_crl_chain_size, c)) != COFFER_OK)
+        goto fail;
     *out = c;
     return COFFER_OK;
 fail:
@@ -546,24 +577,24 @@ static enum coffer_err read_opt(const char *dir, const char *name, uint8_t **out
 enum coffer_err coffer_attest_collateral_load_dir(const char *dir, struct coffer_attest_collateral **out,
                                                   enum coffer_attest_step *failed_step)
 {
-    static const char *names[5] = {"tcb_info.json", "qe_identity.json", "tcb_signing_chain.pem", "pck_crl.der",
-                                   "root_ca_crl.der"};
-    uint8_t *d[5] = {0};
-    size_t n[5] = {0};
+    static const char *names[6] = {"tcb_info.json", "qe_identity.json", "tcb_signing_chain.pem", "pck_crl.der",
+                                   "root_ca_crl.der", "pck_crl_chain.pem"};
+    uint8_t *d[6] = {0};
+    size_t n[6] = {0};
     enum coffer_err r = COFFER_OK;
     *out = NULL;
     if (failed_step != NULL)
         *failed_step = COFFER_ATTEST_STEP_COLLATERAL;
-    for (int i = 0; i < 5 && r == COFFER_OK; i++)
+    for (int i = 0; i < 6 && r == COFFER_OK; i++)
         r = read_opt(dir, names[i], &d[i], &n[i]);
     if (r == COFFER_OK) {
         struct coffer_attest_collateral_bytes b = {
             .tcb_info = d[0], .tcb_info_size = n[0], .qe_identity = d[1], .qe_identity_size = n[1],
             .tcb_signing_chain = d[2], .tcb_signing_chain_size = n[2], .pck_crl = d[3], .pck_crl_size = n[3],
-            .root_ca_crl = d[4], .root_ca_crl_size = n[4]};
+            .root_ca_crl = d[4], .root_ca_crl_size = n[4], .pck_crl_chain = d[5], .pck_crl_chain_size = n[5]};
         r = coffer_attest_collateral_parse(&b, out, failed_step);
     }
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         coffer_free(d[i]);
     return r;
 }

@@ -67,56 +67,6 @@ static void asn1_time_str(const ASN1_TIME *t, char *buf, size_t size)
         snprintf(buf, size, "?");
 }
 
-/* Verify leaf <- intermediate <- pinned root at now. */
-static enum coffer_err pck_chain(STACK_OF(X509) *chain, time_t now, struct coffer_attest_claims *out)
-{
-    enum coffer_attest_step S = COFFER_ATTEST_STEP_PCK_CHAIN;
-    X509 *root = coffer_attest__intel_root();
-    X509 *leaf = sk_X509_value(chain, 0), *ca = sk_X509_value(chain, 1);
-    char cn[64];
-    if (root == NULL)
-        return FAIL(S, COFFER_E_INTERNAL, "the pinned Intel root does not parse");
-    coffer_attest__cert_cn(leaf, cn, sizeof(cn));
-    if (strcmp(cn, "Intel SGX PCK Certificate") != 0)
-        return FAIL(S, COFFER_E_CERT, "PCK chain: leaf CN \"%s\", want \"Intel SGX PCK Certificate\"", cn);
-    coffer_attest__cert_cn(ca, cn, sizeof(cn));
-    if (strcmp(cn, "Intel SGX PCK Processor CA") != 0 && strcmp(cn, "Intel SGX PCK Platform CA") != 0)
-        return FAIL(S, COFFER_E_CERT, "PCK chain: intermediate CN \"%s\" is not a PCK Processor/Platform CA", cn);
-    if (X509_cmp(sk_X509_value(chain, 2), root) != 0)
-        return FAIL(S, COFFER_E_CERT, "PCK chain: the root in the quote is not the pinned Intel SGX Root CA");
-    X509_STORE *store = X509_STORE_new();
-    STACK_OF(X509) *untrusted = sk_X509_new_null();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    enum coffer_err r = COFFER_OK;
-    if (store == NULL || untrusted == NULL || ctx == NULL || X509_STORE_add_cert(store, root) != 1 ||
-        !sk_X509_push(untrusted, ca) || X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
-        r = FAIL(S, COFFER_E_CRYPTO, "PCK chain: cannot set up verification");
-        goto out;
-    }
-    X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(ctx);
-    X509_VERIFY_PARAM_set_time(p, now);
-    X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_X509_STRICT);
-    X509_VERIFY_PARAM_set_depth(p, 2);
-    if (X509_verify_cert(ctx) != 1) {
-        int e = X509_STORE_CTX_get_error(ctx);
-        int depth = X509_STORE_CTX_get_error_depth(ctx);
-        const char *which = depth == 0 ? "PCK certificate" : depth == 1 ? "PCK intermediate CA" : "Intel root";
-        bool time_err = e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID;
-        r = FAIL(S, time_err ? COFFER_E_EXPIRED : COFFER_E_CERT, "PCK chain: %s: %s (X509 error %d)", which,
-                 X509_verify_cert_error_string(e), e);
-        goto out;
-    }
-    STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(ctx);
-    if (built == NULL || sk_X509_num(built) != 3 || X509_cmp(sk_X509_value(built, 2), root) != 0)
-        r = FAIL(S, COFFER_E_CERT, "PCK chain: does not end at the pinned root in 3 certificates");
-out:
-    X509_STORE_CTX_free(ctx);
-    sk_X509_free(untrusted);
-    X509_STORE_free(store);
-    ERR_clear_error();
-    return r;
-}
-
 static const struct coffer_attest_collateral *pick_collateral(const struct coffer_attest_verify_opts *opts,
                                                               const struct pck_ext *pck)
 {
@@ -130,12 +80,12 @@ static const struct coffer_attest_collateral *pick_collateral(const struct coffe
     return NULL;
 }
 
-static enum coffer_err revocation(const struct coffer_attest_collateral *c, STACK_OF(X509) *chain,
+static enum coffer_err revocation(const struct coffer_attest_collateral *c, const struct pck_chain *chain,
                                   const struct coffer_attest_verify_opts *opts, struct coffer_attest_claims *out,
                                   bool *checked)
 {
     enum coffer_attest_step S = COFFER_ATTEST_STEP_PCK_REVOCATION;
-    X509 *leaf = sk_X509_value(chain, 0), *ca = sk_X509_value(chain, 1);
+    X509 *leaf = chain->leaf, *ca = chain->ca;
     char t[32];
     *checked = false;
     if (c->root_crl == NULL) {
@@ -156,7 +106,10 @@ static enum coffer_err revocation(const struct coffer_attest_collateral *c, STAC
     }
     if (X509_NAME_cmp(X509_CRL_get_issuer(c->pck_crl), X509_get_issuer_name(leaf)) != 0)
         return FAIL(S, COFFER_E_CERT, "revocation: the PCK CRL's issuer is not the PCK certificate's issuer");
-    if (X509_CRL_verify(c->pck_crl, X509_get0_pubkey(ca)) != 1) {
+    /* the CRL's signature was checked at collateral parse when its issuer
+     * (pck_crl_chain.pem) is this very intermediate; otherwise check it now */
+    bool issuer_known = c->pck_crl_issuer != NULL && X509_cmp(c->pck_crl_issuer, ca) == 0;
+    if (!issuer_known && X509_CRL_verify(c->pck_crl, X509_get0_pubkey(ca)) != 1) {
         ERR_clear_error();
         return FAIL(S, COFFER_E_SIGNATURE, "revocation: PCK CRL signature by the PCK CA does not verify");
     }
@@ -306,7 +259,7 @@ enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size, stru
 }
 
 /* Everything after the signatures: collateral, revocation, TCB. */
-static enum coffer_err appraise(const struct intel_quote *q, STACK_OF(X509) *chain, const struct pck_ext *pck,
+static enum coffer_err appraise(const struct intel_quote *q, const struct pck_chain *chain, const struct pck_ext *pck,
                                 const struct coffer_attest_verify_opts *opts, struct coffer_attest_claims *res,
                                 struct coffer_attest_claims *out)
 {
@@ -409,9 +362,7 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
 {
     enum coffer_err r;
     struct intel_quote q;
-    struct pck_ext pck;
-    STACK_OF(X509) *chain = NULL;
-    EVP_PKEY *ak = NULL;
+    struct pck_chain chain = {0};
     struct coffer_attest_claims *res = coffer_calloc(1, sizeof(*res));
     memset(out, 0, sizeof(*out));
     if (res == NULL)
@@ -421,21 +372,15 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
         coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE, r);
         goto done;
     }
-    if ((r = coffer_attest__pem_certs(q.pck_pem, q.pck_pem_size, 3, true, &chain)) != COFFER_OK) {
-        coffer_err_context("PCK chain");
+    if ((r = coffer_attest__pck_chain_verify(q.pck_pem, q.pck_pem_size, opts->now, &chain)) != COFFER_OK) {
         coffer_attest__fail(out, COFFER_ATTEST_STEP_PCK_CHAIN, r);
         goto done;
     }
-    if ((r = pck_chain(chain, opts->now, out)) != COFFER_OK)
-        goto done;
-    if ((r = coffer_attest__pck_ext_from_cert(sk_X509_value(chain, 0), &pck)) != COFFER_OK) {
-        coffer_attest__fail(out, COFFER_ATTEST_STEP_PCK_CHAIN, r);
-        goto done;
-    }
-    r = coffer_attest__ecdsa_verify(X509_get0_pubkey(sk_X509_value(chain, 0)), "SHA256", q.qe_report_sig, 32, false,
-                                    q.qe_report_raw, SGX_REPORT_SIZE);
+    const struct pck_ext *pck = &chain.pck;
+    r = coffer_attest__p256_verify(chain.leaf_xy, q.qe_report_sig, q.qe_report_raw, SGX_REPORT_SIZE);
     if (r != COFFER_OK) {
-        r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r, "QE report signature by the PCK key does not verify");
+        r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE,
+                 "QE report signature by the PCK key does not verify");
         goto done;
     }
     uint8_t h[32];
@@ -455,29 +400,26 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
                  "binding: SHA-256(attestation key || QE auth data) is not the QE report's REPORTDATA");
         goto done;
     }
-    if ((r = coffer_attest__p256_key(q.att_key, &ak)) != COFFER_OK) {
-        r = FAIL(COFFER_ATTEST_STEP_QUOTE_SIGNATURE, COFFER_E_SIGNATURE, "quote: attestation key is not a P-256 point");
-        goto done;
-    }
-    r = coffer_attest__ecdsa_verify(ak, "SHA256", q.sig, 32, false, q.signed_region, q.signed_size);
+    r = coffer_attest__p256_verify(q.att_key, q.sig, q.signed_region, q.signed_size);
     if (r != COFFER_OK) {
-        r = FAIL(COFFER_ATTEST_STEP_QUOTE_SIGNATURE, r, "quote signature by the attestation key does not verify");
+        r = FAIL(COFFER_ATTEST_STEP_QUOTE_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE, "%s",
+                 r == COFFER_E_MALFORMED ? "quote: the attestation key is not a point on P-256"
+                                         : "quote signature by the attestation key does not verify");
         goto done;
     }
     if (q.tee_type == INTEL_TEE_SGX)
         fill_sgx_claims(&q.sgx, res);
     else
         fill_td_claims(&q.td, res);
-    memcpy(res->fmspc, pck.fmspc, 6);
-    memcpy(res->pceid, pck.pceid, 2);
-    res->pcesvn = pck.pcesvn;
-    memcpy(res->pck_tcb, pck.comp, 16);
-    if ((r = appraise(&q, chain, &pck, opts, res, out)) != COFFER_OK)
+    memcpy(res->fmspc, pck->fmspc, 6);
+    memcpy(res->pceid, pck->pceid, 2);
+    res->pcesvn = pck->pcesvn;
+    memcpy(res->pck_tcb, pck->comp, 16);
+    if ((r = appraise(&q, &chain, pck, opts, res, out)) != COFFER_OK)
         goto done;
     *out = *res;
 done:
-    EVP_PKEY_free(ak);
-    sk_X509_pop_free(chain, X509_free);
+    coffer_attest__pck_chain_release(&chain);
     coffer_memzero(res, sizeof(*res));
     coffer_free(res);
     return r;

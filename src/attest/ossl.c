@@ -151,8 +151,31 @@ enum coffer_err coffer_attest__pem_certs(const uint8_t *pem, size_t size, size_t
                                          STACK_OF(X509) **out)
 {
     *out = NULL;
-    if (size > INT_MAX)
+    if (size > INTEL_QUOTE_MAX_SIZE)
         return COFFER_FAIL(COFFER_E_TOO_LARGE, "PEM certificate list of %zu bytes", size);
+    /* Collateral as stored by some tools glues blocks together
+     * ("-----END CERTIFICATE----------BEGIN ...") and drops the final
+     * newline; outside canonical mode, put the line breaks back. */
+    uint8_t *fixed = NULL;
+    if (!canonical) {
+        static const char begin[] = "-----BEGIN ";
+        size_t extra = 1;
+        for (size_t i = 1; i + sizeof(begin) - 1 <= size; i++)
+            if (pem[i] == '-' && memcmp(pem + i, begin, sizeof(begin) - 1) == 0 && pem[i - 1] != '\n')
+                extra++;
+        if ((fixed = coffer_malloc(size + extra)) == NULL)
+            return COFFER_E_NOMEM;
+        size_t o = 0;
+        for (size_t i = 0; i < size; i++) {
+            if (i > 0 && pem[i] == '-' && pem[i - 1] != '\n' && i + sizeof(begin) - 1 <= size &&
+                memcmp(pem + i, begin, sizeof(begin) - 1) == 0)
+                fixed[o++] = '\n';
+            fixed[o++] = pem[i];
+        }
+        fixed[o++] = '\n';
+        pem = fixed;
+        size = o;
+    }
     BIO *bio = BIO_new_mem_buf(pem, (int)size);
     STACK_OF(X509) *sk = sk_X509_new_null();
     enum coffer_err r = COFFER_OK;
@@ -188,6 +211,7 @@ enum coffer_err coffer_attest__pem_certs(const uint8_t *pem, size_t size, size_t
 out:
     sk_X509_pop_free(sk, X509_free);
     BIO_free(bio);
+    coffer_free(fixed);
     ERR_clear_error();
     return r;
 }
