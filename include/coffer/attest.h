@@ -363,6 +363,13 @@ COFFER_NODISCARD enum coffer_err coffer_attest_provider_evidence(enum coffer_att
 /* The pinned trust anchors compiled into coffer (DER, borrowed, static). */
 const uint8_t *coffer_attest_intel_root_der(size_t *size);
 
+#ifdef COFFER_TESTING
+/* Test builds only: pin a test root instead of Intel's (DER; NULL restores
+ * Intel's), so tests can build a whole Intel-like PKI with OpenSSL. Clears
+ * the PCK chain memo. Not thread-safe against concurrent verification. */
+COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t *der, size_t size);
+#endif
+
 /* ------------------------------------------------------------------- time */
 
 /* "YYYY-MM-DDThh:mm:ssZ" (or "+00:00" for Z, or a bare date YYYY-MM-DD)

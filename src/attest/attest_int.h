@@ -264,6 +264,8 @@ struct pck_chain {
 COFFER_NODISCARD enum coffer_err coffer_attest__pck_chain_verify(const uint8_t *pem, size_t size, time_t now,
                                                                  struct pck_chain *out);
 void coffer_attest__pck_chain_release(struct pck_chain *c);
+/* Forget every memoised chain. */
+void coffer_attest__pck_cache_clear(void);
 
 /* Certificates from concatenated PEM (at most 8); exactly `want` unless 0.
  * With canonical, the text must be exactly their canonical PEM encoding

@@ -114,8 +114,11 @@ static enum coffer_err revocation(const struct coffer_attest_collateral *c, cons
         return FAIL(S, COFFER_E_SIGNATURE, "revocation: PCK CRL signature by the PCK CA does not verify");
     }
     if (!crl_current_at(c->pck_crl, opts->now)) {
-        asn1_time_str(X509_CRL_get0_nextUpdate(c->pck_crl), t, sizeof(t));
-        return FAIL(S, COFFER_E_EXPIRED, "revocation: PCK CRL has expired (nextUpdate %s)", t);
+        time_t now = opts->now;
+        bool early = X509_cmp_time(X509_CRL_get0_lastUpdate(c->pck_crl), &now) >= 0;
+        asn1_time_str(early ? X509_CRL_get0_lastUpdate(c->pck_crl) : X509_CRL_get0_nextUpdate(c->pck_crl), t, sizeof(t));
+        return FAIL(S, COFFER_E_EXPIRED, early ? "revocation: PCK CRL is not yet valid (thisUpdate %s)"
+                                               : "revocation: PCK CRL has expired (nextUpdate %s)", t);
     }
     if (crl_lists(c->pck_crl, leaf))
         return FAIL(S, COFFER_E_REVOKED, "revocation: the PCK certificate is revoked");

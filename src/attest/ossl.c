@@ -43,8 +43,32 @@ static void intel_root_init(void)
     ERR_clear_error();
 }
 
+#ifdef COFFER_TESTING
+static X509 *test_root;
+
+enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t *der, size_t size)
+{
+    X509 *x = NULL;
+    if (der != NULL) {
+        const unsigned char *p = der;
+        if ((x = d2i_X509(NULL, &p, (long)size)) == NULL) {
+            ERR_clear_error();
+            return COFFER_FAIL(COFFER_E_MALFORMED, "test root does not parse");
+        }
+    }
+    X509_free(test_root);
+    test_root = x;
+    coffer_attest__pck_cache_clear();
+    return COFFER_OK;
+}
+#endif
+
 X509 *coffer_attest__intel_root(void)
 {
+#ifdef COFFER_TESTING
+    if (test_root != NULL)
+        return test_root;
+#endif
     pthread_once(&intel_root_once, intel_root_init);
     return intel_root;
 }

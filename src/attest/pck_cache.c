@@ -50,6 +50,18 @@ void coffer_attest__pck_chain_release(struct pck_chain *c)
     c->leaf = c->ca = NULL;
 }
 
+void coffer_attest__pck_cache_clear(void)
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < PCK_CACHE_SIZE; i++)
+        if (cache[i].used) {
+            coffer_attest__pck_chain_release(&cache[i].chain);
+            cache[i].used = false;
+        }
+    next_slot = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 static bool lookup(const uint8_t key[32], struct pck_chain *out)
 {
     bool found = false;

@@ -28,5 +28,6 @@ int at_run_sim_policy(void);
 int at_run_sgx(void);
 int at_run_tdx(void);
 int at_run_snp(void);
+int at_run_matrix(void);
 
 #endif

@@ -94,5 +94,6 @@ int main(void)
     fails += at_run_sgx();
     fails += at_run_tdx();
     fails += at_run_snp();
+    fails += at_run_matrix();
     return fails != 0;
 }
