@@ -358,6 +358,55 @@ COFFER_NODISCARD enum coffer_err coffer_attest_provider_evidence(enum coffer_att
                                                                  const uint8_t report_data[64],
                                                                  uint8_t **out, size_t *out_size);
 
+/* ------------------------------------------------------------------ RA-TLS */
+
+/* OpenSSL types, without pulling OpenSSL's headers into every includer. */
+struct x509_st;
+struct evp_pkey_st;
+struct ssl_ctx_st;
+
+/* A Gramine-compatible RA-TLS certificate (format in src/attest/ratls.c) for
+ * a fresh ECDSA P-256 key, with evidence from provider p bound to that key in
+ * both of Gramine's extensions (legacy quote, TCG tagged evidence). The
+ * caller frees *cert with X509_free and *key with EVP_PKEY_free. */
+COFFER_NODISCARD enum coffer_err coffer_attest_ratls_make(enum coffer_attest_provider p, struct x509_st **cert,
+                                                          struct evp_pkey_st **key);
+
+/* Verify an RA-TLS certificate: its evidence (with opts: time, collateral,
+ * simulation key), the binding of the evidence to the certificate's key,
+ * and policy (NULL: none). TCG extension preferred, no fallback to the
+ * legacy one when TCG is present but bad. On failure out->failed_step says
+ * where (binding failures are COFFER_ATTEST_STEP_POLICY). */
+COFFER_NODISCARD enum coffer_err coffer_attest_ratls_verify_x509(struct x509_st *cert,
+                                                                 const struct coffer_attest_verify_opts *opts,
+                                                                 const struct coffer_attest_policy *policy,
+                                                                 struct coffer_attest_claims *out);
+COFFER_NODISCARD enum coffer_err coffer_attest_ratls_verify_der(const uint8_t *der, size_t size,
+                                                                const struct coffer_attest_verify_opts *opts,
+                                                                const struct coffer_attest_policy *policy,
+                                                                struct coffer_attest_claims *out);
+/* Parse the TCG evidence extension value (CBOR) down to the evidence and
+ * the claims, requiring the pubkey-hash claim (exposed for fuzzing). */
+COFFER_NODISCARD enum coffer_err coffer_attest_ratls_extensions_parse(const uint8_t *tcg, size_t tcg_size,
+                                                                      const uint8_t **ev, size_t *ev_size,
+                                                                      const uint8_t **claims, size_t *claims_size);
+
+/* The verification hook for TLS, client or server side: the peer must
+ * present exactly one RA-TLS certificate that passes
+ * coffer_attest_ratls_verify_x509 with v's options and policy. opts.now = 0
+ * means "the time of the handshake". v must outlive ctx; last / last_err
+ * hold the latest result (not synchronised: one connection at a time, or
+ * one verifier per connection). */
+struct coffer_attest_ratls_verifier {
+    struct coffer_attest_verify_opts opts;
+    struct coffer_attest_policy policy;
+    bool policy_set;
+    struct coffer_attest_claims last;
+    enum coffer_err last_err;
+};
+COFFER_NODISCARD enum coffer_err coffer_attest_ratls_ctx_set_verify(struct ssl_ctx_st *ctx,
+                                                                    struct coffer_attest_ratls_verifier *v);
+
 /* ----------------------------------------------------------------- anchors */
 
 /* The pinned trust anchors compiled into coffer (DER, borrowed, static). */

@@ -29,5 +29,6 @@ int at_run_sgx(void);
 int at_run_tdx(void);
 int at_run_snp(void);
 int at_run_matrix(void);
+int at_run_ratls(void);
 
 #endif

@@ -95,5 +95,6 @@ int main(void)
     fails += at_run_tdx();
     fails += at_run_snp();
     fails += at_run_matrix();
+    fails += at_run_ratls();
     return fails != 0;
 }
