@@ -3,6 +3,7 @@
  * evidence offline with explicit collateral and time, and print claims.
  *
  *   coffer attest evidence --report-data HEX -o FILE [--provider P]
+ *   coffer attest ratls-cert -o CERT --key KEY [--provider P]
  *   coffer attest verify FILE [--collateral DIR] [--policy FILE] [--at TIME]
  *                             [--no-revocation] [--sim-key FILE] [--vcek FILE]
  *
@@ -20,6 +21,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "cli.h"
 #include "coffer/attest.h"
 
@@ -30,6 +34,7 @@ void cmd_attest_help(FILE *out)
 {
     fprintf(out,
             "usage: coffer attest evidence --report-data HEX -o FILE [--provider auto|gramine|tsm|simulation]\n"
+            "       coffer attest ratls-cert -o CERT --key KEY [--provider auto|gramine|tsm|simulation]\n"
             "       coffer attest verify FILE [--collateral DIR] [--policy FILE] [--at TIME]\n"
             "                                 [--no-revocation] [--sim-key FILE] [--vcek FILE]\n"
             "\n"
@@ -41,7 +46,11 @@ void cmd_attest_help(FILE *out)
             "          made on first use) and gives NO hardware protection. Asking for hardware\n"
             "          evidence where there is none fails; there is no fallback.\n"
             "\n"
-            "verify    Verify evidence offline and print its claims and TCB status as JSON.\n"
+            "ratls-cert  Make a Gramine-compatible RA-TLS certificate (PEM) for a fresh P-256 key\n"
+            "          (PEM, mode 0600), with this process's evidence bound to the key in both of\n"
+            "          Gramine's extensions (legacy quote, TCG tagged evidence).\n"
+            "\n"
+            "verify    Verify evidence offline (FILE may also be an RA-TLS certificate, PEM or DER) and print its claims and TCB status as JSON.\n"
             "          DIR holds Intel collateral: one set (tcb_info.json, qe_identity.json,\n"
             "          tcb_signing_chain.pem, pck_crl.der, root_ca_crl.der), a folder of such\n"
             "          sets, or a folder with a collateral/ folder of sets; the set is chosen by\n"
@@ -95,6 +104,71 @@ static int cmd_evidence(int argc, char **argv)
     if (r != COFFER_OK)
         return cli_fail("attest evidence", r);
     return CLI_OK;
+}
+
+static int cmd_ratls_cert(int argc, char **argv)
+{
+    const char *certp = NULL, *keyp = NULL, *prov = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+            certp = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            keyp = argv[++i];
+        else if (strcmp(argv[i], "--provider") == 0 && i + 1 < argc)
+            prov = argv[++i];
+        else
+            return usage("ratls-cert: unexpected argument '%s'", argv[i]);
+    }
+    if (certp == NULL || keyp == NULL)
+        return usage("ratls-cert: -o CERT and --key KEY are required%s", "");
+    enum coffer_attest_provider p = COFFER_ATTEST_PROVIDER_AUTO;
+    if (prov != NULL && coffer_attest_provider_parse(prov, &p) != COFFER_OK)
+        return usage("ratls-cert: unknown provider '%s'", prov);
+    X509 *x;
+    EVP_PKEY *k;
+    enum coffer_err r = coffer_attest_ratls_make(p, &x, &k);
+    if (r != COFFER_OK)
+        return cli_fail("attest ratls-cert", r);
+    BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_secmem());
+    char *cd = NULL, *kd = NULL;
+    long cn = 0, kn = 0;
+    if (cb == NULL || kb == NULL || PEM_write_bio_X509(cb, x) != 1 ||
+        PEM_write_bio_PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) != 1 || (cn = BIO_get_mem_data(cb, &cd)) <= 0 ||
+        (kn = BIO_get_mem_data(kb, &kd)) <= 0)
+        r = COFFER_FAIL(COFFER_E_CRYPTO, "cannot encode the certificate or key");
+    if (r == COFFER_OK)
+        r = coffer_file_write_atomic(keyp, kd, (size_t)kn, 0600);
+    if (r == COFFER_OK)
+        r = coffer_file_write_atomic(certp, cd, (size_t)cn, 0644);
+    BIO_free(cb);
+    BIO_free(kb); /* secure-heap BIO: wiped */
+    X509_free(x);
+    EVP_PKEY_free(k);
+    if (r != COFFER_OK)
+        return cli_fail("attest ratls-cert", r);
+    if (p == COFFER_ATTEST_PROVIDER_SIM || (p == COFFER_ATTEST_PROVIDER_AUTO && getenv("COFFER_ATTEST_PROVIDER") != NULL &&
+                                            strncmp(getenv("COFFER_ATTEST_PROVIDER"), "sim", 3) == 0))
+        fprintf(stderr, "coffer attest ratls-cert: SIMULATION evidence: no hardware protection\n");
+    return CLI_OK;
+}
+
+/* An RA-TLS certificate given to verify: PEM or DER; NULL if it is not one. */
+static X509 *as_certificate(const uint8_t *d, size_t n)
+{
+    X509 *x = NULL;
+    if (n > 27 && memcmp(d, "-----BEGIN CERTIFICATE-----", 27) == 0) {
+        BIO *b = BIO_new_mem_buf(d, (int)n);
+        x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+    } else if (n > 4 && d[0] == 0x30 && d[1] == 0x82) {
+        const unsigned char *p = d;
+        x = d2i_X509(NULL, &p, (long)n);
+        if (x != NULL && p != d + n) {
+            X509_free(x);
+            x = NULL;
+        }
+    }
+    return x;
 }
 
 struct sets {
@@ -321,7 +395,22 @@ static int cmd_verify(int argc, char **argv)
         o.snp_key_cert = cert;
     }
     struct coffer_attest_claims c;
-    r = coffer_attest_evidence_verify(ev, n, &o, &c);
+    X509 *ratls = kind == COFFER_ATTEST_KIND_NONE ? as_certificate(ev, n) : NULL;
+    if (ratls != NULL) {
+        /* the evidence inside may be simulation: offer the local key */
+        char def[4096];
+        const char *kp = simkey;
+        if (kp == NULL && coffer_attest_sim_key_path(def, sizeof(def)) == COFFER_OK)
+            kp = def;
+        if (kp != NULL && coffer_attest_sim_key_public(kp, false, simpub) == COFFER_OK)
+            o.sim_platform_key = simpub;
+        coffer_err_clear();
+        r = coffer_attest_ratls_verify_x509(ratls, &o, NULL, &c);
+        X509_free(ratls);
+        kind = c.kind;
+    } else {
+        r = coffer_attest_evidence_verify(ev, n, &o, &c);
+    }
     coffer_free(cert);
     if (r != COFFER_OK) {
         rc = verify_failed(coffer_attest_kind_name(kind), r, c.failed_step);
@@ -358,11 +447,13 @@ out:
 int cmd_attest(int argc, char **argv)
 {
     if (argc < 2)
-        return usage("a subcommand is required (evidence, verify)%s", "");
+        return usage("a subcommand is required (evidence, verify, ratls-cert)%s", "");
     if (strcmp(argv[1], "evidence") == 0)
         return cmd_evidence(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ratls-cert") == 0)
+        return cmd_ratls_cert(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         cmd_attest_help(stdout);
         return CLI_OK;

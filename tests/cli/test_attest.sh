@@ -103,6 +103,15 @@ check sim-other-key 1 'failed at simulation_platform_key' -- \
     "$COFFER" attest verify "$T/other.bin"
 check env-provider 0 '' -- env COFFER_ATTEST_PROVIDER=simulation "$COFFER" attest evidence --report-data ab -o "$T/env.bin"
 
+# RA-TLS certificates
+check ratls-cert 0 'SIMULATION' -- \
+    "$COFFER" attest ratls-cert -o "$T/ratls.pem" --key "$T/ratls.key" --provider simulation
+check ratls-key-private 0 '^600$' -- stat -c %a "$T/ratls.key"
+check ratls-openssl-reads 0 'CN ?= ?RATLS' -- openssl x509 -in "$T/ratls.pem" -noout -subject
+check ratls-verify 0 '"kind": "simulation"' -- "$COFFER" attest verify "$T/ratls.pem"
+check ratls-verify-policy 1 'failed at policy' -- "$COFFER" attest verify "$T/ratls.pem" --policy "$T/strict.json"
+check ratls-needs-hardware 1 'no TEE found' -- "$COFFER" attest ratls-cert -o "$T/x.pem" --key "$T/x.key"
+
 # usage errors
 check usage-none 2 '' -- "$COFFER" attest
 check usage-bad-hex 2 '' -- "$COFFER" attest evidence --report-data xyz -o "$T/x"
