@@ -407,10 +407,29 @@ struct coffer_attest_ratls_verifier {
 COFFER_NODISCARD enum coffer_err coffer_attest_ratls_ctx_set_verify(struct ssl_ctx_st *ctx,
                                                                     struct coffer_attest_ratls_verifier *v);
 
+/* ---------------------------------------------------------------- SEV-SNP */
+
+/* What a VCEK / VLEK certificate says (extensions under 1.3.6.1.4.1.3704.1). */
+struct coffer_attest_snp_cert {
+    char product[32]; /* productName: "Milan-B0", "Milan", "Turin", ... */
+    bool vlek;
+    int bl_spl, tee_spl, snp_spl, ucode_spl, fmc_spl; /* -1 when absent */
+    uint8_t hwid[64];
+    size_t hwid_size; /* 64 (Milan, Genoa), 8 (Turin), 0 (VLEK) */
+};
+
+/* Check a VCEK or VLEK alone: ARK (pinned) -> ASK/ASVK (pinned) -> it, at
+ * now, for the product its productName names; and decode its extensions. */
+COFFER_NODISCARD enum coffer_err coffer_attest_snp_cert_check(const uint8_t *der, size_t size, time_t now,
+                                                              struct coffer_attest_snp_cert *out);
+
 /* ----------------------------------------------------------------- anchors */
 
 /* The pinned trust anchors compiled into coffer (DER, borrowed, static). */
 const uint8_t *coffer_attest_intel_root_der(size_t *size);
+/* COFFER_OK when every pinned AMD chain (Milan, Genoa, Turin, Milan VLEK)
+ * parsed and verifies: ARK self-signed, ASK/ASVK signed by the ARK. */
+COFFER_NODISCARD enum coffer_err coffer_attest_amd_roots_check(void);
 
 #ifdef COFFER_TESTING
 /* Test builds only: pin a test root instead of Intel's (DER; NULL restores

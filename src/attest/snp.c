@@ -444,3 +444,58 @@ done:
     X509_free(leaf);
     return r;
 }
+
+enum coffer_err coffer_attest_snp_cert_check(const uint8_t *der, size_t size, time_t now,
+                                             struct coffer_attest_snp_cert *out)
+{
+    struct coffer_attest_claims scratch;
+    struct coffer_attest_claims *claims_out = &scratch;
+    memset(out, 0, sizeof(*out));
+    const unsigned char *p = der;
+    X509 *leaf = der != NULL ? d2i_X509(NULL, &p, (long)size) : NULL;
+    if (leaf == NULL || p != der + size) {
+        X509_free(leaf);
+        ERR_clear_error();
+        return COFFER_FAIL(COFFER_E_MALFORMED, "SNP: the VCEK/VLEK is not one DER certificate");
+    }
+    struct vcek_info v;
+    char cn[64];
+    enum coffer_err r = vcek_parse(leaf, &v);
+    coffer_attest__cert_cn(leaf, cn, sizeof(cn));
+    int product = product_from_name(v.product);
+    bool vlek = strcmp(cn, "SEV-VLEK") == 0;
+    if (r == COFFER_OK && !vlek && strcmp(cn, "SEV-VCEK") != 0)
+        r = COFFER_FAIL(COFFER_E_CERT, "SNP: certificate CN \"%s\" is neither SEV-VCEK nor SEV-VLEK", cn);
+    if (r == COFFER_OK && product < 0)
+        r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "SNP: unknown product \"%s\"", v.product);
+    if (r == COFFER_OK && vlek && product != SNP_MILAN)
+        r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "SNP: no pinned VLEK chain for %s", v.product);
+    if (r == COFFER_OK) {
+        pthread_once(&chains_once, chains_init);
+        r = snp_chain(leaf, vlek ? SNP_MILAN_VLEK : product, now, claims_out);
+    }
+    if (r == COFFER_OK) {
+        snprintf(out->product, sizeof(out->product), "%s", v.product);
+        out->vlek = vlek;
+        out->bl_spl = v.spl[1];
+        out->tee_spl = v.spl[2];
+        out->snp_spl = v.spl[3];
+        out->ucode_spl = v.spl[8];
+        out->fmc_spl = v.spl[9];
+        memcpy(out->hwid, v.hwid, sizeof(v.hwid));
+        out->hwid_size = v.hwid_size;
+    }
+    X509_free(leaf);
+    return r;
+}
+
+enum coffer_err coffer_attest_amd_roots_check(void)
+{
+    pthread_once(&chains_once, chains_init);
+    static const char *names[SNP_PRODUCT_COUNT] = {"Milan", "Genoa", "Turin", "Milan VLEK"};
+    for (int i = 0; i < SNP_PRODUCT_COUNT; i++)
+        if (chain_ask[i] == NULL || chain_ark[i] == NULL)
+            return COFFER_FAIL(COFFER_E_INTERNAL, "pinned AMD %s chain does not verify (ARK self-signature, ASK by ARK)",
+                               names[i]);
+    return COFFER_OK;
+}

@@ -393,6 +393,37 @@ static void test_pinned_roots_match_vectors(void **state)
     free(d);
 }
 
+/* STYLE §3.18: every allocation coffer makes while loading collateral and
+ * verifying a quote can fail; each run ends in success or E_NOMEM and leaks
+ * nothing (ASan). */
+static enum coffer_err fault_body(void *arg)
+{
+    (void)arg;
+    struct coffer_attest_collateral *col;
+    enum coffer_err r = coffer_attest_collateral_load_dir(
+        tu_shared("vectors/attest/collateral/sgx-fmspc00A067110000-2025-06-19"), &col, NULL);
+    if (r != COFFER_OK)
+        return r;
+    uint8_t *q;
+    size_t n;
+    r = coffer_file_read_all(tu_shared("vectors/attest/sgx/phala-v3/quote.bin"), 1 << 20, &q, &n);
+    if (r == COFFER_OK) {
+        const struct coffer_attest_collateral *list[1] = {col};
+        struct coffer_attest_verify_opts o = {.now = 1751328000, .collateral = list, .collateral_count = 1};
+        struct coffer_attest_claims c;
+        r = coffer_attest_evidence_verify(q, n, &o, &c);
+        coffer_free(q);
+    }
+    coffer_attest_collateral_free(col);
+    return r;
+}
+
+static void test_sgx_allocation_faults(void **state)
+{
+    (void)state;
+    tu_fault_loop(fault_body, NULL);
+}
+
 int at_run_sgx(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +437,7 @@ int at_run_sgx(void)
         cmocka_unit_test(test_sgx_cross_pairing),
         cmocka_unit_test(test_sgx_policy),
         cmocka_unit_test(test_sgx_mutations_never_verify),
+        cmocka_unit_test(test_sgx_allocation_faults),
     };
     return cmocka_run_group_tests_name("attest_sgx", tests, NULL, NULL);
 }

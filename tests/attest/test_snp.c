@@ -152,11 +152,50 @@ static void test_snp_negatives_and_cross(void **state)
     json_decref(exp);
 }
 
+static void test_snp_pinned_chains_and_turin_vcek(void **state)
+{
+    (void)state;
+    assert_int_equal(coffer_attest_amd_roots_check(), COFFER_OK);
+    json_t *exp = at_expected("snp/virtee-turin-vcek");
+    size_t n;
+    uint8_t *der = at_read("snp/virtee-turin-vcek/vcek.der", &n);
+    struct coffer_attest_snp_cert sc;
+    enum coffer_err r = coffer_attest_snp_cert_check(der, n, at_verify_at(exp), &sc);
+    if (r != COFFER_OK)
+        fail_msg("%s", coffer_err_detail());
+    assert_string_equal(sc.product, "Turin");
+    assert_false(sc.vlek);
+    /* the Turin set: fmcSPL present, 8-byte hwID */
+    const json_t *ext = json_object_get(json_object_get(exp, "key_cert"), "extensions_hex");
+    assert_string_equal(json_string_value(json_object_get(ext, "1.3.6.1.4.1.3704.1.3.9")), "020100");
+    assert_int_equal(sc.fmc_spl, 0);
+    assert_int_equal(sc.ucode_spl, 9); /* .3.8 = 020109 */
+    assert_int_equal(sc.hwid_size, 8);
+    at_assert_hex(json_string_value(json_object_get(ext, "1.3.6.1.4.1.3704.1.4")), sc.hwid, 8);
+    assert_int_equal(coffer_attest_snp_cert_check(der, n, at_time("2053-01-01T00:00:00Z"), &sc), COFFER_E_EXPIRED);
+    free(der);
+    json_decref(exp);
+    /* the Milan VCEK (DER-wrapped or raw hwID) and the VLEK */
+    der = at_read("snp/gsev-milan-v2/vcek.der", &n);
+    assert_int_equal(coffer_attest_snp_cert_check(der, n, at_time("2026-01-01T00:00:00Z"), &sc), COFFER_OK);
+    assert_string_equal(sc.product, "Milan-B0");
+    assert_int_equal(sc.hwid_size, 64);
+    assert_int_equal(sc.ucode_spl, 68);
+    free(der);
+    der = at_read("snp/trustee-milan-v3-vlek/vlek.der", &n);
+    assert_int_equal(coffer_attest_snp_cert_check(der, n, at_time("2025-06-01T00:00:00Z"), &sc), COFFER_OK);
+    assert_true(sc.vlek);
+    assert_int_equal(sc.hwid_size, 0);
+    assert_int_equal(sc.ucode_spl, 217);
+    free(der);
+}
+
 int at_run_snp(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snp_vectors),
         cmocka_unit_test(test_snp_negatives_and_cross),
+        cmocka_unit_test(test_snp_pinned_chains_and_turin_vcek),
     };
     return cmocka_run_group_tests_name("attest_snp", tests, NULL, NULL);
 }
