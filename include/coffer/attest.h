@@ -147,6 +147,7 @@ struct coffer_attest_claims {
     uint8_t mrowner[48];
     uint8_t mrownerconfig[48];
     uint8_t mrseam[48];
+    uint8_t mrservicetd[48]; /* TD report 1.5 only; zero otherwise */
     uint64_t td_attributes;
     uint8_t tee_tcb_svn[16];
 
@@ -287,6 +288,8 @@ struct coffer_attest_policy {
     /* Accept evidence whose TCB was not evaluated (no collateral). */
     bool allow_no_collateral;
     uint32_t max_vmpl; /* SNP */
+    /* TDX: accept a TD bound to a service TD (MRSERVICETD not zero). */
+    bool allow_service_td;
     /* Expected report data (the protocol's binding), compared in constant time. */
     bool check_report_data;
     uint8_t report_data[COFFER_ATTEST_REPORT_DATA_SIZE];
@@ -300,7 +303,8 @@ void coffer_attest_policy_init(struct coffer_attest_policy *p);
  *    "min_isv_svn":0, "allow_debug":false,
  *    "tcb_statuses":["UpToDate","SWHardeningNeeded",...],
  *    "advisories":["INTEL-SA-00615",...], "allow_any_advisory":false,
- *    "allow_no_collateral":false, "max_vmpl":0, "report_data":"hex"}
+ *    "allow_no_collateral":false, "max_vmpl":0, "allow_service_td":false,
+ *    "report_data":"hex"}
  * Unknown keys are an error (a typo must not loosen a policy). Members not
  * given keep the defaults of coffer_attest_policy_init. */
 COFFER_NODISCARD enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_attest_policy *out);

@@ -243,6 +243,8 @@ static void fill_td_claims(const struct td_report *t, struct coffer_attest_claim
     memcpy(c->mrowner, t->mrowner, 48);
     memcpy(c->mrownerconfig, t->mrownerconfig, 48);
     memcpy(c->mrseam, t->mrseam, 48);
+    if (t->v15)
+        memcpy(c->mrservicetd, t->mrservicetd, 48);
     c->td_attributes = t->td_attributes;
     memcpy(c->tee_tcb_svn, t->tee_tcb_svn, 16);
 }

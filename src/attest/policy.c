@@ -82,6 +82,19 @@ enum coffer_err coffer_attest_policy_check(const struct coffer_attest_policy *p,
         if (c->isv_svn < p->min_isv_svn)
             return COFFER_FAIL(COFFER_E_POLICY, "policy: ISVSVN %u below the minimum %u", c->isv_svn, p->min_isv_svn);
     }
+    if (c->kind == COFFER_ATTEST_KIND_SGX) {
+        /* as Gramine's RA-TLS verifier: an initialised 64-bit enclave that
+         * holds neither the provisioning key nor the EINITTOKEN key */
+        uint8_t f = c->attributes[0];
+        if (!(f & 0x01) || !(f & 0x04) || (f & 0x10) || (f & 0x20))
+            return COFFER_FAIL(COFFER_E_POLICY,
+                               "policy: SGX ATTRIBUTES 0x%02x (want INIT and MODE64BIT, no PROVISIONKEY/EINITTOKEN_KEY)", f);
+    }
+    if (c->kind == COFFER_ATTEST_KIND_TDX && !p->allow_service_td) {
+        static const uint8_t zero[48];
+        if (!coffer_ct_eq(c->mrservicetd, zero, 48))
+            return COFFER_FAIL(COFFER_E_POLICY, "policy: the TD is bound to a service TD (MRSERVICETD not zero)");
+    }
     if (c->debug && !p->allow_debug)
         return COFFER_FAIL(COFFER_E_POLICY, "policy: a debug %s TEE is not allowed (its memory is readable)", kn);
     if (c->kind == COFFER_ATTEST_KIND_SNP && c->vmpl > p->max_vmpl)
@@ -152,7 +165,8 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
 {
     static const char *const known[] = {"kinds", "allow_simulation", "measurements", "signers", "isv_prodid",
                                         "min_isv_svn", "allow_debug", "tcb_statuses", "advisories",
-                                        "allow_any_advisory", "allow_no_collateral", "max_vmpl", "report_data"};
+                                        "allow_any_advisory", "allow_no_collateral", "max_vmpl", "report_data",
+                                        "allow_service_td"};
     enum coffer_err r;
     struct coffer_attest_policy p;
     coffer_attest_policy_init(&p);
@@ -188,6 +202,7 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
         (r = coffer_json_get_bool(j, "$", "allow_debug", false, &p.allow_debug)) != COFFER_OK ||
         (r = coffer_json_get_bool(j, "$", "allow_any_advisory", false, &p.allow_any_advisory)) != COFFER_OK ||
         (r = coffer_json_get_bool(j, "$", "allow_no_collateral", false, &p.allow_no_collateral)) != COFFER_OK ||
+        (r = coffer_json_get_bool(j, "$", "allow_service_td", false, &p.allow_service_td)) != COFFER_OK ||
         (r = digest_list(j, "measurements", p.measurements, &p.measurement_count)) != COFFER_OK ||
         (r = digest_list(j, "signers", p.signers, &p.signer_count)) != COFFER_OK ||
         (r = u16_field(j, "isv_prodid", &p.check_isv_prodid, &p.isv_prodid)) != COFFER_OK ||

@@ -256,6 +256,7 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         e |= put_hex(o, "mrowner", c->mrowner, 48);
         e |= put_hex(o, "mrownerconfig", c->mrownerconfig, 48);
         e |= put_hex(o, "mrseam", c->mrseam, 48);
+        e |= put_hex(o, "mrservicetd", c->mrservicetd, 48);
         e |= json_object_set_new(o, "td_attributes", json_integer((json_int_t)c->td_attributes));
         e |= put_hex(o, "tee_tcb_svn", c->tee_tcb_svn, 16);
         break;

@@ -369,8 +369,15 @@ static void test_sgx_policy(void **state)
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     p.report_data[0] = 'h';
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
-    /* SGX not among the kinds */
     p.report_data[0] = 'H';
+    /* Gramine's attribute rules: PROVISIONKEY set, or INIT clear, is refused */
+    c.attributes[0] |= 0x10;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    c.attributes[0] = 0x04;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    c.attributes[0] = 0x05;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
+    /* SGX not among the kinds */
     p.kinds = 1u << COFFER_ATTEST_KIND_TDX;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
     coffer_attest_collateral_free(col);

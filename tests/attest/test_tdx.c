@@ -77,6 +77,9 @@ static void test_tdx_vectors(void **state)
             if (r != COFFER_OK)
                 fail_msg("%s: %s at %s", vectors[i].vec, coffer_err_detail(), coffer_attest_step_name(c.failed_step));
             check_td_body(exp, &c);
+            const char *st = json_string_value(json_object_get(json_object_get(exp, "body"), "mrservicetd"));
+            if (st != NULL)
+                at_assert_hex(st, c.mrservicetd, 48);
             assert_string_equal(coffer_attest_tcb_name(c.tcb_status), want);
             assert_string_equal(coffer_attest_tcb_name(c.qe_tcb_status), jstr(exp, "qe_identity_tcb_status"));
             assert_int_equal(c.advisory_count, json_array_size(json_object_get(exp, "expected_advisory_ids")));
@@ -160,6 +163,11 @@ static void test_tdx_padding_and_cross(void **state)
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     c.debug = true;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    c.debug = false;
+    c.mrservicetd[47] = 1; /* bound to a service TD: opt-in only */
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    p.allow_service_td = true;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     coffer_attest_collateral_free(col);
     free(q);
     json_decref(exp);
