@@ -44,4 +44,9 @@ int cmd_certificate(int argc, char **argv);
 void cmd_certificate_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_ATTEST
+int cmd_attest(int argc, char **argv);
+void cmd_attest_help(FILE *out);
+#endif
+
 #endif

@@ -14,5 +14,8 @@ const struct cli_cmd cli_commands[] = {
     {"secret", "set and get user-defined secrets", cmd_secret, cmd_secret_help},
     {"certificate", "the coordinator's root, intermediate or chain (verified)", cmd_certificate, cmd_certificate_help},
 #endif
+#ifdef COFFER_HAVE_ATTEST
+    {"attest", "attestation evidence: make, verify offline (SGX, TDX, SNP, simulation)", cmd_attest, cmd_attest_help},
+#endif
     {0},
 };

@@ -1,0 +1,5 @@
+if(TARGET coffer_attest)
+  add_executable(bench_attest ${CMAKE_CURRENT_SOURCE_DIR}/bench_attest.c)
+  target_link_libraries(bench_attest PRIVATE coffer_attest Threads::Threads)
+  target_compile_definitions(bench_attest PRIVATE COFFER_SHARED_DIR="${COFFER_SHARED_DIR}")
+endif()

@@ -1,0 +1,178 @@
+/*
+ * provider.c — evidence for the running process: SGX through Gramine's
+ * /dev/attestation, TDX and SEV-SNP guests through Linux configfs-tsm
+ * (/sys/kernel/config/tsm/report), and coffer simulation.
+ *
+ * Design: AUTO looks for the hardware interfaces (Gramine first, then
+ * configfs-tsm). $COFFER_ATTEST_PROVIDER (auto|gramine|tsm|simulation)
+ * overrides detection. Simulation is never chosen silently: AUTO picks it
+ * only when the override says so, and a process that asked for hardware
+ * evidence and cannot get it fails instead of falling back.
+ *
+ *   Gramine: write 64 bytes to /dev/attestation/user_report_data, read
+ *   /dev/attestation/quote (a DCAP quote when attestation_type is "dcap").
+ *   configfs-tsm: mkdir report/<unique>, write 64 bytes to inblob, read
+ *   outblob, check generation did not move (no one else wrote inblob in
+ *   between), rmdir.
+ *
+ * Invariants: I1 no fallback from a hardware provider to simulation.
+ * I2 the configfs report folder is removed on every path.
+ * Trusts: the kernel / Gramine interfaces it talks to.
+ */
+#include "attest_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GRAMINE_DIR "/dev/attestation"
+#define TSM_DIR "/sys/kernel/config/tsm/report"
+#define EVIDENCE_MAX (64u * 1024u)
+
+static const char *const provider_names[] = {"auto", "gramine", "tsm", "simulation"};
+
+const char *coffer_attest_provider_name(enum coffer_attest_provider p)
+{
+    return (unsigned)p < 4 ? provider_names[p] : "unknown";
+}
+
+enum coffer_err coffer_attest_provider_parse(const char *s, enum coffer_attest_provider *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (s != NULL && strcmp(s, provider_names[i]) == 0) {
+            *out = (enum coffer_attest_provider)i;
+            return COFFER_OK;
+        }
+    if (s != NULL && strcmp(s, "sim") == 0) {
+        *out = COFFER_ATTEST_PROVIDER_SIM;
+        return COFFER_OK;
+    }
+    return COFFER_FAIL(COFFER_E_INVALID_ARG, "attestation provider \"%.32s\": want auto, gramine, tsm or simulation",
+                       s != NULL ? s : "");
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+enum coffer_err coffer_attest_provider_detect(enum coffer_attest_provider *out)
+{
+    const char *env = getenv("COFFER_ATTEST_PROVIDER");
+    if (env != NULL && env[0] != '\0') {
+        enum coffer_err r = coffer_attest_provider_parse(env, out);
+        if (r != COFFER_OK || *out != COFFER_ATTEST_PROVIDER_AUTO)
+            return r;
+    }
+    if (exists(GRAMINE_DIR "/quote")) {
+        *out = COFFER_ATTEST_PROVIDER_GRAMINE;
+        return COFFER_OK;
+    }
+    if (exists(TSM_DIR)) {
+        *out = COFFER_ATTEST_PROVIDER_TSM;
+        return COFFER_OK;
+    }
+    return COFFER_FAIL(COFFER_E_NOT_FOUND,
+                       "no TEE found (no " GRAMINE_DIR "/quote, no " TSM_DIR "); set COFFER_ATTEST_PROVIDER=simulation "
+                       "to run without hardware protection");
+}
+
+static enum coffer_err write_file(const char *path, const void *data, size_t size)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return COFFER_FAIL(errno == ENOENT ? COFFER_E_NOT_FOUND : COFFER_E_IO, "cannot open %s: %s", path,
+                           strerror(errno));
+    enum coffer_err r = coffer_write_all(fd, data, size);
+    if (close(fd) != 0 && r == COFFER_OK)
+        r = COFFER_FAIL(COFFER_E_IO, "closing %s: %s", path, strerror(errno));
+    return r;
+}
+
+static enum coffer_err read_small(const char *path, char *buf, size_t size)
+{
+    uint8_t *d;
+    size_t n;
+    enum coffer_err r = coffer_file_read_all(path, 4096, &d, &n);
+    if (r != COFFER_OK)
+        return r;
+    size_t l = n < size - 1 ? n : size - 1;
+    memcpy(buf, d, l);
+    buf[l] = '\0';
+    while (l > 0 && (buf[l - 1] == '\n' || buf[l - 1] == ' '))
+        buf[--l] = '\0';
+    coffer_free(d);
+    return COFFER_OK;
+}
+
+static enum coffer_err gramine_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
+{
+    char type[64] = "";
+    enum coffer_err r;
+    if (read_small(GRAMINE_DIR "/attestation_type", type, sizeof(type)) == COFFER_OK && strcmp(type, "dcap") != 0)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "Gramine attestation type \"%s\" (coffer needs dcap)", type);
+    coffer_err_clear();
+    if ((r = write_file(GRAMINE_DIR "/user_report_data", rd, 64)) != COFFER_OK)
+        return r;
+    if ((r = coffer_file_read_all(GRAMINE_DIR "/quote", EVIDENCE_MAX, out, out_size)) != COFFER_OK)
+        coffer_err_context("Gramine quote");
+    return r;
+}
+
+static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
+{
+    char dir[256], path[320], gen1[32] = "", gen2[32] = "";
+    enum coffer_err r;
+    snprintf(dir, sizeof(dir), TSM_DIR "/coffer-%ld-%lu", (long)getpid(), (unsigned long)coffer_now_ns());
+    if (mkdir(dir, 0700) != 0)
+        return COFFER_FAIL(errno == EACCES || errno == EPERM ? COFFER_E_PERM : COFFER_E_IO,
+                           "configfs-tsm: cannot create %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof(path), "%s/inblob", dir);
+    if ((r = write_file(path, rd, 64)) != COFFER_OK)
+        goto out;
+    snprintf(path, sizeof(path), "%s/generation", dir);
+    (void)read_small(path, gen1, sizeof(gen1));
+    snprintf(path, sizeof(path), "%s/outblob", dir);
+    if ((r = coffer_file_read_all(path, EVIDENCE_MAX, out, out_size)) != COFFER_OK) {
+        coffer_err_context("configfs-tsm outblob");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/generation", dir);
+    (void)read_small(path, gen2, sizeof(gen2));
+    if (strcmp(gen1, gen2) != 0) {
+        coffer_free(*out);
+        *out = NULL;
+        *out_size = 0;
+        r = COFFER_FAIL(COFFER_E_STATE, "configfs-tsm: report changed while reading (generation %s -> %s)", gen1, gen2);
+    }
+out:
+    rmdir(dir);
+    return r;
+}
+
+enum coffer_err coffer_attest_provider_evidence(enum coffer_attest_provider p, const uint8_t report_data[64],
+                                                uint8_t **out, size_t *out_size)
+{
+    enum coffer_err r;
+    *out = NULL;
+    *out_size = 0;
+    if (report_data == NULL)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "evidence: report data is required");
+    if (p == COFFER_ATTEST_PROVIDER_AUTO && (r = coffer_attest_provider_detect(&p)) != COFFER_OK)
+        return r;
+    switch (p) {
+    case COFFER_ATTEST_PROVIDER_GRAMINE:
+        return gramine_evidence(report_data, out, out_size);
+    case COFFER_ATTEST_PROVIDER_TSM:
+        return tsm_evidence(report_data, out, out_size);
+    case COFFER_ATTEST_PROVIDER_SIM:
+        return coffer_attest_sim_evidence(NULL, NULL, report_data, out, out_size);
+    default:
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "unknown attestation provider %d", (int)p);
+    }
+}

@@ -1,0 +1,34 @@
+/* attest_test.h — helpers shared by the attest test files (one cmocka
+ * binary, test_attest): vectors, expected.json access, group runners. */
+#ifndef COFFER_ATTEST_TEST_H
+#define COFFER_ATTEST_TEST_H
+
+#include "testutil.h"
+
+#include "coffer/attest.h"
+
+/* expected.json of a vector folder ("sgx/phala-v3"); caller json_decref. */
+json_t *at_expected(const char *vec);
+/* verify_at of a vector. */
+time_t at_verify_at(const json_t *exp);
+/* Parse an ISO time or fail the test. */
+time_t at_time(const char *iso);
+/* Read a vector file ("sgx/phala-v3/quote.bin"). */
+uint8_t *at_read(const char *rel, size_t *size);
+/* Load a collateral folder ("collateral/sgx-...") or fail the test; with
+ * no_pck_crl the PCK CRL is left out (revocation data unavailable). */
+struct coffer_attest_collateral *at_collateral(const char *rel, bool no_pck_crl);
+/* Assert hex string equals bytes. */
+void at_assert_hex(const char *hex, const uint8_t *p, size_t n);
+/* Assert a verification failed at step with code, printing the detail. */
+void at_assert_fails(enum coffer_err r, const struct coffer_attest_claims *c, enum coffer_err code,
+                     enum coffer_attest_step step);
+
+int at_run_sim_policy(void);
+int at_run_sgx(void);
+int at_run_tdx(void);
+int at_run_snp(void);
+int at_run_matrix(void);
+int at_run_ratls(void);
+
+#endif

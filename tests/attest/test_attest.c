@@ -1,0 +1,100 @@
+/* test_attest.c — the test_attest binary: shared helpers and main, which
+ * runs every group (simulation + policy, SGX DCAP vectors, ...). */
+#include "attest_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+json_t *at_expected(const char *vec)
+{
+    char rel[256];
+    snprintf(rel, sizeof(rel), "vectors/attest/%s/expected.json", vec);
+    size_t n;
+    uint8_t *d = tu_read(tu_shared(rel), &n);
+    json_t *j;
+    assert_int_equal(coffer_json_parse(d, n, 1 << 20, &j), COFFER_OK);
+    free(d);
+    return j;
+}
+
+time_t at_time(const char *iso)
+{
+    time_t t;
+    assert_int_equal(coffer_attest_time_parse(iso, &t), COFFER_OK);
+    return t;
+}
+
+time_t at_verify_at(const json_t *exp)
+{
+    const char *s = json_string_value(json_object_get(exp, "verify_at"));
+    assert_non_null(s);
+    return at_time(s);
+}
+
+uint8_t *at_read(const char *rel, size_t *size)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "vectors/attest/%s", rel);
+    return tu_read(tu_shared(p), size);
+}
+
+struct coffer_attest_collateral *at_collateral(const char *rel, bool no_pck_crl)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "vectors/attest/%s", rel);
+    const char *dir = tu_shared(p);
+    char path[512];
+    static const char *names[5] = {"tcb_info.json", "qe_identity.json", "tcb_signing_chain.pem", "pck_crl.der",
+                                   "root_ca_crl.der"};
+    uint8_t *d[5] = {0};
+    size_t n[5] = {0};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (no_pck_crl && i == 3)
+            continue;
+        if (coffer_file_read_all(path, 1 << 20, &d[i], &n[i]) != COFFER_OK)
+            d[i] = NULL;
+    }
+    struct coffer_attest_collateral_bytes b = {d[0], n[0], d[1], n[1], d[2], n[2], d[3], n[3], d[4], n[4]};
+    struct coffer_attest_collateral *c;
+    enum coffer_attest_step step;
+    enum coffer_err r = coffer_attest_collateral_parse(&b, &c, &step);
+    if (r != COFFER_OK)
+        fail_msg("collateral %s: %s at %s", rel, coffer_err_detail(), coffer_attest_step_name(step));
+    for (int i = 0; i < 5; i++)
+        free(d[i]);
+    return c;
+}
+
+void at_assert_hex(const char *hex, const uint8_t *p, size_t n)
+{
+    char buf[2 * 128 + 1];
+    assert_true(n <= 128);
+    coffer_hex_encode(p, n, buf);
+    assert_string_equal(buf, hex);
+}
+
+void at_assert_fails(enum coffer_err r, const struct coffer_attest_claims *c, enum coffer_err code,
+                     enum coffer_attest_step step)
+{
+    if (r != code || c->failed_step != step)
+        fail_msg("want %s at %s, got %s at %s: %s", coffer_err_name(code), coffer_attest_step_name(step),
+                 coffer_err_name(r), coffer_attest_step_name(c->failed_step), coffer_err_detail());
+    /* a failed verification leaves nothing that looks valid */
+    assert_int_equal(c->kind, COFFER_ATTEST_KIND_NONE);
+    assert_int_equal(c->tcb_status, COFFER_ATTEST_TCB_NONE);
+    assert_false(c->collateral_checked);
+}
+
+int main(void)
+{
+    coffer_log_set_level(COFFER_LOG_ERROR);
+    int fails = 0;
+    fails += at_run_sim_policy();
+    fails += at_run_sgx();
+    fails += at_run_tdx();
+    fails += at_run_snp();
+    fails += at_run_matrix();
+    fails += at_run_ratls();
+    return fails != 0;
+}
