@@ -13,6 +13,7 @@
 #ifndef COFFER_COORDINATOR_H
 #define COFFER_COORDINATOR_H
 
+#include "coffer/attest.h"
 #include "coffer/base.h"
 
 /* ------------------------------------------------------------- manifest */
@@ -236,6 +237,14 @@ COFFER_NODISCARD enum coffer_err coffer_pki_cert_pem(const struct coffer_pki *pk
 /* DER of one of the CA certificates (borrowed, valid while pki lives). */
 const uint8_t *coffer_pki_cert_der(const struct coffer_pki *pki, enum coffer_pki_cert which, size_t *size);
 
+/* A TLS server context presenting the root certificate and key (the
+ * identity the quote binds), TLS 1.2+, requesting a client certificate but
+ * not requiring one: users are recognised by the exact certificate the
+ * handlers compare, so any certificate the client proves it holds is let
+ * through TLS. Free with SSL_CTX_free. */
+struct ssl_ctx_st;
+COFFER_NODISCARD enum coffer_err coffer_pki_tls_server_ctx(const struct coffer_pki *pki, struct ssl_ctx_st **out);
+
 /* Sign bytes with the root key (ECDSA P-256, SHA-256, DER signature):
  * the manifest signature. *sig from coffer_malloc. */
 COFFER_NODISCARD enum coffer_err coffer_pki_sign_root(const struct coffer_pki *pki, const void *data, size_t size,
@@ -298,6 +307,36 @@ typedef enum coffer_err (*coffer_coord_verify_fn)(void *arg, const uint8_t *evid
 typedef enum coffer_err (*coffer_coord_evidence_fn)(void *arg, const uint8_t report_data[64], uint8_t **evidence,
                                                     size_t *evidence_size);
 
+/*
+ * The production verifier: attest/ checks the evidence, then the package's
+ * rules as MarbleRun applies them (UniqueID, or SignerID + ProductID +
+ * minimum SecurityVersion; Debug compared for equality; accepted TCB
+ * statuses, default UpToDate and SWHardeningNeeded; accepted advisories,
+ * empty = any). Simulation evidence is accepted only by a simulation
+ * coordinator, only for Simulation packages, and only when signed by the
+ * platform key it trusts. Pass &verifier as verify_arg with
+ * coffer_coord_verify_attest as verify.
+ */
+struct coffer_coord_verifier {
+    bool simulation;
+    bool has_sim_key;
+    uint8_t sim_key[64];
+    struct coffer_attest_collateral **collateral;
+    size_t collateral_count;
+    bool allow_missing_pck_crl;
+};
+
+/* collateral_dir: NULL, or a folder of collateral sets (each a folder in
+ * the layout of shared/vectors/attest/collateral/<set>/, or the folder
+ * itself being one set). sim_key_path: the simulation platform key whose
+ * public half is trusted (simulation only). */
+COFFER_NODISCARD enum coffer_err coffer_coord_verifier_init(struct coffer_coord_verifier *v, bool simulation,
+                                                            const char *sim_key_path, const char *collateral_dir);
+void coffer_coord_verifier_free(struct coffer_coord_verifier *v);
+enum coffer_err coffer_coord_verify_attest(void *arg, const uint8_t *evidence, size_t evidence_size,
+                                           const struct coffer_mf_package *package, const uint8_t report_data[64],
+                                           char *claims_json, size_t claims_size);
+
 struct coffer_coord_config {
     const char *seal_dir;  /* NULL: state in memory only */
     /* The sealing key from the attestation provider (SGX sealing key via
@@ -329,6 +368,10 @@ bool coffer_coord_is_simulation(const struct coffer_coord *c);
 /* The root, intermediate and marble-root certificates (PEM, appended). */
 COFFER_NODISCARD enum coffer_err coffer_coord_cert_pem(struct coffer_coord *c, enum coffer_pki_cert which,
                                                        struct coffer_buf *out);
+/* The TLS server context of the client and marble APIs (see
+ * coffer_pki_tls_server_ctx). */
+COFFER_NODISCARD enum coffer_err coffer_coord_tls_ctx(struct coffer_coord *c, struct ssl_ctx_st **out);
+
 /* DER of the root certificate (for the quote's report data), copied. */
 COFFER_NODISCARD enum coffer_err coffer_coord_root_der(struct coffer_coord *c, uint8_t **der, size_t *size);
 

@@ -25,6 +25,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include <time.h>
+
+#include "coffer/attest.h"
 #include "coffer/coordinator.h"
 #include "coord_client.h"
 
@@ -34,6 +37,9 @@ static void common_help(FILE *out)
                  "  --coordinator HOST:PORT  the coordinator's client API (or COFFER_COORDINATOR,\n"
                  "                           or a last argument HOST:PORT; default localhost:4433)\n"
                  "  --policy FILE            the evidence the coordinator must present (JSON policy)\n"
+                 "  --simulation             also accept a simulation coordinator whose evidence\n"
+                 "                           this machine's simulation platform key signed\n"
+                 "  --collateral DIR         Intel collateral (tcb_info.json, ...) for SGX/TDX quotes\n"
                  "  -i, --insecure           do not verify the coordinator's evidence (says so)\n"
                  "  --cert FILE, --key FILE  your user certificate and key (PEM), for secrets\n"
                  "  --coordinator-cert FILE  where to keep the verified root and intermediate\n"
@@ -87,7 +93,7 @@ struct opts {
     char **argv; /* positionals */
 };
 
-enum { OPT_COORD = 1000, OPT_POLICY, OPT_CERT, OPT_KEY, OPT_CACHE, OPT_TIMEOUT, OPT_RAW };
+enum { OPT_COORD = 1000, OPT_POLICY, OPT_CERT, OPT_KEY, OPT_CACHE, OPT_TIMEOUT, OPT_RAW, OPT_SIM, OPT_COLLATERAL };
 
 static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 {
@@ -97,6 +103,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
         {"key", required_argument, NULL, OPT_KEY},            {"coordinator-cert", required_argument, NULL, OPT_CACHE},
         {"output", required_argument, NULL, 'o'},             {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"raw", required_argument, NULL, OPT_RAW},            {"help", no_argument, NULL, 'h'},
+        {"simulation", no_argument, NULL, OPT_SIM},           {"collateral", required_argument, NULL, OPT_COLLATERAL},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -115,6 +122,8 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
         case 'o': o->output = optarg; break;
         case OPT_TIMEOUT: o->cc.timeout_s = atol(optarg); break;
         case OPT_RAW: o->raw = optarg; break;
+        case OPT_SIM: o->cc.simulation = true; break;
+        case OPT_COLLATERAL: o->cc.collateral_dir = optarg; break;
         case 'h': return -1;
         default: return cli_usage(cmd, "unknown option '%s'", argv[optind - 1]);
         }
@@ -412,17 +421,70 @@ int cmd_certificate(int argc, char **argv)
     return rc;
 }
 
-/* Until attest/ is part of the build, only --insecure can talk to a
- * coordinator; this says so instead of pretending to verify. */
+/* The coordinator's evidence over its root and our nonce, checked with
+ * attest/ against --policy (a coffer attest policy JSON), or the strict
+ * default (hardware, no debug, UpToDate). --simulation also accepts
+ * simulation evidence signed by this machine's simulation platform key. */
 enum coffer_err coord_client_check_evidence(const struct coord_client *c, const uint8_t *evidence, size_t size,
                                             const uint8_t report_data[64]);
 enum coffer_err coord_client_check_evidence(const struct coord_client *c, const uint8_t *evidence, size_t size,
                                             const uint8_t report_data[64])
 {
-    (void)c;
-    (void)evidence;
-    (void)size;
-    (void)report_data;
-    return COFFER_FAIL(COFFER_E_UNSUPPORTED, "this build cannot verify coordinator evidence yet (no attestation "
-                       "module); pass --insecure to connect without verification");
+    struct coffer_attest_policy p;
+    coffer_attest_policy_init(&p);
+    enum coffer_err r = COFFER_OK;
+    if (c->policy_path != NULL) {
+        uint8_t *d;
+        size_t n;
+        json_t *j = NULL;
+        if ((r = coffer_file_read_all(c->policy_path, 1 << 20, &d, &n)) == COFFER_OK) {
+            if ((r = coffer_json_parse(d, n, 1 << 20, &j)) == COFFER_OK)
+                r = coffer_attest_policy_from_json(j, &p);
+            json_decref(j);
+            coffer_free(d);
+        }
+        if (r != COFFER_OK) {
+            coffer_err_context("policy %s", c->policy_path);
+            return r;
+        }
+    }
+    uint8_t sim_key[64];
+    bool has_sim_key = false;
+    if (c->simulation) {
+        p.kinds |= 1u << COFFER_ATTEST_KIND_SIM;
+        p.allow_simulation = true;
+    }
+    if (p.allow_simulation) {
+        char path[1024];
+        if ((r = coffer_attest_sim_key_path(path, sizeof(path))) != COFFER_OK ||
+            (r = coffer_attest_sim_key_public(path, false, sim_key)) != COFFER_OK) {
+            coffer_err_context("the simulation platform key that signs a simulation coordinator's evidence");
+            return r;
+        }
+        has_sim_key = true;
+    }
+    p.check_report_data = true;
+    memcpy(p.report_data, report_data, 64);
+    struct coffer_attest_collateral *col = NULL;
+    if (c->collateral_dir != NULL) {
+        enum coffer_attest_step step;
+        if ((r = coffer_attest_collateral_load_dir(c->collateral_dir, &col, &step)) != COFFER_OK)
+            return r;
+    }
+    const struct coffer_attest_collateral *cols[1] = {col};
+    struct coffer_attest_verify_opts opts = {.now = time(NULL), .collateral = col ? cols : NULL,
+                                             .collateral_count = col ? 1 : 0,
+                                             .sim_platform_key = has_sim_key ? sim_key : NULL};
+    struct coffer_attest_claims claims;
+    r = coffer_attest_evidence_verify(evidence, size, &opts, &claims);
+    if (r == COFFER_OK)
+        r = coffer_attest_policy_check(&p, &claims);
+    else
+        coffer_err_context("the coordinator's evidence (%s)", coffer_attest_step_name(claims.failed_step));
+    coffer_attest_collateral_free(col);
+    if (r == COFFER_OK)
+        fprintf(stderr, "coffer: the coordinator's %s evidence verified%s\n", coffer_attest_kind_name(claims.kind),
+                claims.simulation ? " (SIMULATION: signed by this machine's software key, no hardware protection)"
+                                  : "");
+    return r;
 }

@@ -9,6 +9,8 @@ const struct cli_cmd cli_commands[] = {
     {"pf", "Gramine-compatible protected files: gen-key, encrypt, decrypt", cmd_pf, cmd_pf_help},
 #endif
 #ifdef COFFER_HAVE_COORDINATOR
+    {"coordinator", "run the coordinator (manifest, attestation, certificates, secrets)", cmd_coordinator,
+     cmd_coordinator_help},
     {"status", "the coordinator's state", cmd_status, cmd_status_help},
     {"manifest", "set, get and verify the coordinator's manifest", cmd_manifest, cmd_manifest_help},
     {"secret", "set and get user-defined secrets", cmd_secret, cmd_secret_help},

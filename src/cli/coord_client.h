@@ -10,6 +10,8 @@
 struct coord_client {
     const char *address;       /* host:port */
     bool insecure;             /* skip attestation of the coordinator */
+    bool simulation;           /* accept simulation evidence signed by the local platform key */
+    const char *collateral_dir;
     const char *policy_path;   /* expected coordinator evidence policy (JSON) */
     const char *cert_path;     /* user client certificate (PEM) */
     const char *key_path;      /* its key (PEM) */

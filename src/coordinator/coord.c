@@ -660,6 +660,14 @@ enum coffer_err coffer_coord_cert_pem(struct coffer_coord *c, enum coffer_pki_ce
     return r;
 }
 
+enum coffer_err coffer_coord_tls_ctx(struct coffer_coord *c, struct ssl_ctx_st **out)
+{
+    pthread_mutex_lock(&c->mu);
+    enum coffer_err r = coffer_pki_tls_server_ctx(c->pki, out);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
 enum coffer_err coffer_coord_root_der(struct coffer_coord *c, uint8_t **der, size_t *size)
 {
     pthread_mutex_lock(&c->mu);
@@ -946,7 +954,7 @@ enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *
             break;
         }
         const struct secret_val *v = &c->secrets[s - c->manifest->secrets];
-        json_t *e = json_pack("{s:s,s:i,s:b,s:b,s:i}", "Type", type_string(s->type), "Size", (json_int_t)s->size_bits,
+        json_t *e = json_pack("{s:s,s:I,s:b,s:b,s:I}", "Type", type_string(s->type), "Size", (json_int_t)s->size_bits,
                               "Shared", s->shared, "UserDefined", s->user_defined, "ValidFor",
                               (json_int_t)s->valid_for_days);
         if (e == NULL) {

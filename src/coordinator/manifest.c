@@ -492,6 +492,7 @@ static enum coffer_err parse_secret(struct ctx *c, const char *name, const json_
         (r = get_bool(v, path, "UserDefined", &s->user_defined)) != COFFER_OK)
         return r;
     s->size_bits = (uint32_t)n;
+    n = 0; /* get_uint leaves n alone when ValidFor is absent */
     if ((r = get_uint(v, path, "ValidFor", 365000, &has, &n)) != COFFER_OK)
         return r;
     s->valid_for_days = (uint32_t)n;

@@ -18,6 +18,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -525,5 +526,31 @@ enum coffer_err coffer_pki_load(const json_t *in, struct coffer_pki **out)
         return r;
     }
     *out = pki;
+    return COFFER_OK;
+}
+
+static int accept_any_client(int preverify, X509_STORE_CTX *ctx)
+{
+    (void)preverify;
+    /* Authorisation happens in the handlers, by exact certificate (users'
+     * certificates are often self-signed); TLS has already checked that the
+     * client holds the certificate's key. Clear the chain error so the
+     * connection's verify result says what we decided. */
+    X509_STORE_CTX_set_error(ctx, X509_V_OK);
+    return 1;
+}
+
+enum coffer_err coffer_pki_tls_server_ctx(const struct coffer_pki *pki, struct ssl_ctx_st **out)
+{
+    *out = NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate(ctx, pki->root) != 1 || SSL_CTX_use_PrivateKey(ctx, pki->root_key) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        return ossl_fail("setting up TLS");
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client);
+    *out = ctx;
     return COFFER_OK;
 }

@@ -249,6 +249,8 @@ static void test_full_lifecycle(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(got, "modelKey"), "Private")),
                         "AAECAwQFBgcICQoLDA0ODw==");
     assert_string_equal(json_string_value(json_object_get(json_object_get(got, "modelKey"), "Type")), "symmetric-key");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "modelKey"), "Size")), 128);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "modelKey"), "ValidFor")), 0);
     json_decref(got);
     const char *cert_names[] = {"svcCert"};
     assert_int_equal(coffer_coord_get_secrets(c, reader.der, reader.der_n, cert_names, 1, &got), COFFER_OK);

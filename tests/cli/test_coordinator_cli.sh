@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The coordinator as a user runs it: `coffer coordinator --simulation` on
+# loopback, then the client commands (status, manifest set/get/verify/log,
+# secret set/get, certificate), every refusal a user must see, a restart
+# that keeps the state, and a clean stop. Bounded in time; leaves nothing
+# running. Usage: test_coordinator_cli.sh COFFER_BIN SHARED_DIR
+set -euo pipefail
+coffer=$1
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+cd "$tmp"
+export COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem HOME=$tmp
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+expect() { # STATUS DESCRIPTION -- command...
+  local want=$1 what=$2; shift 3
+  set +e; timeout 20 "$@" >out 2>err; local got=$?; set -e
+  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want: $(tail -2 err)"; fi
+}
+has() { grep -q -- "$1" "$2" && ok || bad "$3: '$1' not in $2: $(tail -2 "$2")"; }
+ports() { /usr/bin/python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])'; }
+runs=0
+start() { # each run logs to its own file, $LOG
+  runs=$((runs + 1)); LOG=coord-$runs.log
+  read -r P1 P2 < <(ports)
+  timeout 120 "$coffer" coordinator --simulation --client-addr "127.0.0.1:$P1" --mesh-addr "127.0.0.1:$P2" \
+    --seal-dir seal --threads 1 >"$LOG" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do grep -q "client API on port" "$LOG" 2>/dev/null && break; sleep 0.1; done
+  A=127.0.0.1:$P1
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
+
+# a coordinator without a TEE and without --simulation refuses to start
+expect 1 "no TEE, no --simulation" -- "$coffer" coordinator --client-addr 127.0.0.1:0 --mesh-addr 127.0.0.1:0 --seal-dir s0
+has "will not run without hardware protection" err "refusal names the reason"
+
+start
+has "sim-warn SIMULATION MODE" "$LOG" "simulation said in the log level"
+expect 0 "status" -- "$coffer" status --simulation "$A"
+has "2: Coordinator is ready to accept a manifest. (SIMULATION" out "status text"
+expect 1 "status without --simulation refuses simulation evidence" -- "$coffer" status "$A"
+has "no trusted platform key" err "the refusal names the step"
+expect 0 "status --insecure" -- "$coffer" status --insecure "$A"
+has "NOT verified" err "--insecure says so"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout admin.key -out admin.crt -subj /CN=admin -days 30 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.crt -subj /CN=other -days 30 2>/dev/null
+cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' admin.crt)
+ocert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' other.crt)
+cat > manifest.json <<JSON
+{"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$(sha256sum "$coffer" | cut -d' ' -f1)"}},
+ "Marbles": {"tf-server": {"Package": "server", "Parameters": {"Files": {"/keys/model": "{{ raw .Secrets.pfKey }}"}}}},
+ "Secrets": {"pfKey": {"Type": "symmetric-key", "Size": 128, "UserDefined": true}},
+ "Users": {"admin": {"Certificate": "$cert", "Roles": ["secret-manager"]},
+           "other": {"Certificate": "$ocert", "Roles": ["reader"]}},
+ "Roles": {"secret-manager": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["WriteSecret", "ReadSecret"]},
+           "reader": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["ReadSecret"]}}}
+JSON
+echo '{"Packages": {"x": {}}, "Marbles": {"m": {"Package": "x"}}}' > bad.json
+expect 1 "invalid manifest" -- "$coffer" manifest set bad.json "$A" --simulation
+has '$.Packages.x' err "invalid manifest names the field"
+expect 0 "manifest set" -- "$coffer" manifest set manifest.json "$A" --simulation
+expect 1 "manifest set twice" -- "$coffer" manifest set manifest.json "$A" --simulation
+has "409" err "second manifest refused by state"
+expect 0 "manifest verify" -- "$coffer" manifest verify manifest.json "$A" --simulation
+expect 1 "manifest verify other" -- "$coffer" manifest verify bad.json "$A" --simulation
+expect 0 "manifest get" -- "$coffer" manifest get -o got.json "$A" --simulation
+cmp -s manifest.json got.json && ok || bad "manifest get differs"
+
+"$coffer" pf gen-key -w model_key 2>/dev/null
+expect 2 "secret set without a user cert" -- "$coffer" secret set --raw pfKey=model_key "$A" --simulation
+expect 1 "secret set by a reader" -- "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert other.crt --key other.key
+has "403" err "reader refused with 403"
+expect 0 "secret set" -- "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert admin.crt --key admin.key
+expect 0 "secret get" -- "$coffer" secret get pfKey "$A" --simulation --cert other.crt --key other.key
+has "\"Private\":\"$(base64 -w0 model_key)\"" out "secret round trip"
+echo '{"pfKey": {"Key": "AAEC"}}' > short.json
+expect 1 "secret of the wrong size" -- "$coffer" secret set short.json "$A" --simulation --cert admin.crt --key admin.key
+has "pfKey.Key" err "wrong size names the field"
+expect 0 "certificate intermediate" -- "$coffer" certificate intermediate -o tf.crt "$A" --simulation
+openssl x509 -in tf.crt -noout -subject | grep -q "Intermediate CA" && ok || bad "intermediate subject"
+expect 0 "certificate root" -- "$coffer" certificate root -o root.crt "$A" --simulation
+expect 0 "manifest log" -- "$coffer" manifest log "$A" --simulation
+has '"event":"secret set"' out "audit log lists the secret set"
+grep -q "$(base64 -w0 model_key)" out && bad "the audit log holds the secret" || ok
+curl -sk "https://$A/metrics" > metrics.txt && has "coffer_http_requests_total" metrics.txt "metrics served"
+has 'method=POST path="/api/v2/secrets" status=200' "$LOG" "one log line per request"
+
+# a restart keeps everything; the root certificate stays the same
+stop
+start
+expect 0 "status after restart" -- "$coffer" status --simulation "$A"
+has "3: Coordinator is running" out "state kept"
+expect 0 "root after restart" -- "$coffer" certificate root -o root2.crt "$A" --simulation
+cmp -s root.crt root2.crt && ok || bad "root changed across a restart"
+expect 0 "secret after restart" -- "$coffer" secret get pfKey "$A" --simulation --cert admin.crt --key admin.key
+has "$(base64 -w0 model_key)" out "secret kept"
+stop
+has "coordinator: stopped" "$LOG" "graceful stop"
+
+echo "coordinator cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
