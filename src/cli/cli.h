@@ -42,6 +42,8 @@ int cmd_secret(int argc, char **argv);
 void cmd_secret_help(FILE *out);
 int cmd_certificate(int argc, char **argv);
 void cmd_certificate_help(FILE *out);
+int cmd_activate(int argc, char **argv);
+void cmd_activate_help(FILE *out);
 int cmd_coordinator(int argc, char **argv);
 void cmd_coordinator_help(FILE *out);
 #endif

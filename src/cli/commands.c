@@ -11,6 +11,8 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_COORDINATOR
     {"coordinator", "run the coordinator (manifest, attestation, certificates, secrets)", cmd_coordinator,
      cmd_coordinator_help},
+    {"activate", "activate as a marble, then run the workload with its files and env", cmd_activate,
+     cmd_activate_help},
     {"status", "the coordinator's state", cmd_status, cmd_status_help},
     {"manifest", "set, get and verify the coordinator's manifest", cmd_manifest, cmd_manifest_help},
     {"secret", "set and get user-defined secrets", cmd_secret, cmd_secret_help},

@@ -378,6 +378,9 @@ static const struct route routes[] = {
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update", ACTIVE, true, true, h_not_implemented},
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true,
      h_not_implemented},
+    /* marbles verify the coordinator on the address they know, before activating */
+    {COFFER_COORD_API_MARBLE, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false,
+     false, h_quote},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/nonce", ACTIVE, false, false, h_nonce},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/activate", ACTIVE, false, true, h_activate},
 };

@@ -54,8 +54,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout oth
 cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' admin.crt)
 ocert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' other.crt)
 cat > manifest.json <<JSON
-{"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$(sha256sum "$coffer" | cut -d' ' -f1)"}},
- "Marbles": {"tf-server": {"Package": "server", "Parameters": {"Files": {"/keys/model": "{{ raw .Secrets.pfKey }}"}}}},
+{"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$(sha256sum "$coffer" | cut -d' ' -f1)"},
+              "other": {"TEE": "Simulation", "UniqueID": "$(printf 'another build' | sha256sum | cut -d' ' -f1)"}},
+ "Marbles": {"tf-server": {"Package": "server", "MaxActivations": 2,
+               "Parameters": {"Files": {"/keys/model": "{{ raw .Secrets.pfKey }}"}, "Env": {"KEY_HEX": "{{ hex .Secrets.pfKey }}"},
+                              "Argv": ["sh", "-c", "echo argv-from-manifest"]}},
+             "impostor": {"Package": "other"}},
  "Secrets": {"pfKey": {"Type": "symmetric-key", "Size": 128, "UserDefined": true}},
  "Users": {"admin": {"Certificate": "$cert", "Roles": ["secret-manager"]},
            "other": {"Certificate": "$ocert", "Roles": ["reader"]}},
@@ -83,7 +87,25 @@ has "\"Private\":\"$(base64 -w0 model_key)\"" out "secret round trip"
 echo '{"pfKey": {"Key": "AAEC"}}' > short.json
 expect 1 "secret of the wrong size" -- "$coffer" secret set short.json "$A" --simulation --cert admin.crt --key admin.key
 has "pfKey.Key" err "wrong size names the field"
+# marbles: activation gives the key file, the env and the argv; refusals
+M=127.0.0.1:$P2
+expect 0 "activate" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files \
+  --cert-out marble.crt --key-out marble.key -- sh -c 'cmp -s files/keys/model model_key && echo "key=$KEY_HEX"'
+has "key=$(od -An -tx1 model_key | tr -d ' \n')" out "the workload got the key file and the env"
+[ "$(stat -c %a files/keys/model)" = 600 ] && ok || bad "key file mode"
+[ "$(stat -c %a marble.key)" = 600 ] && ok || bad "marble key mode"
+expect 0 "activate runs the manifest's argv" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files2
+has "argv-from-manifest" out "argv from the manifest"
+expect 1 "MaxActivations" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files3
+has "MaxActivations" err "MaxActivations named"
+expect 1 "measurement not in the manifest" -- "$coffer" activate --type impostor --coordinator "$M" --simulation --root files4
+has "403" err "impostor refused"
+[ ! -e files4 ] && ok || bad "an impostor got files"
+expect 1 "unknown marble type" -- "$coffer" activate --type nosuch --coordinator "$M" --simulation --root files5
+expect 1 "coordinator not trusted" -- "$coffer" activate --type tf-server --coordinator "$M" --root files6
+has "no trusted platform key" err "marble refuses an unverified coordinator"
 expect 0 "certificate intermediate" -- "$coffer" certificate intermediate -o tf.crt "$A" --simulation
+openssl verify -partial_chain -CAfile tf.crt marble.crt > verify.txt 2>&1 && ok || bad "marble cert does not chain to the intermediate: $(cat verify.txt)"
 openssl x509 -in tf.crt -noout -subject | grep -q "Intermediate CA" && ok || bad "intermediate subject"
 expect 0 "certificate root" -- "$coffer" certificate root -o root.crt "$A" --simulation
 expect 0 "manifest log" -- "$coffer" manifest log "$A" --simulation
