@@ -53,4 +53,11 @@ int cmd_attest(int argc, char **argv);
 void cmd_attest_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_RUN
+int cmd_secret_provider(int argc, char **argv);
+void cmd_secret_provider_help(FILE *out);
+int cmd_provision(int argc, char **argv);
+void cmd_provision_help(FILE *out);
+#endif
+
 #endif

@@ -21,5 +21,10 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_ATTEST
     {"attest", "attestation evidence: make, verify offline (SGX, TDX, SNP, simulation)", cmd_attest, cmd_attest_help},
 #endif
+#ifdef COFFER_HAVE_RUN
+    {"secret-provider", "release a key to attested workloads (Gramine secret provisioning, RA-TLS)",
+     cmd_secret_provider, cmd_secret_provider_help},
+    {"provision", "fetch a key from a secret provider over RA-TLS", cmd_provision, cmd_provision_help},
+#endif
     {0},
 };

@@ -35,7 +35,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: coffer [--version] [--help] COMMAND [ARGS]\n\n"
                  "coffer: confidential machine-learning inference.\n\nCommands:\n");
     for (const struct cli_cmd *c = cli_commands; c->name != NULL; c++)
-        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+        fprintf(out, "  %-16s %s\n", c->name, c->summary);
     fprintf(out, "\n'coffer help COMMAND' describes one command.\n");
 }
 
