@@ -33,4 +33,11 @@ int cmd_pf(int argc, char **argv);
 void cmd_pf_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_NN
+int cmd_infer(int argc, char **argv);
+void cmd_infer_help(FILE *out);
+int cmd_inspect(int argc, char **argv);
+void cmd_inspect_help(FILE *out);
+#endif
+
 #endif
