@@ -85,6 +85,7 @@ struct nn_val {
     bool is_output;
     bool known;               /* shape inferred */
     bool pinned;              /* a small int64 graph input whose value is part of the plan */
+    bool shape_input;         /* a graph input read directly where a value decides a shape */
     size_t offset;            /* in the arena, for ACT values */
     /* declared (from ValueInfo) for inputs and outputs */
     int decl_rank;
@@ -169,6 +170,10 @@ struct nn_op_def {
 
 const struct nn_op_def *nn_op_find(const char *name, int *op);
 const struct nn_op_def *nn_op_get(int op);
+/* Whether input k of op decides output shapes (and must be known at plan time). */
+bool nn_op_shape_slot(int op, int opset, int k);
+/* Whether op means the same at opsets 1 to 5 as at 6 (elementwise and global ops). */
+bool nn_op_old_ok(int op);
 
 /* Attribute access (ops.c). Wrong types are COFFER_E_MALFORMED. */
 const struct nn_attr *nn_attr_find(const struct nn_node *n, const char *name);

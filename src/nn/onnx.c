@@ -843,8 +843,8 @@ enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, s
         return COFFER_FAIL(COFFER_E_UNSUPPORTED, "model: imports only domain '%s', not ai.onnx", other);
     if (m->opset < 0)
         return COFFER_FAIL(COFFER_E_MALFORMED, "model: no opset_import for the default domain");
-    if (m->opset < 6 || m->opset > 17)
-        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "model: opset %lld of domain ai.onnx is not supported (6 to 17 are)",
+    if (m->opset < 1 || m->opset > 17)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "model: opset %lld of domain ai.onnx is not supported (1 to 17 are)",
                            (long long)m->opset);
     if ((r = graph_parse(m, &graph)) != COFFER_OK)
         return r;
@@ -857,6 +857,12 @@ enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, s
         if (d == NULL)
             return COFFER_FAIL(COFFER_E_UNSUPPORTED, "op %s (domain '%s', opset %d) of node '%s' is not supported",
                                n->op_type, n->domain[0] ? n->domain : "ai.onnx", n->opset, n->name);
+        if (n->opset < 6 && !nn_op_old_ok(n->op))
+            return COFFER_FAIL(COFFER_E_UNSUPPORTED, "op %s (domain 'ai.onnx', opset %d) of node '%s' is not supported "
+                               "below opset 6", n->op_type, n->opset, n->name);
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && m->g.vals[n->in[k]].kind == NN_VAL_INPUT && nn_op_shape_slot(n->op, n->opset, k))
+                m->g.vals[n->in[k]].shape_input = true;
         if (n->n_in < d->min_in || n->n_in > d->max_in || n->n_out < d->min_out || n->n_out > d->max_out)
             return COFFER_FAIL(COFFER_E_MALFORMED, "node '%s' (%s): %d inputs and %d outputs (expected %d-%d and %d-%d)",
                                n->name, n->op_type, n->n_in, n->n_out, d->min_in, d->max_in, d->min_out, d->max_out);

@@ -112,6 +112,34 @@ const struct nn_op_def *nn_op_get(int op)
     return &op_table[op];
 }
 
+bool nn_op_shape_slot(int op, int opset, int k)
+{
+    switch (op) {
+    case NN_OP_RESHAPE: case NN_OP_EXPAND: case NN_OP_TILE: case NN_OP_PAD: case NN_OP_TOPK:
+    case NN_OP_SQUEEZE: case NN_OP_UNSQUEEZE: case NN_OP_SPLIT: case NN_OP_UPSAMPLE:
+    case NN_OP_REDUCEMEAN: case NN_OP_REDUCESUM: case NN_OP_REDUCEMAX: case NN_OP_REDUCEMIN:
+        return k == 1;
+    case NN_OP_SLICE: return k >= 1;
+    case NN_OP_RANGE: return true;
+    case NN_OP_CONSTANTOFSHAPE: return k == 0;
+    case NN_OP_RESIZE: return opset < 11 ? k == 1 : k >= 2;
+    default: return false;
+    }
+}
+
+bool nn_op_old_ok(int op)
+{
+    switch (op) {
+    case NN_OP_ABS: case NN_OP_NEG: case NN_OP_RELU: case NN_OP_SIGMOID: case NN_OP_TANH: case NN_OP_SQRT:
+    case NN_OP_EXP: case NN_OP_LOG: case NN_OP_RECIPROCAL: case NN_OP_FLOOR: case NN_OP_CEIL: case NN_OP_SOFTPLUS:
+    case NN_OP_NOT: case NN_OP_GLOBALAVERAGEPOOL: case NN_OP_GLOBALMAXPOOL: case NN_OP_IDENTITY:
+    case NN_OP_LEAKYRELU: case NN_OP_ELU: case NN_OP_SELU: case NN_OP_HARDSIGMOID:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* ---------------------------------------------------------- attributes */
 
 const struct nn_attr *nn_attr_find(const struct nn_node *n, const char *name)

@@ -15,7 +15,8 @@
  * outputs are never freed. The arena is (re)allocated only when a plan
  * needs more than the current capacity; nn_execute allocates nothing.
  *
- * Small int64 graph inputs (rank <= 1, at most 64 elements) are "pinned":
+ * Small graph inputs (int64 of rank <= 1, or any input read directly where
+ * a value decides a shape; at most 64 elements) are "pinned":
  * their values are part of the plan, because shape logic may depend on them
  * (a Reshape's target shape fed as an input); a run with other values
  * re-plans.
@@ -145,7 +146,7 @@ static enum coffer_err set_inputs(struct coffer_nn_model *m, const struct coffer
             v->count = coffer_nn_tensor_count(t);
             v->size = t->size;
             v->known = true;
-            if (t->dtype == COFFER_NN_INT64 && t->rank <= 1 && v->count <= NN_PIN_MAX) {
+            if (((t->dtype == COFFER_NN_INT64 && t->rank <= 1) || v->shape_input) && v->count <= NN_PIN_MAX) {
                 void *p = coffer_arena_alloc(m->fold, t->size + 8, NN_ALIGN);
                 if (p == NULL)
                     return COFFER_FAIL(COFFER_E_NOMEM, "pinned input");
@@ -171,7 +172,7 @@ static enum coffer_err set_inputs(struct coffer_nn_model *m, const struct coffer
         v->count = n;
         v->size = n * coffer_nn_dtype_size(v->dtype);
         v->known = true;
-        if (v->dtype == COFFER_NN_INT64 && v->rank <= 1)
+        if ((v->dtype == COFFER_NN_INT64 && v->rank <= 1) || v->shape_input)
             v->pinned = true; /* value unknown until the first run */
     }
     return COFFER_OK;

@@ -21,6 +21,7 @@ struct rs {
     bool linear;
     int ct, nr;
     float scale[COFFER_NN_MAX_RANK];
+    double outf[COFFER_NN_MAX_RANK]; /* resized length before flooring (in * scale), as the spec uses it */
     int64_t out[COFFER_NN_MAX_RANK];
 };
 
@@ -83,6 +84,7 @@ static enum coffer_err resize_get(struct nn_ctx *c, struct rs *s)
             if (sizes[i] < 0 || sizes[i] > (int64_t)COFFER_NN_MAX_ELEMS)
                 return nn_fail_node(c, COFFER_E_SHAPE, "size %lld", (long long)sizes[i]);
             s->out[i] = sizes[i];
+            s->outf[i] = (double)sizes[i];
             s->scale[i] = x->dims[i] ? (float)sizes[i] / (float)x->dims[i] : 1.0f;
         }
     } else {
@@ -95,6 +97,7 @@ static enum coffer_err resize_get(struct nn_ctx *c, struct rs *s)
             if (o > (double)COFFER_NN_MAX_ELEMS)
                 return nn_fail_node(c, COFFER_E_TOO_LARGE, "output dimension");
             s->out[i] = (int64_t)o;
+            s->outf[i] = (double)x->dims[i] * sc[i];
             s->scale[i] = sc[i];
         }
     }
@@ -118,8 +121,8 @@ static double to_orig(const struct rs *s, int k, int64_t xo, int64_t in)
     double x = (double)xo, sc = s->scale[k];
     switch (s->ct) {
     case CT_HALF: return (x + 0.5) / sc - 0.5;
-    case CT_PYTORCH: return s->out[k] > 1 ? (x + 0.5) / sc - 0.5 : 0.0;
-    case CT_ALIGN: return s->out[k] == 1 ? 0.0 : x * (double)(in - 1) / (double)(s->out[k] - 1);
+    case CT_PYTORCH: return s->outf[k] > 1 ? (x + 0.5) / sc - 0.5 : 0.0;
+    case CT_ALIGN: return s->outf[k] == 1 ? 0.0 : x * (double)(in - 1) / (s->outf[k] - 1);
     case CT_TFNEAREST: return (x + 0.5) / sc;
     default: return x / sc;
     }

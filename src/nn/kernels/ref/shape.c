@@ -817,10 +817,10 @@ enum coffer_err nn_infer_range(struct nn_ctx *c)
         if (c->in[i]->dtype != c->in[0]->dtype || c->in[i]->count != 1)
             return nn_fail_node(c, COFFER_E_SHAPE, "start, limit and delta must be scalars of one dtype");
         if (c->in[i]->kind != NN_VAL_INIT && c->in[i]->kind != NN_VAL_CONST) {
-            const int64_t *d;
-            size_t n;
-            if (c->in[i]->dtype == COFFER_NN_INT64)
-                return nn_const_ints(c, i, &d, &n);
+            if (c->in[i]->pinned) {
+                c->m->deferred = true; /* the value comes with the first run */
+                return COFFER_E_STATE;
+            }
             return nn_fail_node(c, COFFER_E_UNSUPPORTED, "input %d decides the output shape and must be a constant", i);
         }
     }
