@@ -94,6 +94,37 @@ static const struct nn_op_def op_table[] = {
     [NN_OP_TILE] = R("Tile", tile, 2, 2, 1, 1),
     [NN_OP_ARGMAX] = R("ArgMax", argmax, 1, 1, 1, 1),
     [NN_OP_TOPK] = R("TopK", topk, 1, 2, 2, 2),
+    [NN_OP_SIN] = R("Sin", unary, 1, 1, 1, 1),
+    [NN_OP_COS] = R("Cos", unary, 1, 1, 1, 1),
+    [NN_OP_TAN] = R("Tan", unary, 1, 1, 1, 1),
+    [NN_OP_ASIN] = R("Asin", unary, 1, 1, 1, 1),
+    [NN_OP_ACOS] = R("Acos", unary, 1, 1, 1, 1),
+    [NN_OP_ATAN] = R("Atan", unary, 1, 1, 1, 1),
+    [NN_OP_SINH] = R("Sinh", unary, 1, 1, 1, 1),
+    [NN_OP_COSH] = R("Cosh", unary, 1, 1, 1, 1),
+    [NN_OP_ASINH] = R("Asinh", unary, 1, 1, 1, 1),
+    [NN_OP_ACOSH] = R("Acosh", unary, 1, 1, 1, 1),
+    [NN_OP_ATANH] = R("Atanh", unary, 1, 1, 1, 1),
+    [NN_OP_SIGN] = R("Sign", unary, 1, 1, 1, 1),
+    [NN_OP_SOFTSIGN] = R("Softsign", unary, 1, 1, 1, 1),
+    [NN_OP_ROUND] = R("Round", unary, 1, 1, 1, 1),
+    [NN_OP_CELU] = R("Celu", unary, 1, 1, 1, 1),
+    [NN_OP_THRESHOLDEDRELU] = R("ThresholdedRelu", unary, 1, 1, 1, 1),
+    [NN_OP_SHRINK] = R("Shrink", unary, 1, 1, 1, 1),
+    [NN_OP_ISNAN] = R("IsNaN", unary, 1, 1, 1, 1),
+    [NN_OP_ISINF] = R("IsInf", unary, 1, 1, 1, 1),
+    [NN_OP_AND] = R("And", binary, 2, 2, 1, 1),
+    [NN_OP_OR] = R("Or", binary, 2, 2, 1, 1),
+    [NN_OP_XOR] = R("Xor", binary, 2, 2, 1, 1),
+    [NN_OP_ARGMIN] = R("ArgMin", argmax, 1, 1, 1, 1),
+    [NN_OP_REDUCESUMSQUARE] = R("ReduceSumSquare", reduce, 1, 2, 1, 1),
+    [NN_OP_REDUCEPROD] = R("ReduceProd", reduce, 1, 2, 1, 1),
+    [NN_OP_REDUCEL1] = R("ReduceL1", reduce, 1, 2, 1, 1),
+    [NN_OP_REDUCEL2] = R("ReduceL2", reduce, 1, 2, 1, 1),
+    [NN_OP_REDUCELOGSUM] = R("ReduceLogSum", reduce, 1, 2, 1, 1),
+    [NN_OP_REDUCELOGSUMEXP] = R("ReduceLogSumExp", reduce, 1, 2, 1, 1),
+    [NN_OP_LESSOREQUAL] = R("LessOrEqual", binary, 2, 2, 1, 1),
+    [NN_OP_GREATEROREQUAL] = R("GreaterOrEqual", binary, 2, 2, 1, 1),
 };
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == NN_OP_COUNT, "op table and enum nn_op out of step");
 
@@ -118,6 +149,8 @@ bool nn_op_shape_slot(int op, int opset, int k)
     case NN_OP_RESHAPE: case NN_OP_EXPAND: case NN_OP_TILE: case NN_OP_PAD: case NN_OP_TOPK:
     case NN_OP_SQUEEZE: case NN_OP_UNSQUEEZE: case NN_OP_SPLIT: case NN_OP_UPSAMPLE:
     case NN_OP_REDUCEMEAN: case NN_OP_REDUCESUM: case NN_OP_REDUCEMAX: case NN_OP_REDUCEMIN:
+    case NN_OP_REDUCESUMSQUARE: case NN_OP_REDUCEPROD: case NN_OP_REDUCEL1: case NN_OP_REDUCEL2:
+    case NN_OP_REDUCELOGSUM: case NN_OP_REDUCELOGSUMEXP:
         return k == 1;
     case NN_OP_SLICE: return k >= 1;
     case NN_OP_RANGE: return true;

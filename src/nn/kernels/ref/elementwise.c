@@ -60,16 +60,20 @@ enum coffer_err nn_infer_unary(struct nn_ctx *c)
 {
     int op = c->node->op;
     unsigned mask = NN_F;
-    if (op == NN_OP_ABS || op == NN_OP_NEG)
+    if (op == NN_OP_ABS || op == NN_OP_NEG || op == NN_OP_SIGN)
         mask |= NN_I;
     enum coffer_err r = nn_want_dtype(c, 0, mask);
     if (r != COFFER_OK)
         return r;
     float f;
+    int64_t i;
     if ((r = nn_attr_float(c->node, "alpha", 0, &f)) != COFFER_OK || (r = nn_attr_float(c->node, "beta", 0, &f)) ||
-        (r = nn_attr_float(c->node, "gamma", 0, &f)))
+        (r = nn_attr_float(c->node, "gamma", 0, &f)) || (r = nn_attr_float(c->node, "lambd", 0, &f)) ||
+        (r = nn_attr_float(c->node, "bias", 0, &f)) || (r = nn_attr_int(c->node, "detect_negative", 1, &i)) ||
+        (r = nn_attr_int(c->node, "detect_positive", 1, &i)))
         return r;
-    return nn_set_out(c, 0, c->in[0]->dtype, c->in[0]->rank, c->in[0]->dims);
+    enum coffer_nn_dtype dt = op == NN_OP_ISNAN || op == NN_OP_ISINF ? COFFER_NN_BOOL : c->in[0]->dtype;
+    return nn_set_out(c, 0, dt, c->in[0]->rank, c->in[0]->dims);
 }
 
 static float attr_f(const struct nn_node *n, const char *name, float def)
@@ -90,7 +94,8 @@ void nn_run_unary(struct nn_ctx *c)
         const int64_t *a = x->data;
         int64_t *o = y->data;
         for (size_t i = 0; i < n; i++)
-            o[i] = op == NN_OP_ABS ? (a[i] < 0 ? (int64_t)(0 - (uint64_t)a[i]) : a[i]) : (int64_t)(0 - (uint64_t)a[i]);
+            o[i] = op == NN_OP_SIGN ? (a[i] > 0) - (a[i] < 0)
+                   : op == NN_OP_ABS ? (a[i] < 0 ? (int64_t)(0 - (uint64_t)a[i]) : a[i]) : (int64_t)(0 - (uint64_t)a[i]);
         return;
     }
     const float *a = x->data;
@@ -136,6 +141,44 @@ void nn_run_unary(struct nn_ctx *c)
     case NN_OP_RECIPROCAL: for (size_t i = 0; i < n; i++) o[i] = 1.0f / a[i]; break;
     case NN_OP_FLOOR: for (size_t i = 0; i < n; i++) o[i] = floorf(a[i]); break;
     case NN_OP_CEIL: for (size_t i = 0; i < n; i++) o[i] = ceilf(a[i]); break;
+    case NN_OP_SIN: for (size_t i = 0; i < n; i++) o[i] = sinf(a[i]); break;
+    case NN_OP_COS: for (size_t i = 0; i < n; i++) o[i] = cosf(a[i]); break;
+    case NN_OP_TAN: for (size_t i = 0; i < n; i++) o[i] = tanf(a[i]); break;
+    case NN_OP_ASIN: for (size_t i = 0; i < n; i++) o[i] = asinf(a[i]); break;
+    case NN_OP_ACOS: for (size_t i = 0; i < n; i++) o[i] = acosf(a[i]); break;
+    case NN_OP_ATAN: for (size_t i = 0; i < n; i++) o[i] = atanf(a[i]); break;
+    case NN_OP_SINH: for (size_t i = 0; i < n; i++) o[i] = sinhf(a[i]); break;
+    case NN_OP_COSH: for (size_t i = 0; i < n; i++) o[i] = coshf(a[i]); break;
+    case NN_OP_ASINH: for (size_t i = 0; i < n; i++) o[i] = asinhf(a[i]); break;
+    case NN_OP_ACOSH: for (size_t i = 0; i < n; i++) o[i] = acoshf(a[i]); break;
+    case NN_OP_ATANH: for (size_t i = 0; i < n; i++) o[i] = atanhf(a[i]); break;
+    case NN_OP_SIGN: for (size_t i = 0; i < n; i++) o[i] = (float)((a[i] > 0) - (a[i] < 0)); break;
+    case NN_OP_SOFTSIGN: for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + fabsf(a[i])); break;
+    case NN_OP_ROUND: for (size_t i = 0; i < n; i++) o[i] = nearbyintf(a[i]); break; /* half to even */
+    case NN_OP_CELU:
+        alpha = attr_f(c->node, "alpha", 1.0f);
+        for (size_t i = 0; i < n; i++) o[i] = fmaxf(0.0f, a[i]) + fminf(0.0f, alpha * (expf(a[i] / alpha) - 1.0f));
+        break;
+    case NN_OP_THRESHOLDEDRELU:
+        alpha = attr_f(c->node, "alpha", 1.0f);
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > alpha ? a[i] : 0.0f;
+        break;
+    case NN_OP_SHRINK:
+        alpha = attr_f(c->node, "lambd", 0.5f);
+        beta = attr_f(c->node, "bias", 0.0f);
+        for (size_t i = 0; i < n; i++) o[i] = a[i] < -alpha ? a[i] + beta : a[i] > alpha ? a[i] - beta : 0.0f;
+        break;
+    case NN_OP_ISNAN: {
+        uint8_t *ob = y->data;
+        for (size_t i = 0; i < n; i++) ob[i] = isnan(a[i]) != 0;
+        break;
+    }
+    case NN_OP_ISINF: {
+        uint8_t *ob = y->data;
+        bool neg = nn_ai(c->node, "detect_negative", 1) != 0, pos = nn_ai(c->node, "detect_positive", 1) != 0;
+        for (size_t i = 0; i < n; i++) ob[i] = isinf(a[i]) && ((a[i] > 0 && pos) || (a[i] < 0 && neg));
+        break;
+    }
     default: break;
     }
 }
@@ -149,6 +192,8 @@ enum coffer_err nn_infer_binary(struct nn_ctx *c)
     unsigned mask = op == NN_OP_PRELU || op == NN_OP_POW ? NN_F : NN_F | NN_I;
     if (op == NN_OP_EQUAL)
         mask |= NN_B;
+    if (op == NN_OP_AND || op == NN_OP_OR || op == NN_OP_XOR)
+        mask = NN_B;
     if ((r = nn_want_dtype(c, 0, mask)) != COFFER_OK || (r = nn_want_dtype(c, 1, mask)) != COFFER_OK)
         return r;
     if (c->in[0]->dtype != c->in[1]->dtype)
@@ -178,7 +223,8 @@ enum coffer_err nn_infer_binary(struct nn_ctx *c)
     } else if ((r = nn_broadcast(c, c->in[0]->rank, c->in[0]->dims, c->in[1]->rank, c->in[1]->dims, &rank, dims)))
         return r;
     enum coffer_nn_dtype dt = c->in[0]->dtype;
-    if (op == NN_OP_EQUAL || op == NN_OP_LESS || op == NN_OP_GREATER)
+    if (op == NN_OP_EQUAL || op == NN_OP_LESS || op == NN_OP_GREATER || op == NN_OP_LESSOREQUAL ||
+        op == NN_OP_GREATEROREQUAL)
         dt = COFFER_NN_BOOL;
     return nn_set_out(c, 0, dt, rank, dims);
 }
@@ -230,6 +276,8 @@ void nn_run_binary(struct nn_ctx *c)
             case NN_OP_EQUAL: ob[i] = x == z; break;
             case NN_OP_LESS: ob[i] = x < z; break;
             case NN_OP_GREATER: ob[i] = x > z; break;
+            case NN_OP_LESSOREQUAL: ob[i] = x <= z; break;
+            case NN_OP_GREATEROREQUAL: ob[i] = x >= z; break;
             default: break;
             }
         }
@@ -248,14 +296,18 @@ void nn_run_binary(struct nn_ctx *c)
             case NN_OP_EQUAL: ob[i] = x == z; break;
             case NN_OP_LESS: ob[i] = x < z; break;
             case NN_OP_GREATER: ob[i] = x > z; break;
+            case NN_OP_LESSOREQUAL: ob[i] = x <= z; break;
+            case NN_OP_GREATEROREQUAL: ob[i] = x >= z; break;
             default: break;
             }
         }
     } else {
         const uint8_t *a = c->in[0]->data, *b = c->in[1]->data;
         uint8_t *ob = y->data;
-        for (size_t i = 0; i < n; i++, walk_next(&w))
-            ob[i] = a[w.off[0]] == b[w.off[1]];
+        for (size_t i = 0; i < n; i++, walk_next(&w)) {
+            bool x = a[w.off[0]] != 0, z = b[w.off[1]] != 0;
+            ob[i] = op == NN_OP_AND ? (x && z) : op == NN_OP_OR ? (x || z) : op == NN_OP_XOR ? (x != z) : (x == z);
+        }
     }
 }
 

@@ -335,7 +335,8 @@ void nn_run_reduce(struct nn_ctx *c)
     int op = c->node->op;
     float *y = yv->data;
     const float *x = xv->data;
-    float init = op == NN_OP_REDUCEMAX ? -INFINITY : op == NN_OP_REDUCEMIN ? INFINITY : 0.0f;
+    float init = op == NN_OP_REDUCEMAX ? -INFINITY : op == NN_OP_REDUCEMIN ? INFINITY : op == NN_OP_REDUCEPROD ? 1.0f
+                 : 0.0f;
     for (size_t i = 0; i < yv->count; i++)
         y[i] = init;
     /* output strides over the input's dimensions (0 along reduced axes) */
@@ -352,6 +353,14 @@ void nn_run_reduce(struct nn_ctx *c)
             y[off] = v > y[off] || isnan(v) ? v : y[off];
         else if (op == NN_OP_REDUCEMIN)
             y[off] = v < y[off] || isnan(v) ? v : y[off];
+        else if (op == NN_OP_REDUCEPROD)
+            y[off] *= v;
+        else if (op == NN_OP_REDUCESUMSQUARE || op == NN_OP_REDUCEL2)
+            y[off] += v * v;
+        else if (op == NN_OP_REDUCEL1)
+            y[off] += fabsf(v);
+        else if (op == NN_OP_REDUCELOGSUMEXP)
+            y[off] += expf(v);
         else
             y[off] += v;
         for (int k = xv->rank - 1; k >= 0; k--) {
@@ -363,6 +372,12 @@ void nn_run_reduce(struct nn_ctx *c)
             idx[k] = 0;
         }
     }
+    if (op == NN_OP_REDUCEL2)
+        for (size_t i = 0; i < yv->count; i++)
+            y[i] = sqrtf(y[i]);
+    if (op == NN_OP_REDUCELOGSUM || op == NN_OP_REDUCELOGSUMEXP)
+        for (size_t i = 0; i < yv->count; i++)
+            y[i] = logf(y[i]);
     if (op == NN_OP_REDUCEMEAN && yv->count > 0) {
         size_t per = xv->count / yv->count;
         for (size_t i = 0; i < yv->count; i++)
@@ -415,7 +430,8 @@ void nn_run_argmax(struct nn_ctx *c)
             const float *xs = x + o * len * inner + in;
             size_t best = 0;
             for (size_t i = 1; i < len; i++)
-                if (xs[i * inner] > xs[best * inner] || (last && xs[i * inner] == xs[best * inner]))
+                if ((c->node->op == NN_OP_ARGMIN ? xs[i * inner] < xs[best * inner] : xs[i * inner] > xs[best * inner]) ||
+                    (last && xs[i * inner] == xs[best * inner]))
                     best = i;
             y[o * inner + in] = (int64_t)best;
         }
