@@ -86,14 +86,16 @@ static enum coffer_err geom_get(struct nn_ctx *c, int kind, struct geom *g)
                                 (long long)g->c);
         if (kind == 0) {
             g->m = w->dims[0];
-            if (w->dims[1] * g->group != g->c || g->m % g->group != 0)
+            int64_t cin;
+            if (__builtin_mul_overflow(w->dims[1], g->group, &cin) || cin != g->c || g->m % g->group != 0)
                 return nn_fail_node(c, COFFER_E_SHAPE, "weight [%lld, %lld, ...] does not fit %lld channels in %lld groups",
                                     (long long)w->dims[0], (long long)w->dims[1], (long long)g->c, (long long)g->group);
         } else {
             if (w->dims[0] != g->c)
                 return nn_fail_node(c, COFFER_E_SHAPE, "weight has %lld input channels, X has %lld",
                                     (long long)w->dims[0], (long long)g->c);
-            g->m = w->dims[1] * g->group;
+            if (__builtin_mul_overflow(w->dims[1], g->group, &g->m))
+                return nn_fail_node(c, COFFER_E_TOO_LARGE, "output channels overflow");
         }
         for (int i = 0; i < nsp; i++) {
             if (kk[i] >= 0 && kk[i] != w->dims[2 + i])
