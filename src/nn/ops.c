@@ -125,6 +125,8 @@ static const struct nn_op_def op_table[] = {
     [NN_OP_REDUCELOGSUMEXP] = R("ReduceLogSumExp", reduce, 1, 2, 1, 1),
     [NN_OP_LESSOREQUAL] = R("LessOrEqual", binary, 2, 2, 1, 1),
     [NN_OP_GREATEROREQUAL] = R("GreaterOrEqual", binary, 2, 2, 1, 1),
+    [NN_OP_GATHERELEMENTS] = R("GatherElements", gatherelements, 2, 2, 1, 1),
+    [NN_OP_TRILU] = R("Trilu", trilu, 1, 2, 1, 1),
 };
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == NN_OP_COUNT, "op table and enum nn_op out of step");
 

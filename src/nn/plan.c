@@ -25,6 +25,9 @@
  * outputs have known shapes and data pointers inside the arena, the fold
  * arena, the model bytes or the caller's inputs; I2 no two activations that
  * are alive at the same node overlap; I3 act_size <= COFFER_NN_MAX_ARENA.
+ *
+ * Trusts: the importer's invariants (value indices in range, ranks capped,
+ * topological order) and each op's infer function.
  */
 #include "nn_int.h"
 

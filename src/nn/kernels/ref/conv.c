@@ -11,6 +11,9 @@
  *
  * Invariants: every input index a kernel computes is checked against the
  * input extent before it is read.
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 

@@ -10,6 +10,9 @@
  * on infer's checks.
  *
  * Invariants: outputs never alias inputs (the planner guarantees it).
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 

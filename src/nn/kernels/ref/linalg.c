@@ -5,6 +5,9 @@
  * along rows of B and C) shared by both ops. MatMul follows numpy: rank-1
  * operands are promoted and the added dimension dropped again, and leading
  * batch dimensions broadcast.
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 

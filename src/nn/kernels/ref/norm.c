@@ -6,6 +6,9 @@
  * Design: each op views its input as [outer, axis, inner] (or a set of
  * reduced axes) computed in infer; sums are accumulated in double so the
  * reference is not the least accurate implementation in a comparison.
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 

@@ -8,6 +8,9 @@
  * is mapped back per axis; linear interpolation visits the 2^k corners of
  * the axes that actually interpolate. Cubic and tf_crop_and_resize are
  * reported as unsupported.
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 

@@ -2,7 +2,7 @@
  * shape.c — reference kernels that move data without arithmetic, and the
  * shape ops: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat,
  * Split, Slice, Gather, Shape, Size, Constant, ConstantOfShape, Identity,
- * Dropout (inference), Pad, Expand, Range and Tile.
+ * Dropout (inference), Pad, Expand, Range, Tile, GatherElements and Trilu.
  *
  * Design: every kernel here is dtype-agnostic (it copies elements of
  * dtype_size bytes). Inputs that decide an output shape (Reshape's shape,
@@ -11,6 +11,9 @@
  * indices may arrive at run time: infer checks constant indices, and the
  * kernel writes zeros for an out-of-range runtime index instead of reading
  * outside the data.
+ *
+ * Trusts: the infer functions' checks (every shape, attribute and constant
+ * a kernel reads was validated at plan time) and the planner's placement.
  */
 #include "../../nn_int.h"
 
@@ -897,4 +900,91 @@ void nn_run_tile(struct nn_ctx *c)
             idx[k] = 0;
         }
     }
+}
+
+/* -------------------------------------------------------- GatherElements */
+
+enum coffer_err nn_infer_gatherelements(struct nn_ctx *c)
+{
+    enum coffer_err r;
+    int64_t axis;
+    int ax;
+    if ((r = nn_want_dtype(c, 0, ANY)) || (r = nn_want_dtype(c, 1, NN_I)) ||
+        (r = nn_attr_int(c->node, "axis", 0, &axis)) || (r = nn_axis(c, axis, c->in[0]->rank, &ax)))
+        return r;
+    const struct nn_val *x = c->in[0], *ind = c->in[1];
+    if (ind->rank != x->rank)
+        return nn_fail_node(c, COFFER_E_SHAPE, "indices rank %d, data rank %d", ind->rank, x->rank);
+    for (int i = 0; i < x->rank; i++)
+        if (i != ax && ind->dims[i] > x->dims[i])
+            return nn_fail_node(c, COFFER_E_SHAPE, "indices dimension %d exceeds the data's", i);
+    return nn_set_out(c, 0, x->dtype, ind->rank, ind->dims);
+}
+
+void nn_run_gatherelements(struct nn_ctx *c)
+{
+    int64_t axis = nn_ai(c->node, "axis", 0);
+    const struct nn_val *x = c->in[0], *ind = c->in[1];
+    struct nn_val *y = c->out[0];
+    int ax = (int)(axis < 0 ? axis + x->rank : axis);
+    size_t es = es_of(x);
+    int64_t st[COFFER_NN_MAX_RANK], idx[COFFER_NN_MAX_RANK] = {0};
+    contiguous_strides(x, st);
+    const int64_t *iv = ind->data;
+    for (size_t i = 0; i < y->count; i++) {
+        int64_t k = iv[i] < 0 ? iv[i] + x->dims[ax] : iv[i], off = 0;
+        uint8_t *dst = (uint8_t *)y->data + i * es;
+        if (k < 0 || k >= x->dims[ax]) {
+            memset(dst, 0, es); /* a runtime index out of range reads nothing */
+        } else {
+            for (int d = 0; d < x->rank; d++)
+                off += (d == ax ? k : idx[d]) * st[d];
+            memcpy(dst, (const uint8_t *)x->data + (size_t)off * es, es);
+        }
+        for (int d = y->rank - 1; d >= 0; d--) {
+            if (++idx[d] < y->dims[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* ----------------------------------------------------------------- Trilu */
+
+enum coffer_err nn_infer_trilu(struct nn_ctx *c)
+{
+    enum coffer_err r;
+    int64_t upper;
+    if ((r = nn_want_dtype(c, 0, ANY)) || (r = nn_attr_int(c->node, "upper", 1, &upper)))
+        return r;
+    if (c->in[0]->rank < 2)
+        return nn_fail_node(c, COFFER_E_SHAPE, "input rank %d, at least 2", c->in[0]->rank);
+    if (c->n_in > 1 && c->in[1] != NULL) {
+        if ((r = nn_want_dtype(c, 1, NN_I)) != COFFER_OK)
+            return r;
+        if (c->in[1]->count != 1)
+            return nn_fail_node(c, COFFER_E_SHAPE, "k must be a scalar");
+    }
+    return nn_set_out(c, 0, c->in[0]->dtype, c->in[0]->rank, c->in[0]->dims);
+}
+
+void nn_run_trilu(struct nn_ctx *c)
+{
+    bool upper = nn_ai(c->node, "upper", 1) != 0;
+    int64_t k = c->n_in > 1 && c->in[1] != NULL ? *(const int64_t *)c->in[1]->data : 0;
+    const struct nn_val *x = c->in[0];
+    size_t es = es_of(x);
+    int64_t rows = x->dims[x->rank - 2], cols = x->dims[x->rank - 1];
+    copy_all(c);
+    if (rows == 0 || cols == 0)
+        return;
+    size_t mats = x->count / (size_t)(rows * cols);
+    uint8_t *y = c->out[0]->data;
+    for (size_t mt = 0; mt < mats; mt++)
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++) {
+                bool keep = upper ? j - i >= k : j - i <= k; /* |j - i| < 2^34: no overflow */
+                if (!keep)
+                    memset(y + ((mt * (size_t)rows + (size_t)i) * (size_t)cols + (size_t)j) * es, 0, es);
+            }
 }
