@@ -31,14 +31,22 @@ trap '[ $CLEAN = 1 ] && rm -rf "$WORK"' EXIT
 /usr/bin/python3 "$HERE/nn-export-models.py" "$WORK" "$@" | tee "$WORK/export.log"
 pass=0
 fail=0
+skip=0
 for onnx in "$WORK"/*.onnx; do
     [ -e "$onnx" ] || continue
     name=$(basename "$onnx" .onnx)
     rm -rf "$WORK/$name.out"
     start=$(date +%s.%N)
     if ! "$COFFER" infer "$onnx" -i "$WORK/${name}_in.npy" -o "$WORK/$name.out" --npy >/dev/null 2>"$WORK/$name.err"; then
-        echo "FAIL $name: $(head -c 300 "$WORK/$name.err")"
-        fail=$((fail + 1))
+        if grep -q "external data" "$WORK/$name.err"; then
+            # over protobuf's 2 GB the exporter moves weights to side files,
+            # which coffer refuses by design (the model must be one buffer)
+            echo "skip $name: $(head -c 300 "$WORK/$name.err")"
+            skip=$((skip + 1))
+        else
+            echo "FAIL $name: $(head -c 300 "$WORK/$name.err")"
+            fail=$((fail + 1))
+        fi
         continue
     fi
     secs=$(echo "$(date +%s.%N) - $start" | bc)
@@ -62,5 +70,5 @@ PY
     *) fail=$((fail + 1)) ;;
     esac
 done
-echo "nn real models: $pass passed, $fail failed"
+echo "nn real models: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

@@ -127,6 +127,9 @@ static const struct nn_op_def op_table[] = {
     [NN_OP_GREATEROREQUAL] = R("GreaterOrEqual", binary, 2, 2, 1, 1),
     [NN_OP_GATHERELEMENTS] = R("GatherElements", gatherelements, 2, 2, 1, 1),
     [NN_OP_TRILU] = R("Trilu", trilu, 1, 2, 1, 1),
+    [NN_OP_HARDMAX] = R("Hardmax", softmax, 1, 1, 1, 1),
+    [NN_OP_DEPTHTOSPACE] = R("DepthToSpace", d2s, 1, 1, 1, 1),
+    [NN_OP_SPACETODEPTH] = R("SpaceToDepth", d2s, 1, 1, 1, 1),
 };
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == NN_OP_COUNT, "op table and enum nn_op out of step");
 
@@ -168,7 +171,8 @@ bool nn_op_old_ok(int op)
     case NN_OP_ABS: case NN_OP_NEG: case NN_OP_RELU: case NN_OP_SIGMOID: case NN_OP_TANH: case NN_OP_SQRT:
     case NN_OP_EXP: case NN_OP_LOG: case NN_OP_RECIPROCAL: case NN_OP_FLOOR: case NN_OP_CEIL: case NN_OP_SOFTPLUS:
     case NN_OP_NOT: case NN_OP_GLOBALAVERAGEPOOL: case NN_OP_GLOBALMAXPOOL: case NN_OP_IDENTITY:
-    case NN_OP_LEAKYRELU: case NN_OP_ELU: case NN_OP_SELU: case NN_OP_HARDSIGMOID:
+    case NN_OP_LEAKYRELU: case NN_OP_ELU: case NN_OP_SELU: case NN_OP_HARDSIGMOID: case NN_OP_SOFTSIGN:
+    case NN_OP_SIN: case NN_OP_COS: case NN_OP_TAN: case NN_OP_ASIN: case NN_OP_ACOS: case NN_OP_ATAN:
         return true;
     default:
         return false;

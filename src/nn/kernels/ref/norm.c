@@ -1,6 +1,6 @@
 /*
  * norm.c — reference normalisations and reductions: BatchNormalization,
- * InstanceNormalization, LayerNormalization, Softmax, LogSoftmax,
+ * InstanceNormalization, LayerNormalization, Softmax, LogSoftmax, Hardmax,
  * ReduceMean/Sum/Max/Min, ArgMax and TopK.
  *
  * Design: each op views its input as [outer, axis, inner] (or a set of
@@ -258,6 +258,15 @@ void nn_run_softmax(struct nn_ctx *c)
         for (size_t in = 0; in < inner; in++) {
             const float *xs = x + o * len * inner + in;
             float *ys = y + o * len * inner + in;
+            if (c->node->op == NN_OP_HARDMAX) { /* one-hot of the first maximum */
+                size_t best = 0;
+                for (size_t i = 1; i < len; i++)
+                    if (xs[i * inner] > xs[best * inner])
+                        best = i;
+                for (size_t i = 0; i < len; i++)
+                    ys[i * inner] = i == best ? 1.0f : 0.0f;
+                continue;
+            }
             float mx = -INFINITY;
             for (size_t i = 0; i < len; i++)
                 mx = xs[i * inner] > mx ? xs[i * inner] : mx;

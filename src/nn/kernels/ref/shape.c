@@ -2,7 +2,8 @@
  * shape.c — reference kernels that move data without arithmetic, and the
  * shape ops: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat,
  * Split, Slice, Gather, Shape, Size, Constant, ConstantOfShape, Identity,
- * Dropout (inference), Pad, Expand, Range, Tile, GatherElements and Trilu.
+ * Dropout (inference), Pad, Expand, Range, Tile, GatherElements, Trilu,
+ * DepthToSpace and SpaceToDepth.
  *
  * Design: every kernel here is dtype-agnostic (it copies elements of
  * dtype_size bytes). Inputs that decide an output shape (Reshape's shape,
@@ -987,4 +988,79 @@ void nn_run_trilu(struct nn_ctx *c)
                 if (!keep)
                     memset(y + ((mt * (size_t)rows + (size_t)i) * (size_t)cols + (size_t)j) * es, 0, es);
             }
+}
+
+/* ------------------------------------------ DepthToSpace, SpaceToDepth */
+
+/* Both are one 6-d transpose: the input viewed as 6-d (vd), permuted by
+ * perm into the output order. */
+static enum coffer_err d2s_view(struct nn_ctx *c, int64_t *vd, int *perm, int64_t *od)
+{
+    enum coffer_err r;
+    int64_t bs;
+    const char *mode;
+    if ((r = nn_attr_int(c->node, "blocksize", 0, &bs)) || (r = nn_attr_string(c->node, "mode", "DCR", &mode)))
+        return r;
+    const struct nn_val *x = c->in[0];
+    if (x->rank != 4)
+        return nn_fail_node(c, COFFER_E_SHAPE, "input rank %d, expected 4", x->rank);
+    if (bs < 1 || bs > (1 << 16))
+        return nn_fail_node(c, COFFER_E_MALFORMED, "blocksize %lld", (long long)bs);
+    int64_t n = x->dims[0], ch = x->dims[1], h = x->dims[2], w = x->dims[3];
+    if (c->node->op == NN_OP_DEPTHTOSPACE) {
+        if (ch % (bs * bs) != 0)
+            return nn_fail_node(c, COFFER_E_SHAPE, "%lld channels not divisible by blocksize^2", (long long)ch);
+        int64_t oc = ch / (bs * bs);
+        if (strcmp(mode, "DCR") == 0) {
+            int64_t v[6] = {n, bs, bs, oc, h, w};
+            int p[6] = {0, 3, 4, 1, 5, 2};
+            memcpy(vd, v, sizeof(v));
+            memcpy(perm, p, sizeof(p));
+        } else if (strcmp(mode, "CRD") == 0) {
+            int64_t v[6] = {n, oc, bs, bs, h, w};
+            int p[6] = {0, 1, 4, 2, 5, 3};
+            memcpy(vd, v, sizeof(v));
+            memcpy(perm, p, sizeof(p));
+        } else {
+            return nn_fail_node(c, COFFER_E_MALFORMED, "mode '%s'", mode);
+        }
+        od[0] = n, od[1] = oc, od[2] = h * bs, od[3] = w * bs;
+    } else {
+        if (h % bs != 0 || w % bs != 0)
+            return nn_fail_node(c, COFFER_E_SHAPE, "spatial size not divisible by blocksize");
+        int64_t v[6] = {n, ch, h / bs, bs, w / bs, bs};
+        int p[6] = {0, 3, 5, 1, 2, 4};
+        memcpy(vd, v, sizeof(v));
+        memcpy(perm, p, sizeof(p));
+        od[0] = n, od[1] = ch * bs * bs, od[2] = h / bs, od[3] = w / bs;
+    }
+    return COFFER_OK;
+}
+
+enum coffer_err nn_infer_d2s(struct nn_ctx *c)
+{
+    int64_t vd[6], od[4];
+    int perm[6];
+    enum coffer_err r;
+    if ((r = nn_want_dtype(c, 0, ANY)) || (r = d2s_view(c, vd, perm, od)))
+        return r;
+    return nn_set_out(c, 0, c->in[0]->dtype, 4, od);
+}
+
+void nn_run_d2s(struct nn_ctx *c)
+{
+    int64_t vd[6], od[4], st[6], ist[6], pd[6];
+    int perm[6];
+    if (d2s_view(c, vd, perm, od) != COFFER_OK)
+        return;
+    int64_t s = 1;
+    for (int k = 5; k >= 0; k--) {
+        st[k] = s;
+        s *= vd[k];
+    }
+    for (int k = 0; k < 6; k++) {
+        ist[k] = st[perm[k]];
+        pd[k] = vd[perm[k]];
+    }
+    strided_copy(c->out[0]->data, c->in[0]->data, es_of(c->in[0]), 6, pd, ist, 0);
 }
