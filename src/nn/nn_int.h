@@ -170,7 +170,8 @@ struct nn_op_def {
 
 const struct nn_op_def *nn_op_find(const char *name, int *op);
 const struct nn_op_def *nn_op_get(int op);
-/* Whether input k of op decides output shapes (and must be known at plan time). */
+/* Whether input k of op decides output shapes or the op's meaning (and so must be
+ * known at plan time). */
 bool nn_op_shape_slot(int op, int opset, int k);
 /* Whether op means the same at opsets 1 to 5 as at 6 (elementwise and global ops). */
 bool nn_op_old_ok(int op);

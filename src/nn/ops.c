@@ -158,6 +158,7 @@ bool nn_op_shape_slot(int op, int opset, int k)
     case NN_OP_REDUCELOGSUM: case NN_OP_REDUCELOGSUMEXP:
         return k == 1;
     case NN_OP_SLICE: return k >= 1;
+    case NN_OP_DROPOUT: return k >= 1; /* ratio and training_mode decide what the op is */
     case NN_OP_RANGE: return true;
     case NN_OP_CONSTANTOFSHAPE: return k == 0;
     case NN_OP_RESIZE: return opset < 11 ? k == 1 : k >= 2;

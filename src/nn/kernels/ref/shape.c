@@ -39,10 +39,23 @@ enum coffer_err nn_infer_identity(struct nn_ctx *c)
     if (r != COFFER_OK)
         return r;
     if (c->node->op == NN_OP_DROPOUT && c->n_in > 2 && c->in[2] != NULL) {
+        for (int i = 1; i < 3; i++)
+            if (c->in[i] != NULL && c->in[i]->pinned && c->in[i]->kind != NN_VAL_CONST) {
+                c->m->deferred = true; /* the value comes with the first run */
+                return COFFER_E_STATE;
+            }
         if (c->in[2]->kind != NN_VAL_INIT && c->in[2]->kind != NN_VAL_CONST)
             return nn_fail_node(c, COFFER_E_UNSUPPORTED, "training_mode must be a constant");
-        if (c->in[2]->dtype != COFFER_NN_BOOL || c->in[2]->count != 1 || *(const uint8_t *)c->in[2]->data)
-            return nn_fail_node(c, COFFER_E_UNSUPPORTED, "training mode is not supported");
+        if (c->in[2]->dtype != COFFER_NN_BOOL || c->in[2]->count != 1)
+            return nn_fail_node(c, COFFER_E_MALFORMED, "training_mode must be one bool");
+        if (*(const uint8_t *)c->in[2]->data) {
+            /* training with ratio 0 keeps everything: an identity (exporters emit it) */
+            const struct nn_val *ratio = c->in[1];
+            bool zero = ratio != NULL && (ratio->kind == NN_VAL_INIT || ratio->kind == NN_VAL_CONST) &&
+                        ratio->dtype == COFFER_NN_FLOAT && ratio->count == 1 && *(const float *)ratio->data == 0.0f;
+            if (!zero)
+                return nn_fail_node(c, COFFER_E_UNSUPPORTED, "training mode with a nonzero ratio is not supported");
+        }
     }
     if ((r = nn_set_out(c, 0, c->in[0]->dtype, c->in[0]->rank, c->in[0]->dims)) != COFFER_OK)
         return r;
