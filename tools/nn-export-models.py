@@ -70,9 +70,12 @@ def main():
         try:
             with torch.no_grad():
                 y = model(x)
-                torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["input"],
-                                  output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-                                  do_constant_folding=True)
+            # exported with autograd on: under no_grad, nn.MultiheadAttention
+            # takes a fused fast path (aten::_native_multi_head_attention)
+            # that has no ONNX export, which would rule out the ViTs
+            torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+                              do_constant_folding=True)
         except Exception as e:  # noqa: BLE001
             print(f"skip {name}: does not export at opset {OPSET}: {e}".splitlines()[0])
             if os.path.exists(path):
