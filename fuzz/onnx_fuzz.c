@@ -12,11 +12,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define RUN_ARENA_CAP ((size_t)4 << 20)
 #define RUN_INPUT_CAP ((size_t)1 << 18)
+#define RUN_WORK_CAP 2e6 /* the fuzz build runs kernels 50-100x slower */
 
 static void try_run(struct coffer_nn_model *m)
 {
     struct coffer_nn_info info;
-    if (coffer_nn_model_info(m, &info) != COFFER_OK || info.arena_size > RUN_ARENA_CAP)
+    if (coffer_nn_model_info(m, &info) != COFFER_OK || info.arena_size > RUN_ARENA_CAP || info.work > RUN_WORK_CAP)
         return;
     size_t nin = coffer_nn_model_input_count(m), nout = coffer_nn_model_output_count(m);
     if (nin > 16 || nout > 16)

@@ -119,6 +119,7 @@ struct coffer_nn_info {
     size_t param_size;      /* bytes in initializers */
     size_t weights_copied;  /* bytes of weights that could not be referred to in place */
     size_t arena_size;      /* planned activation arena, bytes */
+    double work;            /* multiply-adds (element steps for other ops) per run, as planned */
 };
 COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,
                                                       struct coffer_nn_info *out);

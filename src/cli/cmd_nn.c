@@ -219,6 +219,7 @@ int cmd_inspect(int argc, char **argv)
             printf("nodes after folding and dead-node removal: %zu\n", info.live_node_count);
         printf("arena: %zu bytes (planned for the declared input shapes, symbolic dimensions as 1)\n",
                info.arena_size);
+        printf("work: %.4g multiply-adds per run (as planned)\n", info.work);
     }
     coffer_nn_model_free(m);
     coffer_secret_free(bytes);

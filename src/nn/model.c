@@ -212,6 +212,7 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     out->param_size = m->param_size;
     out->weights_copied = m->weights_copied;
     out->arena_size = m->planned ? m->act_size : 0;
+    out->work = m->planned ? m->work : 0;
     return COFFER_OK;
 }
 

@@ -107,6 +107,7 @@ struct nn_node {
     /* per prepare */
     bool folded, live;
     size_t scratch;   /* bytes of scratch the kernel needs */
+    double work;      /* multiply-adds (or element steps) one run costs, set by infer */
     size_t scratch_off;
 };
 
@@ -132,6 +133,7 @@ struct coffer_nn_model {
     uint8_t *act;               /* the activation arena */
     size_t act_size, act_cap;
     size_t live_nodes;
+    double work;                /* sum over live nodes */
     bool planned;
     bool deferred;              /* planning waits for the first run's inputs */
     int64_t *pin_vals;          /* values of pinned inputs in the current plan */
@@ -200,6 +202,10 @@ COFFER_NODISCARD enum coffer_err nn_want_dtype(struct nn_ctx *c, int i, unsigned
 #define NN_F NN_DT(COFFER_NN_FLOAT)
 #define NN_I NN_DT(COFFER_NN_INT64)
 #define NN_B NN_DT(COFFER_NN_BOOL)
+/* Record a node's cost; more than COFFER_NN_MAX_NODE_WORK is TOO_LARGE. */
+COFFER_NODISCARD enum coffer_err nn_set_work(struct nn_ctx *c, double work);
+#define COFFER_NN_MAX_NODE_WORK 1e15
+
 /* Normalise axis into [0, rank). */
 COFFER_NODISCARD enum coffer_err nn_axis(struct nn_ctx *c, int64_t axis, int rank, int *out);
 /* Broadcast shapes a and b (ONNX multidirectional rules). */

@@ -315,6 +315,14 @@ enum coffer_err nn_set_out(struct nn_ctx *c, int i, enum coffer_nn_dtype dt, int
     return COFFER_OK;
 }
 
+enum coffer_err nn_set_work(struct nn_ctx *c, double work)
+{
+    if (!(work <= COFFER_NN_MAX_NODE_WORK))
+        return nn_fail_node(c, COFFER_E_TOO_LARGE, "%.3g operations per run (cap %.3g)", work, COFFER_NN_MAX_NODE_WORK);
+    c->node->work = work;
+    return COFFER_OK;
+}
+
 enum coffer_err nn_want_dtype(struct nn_ctx *c, int i, unsigned mask)
 {
     if (i >= c->n_in || c->in[i] == NULL)

@@ -241,6 +241,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         n->folded = false;
         n->live = false;
         n->scratch = 0;
+        n->work = 0;
         bool all_const = true, pin = false;
         for (int k = 0; k < c.n_in; k++) {
             if (c.in[k] == NULL)
@@ -258,6 +259,9 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
                 return COFFER_OK;
             return r;
         }
+        if (n->work == 0)
+            for (int k = 0; k < c.n_out; k++)
+                n->work += c.out[k] ? (double)c.out[k]->count : 0.0;
         for (int k = 0; k < c.n_out; k++)
             if (c.out[k] != NULL) {
                 if (!c.out[k]->known)
@@ -282,6 +286,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     for (size_t i = 0; i < g->n_outputs; i++)
         needed[g->outputs[i]] = true;
     m->live_nodes = 0;
+    m->work = 0;
     for (size_t j = g->n_nodes; j-- > 0;) {
         struct nn_node *n = &g->nodes[j];
         if (n->folded)
@@ -292,6 +297,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         if (!n->live)
             continue;
         m->live_nodes++;
+        m->work += n->work;
         for (int k = 0; k < n->n_in; k++)
             if (n->in[k] >= 0)
                 needed[n->in[k]] = true;

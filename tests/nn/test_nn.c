@@ -210,6 +210,7 @@ static void test_mlp_dynamic_batch(void **state)
     assert_int_equal(info.opset, 13);
     size_t arena1 = info.arena_size;
     assert_true(arena1 > 0);
+    assert_float_equal(info.work, 1 * 2 * (3 + 1) + 2 + 2, 0); /* MatMul, Add, Relu at batch 1 */
 
     for (int batch = 1; batch <= 5; batch += 2) {
         float x[15], want[10];

@@ -185,8 +185,17 @@ static enum coffer_err geom_get(struct nn_ctx *c, int kind, struct geom *g)
     return COFFER_OK;
 }
 
+static double kvol(const struct geom *g) { return (double)g->k[0] * (double)g->k[1] * (double)g->k[2]; }
+
 static enum coffer_err set_geom_out(struct nn_ctx *c, const struct geom *g)
 {
+    double out = (double)g->n * (double)g->m * (double)g->out[0] * (double)g->out[1] * (double)g->out[2];
+    double in = (double)g->n * (double)g->c * (double)g->in[0] * (double)g->in[1] * (double)g->in[2];
+    double per = c->node->op == NN_OP_CONV ? out * (double)(g->c / g->group)
+                 : c->node->op == NN_OP_CONVTRANSPOSE ? in * (double)(g->m / g->group) : out;
+    enum coffer_err r = nn_set_work(c, per * kvol(g) + out);
+    if (r != COFFER_OK)
+        return r;
     int64_t dims[2 + SP];
     dims[0] = g->n;
     dims[1] = g->m;
@@ -429,6 +438,8 @@ enum coffer_err nn_infer_lrn(struct nn_ctx *c)
         return nn_fail_node(c, COFFER_E_MALFORMED, "size %lld", (long long)size);
     if (c->in[0]->rank < 3)
         return nn_fail_node(c, COFFER_E_SHAPE, "input rank %d, at least 3", c->in[0]->rank);
+    if ((r = nn_set_work(c, (double)c->in[0]->count * (double)size)) != COFFER_OK)
+        return r;
     return nn_set_out(c, 0, COFFER_NN_FLOAT, c->in[0]->rank, c->in[0]->dims);
 }
 

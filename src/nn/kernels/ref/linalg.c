@@ -59,6 +59,8 @@ enum coffer_err nn_infer_gemm(struct nn_ctx *c)
         if (rank != 2 || bd[0] != m || bd[1] != n)
             return nn_fail_node(c, COFFER_E_SHAPE, "C does not broadcast to [%lld, %lld]", (long long)m, (long long)n);
     }
+    if ((r = nn_set_work(c, (double)m * (double)n * ((double)k + 1))) != COFFER_OK)
+        return r;
     return nn_set_out(c, 0, COFFER_NN_FLOAT, 2, dims);
 }
 
@@ -130,6 +132,11 @@ enum coffer_err nn_infer_matmul(struct nn_ctx *c)
     int rank;
     int64_t dims[COFFER_NN_MAX_RANK + 2];
     if ((r = matmul_shape(c, &s, &rank, dims)) != COFFER_OK)
+        return r;
+    double batch = 1;
+    for (int i = 0; i < s.batch_rank; i++)
+        batch *= (double)s.bdims[i];
+    if ((r = nn_set_work(c, batch * (double)s.m * (double)s.n * ((double)s.k + 1))) != COFFER_OK)
         return r;
     return nn_set_out(c, 0, COFFER_NN_FLOAT, rank, dims);
 }

@@ -484,6 +484,8 @@ enum coffer_err nn_infer_topk(struct nn_ctx *c)
     memcpy(dims, x->dims, sizeof(dims));
     dims[ax] = k;
     c->node->scratch = (size_t)x->dims[ax] + 1;
+    if ((r = nn_set_work(c, (double)x->count * (double)(k + 1))) != COFFER_OK)
+        return r;
     if ((r = nn_set_out(c, 0, COFFER_NN_FLOAT, x->rank, dims)) != COFFER_OK)
         return r;
     return nn_set_out(c, 1, COFFER_NN_INT64, x->rank, dims);

@@ -116,6 +116,11 @@ enum coffer_err nn_infer_resize(struct nn_ctx *c)
     struct rs s;
     if ((r = nn_want_dtype(c, 0, NN_F)) || (r = resize_get(c, &s)))
         return r;
+    double out = 1;
+    for (int i = 0; i < c->in[0]->rank; i++)
+        out *= (double)s.out[i];
+    if ((r = nn_set_work(c, out * (s.linear ? (double)(1u << c->in[0]->rank) : 1.0) * c->in[0]->rank)) != COFFER_OK)
+        return r;
     return nn_set_out(c, 0, COFFER_NN_FLOAT, c->in[0]->rank, s.out);
 }
 
