@@ -100,11 +100,12 @@ static void value_info(struct coffer_buf *g, unsigned field, const char *name, i
 
 struct attr_spec {
     const char *name;
-    int type; /* 1 float, 2 int, 7 ints */
+    int type; /* 1 float, 2 int, 3 string, 7 ints */
     float f;
     int64_t i;
     const int64_t *ints;
     size_t n;
+    const char *s;
 };
 
 static void node(struct coffer_buf *g, const char *op, const char *name, const char *const *ins, int nin,
@@ -127,6 +128,8 @@ static void node(struct coffer_buf *g, const char *op, const char *name, const c
             pb_float(&a, 2, attrs[i].f);
         else if (attrs[i].type == 2)
             pb_int(&a, 3, attrs[i].i);
+        else if (attrs[i].type == 3)
+            pb_str(&a, 4, attrs[i].s);
         else
             for (size_t k = 0; k < attrs[i].n; k++)
                 pb_int(&a, 8, attrs[i].ints[k]);
@@ -628,6 +631,59 @@ static void test_alloc_faults(void **state)
     coffer_free(mb.data);
 }
 
+/* Einsum: Y = einsum(eq, X, W) with W an initializer. */
+static void einsum_case(const char *eq, float *x, int xr, const int64_t *xd, const float *w, int wr, const int64_t *wd,
+                        const float *want, size_t nwant)
+{
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec a[] = {{"equation", 3, 0, 0, NULL, 0, eq}};
+    int nin = w ? 2 : 1;
+    node(&g, "Einsum", "e", (const char *[]){"X", "W"}, nin, (const char *[]){"Y"}, 1, a, 1);
+    if (w) {
+        size_t n = 1;
+        for (int i = 0; i < wr; i++)
+            n *= (size_t)wd[i];
+        tensor(&g, 5, "W", COFFER_NN_FLOAT, wr, wd, w, n);
+    }
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, xr, xd);
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    size_t size;
+    uint8_t *b = model(&g, 13, &size);
+    struct coffer_nn_model *m;
+    struct coffer_nn_tensor out;
+    run1(b, size, x, xr, xd, &m, &out);
+    assert_int_equal(coffer_nn_tensor_count(&out), nwant);
+    for (size_t i = 0; i < nwant; i++)
+        assert_float_equal(((float *)out.data)[i], want[i], 1e-5);
+    coffer_nn_model_free(m);
+    coffer_free(b);
+}
+
+static void test_einsum(void **state)
+{
+    (void)state;
+    float x[6] = {1, 2, 3, 4, 5, 6}; /* [2, 3] */
+    float w[6] = {1, 0, 0, 1, 1, 1}; /* [3, 2] */
+    int64_t xd[2] = {2, 3}, wd[2] = {3, 2};
+    float mm[4] = {1 + 3, 2 + 3, 4 + 6, 5 + 6};
+    einsum_case("ij,jk->ik", x, 2, xd, w, 2, wd, mm, 4);
+    einsum_case("ij,jk", x, 2, xd, w, 2, wd, mm, 4); /* implicit output */
+    float tr[6] = {1, 4, 2, 5, 3, 6};
+    einsum_case("ij->ji", x, 2, xd, NULL, 0, NULL, tr, 6);
+    float sum[1] = {21};
+    einsum_case("ij->", x, 2, xd, NULL, 0, NULL, sum, 1);
+    float sq[4] = {1, 2, 3, 4};
+    float trace[1] = {5};
+    einsum_case("ii->", sq, 2, (int64_t[]){2, 2}, NULL, 0, NULL, trace, 1);
+    float diag[2] = {1, 4};
+    einsum_case("ii->i", sq, 2, (int64_t[]){2, 2}, NULL, 0, NULL, diag, 2);
+    /* batched: b=2 of [1,2]x[2,1] */
+    float bx[4] = {1, 2, 3, 4}, bw[4] = {5, 6, 7, 8};
+    float bm[2] = {1 * 5 + 2 * 6, 3 * 7 + 4 * 8};
+    einsum_case("bij,bjk->bik", bx, 3, (int64_t[]){2, 1, 2}, bw, 3, (int64_t[]){2, 2, 1}, bm, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -638,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_tensor_files),
         cmocka_unit_test(test_alloc_faults),
+        cmocka_unit_test(test_einsum),
         cmocka_unit_test(test_nn_conformance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
