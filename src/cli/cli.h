@@ -60,4 +60,11 @@ int cmd_provision(int argc, char **argv);
 void cmd_provision_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_NN
+int cmd_infer(int argc, char **argv);
+void cmd_infer_help(FILE *out);
+int cmd_inspect(int argc, char **argv);
+void cmd_inspect_help(FILE *out);
+#endif
+
 #endif

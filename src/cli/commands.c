@@ -26,5 +26,9 @@ const struct cli_cmd cli_commands[] = {
      cmd_secret_provider, cmd_secret_provider_help},
     {"provision", "fetch a key from a secret provider over RA-TLS", cmd_provision, cmd_provision_help},
 #endif
+#ifdef COFFER_HAVE_NN
+    {"infer", "run an ONNX model on tensor files (.pb, .npy)", cmd_infer, cmd_infer_help},
+    {"inspect", "describe an ONNX model: inputs, outputs, ops, parameters, arena", cmd_inspect, cmd_inspect_help},
+#endif
     {0},
 };

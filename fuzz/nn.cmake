@@ -1,0 +1,5 @@
+# The ONNX reader (and the tensor-file readers) of the inference runtime,
+# seeded with small models from the ONNX backend test data.
+if(TARGET coffer_nn)
+  coffer_fuzz(onnx LIBS coffer_nn SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/seeds/onnx)
+endif()

@@ -1,0 +1,153 @@
+/*
+ * coffer/nn.h — the inference runtime: ONNX models held in memory, run by
+ * portable reference kernels.
+ *
+ * A model is loaded from bytes in memory (the decrypted model; nn never
+ * reads or writes model files itself). Loading parses the ONNX protobuf
+ * through the bounds-checked reader, validates the whole graph (op types,
+ * opsets, attributes, dtypes, shapes, every size product and the arena
+ * size), folds constants, removes dead nodes and plans one activation arena
+ * from tensor lifetimes. Running allocates nothing unless the input shapes
+ * differ from the planned ones (a new batch size): then the plan is rebuilt
+ * from the already parsed graph, never by re-importing the bytes.
+ *
+ * Weights are referred to in place inside the caller's bytes wherever their
+ * alignment allows, so the bytes must stay valid and unchanged for as long
+ * as the model lives.
+ *
+ * Supported element types: float32 for arithmetic; int64 and bool where
+ * shape logic needs them. See docs/nn.md for the op list.
+ */
+#ifndef COFFER_NN_H
+#define COFFER_NN_H
+
+#include "coffer/base.h"
+
+/* ONNX TensorProto.DataType values. */
+enum coffer_nn_dtype {
+    COFFER_NN_UNDEFINED = 0,
+    COFFER_NN_FLOAT = 1,
+    COFFER_NN_UINT8 = 2,
+    COFFER_NN_INT8 = 3,
+    COFFER_NN_UINT16 = 4,
+    COFFER_NN_INT16 = 5,
+    COFFER_NN_INT32 = 6,
+    COFFER_NN_INT64 = 7,
+    COFFER_NN_STRING = 8,
+    COFFER_NN_BOOL = 9,
+    COFFER_NN_FLOAT16 = 10,
+    COFFER_NN_DOUBLE = 11,
+    COFFER_NN_UINT32 = 12,
+    COFFER_NN_UINT64 = 13,
+};
+
+#define COFFER_NN_MAX_RANK 8
+/* Caps checked while loading, before anything is allocated. */
+#define COFFER_NN_MAX_MODEL_SIZE ((size_t)2 << 30)   /* protobuf's own limit */
+#define COFFER_NN_MAX_ARENA ((size_t)16 << 30)       /* planned activations */
+#define COFFER_NN_MAX_ELEMS ((size_t)1 << 33)        /* one tensor */
+
+/* Name of a dtype ("float32", "int64", ...); never NULL. */
+const char *coffer_nn_dtype_name(enum coffer_nn_dtype dtype);
+/* Bytes per element of a dtype coffer can hold, 0 for the others. */
+size_t coffer_nn_dtype_size(enum coffer_nn_dtype dtype);
+
+/* A dense tensor in row-major order. */
+struct coffer_nn_tensor {
+    enum coffer_nn_dtype dtype;
+    int rank;
+    int64_t dims[COFFER_NN_MAX_RANK];
+    void *data;
+    size_t size; /* bytes */
+};
+
+/* Number of elements of t (product of dims; 1 for rank 0). */
+size_t coffer_nn_tensor_count(const struct coffer_nn_tensor *t);
+
+/* A declared graph input or output: dims[i] is -1 where the model names a
+ * symbolic dimension (dim_param, such as a batch size "N"). */
+struct coffer_nn_value_info {
+    const char *name; /* borrowed from the model */
+    enum coffer_nn_dtype dtype;
+    int rank;
+    int64_t dims[COFFER_NN_MAX_RANK];
+};
+
+struct coffer_nn_model;
+
+/*
+ * Parse and validate an ONNX model and plan it for its declared input
+ * shapes (symbolic dimensions taken as 1). bytes are borrowed and must
+ * outlive the model. Errors: COFFER_E_MALFORMED / TRUNCATED for bad
+ * protobuf, COFFER_E_UNSUPPORTED (naming op, domain, opset and node) for
+ * ops, dtypes and external data coffer does not handle, COFFER_E_SHAPE for
+ * shapes that do not fit, COFFER_E_TOO_LARGE for caps. *out is freed with
+ * coffer_nn_model_free.
+ */
+COFFER_NODISCARD enum coffer_err coffer_nn_model_load(const void *bytes, size_t size,
+                                                      struct coffer_nn_model **out);
+void coffer_nn_model_free(struct coffer_nn_model *m);
+
+size_t coffer_nn_model_input_count(const struct coffer_nn_model *m);
+size_t coffer_nn_model_output_count(const struct coffer_nn_model *m);
+/* Declared inputs and outputs; COFFER_E_RANGE for i out of range. */
+COFFER_NODISCARD enum coffer_err coffer_nn_model_input(const struct coffer_nn_model *m, size_t i,
+                                                       struct coffer_nn_value_info *out);
+COFFER_NODISCARD enum coffer_err coffer_nn_model_output(const struct coffer_nn_model *m, size_t i,
+                                                        struct coffer_nn_value_info *out);
+
+/*
+ * Run the model. inputs[i] matches graph input i (in declared order) and is
+ * borrowed for the call. On success outputs[i] describes output i; its data
+ * points into the model's arena and stays valid until the next run or free.
+ * When the input shapes (or the values of small int64 inputs, which shape
+ * logic may depend on) differ from the current plan, the plan is rebuilt
+ * first. A model is not safe to run from two threads at once.
+ */
+COFFER_NODISCARD enum coffer_err coffer_nn_model_run(struct coffer_nn_model *m,
+                                                     const struct coffer_nn_tensor *inputs, size_t n_inputs,
+                                                     struct coffer_nn_tensor *outputs, size_t n_outputs);
+
+/* Summary for `coffer inspect`. */
+struct coffer_nn_info {
+    int64_t ir_version;
+    int64_t opset;          /* of the default domain */
+    const char *producer;   /* borrowed; "" when absent */
+    size_t node_count;      /* as imported */
+    size_t live_node_count; /* after constant folding and dead-node removal */
+    size_t param_count;     /* elements in initializers */
+    size_t param_size;      /* bytes in initializers */
+    size_t weights_copied;  /* bytes of weights that could not be referred to in place */
+    size_t arena_size;      /* planned activation arena, bytes */
+    double work;            /* multiply-adds (element steps for other ops) per run, as planned */
+};
+COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,
+                                                      struct coffer_nn_info *out);
+/* Op histogram of the imported graph: calls fn once per distinct op type,
+ * in first-seen order. */
+void coffer_nn_model_ops(const struct coffer_nn_model *m,
+                         void (*fn)(const char *op_type, size_t count, void *arg), void *arg);
+
+/* ------------------------------------------------------------ tensor files */
+
+/*
+ * Parse an ONNX TensorProto (.pb) or a NumPy .npy (format 1.0/2.0, C order,
+ * little-endian <f4, <i8 or |b1). out->data is allocated with coffer_malloc
+ * and freed with coffer_nn_tensor_release; name (may be NULL) receives the
+ * TensorProto name, allocated the same way.
+ */
+COFFER_NODISCARD enum coffer_err coffer_nn_tensor_read_pb(const void *bytes, size_t size,
+                                                          struct coffer_nn_tensor *out, char **name);
+COFFER_NODISCARD enum coffer_err coffer_nn_tensor_read_npy(const void *bytes, size_t size,
+                                                           struct coffer_nn_tensor *out);
+/* Either of the above, by content (".npy" files start with "\x93NUMPY"). */
+COFFER_NODISCARD enum coffer_err coffer_nn_tensor_read_any(const void *bytes, size_t size,
+                                                           struct coffer_nn_tensor *out);
+void coffer_nn_tensor_release(struct coffer_nn_tensor *t);
+/* Serialise t (raw_data form) or as .npy, appending to b. */
+COFFER_NODISCARD enum coffer_err coffer_nn_tensor_write_pb(const struct coffer_nn_tensor *t, const char *name,
+                                                           struct coffer_buf *b);
+COFFER_NODISCARD enum coffer_err coffer_nn_tensor_write_npy(const struct coffer_nn_tensor *t,
+                                                            struct coffer_buf *b);
+
+#endif /* COFFER_NN_H */

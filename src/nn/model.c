@@ -1,0 +1,232 @@
+/*
+ * model.c — the public model handle: load, describe, run, free.
+ *
+ * Design: load = parse (onnx.c) + prepare for the declared input shapes
+ * (plan.c). Everything the model file says is checked before the first
+ * activation byte is allocated. run compares the caller's inputs with the
+ * plan; only a different shape (or pinned value) re-plans, and that reuses
+ * the parsed graph and the arena when it is big enough.
+ *
+ * Invariants: I1 a model whose last prepare failed has planned == false and
+ * run re-plans before executing; I2 outputs handed out point into memory
+ * the model owns until the next run or free.
+ *
+ * Trusts: the caller keeps the model bytes alive and unchanged.
+ */
+#include "nn_int.h"
+
+#include <string.h>
+
+static const char *const dtype_names[] = {
+    "undefined", "float32", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool",
+    "float16", "float64", "uint32", "uint64", "complex64", "complex128", "bfloat16",
+};
+
+const char *coffer_nn_dtype_name(enum coffer_nn_dtype dtype)
+{
+    if ((unsigned)dtype < sizeof(dtype_names) / sizeof(dtype_names[0]))
+        return dtype_names[dtype];
+    return "unknown";
+}
+
+size_t coffer_nn_dtype_size(enum coffer_nn_dtype dtype)
+{
+    switch (dtype) {
+    case COFFER_NN_FLOAT: return 4;
+    case COFFER_NN_INT64: return 8;
+    case COFFER_NN_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+size_t coffer_nn_tensor_count(const struct coffer_nn_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->rank && i < COFFER_NN_MAX_RANK; i++) {
+        if (t->dims[i] < 0 || !coffer_size_mul(n, (size_t)t->dims[i], &n))
+            return SIZE_MAX;
+    }
+    return n;
+}
+
+enum coffer_err coffer_nn_model_load(const void *bytes, size_t size, struct coffer_nn_model **out)
+{
+    *out = NULL;
+    if (bytes == NULL && size > 0)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "model: NULL bytes");
+    if (size > COFFER_NN_MAX_MODEL_SIZE)
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "model: %zu bytes (cap %zu)", size, COFFER_NN_MAX_MODEL_SIZE);
+    struct coffer_nn_model *m = coffer_calloc(1, sizeof(*m));
+    if (m == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
+    enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
+    if (r == COFFER_OK)
+        r = coffer_arena_new(16 << 10, &m->fold);
+    if (r == COFFER_OK)
+        r = nn_onnx_parse(m, bytes, size);
+    if (r == COFFER_OK)
+        r = nn_prepare(m, NULL);
+    if (r != COFFER_OK) {
+        coffer_err_context("loading ONNX model");
+        coffer_nn_model_free(m);
+        return r;
+    }
+    *out = m;
+    return COFFER_OK;
+}
+
+void coffer_nn_model_free(struct coffer_nn_model *m)
+{
+    if (m == NULL)
+        return;
+    coffer_free(m->act);
+    if (m->fold)
+        coffer_arena_free(m->fold);
+    if (m->arena)
+        coffer_arena_free(m->arena);
+    coffer_free(m);
+}
+
+size_t coffer_nn_model_input_count(const struct coffer_nn_model *m) { return m->g.n_inputs; }
+size_t coffer_nn_model_output_count(const struct coffer_nn_model *m) { return m->g.n_outputs; }
+
+static void fill_info(const struct nn_val *v, struct coffer_nn_value_info *out)
+{
+    out->name = v->name;
+    out->dtype = v->decl_dtype != COFFER_NN_UNDEFINED ? v->decl_dtype : v->dtype;
+    out->rank = v->decl_rank >= 0 ? v->decl_rank : (v->known ? v->rank : -1);
+    for (int k = 0; k < COFFER_NN_MAX_RANK; k++)
+        out->dims[k] = v->decl_rank >= 0 ? v->decl_dims[k] : (v->known ? v->dims[k] : -1);
+}
+
+enum coffer_err coffer_nn_model_input(const struct coffer_nn_model *m, size_t i, struct coffer_nn_value_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= m->g.n_inputs)
+        return COFFER_FAIL(COFFER_E_RANGE, "input %zu of %zu", i, m->g.n_inputs);
+    fill_info(&m->g.vals[m->g.inputs[i]], out);
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_nn_model_output(const struct coffer_nn_model *m, size_t i, struct coffer_nn_value_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= m->g.n_outputs)
+        return COFFER_FAIL(COFFER_E_RANGE, "output %zu of %zu", i, m->g.n_outputs);
+    fill_info(&m->g.vals[m->g.outputs[i]], out);
+    return COFFER_OK;
+}
+
+/* Whether the inputs fit the current plan. Checks them against the
+ * declaration first. */
+static enum coffer_err check_inputs(struct coffer_nn_model *m, const struct coffer_nn_tensor *in, bool *same)
+{
+    *same = m->planned;
+    for (size_t i = 0; i < m->g.n_inputs; i++) {
+        const struct nn_val *v = &m->g.vals[m->g.inputs[i]];
+        const struct coffer_nn_tensor *t = &in[i];
+        if (t->dtype != v->decl_dtype)
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "input %zu ('%s'): dtype %s, model wants %s", i, v->name,
+                               coffer_nn_dtype_name(t->dtype), coffer_nn_dtype_name(v->decl_dtype));
+        if (t->rank < 0 || t->rank > COFFER_NN_MAX_RANK)
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "input %zu ('%s'): rank %d", i, v->name, t->rank);
+        if (v->decl_rank >= 0 && t->rank != v->decl_rank)
+            return COFFER_FAIL(COFFER_E_SHAPE, "input %zu ('%s'): rank %d, model wants %d", i, v->name, t->rank,
+                               v->decl_rank);
+        for (int k = 0; k < t->rank; k++) {
+            if (t->dims[k] < 0)
+                return COFFER_FAIL(COFFER_E_INVALID_ARG, "input %zu ('%s'): negative dimension", i, v->name);
+            if (v->decl_rank >= 0 && v->decl_dims[k] >= 0 && v->decl_dims[k] != t->dims[k])
+                return COFFER_FAIL(COFFER_E_SHAPE, "input %zu ('%s'): dimension %d is %lld, model wants %lld", i,
+                                   v->name, k, (long long)t->dims[k], (long long)v->decl_dims[k]);
+        }
+        size_t n = coffer_nn_tensor_count(t), bytes;
+        if (n == SIZE_MAX || n > COFFER_NN_MAX_ELEMS || !coffer_size_mul(n, coffer_nn_dtype_size(t->dtype), &bytes))
+            return COFFER_FAIL(COFFER_E_TOO_LARGE, "input %zu ('%s'): too many elements", i, v->name);
+        if (bytes != t->size || (t->data == NULL && bytes > 0))
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "input %zu ('%s'): %zu bytes of data, shape needs %zu", i,
+                               v->name, t->size, bytes);
+        if (!*same)
+            continue;
+        if (t->rank != v->rank || memcmp(t->dims, v->dims, sizeof(int64_t) * (size_t)t->rank) != 0)
+            *same = false;
+        else if (v->kind == NN_VAL_CONST && memcmp(v->data, t->data, bytes) != 0)
+            *same = false;
+    }
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_nn_model_run(struct coffer_nn_model *m, const struct coffer_nn_tensor *inputs, size_t n_inputs,
+                                    struct coffer_nn_tensor *outputs, size_t n_outputs)
+{
+    if (m == NULL || (inputs == NULL && n_inputs > 0) || (outputs == NULL && n_outputs > 0))
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "run: NULL argument");
+    if (n_inputs != m->g.n_inputs)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "run: %zu inputs given, the model has %zu", n_inputs, m->g.n_inputs);
+    if (n_outputs > m->g.n_outputs)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "run: %zu outputs asked, the model has %zu", n_outputs,
+                           m->g.n_outputs);
+    bool same;
+    enum coffer_err r = check_inputs(m, inputs, &same);
+    if (r != COFFER_OK)
+        return r;
+    if (!same) {
+        r = nn_prepare(m, inputs);
+        if (r == COFFER_OK && !m->planned)
+            r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "the model's shapes cannot be planned from its inputs");
+        if (r != COFFER_OK) {
+            m->planned = false;
+            coffer_err_context("planning for new input shapes");
+            return r;
+        }
+    }
+    for (size_t i = 0; i < m->g.n_inputs; i++) {
+        struct nn_val *v = &m->g.vals[m->g.inputs[i]];
+        if (v->kind == NN_VAL_INPUT)
+            v->data = inputs[i].data; /* borrowed; kernels only read inputs */
+    }
+    if ((r = nn_execute(m)) != COFFER_OK)
+        return r;
+    for (size_t i = 0; i < n_outputs; i++) {
+        const struct nn_val *v = &m->g.vals[m->g.outputs[i]];
+        struct coffer_nn_tensor *t = &outputs[i];
+        memset(t, 0, sizeof(*t));
+        t->dtype = v->dtype;
+        t->rank = v->rank;
+        memcpy(t->dims, v->dims, sizeof(t->dims));
+        t->data = v->data;
+        t->size = v->size;
+    }
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct coffer_nn_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ir_version = m->ir_version;
+    out->opset = m->opset;
+    out->producer = m->producer;
+    out->node_count = m->g.n_nodes;
+    out->live_node_count = m->planned ? m->live_nodes : m->g.n_nodes;
+    out->param_count = m->param_count;
+    out->param_size = m->param_size;
+    out->weights_copied = m->weights_copied;
+    out->arena_size = m->planned ? m->act_size : 0;
+    out->work = m->planned ? m->work : 0;
+    return COFFER_OK;
+}
+
+void coffer_nn_model_ops(const struct coffer_nn_model *m, void (*fn)(const char *op_type, size_t count, void *arg),
+                         void *arg)
+{
+    size_t counts[NN_OP_COUNT] = {0};
+    int order[NN_OP_COUNT];
+    int n_order = 0;
+    for (size_t i = 0; i < m->g.n_nodes; i++) {
+        int op = m->g.nodes[i].op;
+        if (counts[op]++ == 0)
+            order[n_order++] = op;
+    }
+    for (int i = 0; i < n_order; i++)
+        fn(nn_op_get(order[i])->name, counts[order[i]], arg);
+}

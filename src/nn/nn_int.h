@@ -1,0 +1,289 @@
+/*
+ * nn_int.h — private to src/nn: protobuf wire helpers, the graph IR, the op
+ * table and the kernel interface.
+ *
+ * The IR is two arrays: values (every named tensor) and nodes (in the
+ * topological order ONNX requires; the importer checks it). A "prepare"
+ * pass walks the nodes once for a set of input shapes: it infers each
+ * node's output shapes, folds nodes whose inputs are all constant, drops
+ * nodes no output needs, and plans the arena. Kernels then see only
+ * validated shapes: nothing a model file contains can make a kernel read or
+ * write outside its tensors.
+ */
+#ifndef COFFER_NN_INT_H
+#define COFFER_NN_INT_H
+
+#include "coffer/nn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------- protobuf */
+
+enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
+
+struct pb_field {
+    uint32_t num;
+    uint32_t wire;
+    uint64_t v;           /* PB_VARINT, PB_I64, PB_I32 */
+    struct coffer_rd sub; /* PB_LEN: the payload */
+};
+
+/* Read the next field (key and value). Groups and unknown wire types are
+ * COFFER_E_MALFORMED. */
+COFFER_NODISCARD enum coffer_err pb_next(struct coffer_rd *rd, struct pb_field *f);
+/* Count the elements of a repeated scalar field occurrence: 1 for an
+ * unpacked value, the number of packed elements for PB_LEN. */
+COFFER_NODISCARD enum coffer_err pb_count(const struct pb_field *f, uint32_t scalar_wire, size_t *n);
+
+/* ------------------------------------------------------------------- IR */
+
+#define NN_MAX_IO 64 /* inputs or outputs of one node */
+
+struct nn_tdata {            /* a parsed TensorProto */
+    const char *name;
+    enum coffer_nn_dtype dtype;
+    int rank;
+    int64_t dims[COFFER_NN_MAX_RANK];
+    size_t count;
+    const void *data; /* in place, or in the model arena */
+    bool copied;
+};
+
+enum nn_attr_type {
+    NN_ATTR_UNDEF = 0, NN_ATTR_FLOAT = 1, NN_ATTR_INT = 2, NN_ATTR_STRING = 3, NN_ATTR_TENSOR = 4,
+    NN_ATTR_GRAPH = 5, NN_ATTR_FLOATS = 6, NN_ATTR_INTS = 7, NN_ATTR_STRINGS = 8,
+};
+
+struct nn_attr {
+    const char *name;
+    enum nn_attr_type type;
+    float f;
+    int64_t i;
+    const char *s; /* NUL-terminated copy */
+    float *floats;
+    int64_t *ints;
+    size_t n; /* floats or ints */
+    struct nn_tdata t;
+};
+
+enum nn_val_kind { NN_VAL_ACT = 0, NN_VAL_INPUT, NN_VAL_INIT, NN_VAL_CONST };
+
+struct nn_val {
+    const char *name;
+    enum nn_val_kind kind;    /* after prepare: CONST for folded values */
+    enum coffer_nn_dtype dtype;
+    int rank;
+    int64_t dims[COFFER_NN_MAX_RANK];
+    size_t count;             /* elements */
+    size_t size;              /* bytes */
+    void *data;               /* resolved at prepare (const) or per run */
+    const struct nn_tdata *init;
+    int producer;             /* node index, -1 for inputs, initializers */
+    int last_use;             /* node index of the last live reader */
+    bool is_output;
+    bool known;               /* shape inferred */
+    bool pinned;              /* a small int64 graph input whose value is part of the plan */
+    bool shape_input;         /* a graph input read directly where a value decides a shape */
+    size_t offset;            /* in the arena, for ACT values */
+    /* declared (from ValueInfo) for inputs and outputs */
+    int decl_rank;
+    int64_t decl_dims[COFFER_NN_MAX_RANK];
+    enum coffer_nn_dtype decl_dtype;
+};
+
+struct nn_node {
+    const char *name;
+    const char *op_type;
+    const char *domain;
+    int op;   /* enum nn_op */
+    int opset;
+    int n_in, n_out;
+    int *in;  /* value index, -1 for an omitted optional input */
+    int *out;
+    struct nn_attr *attrs;
+    int n_attrs;
+    /* per prepare */
+    bool folded, live;
+    size_t scratch;   /* bytes of scratch the kernel needs */
+    double work;      /* multiply-adds (or element steps) one run costs, set by infer */
+    size_t scratch_off;
+};
+
+struct nn_graph {
+    struct nn_val *vals;
+    size_t n_vals;
+    struct nn_node *nodes;
+    size_t n_nodes;
+    int *inputs;  /* value indices of the real graph inputs */
+    size_t n_inputs;
+    int *outputs;
+    size_t n_outputs;
+};
+
+struct coffer_nn_model {
+    struct coffer_arena *arena; /* parse results, copies of misaligned weights */
+    struct nn_graph g;
+    int64_t ir_version, opset;
+    const char *producer;
+    size_t param_count, param_size, weights_copied;
+    /* the plan */
+    struct coffer_arena *fold;  /* folded constants; reset on re-plan */
+    uint8_t *act;               /* the activation arena */
+    size_t act_size, act_cap;
+    size_t live_nodes;
+    double work;                /* sum over live nodes */
+    bool planned;
+    bool deferred;              /* planning waits for the first run's inputs */
+    int64_t *pin_vals;          /* values of pinned inputs in the current plan */
+    size_t pin_cap;
+};
+
+/* onnx.c */
+COFFER_NODISCARD enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, size_t size);
+COFFER_NODISCARD enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd,
+                                                 struct nn_tdata *t, size_t *copied);
+
+/* plan.c */
+COFFER_NODISCARD enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_tensor *inputs);
+COFFER_NODISCARD enum coffer_err nn_execute(struct coffer_nn_model *m);
+
+/* ----------------------------------------------------------- op table */
+
+struct nn_ctx {              /* what infer and run see of one node */
+    struct coffer_nn_model *m;
+    struct nn_node *node;
+    struct nn_val *in[NN_MAX_IO];  /* NULL for omitted inputs */
+    struct nn_val *out[NN_MAX_IO];
+    int n_in, n_out;
+    void *scratch;
+};
+
+typedef enum coffer_err (*nn_infer_fn)(struct nn_ctx *c);
+typedef void (*nn_run_fn)(struct nn_ctx *c);
+
+struct nn_op_def {
+    const char *name;
+    nn_infer_fn infer;  /* validates attributes and shapes, sets outputs and scratch */
+    nn_run_fn run;      /* cannot fail: everything was checked by infer */
+    int min_in, max_in, min_out, max_out;
+};
+
+const struct nn_op_def *nn_op_find(const char *name, int *op);
+const struct nn_op_def *nn_op_get(int op);
+/* Whether input k of op decides output shapes or the op's meaning (and so must be
+ * known at plan time). */
+bool nn_op_shape_slot(int op, int opset, int k);
+/* Whether op means the same at opsets 1 to 5 as at 6 (elementwise and global ops). */
+bool nn_op_old_ok(int op);
+
+/* Attribute access (ops.c). Wrong types are COFFER_E_MALFORMED. */
+const struct nn_attr *nn_attr_find(const struct nn_node *n, const char *name);
+COFFER_NODISCARD enum coffer_err nn_attr_int(const struct nn_node *n, const char *name, int64_t def, int64_t *out);
+COFFER_NODISCARD enum coffer_err nn_attr_float(const struct nn_node *n, const char *name, float def, float *out);
+/* ints: *out borrowed (NULL and 0 when absent). */
+COFFER_NODISCARD enum coffer_err nn_attr_ints(const struct nn_node *n, const char *name, const int64_t **out, size_t *count);
+COFFER_NODISCARD enum coffer_err nn_attr_floats(const struct nn_node *n, const char *name, const float **out, size_t *count);
+COFFER_NODISCARD enum coffer_err nn_attr_string(const struct nn_node *n, const char *name, const char *def, const char **out);
+
+/* For kernels, after infer checked the attribute's type: its value or def. */
+int64_t nn_ai(const struct nn_node *n, const char *name, int64_t def);
+float nn_af(const struct nn_node *n, const char *name, float def);
+
+/* Helpers for infer functions. */
+COFFER_NODISCARD enum coffer_err nn_set_out(struct nn_ctx *c, int i, enum coffer_nn_dtype dt, int rank, const int64_t *dims);
+/* The value of a constant input as int64s (int64 or int32 inputs); UNSUPPORTED when not constant. */
+COFFER_NODISCARD enum coffer_err nn_const_ints(struct nn_ctx *c, int i, const int64_t **out, size_t *count);
+COFFER_NODISCARD enum coffer_err nn_const_floats(struct nn_ctx *c, int i, const float **out, size_t *count);
+COFFER_NODISCARD enum coffer_err nn_fail_node(struct nn_ctx *c, enum coffer_err e, const char *fmt, ...) COFFER_PRINTF(3, 4);
+COFFER_NODISCARD enum coffer_err nn_want_dtype(struct nn_ctx *c, int i, unsigned mask);
+#define NN_DT(x) (1u << (x))
+#define NN_F NN_DT(COFFER_NN_FLOAT)
+#define NN_I NN_DT(COFFER_NN_INT64)
+#define NN_B NN_DT(COFFER_NN_BOOL)
+/* Record a node's cost; more than COFFER_NN_MAX_NODE_WORK is TOO_LARGE. */
+COFFER_NODISCARD enum coffer_err nn_set_work(struct nn_ctx *c, double work);
+#define COFFER_NN_MAX_NODE_WORK 1e15
+
+/* Normalise axis into [0, rank). */
+COFFER_NODISCARD enum coffer_err nn_axis(struct nn_ctx *c, int64_t axis, int rank, int *out);
+/* Broadcast shapes a and b (ONNX multidirectional rules). */
+COFFER_NODISCARD enum coffer_err nn_broadcast(struct nn_ctx *c, int ra, const int64_t *da, int rb, const int64_t *db,
+                                              int *rank, int64_t *dims);
+/* Strides of v when read as a tensor of the output's rank and dims (0 where broadcast). */
+void nn_bcast_strides(const struct nn_val *v, int rank, const int64_t *dims, size_t *strides);
+
+/* kernels: each family file defines infer and run functions named nn_<fam>_... ; ops.c wires them. */
+#define NN_DECL(fam) enum coffer_err nn_infer_##fam(struct nn_ctx *c); void nn_run_##fam(struct nn_ctx *c)
+NN_DECL(unary);
+NN_DECL(binary);
+NN_DECL(variadic);
+NN_DECL(where);
+NN_DECL(not);
+NN_DECL(cast);
+NN_DECL(clip);
+NN_DECL(conv);
+NN_DECL(convtranspose);
+NN_DECL(pool);
+NN_DECL(gpool);
+NN_DECL(lrn);
+NN_DECL(batchnorm);
+NN_DECL(instnorm);
+NN_DECL(layernorm);
+NN_DECL(gemm);
+NN_DECL(matmul);
+NN_DECL(flatten);
+NN_DECL(reshape);
+NN_DECL(transpose);
+NN_DECL(squeeze);
+NN_DECL(unsqueeze);
+NN_DECL(concat);
+NN_DECL(split);
+NN_DECL(slice);
+NN_DECL(gather);
+NN_DECL(shape);
+NN_DECL(size);
+NN_DECL(constant);
+NN_DECL(constofshape);
+NN_DECL(identity);
+NN_DECL(softmax);
+NN_DECL(reduce);
+NN_DECL(pad);
+NN_DECL(resize);
+NN_DECL(expand);
+NN_DECL(range);
+NN_DECL(tile);
+NN_DECL(argmax);
+NN_DECL(topk);
+NN_DECL(gatherelements);
+NN_DECL(trilu);
+NN_DECL(d2s);
+NN_DECL(einsum);
+
+enum nn_op {
+    NN_OP_ABS, NN_OP_NEG, NN_OP_RELU, NN_OP_LEAKYRELU, NN_OP_SIGMOID, NN_OP_TANH, NN_OP_HARDSIGMOID,
+    NN_OP_HARDSWISH, NN_OP_ELU, NN_OP_SELU, NN_OP_SOFTPLUS, NN_OP_SQRT, NN_OP_EXP, NN_OP_LOG, NN_OP_ERF,
+    NN_OP_RECIPROCAL, NN_OP_FLOOR, NN_OP_CEIL,
+    NN_OP_ADD, NN_OP_SUB, NN_OP_MUL, NN_OP_DIV, NN_OP_POW, NN_OP_PRELU, NN_OP_EQUAL, NN_OP_LESS, NN_OP_GREATER,
+    NN_OP_SUM, NN_OP_MIN, NN_OP_MAX, NN_OP_MEAN,
+    NN_OP_WHERE, NN_OP_NOT, NN_OP_CAST, NN_OP_CLIP,
+    NN_OP_CONV, NN_OP_CONVTRANSPOSE, NN_OP_MAXPOOL, NN_OP_AVERAGEPOOL, NN_OP_GLOBALAVERAGEPOOL,
+    NN_OP_GLOBALMAXPOOL, NN_OP_LRN, NN_OP_BATCHNORM, NN_OP_INSTANCENORM, NN_OP_LAYERNORM,
+    NN_OP_GEMM, NN_OP_MATMUL,
+    NN_OP_FLATTEN, NN_OP_RESHAPE, NN_OP_TRANSPOSE, NN_OP_SQUEEZE, NN_OP_UNSQUEEZE, NN_OP_CONCAT, NN_OP_SPLIT,
+    NN_OP_SLICE, NN_OP_GATHER, NN_OP_SHAPE, NN_OP_SIZE, NN_OP_CONSTANT, NN_OP_CONSTANTOFSHAPE, NN_OP_IDENTITY,
+    NN_OP_DROPOUT, NN_OP_SOFTMAX, NN_OP_LOGSOFTMAX,
+    NN_OP_REDUCEMEAN, NN_OP_REDUCESUM, NN_OP_REDUCEMAX, NN_OP_REDUCEMIN,
+    NN_OP_PAD, NN_OP_RESIZE, NN_OP_UPSAMPLE, NN_OP_EXPAND, NN_OP_RANGE, NN_OP_TILE, NN_OP_ARGMAX, NN_OP_TOPK,
+    /* beyond the list: cheap, and the conformance data covers them */
+    NN_OP_SIN, NN_OP_COS, NN_OP_TAN, NN_OP_ASIN, NN_OP_ACOS, NN_OP_ATAN, NN_OP_SINH, NN_OP_COSH, NN_OP_ASINH,
+    NN_OP_ACOSH, NN_OP_ATANH, NN_OP_SIGN, NN_OP_SOFTSIGN, NN_OP_ROUND, NN_OP_CELU, NN_OP_THRESHOLDEDRELU,
+    NN_OP_SHRINK, NN_OP_ISNAN, NN_OP_ISINF, NN_OP_AND, NN_OP_OR, NN_OP_XOR, NN_OP_ARGMIN, NN_OP_REDUCESUMSQUARE,
+    NN_OP_REDUCEPROD, NN_OP_REDUCEL1, NN_OP_REDUCEL2, NN_OP_REDUCELOGSUM, NN_OP_REDUCELOGSUMEXP,
+    NN_OP_LESSOREQUAL, NN_OP_GREATEROREQUAL, NN_OP_GATHERELEMENTS, NN_OP_TRILU,
+    NN_OP_HARDMAX, NN_OP_DEPTHTOSPACE, NN_OP_SPACETODEPTH, NN_OP_EINSUM,
+    NN_OP_COUNT
+};
+
+#endif
