@@ -58,6 +58,8 @@ int cmd_secret_provider(int argc, char **argv);
 void cmd_secret_provider_help(FILE *out);
 int cmd_provision(int argc, char **argv);
 void cmd_provision_help(FILE *out);
+int cmd_run(int argc, char **argv);
+void cmd_run_help(FILE *out);
 #endif
 
 #ifdef COFFER_HAVE_NN

@@ -211,6 +211,22 @@ static enum coffer_err decrypt_file(struct pf_opts *o, const char *in, const cha
 
 typedef enum coffer_err (*file_fn)(struct pf_opts *o, const char *in, const char *out);
 
+/* Create the folder an output file goes in (e.g. models/NAME/1/). */
+static enum coffer_err make_parent(const char *out)
+{
+    char *copy = coffer_strdup(out);
+    if (copy == NULL)
+        return COFFER_E_NOMEM;
+    char *slash = strrchr(copy, '/');
+    enum coffer_err r = COFFER_OK;
+    if (slash != NULL && slash != copy) {
+        *slash = '\0';
+        r = coffer_mkdir_p(copy, 0775);
+    }
+    coffer_free(copy);
+    return r;
+}
+
 static char *join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -229,8 +245,10 @@ static enum coffer_err walk(struct pf_opts *o, file_fn fn, const char *in, const
     if (stat(in, &st) != 0)
         return COFFER_FAIL(errno == ENOENT ? COFFER_E_NOT_FOUND : COFFER_E_IO, "cannot stat input %s: %s", in,
                            strerror(errno));
-    if (S_ISREG(st.st_mode))
-        return fn(o, in, out);
+    if (S_ISREG(st.st_mode)) {
+        enum coffer_err pr = make_parent(out);
+        return pr != COFFER_OK ? pr : fn(o, in, out);
+    }
     if (!S_ISDIR(st.st_mode)) {
         fprintf(stderr, "Skipping non-regular file %s\n", in);
         return COFFER_OK;

@@ -1,13 +1,14 @@
 /*
  * cmd_run.c — the batch flow's commands: `coffer secret-provider` (the
  * trusted side of Gramine's secret provisioning) and `coffer provision` (the
- * enclave side, for shell workloads; coffer run uses the same client).
+ * enclave side, for shell workloads), and `coffer run` (the batch job).
  *
  * secret-provider takes its policy from --policy (a coffer attestation
  * policy) or, like Gramine's secret_prov server, from RA_TLS_MRENCLAVE,
  * RA_TLS_MRSIGNER, RA_TLS_ISV_PROD_ID, RA_TLS_ISV_SVN (all four, values or
  * "any") and the RA_TLS_ALLOW_* switches.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/ssl.h>
 #include <signal.h>
@@ -15,7 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include "cli.h"
+#include "coffer/nn.h"
+#include "coffer/pf.h"
 #include "coffer/run.h"
 
 void cmd_secret_provider_help(FILE *out)
@@ -288,5 +293,212 @@ int cmd_provision(int argc, char **argv)
     if (r != COFFER_OK)
         return cli_fail("provision", r);
     fprintf(stderr, "coffer provision: secret received%s%s\n", out ? " and written to " : "", out ? out : "");
+    return CLI_OK;
+}
+
+/* ---- coffer run */
+
+void cmd_run_help(FILE *out)
+{
+    fprintf(out,
+            "usage: coffer run --model MODEL.onnx --input DIR --output DIR\n"
+            "                  (--secret-provider HOST:PORT --ca CA.crt | --key KEYFILE)\n"
+            "                  [--provider auto|gramine|tsm|simulation | --simulation] [--no-path-check]\n\n"
+            "The batch flow of the PyTorch-in-Gramine demo: attest to a secret provider over\n"
+            "RA-TLS and receive the wrap key, decrypt the model and every input in memory\n"
+            "(protected files; nothing plaintext reaches the disk), run the model, and write\n"
+            "each result as a protected file under the output folder.\n\n"
+            "  --model FILE      the ONNX model, as a protected file\n"
+            "  --input DIR       protected tensor files (.npy or ONNX TensorProto .pb), one\n"
+            "                    model input each (models with one input)\n"
+            "  --output DIR      for input NAME, writes NAME.output_K.npy per model output K,\n"
+            "                    encrypted and bound to that path\n"
+            "  --key KEYFILE     use a wrap key from a file instead (no attestation; for testing)\n"
+            "  --no-path-check   accept protected files bound to another path than the one\n"
+            "                    opened (Gramine checks it; so does coffer by default)\n");
+}
+
+/* Decrypt a protected file opened by path (bound-path check unless off). */
+static enum coffer_err decrypt_path(const char *path, const uint8_t key[16], bool check, struct coffer_secret **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return COFFER_FAIL(COFFER_E_NOT_FOUND, "cannot open %s", path);
+    char *norm = coffer_malloc(strlen(path) + 1);
+    enum coffer_err r = norm ? coffer_pf_normalize_path(path, norm, strlen(path) + 1) : COFFER_E_NOMEM;
+    if (r == COFFER_OK) {
+        struct coffer_io_fd io;
+        coffer_io_fd_init(&io, fd);
+        r = coffer_pf_decrypt_all(&io.io, key, check ? norm : NULL, 0, out);
+    }
+    if (r != COFFER_OK)
+        coffer_err_context("%s", path);
+    coffer_free(norm);
+    close(fd);
+    return r;
+}
+
+static enum coffer_err encrypt_to(const char *path, const uint8_t key[16], const void *data, size_t size)
+{
+    char *norm = coffer_malloc(strlen(path) + 1);
+    enum coffer_err r = norm ? coffer_pf_normalize_path(path, norm, strlen(path) + 1) : COFFER_E_NOMEM;
+    struct coffer_atomic_file af;
+    if (r == COFFER_OK && (r = coffer_atomic_open(path, 0644, &af)) == COFFER_OK) {
+        struct coffer_io_fd io;
+        coffer_io_fd_init(&io, af.fd);
+        struct coffer_pf *pf;
+        if ((r = coffer_pf_create(&io.io, key, norm, COFFER_PF_V2, &pf)) == COFFER_OK) {
+            if ((r = coffer_pf_write(pf, data, size)) == COFFER_OK)
+                r = coffer_pf_finish(pf);
+            coffer_pf_close(pf);
+        }
+        if (r == COFFER_OK)
+            r = coffer_atomic_commit(&af);
+        else
+            coffer_atomic_abort(&af);
+    }
+    coffer_free(norm);
+    return r;
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int cmd_run(int argc, char **argv)
+{
+    enum { O_MODEL = 1000, O_IN, O_OUT, O_SP, O_CA, O_KEY, O_PROV, O_SIM, O_NOCHECK };
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, O_MODEL}, {"input", required_argument, NULL, O_IN},
+        {"output", required_argument, NULL, O_OUT},  {"secret-provider", required_argument, NULL, O_SP},
+        {"ca", required_argument, NULL, O_CA},       {"key", required_argument, NULL, O_KEY},
+        {"provider", required_argument, NULL, O_PROV}, {"simulation", no_argument, NULL, O_SIM},
+        {"no-path-check", no_argument, NULL, O_NOCHECK}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *in_dir = NULL, *out_dir = NULL, *sp = NULL, *ca = NULL, *key_path = NULL;
+    enum coffer_attest_provider provider = COFFER_ATTEST_PROVIDER_AUTO;
+    bool check = true;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case O_MODEL: model_path = optarg; break;
+        case O_IN: in_dir = optarg; break;
+        case O_OUT: out_dir = optarg; break;
+        case O_SP: sp = optarg; break;
+        case O_CA: ca = optarg; break;
+        case O_KEY: key_path = optarg; break;
+        case O_PROV:
+            if (coffer_attest_provider_parse(optarg, &provider) != COFFER_OK)
+                return cli_usage("run", "--provider takes auto, gramine, tsm or simulation");
+            break;
+        case O_SIM: provider = COFFER_ATTEST_PROVIDER_SIM; break;
+        case O_NOCHECK: check = false; break;
+        case 'h': cmd_run_help(stdout); return CLI_OK;
+        default: return cli_usage("run", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (model_path == NULL || in_dir == NULL || out_dir == NULL)
+        return cli_usage("run", "--model, --input and --output are required");
+    if ((sp == NULL) == (key_path == NULL))
+        return cli_usage("run", "give --secret-provider HOST:PORT (with --ca) or --key FILE");
+    if (sp != NULL && ca == NULL)
+        return cli_usage("run", "--secret-provider needs --ca, the provider's CA certificate");
+    struct coffer_secret *key = NULL, *model_bytes = NULL;
+    struct coffer_nn_model *model = NULL;
+    char **names = NULL;
+    size_t count = 0, done = 0;
+    enum coffer_err r;
+    if (sp != NULL) {
+        r = coffer_secretprov_fetch(sp, ca, provider, 30000, &key);
+    } else {
+        coffer_warn("using a wrap key from %s: no attestation took place", key_path);
+        r = coffer_file_read_secret(key_path, 64, &key);
+    }
+    if (r == COFFER_OK && key->size != COFFER_PF_KEY_SIZE)
+        r = COFFER_FAIL(COFFER_E_MALFORMED, "the wrap key is %zu bytes, not %d", key->size, COFFER_PF_KEY_SIZE);
+    if (r != COFFER_OK)
+        goto out;
+    if ((r = decrypt_path(model_path, key->data, check, &model_bytes)) != COFFER_OK ||
+        (r = coffer_nn_model_load(model_bytes->data, model_bytes->size, &model)) != COFFER_OK) {
+        coffer_err_context("model");
+        goto out;
+    }
+    if (coffer_nn_model_input_count(model) != 1) {
+        r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "coffer run feeds one input file per run; the model has %zu inputs",
+                        coffer_nn_model_input_count(model));
+        goto out;
+    }
+    DIR *d = opendir(in_dir);
+    if (d == NULL) {
+        r = COFFER_FAIL(COFFER_E_NOT_FOUND, "cannot open input folder %s", in_dir);
+        goto out;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && r == COFFER_OK) {
+        if (e->d_name[0] == '.')
+            continue;
+        char **nn = coffer_realloc(names, (count + 1) * sizeof(char *));
+        if (nn == NULL || (nn[count] = coffer_strdup(e->d_name)) == NULL) {
+            r = COFFER_E_NOMEM;
+            if (nn != NULL)
+                names = nn;
+            break;
+        }
+        names = nn;
+        count++;
+    }
+    closedir(d);
+    if (r != COFFER_OK)
+        goto out;
+    qsort(names, count, sizeof(char *), name_cmp);
+    if ((r = coffer_mkdir_p(out_dir, 0755)) != COFFER_OK)
+        goto out;
+    size_t n_out = coffer_nn_model_output_count(model);
+    for (size_t i = 0; i < count && r == COFFER_OK; i++) {
+        char in_path[4096];
+        snprintf(in_path, sizeof(in_path), "%s/%s", in_dir, names[i]);
+        struct coffer_secret *plain = NULL;
+        struct coffer_nn_tensor input = {0};
+        struct coffer_nn_tensor outputs[16];
+        if (n_out > 16) {
+            r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "models with more than 16 outputs");
+            break;
+        }
+        uint64_t t0 = coffer_now_ns();
+        if ((r = decrypt_path(in_path, key->data, check, &plain)) == COFFER_OK &&
+            (r = coffer_nn_tensor_read_any(plain->data, plain->size, &input)) == COFFER_OK &&
+            (r = coffer_nn_model_run(model, &input, 1, outputs, n_out)) == COFFER_OK) {
+            for (size_t k = 0; k < n_out && r == COFFER_OK; k++) {
+                struct coffer_buf b;
+                coffer_buf_init(&b, 0, true);
+                char out_path[4200];
+                snprintf(out_path, sizeof(out_path), "%s/%s.output_%zu.npy", out_dir, names[i], k);
+                if ((r = coffer_nn_tensor_write_npy(&outputs[k], &b)) == COFFER_OK)
+                    r = encrypt_to(out_path, key->data, b.data, b.size);
+                coffer_buf_free(&b);
+            }
+        }
+        if (r != COFFER_OK)
+            coffer_err_context("input %s", names[i]);
+        else
+            coffer_info("run: %s done in %.1f ms", names[i], (double)(coffer_now_ns() - t0) / 1e6);
+        if (input.data != NULL)
+            coffer_memzero(input.data, input.size);
+        coffer_nn_tensor_release(&input);
+        coffer_secret_free(plain);
+        if (r == COFFER_OK)
+            done++;
+    }
+out:
+    for (size_t i = 0; i < count; i++)
+        coffer_free(names[i]);
+    coffer_free(names);
+    coffer_nn_model_free(model);
+    coffer_secret_free(model_bytes);
+    coffer_secret_free(key);
+    if (r != COFFER_OK)
+        return cli_fail("run", r);
+    fprintf(stderr, "coffer run: %zu input(s) done; results encrypted under %s\n", done, out_dir);
     return CLI_OK;
 }

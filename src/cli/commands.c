@@ -25,6 +25,7 @@ const struct cli_cmd cli_commands[] = {
     {"secret-provider", "release a key to attested workloads (Gramine secret provisioning, RA-TLS)",
      cmd_secret_provider, cmd_secret_provider_help},
     {"provision", "fetch a key from a secret provider over RA-TLS", cmd_provision, cmd_provision_help},
+    {"run", "batch inference over protected files, with the key from a secret provider", cmd_run, cmd_run_help},
 #endif
 #ifdef COFFER_HAVE_NN
     {"infer", "run an ONNX model on tensor files (.pb, .npy)", cmd_infer, cmd_infer_help},

@@ -57,6 +57,10 @@ expect 0 "encrypt big" -- "$coffer" pf encrypt -w key.bin -i big.bin -o enc/mode
 expect 0 "encrypt small over big" -- "$coffer" pf encrypt -w key.bin -i plain.bin -o enc/model.pf
 [ "$(stat -c %s enc/model.pf)" = 208896 ] && ok || bad "output not truncated: $(stat -c %s enc/model.pf)"
 
+# the output's folder is created (TF Serving's layout: BASE/VERSION/model.onnx)
+expect 0 "encrypt into a new folder" -- "$coffer" pf encrypt -w key.bin -i plain.bin -o models/m/1/model.onnx
+[ -f models/m/1/model.onnx ] && ok || bad "output folder not created"
+
 # v1 on request
 expect 0 "encrypt v1" -- "$coffer" pf encrypt --format v1 -w key.bin -i plain.bin -o v1.pf
 [ "$(od -An -tu1 -j8 -N1 v1.pf | tr -d ' ')" = 1 ] && ok || bad "v1 file has the wrong major version"
