@@ -364,6 +364,8 @@ COFFER_NODISCARD enum coffer_err coffer_json_get_int(const json_t *obj, const ch
 COFFER_NODISCARD enum coffer_err coffer_json_get_bool(const json_t *obj, const char *path, const char *key, bool required, bool *out);
 COFFER_NODISCARD enum coffer_err coffer_json_get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **out);
 COFFER_NODISCARD enum coffer_err coffer_json_get_array(const json_t *obj, const char *path, const char *key, bool required, json_t **out);
+/* "an object", "a string", ... for error messages. */
+const char *coffer_json_type_name(const json_t *v);
 /* Compact serialisation with sorted keys; *out from coffer_malloc. */
 COFFER_NODISCARD enum coffer_err coffer_json_dump(const json_t *value, char **out, size_t *out_size);
 

@@ -44,7 +44,7 @@ enum coffer_err coffer_json_parse(const void *data, size_t size, size_t max_size
     return COFFER_OK;
 }
 
-static const char *type_name(const json_t *v)
+const char *coffer_json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
@@ -63,7 +63,7 @@ static enum coffer_err member(const json_t *obj, const char *path, const char *k
 {
     *out = NULL;
     if (!json_is_object(obj))
-        return COFFER_FAIL(COFFER_E_JSON, "%s: expected an object, got %s", path, type_name(obj));
+        return COFFER_FAIL(COFFER_E_JSON, "%s: expected an object, got %s", path, coffer_json_type_name(obj));
     json_t *v = json_object_get(obj, key);
     if (v == NULL && required)
         return COFFER_FAIL(COFFER_E_JSON, "%s.%s: required member is missing", path, key);
@@ -73,7 +73,7 @@ static enum coffer_err member(const json_t *obj, const char *path, const char *k
 
 static enum coffer_err wrong(const char *path, const char *key, const char *want, const json_t *v)
 {
-    return COFFER_FAIL(COFFER_E_JSON, "%s.%s: expected %s, got %s", path, key, want, type_name(v));
+    return COFFER_FAIL(COFFER_E_JSON, "%s.%s: expected %s, got %s", path, key, want, coffer_json_type_name(v));
 }
 
 enum coffer_err coffer_json_get_string(const json_t *obj, const char *path, const char *key, bool required, const char **out)

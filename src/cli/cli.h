@@ -49,6 +49,9 @@ void cmd_coordinator_help(FILE *out);
 #endif
 
 #ifdef COFFER_HAVE_ATTEST
+#include "coffer/attest.h"
+/* Read a coffer attestation policy (JSON) from a file; errors name the file. */
+enum coffer_err cli_policy_load(const char *path, struct coffer_attest_policy *out);
 int cmd_attest(int argc, char **argv);
 void cmd_attest_help(FILE *out);
 #endif

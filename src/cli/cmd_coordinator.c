@@ -433,21 +433,8 @@ enum coffer_err coord_client_check_evidence(const struct coord_client *c, const 
     struct coffer_attest_policy p;
     coffer_attest_policy_init(&p);
     enum coffer_err r = COFFER_OK;
-    if (c->policy_path != NULL) {
-        uint8_t *d;
-        size_t n;
-        json_t *j = NULL;
-        if ((r = coffer_file_read_all(c->policy_path, 1 << 20, &d, &n)) == COFFER_OK) {
-            if ((r = coffer_json_parse(d, n, 1 << 20, &j)) == COFFER_OK)
-                r = coffer_attest_policy_from_json(j, &p);
-            json_decref(j);
-            coffer_free(d);
-        }
-        if (r != COFFER_OK) {
-            coffer_err_context("policy %s", c->policy_path);
-            return r;
-        }
-    }
+    if (c->policy_path != NULL && (r = cli_policy_load(c->policy_path, &p)) != COFFER_OK)
+        return r;
     uint8_t sim_key[64];
     bool has_sim_key = false;
     if (c->simulation) {

@@ -148,18 +148,8 @@ int cmd_secret_provider(int argc, char **argv)
     coffer_attest_policy_init(&cfg.policy);
     enum coffer_err r = COFFER_OK;
     if (policy_path != NULL) {
-        uint8_t *d;
-        size_t n;
-        json_t *j = NULL;
-        if ((r = coffer_file_read_all(policy_path, 1 << 20, &d, &n)) == COFFER_OK) {
-            if ((r = coffer_json_parse(d, n, 1 << 20, &j)) == COFFER_OK)
-                r = coffer_attest_policy_from_json(j, &cfg.policy);
-            json_decref(j);
-            coffer_free(d);
-        }
-        if (r != COFFER_OK)
-            return cli_fail("secret-provider", r);
-    } else {
+        if ((r = cli_policy_load(policy_path, &cfg.policy)) != COFFER_OK)
+            return cli_fail("secret-provider", r);    } else {
         int g = gramine_env_policy(&cfg.policy);
         if (g < 0)
             return CLI_USAGE;

@@ -12,6 +12,25 @@
 
 #include "cli.h"
 
+#ifdef COFFER_HAVE_ATTEST
+enum coffer_err cli_policy_load(const char *path, struct coffer_attest_policy *out)
+{
+    uint8_t *d;
+    size_t n;
+    json_t *j = NULL;
+    enum coffer_err r = coffer_file_read_all(path, 1u << 20, &d, &n);
+    if (r == COFFER_OK) {
+        if ((r = coffer_json_parse(d, n, 1u << 20, &j)) == COFFER_OK)
+            r = coffer_attest_policy_from_json(j, out);
+        json_decref(j);
+        coffer_free(d);
+    }
+    if (r != COFFER_OK)
+        coffer_err_context("policy %s", path);
+    return r;
+}
+#endif
+
 int cli_fail(const char *what, enum coffer_err err)
 {
     char msg[768];

@@ -41,20 +41,6 @@ static enum coffer_err bad(const char *path, const char *fmt, ...)
     return COFFER_FAIL(COFFER_E_JSON, "%s: %s", path, msg);
 }
 
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
 static void child(char *out, const char *path, const char *key)
 {
     snprintf(out, PATH_MAX_LEN, "%s.%s", path, key);
@@ -64,7 +50,7 @@ static void child(char *out, const char *path, const char *key)
 static enum coffer_err check_fields(const json_t *obj, const char *path)
 {
     if (!json_is_object(obj))
-        return bad(path, "expected an object, got %s", type_name(obj));
+        return bad(path, "expected an object, got %s", coffer_json_type_name(obj));
     const char *k1, *k2;
     json_t *v1, *v2;
     void *it1 = json_object_iter((json_t *)obj);
@@ -106,7 +92,7 @@ static enum coffer_err get_string(struct ctx *c, const json_t *obj, const char *
     if (v == NULL)
         return required ? bad(p, "required") : COFFER_OK;
     if (!json_is_string(v))
-        return bad(p, "expected a string, got %s", type_name(v));
+        return bad(p, "expected a string, got %s", coffer_json_type_name(v));
     if ((*out = dup(c, json_string_value(v))) == NULL)
         return COFFER_E_NOMEM;
     return COFFER_OK;
@@ -123,7 +109,7 @@ static enum coffer_err get_uint(const json_t *obj, const char *path, const char 
     if (v == NULL)
         return COFFER_OK;
     if (!json_is_integer(v))
-        return bad(p, "expected an integer, got %s", type_name(v));
+        return bad(p, "expected an integer, got %s", coffer_json_type_name(v));
     json_int_t n = json_integer_value(v);
     if (n < 0 || (uint64_t)n > max)
         return bad(p, "%lld is out of range (0 to %llu)", (long long)n, (unsigned long long)max);
@@ -139,7 +125,7 @@ static enum coffer_err get_bool(const json_t *obj, const char *path, const char 
     if (v == NULL)
         return COFFER_OK;
     if (!json_is_boolean(v))
-        return bad(p, "expected a boolean, got %s", type_name(v));
+        return bad(p, "expected a boolean, got %s", coffer_json_type_name(v));
     *out = json_is_true(v);
     return COFFER_OK;
 }
@@ -154,7 +140,7 @@ static enum coffer_err get_hex(const json_t *obj, const char *path, const char *
     if (v == NULL)
         return COFFER_OK;
     if (!json_is_string(v))
-        return bad(p, "expected a hex string, got %s", type_name(v));
+        return bad(p, "expected a hex string, got %s", coffer_json_type_name(v));
     const char *s = json_string_value(v);
     if (coffer_hex_decode(s, strlen(s), out, size) != COFFER_OK)
         return bad(p, "expected %zu hex digits (%zu bytes)", 2 * size, size);
@@ -173,7 +159,7 @@ static enum coffer_err get_strings(struct ctx *c, const json_t *obj, const char 
     if (v == NULL)
         return COFFER_OK;
     if (!json_is_array(v))
-        return bad(p, "expected an array of strings, got %s", type_name(v));
+        return bad(p, "expected an array of strings, got %s", coffer_json_type_name(v));
     size_t n = json_array_size(v);
     const char **a = coffer_arena_alloc(c->arena, (n + 1) * sizeof(char *), sizeof(char *));
     if (a == NULL)
@@ -181,7 +167,7 @@ static enum coffer_err get_strings(struct ctx *c, const json_t *obj, const char 
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_string(e))
-            return bad(p, "element %zu: expected a string, got %s", i, type_name(e));
+            return bad(p, "element %zu: expected a string, got %s", i, coffer_json_type_name(e));
         if ((a[i] = dup(c, json_string_value(e))) == NULL)
             return COFFER_E_NOMEM;
     }
@@ -204,7 +190,7 @@ static enum coffer_err each_member(const json_t *top, const char *key, const cha
     if (map == NULL || (json_is_object(map) && json_object_size(map) == 0))
         return required ? bad(p, "required, and must not be empty") : COFFER_OK;
     if (!json_is_object(map))
-        return bad(p, "expected an object (name to value), got %s", type_name(map));
+        return bad(p, "expected an object (name to value), got %s", coffer_json_type_name(map));
     size_t n = json_object_size(map);
     uint8_t *a = coffer_arena_alloc(c->arena, n * elem_size, 16);
     if (a == NULL)
@@ -350,7 +336,7 @@ static enum coffer_err parse_value(struct ctx *c, const char *name, const json_t
         if (encoding == NULL)
             encoding = "string";
     } else {
-        return bad(path, "expected a string or an object {Data, Encoding, NoTemplates}, got %s", type_name(v));
+        return bad(path, "expected a string or an object {Data, Encoding, NoTemplates}, got %s", coffer_json_type_name(v));
     }
     size_t len = strlen(data);
     if (strcasecmp(encoding, "string") == 0) {
@@ -395,40 +381,15 @@ static enum coffer_err parse_value(struct ctx *c, const char *name, const json_t
     return COFFER_OK;
 }
 
-static enum coffer_err parse_values(struct ctx *c, const json_t *params, const char *path, const char *key,
-                                    struct coffer_mf_value **out, size_t *count, bool env)
+static enum coffer_err parse_file_value(struct ctx *c, const char *name, const json_t *v, const char *path,
+                                        void *elem)
 {
-    char p[PATH_MAX_LEN];
-    child(p, path, key);
-    json_t *map = field(params, key);
-    *out = NULL;
-    *count = 0;
-    if (map == NULL)
-        return COFFER_OK;
-    if (!json_is_object(map))
-        return bad(p, "expected an object (name to value), got %s", type_name(map));
-    size_t n = json_object_size(map);
-    struct coffer_mf_value *a = coffer_arena_alloc(c->arena, (n + 1) * sizeof(*a), 16);
-    if (a == NULL)
-        return COFFER_E_NOMEM;
-    const char *name;
-    json_t *v;
-    size_t i = 0;
-    json_object_foreach(map, name, v) {
-        char ep[PATH_MAX_LEN];
-        child(ep, p, name);
-        if (name[0] == '\0')
-            return bad(p, "an empty name is not allowed");
-        const char *copy = dup(c, name);
-        if (copy == NULL)
-            return COFFER_E_NOMEM;
-        enum coffer_err r = parse_value(c, copy, v, ep, &a[i++], env);
-        if (r != COFFER_OK)
-            return r;
-    }
-    *out = a;
-    *count = n;
-    return COFFER_OK;
+    return parse_value(c, name, v, path, elem, false);
+}
+
+static enum coffer_err parse_env_value(struct ctx *c, const char *name, const json_t *v, const char *path, void *elem)
+{
+    return parse_value(c, name, v, path, elem, true);
 }
 
 static enum coffer_err parse_marble(struct ctx *c, const char *name, const json_t *v, const char *path, void *elem)
@@ -453,12 +414,17 @@ static enum coffer_err parse_marble(struct ctx *c, const char *name, const json_
         return COFFER_OK;
     char pp[PATH_MAX_LEN];
     child(pp, path, "Parameters");
+    void *a;
     if ((r = check_fields(params, pp)) != COFFER_OK ||
-        (r = parse_values(c, params, pp, "Files", &mb->files, &mb->files_count, false)) != COFFER_OK ||
-        (r = parse_values(c, params, pp, "Env", &mb->env, &mb->env_count, true)) != COFFER_OK ||
-        (r = get_strings(c, params, pp, "Argv", &mb->argv, &mb->argv_count)) != COFFER_OK)
+        (r = each_member(params, "Files", pp, false, &mb->files_count, &a, sizeof(struct coffer_mf_value), c,
+                         parse_file_value)) != COFFER_OK)
         return r;
-    return COFFER_OK;
+    mb->files = a;
+    if ((r = each_member(params, "Env", pp, false, &mb->env_count, &a, sizeof(struct coffer_mf_value), c,
+                         parse_env_value)) != COFFER_OK)
+        return r;
+    mb->env = a;
+    return get_strings(c, params, pp, "Argv", &mb->argv, &mb->argv_count);
 }
 
 /* ---- secrets */
@@ -628,7 +594,7 @@ static enum coffer_err parse_recovery_key(struct ctx *c, const char *name, const
     struct coffer_mf_recovery_key *k = elem;
     k->name = name;
     if (!json_is_string(v))
-        return bad(path, "expected a PEM public key, got %s", type_name(v));
+        return bad(path, "expected a PEM public key, got %s", coffer_json_type_name(v));
     if ((k->public_key_pem = dup(c, json_string_value(v))) == NULL)
         return COFFER_E_NOMEM;
     BIO *bio = BIO_new_mem_buf(k->public_key_pem, -1);

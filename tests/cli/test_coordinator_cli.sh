@@ -4,26 +4,9 @@
 # secret set/get, certificate), every refusal a user must see, a restart
 # that keeps the state, and a clean stop. Bounded in time; leaves nothing
 # running. Usage: test_coordinator_cli.sh COFFER_BIN SHARED_DIR
-set -euo pipefail
 coffer=$1
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-cd "$tmp"
-export COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem HOME=$tmp
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-expect() { # STATUS DESCRIPTION -- command...
-  local want=$1 what=$2; shift 3
-  set +e; timeout 20 "$@" >out 2>err; local got=$?; set -e
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want: $(tail -2 err)"; fi
-}
-has() { grep -q -- "$1" "$2" && ok || bad "$3: '$1' not in $2: $(tail -2 "$2")"; }
-ports() { /usr/bin/python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])'; }
+. "$(dirname "$0")/lib.sh"
+ports() { local a b; a=$(port); b=$(port); while [ "$a" = "$b" ]; do b=$(port); done; echo "$a $b"; }
 runs=0
 start() { # each run logs to its own file, $LOG
   runs=$((runs + 1)); LOG=coord-$runs.log
@@ -126,5 +109,4 @@ has "$(base64 -w0 model_key)" out "secret kept"
 stop
 has "coordinator: stopped" "$LOG" "graceful stop"
 
-echo "coordinator cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "coordinator cli"

@@ -4,25 +4,9 @@
 # inputs in memory, runs them, and writes encrypted results; the refusals a
 # user must see. Loopback only, bounded, leaves nothing running.
 # Usage: test_run_cli.sh COFFER_BIN SHARED_DIR
-set -euo pipefail
 coffer=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-cd "$tmp"
-export COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem HOME=$tmp
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-expect() {
-  local want=$1 what=$2; shift 3
-  set +e; timeout 60 "$@" >out 2>err; local got=$?; set -e
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want: $(tail -2 err)"; fi
-}
-has() { grep -q -- "$1" "$2" && ok || bad "$3: '$1' not in $2: $(tail -2 "$2")"; }
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 provider() { # MEASUREMENT -> starts a provider, sets P and pid
   P=$(port)
   timeout 120 "$coffer" secret-provider --secret wrap_key --cert s.crt --key s.key --listen "127.0.0.1:$P" \
@@ -68,5 +52,4 @@ has "refused our evidence" err "the refusal is explained"
 kill -TERM "$pid"; wait "$pid" || true; pid=
 has "result=refused" provider.log "the provider logged the refusal"
 
-echo "run cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "run cli"

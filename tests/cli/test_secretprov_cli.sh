@@ -3,25 +3,8 @@
 # them: the key is released to a workload whose evidence matches, refused
 # otherwise, and the provider stops cleanly. Loopback only, bounded.
 # Usage: test_secretprov_cli.sh COFFER_BIN SHARED_DIR
-set -euo pipefail
 coffer=$1
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-cd "$tmp"
-export COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem HOME=$tmp
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-expect() {
-  local want=$1 what=$2; shift 3
-  set +e; timeout 20 "$@" >out 2>err; local got=$?; set -e
-  if [ "$got" -eq "$want" ]; then ok; else bad "$what: exit $got, want $want: $(tail -2 err)"; fi
-}
-has() { grep -q -- "$1" "$2" && ok || bad "$3: '$1' not in $2: $(tail -2 "$2")"; }
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
+. "$(dirname "$0")/lib.sh"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.crt \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 30 2>/dev/null
 "$coffer" pf gen-key -w wrap_key 2>/dev/null
@@ -61,5 +44,4 @@ kill -TERM "$pid"; wait "$pid" || true; pid=
 has "result=refused" provider2.log "the refusal is logged"
 has "not in the policy\|measurement" provider2.log "the refusal names the check"
 
-echo "secret provider cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "secret provider cli"
