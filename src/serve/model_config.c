@@ -1,0 +1,3 @@
+/* model_config.c — placeholder */
+#include "serve_int.h"
+typedef int coffer_serve_model_config_unused;

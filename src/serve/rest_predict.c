@@ -1,0 +1,3 @@
+/* rest_predict.c — placeholder */
+#include "serve_int.h"
+typedef int coffer_serve_rest_predict_unused;

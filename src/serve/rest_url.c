@@ -1,0 +1,3 @@
+/* rest_url.c — placeholder */
+#include "serve_int.h"
+typedef int coffer_serve_rest_url_unused;
