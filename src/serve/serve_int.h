@@ -54,3 +54,15 @@ enum coffer_err coffer_serve__spec_to_proto(const struct coffer_serve_model_spec
 enum coffer_err coffer_serve__pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_size);
 /* Strings borrowed into a message under construction (protobuf-c wants char*). */
 #define SERVE_STR(s) ((char *)((s) != NULL ? (s) : ""))
+
+/* ------------------------------------------------------ JSON writing helpers */
+/* A JSON string: '"', '\\' and control characters escaped, valid UTF-8 kept,
+ * each byte of an invalid sequence written as U+FFFD. */
+enum coffer_err coffer_serve__json_string(struct coffer_buf *b, const void *s, size_t n);
+/* A number as TF Serving writes it (§1.4): 6 significant digits when they
+ * read back exactly, else 9 (float) or 17 (double); ".0" on whole numbers;
+ * NaN, Infinity, -Infinity. */
+enum coffer_err coffer_serve__json_real(struct coffer_buf *b, double v, bool single);
+/* NUL-terminate and hand the text over (*out from coffer_malloc). */
+enum coffer_err coffer_serve__buf_finish(struct coffer_buf *b, char **out, size_t *out_size);
+#define SERVE_JSON_MAX ((size_t)4 << 30) /* cap on any JSON we write */
