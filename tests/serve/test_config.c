@@ -1,0 +1,236 @@
+/*
+ * test_config.c — the model config file (protobuf text format of
+ * ModelServerConfig) with its line/column errors, and the model base-path
+ * layout: version scanning in a temporary folder and the version policies.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "coffer/serve.h"
+
+static enum coffer_err cfg(const char *text, struct coffer_serve_config *c)
+{
+    return coffer_serve_config_parse(text, strlen(text), c);
+}
+
+static void test_config_full(void **state)
+{
+    (void)state;
+    const char *text =
+        "# two models\n"
+        "model_config_list {\n"
+        "  config {\n"
+        "    name: \"resnet\"  base_path: \"/models/resnet\"  model_platform: \"tensorflow\"\n"
+        "    model_version_policy { specific { versions: 1 versions: 2 } }   # or latest / all\n"
+        "    version_labels { key: \"stable\" value: 1 }\n"
+        "    version_labels { key: 'canary' value: 2 }\n"
+        "  }\n"
+        "  config: <\n"
+        "    name: 'bert' base_path: \"/models/\" \"bert\\x21\";\n"
+        "    model_platform: \"onnx\",\n"
+        "    model_version_policy: { latest: { num_versions: 3 } }\n"
+        "  >\n"
+        "  config { name: \"all\" base_path: \"/m\" model_version_policy { all {} } }\n"
+        "  config { name: \"list\" base_path: \"/m\" model_version_policy { specific { versions: [4, 0x5, -1] } } }\n"
+        "}\n";
+    struct coffer_serve_config c;
+    assert_int_equal(cfg(text, &c), COFFER_OK);
+    assert_int_equal(c.model_count, 4);
+    struct coffer_serve_model_config *m = &c.models[0];
+    assert_string_equal(m->name, "resnet");
+    assert_string_equal(m->base_path, "/models/resnet");
+    assert_string_equal(m->platform, "tensorflow");
+    assert_int_equal(m->policy.kind, COFFER_SERVE_POLICY_SPECIFIC);
+    assert_int_equal(m->policy.version_count, 2);
+    assert_int_equal(m->policy.versions[1], 2);
+    assert_int_equal(m->label_count, 2);
+    assert_string_equal(m->labels[0].label, "stable");
+    assert_int_equal(m->labels[0].version, 1);
+    assert_string_equal(m->labels[1].label, "canary");
+    assert_int_equal(m->labels[1].version, 2);
+    m = &c.models[1];
+    assert_string_equal(m->name, "bert");
+    assert_string_equal(m->base_path, "/models/bert!");
+    assert_int_equal(m->policy.kind, COFFER_SERVE_POLICY_LATEST);
+    assert_int_equal(m->policy.num_versions, 3);
+    assert_int_equal(c.models[2].policy.kind, COFFER_SERVE_POLICY_ALL);
+    assert_string_equal(c.models[2].platform, "");
+    m = &c.models[3];
+    assert_int_equal(m->policy.version_count, 3);
+    assert_int_equal(m->policy.versions[1], 5);
+    assert_int_equal(m->policy.versions[2], -1);
+    coffer_serve_config_free(&c);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *detail;
+    } cases[] = {
+        {"model_config_list {\n  config { name: \"a\" base_path: \"/a\" }\n  bogus: 1\n}",
+         "line 3 column 3: unknown or unsupported field 'bogus' in model_config_list"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" model_type: TENSORFLOW } }",
+         "line 1 column 56: unknown or unsupported field 'model_type' in config"},
+        {"model_config_list {\n config {\n  name: \"a\"\n }\n}", "line 2 column 2: config \"a\" without a base_path"},
+        {"model_config_list { config { base_path: \"/a\" } }", "line 1 column 21: config without a name"},
+        {"model_config_list { config { name: a base_path: \"/a\" } }",
+         "line 1 column 30: field 'name' expects a quoted string"},
+        {"model_config_list { config { name: \"a\n\" } }", "line 1 column 36: unterminated string"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" }", "line 1 column 57: missing '}' before the end"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" } }\nmodel_config_list {}",
+         "line 2 column 1: field 'model_config_list' is given more than once"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" } config { name: \"a\" base_path: \"/b\" } }",
+         "line 1 column 58: model \"a\" is configured more than once"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\"\n"
+         "  model_version_policy { latest { num_versions: -1 } } } }",
+         "line 2 column 35: field 'num_versions': -1 is out of range"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\"\n"
+         "  model_version_policy { latest {} all {} } } }",
+         "line 2 column 36: model_version_policy holds more than one of latest, all, specific"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\"\n"
+         "  model_version_policy { specific {} } } }",
+         "line 2 column 26: specific lists no versions"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\"\n"
+         "  version_labels { key: \"x\" value: 1 } version_labels { key: \"x\" value: 2 } } }",
+         "line 2 column 40: version label \"x\" is given more than once"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" model_platform: \"pytorch\" } }",
+         "line 1 column 56: model_platform \"pytorch\" is not supported"},
+        {"model_config_list { config { name \"a\" } }", "line 1 column 35: expected ':' after field name 'name'"},
+        {"model_config_list { config { name: \"a\\q\" } }", "line 1 column 38: unknown escape \\q"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" version_labels { key: \"x\" value: "
+         "99999999999999999999 } } }",
+         "line 1 column 82: field 'value': 99999999999999999999 is out of range"},
+        {"model_config_list { config { name: \"a\" base_path: \"/a\" } } }", "line 1 column 60: expected a field name"},
+        {"", "line 1 column 1: no model_config_list"},
+        {"custom_model_config { }", "line 1 column 1: unknown or unsupported field 'custom_model_config'"},
+        {"model_config_list { config { name: \"a\" @ } }", "line 1 column 40: unexpected character '@'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct coffer_serve_config c;
+        enum coffer_err r = cfg(cases[i].text, &c);
+        if (r != COFFER_E_MALFORMED)
+            fail_msg("case %zu: %s (%s)", i, coffer_err_name(r), coffer_err_detail());
+        assert_null(c.models);
+        if (strstr(coffer_err_detail(), cases[i].detail) == NULL)
+            fail_msg("case %zu: detail \"%s\", want \"%s\"", i, coffer_err_detail(), cases[i].detail);
+    }
+}
+
+static void test_config_depth_cap(void **state)
+{
+    (void)state;
+    char text[512] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(text, "a {");
+    struct coffer_serve_config c;
+    assert_int_equal(cfg(text, &c), COFFER_E_MALFORMED);
+    assert_non_null(strstr(coffer_err_detail(), "nested deeper than 16"));
+}
+
+static enum coffer_err config_fault_body(void *arg)
+{
+    (void)arg;
+    struct coffer_serve_config c;
+    enum coffer_err r = cfg("model_config_list { config { name: \"a\" base_path: \"/a\"\n"
+                            " model_version_policy { specific { versions: [1, 2] } }\n"
+                            " version_labels { key: \"x\" value: 1 } } }",
+                            &c);
+    if (r == COFFER_OK)
+        coffer_serve_config_free(&c);
+    return r;
+}
+
+static void test_config_alloc_faults(void **state)
+{
+    (void)state;
+    tu_fault_loop(config_fault_body, NULL);
+}
+
+/* ------------------------------------------------------------- versions */
+
+static void touch_dir(const char *base, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/%s", base, name);
+    assert_int_equal(mkdir(p, 0700), 0);
+}
+
+static void test_versions_scan(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    int64_t *v;
+    size_t n;
+    assert_int_equal(coffer_serve_model_versions_scan(dir, &v, &n), COFFER_OK);
+    assert_int_equal(n, 0);
+    assert_null(v);
+
+    touch_dir(dir, "1");
+    touch_dir(dir, "10");
+    touch_dir(dir, "2");
+    touch_dir(dir, "007");
+    touch_dir(dir, "tmp");
+    touch_dir(dir, "3a");
+    touch_dir(dir, ".5");
+    touch_dir(dir, "99999999999999999999"); /* over int64: not a version */
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/42", dir); /* a file, not a folder */
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(coffer_serve_model_versions_scan(dir, &v, &n), COFFER_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[0], 10);
+    assert_int_equal(v[1], 7);
+    assert_int_equal(v[2], 2);
+    assert_int_equal(v[3], 1);
+
+    int64_t *sel;
+    size_t ns;
+    struct coffer_serve_version_policy pol = {.kind = COFFER_SERVE_POLICY_LATEST};
+    assert_int_equal(coffer_serve_version_policy_apply(&pol, v, n, &sel, &ns), COFFER_OK);
+    assert_int_equal(ns, 1);
+    assert_int_equal(sel[0], 10);
+    coffer_free(sel);
+    pol.num_versions = 3;
+    assert_int_equal(coffer_serve_version_policy_apply(&pol, v, n, &sel, &ns), COFFER_OK);
+    assert_int_equal(ns, 3);
+    assert_int_equal(sel[2], 2);
+    coffer_free(sel);
+    pol.kind = COFFER_SERVE_POLICY_ALL;
+    assert_int_equal(coffer_serve_version_policy_apply(&pol, v, n, &sel, &ns), COFFER_OK);
+    assert_int_equal(ns, 4);
+    coffer_free(sel);
+    int64_t want[] = {2, 3, 10};
+    pol = (struct coffer_serve_version_policy){.kind = COFFER_SERVE_POLICY_SPECIFIC, .versions = want,
+                                               .version_count = 3};
+    assert_int_equal(coffer_serve_version_policy_apply(&pol, v, n, &sel, &ns), COFFER_OK);
+    assert_int_equal(ns, 2);
+    assert_int_equal(sel[0], 10);
+    assert_int_equal(sel[1], 2);
+    coffer_free(sel);
+    coffer_free(v);
+
+    snprintf(p, sizeof(p), "%s/missing", dir);
+    assert_int_equal(coffer_serve_model_versions_scan(p, &v, &n), COFFER_E_NOT_FOUND);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int test_config_main(void);
+int test_config_main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_full),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_depth_cap),
+        cmocka_unit_test(test_config_alloc_faults),
+        cmocka_unit_test(test_versions_scan),
+    };
+    return cmocka_run_group_tests_name("serve_config", tests, NULL, NULL);
+}
