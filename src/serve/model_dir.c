@@ -97,7 +97,8 @@ enum coffer_err coffer_serve_model_versions_scan(const char *base, int64_t **out
         coffer_free(v);
         return r;
     }
-    qsort(v, n, sizeof(*v), cmp_desc);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_desc);
     /* "007" and "7" are the same version: keep one. */
     size_t w = 0;
     for (size_t i = 0; i < n; i++)

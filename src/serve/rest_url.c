@@ -221,7 +221,8 @@ enum coffer_err coffer_serve_rest_route_parse(const char *method, const char *ta
         for (size_t i = 0; i < m.version.n && ok; i++) {
             int d = m.version.p[i] - '0';
             ok = v <= (INT64_MAX - d) / 10;
-            v = v * 10 + d;
+            if (ok)
+                v = v * 10 + d;
         }
         if (!ok)
             return SERVE_INVALID(st, "Failed to convert version: %.*s to numeric.", (int)(m.version.n > 64 ? 64 : m.version.n),

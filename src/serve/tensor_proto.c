@@ -253,8 +253,9 @@ enum coffer_err coffer_serve__tensor_from_proto(const Tensorflow__TensorProto *t
             uint8_t *b = t.data;
             for (size_t i = 0; i < count; i++) {
                 if (b[i] > 1) {
+                    unsigned bad = b[i];
                     coffer_serve_tensor_free(&t);
-                    return PARSE_ERR(st, name, "bool element %zu in tensor_content is %u, not 0 or 1", i, b[i]);
+                    return PARSE_ERR(st, name, "bool element %zu in tensor_content is %u, not 0 or 1", i, bad);
                 }
             }
         }
