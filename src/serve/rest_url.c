@@ -135,7 +135,8 @@ static int hexval(uint8_t c)
     return -1;
 }
 
-/* Percent-decode a span into a new string; false on a bad escape or NUL. */
+/* Percent-decode a span into a new string; *bad on a bad escape or a NUL
+ * (raw or escaped). */
 static enum coffer_err pct_decode(struct span s, char **out, bool *bad)
 {
     *out = NULL;
@@ -148,6 +149,10 @@ static enum coffer_err pct_decode(struct span s, char **out, bool *bad)
     size_t w = 0;
     uint8_t c;
     while (coffer_rd_u8(&rd, &c) == COFFER_OK) {
+        if (c == 0) {
+            *bad = true; /* a raw NUL would cut the name short */
+            break;
+        }
         if (c == '%') {
             uint8_t h, l;
             if (coffer_rd_u8(&rd, &h) != COFFER_OK || coffer_rd_u8(&rd, &l) != COFFER_OK || hexval(h) < 0 ||

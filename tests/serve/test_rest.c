@@ -106,6 +106,11 @@ static void test_url_errors(void **state)
         assert_string_equal(st.message, cases[i].message);
         assert_null(r.name);
     }
+    /* NUL, raw or escaped, never reaches a name */
+    assert_int_equal(coffer_serve_rest_route_parse("GET", "/v1/models/a\0b", 14, &r, &st), COFFER_E_MALFORMED);
+    assert_null(r.name);
+    assert_int_equal(route("GET", "/v1/models/a%00b", &r, &st), COFFER_E_MALFORMED);
+    assert_null(r.name);
     /* the largest int64 is a version */
     assert_int_equal(route("GET", "/v1/models/m/versions/9223372036854775807", &r, &st), COFFER_OK);
     assert_int_equal(r.version, INT64_MAX);
