@@ -364,45 +364,49 @@ enum coffer_err coffer_serve_metadata_request_decode(const uint8_t *data, size_t
     return r;
 }
 
-/* A map<string, TensorInfo> from signature tensor infos. */
-static enum coffer_err build_infos(const struct coffer_serve_tensor_info *infos, size_t n,
-                                   struct coffer_serve__scratch *s, Tensorflow__SignatureDef__InputsEntry ***out)
+/* A TensorInfo (dtype, shape with -1 for unknown dims, graph name). */
+static enum coffer_err build_info(const struct coffer_serve_tensor_info *in, struct coffer_serve__scratch *s,
+                                  Tensorflow__TensorInfo **out)
 {
-    Tensorflow__SignatureDef__InputsEntry **pp = coffer_serve__scratch_alloc(s, n, sizeof(*pp));
-    Tensorflow__SignatureDef__InputsEntry *ev = coffer_serve__scratch_alloc(s, n, sizeof(*ev));
-    Tensorflow__TensorInfo *ti = coffer_serve__scratch_alloc(s, n, sizeof(*ti));
-    Tensorflow__TensorShapeProto *sh = coffer_serve__scratch_alloc(s, n, sizeof(*sh));
-    if (pp == NULL || ev == NULL || ti == NULL || sh == NULL)
+    size_t rank = in->unknown_rank ? 0 : in->rank > COFFER_SERVE_MAX_RANK ? COFFER_SERVE_MAX_RANK : in->rank;
+    Tensorflow__TensorInfo *ti = coffer_serve__scratch_alloc(s, 1, sizeof(*ti));
+    Tensorflow__TensorShapeProto *sh = coffer_serve__scratch_alloc(s, 1, sizeof(*sh));
+    Tensorflow__TensorShapeProto__Dim **dp = coffer_serve__scratch_alloc(s, rank, sizeof(*dp));
+    Tensorflow__TensorShapeProto__Dim *dv = coffer_serve__scratch_alloc(s, rank, sizeof(*dv));
+    if (ti == NULL || sh == NULL || dp == NULL || dv == NULL)
         return COFFER_E_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const struct coffer_serve_tensor_info *in = &infos[i];
-        size_t rank = in->rank > COFFER_SERVE_MAX_RANK ? COFFER_SERVE_MAX_RANK : in->rank;
-        Tensorflow__TensorShapeProto__Dim **dp = coffer_serve__scratch_alloc(s, rank, sizeof(*dp));
-        Tensorflow__TensorShapeProto__Dim *dv = coffer_serve__scratch_alloc(s, rank, sizeof(*dv));
-        if (dp == NULL || dv == NULL)
-            return COFFER_E_NOMEM;
-        tensorflow__tensor_shape_proto__init(&sh[i]);
-        for (size_t d = 0; d < rank && !in->unknown_rank; d++) {
-            tensorflow__tensor_shape_proto__dim__init(&dv[d]);
-            dv[d].size = in->dims[d];
-            dp[d] = &dv[d];
-        }
-        sh[i].n_dim = in->unknown_rank ? 0 : rank;
-        sh[i].dim = dp;
-        sh[i].unknown_rank = in->unknown_rank;
-        tensorflow__tensor_info__init(&ti[i]);
-        ti[i].dtype = (Tensorflow__DataType)in->dtype;
-        ti[i].tensor_shape = &sh[i];
-        ti[i].encoding_case = TENSORFLOW__TENSOR_INFO__ENCODING_NAME;
-        ti[i].name = SERVE_STR(in->tensor_name != NULL ? in->tensor_name : in->alias);
-        tensorflow__signature_def__inputs_entry__init(&ev[i]);
-        ev[i].key = SERVE_STR(in->alias);
-        ev[i].value = &ti[i];
-        pp[i] = &ev[i];
+    tensorflow__tensor_shape_proto__init(sh);
+    for (size_t d = 0; d < rank; d++) {
+        tensorflow__tensor_shape_proto__dim__init(&dv[d]);
+        dv[d].size = in->dims[d];
+        dp[d] = &dv[d];
     }
-    *out = pp;
+    sh->n_dim = rank;
+    sh->dim = dp;
+    sh->unknown_rank = in->unknown_rank;
+    tensorflow__tensor_info__init(ti);
+    ti->dtype = (Tensorflow__DataType)in->dtype;
+    ti->tensor_shape = sh;
+    ti->encoding_case = TENSORFLOW__TENSOR_INFO__ENCODING_NAME;
+    ti->name = SERVE_STR(in->tensor_name != NULL ? in->tensor_name : in->alias);
+    *out = ti;
     return COFFER_OK;
 }
+
+/* map<string, TensorInfo> (SignatureDef inputs or outputs). */
+#define BUILD_INFO_MAP(EntryType, entry_init, infos, n, s, out_entries, r)                   \
+    do {                                                                                 \
+        EntryType **mp_ = coffer_serve__scratch_alloc((s), (n), sizeof(*mp_));             \
+        EntryType *me_ = coffer_serve__scratch_alloc((s), (n), sizeof(*me_));              \
+        (r) = (mp_ && me_) ? COFFER_OK : COFFER_E_NOMEM;                                   \
+        for (size_t i_ = 0; (r) == COFFER_OK && i_ < (n); i_++) {                        \
+            entry_init(&me_[i_]);                                                         \
+            me_[i_].key = SERVE_STR((infos)[i_].alias);                                   \
+            (r) = build_info(&(infos)[i_], (s), &me_[i_].value);                          \
+            mp_[i_] = &me_[i_];                                                            \
+        }                                                                                \
+        (out_entries) = mp_;                                                              \
+    } while (0)
 
 enum coffer_err coffer_serve_metadata_response_encode(const struct coffer_serve_model_spec *resolved,
                                                       const struct coffer_serve_signature *sigs, size_t count,
@@ -420,20 +424,15 @@ enum coffer_err coffer_serve_metadata_response_encode(const struct coffer_serve_
     enum coffer_err r = pp && ev && sd ? COFFER_OK : COFFER_E_NOMEM;
     for (size_t i = 0; i < count && r == COFFER_OK; i++) {
         tensorflow__signature_def__init(&sd[i]);
-        Tensorflow__SignatureDef__InputsEntry **ins = NULL, **outs = NULL;
-        r = build_infos(sigs[i].inputs, sigs[i].input_count, &s, &ins);
+        BUILD_INFO_MAP(Tensorflow__SignatureDef__InputsEntry, tensorflow__signature_def__inputs_entry__init,
+                       sigs[i].inputs, sigs[i].input_count, &s, sd[i].inputs, r);
         if (r == COFFER_OK)
-            r = build_infos(sigs[i].outputs, sigs[i].output_count, &s, &outs);
+            BUILD_INFO_MAP(Tensorflow__SignatureDef__OutputsEntry, tensorflow__signature_def__outputs_entry__init,
+                           sigs[i].outputs, sigs[i].output_count, &s, sd[i].outputs, r);
         if (r != COFFER_OK)
             break;
-        /* InputsEntry and OutputsEntry have the same layout; only the
-         * descriptor differs, so outputs get theirs. */
-        for (size_t k = 0; k < sigs[i].output_count; k++)
-            outs[k]->base.descriptor = &tensorflow__signature_def__outputs_entry__descriptor;
         sd[i].n_inputs = sigs[i].input_count;
-        sd[i].inputs = ins;
         sd[i].n_outputs = sigs[i].output_count;
-        sd[i].outputs = (Tensorflow__SignatureDef__OutputsEntry **)outs;
         sd[i].method_name = SERVE_STR(sigs[i].method_name != NULL ? sigs[i].method_name : COFFER_SERVE_PREDICT_METHOD);
         tensorflow__serving__signature_def_map__signature_def_entry__init(&ev[i]);
         ev[i].key = SERVE_STR(sigs[i].key);

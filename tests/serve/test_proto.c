@@ -689,6 +689,32 @@ static void test_alloc_faults(void **state)
     coffer_serve_tensor_free(&ts[1]);
 }
 
+static enum coffer_err encode_fault_body(void *arg)
+{
+    (void)arg;
+    struct coffer_serve_model_spec res = {.name = "m", .has_version = true, .version = 1, .signature_name = "x"};
+    uint8_t *pb;
+    size_t n;
+    enum coffer_err r = coffer_serve_metadata_response_encode(&res, sigs, 1, &pb, &n);
+    if (r != COFFER_OK)
+        return r;
+    coffer_free(pb);
+    struct coffer_serve_version_status v = {.version = 1, .state = COFFER_SERVE_STATE_AVAILABLE};
+    if ((r = coffer_serve_status_response_encode(&v, 1, &pb, &n)) != COFFER_OK)
+        return r;
+    coffer_free(pb);
+    const char *names[] = {"a"};
+    struct coffer_serve_status st;
+    r = coffer_serve_signature_check_inputs(&sigs[0], names, 1, &st);
+    return r == COFFER_E_MALFORMED ? COFFER_OK : r;
+}
+
+static void test_encode_alloc_faults(void **state)
+{
+    (void)state;
+    tu_fault_loop(encode_fault_body, NULL);
+}
+
 int test_rest_main(void);
 int test_config_main(void);
 
@@ -709,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_model_status),
         cmocka_unit_test(test_codes_and_truncation),
         cmocka_unit_test(test_alloc_faults),
+        cmocka_unit_test(test_encode_alloc_faults),
     };
     int failed = cmocka_run_group_tests_name("serve_proto", tests, NULL, NULL);
     failed += test_rest_main();
