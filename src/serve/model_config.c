@@ -31,6 +31,8 @@
 
 #define MAX_DEPTH 16
 #define MAX_NODES 100000
+#define MAX_MODELS 4096 /* duplicate checks are quadratic: keep them bounded */
+#define MAX_LABELS 1024
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -563,6 +565,10 @@ static enum coffer_err parse_model(const struct node *cn, struct coffer_serve_mo
         } else if (strcmp(f->name, "version_labels") == 0) {
             if ((r = want_msg(f)) != COFFER_OK)
                 break;
+            if (m->label_count == MAX_LABELS) {
+                r = at(f->line, f->col, "more than %d version_labels", MAX_LABELS);
+                break;
+            }
             struct coffer_serve_version_label *l = &m->labels[m->label_count];
             bool have_value = false;
             for (size_t j = 0; j < f->nkids && r == COFFER_OK; j++) {
@@ -632,6 +638,8 @@ static enum coffer_err interpret(const struct node *root, struct coffer_serve_co
         const struct node *f = &list->kids[i];
         if (strcmp(f->name, "config") != 0)
             return unknown(f, "model_config_list");
+        if (c->model_count == MAX_MODELS)
+            return at(f->line, f->col, "more than %d models", MAX_MODELS);
         struct coffer_serve_model_config *m = &c->models[c->model_count++];
         if ((r = parse_model(f, m)) != COFFER_OK)
             return r;

@@ -121,7 +121,7 @@ static void test_config_errors(void **state)
     }
 }
 
-static void test_config_depth_cap(void **state)
+static void test_config_caps(void **state)
 {
     (void)state;
     char text[512] = "";
@@ -130,6 +130,17 @@ static void test_config_depth_cap(void **state)
     struct coffer_serve_config c;
     assert_int_equal(cfg(text, &c), COFFER_E_MALFORMED);
     assert_non_null(strstr(coffer_err_detail(), "nested deeper than 16"));
+
+    /* 1025 labels: refused by count, before the quadratic duplicate check */
+    size_t cap = 64 * 1100;
+    char *big = malloc(cap);
+    size_t len = (size_t)snprintf(big, cap, "model_config_list { config { name: \"a\" base_path: \"/a\"\n");
+    for (int i = 0; i < 1025; i++)
+        len += (size_t)snprintf(big + len, cap - len, "version_labels { key: \"l%d\" value: %d }\n", i, i);
+    snprintf(big + len, cap - len, "} }");
+    assert_int_equal(cfg(big, &c), COFFER_E_MALFORMED);
+    assert_non_null(strstr(coffer_err_detail(), "line 1026 column 1: more than 1024 version_labels"));
+    free(big);
 }
 
 static enum coffer_err config_fault_body(void *arg)
@@ -228,7 +239,7 @@ int test_config_main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_full),
         cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_config_depth_cap),
+        cmocka_unit_test(test_config_caps),
         cmocka_unit_test(test_config_alloc_faults),
         cmocka_unit_test(test_versions_scan),
     };
