@@ -427,6 +427,26 @@ COFFER_NODISCARD enum coffer_err coffer_serve_version_policy_apply(const struct 
                                                                    const int64_t *available, size_t count,
                                                                    int64_t **out, size_t *out_count);
 
+/*
+ * Which loaded version a predict, classify, regress or metadata request
+ * gets, from what the registry knows about the model (all its versions with
+ * their states, and its labels):
+ *   label given     -> its version (INVALID_ARGUMENT `Unrecognized servable
+ *                      version label: foo` when unknown), then as specific;
+ *   version given   -> that one if AVAILABLE, else NOT_FOUND
+ *                      `Servable not found for request: Specific(name, 3)`;
+ *   neither         -> the highest AVAILABLE version, else NOT_FOUND
+ *                      `Servable not found for request: Latest(name)`.
+ */
+struct coffer_serve_version_label;
+COFFER_NODISCARD enum coffer_err coffer_serve_version_resolve(const char *model,
+                                                              const struct coffer_serve_version_status *versions,
+                                                              size_t count,
+                                                              const struct coffer_serve_version_label *labels,
+                                                              size_t label_count, bool has_version, int64_t version,
+                                                              const char *label, int64_t *out,
+                                                              struct coffer_serve_status *st);
+
 /* ------------------------------------------------------- model config file */
 
 struct coffer_serve_version_label {

@@ -8,6 +8,9 @@
  * newest first. The policy then picks: latest N (default 1), all, or the
  * listed specific versions that exist.
  *
+ * coffer_serve_version_resolve picks the version a request gets from the
+ * registry's view (states, labels), with TF's NOT_FOUND / label messages.
+ *
  * Invariants: I1 results are sorted newest first, without duplicates.
  * I2 the number of entries kept is capped (COFFER_SERVE_MAX_VERSIONS).
  *
@@ -153,5 +156,46 @@ enum coffer_err coffer_serve_version_policy_apply(const struct coffer_serve_vers
     }
     *out = v;
     *out_count = n;
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_serve_version_resolve(const char *model, const struct coffer_serve_version_status *versions,
+                                             size_t count, const struct coffer_serve_version_label *labels,
+                                             size_t label_count, bool has_version, int64_t version, const char *label,
+                                             int64_t *out, struct coffer_serve_status *st)
+{
+    *out = 0;
+    coffer_serve_status_clear(st);
+    if (label != NULL) {
+        size_t i = 0;
+        while (i < label_count && strcmp(labels[i].label, label) != 0)
+            i++;
+        if (i == label_count)
+            return SERVE_INVALID(st, "Unrecognized servable version label: %.512s", label);
+        has_version = true;
+        version = labels[i].version;
+    }
+    if (has_version) {
+        for (size_t i = 0; i < count; i++) {
+            if (versions[i].version == version && versions[i].state == COFFER_SERVE_STATE_AVAILABLE) {
+                *out = version;
+                return COFFER_OK;
+            }
+        }
+        return coffer_serve_status_set(st, COFFER_SERVE_NOT_FOUND, "Servable not found for request: Specific(%.512s, %lld)",
+                                       model, (long long)version);
+    }
+    bool found = false;
+    int64_t best = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (versions[i].state == COFFER_SERVE_STATE_AVAILABLE && (!found || versions[i].version > best)) {
+            best = versions[i].version;
+            found = true;
+        }
+    }
+    if (!found)
+        return coffer_serve_status_set(st, COFFER_SERVE_NOT_FOUND, "Servable not found for request: Latest(%.512s)",
+                                       model);
+    *out = best;
     return COFFER_OK;
 }

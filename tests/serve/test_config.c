@@ -233,6 +233,36 @@ static void test_versions_scan(void **state)
     free(dir);
 }
 
+static void test_version_resolve(void **state)
+{
+    (void)state;
+    struct coffer_serve_version_status v[] = {
+        {.version = 3, .state = COFFER_SERVE_STATE_LOADING},
+        {.version = 2, .state = COFFER_SERVE_STATE_AVAILABLE},
+        {.version = 1, .state = COFFER_SERVE_STATE_AVAILABLE},
+    };
+    struct coffer_serve_version_label l[] = {{.label = "stable", .version = 1}, {.label = "canary", .version = 3}};
+    struct coffer_serve_status st;
+    int64_t got;
+    /* latest AVAILABLE, not the newest folder */
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, false, 0, NULL, &got, &st), COFFER_OK);
+    assert_int_equal(got, 2);
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, true, 1, NULL, &got, &st), COFFER_OK);
+    assert_int_equal(got, 1);
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, false, 0, "stable", &got, &st), COFFER_OK);
+    assert_int_equal(got, 1);
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, true, 3, NULL, &got, &st), COFFER_E_NOT_FOUND);
+    assert_string_equal(st.message, "Servable not found for request: Specific(m, 3)");
+    assert_int_equal(coffer_serve_code_http(st.code), 404);
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, false, 0, "canary", &got, &st), COFFER_E_NOT_FOUND);
+    assert_string_equal(st.message, "Servable not found for request: Specific(m, 3)");
+    assert_int_equal(coffer_serve_version_resolve("m", v, 3, l, 2, false, 0, "foo", &got, &st), COFFER_E_MALFORMED);
+    assert_string_equal(st.message, "Unrecognized servable version label: foo");
+    assert_int_equal(coffer_serve_code_http(st.code), 400);
+    assert_int_equal(coffer_serve_version_resolve("m", v, 1, l, 2, false, 0, NULL, &got, &st), COFFER_E_NOT_FOUND);
+    assert_string_equal(st.message, "Servable not found for request: Latest(m)");
+}
+
 int test_config_main(void);
 int test_config_main(void)
 {
@@ -242,6 +272,7 @@ int test_config_main(void)
         cmocka_unit_test(test_config_caps),
         cmocka_unit_test(test_config_alloc_faults),
         cmocka_unit_test(test_versions_scan),
+        cmocka_unit_test(test_version_resolve),
     };
     return cmocka_run_group_tests_name("serve_config", tests, NULL, NULL);
 }
