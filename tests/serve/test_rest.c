@@ -165,6 +165,13 @@ static void test_predict_row(void **state)
     assert_memory_equal(t->data, want, sizeof(want));
     coffer_serve_rest_predict_free(&p);
 
+    /* one input, named per instance: the same tensor */
+    assert_int_equal(predict("{\"instances\": [{\"x\": [1, 2.5, -3]}, {\"x\": [4, 5, 60]}]}", &p, &st), COFFER_OK);
+    assert_int_equal(p.inputs[0].dims[0], 2);
+    assert_int_equal(p.inputs[0].dims[1], 3);
+    assert_memory_equal(p.inputs[0].data, want, sizeof(want));
+    coffer_serve_rest_predict_free(&p);
+
     /* several inputs: one object per instance, b64 for binary */
     assert_int_equal(predict("{\"signature_name\": \"two\", \"instances\": ["
                              "{\"ids\": 1, \"img_bytes\": {\"b64\": \"AAEC\"}},"
@@ -270,6 +277,10 @@ static void test_predict_errors(void **state)
          "Expecting value/list but got object at item 1 of 'instances' list"},
         {"{\"signature_name\": \"half\", \"inputs\": [1]}", COFFER_SERVE_UNIMPLEMENTED,
          "Conversion of JSON Value to type: half is not supported (input: h)"},
+        {"{\"inputs\": {\"x\": [[1, 2, 3]], \"z\": 1}}", COFFER_SERVE_INVALID_ARGUMENT,
+         "input size does not match signature: 2!=1 len({x,z}) != len({x}). Sent extra: {z}. Missing but required: {}."},
+        {"{\"instances\": [{\"x\": [1, 2, 3]}, {\"x\": [1, 2]}]}", COFFER_SERVE_INVALID_ARGUMENT,
+         "Failed to process input: x. Error: expecting tensors in list to have the same shape*"},
         {"[1]", COFFER_SERVE_INVALID_ARGUMENT, "JSON Parse error: expecting a JSON object at the top level"},
         {"{\"inputs\": [1], \"inputs\": [2]}", COFFER_SERVE_INVALID_ARGUMENT, "JSON Parse error: *"},
         {"{\"inputs\": [NaNa]}", COFFER_SERVE_INVALID_ARGUMENT, "JSON Parse error: *"},
