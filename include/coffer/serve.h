@@ -481,4 +481,51 @@ COFFER_NODISCARD enum coffer_err coffer_serve_config_parse(const void *text, siz
                                                            struct coffer_serve_config *out);
 void coffer_serve_config_free(struct coffer_serve_config *c);
 
+/* --ssl_config_file (SSLConfig): PEM contents inline, not paths. TF Serving
+ * applies it to gRPC only; coffer uses it for both ports. server_key and
+ * server_cert are required; client_verify (mTLS) needs custom_ca. Owned;
+ * the free wipes server_key. custom_ca is "" when absent. */
+struct coffer_serve_ssl_config {
+    char *server_key;
+    char *server_cert;
+    char *custom_ca;
+    bool client_verify;
+};
+COFFER_NODISCARD enum coffer_err coffer_serve_ssl_config_parse(const void *text, size_t size,
+                                                               struct coffer_serve_ssl_config *out);
+void coffer_serve_ssl_config_free(struct coffer_serve_ssl_config *c);
+
+/* --monitoring_config_file (MonitoringConfig): prometheus_config { enable
+ * path }. The path defaults to TF's. */
+#define COFFER_SERVE_PROMETHEUS_PATH "/monitoring/prometheus/metrics"
+struct coffer_serve_monitoring_config {
+    bool prometheus_enable;
+    char *prometheus_path;
+};
+COFFER_NODISCARD enum coffer_err coffer_serve_monitoring_config_parse(const void *text, size_t size,
+                                                                      struct coffer_serve_monitoring_config *out);
+void coffer_serve_monitoring_config_free(struct coffer_serve_monitoring_config *c);
+
+/* --batching_parameters_file (BatchingParameters; fields are wrapper
+ * messages, `max_batch_size { value: 128 }`). Unset fields get TF's
+ * defaults: max_batch_size 1000, batch_timeout_micros 0,
+ * max_enqueued_batches 10, num_batch_threads 0 (meaning: the number of
+ * cores, the caller decides), thread_pool_name "batch_threads".
+ * allowed_batch_sizes must increase and end at max_batch_size. */
+struct coffer_serve_batching_config {
+    int64_t max_batch_size;
+    int64_t batch_timeout_micros;
+    int64_t max_enqueued_batches;
+    int64_t num_batch_threads;
+    char *thread_pool_name;
+    int64_t *allowed_batch_sizes;
+    size_t allowed_batch_size_count;
+    bool pad_variable_length_inputs;
+    bool enable_large_batch_splitting;
+    int64_t max_execution_batch_size; /* 0: max_batch_size */
+};
+COFFER_NODISCARD enum coffer_err coffer_serve_batching_config_parse(const void *text, size_t size,
+                                                                    struct coffer_serve_batching_config *out);
+void coffer_serve_batching_config_free(struct coffer_serve_batching_config *c);
+
 #endif /* COFFER_SERVE_H */

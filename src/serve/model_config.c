@@ -21,10 +21,17 @@
  * grows with them. I2 every error carries "line L column C". I3 on failure
  * the caller owns nothing.
  *
+ * The same tree serves the other text-format files TF Serving reads:
+ * --ssl_config_file (SSLConfig: PEM contents inline; the strings are wiped
+ * when freed, as they hold a private key), --monitoring_config_file
+ * (MonitoringConfig.prometheus_config) and --batching_parameters_file
+ * (BatchingParameters, whose fields are wrapper messages { value: N }).
+ *
  * Trusts: nothing in the text.
  */
 #include "serve_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +63,9 @@ struct lexer {
     size_t nodes;
 };
 
+/* Which file is being read, for messages ("model config", "ssl config"). */
+static _Thread_local const char *file_kind = "model config";
+
 static enum coffer_err at(int line, int col, const char *fmt, ...) COFFER_PRINTF(3, 4);
 static enum coffer_err at(int line, int col, const char *fmt, ...)
 {
@@ -64,7 +74,7 @@ static enum coffer_err at(int line, int col, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return COFFER_FAIL(COFFER_E_MALFORMED, "model config: line %d column %d: %s", line, col, msg);
+    return COFFER_FAIL(COFFER_E_MALFORMED, "%s: line %d column %d: %s", file_kind, line, col, msg);
 }
 
 static bool peek_byte(struct lexer *lx, uint8_t *c)
@@ -94,6 +104,8 @@ static bool is_num(uint8_t c) { return (c >= '0' && c <= '9') || c == '-' || c =
 
 static void tok_clear(struct tok *t)
 {
+    if (t->str != NULL)
+        coffer_memzero(t->str, t->str_len); /* strings may be private keys (ssl config) */
     coffer_free(t->str);
     memset(t, 0, sizeof(*t));
 }
@@ -101,7 +113,7 @@ static void tok_clear(struct tok *t)
 static enum coffer_err lex_string(struct lexer *lx, struct tok *t)
 {
     struct coffer_buf b;
-    coffer_buf_init(&b, lx->rd.size + 1, false);
+    coffer_buf_init(&b, lx->rd.size + 1, true); /* wiped on growth and free */
     enum coffer_err r = COFFER_OK;
     uint8_t c;
     /* one or more adjacent literals */
@@ -456,7 +468,7 @@ static enum coffer_err get_int(const struct node *n, int64_t min, int64_t max, i
     }
     int64_t val;
     if (!neg) {
-        if (v > (uint64_t)max)
+        if (v > (uint64_t)max || (int64_t)v < min)
             return at(n->line, n->col, "field '%s': %s is out of range", n->name, buf);
         val = (int64_t)v;
     } else {
@@ -650,21 +662,272 @@ static enum coffer_err interpret(const struct node *root, struct coffer_serve_co
     return COFFER_OK;
 }
 
+/* Text -> field tree (the caller frees root with node_free). */
+static enum coffer_err parse_tree(const void *text, size_t size, struct node *root)
+{
+    memset(root, 0, sizeof(*root));
+    root->is_msg = true;
+    struct lexer lx = {.line = 1, .col = 1};
+    coffer_rd_init(&lx.rd, text, size);
+    coffer_err_clear();
+    enum coffer_err r = parse_fields(&lx, root, 0, 0);
+    tok_clear(&lx.cur);
+    return r;
+}
+
 enum coffer_err coffer_serve_config_parse(const void *text, size_t size, struct coffer_serve_config *out)
 {
     memset(out, 0, sizeof(*out));
-    struct lexer lx = {.line = 1, .col = 1};
-    coffer_rd_init(&lx.rd, text, size);
-    struct node root = {.is_msg = true};
-    coffer_err_clear();
-    enum coffer_err r = parse_fields(&lx, &root, 0, 0);
-    tok_clear(&lx.cur);
+    file_kind = "model config";
+    struct node root;
+    enum coffer_err r = parse_tree(text, size, &root);
     struct coffer_serve_config c = {0};
     if (r == COFFER_OK)
         r = interpret(&root, &c);
     node_free(&root);
     if (r != COFFER_OK) {
         coffer_serve_config_free(&c);
+        return r;
+    }
+    *out = c;
+    return COFFER_OK;
+}
+
+/* ------------------------------------------- ssl, monitoring and batching */
+
+static enum coffer_err get_bool(const struct node *n, bool *out)
+{
+    static const char *const t[] = {"true", "True", "t", "1"}, *const f[] = {"false", "False", "f", "0"};
+    if (!n->is_msg && (n->value.kind == T_IDENT || n->value.kind == T_NUMBER)) {
+        for (size_t i = 0; i < 4; i++) {
+            if (n->value.n == strlen(t[i]) && memcmp(n->value.p, t[i], n->value.n) == 0) {
+                *out = true;
+                return COFFER_OK;
+            }
+            if (n->value.n == strlen(f[i]) && memcmp(n->value.p, f[i], n->value.n) == 0) {
+                *out = false;
+                return COFFER_OK;
+            }
+        }
+    }
+    return at(n->line, n->col, "field '%s' expects true or false", n->name);
+}
+
+/* A wrapper message { value: X } (google.protobuf.*Value); the bare scalar
+ * is accepted too. Returns the node holding the scalar. */
+static enum coffer_err unwrap(const struct node *n, const struct node **out)
+{
+    *out = n;
+    if (!n->is_msg)
+        return COFFER_OK;
+    if (n->nkids != 1 || strcmp(n->kids[0].name, "value") != 0)
+        return at(n->line, n->col, "field '%s' expects { value: ... }", n->name);
+    *out = &n->kids[0];
+    return COFFER_OK;
+}
+
+void coffer_serve_ssl_config_free(struct coffer_serve_ssl_config *c)
+{
+    if (c == NULL)
+        return;
+    if (c->server_key != NULL)
+        coffer_memzero(c->server_key, strlen(c->server_key));
+    coffer_free(c->server_key);
+    coffer_free(c->server_cert);
+    coffer_free(c->custom_ca);
+    memset(c, 0, sizeof(*c));
+}
+
+enum coffer_err coffer_serve_ssl_config_parse(const void *text, size_t size, struct coffer_serve_ssl_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    file_kind = "ssl config";
+    struct node root;
+    struct coffer_serve_ssl_config c = {0};
+    enum coffer_err r = parse_tree(text, size, &root);
+    bool have_verify = false;
+    for (size_t i = 0; i < root.nkids && r == COFFER_OK; i++) {
+        const struct node *f = &root.kids[i];
+        if (strcmp(f->name, "server_key") == 0)
+            r = get_string(f, &c.server_key);
+        else if (strcmp(f->name, "server_cert") == 0)
+            r = get_string(f, &c.server_cert);
+        else if (strcmp(f->name, "custom_ca") == 0)
+            r = get_string(f, &c.custom_ca);
+        else if (strcmp(f->name, "client_verify") == 0) {
+            r = have_verify ? at(f->line, f->col, "field 'client_verify' is given more than once")
+                            : get_bool(f, &c.client_verify);
+            have_verify = true;
+        } else
+            r = unknown(f, "SSLConfig");
+    }
+    if (r == COFFER_OK && (c.server_key == NULL || c.server_key[0] == '\0'))
+        r = at(1, 1, "server_key is missing");
+    if (r == COFFER_OK && (c.server_cert == NULL || c.server_cert[0] == '\0'))
+        r = at(1, 1, "server_cert is missing");
+    if (r == COFFER_OK && c.client_verify && (c.custom_ca == NULL || c.custom_ca[0] == '\0'))
+        r = at(1, 1, "client_verify needs custom_ca (the CA that signs client certificates)");
+    if (r == COFFER_OK && c.custom_ca == NULL && (c.custom_ca = coffer_strdup("")) == NULL)
+        r = COFFER_E_NOMEM;
+    node_free(&root);
+    if (r != COFFER_OK) {
+        coffer_serve_ssl_config_free(&c);
+        return r;
+    }
+    *out = c;
+    return COFFER_OK;
+}
+
+void coffer_serve_monitoring_config_free(struct coffer_serve_monitoring_config *c)
+{
+    if (c == NULL)
+        return;
+    coffer_free(c->prometheus_path);
+    memset(c, 0, sizeof(*c));
+}
+
+enum coffer_err coffer_serve_monitoring_config_parse(const void *text, size_t size,
+                                                     struct coffer_serve_monitoring_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    file_kind = "monitoring config";
+    struct node root;
+    struct coffer_serve_monitoring_config c = {0};
+    enum coffer_err r = parse_tree(text, size, &root);
+    bool seen = false;
+    for (size_t i = 0; i < root.nkids && r == COFFER_OK; i++) {
+        const struct node *f = &root.kids[i];
+        if (strcmp(f->name, "prometheus_config") != 0) {
+            r = unknown(f, "MonitoringConfig");
+            break;
+        }
+        if (seen) {
+            r = at(f->line, f->col, "field 'prometheus_config' is given more than once");
+            break;
+        }
+        seen = true;
+        if ((r = want_msg(f)) != COFFER_OK)
+            break;
+        for (size_t j = 0; j < f->nkids && r == COFFER_OK; j++) {
+            const struct node *g = &f->kids[j];
+            if (strcmp(g->name, "enable") == 0)
+                r = get_bool(g, &c.prometheus_enable);
+            else if (strcmp(g->name, "path") == 0) {
+                if ((r = get_string(g, &c.prometheus_path)) == COFFER_OK && c.prometheus_path[0] != '\0' &&
+                    c.prometheus_path[0] != '/')
+                    r = at(g->line, g->col, "path \"%.64s\" does not start with '/'", c.prometheus_path);
+            } else
+                r = unknown(g, "prometheus_config");
+        }
+    }
+    if (r == COFFER_OK && (c.prometheus_path == NULL || c.prometheus_path[0] == '\0')) {
+        coffer_free(c.prometheus_path);
+        if ((c.prometheus_path = coffer_strdup(COFFER_SERVE_PROMETHEUS_PATH)) == NULL)
+            r = COFFER_E_NOMEM;
+    }
+    node_free(&root);
+    if (r != COFFER_OK) {
+        coffer_serve_monitoring_config_free(&c);
+        return r;
+    }
+    *out = c;
+    return COFFER_OK;
+}
+
+void coffer_serve_batching_config_free(struct coffer_serve_batching_config *c)
+{
+    if (c == NULL)
+        return;
+    coffer_free(c->thread_pool_name);
+    coffer_free(c->allowed_batch_sizes);
+    memset(c, 0, sizeof(*c));
+}
+
+static enum coffer_err batching_field(const struct node *f, struct coffer_serve_batching_config *c, size_t *nallowed)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        int64_t min;
+    } ints[] = {
+        {"max_batch_size", offsetof(struct coffer_serve_batching_config, max_batch_size), 1},
+        {"batch_timeout_micros", offsetof(struct coffer_serve_batching_config, batch_timeout_micros), 0},
+        {"max_enqueued_batches", offsetof(struct coffer_serve_batching_config, max_enqueued_batches), 1},
+        {"num_batch_threads", offsetof(struct coffer_serve_batching_config, num_batch_threads), 1},
+        {"max_execution_batch_size", offsetof(struct coffer_serve_batching_config, max_execution_batch_size), 1},
+    };
+    const struct node *v;
+    enum coffer_err r;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (strcmp(f->name, ints[i].name) == 0) {
+            if ((r = unwrap(f, &v)) != COFFER_OK)
+                return r;
+            return get_int(v, ints[i].min, INT64_MAX, (int64_t *)(void *)((char *)c + ints[i].off));
+        }
+    }
+    if (strcmp(f->name, "thread_pool_name") == 0) {
+        if ((r = unwrap(f, &v)) != COFFER_OK)
+            return r;
+        coffer_free(c->thread_pool_name);
+        c->thread_pool_name = NULL;
+        return get_string(v, &c->thread_pool_name);
+    }
+    if (strcmp(f->name, "allowed_batch_sizes") == 0) {
+        int64_t x;
+        if ((r = get_int(f, 1, INT64_MAX, &x)) != COFFER_OK)
+            return r;
+        if (*nallowed > 0 && x <= c->allowed_batch_sizes[*nallowed - 1])
+            return at(f->line, f->col, "allowed_batch_sizes must increase: %lld after %lld", (long long)x,
+                      (long long)c->allowed_batch_sizes[*nallowed - 1]);
+        c->allowed_batch_sizes[(*nallowed)++] = x;
+        return COFFER_OK;
+    }
+    if (strcmp(f->name, "pad_variable_length_inputs") == 0)
+        return get_bool(f, &c->pad_variable_length_inputs);
+    if (strcmp(f->name, "enable_large_batch_splitting") == 0) {
+        if ((r = unwrap(f, &v)) != COFFER_OK)
+            return r;
+        return get_bool(v, &c->enable_large_batch_splitting);
+    }
+    return unknown(f, "BatchingParameters");
+}
+
+enum coffer_err coffer_serve_batching_config_parse(const void *text, size_t size,
+                                                   struct coffer_serve_batching_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    file_kind = "batching config";
+    struct node root;
+    struct coffer_serve_batching_config c = {
+        .max_batch_size = 1000, .batch_timeout_micros = 0, .max_enqueued_batches = 10, .num_batch_threads = 0};
+    enum coffer_err r = parse_tree(text, size, &root);
+    size_t nallowed = 0;
+    if (r == COFFER_OK) {
+        c.allowed_batch_sizes = coffer_calloc(root.nkids ? root.nkids : 1, sizeof(int64_t));
+        if (c.allowed_batch_sizes == NULL)
+            r = COFFER_E_NOMEM;
+    }
+    for (size_t i = 0; i < root.nkids && r == COFFER_OK; i++) {
+        const struct node *f = &root.kids[i];
+        /* singular fields once (linear: the first repeat stops the loop) */
+        bool repeated = strcmp(f->name, "allowed_batch_sizes") == 0;
+        for (size_t j = 0; j < i && r == COFFER_OK && !repeated; j++)
+            if (strcmp(root.kids[j].name, f->name) == 0)
+                r = at(f->line, f->col, "field '%s' is given more than once", f->name);
+        if (r == COFFER_OK)
+            r = batching_field(f, &c, &nallowed);
+    }
+    c.allowed_batch_size_count = nallowed;
+    if (r == COFFER_OK && nallowed > 0 && c.allowed_batch_sizes[nallowed - 1] != c.max_batch_size)
+        r = at(1, 1, "the last allowed_batch_sizes entry (%lld) must equal max_batch_size (%lld)",
+               (long long)c.allowed_batch_sizes[nallowed - 1], (long long)c.max_batch_size);
+    if (r == COFFER_OK && c.max_execution_batch_size != 0 && !c.enable_large_batch_splitting)
+        r = at(1, 1, "max_execution_batch_size needs enable_large_batch_splitting");
+    if (r == COFFER_OK && c.thread_pool_name == NULL && (c.thread_pool_name = coffer_strdup("batch_threads")) == NULL)
+        r = COFFER_E_NOMEM;
+    node_free(&root);
+    if (r != COFFER_OK) {
+        coffer_serve_batching_config_free(&c);
         return r;
     }
     *out = c;

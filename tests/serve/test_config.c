@@ -151,9 +151,24 @@ static enum coffer_err config_fault_body(void *arg)
                             " model_version_policy { specific { versions: [1, 2] } }\n"
                             " version_labels { key: \"x\" value: 1 } } }",
                             &c);
-    if (r == COFFER_OK)
-        coffer_serve_config_free(&c);
-    return r;
+    if (r != COFFER_OK)
+        return r;
+    coffer_serve_config_free(&c);
+    const char *ssl = "server_key: \"k\" server_cert: 'c' custom_ca: \"a\" client_verify: true";
+    struct coffer_serve_ssl_config sc;
+    if ((r = coffer_serve_ssl_config_parse(ssl, strlen(ssl), &sc)) != COFFER_OK)
+        return r;
+    coffer_serve_ssl_config_free(&sc);
+    const char *bt = "max_batch_size { value: 4 } allowed_batch_sizes: [2, 4] thread_pool_name { value: \"p\" }";
+    struct coffer_serve_batching_config b;
+    if ((r = coffer_serve_batching_config_parse(bt, strlen(bt), &b)) != COFFER_OK)
+        return r;
+    coffer_serve_batching_config_free(&b);
+    struct coffer_serve_monitoring_config m;
+    if ((r = coffer_serve_monitoring_config_parse("prometheus_config { enable: 1 }", 31, &m)) != COFFER_OK)
+        return r;
+    coffer_serve_monitoring_config_free(&m);
+    return COFFER_OK;
 }
 
 static void test_config_alloc_faults(void **state)
@@ -263,6 +278,103 @@ static void test_version_resolve(void **state)
     assert_string_equal(st.message, "Servable not found for request: Latest(m)");
 }
 
+/* The MarbleRun TF demo's ssl.cfg shape: PEM contents inline. */
+static void test_ssl_config(void **state)
+{
+    (void)state;
+    const char *text = "server_key: \"-----BEGIN PRIVATE KEY-----\\nMIG\\n-----END PRIVATE KEY-----\"\n"
+                       "server_cert: \"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\"\n"
+                       "custom_ca: \"-----BEGIN CERTIFICATE-----\\nCA\\n-----END CERTIFICATE-----\"\n"
+                       "client_verify: true\n";
+    struct coffer_serve_ssl_config c;
+    assert_int_equal(coffer_serve_ssl_config_parse(text, strlen(text), &c), COFFER_OK);
+    assert_string_equal(c.server_key, "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----");
+    assert_string_equal(c.server_cert, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+    assert_true(c.client_verify);
+    coffer_serve_ssl_config_free(&c);
+    assert_null(c.server_key);
+
+    static const struct {
+        const char *text, *detail;
+    } bad[] = {
+        {"server_cert: \"c\"", "ssl config: line 1 column 1: server_key is missing"},
+        {"server_key: \"k\" server_cert: \"c\" client_verify: true",
+         "ssl config: line 1 column 1: client_verify needs custom_ca"},
+        {"server_key: \"k\" server_cert: \"c\" client_verify: maybe",
+         "ssl config: line 1 column 34: field 'client_verify' expects true or false"},
+        {"server_key: \"k\" server_cert: \"c\" server_key: \"k2\"",
+         "ssl config: line 1 column 34: field 'server_key' is given more than once"},
+        {"server_key: \"k\" sever_cert: \"c\"", "ssl config: line 1 column 17: unknown or unsupported field 'sever_cert'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(coffer_serve_ssl_config_parse(bad[i].text, strlen(bad[i].text), &c), COFFER_E_MALFORMED);
+        assert_null(c.server_key);
+        if (strstr(coffer_err_detail(), bad[i].detail) == NULL)
+            fail_msg("case %zu: \"%s\", want \"%s\"", i, coffer_err_detail(), bad[i].detail);
+    }
+}
+
+static void test_monitoring_and_batching_config(void **state)
+{
+    (void)state;
+    struct coffer_serve_monitoring_config m;
+    const char *mt = "prometheus_config { enable: true, path: \"/metrics\" }";
+    assert_int_equal(coffer_serve_monitoring_config_parse(mt, strlen(mt), &m), COFFER_OK);
+    assert_true(m.prometheus_enable);
+    assert_string_equal(m.prometheus_path, "/metrics");
+    coffer_serve_monitoring_config_free(&m);
+    mt = "prometheus_config { enable: true }";
+    assert_int_equal(coffer_serve_monitoring_config_parse(mt, strlen(mt), &m), COFFER_OK);
+    assert_string_equal(m.prometheus_path, "/monitoring/prometheus/metrics");
+    coffer_serve_monitoring_config_free(&m);
+    mt = "prometheus_config { path: \"metrics\" }";
+    assert_int_equal(coffer_serve_monitoring_config_parse(mt, strlen(mt), &m), COFFER_E_MALFORMED);
+    assert_non_null(strstr(coffer_err_detail(), "monitoring config: line 1 column 21: path \"metrics\" does not start"));
+
+    struct coffer_serve_batching_config b;
+    const char *bt = "max_batch_size { value: 128 }\n"
+                     "batch_timeout_micros { value: 0 }\n"
+                     "max_enqueued_batches { value: 1000000 }\n"
+                     "num_batch_threads { value: 8 }\n"
+                     "allowed_batch_sizes: 32\nallowed_batch_sizes: 64\nallowed_batch_sizes: 128\n"
+                     "pad_variable_length_inputs: true\n";
+    assert_int_equal(coffer_serve_batching_config_parse(bt, strlen(bt), &b), COFFER_OK);
+    assert_int_equal(b.max_batch_size, 128);
+    assert_int_equal(b.batch_timeout_micros, 0);
+    assert_int_equal(b.max_enqueued_batches, 1000000);
+    assert_int_equal(b.num_batch_threads, 8);
+    assert_int_equal(b.allowed_batch_size_count, 3);
+    assert_int_equal(b.allowed_batch_sizes[2], 128);
+    assert_true(b.pad_variable_length_inputs);
+    assert_string_equal(b.thread_pool_name, "batch_threads");
+    coffer_serve_batching_config_free(&b);
+    /* defaults */
+    assert_int_equal(coffer_serve_batching_config_parse("", 0, &b), COFFER_OK);
+    assert_int_equal(b.max_batch_size, 1000);
+    assert_int_equal(b.max_enqueued_batches, 10);
+    assert_int_equal(b.num_batch_threads, 0);
+    coffer_serve_batching_config_free(&b);
+    static const struct {
+        const char *text, *detail;
+    } bad[] = {
+        {"max_batch_size { value: 0 }", "batching config: line 1 column 18: field 'value': 0 is out of range"},
+        {"max_batch_size { value: 64 } allowed_batch_sizes: 32 allowed_batch_sizes: 16",
+         "batching config: line 1 column 54: allowed_batch_sizes must increase: 16 after 32"},
+        {"max_batch_size { value: 64 } allowed_batch_sizes: 32",
+         "batching config: line 1 column 1: the last allowed_batch_sizes entry (32) must equal max_batch_size (64)"},
+        {"max_batch_size { value: 64 } max_batch_size { value: 65 }",
+         "batching config: line 1 column 30: field 'max_batch_size' is given more than once"},
+        {"max_batch_size { val: 64 }", "batching config: line 1 column 1: field 'max_batch_size' expects { value: ... }"},
+        {"max_execution_batch_size { value: 8 }", "max_execution_batch_size needs enable_large_batch_splitting"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(coffer_serve_batching_config_parse(bad[i].text, strlen(bad[i].text), &b), COFFER_E_MALFORMED);
+        assert_null(b.allowed_batch_sizes);
+        if (strstr(coffer_err_detail(), bad[i].detail) == NULL)
+            fail_msg("case %zu: \"%s\", want \"%s\"", i, coffer_err_detail(), bad[i].detail);
+    }
+}
+
 int test_config_main(void);
 int test_config_main(void)
 {
@@ -273,6 +385,8 @@ int test_config_main(void)
         cmocka_unit_test(test_config_alloc_faults),
         cmocka_unit_test(test_versions_scan),
         cmocka_unit_test(test_version_resolve),
+        cmocka_unit_test(test_ssl_config),
+        cmocka_unit_test(test_monitoring_and_batching_config),
     };
     return cmocka_run_group_tests_name("serve_config", tests, NULL, NULL);
 }
