@@ -3,11 +3,13 @@
  * typed fields, TF's fill rule, shape/size/dtype errors with TF's messages),
  * PredictRequest/Response, GetModelMetadata and GetModelStatus round trips,
  * status codes and gRPC message truncation. Messages are built with the
- * generated protobuf-c structs, as a client library would.
+ * generated protobuf-c structs, as a client library would, and checked
+ * against Python protobuf (tests/serve/interop.py) where it is installed.
  */
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -689,6 +691,119 @@ static void test_alloc_faults(void **state)
     coffer_serve_tensor_free(&ts[1]);
 }
 
+/* ---------------------------------------------------------- Python interop */
+
+static void write_file(const char *dir, const char *name, const uint8_t *data, size_t size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Python protobuf (what TF Serving clients run) reads coffer's responses and
+ * writes a request coffer reads. Skipped when protoc or python3-protobuf is
+ * missing. */
+static void test_python_interop(void **state)
+{
+    (void)state;
+    if (system("command -v protoc >/dev/null 2>&1 && /usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1") != 0)
+        skip();
+    char *dir = tu_mkdtemp();
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s/pb2' && cd '%s/proto/tfserving' && protoc -I . -I /usr/include --python_out='%s/pb2' "
+             "$(find . -name '*.proto' | sed 's|^./||')",
+             dir, COFFER_SHARED_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+
+    /* coffer's side: responses */
+    struct coffer_serve_tensor outs[2];
+    int64_t d2[] = {2, 3}, d1[] = {2};
+    assert_int_equal(coffer_serve_tensor_init(&outs[0], "probs", COFFER_SERVE_DT_FLOAT, 2, d2), COFFER_OK);
+    float v[] = {0.25f, -1.5f, 3.0f, INFINITY, 1e-7f, 42.0f};
+    memcpy(outs[0].data, v, sizeof(v));
+    assert_int_equal(coffer_serve_tensor_init(&outs[1], "label_bytes", COFFER_SERVE_DT_STRING, 1, d1), COFFER_OK);
+    assert_int_equal(coffer_serve_tensor_set_string(&outs[1], 0, "\0\xff" "cat", 5), COFFER_OK);
+    struct coffer_serve_model_spec spec = {.name = "resnet", .has_version = true, .version = 7, .signature_name = ""};
+    uint8_t *pb;
+    size_t n;
+    assert_int_equal(coffer_serve_predict_response_encode(&spec, outs, 2, false, &pb, &n), COFFER_OK);
+    write_file(dir, "response.typed.pb", pb, n);
+    coffer_free(pb);
+    assert_int_equal(coffer_serve_predict_response_encode(&spec, outs, 2, true, &pb, &n), COFFER_OK);
+    write_file(dir, "response.content.pb", pb, n);
+    coffer_free(pb);
+    coffer_serve_tensor_free(&outs[0]);
+    coffer_serve_tensor_free(&outs[1]);
+    static const struct coffer_serve_tensor_info in[] = {
+        {.alias = "input", .tensor_name = "input:0", .dtype = COFFER_SERVE_DT_FLOAT, .rank = 4, .dims = {-1, 224, 224, 3}},
+    };
+    static const struct coffer_serve_tensor_info out[] = {
+        {.alias = "probs", .dtype = COFFER_SERVE_DT_FLOAT, .rank = 2, .dims = {-1, 1000}},
+    };
+    struct coffer_serve_signature sig = {.key = "serving_default", .inputs = in, .input_count = 1, .outputs = out,
+                                         .output_count = 1};
+    assert_int_equal(coffer_serve_metadata_response_encode(&spec, &sig, 1, &pb, &n), COFFER_OK);
+    write_file(dir, "metadata.pb", pb, n);
+    coffer_free(pb);
+    struct coffer_serve_version_status vs[] = {
+        {.version = 2, .state = COFFER_SERVE_STATE_AVAILABLE},
+        {.version = 1, .state = COFFER_SERVE_STATE_END, .error_code = COFFER_SERVE_INTERNAL, .error_message = "load failed"},
+    };
+    assert_int_equal(coffer_serve_status_response_encode(vs, 2, &pb, &n), COFFER_OK);
+    write_file(dir, "status.pb", pb, n);
+    coffer_free(pb);
+
+    /* Python's side */
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s/tests/serve/interop.py' '%s/pb2' '%s'", COFFER_SOURCE_DIR, dir,
+             dir);
+    assert_int_equal(system(cmd), 0);
+
+    /* and the request Python wrote */
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/request.pb", dir);
+    uint8_t *req_bytes = tu_read(path, &n);
+    struct coffer_serve_predict_request req;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_predict_request_decode(req_bytes, n, NULL, &req, &st), COFFER_OK);
+    free(req_bytes);
+    assert_string_equal(req.spec.name, "resnet50-v15-fp32");
+    assert_string_equal(req.spec.version_label, "canary");
+    assert_int_equal(req.output_filter_count, 1);
+    assert_int_equal(req.input_count, 5);
+    for (size_t i = 0; i < req.input_count; i++) {
+        const struct coffer_serve_tensor *t = &req.inputs[i];
+        if (strcmp(t->name, "input") == 0) {
+            float want[] = {0, 0.5f, 1, 1.5f, 2, 2.5f};
+            assert_int_equal(t->dims[1], 3);
+            assert_memory_equal(t->data, want, sizeof(want));
+        } else if (strcmp(t->name, "fill") == 0) {
+            assert_int_equal(t->count, 48);
+            for (size_t k = 0; k < 48; k++)
+                assert_true(((float *)t->data)[k] == 0.75f);
+        } else if (strcmp(t->name, "s") == 0) {
+            const struct coffer_serve_bytes *e = t->data;
+            assert_int_equal(e[0].size, 4);
+            assert_memory_equal(e[0].data, "\x89PNG", 4);
+            assert_memory_equal(e[1].data, "jpeg", 4);
+        } else if (strcmp(t->name, "h") == 0) {
+            uint16_t want[] = {0x3c00, 0xc000};
+            assert_memory_equal(t->data, want, sizeof(want));
+        } else if (strcmp(t->name, "i") == 0) {
+            int64_t want[] = {-1, 0, (int64_t)1 << 40};
+            assert_memory_equal(t->data, want, sizeof(want));
+        } else {
+            fail_msg("unexpected input %s", t->name);
+        }
+    }
+    coffer_serve_predict_request_free(&req);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static enum coffer_err encode_fault_body(void *arg)
 {
     (void)arg;
@@ -736,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_codes_and_truncation),
         cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_encode_alloc_faults),
+        cmocka_unit_test(test_python_interop),
     };
     int failed = cmocka_run_group_tests_name("serve_proto", tests, NULL, NULL);
     failed += test_rest_main();
