@@ -337,7 +337,9 @@ struct coffer_serve_rest_route {
  * ignored) against TF Serving's REST grammar, case-insensitively:
  *   POST /v1/models/{name}[/versions/{N}|/labels/{label}]:(predict|classify|regress)
  *   GET  /v1/models/{name}[/versions/{N}|/labels/{label}][/metadata]
- * Paths not under /v1/ give kind NONE and COFFER_OK. Everything else that
+ * Paths not under /v1/ give kind NONE and COFFER_OK. OPTIONS (the CORS
+ * preflight) is the HTTP layer's to answer before calling this. Everything
+ * else that
  * does not match is INVALID_ARGUMENT `Malformed request: POST /v1/...`;
  * `GET /v1/models` is `Missing model name in request.`; a version over int64
  * is `Failed to convert version: N to numeric.`.
