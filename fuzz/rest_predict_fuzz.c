@@ -1,0 +1,59 @@
+/* rest_predict_fuzz.c — a REST :predict JSON body -> tensors against
+ * signatures of every REST dtype, under small limits; whatever is accepted
+ * is written back in both response formats. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/serve.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct coffer_serve_tensor_info one[] = {
+    {.alias = "x", .dtype = COFFER_SERVE_DT_FLOAT, .rank = 2, .dims = {-1, 3}},
+};
+static const struct coffer_serve_tensor_info many[] = {
+    {.alias = "d", .dtype = COFFER_SERVE_DT_DOUBLE}, {.alias = "i8", .dtype = COFFER_SERVE_DT_INT8},
+    {.alias = "u8", .dtype = COFFER_SERVE_DT_UINT8}, {.alias = "i16", .dtype = COFFER_SERVE_DT_INT16},
+    {.alias = "u16", .dtype = COFFER_SERVE_DT_UINT16}, {.alias = "i32", .dtype = COFFER_SERVE_DT_INT32},
+    {.alias = "u32", .dtype = COFFER_SERVE_DT_UINT32}, {.alias = "i64", .dtype = COFFER_SERVE_DT_INT64},
+    {.alias = "u64", .dtype = COFFER_SERVE_DT_UINT64}, {.alias = "b", .dtype = COFFER_SERVE_DT_BOOL},
+    {.alias = "s_bytes", .dtype = COFFER_SERVE_DT_STRING}, {.alias = "h", .dtype = COFFER_SERVE_DT_HALF},
+};
+static const struct coffer_serve_tensor_info strs[] = {
+    {.alias = "s", .dtype = COFFER_SERVE_DT_STRING},
+};
+static const struct coffer_serve_signature sigs[] = {
+    {.key = "serving_default", .inputs = one, .input_count = 1},
+    {.key = "many", .inputs = many, .input_count = sizeof(many) / sizeof(many[0])},
+    {.key = "str", .inputs = strs, .input_count = 1},
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    coffer_log_set_level(COFFER_LOG_OFF);
+    struct coffer_serve_limits lim;
+    coffer_serve_limits_default(&lim);
+    lim.max_message_size = 1 << 20;
+    lim.max_tensor_size = 1 << 20;
+    lim.max_total_size = 4 << 20;
+    lim.max_tensors = 64;
+    struct coffer_serve_rest_predict p;
+    struct coffer_serve_status st;
+    if (coffer_serve_rest_predict_parse(data, size, sigs, 3, &lim, &p, &st) != COFFER_OK) {
+        if (st.code == COFFER_SERVE_OK || st.message[0] == '\0')
+            abort(); /* every refusal carries a canonical code and a message */
+        return 0;
+    }
+    for (int f = COFFER_SERVE_REST_ROW; f <= COFFER_SERVE_REST_COLUMNAR; f++) {
+        char *out;
+        size_t n;
+        if (coffer_serve_rest_predict_response((enum coffer_serve_rest_format)f, p.inputs, p.input_count, &out, &n,
+                                               &st) == COFFER_OK) {
+            if (strlen(out) != n)
+                abort();
+            coffer_free(out);
+        }
+    }
+    coffer_serve_rest_predict_free(&p);
+    return 0;
+}

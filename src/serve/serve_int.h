@@ -1,0 +1,68 @@
+/*
+ * serve_int.h — helpers shared by the files of serve/ only (STYLE §3.1).
+ */
+#ifndef COFFER_SERVE_INT_H
+#define COFFER_SERVE_INT_H
+
+#include "coffer/serve.h"
+
+/* Shorthands for the common canonical codes. */
+#define SERVE_INVALID(st, ...) coffer_serve_status_set((st), COFFER_SERVE_INVALID_ARGUMENT, __VA_ARGS__)
+
+/* lim or the defaults. */
+const struct coffer_serve_limits *coffer_serve__limits(const struct coffer_serve_limits *lim,
+                                                       struct coffer_serve_limits *storage);
+
+/* Element count of dims with overflow and cap checks (every dim >= 0).
+ * Returns false when the product overflows size_t. */
+bool coffer_serve__dims_count(const int64_t *dims, size_t rank, size_t *count);
+
+/* Record COFFER_E_NOMEM in st as RESOURCE_EXHAUSTED and return it. */
+enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);
+
+#endif
+
+/* ---------------------------------------------- protobuf-c glue (generated) */
+#include "tensorflow/core/framework/tensor.pb-c.h"
+#include "tensorflow_serving/apis/model.pb-c.h"
+
+/* protobuf-c allocations go through coffer_malloc (fault injection). */
+extern ProtobufCAllocator coffer_serve__pb_alloc;
+
+/* Pieces allocated while building a message for packing. */
+struct coffer_serve__scratch {
+    void **ptrs;
+    size_t count, cap;
+};
+void *coffer_serve__scratch_alloc(struct coffer_serve__scratch *s, size_t count, size_t size);
+void coffer_serve__scratch_free(struct coffer_serve__scratch *s);
+
+/* TensorProto (unpacked) -> tensor, checking sizes against lim and against
+ * *budget (bytes left for the whole request; decremented). */
+enum coffer_err coffer_serve__tensor_from_proto(const Tensorflow__TensorProto *tp, const char *name,
+                                                const struct coffer_serve_limits *lim, size_t *budget,
+                                                struct coffer_serve_tensor *out, struct coffer_serve_status *st);
+/* tensor -> TensorProto pointing into t and into scratch. */
+enum coffer_err coffer_serve__tensor_to_proto(const struct coffer_serve_tensor *t, bool tensor_content,
+                                              struct coffer_serve__scratch *s, Tensorflow__TensorProto *tp);
+/* ModelSpec <-> spec. */
+enum coffer_err coffer_serve__spec_from_proto(const Tensorflow__Serving__ModelSpec *ms,
+                                              struct coffer_serve_model_spec *out);
+enum coffer_err coffer_serve__spec_to_proto(const struct coffer_serve_model_spec *spec,
+                                            struct coffer_serve__scratch *s, Tensorflow__Serving__ModelSpec *ms);
+/* Pack a built message into coffer_malloc memory. */
+enum coffer_err coffer_serve__pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_size);
+/* Strings borrowed into a message under construction (protobuf-c wants char*). */
+#define SERVE_STR(s) ((char *)((s) != NULL ? (s) : ""))
+
+/* ------------------------------------------------------ JSON writing helpers */
+/* A JSON string: '"', '\\' and control characters escaped, valid UTF-8 kept,
+ * each byte of an invalid sequence written as U+FFFD. */
+enum coffer_err coffer_serve__json_string(struct coffer_buf *b, const void *s, size_t n);
+/* A number as TF Serving writes it (§1.4): 6 significant digits when they
+ * read back exactly, else 9 (float) or 17 (double); ".0" on whole numbers;
+ * NaN, Infinity, -Infinity. */
+enum coffer_err coffer_serve__json_real(struct coffer_buf *b, double v, bool single);
+/* NUL-terminate and hand the text over (*out from coffer_malloc). */
+enum coffer_err coffer_serve__buf_finish(struct coffer_buf *b, char **out, size_t *out_size);
+#define SERVE_JSON_MAX ((size_t)4 << 30) /* cap on any JSON we write */
