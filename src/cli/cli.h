@@ -72,4 +72,11 @@ int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(FILE *out);
 #endif
 
+#ifdef COFFER_HAVE_SERVE
+int cmd_serve(int argc, char **argv);
+void cmd_serve_help(FILE *out);
+int cmd_predict(int argc, char **argv);
+void cmd_predict_help(FILE *out);
+#endif
+
 #endif

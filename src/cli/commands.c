@@ -31,5 +31,10 @@ const struct cli_cmd cli_commands[] = {
     {"infer", "run an ONNX model on tensor files (.pb, .npy)", cmd_infer, cmd_infer_help},
     {"inspect", "describe an ONNX model: inputs, outputs, ops, parameters, arena", cmd_inspect, cmd_inspect_help},
 #endif
+#ifdef COFFER_HAVE_SERVE
+    {"serve", "TensorFlow-Serving-compatible model server (gRPC, REST) over TLS", cmd_serve, cmd_serve_help},
+    {"predict", "send predictions to a model server (gRPC or REST), with latency statistics", cmd_predict,
+     cmd_predict_help},
+#endif
     {0},
 };
