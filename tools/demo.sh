@@ -10,11 +10,11 @@
 #  run` decrypts in memory, infers, and writes encrypted results; the owner
 #  decrypts them and scores them against the held-out labels.
 #
-#  Part 2, the control plane of the TF-Serving-in-SGX demo: the coordinator,
-#  the manifest, the model key as a user's secret, the intermediate
-#  certificate clients will pin, and the attested activation of the model
-#  server's marble, which receives the key. (`coffer serve` itself, which
-#  would then answer predictions, is not built yet.)
+#  Part 2, the TF-Serving-in-SGX demo: the coordinator (MarbleRun's role),
+#  the manifest, the model key as the owner's secret, `coffer serve` attesting
+#  and receiving its certificate and the key, and `coffer predict` over
+#  gRPC/TLS pinned to the coordinator's intermediate certificate, with the
+#  refusals a user must see.
 #
 # Installs what it needs (tools/packages.txt), builds, leaves nothing running.
 set -euo pipefail
@@ -78,36 +78,61 @@ if "$coffer" run --model enc/tampered.onnx --input enc/inputs --output enc/nope 
   echo "tampered model accepted!"; exit 1; fi
 echo "tampered: $(tail -1 err)"
 
-say "PART 2: the serving flow's control plane (coordinator, manifest, secret, attested activation)"
-CP=$(port); MP=$(port)
+say "PART 2: the serving flow (TF Serving in an enclave, with a coordinator in MarbleRun's role)"
+CP=$(port); MP=$(port); G=$(port); R=$(port)
 echo "\$ coffer coordinator --simulation --client-addr 127.0.0.1:$CP --mesh-addr 127.0.0.1:$MP --seal-dir coordinator-state"
 "$coffer" coordinator --simulation --client-addr "127.0.0.1:$CP" --mesh-addr "127.0.0.1:$MP" \
   --seal-dir coordinator-state --threads 1 > coordinator.log 2>&1 &
 pids+=($!)
 wait_log "client API on port" coordinator.log
+say "the model owner encrypts the model into TF Serving's layout and makes a user certificate"
+run "$coffer" pf gen-key -w model_key
+run "$coffer" pf encrypt -w model_key -i "$root/models/digits/model.onnx" -o models/digits/1/model.onnx
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout user.key -out user.crt \
   -subj /CN=model-owner -days 1 2>/dev/null
 cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' user.crt)
 cat > manifest.json <<JSON
-{"Packages": {"model-server": {"TEE": "Simulation", "UniqueID": "$measurement"}},
- "Marbles": {"tf-server": {"Package": "model-server", "MaxActivations": 1,
-                           "Parameters": {"Files": {"/dev/attestation/keys/default": "{{ raw .Secrets.pfKey }}"}}}},
+{"Packages": {"model-server": {"TEE": "Simulation", "UniqueID": "$measurement"},
+              "unknown-build": {"TEE": "Simulation", "UniqueID": "$(printf 'another program' | sha256sum | cut -d' ' -f1)"}},
+ "Marbles": {"tf-server": {"Package": "model-server",
+                           "Parameters": {"Files": {"/dev/attestation/keys/default": "{{ raw .Secrets.pfKey }}"}}},
+             "rogue-server": {"Package": "unknown-build",
+                              "Parameters": {"Files": {"/dev/attestation/keys/default": "{{ raw .Secrets.pfKey }}"}}}},
  "Secrets": {"pfKey": {"Type": "symmetric-key", "Size": 128, "UserDefined": true}},
  "Users": {"model-owner": {"Certificate": "$cert", "Roles": ["secret-manager"]}},
  "Roles": {"secret-manager": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["WriteSecret", "ReadSecret"]}}}
 JSON
 A=127.0.0.1:$CP
-run "$coffer" status --simulation "$A" 2>/dev/null
+say "the administrator sets the manifest; the owner verifies the coordinator and uploads the model key"
 run "$coffer" manifest set manifest.json "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
-run "$coffer" secret set --raw pfKey=wrap_key "$A" --simulation --cert user.crt --key user.key 2>&1 | grep -v "^coffer: \|warn"
-run "$coffer" certificate intermediate -o coordinator-intermediate.pem "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
-say "the model server's marble attests and receives the key (written where Gramine expects it; here under ./marble)"
-run "$coffer" activate --type tf-server --coordinator "127.0.0.1:$MP" --simulation --root marble \
-  --cert-out marble.crt --key-out marble.key 2>&1 | grep -v "warn"
-cmp -s marble/dev/attestation/keys/default wrap_key && echo "the marble received the model key (16 bytes)"
-openssl verify -partial_chain -CAfile coordinator-intermediate.pem marble.crt
-if "$coffer" activate --type tf-server --coordinator "127.0.0.1:$MP" --simulation --root marble2 2>err; then
-  echo "MaxActivations ignored!"; exit 1; fi
-echo "a second server: $(tail -1 err)"
-run "$coffer" manifest log "$A" --simulation 2>/dev/null | cut -c1-120
+run "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert user.crt --key user.key 2>&1 | grep -v "^coffer: \|warn"
+say "the model server starts in its TEE, attests to the coordinator, gets its certificate and the key"
+echo "\$ coffer serve --coordinator 127.0.0.1:$MP --marble-type tf-server --simulation --model_base_path models/digits --model_name digits --port $G --rest_api_port $R"
+"$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type tf-server --simulation --model_base_path models/digits \
+  --model_name digits --port "$G" --rest_api_port "$R" --host 127.0.0.1 > serve.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" serve.log
+grep -o "serve: .*" serve.log | head -3
+say "a client fetches the coordinator's intermediate certificate and sends predictions over gRPC/TLS"
+run "$coffer" certificate intermediate -o coordinator.crt "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
+python3 "$root/tools/digits_io.py" inputs samples 5 2>/dev/null
+i=0
+while read -r label; do
+  printf 'held-out image %d (label %s): ' "$i" "$label"
+  "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i "$(printf 'samples/img%03d.npy' "$i")" \
+    --labels "$root/models/digits/labels.txt" --top 1 | grep "1\. class"
+  i=$((i + 1))
+done < labels.txt
+run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i samples/img000.npy \
+  --batch 8 --cnum 2 --loop 25 --top 1 | tail -1
+run "$coffer" predict --rest --url "localhost:$R" --crt coordinator.crt --model digits -i samples/img001.npy --top 1
+say "refusals: a client that does not trust the coordinator; a server build the manifest does not name"
+if "$coffer" predict --url "localhost:$G" --crt provider.crt --model digits -i samples/img000.npy 2>err; then
+  echo "untrusted client connected!"; exit 1; fi
+echo "client:  $(tail -1 err)"
+if "$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type rogue-server --simulation --model_base_path models/digits \
+   --port "$(port)" --rest_api_port 0 --host 127.0.0.1 2>err; then echo "rogue server got the key!"; exit 1; fi
+echo "server:  $(tail -1 err | cut -c1-200)"
+say "the coordinator's audit log (the model key itself is never logged)"
+run "$coffer" manifest log "$A" --simulation 2>/dev/null | cut -c1-110
 say "demo: all steps passed (simulation mode: no hardware protection on this machine)"
