@@ -247,6 +247,10 @@ COFFER_NODISCARD enum coffer_err coffer_attest_evidence_verify(const uint8_t *ev
                                                                const struct coffer_attest_verify_opts *opts,
                                                                struct coffer_attest_claims *out);
 
+/* Forget the verifier's memos (PCK chains and QE report signatures already
+ * checked, keyed by their exact bytes). Never needed for correctness. */
+void coffer_attest_cache_clear(void);
+
 /* Decode evidence without verifying anything (for display and fuzzing):
  * the kind's fields of *out are filled; verdict fields stay zero. */
 COFFER_NODISCARD enum coffer_err coffer_attest_evidence_decode(const uint8_t *ev, size_t size,

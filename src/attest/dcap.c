@@ -382,11 +382,18 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
         goto done;
     }
     const struct pck_ext *pck = &chain.pck;
-    r = coffer_attest__p256_verify(chain.leaf_xy, q.qe_report_sig, q.qe_report_raw, SGX_REPORT_SIZE);
-    if (r != COFFER_OK) {
-        r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE,
-                 "QE report signature by the PCK key does not verify");
-        goto done;
+    uint8_t qeh[32], qebuf[SGX_REPORT_SIZE + 64];
+    memcpy(qebuf, q.qe_report_raw, SGX_REPORT_SIZE);
+    memcpy(qebuf + SGX_REPORT_SIZE, q.qe_report_sig, 64);
+    coffer_attest__sha256(qebuf, sizeof(qebuf), qeh);
+    if (!coffer_attest__pck_qe_seen(&chain, qeh)) {
+        r = coffer_attest__p256_verify(chain.leaf_xy, q.qe_report_sig, q.qe_report_raw, SGX_REPORT_SIZE);
+        if (r != COFFER_OK) {
+            r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE,
+                     "QE report signature by the PCK key does not verify");
+            goto done;
+        }
+        coffer_attest__pck_qe_remember(&chain, qeh);
     }
     uint8_t h[32];
     uint8_t *buf = coffer_malloc(64 + q.qe_auth_size);
