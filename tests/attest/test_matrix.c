@@ -680,6 +680,12 @@ static void test_matrix_tdx(void **state)
         {5, {4, 1, 3}, {4, 1, 3}, 0, COFFER_OK, 0, "UpToDate"},
         {4, {4, 1, 2}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                 /* TDX level out of date */
         {4, {3, 1, 3}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                 /* module out of date converges */
+        /* relaunch: old module and TDX level, but the platform now runs what the newest levels want */
+        {5, {3, 1, 2}, {4, 1, 3}, 0, COFFER_OK, 0, "TDRelaunchAdvised"},
+        {5, {3, 1, 2}, {3, 1, 3}, 0, COFFER_OK, 0, "OutOfDate"},          /* a relaunch would not help */
+        {5, {3, 1, 2}, {4, 1, 2}, 0, COFFER_OK, 0, "OutOfDate"},
+        {4, {3, 1, 2}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                /* TD report 1.0: no TEE_TCB_SVN2 */
+        {5, {4, 1, 2}, {4, 1, 3}, 0, COFFER_OK, 0, "OutOfDate"},          /* module current: not a relaunch case */
         {4, {4, 1, 1}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TCB_LEVEL, NULL}, /* below every level */
         {4, {1, 1, 3}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TDX_MODULE, NULL}, /* module below every level */
         {4, {4, 2, 3}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TDX_MODULE, NULL}, /* TDX_02 unknown */
