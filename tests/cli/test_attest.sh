@@ -52,6 +52,18 @@ check mobilecoin-no-revocation 0 '"tcb_status": "SWHardeningNeeded"' -- \
 check occlum-no-collateral 1 'no TCB Info for FMSPC 00606a000000' -- \
     "$COFFER" attest verify "$V/sgx/occlum-v3-debug/quote.bin" --collateral "$V" --at 2025-01-01T00:00:00Z
 
+# TDX
+check tdx-phala-v4 0 '"tcb_status": "UpToDate"' -- \
+    "$COFFER" attest verify "$V/tdx/phala-v4/quote.bin" --collateral "$V" --at 2025-07-01T00:00:00Z
+check tdx-google-v5 0 '"mrtd": "7348651a34b2d2d3' -- \
+    "$COFFER" attest verify "$V/tdx/google-v5/quote.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
+check tdx-unsupported 1 'failed at tcb_level' -- \
+    "$COFFER" attest verify "$V/tdx/phala-v5-tcb-unsupported/quote.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
+check tdx-outofdate 0 '"tcb_status": "OutOfDate"' -- \
+    "$COFFER" attest verify "$V/tdx/trustee-v4-outofdate/quote.bin" --collateral "$V" --at 2025-11-01T00:00:00Z --no-revocation
+check tdx-neg-body-type 1 'failed at parse' -- \
+    "$COFFER" attest verify "$V/tdx/google-v5/neg-body-type.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
+
 # SEV-SNP: the VCEK/VLEK is found beside the report
 check snp-gsev 0 '"measurement": "b07af9620f3b839b' -- \
     "$COFFER" attest verify "$V/snp/gsev-milan-v2/report.bin" --at 2026-01-01T00:00:00Z
