@@ -2,9 +2,10 @@
  * coffer/attest.h — attestation evidence: parsing, offline verification,
  * policy, and the providers that produce evidence for this process.
  *
- * Evidence kinds: Intel SGX DCAP quotes (v3), coffer simulation evidence
- * (a statement signed by a local software "platform key"), and — as they
- * land — Intel TDX quotes (v4/v5) and AMD SEV-SNP reports.
+ * Evidence kinds: Intel SGX DCAP quotes (v3), Intel TDX quotes (v4, v5),
+ * AMD SEV-SNP attestation reports, and coffer simulation evidence (a
+ * statement signed by a local software "platform key"). RA-TLS certificates
+ * (Gramine-compatible) carry any of them.
  *
  * Verification never touches the network and never reads the clock: the
  * caller passes the verification time and the collateral (Intel TCB Info,

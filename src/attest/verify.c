@@ -226,6 +226,15 @@ static int put_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
     return json_object_set_new(o, key, json_string(buf));
 }
 
+/* u64 values as "0x..." strings: JSON numbers beyond 2^53 (or 2^63) do not
+ * survive readers. */
+static int put_u64(json_t *o, const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "0x%016llx", (unsigned long long)v);
+    return json_object_set_new(o, key, json_string(buf));
+}
+
 json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
 {
     json_t *o = json_object();
@@ -257,16 +266,17 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         e |= put_hex(o, "mrownerconfig", c->mrownerconfig, 48);
         e |= put_hex(o, "mrseam", c->mrseam, 48);
         e |= put_hex(o, "mrservicetd", c->mrservicetd, 48);
-        e |= json_object_set_new(o, "td_attributes", json_integer((json_int_t)c->td_attributes));
+        e |= put_u64(o, "td_attributes", c->td_attributes);
         e |= put_hex(o, "tee_tcb_svn", c->tee_tcb_svn, 16);
         break;
     case COFFER_ATTEST_KIND_SNP:
         e |= put_hex(o, "measurement", c->measurement, 48);
         e |= put_hex(o, "host_data", c->host_data, 32);
         e |= put_hex(o, "chip_id", c->chip_id, 64);
-        e |= json_object_set_new(o, "policy", json_integer((json_int_t)c->snp_policy));
+        e |= put_u64(o, "snp_policy", c->snp_policy);
         e |= json_object_set_new(o, "vmpl", json_integer(c->vmpl));
-        e |= json_object_set_new(o, "reported_tcb", json_integer((json_int_t)c->reported_tcb));
+        e |= json_object_set_new(o, "guest_svn", json_integer(c->guest_svn));
+        e |= put_u64(o, "reported_tcb", c->reported_tcb);
         break;
     case COFFER_ATTEST_KIND_SIM:
         e |= put_hex(o, "exe_sha256", c->exe_sha256, 32);
