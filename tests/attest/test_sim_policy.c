@@ -301,6 +301,66 @@ static void test_providers(void **state)
     free(ev);
 }
 
+/* Stand-in folders for /dev/attestation and configfs-tsm: detection order,
+ * the Gramine write-then-read flow, and no fallback when hardware fails. */
+static void test_providers_stand_in(void **state)
+{
+    (void)state;
+    char g[600], t[600], p[700];
+    snprintf(g, sizeof(g), "%s/gramine", tmpdir);
+    snprintf(t, sizeof(t), "%s/tsm", tmpdir);
+    assert_int_equal(coffer_mkdir_p(g, 0700), COFFER_OK);
+    setenv("COFFER_GRAMINE_ATTESTATION_DIR", g, 1);
+    setenv("COFFER_TSM_REPORT_DIR", t, 1);
+    unsetenv("COFFER_ATTEST_PROVIDER");
+    enum coffer_attest_provider pr;
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_E_NOT_FOUND);
+    /* configfs-tsm appears: detected; a report that never comes is an error */
+    assert_int_equal(coffer_mkdir_p(t, 0700), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_TSM);
+    uint8_t rd[64] = {0xee};
+    uint8_t *ev = (uint8_t *)"x";
+    size_t n = 1;
+    assert_int_not_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_AUTO, rd, &ev, &n), COFFER_OK);
+    assert_null(ev);
+    assert_int_equal(n, 0);
+    /* Gramine appears (it wins): the quote file is returned after report data was written */
+    size_t qn;
+    uint8_t *q = at_read("sgx/phala-v3/quote.bin", &qn);
+    snprintf(p, sizeof(p), "%s/quote", g);
+    assert_int_equal(coffer_file_write_atomic(p, q, qn, 0600), COFFER_OK);
+    snprintf(p, sizeof(p), "%s/attestation_type", g);
+    assert_int_equal(coffer_file_write_atomic(p, "dcap", 4, 0600), COFFER_OK);
+    snprintf(p, sizeof(p), "%s/user_report_data", g);
+    assert_int_equal(coffer_file_write_atomic(p, "", 0, 0600), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_GRAMINE);
+    assert_int_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_AUTO, rd, &ev, &n), COFFER_OK);
+    assert_int_equal(n, qn);
+    assert_memory_equal(ev, q, qn);
+    free(ev);
+    uint8_t *written;
+    size_t wn;
+    snprintf(p, sizeof(p), "%s/user_report_data", g);
+    assert_int_equal(coffer_file_read_all(p, 4096, &written, &wn), COFFER_OK);
+    assert_int_equal(wn, 64);
+    assert_memory_equal(written, rd, 64);
+    coffer_free(written);
+    /* attestation type "none": refused, not simulated */
+    snprintf(p, sizeof(p), "%s/attestation_type", g);
+    assert_int_equal(coffer_file_write_atomic(p, "none", 4, 0600), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_GRAMINE, rd, &ev, &n), COFFER_E_UNSUPPORTED);
+    /* the explicit override still wins over detection */
+    setenv("COFFER_ATTEST_PROVIDER", "tsm", 1);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_TSM);
+    unsetenv("COFFER_ATTEST_PROVIDER");
+    unsetenv("COFFER_GRAMINE_ATTESTATION_DIR");
+    unsetenv("COFFER_TSM_REPORT_DIR");
+    free(q);
+}
+
 static void test_time_parse(void **state)
 {
     (void)state;
@@ -340,6 +400,7 @@ int at_run_sim_policy(void)
         cmocka_unit_test(test_policy_statuses_and_vmpl),
         cmocka_unit_test(test_policy_json),
         cmocka_unit_test(test_providers),
+        cmocka_unit_test(test_providers_stand_in),
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_names),
     };
