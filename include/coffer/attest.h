@@ -135,6 +135,15 @@ struct coffer_attest_claims {
     uint32_t miscselect;
     uint8_t cpusvn[16];
 
+    /* Intel quote header and quoting enclave (QE) */
+    uint16_t quote_version;
+    uint16_t qe_svn;  /* header QE SVN */
+    uint16_t pce_svn; /* header PCE SVN */
+    uint8_t qe_mrenclave[32];
+    uint8_t qe_mrsigner[32];
+    uint16_t qe_isv_prodid;
+    uint16_t qe_isv_svn;
+
     /* Intel platform (from the PCK certificate) */
     uint8_t fmspc[6];
     uint8_t pceid[2];
@@ -156,6 +165,12 @@ struct coffer_attest_claims {
     uint8_t measurement[48];
     uint8_t host_data[32];
     uint8_t chip_id[64];
+    uint8_t family_id[16];
+    uint8_t image_id[16];
+    uint8_t id_key_digest[48];
+    uint8_t author_key_digest[48];
+    uint64_t platform_info;
+    uint64_t current_tcb;
     uint64_t snp_policy;
     uint32_t vmpl;
     uint32_t guest_svn;

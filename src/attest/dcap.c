@@ -278,6 +278,21 @@ static void fill_td_claims(const struct td_report *t, struct coffer_attest_claim
     memcpy(c->tee_tcb_svn, t->tee_tcb_svn, 16);
 }
 
+static void fill_quote_claims(const struct intel_quote *q, struct coffer_attest_claims *c)
+{
+    if (q->tee_type == INTEL_TEE_SGX)
+        fill_sgx_claims(&q->sgx, c);
+    else
+        fill_td_claims(&q->td, c);
+    c->quote_version = q->version;
+    c->qe_svn = q->qe_svn;
+    c->pce_svn = q->pce_svn;
+    memcpy(c->qe_mrenclave, q->qe_report.mrenclave, 32);
+    memcpy(c->qe_mrsigner, q->qe_report.mrsigner, 32);
+    c->qe_isv_prodid = q->qe_report.isvprodid;
+    c->qe_isv_svn = q->qe_report.isvsvn;
+}
+
 enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size, struct coffer_attest_claims *out)
 {
     struct intel_quote q;
@@ -285,10 +300,7 @@ enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size, stru
     memset(out, 0, sizeof(*out));
     if (r != COFFER_OK)
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE, r);
-    if (q.tee_type == INTEL_TEE_SGX)
-        fill_sgx_claims(&q.sgx, out);
-    else
-        fill_td_claims(&q.td, out);
+    fill_quote_claims(&q, out);
     return COFFER_OK;
 }
 
@@ -450,10 +462,7 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
                                          : "quote signature by the attestation key does not verify");
         goto done;
     }
-    if (q.tee_type == INTEL_TEE_SGX)
-        fill_sgx_claims(&q.sgx, res);
-    else
-        fill_td_claims(&q.td, res);
+    fill_quote_claims(&q, res);
     memcpy(res->fmspc, pck->fmspc, 6);
     memcpy(res->pceid, pck->pceid, 2);
     res->pcesvn = pck->pcesvn;

@@ -327,6 +327,12 @@ static void fill(const struct snp_report *s, struct coffer_attest_claims *c)
     memcpy(c->measurement, s->measurement, 48);
     memcpy(c->host_data, s->host_data, 32);
     memcpy(c->chip_id, s->chip_id, 64);
+    memcpy(c->family_id, s->family_id, 16);
+    memcpy(c->image_id, s->image_id, 16);
+    memcpy(c->id_key_digest, s->id_key_digest, 48);
+    memcpy(c->author_key_digest, s->author_key_digest, 48);
+    c->platform_info = s->platform_info;
+    c->current_tcb = s->current_tcb;
     c->snp_policy = s->policy;
     c->vmpl = s->vmpl;
     c->guest_svn = s->guest_svn;

@@ -277,6 +277,12 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         e |= json_object_set_new(o, "vmpl", json_integer(c->vmpl));
         e |= json_object_set_new(o, "guest_svn", json_integer(c->guest_svn));
         e |= put_u64(o, "reported_tcb", c->reported_tcb);
+        e |= put_u64(o, "current_tcb", c->current_tcb);
+        e |= put_u64(o, "platform_info", c->platform_info);
+        e |= put_hex(o, "family_id", c->family_id, 16);
+        e |= put_hex(o, "image_id", c->image_id, 16);
+        e |= put_hex(o, "id_key_digest", c->id_key_digest, 48);
+        e |= put_hex(o, "author_key_digest", c->author_key_digest, 48);
         break;
     case COFFER_ATTEST_KIND_SIM:
         e |= put_hex(o, "exe_sha256", c->exe_sha256, 32);
@@ -287,6 +293,9 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         break;
     }
     if (c->kind == COFFER_ATTEST_KIND_SGX || c->kind == COFFER_ATTEST_KIND_TDX) {
+        e |= json_object_set_new(o, "quote_version", json_integer(c->quote_version));
+        e |= put_hex(o, "qe_mrsigner", c->qe_mrsigner, 32);
+        e |= json_object_set_new(o, "qe_isv_svn", json_integer(c->qe_isv_svn));
         e |= put_hex(o, "fmspc", c->fmspc, 6);
         e |= json_object_set_new(o, "pcesvn", json_integer(c->pcesvn));
     }

@@ -39,6 +39,14 @@ static void check_sgx_body(const json_t *exp, const struct coffer_attest_claims 
     assert_int_equal(c->isv_svn, jint(b, "isvsvn"));
     assert_int_equal(c->miscselect, jint(b, "miscselect"));
     assert_int_equal(c->debug, json_is_true(json_object_get(exp, "debug")));
+    const json_t *h = json_object_get(exp, "header"), *qe = json_object_get(exp, "qe_report");
+    assert_int_equal(c->quote_version, jint(h, "version"));
+    assert_int_equal(c->qe_svn, jint(h, "qe_svn"));
+    assert_int_equal(c->pce_svn, jint(h, "pce_svn"));
+    at_assert_hex(jstr(qe, "mrenclave"), c->qe_mrenclave, 32);
+    at_assert_hex(jstr(qe, "mrsigner"), c->qe_mrsigner, 32);
+    assert_int_equal(c->qe_isv_prodid, jint(qe, "isvprodid"));
+    assert_int_equal(c->qe_isv_svn, jint(qe, "isvsvn"));
 }
 
 static void check_sgx_platform(const json_t *exp, const struct coffer_attest_claims *c)
