@@ -160,6 +160,11 @@ static X509 *as_certificate(const uint8_t *d, size_t n)
         BIO *b = BIO_new_mem_buf(d, (int)n);
         x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
         BIO_free(b);
+    } else if (n > 35 && memcmp(d, "-----BEGIN TRUSTED CERTIFICATE-----", 35) == 0) {
+        /* gramine-ratls writes this label around a plain DER certificate */
+        BIO *b = BIO_new_mem_buf(d, (int)n);
+        x = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
     } else if (n > 4 && d[0] == 0x30 && d[1] == 0x82) {
         const unsigned char *p = d;
         x = d2i_X509(NULL, &p, (long)n);

@@ -121,6 +121,10 @@ check ratls-cert 0 'SIMULATION' -- \
 check ratls-key-private 0 '^600$' -- stat -c %a "$T/ratls.key"
 check ratls-openssl-reads 0 'CN ?= ?RATLS' -- openssl x509 -in "$T/ratls.pem" -noout -subject
 check ratls-verify 0 '"kind": "simulation"' -- "$COFFER" attest verify "$T/ratls.pem"
+sed 's/ CERTIFICATE-----/ TRUSTED CERTIFICATE-----/' "$T/ratls.pem" >"$T/ratls-trusted.pem"
+check ratls-verify-gramine-label 0 '"verified": true' -- "$COFFER" attest verify "$T/ratls-trusted.pem"
+openssl x509 -in "$T/ratls.pem" -outform DER -out "$T/ratls.der"
+check ratls-verify-der 0 '"verified": true' -- "$COFFER" attest verify "$T/ratls.der"
 check ratls-verify-policy 1 'failed at policy' -- "$COFFER" attest verify "$T/ratls.pem" --policy "$T/strict.json"
 check ratls-needs-hardware 1 'no TEE found' -- "$COFFER" attest ratls-cert -o "$T/x.pem" --key "$T/x.key"
 
