@@ -460,6 +460,11 @@ COFFER_NODISCARD enum coffer_err coffer_attest_amd_roots_check(void);
  * Intel's), so tests can build a whole Intel-like PKI with OpenSSL. Clears
  * the PCK chain memo. Not thread-safe against concurrent verification. */
 COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t *der, size_t size);
+/* Test builds only: pin a test ASK and ARK (DER) for product "Milan",
+ * "Genoa", "Turin" or "Milan-VLEK"; ask_der NULL restores AMD's. */
+COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der,
+                                                                  size_t ask_size, const uint8_t *ark_der,
+                                                                  size_t ark_size);
 #endif
 
 /* ------------------------------------------------------------------- time */

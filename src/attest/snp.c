@@ -505,3 +505,41 @@ enum coffer_err coffer_attest_amd_roots_check(void)
                                names[i]);
     return COFFER_OK;
 }
+
+#ifdef COFFER_TESTING
+static X509 *saved_ask[SNP_PRODUCT_COUNT], *saved_ark[SNP_PRODUCT_COUNT];
+static bool saved[SNP_PRODUCT_COUNT];
+
+enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der, size_t ask_size,
+                                                 const uint8_t *ark_der, size_t ark_size)
+{
+    static const char *names[SNP_PRODUCT_COUNT] = {"Milan", "Genoa", "Turin", "Milan-VLEK"};
+    int i = -1;
+    for (int k = 0; k < SNP_PRODUCT_COUNT; k++)
+        if (strcmp(product, names[k]) == 0)
+            i = k;
+    if (i < 0)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "unknown product %s", product);
+    pthread_once(&chains_once, chains_init);
+    if (!saved[i]) {
+        saved_ask[i] = chain_ask[i];
+        saved_ark[i] = chain_ark[i];
+        saved[i] = true;
+    } else {
+        X509_free(chain_ask[i]);
+        X509_free(chain_ark[i]);
+    }
+    if (ask_der == NULL) {
+        chain_ask[i] = saved_ask[i];
+        chain_ark[i] = saved_ark[i];
+        saved[i] = false;
+        return COFFER_OK;
+    }
+    const unsigned char *p1 = ask_der, *p2 = ark_der;
+    chain_ask[i] = d2i_X509(NULL, &p1, (long)ask_size);
+    chain_ark[i] = d2i_X509(NULL, &p2, (long)ark_size);
+    ERR_clear_error();
+    return chain_ask[i] != NULL && chain_ark[i] != NULL ? COFFER_OK
+                                                        : COFFER_FAIL(COFFER_E_MALFORMED, "test AMD chain does not parse");
+}
+#endif
