@@ -251,6 +251,11 @@ struct coffer_attest_verify_opts {
      * The ASK/ASVK and ARK are the pinned ones. */
     const uint8_t *snp_key_cert;
     size_t snp_key_cert_size;
+    /* SEV-SNP, optional: AMD's CRL for the product (DER, KDS
+     * /vcek/v1/<product>/crl): must be signed by the pinned ARK and current,
+     * and must not list the ASK/ASVK. */
+    const uint8_t *amd_crl;
+    size_t amd_crl_size;
 };
 
 /* Verify evidence of any kind at opts->now and fill *out with its claims

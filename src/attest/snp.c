@@ -319,6 +319,34 @@ done:
     return r;
 }
 
+/* AMD's CRL: signed by the pinned ARK (RSA-PSS), current at now, and not
+ * listing the ASK/ASVK under it. */
+static enum coffer_err amd_crl_check(const struct coffer_attest_verify_opts *opts, int product,
+                                     struct coffer_attest_claims *out)
+{
+    enum coffer_attest_step S = COFFER_ATTEST_STEP_SNP_CHAIN;
+    X509_CRL *crl;
+    enum coffer_err r = coffer_attest__crl_parse(opts->amd_crl, opts->amd_crl_size, &crl);
+    if (r != COFFER_OK)
+        return coffer_attest__fail(out, S, r);
+    X509 *ark = chain_ark[product], *ask = chain_ask[product];
+    time_t now = opts->now;
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ark)) != 0 ||
+        X509_CRL_verify(crl, X509_get0_pubkey(ark)) != 1)
+        r = FAIL(S, COFFER_E_SIGNATURE, "SNP: the AMD CRL is not signed by the pinned ARK");
+    else if (next == NULL || X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) >= 0 || X509_cmp_time(next, &now) <= 0)
+        r = FAIL(S, COFFER_E_EXPIRED, "SNP: the AMD CRL is not current at the verification time");
+    else {
+        X509_REVOKED *rev = NULL;
+        if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(ask)) == 1)
+            r = FAIL(S, COFFER_E_REVOKED, "SNP: the ASK/ASVK is revoked by AMD's CRL");
+    }
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return r;
+}
+
 static void fill(const struct snp_report *s, struct coffer_attest_claims *c)
 {
     c->kind = COFFER_ATTEST_KIND_SNP;
@@ -404,6 +432,8 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
     }
     pthread_once(&chains_once, chains_init);
     if ((r = snp_chain(leaf, product, opts->now, out)) != COFFER_OK)
+        goto done;
+    if (opts->amd_crl != NULL && (r = amd_crl_check(opts, product, out)) != COFFER_OK)
         goto done;
     pk = X509_get0_pubkey(leaf);
     char group[32] = "";

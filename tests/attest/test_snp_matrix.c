@@ -312,10 +312,87 @@ static void test_snp_matrix(void **state)
     at_assert_fails(check(&rs, &tv, &c), &c, COFFER_E_POLICY, COFFER_ATTEST_STEP_SNP_CHIP_ID);
 }
 
+static uint8_t *amd_crl(EVP_PKEY *signer, X509 *revoked, time_t last, time_t next, size_t *size)
+{
+    X509_CRL *c = X509_CRL_new();
+    X509_CRL_set_version(c, 1);
+    X509_CRL_set_issuer_name(c, X509_get_subject_name(ark));
+    ASN1_TIME *t = ASN1_TIME_set(NULL, last);
+    X509_CRL_set1_lastUpdate(c, t);
+    ASN1_TIME_set(t, next);
+    X509_CRL_set1_nextUpdate(c, t);
+    if (revoked != NULL) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked));
+        ASN1_TIME_set(t, last);
+        X509_REVOKED_set_revocationDate(r, t);
+        X509_CRL_add0_revoked(c, r);
+    }
+    ASN1_TIME_free(t);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pc = NULL;
+    assert_int_equal(EVP_DigestSignInit(m, &pc, EVP_sha384(), NULL, signer), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, 48), 1);
+    assert_true(X509_CRL_sign_ctx(c, m) > 0);
+    EVP_MD_CTX_free(m);
+    unsigned char *d = NULL;
+    int n = i2d_X509_CRL(c, &d);
+    X509_CRL_free(c);
+    uint8_t *out = malloc((size_t)n);
+    memcpy(out, d, (size_t)n);
+    OPENSSL_free(d);
+    *size = (size_t)n;
+    return out;
+}
+
+static void test_snp_amd_crl(void **state)
+{
+    (void)state;
+    uint8_t chip[64], rep[1184];
+    memset(chip, 0xc1, 64);
+    const struct report_spec milan = {3, 0x19, 0x01, 0x30000, 0, 0, {3, 0, 0, 0, 0, 0, 8, 0xd1}, chip, false};
+    const struct vcek_spec mv = {"Milan-B0", "SEV-VCEK", 3, 0, 8, 0xd1, -1, chip, 64, false};
+    report(&milan, rep);
+    size_t cn, ln;
+    uint8_t *cert = vcek(&mv, &cn);
+    struct coffer_attest_verify_opts o = {.now = NOW, .snp_key_cert = cert, .snp_key_cert_size = cn};
+    struct coffer_attest_claims c;
+    /* a current CRL from the pinned ARK that lists nothing */
+    uint8_t *crl = amd_crl(ark_key, NULL, NOW - 86400, NOW + 86400, &ln);
+    o.amd_crl = crl;
+    o.amd_crl_size = ln;
+    assert_int_equal(coffer_attest_evidence_verify(rep, sizeof(rep), &o, &c), COFFER_OK);
+    free(crl);
+    /* it lists the ASK */
+    crl = amd_crl(ark_key, ask, NOW - 86400, NOW + 86400, &ln);
+    o.amd_crl = crl;
+    o.amd_crl_size = ln;
+    at_assert_fails(coffer_attest_evidence_verify(rep, sizeof(rep), &o, &c), &c, COFFER_E_REVOKED,
+                    COFFER_ATTEST_STEP_SNP_CHAIN);
+    free(crl);
+    /* stale */
+    crl = amd_crl(ark_key, NULL, NOW - 10 * 86400, NOW - 86400, &ln);
+    o.amd_crl = crl;
+    o.amd_crl_size = ln;
+    at_assert_fails(coffer_attest_evidence_verify(rep, sizeof(rep), &o, &c), &c, COFFER_E_EXPIRED,
+                    COFFER_ATTEST_STEP_SNP_CHAIN);
+    free(crl);
+    /* signed by a key that is not the pinned ARK (same issuer name) */
+    crl = amd_crl(ask_key, NULL, NOW - 86400, NOW + 86400, &ln);
+    o.amd_crl = crl;
+    o.amd_crl_size = ln;
+    at_assert_fails(coffer_attest_evidence_verify(rep, sizeof(rep), &o, &c), &c, COFFER_E_SIGNATURE,
+                    COFFER_ATTEST_STEP_SNP_CHAIN);
+    free(crl);
+    free(cert);
+}
+
 int at_run_snp_matrix(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snp_matrix),
+        cmocka_unit_test(test_snp_amd_crl),
     };
     return cmocka_run_group_tests_name("attest_snp_matrix", tests, setup, teardown);
 }
