@@ -301,7 +301,7 @@ struct coffer_attest_policy {
     size_t signer_count;
     bool check_isv_prodid;
     uint16_t isv_prodid;
-    uint16_t min_isv_svn;
+    uint16_t min_isv_svn; /* SGX ISVSVN; SEV-SNP GUEST_SVN */
     bool allow_debug;
     /* bit (1u << status) per accepted TCB status; UpToDate is always
      * accepted for hardware evidence, Revoked and NotSupported never. */

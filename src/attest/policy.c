@@ -95,6 +95,8 @@ enum coffer_err coffer_attest_policy_check(const struct coffer_attest_policy *p,
         if (!coffer_ct_eq(c->mrservicetd, zero, 48))
             return COFFER_FAIL(COFFER_E_POLICY, "policy: the TD is bound to a service TD (MRSERVICETD not zero)");
     }
+    if (c->kind == COFFER_ATTEST_KIND_SNP && c->guest_svn < p->min_isv_svn)
+        return COFFER_FAIL(COFFER_E_POLICY, "policy: GUEST_SVN %u below the minimum %u", c->guest_svn, p->min_isv_svn);
     if (c->debug && !p->allow_debug)
         return COFFER_FAIL(COFFER_E_POLICY, "policy: a debug %s TEE is not allowed (its memory is readable)", kn);
     if (c->kind == COFFER_ATTEST_KIND_SNP && c->vmpl > p->max_vmpl)

@@ -195,6 +195,11 @@ static void test_policy_statuses_and_vmpl(void **state)
     c.collateral_checked = true;
     c.tcb_status = COFFER_ATTEST_TCB_UP_TO_DATE;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
+    c.guest_svn = 2;
+    p.min_isv_svn = 3;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    p.min_isv_svn = 2;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     c.vmpl = 1;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
     p.max_vmpl = 1;
