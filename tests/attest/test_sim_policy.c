@@ -210,6 +210,7 @@ static void test_policy_statuses_and_vmpl(void **state)
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     c.kind = COFFER_ATTEST_KIND_SGX;
     c.attributes[0] = 0x05; /* INIT | MODE64BIT */
+    p.min_isv_svn = 0;
     for (int t = COFFER_ATTEST_TCB_UP_TO_DATE; t < COFFER_ATTEST_TCB_COUNT; t++) {
         c.tcb_status = (enum coffer_attest_tcb)t;
         p.tcb_statuses = 0xffffffffu; /* even "everything" never admits Revoked / NotSupported */
