@@ -175,6 +175,9 @@ struct coffer_attest_claims {
     uint32_t vmpl;
     uint32_t guest_svn;
     uint64_t reported_tcb;
+    char snp_product[16]; /* "Milan", "Genoa", "Turin": decides the TCB layout */
+    /* REPORTED_TCB decoded for snp_product (-1 where the layout has none) */
+    int snp_bl_spl, snp_tee_spl, snp_snp_spl, snp_ucode_spl, snp_fmc_spl;
 
     /* simulation */
     uint8_t exe_sha256[32];
@@ -313,6 +316,9 @@ struct coffer_attest_policy {
     /* Accept evidence whose TCB was not evaluated (no collateral). */
     bool allow_no_collateral;
     uint32_t max_vmpl; /* SNP */
+    /* SEV-SNP: minimum REPORTED_TCB components (-1 = no minimum; see
+     * coffer_attest_policy_init). */
+    int min_snp_bl, min_snp_tee, min_snp_snp, min_snp_ucode, min_snp_fmc;
     /* TDX: accept a TD bound to a service TD (MRSERVICETD not zero). */
     bool allow_service_td;
     /* Expected report data (the protocol's binding), compared in constant time. */
@@ -329,6 +335,7 @@ void coffer_attest_policy_init(struct coffer_attest_policy *p);
  *    "tcb_statuses":["UpToDate","SWHardeningNeeded",...],
  *    "advisories":["INTEL-SA-00615",...], "allow_any_advisory":false,
  *    "allow_no_collateral":false, "max_vmpl":0, "allow_service_td":false,
+ *    "min_snp_tcb":{"bl":3,"tee":0,"snp":8,"ucode":209,"fmc":0},
  *    "report_data":"hex"}
  * Unknown keys are an error (a typo must not loosen a policy). Members not
  * given keep the defaults of coffer_attest_policy_init. */

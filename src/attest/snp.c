@@ -475,6 +475,13 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
         }
     }
     fill(&s, out);
+    static const char *pnames[SNP_PRODUCT_COUNT] = {"Milan", "Genoa", "Turin", "Milan"};
+    snprintf(out->snp_product, sizeof(out->snp_product), "%s", pnames[product]);
+    out->snp_bl_spl = rep[1];
+    out->snp_tee_spl = rep[2];
+    out->snp_snp_spl = rep[3];
+    out->snp_ucode_spl = rep[8];
+    out->snp_fmc_spl = rep[9];
     out->collateral_checked = false;
 done:
     X509_free(leaf);

@@ -277,6 +277,13 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         e |= json_object_set_new(o, "vmpl", json_integer(c->vmpl));
         e |= json_object_set_new(o, "guest_svn", json_integer(c->guest_svn));
         e |= put_u64(o, "reported_tcb", c->reported_tcb);
+        if (c->snp_product[0] != '\0') {
+            json_t *t = json_pack("{s:s,s:i,s:i,s:i,s:i}", "product", c->snp_product, "bl", c->snp_bl_spl, "tee",
+                                  c->snp_tee_spl, "snp", c->snp_snp_spl, "ucode", c->snp_ucode_spl);
+            if (t != NULL && c->snp_fmc_spl >= 0)
+                e |= json_object_set_new(t, "fmc", json_integer(c->snp_fmc_spl));
+            e |= t == NULL ? -1 : json_object_set_new(o, "reported_tcb_decoded", t);
+        }
         e |= put_u64(o, "current_tcb", c->current_tcb);
         e |= put_u64(o, "platform_info", c->platform_info);
         e |= put_hex(o, "family_id", c->family_id, 16);

@@ -252,6 +252,16 @@ static void test_policy_json(void **state)
     assert_int_equal(p.advisory_count, 2);
     assert_string_equal(p.advisories[1], "INTEL-SA-00615");
     assert_true(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_SW_HARDENING_NEEDED));
+    assert_int_equal(p.min_snp_ucode, -1);
+    const char *snp = "{\"min_snp_tcb\":{\"bl\":3,\"ucode\":209}}";
+    json_t *sj;
+    assert_int_equal(coffer_json_parse(snp, strlen(snp), 1 << 16, &sj), COFFER_OK);
+    struct coffer_attest_policy sp;
+    assert_int_equal(coffer_attest_policy_from_json(sj, &sp), COFFER_OK);
+    json_decref(sj);
+    assert_int_equal(sp.min_snp_bl, 3);
+    assert_int_equal(sp.min_snp_ucode, 209);
+    assert_int_equal(sp.min_snp_tee, -1);
     assert_true(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_UP_TO_DATE));
     assert_false(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_OUT_OF_DATE));
     static const char *bad[] = {
@@ -261,6 +271,8 @@ static void test_policy_json(void **state)
         "{\"measurements\":[\"abcd\"]}",        /* wrong length */
         "{\"kinds\":[\"epid\"]}",               /* not a kind */
         "{\"max_vmpl\":7}",
+        "{\"min_snp_tcb\":{\"microcode\":1}}",
+        "{\"min_snp_tcb\":{\"ucode\":256}}",
         "{\"report_data\":\"00\"}",
         "[]",
     };

@@ -232,6 +232,22 @@ static void test_snp_matrix(void **state)
         fail_msg("%s at %s", coffer_err_detail(), coffer_attest_step_name(c.failed_step));
     assert_int_equal(c.kind, COFFER_ATTEST_KIND_SNP);
     assert_int_equal(c.reported_tcb >> 56, 0xd1);
+    assert_string_equal(c.snp_product, "Milan");
+    assert_int_equal(c.snp_bl_spl, 3);
+    assert_int_equal(c.snp_snp_spl, 8);
+    assert_int_equal(c.snp_ucode_spl, 0xd1);
+    assert_int_equal(c.snp_fmc_spl, -1);
+    /* minimum reported TCB in the policy */
+    struct coffer_attest_policy mp;
+    coffer_attest_policy_init(&mp);
+    assert_int_equal(coffer_attest_policy_check(&mp, &c), COFFER_OK);
+    mp.min_snp_ucode = 0xd2;
+    assert_int_equal(coffer_attest_policy_check(&mp, &c), COFFER_E_POLICY);
+    mp.min_snp_ucode = 0xd1;
+    mp.min_snp_snp = 8;
+    assert_int_equal(coffer_attest_policy_check(&mp, &c), COFFER_OK);
+    mp.min_snp_fmc = 0; /* Milan has no FMC SVN: a minimum cannot be met */
+    assert_int_equal(coffer_attest_policy_check(&mp, &c), COFFER_E_POLICY);
     /* hwID wrapped in an OCTET STRING is read the same */
     struct vcek_spec v = mv;
     v.hwid_wrapped = true;
@@ -296,6 +312,11 @@ static void test_snp_matrix(void **state)
     r = check(&turin, &tv, &c);
     if (r != COFFER_OK)
         fail_msg("turin: %s at %s", coffer_err_detail(), coffer_attest_step_name(c.failed_step));
+    assert_string_equal(c.snp_product, "Turin");
+    assert_int_equal(c.snp_fmc_spl, 1);
+    assert_int_equal(c.snp_bl_spl, 3);
+    assert_int_equal(c.snp_snp_spl, 5);
+    assert_int_equal(c.snp_ucode_spl, 0x49);
     v = tv;
     v.fmc = 2;
     at_assert_fails(check(&turin, &v, &c), &c, COFFER_E_POLICY, COFFER_ATTEST_STEP_SNP_TCB);
