@@ -45,6 +45,11 @@ check phala-neg-qe-auth 1 'failed at qe_report_data_binding' -- \
     "$COFFER" attest verify "$V/sgx/phala-v3/neg-qe-auth.bin" --collateral "$V" --at 2025-07-01T00:00:00Z
 check phala-no-collateral 1 'failed at collateral' -- \
     "$COFFER" attest verify "$Q" --at 2025-07-01T00:00:00Z
+mkdir -p "$T/tampered"
+cp "$V/collateral/sgx-fmspc00A067110000-2025-06-19/"* "$T/tampered/"
+cp "$V/collateral/sgx-fmspc00A067110000-2025-06-19/neg-tcb_info-tampered.json" "$T/tampered/tcb_info.json"
+check tampered-tcb-info 1 'tcb_info_signature' -- \
+    "$COFFER" attest verify "$Q" --collateral "$T/tampered" --at 2025-07-01T00:00:00Z
 check mobilecoin-stale-crl 1 'PCK CRL has expired' -- \
     "$COFFER" attest verify "$V/sgx/mobilecoin-v3/quote.bin" --collateral "$V" --at 2023-07-20T00:00:00Z
 check mobilecoin-no-revocation 0 '"tcb_status": "SWHardeningNeeded"' -- \
