@@ -200,6 +200,8 @@ static void test_sgx_occlum_debug_no_collateral(void **state)
     struct coffer_attest_verify_opts o = {.now = at_verify_at(exp), .collateral = list, .collateral_count = 2};
     r = coffer_attest_evidence_verify(q, n, &o, &c);
     at_assert_fails(r, &c, COFFER_E_NOT_FOUND, COFFER_ATTEST_STEP_COLLATERAL);
+    /* now: still refused (no collateral exists for this platform) */
+    assert_int_not_equal(verify1(q, n, NULL, time(NULL), false, &c), COFFER_OK);
     /* the chain is checked before anything else: in 2053 it fails there */
     r = verify1(q, n, NULL, at_time("2053-01-01T00:00:00Z"), false, &c);
     at_assert_fails(r, &c, COFFER_E_EXPIRED, COFFER_ATTEST_STEP_PCK_CHAIN);
