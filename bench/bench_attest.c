@@ -2,12 +2,14 @@
  * bench_attest.c — verifications per second of an SGX DCAP quote with the
  * collateral already parsed (issue 4, item 7).
  *
- *   bench_attest [--threads N] [--seconds S] [--shared DIR]
+ *   bench_attest [--threads N] [--seconds S] [--shared DIR] [--cold]
  *
  * Design: the collateral set is parsed once and shared read-only by N
  * threads (coffer_attest_collateral is immutable after parse); each thread
  * verifies the recorded sgx/phala-v3 quote at its verify_at in a loop for S
- * seconds and counts successes. Every verification is checked to succeed
+ * seconds and counts successes. --cold clears the verifier's memos (PCK
+ * chains, QE report signatures) before every verification, as if every
+ * quote came from a platform never seen before. Every verification is checked to succeed
  * with the expected status, so a fast failure can never count. Prints one
  * JSON line.
  */
@@ -26,6 +28,7 @@ struct job {
     double seconds;
     uint64_t done;
     int failed;
+    int cold;
 };
 
 static void *worker(void *arg)
@@ -37,6 +40,8 @@ static void *worker(void *arg)
     while (coffer_now_ns() < end) {
         for (int k = 0; k < 16; k++) {
             struct coffer_attest_claims c;
+            if (j->cold)
+                coffer_attest_cache_clear();
             if (coffer_attest_evidence_verify(j->quote, j->size, &o, &c) != COFFER_OK ||
                 c.tcb_status != COFFER_ATTEST_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED) {
                 j->failed = 1;
@@ -53,6 +58,7 @@ int main(int argc, char **argv)
     int threads = 2;
     double seconds = 5;
     const char *shared = COFFER_SHARED_DIR;
+    int cold = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -60,8 +66,10 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--shared") == 0 && i + 1 < argc)
             shared = argv[++i];
+        else if (strcmp(argv[i], "--cold") == 0)
+            cold = 1;
         else {
-            fprintf(stderr, "usage: bench_attest [--threads N] [--seconds S] [--shared DIR]\n");
+            fprintf(stderr, "usage: bench_attest [--threads N] [--seconds S] [--shared DIR] [--cold]\n");
             return 2;
         }
     }
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
     pthread_t *tids = calloc((size_t)threads, sizeof(*tids));
     uint64_t t0 = coffer_now_ns();
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (struct job){.quote = q, .size = qn, .col = col, .now = now, .seconds = seconds};
+        jobs[i] = (struct job){.quote = q, .size = qn, .col = col, .now = now, .seconds = seconds, .cold = cold};
         pthread_create(&tids[i], NULL, worker, &jobs[i]);
     }
     uint64_t total = 0;
@@ -104,9 +112,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_attest: a verification failed: %s\n", coffer_err_detail());
         return 1;
     }
-    printf("{\"bench\":\"sgx_quote_verify\",\"threads\":%d,\"seconds\":%.2f,\"verifications\":%llu,"
+    printf("{\"bench\":\"sgx_quote_verify%s\",\"threads\":%d,\"seconds\":%.2f,\"verifications\":%llu,"
            "\"per_second\":%.0f,\"per_second_per_thread\":%.0f}\n",
-           threads, el, (unsigned long long)total, (double)total / el, (double)total / el / threads);
+           cold ? "_cold" : "", threads, el, (unsigned long long)total, (double)total / el, (double)total / el / threads);
     coffer_attest_collateral_free(col);
     coffer_free(q);
     free(jobs);

@@ -2,9 +2,10 @@
  * coffer/attest.h — attestation evidence: parsing, offline verification,
  * policy, and the providers that produce evidence for this process.
  *
- * Evidence kinds: Intel SGX DCAP quotes (v3), coffer simulation evidence
- * (a statement signed by a local software "platform key"), and — as they
- * land — Intel TDX quotes (v4/v5) and AMD SEV-SNP reports.
+ * Evidence kinds: Intel SGX DCAP quotes (v3), Intel TDX quotes (v4, v5),
+ * AMD SEV-SNP attestation reports, and coffer simulation evidence (a
+ * statement signed by a local software "platform key"). RA-TLS certificates
+ * (Gramine-compatible) carry any of them.
  *
  * Verification never touches the network and never reads the clock: the
  * caller passes the verification time and the collateral (Intel TCB Info,
@@ -134,6 +135,15 @@ struct coffer_attest_claims {
     uint32_t miscselect;
     uint8_t cpusvn[16];
 
+    /* Intel quote header and quoting enclave (QE) */
+    uint16_t quote_version;
+    uint16_t qe_svn;  /* header QE SVN */
+    uint16_t pce_svn; /* header PCE SVN */
+    uint8_t qe_mrenclave[32];
+    uint8_t qe_mrsigner[32];
+    uint16_t qe_isv_prodid;
+    uint16_t qe_isv_svn;
+
     /* Intel platform (from the PCK certificate) */
     uint8_t fmspc[6];
     uint8_t pceid[2];
@@ -155,10 +165,19 @@ struct coffer_attest_claims {
     uint8_t measurement[48];
     uint8_t host_data[32];
     uint8_t chip_id[64];
+    uint8_t family_id[16];
+    uint8_t image_id[16];
+    uint8_t id_key_digest[48];
+    uint8_t author_key_digest[48];
+    uint64_t platform_info;
+    uint64_t current_tcb;
     uint64_t snp_policy;
     uint32_t vmpl;
     uint32_t guest_svn;
     uint64_t reported_tcb;
+    char snp_product[16]; /* "Milan", "Genoa", "Turin": decides the TCB layout */
+    /* REPORTED_TCB decoded for snp_product (-1 where the layout has none) */
+    int snp_bl_spl, snp_tee_spl, snp_snp_spl, snp_ucode_spl, snp_fmc_spl;
 
     /* simulation */
     uint8_t exe_sha256[32];
@@ -235,6 +254,11 @@ struct coffer_attest_verify_opts {
      * The ASK/ASVK and ARK are the pinned ones. */
     const uint8_t *snp_key_cert;
     size_t snp_key_cert_size;
+    /* SEV-SNP, optional: AMD's CRL for the product (DER, KDS
+     * /vcek/v1/<product>/crl): must be signed by the pinned ARK and current,
+     * and must not list the ASK/ASVK. */
+    const uint8_t *amd_crl;
+    size_t amd_crl_size;
 };
 
 /* Verify evidence of any kind at opts->now and fill *out with its claims
@@ -246,6 +270,10 @@ struct coffer_attest_verify_opts {
 COFFER_NODISCARD enum coffer_err coffer_attest_evidence_verify(const uint8_t *ev, size_t size,
                                                                const struct coffer_attest_verify_opts *opts,
                                                                struct coffer_attest_claims *out);
+
+/* Forget the verifier's memos (PCK chains and QE report signatures already
+ * checked, keyed by their exact bytes). Never needed for correctness. */
+void coffer_attest_cache_clear(void);
 
 /* Decode evidence without verifying anything (for display and fuzzing):
  * the kind's fields of *out are filled; verdict fields stay zero. */
@@ -276,7 +304,7 @@ struct coffer_attest_policy {
     size_t signer_count;
     bool check_isv_prodid;
     uint16_t isv_prodid;
-    uint16_t min_isv_svn;
+    uint16_t min_isv_svn; /* SGX ISVSVN; SEV-SNP GUEST_SVN */
     bool allow_debug;
     /* bit (1u << status) per accepted TCB status; UpToDate is always
      * accepted for hardware evidence, Revoked and NotSupported never. */
@@ -288,6 +316,9 @@ struct coffer_attest_policy {
     /* Accept evidence whose TCB was not evaluated (no collateral). */
     bool allow_no_collateral;
     uint32_t max_vmpl; /* SNP */
+    /* SEV-SNP: minimum REPORTED_TCB components (-1 = no minimum; see
+     * coffer_attest_policy_init). */
+    int min_snp_bl, min_snp_tee, min_snp_snp, min_snp_ucode, min_snp_fmc;
     /* TDX: accept a TD bound to a service TD (MRSERVICETD not zero). */
     bool allow_service_td;
     /* Expected report data (the protocol's binding), compared in constant time. */
@@ -304,6 +335,7 @@ void coffer_attest_policy_init(struct coffer_attest_policy *p);
  *    "tcb_statuses":["UpToDate","SWHardeningNeeded",...],
  *    "advisories":["INTEL-SA-00615",...], "allow_any_advisory":false,
  *    "allow_no_collateral":false, "max_vmpl":0, "allow_service_td":false,
+ *    "min_snp_tcb":{"bl":3,"tee":0,"snp":8,"ucode":209,"fmc":0},
  *    "report_data":"hex"}
  * Unknown keys are an error (a typo must not loosen a policy). Members not
  * given keep the defaults of coffer_attest_policy_init. */
@@ -440,6 +472,11 @@ COFFER_NODISCARD enum coffer_err coffer_attest_amd_roots_check(void);
  * Intel's), so tests can build a whole Intel-like PKI with OpenSSL. Clears
  * the PCK chain memo. Not thread-safe against concurrent verification. */
 COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t *der, size_t size);
+/* Test builds only: pin a test ASK and ARK (DER) for product "Milan",
+ * "Genoa", "Turin" or "Milan-VLEK"; ask_der NULL restores AMD's. */
+COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der,
+                                                                  size_t ask_size, const uint8_t *ark_der,
+                                                                  size_t ark_size);
 #endif
 
 /* ------------------------------------------------------------------- time */

@@ -252,6 +252,7 @@ COFFER_NODISCARD enum coffer_err coffer_attest__p256_xy(EVP_PKEY *pk, uint8_t xy
  * (references held; release with coffer_attest__pck_chain_release), the
  * leaf's SGX extension and raw key. */
 struct pck_chain {
+    uint8_t key[32]; /* memo key: SHA-256 of the PEM text */
     X509 *leaf;
     X509 *ca;
     struct pck_ext pck;
@@ -266,6 +267,9 @@ COFFER_NODISCARD enum coffer_err coffer_attest__pck_chain_verify(const uint8_t *
 void coffer_attest__pck_chain_release(struct pck_chain *c);
 /* Forget every memoised chain. */
 void coffer_attest__pck_cache_clear(void);
+/* Whether h = SHA-256(QE report || signature) already verified under c's key. */
+bool coffer_attest__pck_qe_seen(const struct pck_chain *c, const uint8_t h[32]);
+void coffer_attest__pck_qe_remember(const struct pck_chain *c, const uint8_t h[32]);
 
 /* Certificates from concatenated PEM (at most 8); exactly `want` unless 0.
  * With canonical, the text must be exactly their canonical PEM encoding

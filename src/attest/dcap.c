@@ -183,13 +183,15 @@ static bool tdx_level_matches(const struct tcb_level *lv, const uint8_t tee_tcb_
 
 /* TDX module identity and status (attestation.md §2 step 11). */
 static enum coffer_err tdx_module(const struct coffer_attest_collateral *c, const struct td_report *td,
-                                  struct coffer_attest_claims *out, const struct qe_level **mlevel)
+                                  struct coffer_attest_claims *out, const struct qe_level **mlevel,
+                                  const struct tdx_module_identity **module)
 {
     enum coffer_attest_step S = COFFER_ATTEST_STEP_TDX_MODULE;
     const uint8_t *mrsigner = c->tdx_mrsigner, *attrs = c->tdx_attributes, *mask = c->tdx_attributes_mask;
     const struct tdx_module_identity *mi = NULL;
     uint8_t v = td->tee_tcb_svn[1];
     *mlevel = NULL;
+    *module = NULL;
     if (!c->has_tdx_module)
         return FAIL(S, COFFER_E_MALFORMED, "TDX: the TCB Info has no tdxModule");
     if (v > 0) {
@@ -210,12 +212,39 @@ static enum coffer_err tdx_module(const struct coffer_attest_collateral *c, cons
         if (td->seam_attributes[i] != 0 || (td->seam_attributes[i] & mask[i]) != attrs[i])
             return FAIL(S, COFFER_E_POLICY, "TDX: SEAMATTRIBUTES do not match the module identity");
     if (mi != NULL) {
+        *module = mi;
         *mlevel = qe_level_for(mi->levels, mi->level_count, td->tee_tcb_svn[0]);
         if (*mlevel == NULL)
             return FAIL(S, COFFER_E_POLICY, "TDX: module %s ISVSVN %u below every level (TCB not supported)", mi->id,
                         td->tee_tcb_svn[0]);
     }
     return COFFER_OK;
+}
+
+/* attestation.md §2 step 11, last point: a TD 1.5 quote whose TD is out of
+ * date only because it runs an old TDX module, on a platform that is
+ * otherwise current, is told to relaunch: TEE_TCB_SVN2 (what the platform
+ * now runs) meets the newest TCB level and the newest module level. */
+static enum coffer_attest_tcb relaunch(const struct coffer_attest_collateral *c, const struct intel_quote *q,
+                                       const struct pck_ext *pck, const struct qe_level *ql, const struct qe_level *ml,
+                                       const struct tdx_module_identity *mi, int from, enum coffer_attest_tcb status)
+{
+    if (!q->td.v15 || ml == NULL || mi == NULL || mi->level_count == 0 || c->level_count == 0 ||
+        ql->status != COFFER_ATTEST_TCB_UP_TO_DATE || ml->status != COFFER_ATTEST_TCB_OUT_OF_DATE)
+        return status;
+    if (status != COFFER_ATTEST_TCB_OUT_OF_DATE && status != COFFER_ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)
+        return status;
+    const struct tcb_level *sgx_only = NULL;
+    for (size_t i = 0; i < c->level_count && sgx_only == NULL; i++)
+        if (sgx_level_matches(&c->levels[i], pck))
+            sgx_only = &c->levels[i];
+    if (sgx_only == NULL || sgx_only->status == COFFER_ATTEST_TCB_OUT_OF_DATE ||
+        sgx_only->status == COFFER_ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)
+        return status;
+    if (!tdx_level_matches(&c->levels[0], q->td.tee_tcb_svn2, from) || q->td.tee_tcb_svn2[0] < mi->levels[0].isvsvn)
+        return status;
+    return status == COFFER_ATTEST_TCB_OUT_OF_DATE ? COFFER_ATTEST_TCB_TD_RELAUNCH_ADVISED
+                                                   : COFFER_ATTEST_TCB_TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED;
 }
 
 static void fill_sgx_claims(const struct sgx_report *s, struct coffer_attest_claims *c)
@@ -249,6 +278,21 @@ static void fill_td_claims(const struct td_report *t, struct coffer_attest_claim
     memcpy(c->tee_tcb_svn, t->tee_tcb_svn, 16);
 }
 
+static void fill_quote_claims(const struct intel_quote *q, struct coffer_attest_claims *c)
+{
+    if (q->tee_type == INTEL_TEE_SGX)
+        fill_sgx_claims(&q->sgx, c);
+    else
+        fill_td_claims(&q->td, c);
+    c->quote_version = q->version;
+    c->qe_svn = q->qe_svn;
+    c->pce_svn = q->pce_svn;
+    memcpy(c->qe_mrenclave, q->qe_report.mrenclave, 32);
+    memcpy(c->qe_mrsigner, q->qe_report.mrsigner, 32);
+    c->qe_isv_prodid = q->qe_report.isvprodid;
+    c->qe_isv_svn = q->qe_report.isvsvn;
+}
+
 enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size, struct coffer_attest_claims *out)
 {
     struct intel_quote q;
@@ -256,10 +300,7 @@ enum coffer_err coffer_attest__intel_decode(const uint8_t *ev, size_t size, stru
     memset(out, 0, sizeof(*out));
     if (r != COFFER_OK)
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE, r);
-    if (q.tee_type == INTEL_TEE_SGX)
-        fill_sgx_claims(&q.sgx, out);
-    else
-        fill_td_claims(&q.td, out);
+    fill_quote_claims(&q, out);
     return COFFER_OK;
 }
 
@@ -345,12 +386,14 @@ static enum coffer_err appraise(const struct intel_quote *q, const struct pck_ch
     add_advisories(res, lv->advisory_count, lv->advisories);
     if (tdx) {
         const struct qe_level *ml;
-        if ((r = tdx_module(c, &q->td, out, &ml)) != COFFER_OK)
+        const struct tdx_module_identity *mi;
+        if ((r = tdx_module(c, &q->td, out, &ml, &mi)) != COFFER_OK)
             return r;
         if (ml != NULL) {
             status = converge(status, ml->status);
             add_advisories(res, ml->advisory_count, ml->advisories);
         }
+        status = relaunch(c, q, pck, ql, ml, mi, from, status);
     }
     status = converge(status, ql->status);
     add_advisories(res, ql->advisory_count, ql->advisories);
@@ -382,11 +425,18 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
         goto done;
     }
     const struct pck_ext *pck = &chain.pck;
-    r = coffer_attest__p256_verify(chain.leaf_xy, q.qe_report_sig, q.qe_report_raw, SGX_REPORT_SIZE);
-    if (r != COFFER_OK) {
-        r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE,
-                 "QE report signature by the PCK key does not verify");
-        goto done;
+    uint8_t qeh[32], qebuf[SGX_REPORT_SIZE + 64];
+    memcpy(qebuf, q.qe_report_raw, SGX_REPORT_SIZE);
+    memcpy(qebuf + SGX_REPORT_SIZE, q.qe_report_sig, 64);
+    coffer_attest__sha256(qebuf, sizeof(qebuf), qeh);
+    if (!coffer_attest__pck_qe_seen(&chain, qeh)) {
+        r = coffer_attest__p256_verify(chain.leaf_xy, q.qe_report_sig, q.qe_report_raw, SGX_REPORT_SIZE);
+        if (r != COFFER_OK) {
+            r = FAIL(COFFER_ATTEST_STEP_QE_REPORT_SIGNATURE, r == COFFER_E_CRYPTO ? r : COFFER_E_SIGNATURE,
+                     "QE report signature by the PCK key does not verify");
+            goto done;
+        }
+        coffer_attest__pck_qe_remember(&chain, qeh);
     }
     uint8_t h[32];
     uint8_t *buf = coffer_malloc(64 + q.qe_auth_size);
@@ -412,10 +462,7 @@ enum coffer_err coffer_attest__intel_verify(const uint8_t *ev, size_t size, cons
                                          : "quote signature by the attestation key does not verify");
         goto done;
     }
-    if (q.tee_type == INTEL_TEE_SGX)
-        fill_sgx_claims(&q.sgx, res);
-    else
-        fill_td_claims(&q.td, res);
+    fill_quote_claims(&q, res);
     memcpy(res->fmspc, pck->fmspc, 6);
     memcpy(res->pceid, pck->pceid, 2);
     res->pcesvn = pck->pcesvn;

@@ -163,10 +163,13 @@ static bool pem_is_canonical(const uint8_t *pem, size_t size, STACK_OF(X509) *sk
         ok = PEM_write_bio_X509(b, sk_X509_value(sk, i)) == 1;
     char *data = NULL;
     long n = ok ? BIO_get_mem_data(b, &data) : 0;
-    ok = ok && n > 0 && (size_t)n <= size && memcmp(pem, data, (size_t)n) == 0;
-    for (size_t i = ok ? (size_t)n : size; i < size; i++)
-        if (pem[i] != '\n' && pem[i] != '\r' && pem[i] != ' ' && pem[i] != '\t')
-            ok = false;
+    struct coffer_rd rd;
+    const uint8_t *head;
+    coffer_rd_init(&rd, pem, size);
+    ok = ok && n > 0 && coffer_rd_bytes(&rd, (size_t)n, &head) == COFFER_OK && memcmp(head, data, (size_t)n) == 0;
+    uint8_t c;
+    while (ok && coffer_rd_u8(&rd, &c) == COFFER_OK)
+        ok = c == '\n' || c == '\r' || c == ' ' || c == '\t';
     BIO_free(b);
     return ok;
 }
@@ -183,18 +186,22 @@ enum coffer_err coffer_attest__pem_certs(const uint8_t *pem, size_t size, size_t
     uint8_t *fixed = NULL;
     if (!canonical) {
         static const char begin[] = "-----BEGIN ";
-        size_t extra = 1;
-        for (size_t i = 1; i + sizeof(begin) - 1 <= size; i++)
-            if (pem[i] == '-' && memcmp(pem + i, begin, sizeof(begin) - 1) == 0 && pem[i - 1] != '\n')
-                extra++;
-        if ((fixed = coffer_malloc(size + extra)) == NULL)
+        /* at most one inserted newline per input byte, plus the final one */
+        size_t cap;
+        if (!coffer_size_mul(size, 2, &cap) || !coffer_size_add(cap, 1, &cap) || (fixed = coffer_malloc(cap)) == NULL)
             return COFFER_E_NOMEM;
+        struct coffer_rd rd;
+        coffer_rd_init(&rd, pem, size);
         size_t o = 0;
-        for (size_t i = 0; i < size; i++) {
-            if (i > 0 && pem[i] == '-' && pem[i - 1] != '\n' && i + sizeof(begin) - 1 <= size &&
-                memcmp(pem + i, begin, sizeof(begin) - 1) == 0)
+        uint8_t prev = '\n', c;
+        while (coffer_rd_u8(&rd, &c) == COFFER_OK) {
+            struct coffer_rd look = rd;
+            const uint8_t *rest;
+            if (c == '-' && prev != '\n' && coffer_rd_bytes(&look, sizeof(begin) - 2, &rest) == COFFER_OK &&
+                memcmp(rest, begin + 1, sizeof(begin) - 2) == 0)
                 fixed[o++] = '\n';
-            fixed[o++] = pem[i];
+            fixed[o++] = c;
+            prev = c;
         }
         fixed[o++] = '\n';
         pem = fixed;

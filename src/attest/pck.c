@@ -31,17 +31,16 @@ enum { TAG_INT = 0x02, TAG_OCTET = 0x04, TAG_OID = 0x06, TAG_ENUM = 0x0a, TAG_SE
 /* Match an OID body against sgx_oid + suffix; returns the last arc or -1. */
 static int oid_arc(const struct coffer_rd *oid, const uint8_t *suffix, size_t suffix_size)
 {
-    size_t n = coffer_rd_left(oid);
-    if (n != SGX_OID_SIZE + suffix_size + 1)
+    if (coffer_rd_left(oid) != SGX_OID_SIZE + suffix_size + 1)
         return -1;
     struct coffer_rd o = *oid;
-    const uint8_t *p;
-    if (coffer_rd_bytes(&o, n, &p) != COFFER_OK)
+    const uint8_t *base, *mid;
+    uint8_t last;
+    if (coffer_rd_bytes(&o, SGX_OID_SIZE, &base) != COFFER_OK || coffer_rd_bytes(&o, suffix_size, &mid) != COFFER_OK ||
+        coffer_rd_u8(&o, &last) != COFFER_OK)
         return -1;
-    if (memcmp(p, sgx_oid, SGX_OID_SIZE) != 0 ||
-        (suffix_size > 0 && memcmp(p + SGX_OID_SIZE, suffix, suffix_size) != 0))
+    if (memcmp(base, sgx_oid, SGX_OID_SIZE) != 0 || (suffix_size > 0 && memcmp(mid, suffix, suffix_size) != 0))
         return -1;
-    uint8_t last = p[n - 1];
     return last < 0x80 ? last : -1;
 }
 

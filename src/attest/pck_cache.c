@@ -12,6 +12,9 @@
  *     at the first caller's time), the SGX extension, the leaf's raw key;
  *   - time-dependent, on every call: all three certificates valid at now.
  * Only successes are memoised; a failure is recomputed (and fails) each time.
+ * Beside each chain the hash of the last QE report whose signature verified
+ * under its PCK key is kept (coffer_attest__pck_qe_seen / _remember): the
+ * quote's own signature is always verified, the QE's only when it changed.
  *
  * Invariants: I1 an entry exists only for a text that passed every
  * time-independent check. I2 every call checks validity at its own now, so
@@ -37,6 +40,11 @@ struct entry {
     bool used;
     uint8_t key[32];
     struct pck_chain chain;
+    /* SHA-256(QE report || its signature) last verified under this chain's
+     * PCK key: the QE report is the same for every quote of a platform until
+     * its QE restarts, so its signature need not be checked again. */
+    bool qe_set;
+    uint8_t qe[32];
 };
 
 static struct entry cache[PCK_CACHE_SIZE];
@@ -62,6 +70,33 @@ void coffer_attest__pck_cache_clear(void)
     pthread_mutex_unlock(&lock);
 }
 
+bool coffer_attest__pck_qe_seen(const struct pck_chain *c, const uint8_t h[32])
+{
+    bool seen = false;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < PCK_CACHE_SIZE && !seen; i++)
+        if (cache[i].used && cache[i].qe_set && memcmp(cache[i].key, c->key, 32) == 0)
+            seen = memcmp(cache[i].qe, h, 32) == 0;
+    pthread_mutex_unlock(&lock);
+    return seen;
+}
+
+void coffer_attest__pck_qe_remember(const struct pck_chain *c, const uint8_t h[32])
+{
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < PCK_CACHE_SIZE; i++)
+        if (cache[i].used && memcmp(cache[i].key, c->key, 32) == 0) {
+            memcpy(cache[i].qe, h, 32);
+            cache[i].qe_set = true;
+        }
+    pthread_mutex_unlock(&lock);
+}
+
+void coffer_attest_cache_clear(void)
+{
+    coffer_attest__pck_cache_clear();
+}
+
 static bool lookup(const uint8_t key[32], struct pck_chain *out)
 {
     bool found = false;
@@ -85,6 +120,7 @@ static void insert(const uint8_t key[32], const struct pck_chain *c)
     if (e->used)
         coffer_attest__pck_chain_release(&e->chain);
     e->used = true;
+    e->qe_set = false;
     memcpy(e->key, key, 32);
     e->chain = *c;
     X509_up_ref(c->leaf);
@@ -205,7 +241,9 @@ enum coffer_err coffer_attest__pck_chain_verify(const uint8_t *pem, size_t size,
         return r;
     }
     enum coffer_err r = full_verify(pem, size, now, out);
-    if (r == COFFER_OK)
+    if (r == COFFER_OK) {
+        memcpy(out->key, key, 32);
         insert(key, out);
+    }
     return r;
 }

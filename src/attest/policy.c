@@ -24,6 +24,7 @@ void coffer_attest_policy_init(struct coffer_attest_policy *p)
     p->kinds = (1u << COFFER_ATTEST_KIND_SGX) | (1u << COFFER_ATTEST_KIND_TDX) | (1u << COFFER_ATTEST_KIND_SNP);
     p->tcb_statuses = 1u << COFFER_ATTEST_TCB_UP_TO_DATE;
     p->max_vmpl = 0;
+    p->min_snp_bl = p->min_snp_tee = p->min_snp_snp = p->min_snp_ucode = p->min_snp_fmc = -1;
 }
 
 static const uint8_t *measurement_of(const struct coffer_attest_claims *c, size_t *size)
@@ -95,6 +96,17 @@ enum coffer_err coffer_attest_policy_check(const struct coffer_attest_policy *p,
         if (!coffer_ct_eq(c->mrservicetd, zero, 48))
             return COFFER_FAIL(COFFER_E_POLICY, "policy: the TD is bound to a service TD (MRSERVICETD not zero)");
     }
+    if (c->kind == COFFER_ATTEST_KIND_SNP) {
+        const int have[5] = {c->snp_bl_spl, c->snp_tee_spl, c->snp_snp_spl, c->snp_ucode_spl, c->snp_fmc_spl};
+        const int want[5] = {p->min_snp_bl, p->min_snp_tee, p->min_snp_snp, p->min_snp_ucode, p->min_snp_fmc};
+        static const char *names[5] = {"boot loader", "TEE", "SNP firmware", "microcode", "FMC"};
+        for (int i = 0; i < 5; i++)
+            if (want[i] >= 0 && have[i] < want[i])
+                return COFFER_FAIL(COFFER_E_POLICY, "policy: reported %s SVN %d below the minimum %d", names[i], have[i],
+                                   want[i]);
+    }
+    if (c->kind == COFFER_ATTEST_KIND_SNP && c->guest_svn < p->min_isv_svn)
+        return COFFER_FAIL(COFFER_E_POLICY, "policy: GUEST_SVN %u below the minimum %u", c->guest_svn, p->min_isv_svn);
     if (c->debug && !p->allow_debug)
         return COFFER_FAIL(COFFER_E_POLICY, "policy: a debug %s TEE is not allowed (its memory is readable)", kn);
     if (c->kind == COFFER_ATTEST_KIND_SNP && c->vmpl > p->max_vmpl)
@@ -166,7 +178,7 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
     static const char *const known[] = {"kinds", "allow_simulation", "measurements", "signers", "isv_prodid",
                                         "min_isv_svn", "allow_debug", "tcb_statuses", "advisories",
                                         "allow_any_advisory", "allow_no_collateral", "max_vmpl", "report_data",
-                                        "allow_service_td"};
+                                        "allow_service_td", "min_snp_tcb"};
     enum coffer_err r;
     struct coffer_attest_policy p;
     coffer_attest_policy_init(&p);
@@ -236,6 +248,26 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
             snprintf(p.advisories[i], COFFER_ATTEST_ADVISORY_SIZE, "%s", s);
         }
         p.advisory_count = json_array_size(a);
+    }
+    json_t *mt = NULL;
+    if ((r = coffer_json_get_object(j, "$", "min_snp_tcb", false, &mt)) != COFFER_OK)
+        return r;
+    if (mt != NULL) {
+        static const char *keys[5] = {"bl", "tee", "snp", "ucode", "fmc"};
+        int *dst[5] = {&p.min_snp_bl, &p.min_snp_tee, &p.min_snp_snp, &p.min_snp_ucode, &p.min_snp_fmc};
+        const char *k;
+        json_t *x;
+        json_object_foreach(mt, k, x)
+        {
+            int idx = -1;
+            for (int i = 0; i < 5; i++)
+                if (strcmp(k, keys[i]) == 0)
+                    idx = i;
+            if (idx < 0 || !json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 255)
+                return COFFER_FAIL(COFFER_E_JSON, "policy: $.min_snp_tcb.%.16s must be one of bl, tee, snp, ucode, fmc "
+                                   "with a value 0..255", k);
+            *dst[idx] = (int)json_integer_value(x);
+        }
     }
     int64_t vmpl = 0;
     if ((r = coffer_json_get_int(j, "$", "max_vmpl", false, &vmpl)) != COFFER_OK)

@@ -31,6 +31,20 @@
 
 #define GRAMINE_DIR "/dev/attestation"
 #define TSM_DIR "/sys/kernel/config/tsm/report"
+
+/* $COFFER_GRAMINE_ATTESTATION_DIR and $COFFER_TSM_REPORT_DIR move the two
+ * interfaces (non-standard mounts, and tests with stand-in folders). */
+static const char *gramine_dir(void)
+{
+    const char *e = getenv("COFFER_GRAMINE_ATTESTATION_DIR");
+    return e != NULL && e[0] != '\0' ? e : GRAMINE_DIR;
+}
+
+static const char *tsm_dir(void)
+{
+    const char *e = getenv("COFFER_TSM_REPORT_DIR");
+    return e != NULL && e[0] != '\0' ? e : TSM_DIR;
+}
 #define EVIDENCE_MAX (64u * 1024u)
 
 static const char *const provider_names[] = {"auto", "gramine", "tsm", "simulation"};
@@ -69,17 +83,20 @@ enum coffer_err coffer_attest_provider_detect(enum coffer_attest_provider *out)
         if (r != COFFER_OK || *out != COFFER_ATTEST_PROVIDER_AUTO)
             return r;
     }
-    if (exists(GRAMINE_DIR "/quote")) {
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/quote", gramine_dir());
+    if (exists(p)) {
         *out = COFFER_ATTEST_PROVIDER_GRAMINE;
         return COFFER_OK;
     }
-    if (exists(TSM_DIR)) {
+    if (exists(tsm_dir())) {
         *out = COFFER_ATTEST_PROVIDER_TSM;
         return COFFER_OK;
     }
     return COFFER_FAIL(COFFER_E_NOT_FOUND,
-                       "no TEE found (no " GRAMINE_DIR "/quote, no " TSM_DIR "); set COFFER_ATTEST_PROVIDER=simulation "
-                       "to run without hardware protection");
+                       "no TEE found (no %s, no %s); set COFFER_ATTEST_PROVIDER=simulation to run without hardware "
+                       "protection",
+                       p, tsm_dir());
 }
 
 static enum coffer_err write_file(const char *path, const void *data, size_t size)
@@ -112,23 +129,27 @@ static enum coffer_err read_small(const char *path, char *buf, size_t size)
 
 static enum coffer_err gramine_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
 {
-    char type[64] = "";
+    char type[64] = "", p[4096];
     enum coffer_err r;
-    if (read_small(GRAMINE_DIR "/attestation_type", type, sizeof(type)) == COFFER_OK && strcmp(type, "dcap") != 0)
+    const char *dir = gramine_dir();
+    snprintf(p, sizeof(p), "%s/attestation_type", dir);
+    if (read_small(p, type, sizeof(type)) == COFFER_OK && strcmp(type, "dcap") != 0)
         return COFFER_FAIL(COFFER_E_UNSUPPORTED, "Gramine attestation type \"%s\" (coffer needs dcap)", type);
     coffer_err_clear();
-    if ((r = write_file(GRAMINE_DIR "/user_report_data", rd, 64)) != COFFER_OK)
+    snprintf(p, sizeof(p), "%s/user_report_data", dir);
+    if ((r = write_file(p, rd, 64)) != COFFER_OK)
         return r;
-    if ((r = coffer_file_read_all(GRAMINE_DIR "/quote", EVIDENCE_MAX, out, out_size)) != COFFER_OK)
+    snprintf(p, sizeof(p), "%s/quote", dir);
+    if ((r = coffer_file_read_all(p, EVIDENCE_MAX, out, out_size)) != COFFER_OK)
         coffer_err_context("Gramine quote");
     return r;
 }
 
 static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
 {
-    char dir[256], path[320], gen1[32] = "", gen2[32] = "";
+    char dir[4096], path[4200], gen1[32] = "", gen2[32] = "";
     enum coffer_err r;
-    snprintf(dir, sizeof(dir), TSM_DIR "/coffer-%ld-%lu", (long)getpid(), (unsigned long)coffer_now_ns());
+    snprintf(dir, sizeof(dir), "%s/coffer-%ld-%lu", tsm_dir(), (long)getpid(), (unsigned long)coffer_now_ns());
     if (mkdir(dir, 0700) != 0)
         return COFFER_FAIL(errno == EACCES || errno == EPERM ? COFFER_E_PERM : COFFER_E_IO,
                            "configfs-tsm: cannot create %s: %s", dir, strerror(errno));

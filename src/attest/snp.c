@@ -319,6 +319,34 @@ done:
     return r;
 }
 
+/* AMD's CRL: signed by the pinned ARK (RSA-PSS), current at now, and not
+ * listing the ASK/ASVK under it. */
+static enum coffer_err amd_crl_check(const struct coffer_attest_verify_opts *opts, int product,
+                                     struct coffer_attest_claims *out)
+{
+    enum coffer_attest_step S = COFFER_ATTEST_STEP_SNP_CHAIN;
+    X509_CRL *crl;
+    enum coffer_err r = coffer_attest__crl_parse(opts->amd_crl, opts->amd_crl_size, &crl);
+    if (r != COFFER_OK)
+        return coffer_attest__fail(out, S, r);
+    X509 *ark = chain_ark[product], *ask = chain_ask[product];
+    time_t now = opts->now;
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ark)) != 0 ||
+        X509_CRL_verify(crl, X509_get0_pubkey(ark)) != 1)
+        r = FAIL(S, COFFER_E_SIGNATURE, "SNP: the AMD CRL is not signed by the pinned ARK");
+    else if (next == NULL || X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) >= 0 || X509_cmp_time(next, &now) <= 0)
+        r = FAIL(S, COFFER_E_EXPIRED, "SNP: the AMD CRL is not current at the verification time");
+    else {
+        X509_REVOKED *rev = NULL;
+        if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(ask)) == 1)
+            r = FAIL(S, COFFER_E_REVOKED, "SNP: the ASK/ASVK is revoked by AMD's CRL");
+    }
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return r;
+}
+
 static void fill(const struct snp_report *s, struct coffer_attest_claims *c)
 {
     c->kind = COFFER_ATTEST_KIND_SNP;
@@ -327,6 +355,12 @@ static void fill(const struct snp_report *s, struct coffer_attest_claims *c)
     memcpy(c->measurement, s->measurement, 48);
     memcpy(c->host_data, s->host_data, 32);
     memcpy(c->chip_id, s->chip_id, 64);
+    memcpy(c->family_id, s->family_id, 16);
+    memcpy(c->image_id, s->image_id, 16);
+    memcpy(c->id_key_digest, s->id_key_digest, 48);
+    memcpy(c->author_key_digest, s->author_key_digest, 48);
+    c->platform_info = s->platform_info;
+    c->current_tcb = s->current_tcb;
     c->snp_policy = s->policy;
     c->vmpl = s->vmpl;
     c->guest_svn = s->guest_svn;
@@ -399,6 +433,8 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
     pthread_once(&chains_once, chains_init);
     if ((r = snp_chain(leaf, product, opts->now, out)) != COFFER_OK)
         goto done;
+    if (opts->amd_crl != NULL && (r = amd_crl_check(opts, product, out)) != COFFER_OK)
+        goto done;
     pk = X509_get0_pubkey(leaf);
     char group[32] = "";
     size_t gl;
@@ -439,6 +475,13 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
         }
     }
     fill(&s, out);
+    static const char *pnames[SNP_PRODUCT_COUNT] = {"Milan", "Genoa", "Turin", "Milan"};
+    snprintf(out->snp_product, sizeof(out->snp_product), "%s", pnames[product]);
+    out->snp_bl_spl = rep[1];
+    out->snp_tee_spl = rep[2];
+    out->snp_snp_spl = rep[3];
+    out->snp_ucode_spl = rep[8];
+    out->snp_fmc_spl = rep[9];
     out->collateral_checked = false;
 done:
     X509_free(leaf);
@@ -499,3 +542,41 @@ enum coffer_err coffer_attest_amd_roots_check(void)
                                names[i]);
     return COFFER_OK;
 }
+
+#ifdef COFFER_TESTING
+static X509 *saved_ask[SNP_PRODUCT_COUNT], *saved_ark[SNP_PRODUCT_COUNT];
+static bool saved[SNP_PRODUCT_COUNT];
+
+enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der, size_t ask_size,
+                                                 const uint8_t *ark_der, size_t ark_size)
+{
+    static const char *names[SNP_PRODUCT_COUNT] = {"Milan", "Genoa", "Turin", "Milan-VLEK"};
+    int i = -1;
+    for (int k = 0; k < SNP_PRODUCT_COUNT; k++)
+        if (strcmp(product, names[k]) == 0)
+            i = k;
+    if (i < 0)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "unknown product %s", product);
+    pthread_once(&chains_once, chains_init);
+    if (!saved[i]) {
+        saved_ask[i] = chain_ask[i];
+        saved_ark[i] = chain_ark[i];
+        saved[i] = true;
+    } else {
+        X509_free(chain_ask[i]);
+        X509_free(chain_ark[i]);
+    }
+    if (ask_der == NULL) {
+        chain_ask[i] = saved_ask[i];
+        chain_ark[i] = saved_ark[i];
+        saved[i] = false;
+        return COFFER_OK;
+    }
+    const unsigned char *p1 = ask_der, *p2 = ark_der;
+    chain_ask[i] = d2i_X509(NULL, &p1, (long)ask_size);
+    chain_ark[i] = d2i_X509(NULL, &p2, (long)ark_size);
+    ERR_clear_error();
+    return chain_ask[i] != NULL && chain_ark[i] != NULL ? COFFER_OK
+                                                        : COFFER_FAIL(COFFER_E_MALFORMED, "test AMD chain does not parse");
+}
+#endif

@@ -226,6 +226,15 @@ static int put_hex(json_t *o, const char *key, const uint8_t *p, size_t n)
     return json_object_set_new(o, key, json_string(buf));
 }
 
+/* u64 values as "0x..." strings: JSON numbers beyond 2^53 (or 2^63) do not
+ * survive readers. */
+static int put_u64(json_t *o, const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "0x%016llx", (unsigned long long)v);
+    return json_object_set_new(o, key, json_string(buf));
+}
+
 json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
 {
     json_t *o = json_object();
@@ -257,16 +266,30 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         e |= put_hex(o, "mrownerconfig", c->mrownerconfig, 48);
         e |= put_hex(o, "mrseam", c->mrseam, 48);
         e |= put_hex(o, "mrservicetd", c->mrservicetd, 48);
-        e |= json_object_set_new(o, "td_attributes", json_integer((json_int_t)c->td_attributes));
+        e |= put_u64(o, "td_attributes", c->td_attributes);
         e |= put_hex(o, "tee_tcb_svn", c->tee_tcb_svn, 16);
         break;
     case COFFER_ATTEST_KIND_SNP:
         e |= put_hex(o, "measurement", c->measurement, 48);
         e |= put_hex(o, "host_data", c->host_data, 32);
         e |= put_hex(o, "chip_id", c->chip_id, 64);
-        e |= json_object_set_new(o, "policy", json_integer((json_int_t)c->snp_policy));
+        e |= put_u64(o, "snp_policy", c->snp_policy);
         e |= json_object_set_new(o, "vmpl", json_integer(c->vmpl));
-        e |= json_object_set_new(o, "reported_tcb", json_integer((json_int_t)c->reported_tcb));
+        e |= json_object_set_new(o, "guest_svn", json_integer(c->guest_svn));
+        e |= put_u64(o, "reported_tcb", c->reported_tcb);
+        if (c->snp_product[0] != '\0') {
+            json_t *t = json_pack("{s:s,s:i,s:i,s:i,s:i}", "product", c->snp_product, "bl", c->snp_bl_spl, "tee",
+                                  c->snp_tee_spl, "snp", c->snp_snp_spl, "ucode", c->snp_ucode_spl);
+            if (t != NULL && c->snp_fmc_spl >= 0)
+                e |= json_object_set_new(t, "fmc", json_integer(c->snp_fmc_spl));
+            e |= t == NULL ? -1 : json_object_set_new(o, "reported_tcb_decoded", t);
+        }
+        e |= put_u64(o, "current_tcb", c->current_tcb);
+        e |= put_u64(o, "platform_info", c->platform_info);
+        e |= put_hex(o, "family_id", c->family_id, 16);
+        e |= put_hex(o, "image_id", c->image_id, 16);
+        e |= put_hex(o, "id_key_digest", c->id_key_digest, 48);
+        e |= put_hex(o, "author_key_digest", c->author_key_digest, 48);
         break;
     case COFFER_ATTEST_KIND_SIM:
         e |= put_hex(o, "exe_sha256", c->exe_sha256, 32);
@@ -277,6 +300,9 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
         break;
     }
     if (c->kind == COFFER_ATTEST_KIND_SGX || c->kind == COFFER_ATTEST_KIND_TDX) {
+        e |= json_object_set_new(o, "quote_version", json_integer(c->quote_version));
+        e |= put_hex(o, "qe_mrsigner", c->qe_mrsigner, 32);
+        e |= json_object_set_new(o, "qe_isv_svn", json_integer(c->qe_isv_svn));
         e |= put_hex(o, "fmspc", c->fmspc, 6);
         e |= json_object_set_new(o, "pcesvn", json_integer(c->pcesvn));
     }

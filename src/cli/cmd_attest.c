@@ -36,7 +36,7 @@ void cmd_attest_help(FILE *out)
             "usage: coffer attest evidence --report-data HEX -o FILE [--provider auto|gramine|tsm|simulation]\n"
             "       coffer attest ratls-cert -o CERT --key KEY [--provider auto|gramine|tsm|simulation]\n"
             "       coffer attest verify FILE [--collateral DIR] [--policy FILE] [--at TIME]\n"
-            "                                 [--no-revocation] [--sim-key FILE] [--vcek FILE]\n"
+            "                                 [--no-revocation] [--sim-key FILE] [--vcek FILE] [--amd-crl FILE]\n"
             "\n"
             "evidence  Write attestation evidence for this process. REPORT-DATA is up to 64 bytes\n"
             "          of hex, zero-padded. The provider is detected (Gramine /dev/attestation for\n"
@@ -60,7 +60,8 @@ void cmd_attest_help(FILE *out)
             "          \"revocation_checked\": false). Simulation evidence is checked against the\n"
             "          public half of --sim-key (default: the local platform key). SEV-SNP reports\n"
             "          need the VCEK or VLEK (DER): --vcek, else vcek.der / vlek.der beside FILE or\n"
-            "          in DIR; the AMD ASK/ASVK and ARK are pinned. With --policy,\n"
+            "          in DIR; the AMD ASK/ASVK and ARK are pinned; --amd-crl applies AMD's CRL (DER).\n"
+            "          With --policy,\n"
             "          the claims must also satisfy that JSON policy (see docs/attest.md).\n"
             "          Exits 0 when verified, 1 naming the failed check otherwise.\n");
 }
@@ -159,6 +160,11 @@ static X509 *as_certificate(const uint8_t *d, size_t n)
     if (n > 27 && memcmp(d, "-----BEGIN CERTIFICATE-----", 27) == 0) {
         BIO *b = BIO_new_mem_buf(d, (int)n);
         x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+    } else if (n > 35 && memcmp(d, "-----BEGIN TRUSTED CERTIFICATE-----", 35) == 0) {
+        /* gramine-ratls writes this label around a plain DER certificate */
+        BIO *b = BIO_new_mem_buf(d, (int)n);
+        x = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, NULL, NULL) : NULL;
         BIO_free(b);
     } else if (n > 4 && d[0] == 0x30 && d[1] == 0x82) {
         const unsigned char *p = d;
@@ -316,7 +322,7 @@ static enum coffer_err snp_cert(const char *given, const char *file, const char 
 
 static int cmd_verify(int argc, char **argv)
 {
-    const char *file = NULL, *cdir = NULL, *pfile = NULL, *at = NULL, *simkey = NULL, *vcek = NULL;
+    const char *file = NULL, *cdir = NULL, *pfile = NULL, *at = NULL, *simkey = NULL, *vcek = NULL, *amdcrl = NULL;
     bool no_rev = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--collateral") == 0 && i + 1 < argc)
@@ -329,6 +335,8 @@ static int cmd_verify(int argc, char **argv)
             simkey = argv[++i];
         else if (strcmp(argv[i], "--vcek") == 0 && i + 1 < argc)
             vcek = argv[++i];
+        else if (strcmp(argv[i], "--amd-crl") == 0 && i + 1 < argc)
+            amdcrl = argv[++i];
         else if (strcmp(argv[i], "--no-revocation") == 0)
             no_rev = true;
         else if (argv[i][0] == '-' || file != NULL)
@@ -386,13 +394,21 @@ static int cmd_verify(int argc, char **argv)
             fprintf(stderr, "coffer attest verify: no simulation platform key to check against: %s\n",
                     coffer_err_detail());
     }
-    uint8_t *cert = NULL;
+    uint8_t *cert = NULL, *crl = NULL;
     if (kind == COFFER_ATTEST_KIND_SNP) {
         if ((r = snp_cert(vcek, file, cdir, &cert, &o.snp_key_cert_size)) != COFFER_OK) {
             rc = cli_fail("attest verify: VCEK/VLEK", r);
             goto out;
         }
         o.snp_key_cert = cert;
+        if (amdcrl != NULL) {
+            if ((r = coffer_file_read_all(amdcrl, 1u << 20, &crl, &o.amd_crl_size)) != COFFER_OK) {
+                coffer_free(cert);
+                rc = cli_fail("attest verify: AMD CRL", r);
+                goto out;
+            }
+            o.amd_crl = crl;
+        }
     }
     struct coffer_attest_claims c;
     X509 *ratls = kind == COFFER_ATTEST_KIND_NONE ? as_certificate(ev, n) : NULL;
@@ -412,6 +428,7 @@ static int cmd_verify(int argc, char **argv)
         r = coffer_attest_evidence_verify(ev, n, &o, &c);
     }
     coffer_free(cert);
+    coffer_free(crl);
     if (r != COFFER_OK) {
         rc = verify_failed(coffer_attest_kind_name(kind), r, c.failed_step);
         goto out;

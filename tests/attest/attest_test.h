@@ -30,5 +30,6 @@ int at_run_tdx(void);
 int at_run_snp(void);
 int at_run_matrix(void);
 int at_run_ratls(void);
+int at_run_snp_matrix(void);
 
 #endif

@@ -96,5 +96,6 @@ int main(void)
     fails += at_run_snp();
     fails += at_run_matrix();
     fails += at_run_ratls();
+    fails += at_run_snp_matrix();
     return fails != 0;
 }

@@ -526,6 +526,199 @@ static void test_matrix_mismatch(void **state)
     coffer_attest_collateral_free(col);
 }
 
+/* ------------------------------------------------------------- TDX */
+
+/* A TDX quote (v4: TD report 1.0; v5: body type 3, TD report 1.5). */
+static uint8_t *make_td_quote(int version, const uint8_t svn[16], const uint8_t svn2[16], uint8_t mrsignerseam0,
+                              size_t *size)
+{
+    size_t pn;
+    X509 *chain[3] = {K.leaf, K.ca, K.root};
+    char *pem = pem_of(chain, 3, &pn);
+    size_t body = version == 5 ? 648 : 584, off = version == 5 ? 54 : 48;
+    size_t signed_size = off + body;
+    size_t inner = 384 + 64 + 2 + 32 + 2 + 4 + pn + 1;
+    size_t total = signed_size + 4 + 64 + 64 + 2 + 4 + inner;
+    uint8_t *q = calloc(1, total);
+    put16(q, (uint16_t)version);
+    put16(q + 2, 2);
+    coffer_store_u32le(q + 4, 0x81);
+    static const uint8_t vendor[16] = {0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9,
+                                       0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07};
+    memcpy(q + 12, vendor, 16);
+    if (version == 5) {
+        put16(q + 48, 3);
+        coffer_store_u32le(q + 50, 648);
+    }
+    uint8_t *b = q + off;
+    memcpy(b, svn, 16);
+    b[16 + 48] = mrsignerseam0; /* MRSIGNERSEAM byte 0 */
+    memset(b + 136, 0x7d, 48);  /* MRTD */
+    memcpy(b + 520, "td-matrix", 9);
+    if (version == 5)
+        memcpy(b + 584, svn2, 16);
+    coffer_store_u32le(q + signed_size, (uint32_t)(total - signed_size - 4));
+    uint8_t *sd = q + signed_size + 4;
+    pubxy(K.att_key, sd + 64);
+    put16(sd + 128, 6);
+    coffer_store_u32le(sd + 130, (uint32_t)inner);
+    uint8_t *qe = sd + 134;
+    qe[48] = 0x11;
+    memset(qe + 128, 0x8c, 32);
+    put16(qe + 256, 2); /* TD_QE ISVPRODID */
+    put16(qe + 258, QE_ISVSVN);
+    uint8_t auth[32], hb[96];
+    memset(auth, 0x5a, 32);
+    memcpy(hb, sd + 64, 64);
+    memcpy(hb + 64, auth, 32);
+    unsigned int hl = 32;
+    assert_int_equal(EVP_Digest(hb, 96, qe + 320, &hl, EVP_sha256(), NULL), 1);
+    sign_raw(K.leaf_key, qe, 384, qe + 384);
+    uint8_t *a = qe + 448;
+    put16(a, 32);
+    memcpy(a + 2, auth, 32);
+    put16(a + 34, 5);
+    coffer_store_u32le(a + 36, (uint32_t)(pn + 1));
+    memcpy(a + 40, pem, pn);
+    sign_raw(K.att_key, q, signed_size, sd);
+    free(pem);
+    *size = total;
+    return q;
+}
+
+struct td_level {
+    int tdx2; /* tdxtcbcomponents[2] */
+    const char *status;
+};
+
+static struct coffer_attest_collateral *td_collateral(const struct td_level *lv, int n, const struct td_level *mod,
+                                                      int nmod)
+{
+    char v[16384], is[32], nx[32];
+    iso(T0 - 10 * DAY, is);
+    iso(T0 + 30 * DAY, nx);
+    const char *zero96 = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+    int o = snprintf(v, sizeof(v),
+                     "{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"%s\",\"nextUpdate\":\"%s\",\"fmspc\":\"%s\","
+                     "\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,"
+                     "\"tdxModule\":{\"mrsigner\":\"%s\",\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\"},"
+                     "\"tdxModuleIdentities\":[{\"id\":\"TDX_01\",\"mrsigner\":\"%s\",\"attributes\":\"0000000000000000\","
+                     "\"attributesMask\":\"FFFFFFFFFFFFFFFF\",\"tcbLevels\":[",
+                     is, nx, hex(FMSPC, 6), zero96, zero96);
+    for (int i = 0; i < nmod; i++)
+        o += snprintf(v + o, sizeof(v) - (size_t)o,
+                      "%s{\"tcb\":{\"isvsvn\":%d},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"%s\"}", i ? "," : "",
+                      mod[i].tdx2, mod[i].status);
+    o += snprintf(v + o, sizeof(v) - (size_t)o, "]}],\"tcbLevels\":[");
+    for (int i = 0; i < n; i++) {
+        o += snprintf(v + o, sizeof(v) - (size_t)o, "%s{\"tcb\":{\"sgxtcbcomponents\":[", i ? "," : "");
+        for (int c = 0; c < 16; c++)
+            o += snprintf(v + o, sizeof(v) - (size_t)o, "%s{\"svn\":%d}", c ? "," : "", PCK_TCB[c]);
+        o += snprintf(v + o, sizeof(v) - (size_t)o, "],\"pcesvn\":%d,\"tdxtcbcomponents\":[", PCK_PCESVN);
+        for (int c = 0; c < 16; c++)
+            o += snprintf(v + o, sizeof(v) - (size_t)o, "%s{\"svn\":%d}", c ? "," : "", c == 2 ? lv[i].tdx2 : 0);
+        o += snprintf(v + o, sizeof(v) - (size_t)o, "]},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"%s\"}",
+                      lv[i].status);
+    }
+    snprintf(v + o, sizeof(v) - (size_t)o, "]}");
+    size_t tn, qn, sn, pn, rn;
+    char *ti = signed_body("tcbInfo", v, &tn);
+    char q[2048];
+    snprintf(q, sizeof(q),
+             "{\"id\":\"TD_QE\",\"version\":2,\"issueDate\":\"%s\",\"nextUpdate\":\"%s\",\"tcbEvaluationDataNumber\":17,"
+             "\"miscselect\":\"00000000\",\"miscselectMask\":\"FFFFFFFF\","
+             "\"attributes\":\"11000000000000000000000000000000\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\","
+             "\"mrsigner\":\"8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C8C\",\"isvprodid\":2,"
+             "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":%d},\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}]}",
+             is, nx, QE_ISVSVN);
+    char *qi = signed_body("enclaveIdentity", q, &qn);
+    X509 *sc[2] = {K.tcb, K.root};
+    char *sig = pem_of(sc, 2, &sn);
+    uint8_t *pc = crl(K.ca, K.ca_key, NULL, T0 - 10 * DAY, T0 + 30 * DAY, &pn);
+    uint8_t *rc = crl(K.root, K.root_key, NULL, T0 - 100 * DAY, T0 + 300 * DAY, &rn);
+    struct coffer_attest_collateral_bytes b = {(uint8_t *)ti, tn, (uint8_t *)qi, qn, (uint8_t *)sig, sn, pc, pn, rc, rn};
+    struct coffer_attest_collateral *c = NULL;
+    enum coffer_attest_step step;
+    if (coffer_attest_collateral_parse(&b, &c, &step) != COFFER_OK)
+        fail_msg("generated TDX collateral: %s at %s", coffer_err_detail(), coffer_attest_step_name(step));
+    free(ti);
+    free(qi);
+    free(sig);
+    free(pc);
+    free(rc);
+    return c;
+}
+
+static enum coffer_err td_verify(struct coffer_attest_collateral *col, int version, const uint8_t svn[16],
+                                 const uint8_t svn2[16], uint8_t mrsignerseam0, struct coffer_attest_claims *c)
+{
+    size_t n;
+    uint8_t *q = make_td_quote(version, svn, svn2, mrsignerseam0, &n);
+    const struct coffer_attest_collateral *list[1] = {col};
+    struct coffer_attest_verify_opts o = {.now = T0, .collateral = list, .collateral_count = 1};
+    enum coffer_err r = coffer_attest_evidence_verify(q, n, &o, c);
+    free(q);
+    return r;
+}
+
+static void test_matrix_tdx(void **state)
+{
+    (void)state;
+    const struct td_level lv[2] = {{3, "UpToDate"}, {2, "OutOfDate"}};
+    const struct td_level mod[2] = {{4, "UpToDate"}, {2, "OutOfDate"}};
+    struct coffer_attest_collateral *col = td_collateral(lv, 2, mod, 2);
+    static const struct {
+        int version;
+        uint8_t svn[3], svn2[3];
+        uint8_t mrsignerseam0;
+        enum coffer_err code;
+        enum coffer_attest_step step;
+        const char *status;
+    } rows[] = {
+        /* TEE_TCB_SVN = {module isvsvn, module version (TDX_01), tdx comp 2} */
+        {4, {4, 1, 3}, {0}, 0, COFFER_OK, 0, "UpToDate"},
+        {5, {4, 1, 3}, {4, 1, 3}, 0, COFFER_OK, 0, "UpToDate"},
+        {4, {4, 1, 2}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                 /* TDX level out of date */
+        {4, {3, 1, 3}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                 /* module out of date converges */
+        /* relaunch: old module and TDX level, but the platform now runs what the newest levels want */
+        {5, {3, 1, 2}, {4, 1, 3}, 0, COFFER_OK, 0, "TDRelaunchAdvised"},
+        {5, {3, 1, 2}, {3, 1, 3}, 0, COFFER_OK, 0, "OutOfDate"},          /* a relaunch would not help */
+        {5, {3, 1, 2}, {4, 1, 2}, 0, COFFER_OK, 0, "OutOfDate"},
+        {4, {3, 1, 2}, {0}, 0, COFFER_OK, 0, "OutOfDate"},                /* TD report 1.0: no TEE_TCB_SVN2 */
+        {5, {4, 1, 2}, {4, 1, 3}, 0, COFFER_OK, 0, "OutOfDate"},          /* module current: not a relaunch case */
+        {4, {4, 1, 1}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TCB_LEVEL, NULL}, /* below every level */
+        {4, {1, 1, 3}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TDX_MODULE, NULL}, /* module below every level */
+        {4, {4, 2, 3}, {0}, 0, COFFER_E_POLICY, COFFER_ATTEST_STEP_TDX_MODULE, NULL}, /* TDX_02 unknown */
+        {4, {4, 1, 3}, {0}, 1, COFFER_E_POLICY, COFFER_ATTEST_STEP_TDX_MODULE, NULL}, /* MRSIGNERSEAM not Intel's */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint8_t svn[16] = {0}, svn2[16] = {0};
+        memcpy(svn, rows[i].svn, 3);
+        memcpy(svn2, rows[i].svn2, 3);
+        struct coffer_attest_claims c;
+        enum coffer_err r = td_verify(col, rows[i].version, svn, svn2, rows[i].mrsignerseam0, &c);
+        if (rows[i].code == COFFER_OK) {
+            if (r != COFFER_OK)
+                fail_msg("row %zu: %s at %s", i, coffer_err_detail(), coffer_attest_step_name(c.failed_step));
+            assert_string_equal(coffer_attest_tcb_name(c.tcb_status), rows[i].status);
+            assert_int_equal(c.kind, COFFER_ATTEST_KIND_TDX);
+            at_assert_hex("7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d",
+                          c.mrtd, 48);
+        } else {
+            at_assert_fails(r, &c, rows[i].code, rows[i].step);
+        }
+    }
+    /* the SGX collateral for this FMSPC with a TDX quote: TCB Info id mismatch */
+    struct level sl[1] = {{0, "UpToDate", NULL}};
+    struct variant v = {.lv = sl, .nlv = 1};
+    struct coffer_attest_collateral *sgx = collateral(&v);
+    uint8_t svn[16] = {4, 1, 3};
+    struct coffer_attest_claims c;
+    at_assert_fails(td_verify(sgx, 4, svn, svn, 0, &c), &c, COFFER_E_POLICY, COFFER_ATTEST_STEP_COLLATERAL_MISMATCH);
+    coffer_attest_collateral_free(sgx);
+    coffer_attest_collateral_free(col);
+}
+
 int at_run_matrix(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +726,7 @@ int at_run_matrix(void)
         cmocka_unit_test(test_matrix_qe_convergence),
         cmocka_unit_test(test_matrix_revocation_and_time),
         cmocka_unit_test(test_matrix_mismatch),
+        cmocka_unit_test(test_matrix_tdx),
     };
     return cmocka_run_group_tests_name("attest_matrix", tests, setup, teardown);
 }

@@ -39,6 +39,14 @@ static void check_sgx_body(const json_t *exp, const struct coffer_attest_claims 
     assert_int_equal(c->isv_svn, jint(b, "isvsvn"));
     assert_int_equal(c->miscselect, jint(b, "miscselect"));
     assert_int_equal(c->debug, json_is_true(json_object_get(exp, "debug")));
+    const json_t *h = json_object_get(exp, "header"), *qe = json_object_get(exp, "qe_report");
+    assert_int_equal(c->quote_version, jint(h, "version"));
+    assert_int_equal(c->qe_svn, jint(h, "qe_svn"));
+    assert_int_equal(c->pce_svn, jint(h, "pce_svn"));
+    at_assert_hex(jstr(qe, "mrenclave"), c->qe_mrenclave, 32);
+    at_assert_hex(jstr(qe, "mrsigner"), c->qe_mrsigner, 32);
+    assert_int_equal(c->qe_isv_prodid, jint(qe, "isvprodid"));
+    assert_int_equal(c->qe_isv_svn, jint(qe, "isvsvn"));
 }
 
 static void check_sgx_platform(const json_t *exp, const struct coffer_attest_claims *c)
@@ -192,6 +200,8 @@ static void test_sgx_occlum_debug_no_collateral(void **state)
     struct coffer_attest_verify_opts o = {.now = at_verify_at(exp), .collateral = list, .collateral_count = 2};
     r = coffer_attest_evidence_verify(q, n, &o, &c);
     at_assert_fails(r, &c, COFFER_E_NOT_FOUND, COFFER_ATTEST_STEP_COLLATERAL);
+    /* now: still refused (no collateral exists for this platform) */
+    assert_int_not_equal(verify1(q, n, NULL, time(NULL), false, &c), COFFER_OK);
     /* the chain is checked before anything else: in 2053 it fails there */
     r = verify1(q, n, NULL, at_time("2053-01-01T00:00:00Z"), false, &c);
     at_assert_fails(r, &c, COFFER_E_EXPIRED, COFFER_ATTEST_STEP_PCK_CHAIN);

@@ -195,6 +195,11 @@ static void test_policy_statuses_and_vmpl(void **state)
     c.collateral_checked = true;
     c.tcb_status = COFFER_ATTEST_TCB_UP_TO_DATE;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
+    c.guest_svn = 2;
+    p.min_isv_svn = 3;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
+    p.min_isv_svn = 2;
+    assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     c.vmpl = 1;
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_E_POLICY);
     p.max_vmpl = 1;
@@ -205,6 +210,7 @@ static void test_policy_statuses_and_vmpl(void **state)
     assert_int_equal(coffer_attest_policy_check(&p, &c), COFFER_OK);
     c.kind = COFFER_ATTEST_KIND_SGX;
     c.attributes[0] = 0x05; /* INIT | MODE64BIT */
+    p.min_isv_svn = 0;
     for (int t = COFFER_ATTEST_TCB_UP_TO_DATE; t < COFFER_ATTEST_TCB_COUNT; t++) {
         c.tcb_status = (enum coffer_attest_tcb)t;
         p.tcb_statuses = 0xffffffffu; /* even "everything" never admits Revoked / NotSupported */
@@ -246,6 +252,16 @@ static void test_policy_json(void **state)
     assert_int_equal(p.advisory_count, 2);
     assert_string_equal(p.advisories[1], "INTEL-SA-00615");
     assert_true(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_SW_HARDENING_NEEDED));
+    assert_int_equal(p.min_snp_ucode, -1);
+    const char *snp = "{\"min_snp_tcb\":{\"bl\":3,\"ucode\":209}}";
+    json_t *sj;
+    assert_int_equal(coffer_json_parse(snp, strlen(snp), 1 << 16, &sj), COFFER_OK);
+    struct coffer_attest_policy sp;
+    assert_int_equal(coffer_attest_policy_from_json(sj, &sp), COFFER_OK);
+    json_decref(sj);
+    assert_int_equal(sp.min_snp_bl, 3);
+    assert_int_equal(sp.min_snp_ucode, 209);
+    assert_int_equal(sp.min_snp_tee, -1);
     assert_true(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_UP_TO_DATE));
     assert_false(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_OUT_OF_DATE));
     static const char *bad[] = {
@@ -255,6 +271,8 @@ static void test_policy_json(void **state)
         "{\"measurements\":[\"abcd\"]}",        /* wrong length */
         "{\"kinds\":[\"epid\"]}",               /* not a kind */
         "{\"max_vmpl\":7}",
+        "{\"min_snp_tcb\":{\"microcode\":1}}",
+        "{\"min_snp_tcb\":{\"ucode\":256}}",
         "{\"report_data\":\"00\"}",
         "[]",
     };
@@ -301,6 +319,66 @@ static void test_providers(void **state)
     free(ev);
 }
 
+/* Stand-in folders for /dev/attestation and configfs-tsm: detection order,
+ * the Gramine write-then-read flow, and no fallback when hardware fails. */
+static void test_providers_stand_in(void **state)
+{
+    (void)state;
+    char g[600], t[600], p[700];
+    snprintf(g, sizeof(g), "%s/gramine", tmpdir);
+    snprintf(t, sizeof(t), "%s/tsm", tmpdir);
+    assert_int_equal(coffer_mkdir_p(g, 0700), COFFER_OK);
+    setenv("COFFER_GRAMINE_ATTESTATION_DIR", g, 1);
+    setenv("COFFER_TSM_REPORT_DIR", t, 1);
+    unsetenv("COFFER_ATTEST_PROVIDER");
+    enum coffer_attest_provider pr;
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_E_NOT_FOUND);
+    /* configfs-tsm appears: detected; a report that never comes is an error */
+    assert_int_equal(coffer_mkdir_p(t, 0700), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_TSM);
+    uint8_t rd[64] = {0xee};
+    uint8_t *ev = (uint8_t *)"x";
+    size_t n = 1;
+    assert_int_not_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_AUTO, rd, &ev, &n), COFFER_OK);
+    assert_null(ev);
+    assert_int_equal(n, 0);
+    /* Gramine appears (it wins): the quote file is returned after report data was written */
+    size_t qn;
+    uint8_t *q = at_read("sgx/phala-v3/quote.bin", &qn);
+    snprintf(p, sizeof(p), "%s/quote", g);
+    assert_int_equal(coffer_file_write_atomic(p, q, qn, 0600), COFFER_OK);
+    snprintf(p, sizeof(p), "%s/attestation_type", g);
+    assert_int_equal(coffer_file_write_atomic(p, "dcap", 4, 0600), COFFER_OK);
+    snprintf(p, sizeof(p), "%s/user_report_data", g);
+    assert_int_equal(coffer_file_write_atomic(p, "", 0, 0600), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_GRAMINE);
+    assert_int_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_AUTO, rd, &ev, &n), COFFER_OK);
+    assert_int_equal(n, qn);
+    assert_memory_equal(ev, q, qn);
+    free(ev);
+    uint8_t *written;
+    size_t wn;
+    snprintf(p, sizeof(p), "%s/user_report_data", g);
+    assert_int_equal(coffer_file_read_all(p, 4096, &written, &wn), COFFER_OK);
+    assert_int_equal(wn, 64);
+    assert_memory_equal(written, rd, 64);
+    coffer_free(written);
+    /* attestation type "none": refused, not simulated */
+    snprintf(p, sizeof(p), "%s/attestation_type", g);
+    assert_int_equal(coffer_file_write_atomic(p, "none", 4, 0600), COFFER_OK);
+    assert_int_equal(coffer_attest_provider_evidence(COFFER_ATTEST_PROVIDER_GRAMINE, rd, &ev, &n), COFFER_E_UNSUPPORTED);
+    /* the explicit override still wins over detection */
+    setenv("COFFER_ATTEST_PROVIDER", "tsm", 1);
+    assert_int_equal(coffer_attest_provider_detect(&pr), COFFER_OK);
+    assert_int_equal(pr, COFFER_ATTEST_PROVIDER_TSM);
+    unsetenv("COFFER_ATTEST_PROVIDER");
+    unsetenv("COFFER_GRAMINE_ATTESTATION_DIR");
+    unsetenv("COFFER_TSM_REPORT_DIR");
+    free(q);
+}
+
 static void test_time_parse(void **state)
 {
     (void)state;
@@ -340,6 +418,7 @@ int at_run_sim_policy(void)
         cmocka_unit_test(test_policy_statuses_and_vmpl),
         cmocka_unit_test(test_policy_json),
         cmocka_unit_test(test_providers),
+        cmocka_unit_test(test_providers_stand_in),
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_names),
     };

@@ -31,6 +31,16 @@ static void check_report(const json_t *exp, const struct coffer_attest_claims *c
     at_assert_hex(jstr(r, "report_data"), c->report_data, 64);
     at_assert_hex(jstr(r, "host_data"), c->host_data, 32);
     at_assert_hex(jstr(r, "chip_id"), c->chip_id, 64);
+    at_assert_hex(jstr(r, "family_id"), c->family_id, 16);
+    at_assert_hex(jstr(r, "image_id"), c->image_id, 16);
+    at_assert_hex(jstr(r, "id_key_digest"), c->id_key_digest, 48);
+    at_assert_hex(jstr(r, "author_key_digest"), c->author_key_digest, 48);
+    assert_int_equal(c->platform_info, strtoull(jstr(r, "platform_info"), NULL, 16));
+    const json_t *ct = json_object_get(r, "current_tcb");
+    uint8_t cb[8];
+    coffer_store_u64le(cb, c->current_tcb);
+    assert_int_equal(cb[0], json_integer_value(json_object_get(ct, "bl")));
+    assert_int_equal(cb[7], json_integer_value(json_object_get(ct, "ucode")));
     assert_int_equal(c->vmpl, json_integer_value(json_object_get(r, "vmpl")));
     assert_int_equal(c->guest_svn, json_integer_value(json_object_get(r, "guest_svn")));
     assert_int_equal(c->snp_policy, strtoull(jstr(r, "policy"), NULL, 16));

@@ -35,6 +35,13 @@ static void check_td_body(const json_t *exp, const struct coffer_attest_claims *
     coffer_store_u64le(attr, c->td_attributes);
     at_assert_hex(jstr(b, "tdattributes"), attr, 8);
     assert_int_equal(c->debug, json_is_true(json_object_get(exp, "debug")));
+    const json_t *h = json_object_get(exp, "header"), *qe = json_object_get(exp, "qe_report");
+    assert_int_equal(c->quote_version, json_integer_value(json_object_get(h, "version")));
+    assert_int_equal(c->qe_svn, json_integer_value(json_object_get(h, "qe_svn")));
+    assert_int_equal(c->pce_svn, json_integer_value(json_object_get(h, "pce_svn")));
+    at_assert_hex(jstr(qe, "mrsigner"), c->qe_mrsigner, 32);
+    assert_int_equal(c->qe_isv_prodid, json_integer_value(json_object_get(qe, "isvprodid")));
+    assert_int_equal(c->qe_isv_svn, json_integer_value(json_object_get(qe, "isvsvn")));
 }
 
 static enum coffer_err verify1(const uint8_t *q, size_t n, struct coffer_attest_collateral *col, time_t now,

@@ -45,12 +45,29 @@ check phala-neg-qe-auth 1 'failed at qe_report_data_binding' -- \
     "$COFFER" attest verify "$V/sgx/phala-v3/neg-qe-auth.bin" --collateral "$V" --at 2025-07-01T00:00:00Z
 check phala-no-collateral 1 'failed at collateral' -- \
     "$COFFER" attest verify "$Q" --at 2025-07-01T00:00:00Z
+mkdir -p "$T/tampered"
+cp "$V/collateral/sgx-fmspc00A067110000-2025-06-19/"* "$T/tampered/"
+cp "$V/collateral/sgx-fmspc00A067110000-2025-06-19/neg-tcb_info-tampered.json" "$T/tampered/tcb_info.json"
+check tampered-tcb-info 1 'tcb_info_signature' -- \
+    "$COFFER" attest verify "$Q" --collateral "$T/tampered" --at 2025-07-01T00:00:00Z
 check mobilecoin-stale-crl 1 'PCK CRL has expired' -- \
     "$COFFER" attest verify "$V/sgx/mobilecoin-v3/quote.bin" --collateral "$V" --at 2023-07-20T00:00:00Z
 check mobilecoin-no-revocation 0 '"tcb_status": "SWHardeningNeeded"' -- \
     "$COFFER" attest verify "$V/sgx/mobilecoin-v3/quote.bin" --collateral "$V" --at 2023-07-20T00:00:00Z --no-revocation
 check occlum-no-collateral 1 'no TCB Info for FMSPC 00606a000000' -- \
     "$COFFER" attest verify "$V/sgx/occlum-v3-debug/quote.bin" --collateral "$V" --at 2025-01-01T00:00:00Z
+
+# TDX
+check tdx-phala-v4 0 '"tcb_status": "UpToDate"' -- \
+    "$COFFER" attest verify "$V/tdx/phala-v4/quote.bin" --collateral "$V" --at 2025-07-01T00:00:00Z
+check tdx-google-v5 0 '"mrtd": "7348651a34b2d2d3' -- \
+    "$COFFER" attest verify "$V/tdx/google-v5/quote.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
+check tdx-unsupported 1 'failed at tcb_level' -- \
+    "$COFFER" attest verify "$V/tdx/phala-v5-tcb-unsupported/quote.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
+check tdx-outofdate 0 '"tcb_status": "OutOfDate"' -- \
+    "$COFFER" attest verify "$V/tdx/trustee-v4-outofdate/quote.bin" --collateral "$V" --at 2025-11-01T00:00:00Z --no-revocation
+check tdx-neg-body-type 1 'failed at parse' -- \
+    "$COFFER" attest verify "$V/tdx/google-v5/neg-body-type.bin" --collateral "$V" --at 2026-03-01T00:00:00Z
 
 # SEV-SNP: the VCEK/VLEK is found beside the report
 check snp-gsev 0 '"measurement": "b07af9620f3b839b' -- \
@@ -109,6 +126,10 @@ check ratls-cert 0 'SIMULATION' -- \
 check ratls-key-private 0 '^600$' -- stat -c %a "$T/ratls.key"
 check ratls-openssl-reads 0 'CN ?= ?RATLS' -- openssl x509 -in "$T/ratls.pem" -noout -subject
 check ratls-verify 0 '"kind": "simulation"' -- "$COFFER" attest verify "$T/ratls.pem"
+sed 's/ CERTIFICATE-----/ TRUSTED CERTIFICATE-----/' "$T/ratls.pem" >"$T/ratls-trusted.pem"
+check ratls-verify-gramine-label 0 '"verified": true' -- "$COFFER" attest verify "$T/ratls-trusted.pem"
+openssl x509 -in "$T/ratls.pem" -outform DER -out "$T/ratls.der"
+check ratls-verify-der 0 '"verified": true' -- "$COFFER" attest verify "$T/ratls.der"
 check ratls-verify-policy 1 'failed at policy' -- "$COFFER" attest verify "$T/ratls.pem" --policy "$T/strict.json"
 check ratls-needs-hardware 1 'no TEE found' -- "$COFFER" attest ratls-cert -o "$T/x.pem" --key "$T/x.key"
 
