@@ -52,6 +52,8 @@ const char *coffer_net_request_header(const struct coffer_net_request *req, cons
 /* The response a handler fills. Opaque; status defaults to 200, body to empty. */
 struct coffer_net_response;
 
+/* A final status, 200..999 (others are ignored). 204 and 304 go out without
+ * a body or Content-Length, whatever was appended. */
 void coffer_net_response_set_status(struct coffer_net_response *resp, int status);
 /* Add a header (copied). Names and values with CR, LF or NUL are refused
  * (COFFER_E_INVALID_ARG); Content-Length, Transfer-Encoding and Connection

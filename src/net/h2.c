@@ -305,8 +305,10 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     char status[8], length[24];
     snprintf(status, sizeof(status), "%d", resp.status);
     snprintf(length, sizeof(length), "%zu", resp.body.size);
+    bool no_body = resp.status == 204 || resp.status == 304;
     nva[n++] = (nghttp2_nv)NV(":status", status);
-    nva[n++] = (nghttp2_nv)NV("content-length", length);
+    if (!no_body)
+        nva[n++] = (nghttp2_nv)NV("content-length", length);
     char *hdrs = resp.headers.size > 0 ? coffer_arena_alloc(st->arena, resp.headers.size + 1, 1) : NULL;
     if (hdrs != NULL) {
         memcpy(hdrs, resp.headers.data, resp.headers.size);
@@ -332,7 +334,7 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     coffer_buf_free(&st->out);
     st->out = resp.body;
     coffer_buf_init(&resp.body, 0, false);
-    bool head_only = st->method != NULL && strcmp(st->method, "HEAD") == 0;
+    bool head_only = no_body || (st->method != NULL && strcmp(st->method, "HEAD") == 0);
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
     if (nghttp2_submit_response(h->session, st->id, nva, n, head_only ? NULL : &dp) != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);

@@ -31,7 +31,8 @@ struct coffer_net__http1_head {
  * is incomplete, returns COFFER_OK with *consumed == 0. Errors:
  * COFFER_E_TOO_LARGE (head over max_size, or too many headers: 431),
  * COFFER_E_MALFORMED (400), COFFER_E_UNSUPPORTED (a transfer coding other
- * than chunked: 501; a version other than 1.0/1.1: 505). buf is modified. */
+ * than chunked: 501), COFFER_E_BAD_VERSION (HTTP/1.x other than 1.0 and
+ * 1.1: 505). buf is modified. */
 COFFER_NODISCARD enum coffer_err coffer_net__http1_parse_head(uint8_t *buf, size_t size, size_t max_size,
                                                               struct coffer_net__http1_head *out,
                                                               size_t *consumed);

@@ -45,7 +45,7 @@ void coffer_net__response_free(struct coffer_net_response *r)
 
 void coffer_net_response_set_status(struct coffer_net_response *resp, int status)
 {
-    if (status >= 100 && status <= 999)
+    if (status >= 200 && status <= 999) /* 1xx are the server's, not a final answer */
         resp->status = status;
 }
 

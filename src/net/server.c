@@ -78,6 +78,7 @@ struct coffer_net__conn {
     bool read_paused;
     bool in_request;    /* bytes of a request have arrived */
     uint64_t served;    /* HTTP/1.1 requests answered */
+    size_t scanned;     /* input bytes known to hold no end of head */
     struct coffer_net__h2 *h2;
     /* HTTP/1.1 */
     enum h1_state state;
@@ -236,6 +237,7 @@ static void h1_reset(struct coffer_net__conn *c)
     c->state = H1_HEAD;
     c->in_request = false;
     c->head_size = 0;
+    c->scanned = 0;
     c->body_left = 0;
     c->start_ns = 0;
     if (c->body.cap > 65536) {
@@ -264,9 +266,15 @@ static size_t h1_send(struct coffer_net__conn *c, const struct coffer_net_respon
     struct coffer_net__worker *w = c->w;
     update_date(w);
     char line[256];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n%s", resp->status,
-                     coffer_net__reason(resp->status), w->date, resp->body.size,
-                     close ? "Connection: close\r\n" : "");
+    /* 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 8.6) */
+    bool no_body = resp->status < 200 || resp->status == 204 || resp->status == 304;
+    char length[48] = "";
+    if (!no_body)
+        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", resp->body.size);
+    else
+        head_only = true;
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", resp->status,
+                     coffer_net__reason(resp->status), w->date, length, close ? "Connection: close\r\n" : "");
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t total = (size_t)n + resp->headers.size + 2;
     int rc = evbuffer_expand(out, total + (head_only ? 0 : resp->body.size));
@@ -301,6 +309,7 @@ static int status_for(enum coffer_err r)
     switch (r) {
     case COFFER_E_TOO_LARGE: return 431;
     case COFFER_E_UNSUPPORTED: return 501;
+    case COFFER_E_BAD_VERSION: return 505;
     case COFFER_E_NOMEM: return 503;
     default: return 400;
     }
@@ -368,7 +377,27 @@ static bool h1_process(struct coffer_net__conn *c)
                 h1_fail(c, 503, "out of memory");
                 return false;
             }
-            size_t n = avail < s->cfg.max_header_size ? avail : s->cfg.max_header_size;
+            /* Look for the blank line only in bytes not searched before, so a
+             * head that trickles in costs linear time; parse once it is here. */
+            size_t limit = avail < s->cfg.max_header_size ? avail : s->cfg.max_header_size;
+            size_t n = 0;
+            if (limit >= 4) {
+                struct evbuffer_ptr from, to;
+                if (evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0, EVBUFFER_PTR_SET) == 0 &&
+                    evbuffer_ptr_set(in, &to, limit, EVBUFFER_PTR_SET) == 0) {
+                    struct evbuffer_ptr f = evbuffer_search_range(in, "\r\n\r\n", 4, &from, &to);
+                    if (f.pos >= 0)
+                        n = (size_t)f.pos + 4;
+                }
+            }
+            if (n == 0 || n > limit) {
+                c->scanned = limit;
+                if (avail >= s->cfg.max_header_size) {
+                    h1_fail(c, 431, "request head too large");
+                    return false;
+                }
+                return true;
+            }
             if (evbuffer_copyout(in, c->hbuf, n) != (ev_ssize_t)n) {
                 h1_fail(c, 500, "internal error");
                 return false;
@@ -382,6 +411,7 @@ static bool h1_process(struct coffer_net__conn *c)
             if (consumed == 0)
                 return true;
             evbuffer_drain(in, consumed);
+            c->scanned = 0;
             c->head_size = consumed;
             coffer_buf_reset(&c->body);
             if (c->head.chunked) {

@@ -138,6 +138,10 @@ static enum coffer_err test_handler(void *arg, const struct coffer_net_request *
         }
         return COFFER_OK;
     }
+    if (strcmp(req->path, "/status") == 0) {
+        coffer_net_response_set_status(resp, (int)query_num(req->query, "code", 200));
+        return coffer_net_response_append(resp, "dropped", 7);
+    }
     if (strcmp(req->path, "/sleep") == 0)
         usleep((useconds_t)query_num(req->query, "ms", 100) * 1000);
     if (strcmp(req->path, "/echo") != 0 && strcmp(req->path, "/sleep") != 0) {

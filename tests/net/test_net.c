@@ -81,7 +81,7 @@ static void test_http1_parse_bad(void **state)
         {"GET x HTTP/1.1\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/2.0\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
-        {"GET / HTTP/1.2\r\nHost: x\r\n\r\n", COFFER_E_UNSUPPORTED},
+        {"GET / HTTP/1.2\r\nHost: x\r\n\r\n", COFFER_E_BAD_VERSION},
         {"GET / HTTP/1.1\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/1.1\r\nHost x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", COFFER_E_MALFORMED},
@@ -423,7 +423,7 @@ static void test_h1_bodies_and_limits(void **state)
     free(out);
     req = "GET /echo HTTP/1.3\r\nHost: x\r\n\r\n";
     out = nt_raw(s.port, req, strlen(req), 5000, &n);
-    assert_true(strncmp(out, "HTTP/1.1 501 ", 13) == 0);
+    assert_true(strncmp(out, "HTTP/1.1 505 ", 13) == 0);
     free(out);
     /* a request that stalls mid-way: 408 after read_timeout */
     req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
@@ -432,6 +432,17 @@ static void test_h1_bodies_and_limits(void **state)
     uint64_t dt = coffer_now_ns() - t0;
     assert_true(strncmp(out, "HTTP/1.1 408 ", 13) == 0);
     assert_true(dt >= 250000000ull && dt < 3000000000ull);
+    free(out);
+    /* 204 and 304: no body, no Content-Length, and the connection goes on */
+    req = "GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\nGET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /status?code=101 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = nt_raw(s.port, req, strlen(req), 5000, &n);
+    assert_true(strncmp(out, "HTTP/1.1 204 No Content\r\n", 25) == 0);
+    assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 304 Not Modified\r\n"));
+    char *final = strstr(out, "\r\n\r\nHTTP/1.1 200 OK\r\n"); /* 1xx is not a final status */
+    assert_non_null(final);
+    assert_true(strstr(out, "Content-Length") > final); /* none before the 200 */
+    assert_true(strstr(out, "dropped") > final);        /* only the 200 has the body */
     free(out);
     /* HEAD: the length of the body, not the body */
     req = "HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
