@@ -15,8 +15,9 @@
  *
  * Invariants: I1 a stream's memory lives until nghttp2 reports it closed.
  * I2 headers and body of a stream are bounded (max_header_size; max body or
- * gRPC message size plus its prefix); a stream over a bound is answered with
- * 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
+ * gRPC message size plus its prefix), and the bodies of all streams of a
+ * connection together by four times that; a stream over a bound is answered
+ * with 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
  * connection stays under OUT_HIGH: the send callback says WOULDBLOCK above
  * it and the connection's write callback resumes sending.
  * Trusts: nghttp2 for frame parsing; nothing in header values or bodies.
@@ -62,10 +63,13 @@ struct coffer_net__h2 {
     struct stream *streams;
     size_t nstreams;
     uint64_t served;
+    size_t buffered;      /* request body bytes held over all streams */
+    size_t budget;        /* cap on buffered */
 };
 
-static void stream_free(struct stream *st)
+static void stream_free(struct coffer_net__h2 *h, struct stream *st)
 {
+    h->buffered -= st->body.size;
     coffer_arena_free(st->arena);
     coffer_buf_free(&st->body);
     coffer_buf_free(&st->out);
@@ -162,17 +166,22 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
                          void *user)
 {
     (void)flags;
-    (void)user;
+    struct coffer_net__h2 *h = user;
     struct stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
     if (st == NULL)
         return 0;
     st->body_in += len;
     if (st->body_too_large)
         return 0;
-    if (coffer_buf_put(&st->body, data, len) != COFFER_OK) {
+    /* Each stream is capped, and so is their sum: many streams each just
+     * under the cap must not pile up memory on one connection. */
+    if (len > h->budget - h->buffered || coffer_buf_put(&st->body, data, len) != COFFER_OK) {
         st->body_too_large = true;
+        h->buffered -= st->body.size;
         coffer_buf_free(&st->body);
+        return 0;
     }
+    h->buffered += len;
     return 0;
 }
 
@@ -376,7 +385,7 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st->next != NULL)
         st->next->prev = st->prev;
     h->nstreams--;
-    stream_free(st);
+    stream_free(h, st);
     return 0;
 }
 
@@ -405,6 +414,9 @@ enum coffer_err coffer_net__h2_new(struct coffer_net__conn *c, struct coffer_net
         return COFFER_FAIL(COFFER_E_NOMEM, "nghttp2 session: %s", nghttp2_strerror(rv));
     }
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(c);
+    size_t cap = cfg->max_body_size > cfg->max_grpc_message_size + 5 ? cfg->max_body_size
+                                                                   : cfg->max_grpc_message_size + 5;
+    h->budget = cap > SIZE_MAX / 4 ? SIZE_MAX : cap * 4;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
@@ -449,7 +461,7 @@ void coffer_net__h2_free(struct coffer_net__h2 *h)
     while (h->streams != NULL) {
         struct stream *st = h->streams;
         h->streams = st->next;
-        stream_free(st);
+        stream_free(h, st);
     }
     coffer_free(h);
 }

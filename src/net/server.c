@@ -74,6 +74,7 @@ struct coffer_net__conn {
     X509 *peer;
     char remote[64];
     bool handshake_done;
+    bool broken;        /* EOF or error seen: no close_notify */
     bool closing;       /* close once output has drained */
     bool read_paused;
     bool in_request;    /* bytes of a request have arrived */
@@ -211,7 +212,7 @@ static void conn_close(struct coffer_net__conn *c)
         coffer_net_gauge_add(w->srv->m.open_conns, -1);
     if (c->h2 != NULL)
         coffer_net__h2_free(c->h2);
-    if (c->handshake_done && c->ssl != NULL)
+    if (c->handshake_done && !c->broken && c->ssl != NULL)
         (void)SSL_shutdown(c->ssl); /* best effort close_notify */
     X509_free(c->peer);
     bufferevent_free(c->bev); /* frees the SSL and closes the socket */
@@ -579,6 +580,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     /* EOF, error, or an idle or handshake timeout */
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        c->broken = true;
     conn_close(c);
 }
 

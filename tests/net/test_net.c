@@ -456,6 +456,42 @@ static void test_h1_bodies_and_limits(void **state)
     nt_server_stop(&s);
 }
 
+static void test_h2_limits_and_status(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_body_size = 1000};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    CURL *h = curl_easy_init();
+    char url[128];
+    struct nt_resp r;
+    char big[2000];
+    memset(big, 'x', sizeof(big));
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    nt_curl(h, url, "POST", big, sizeof(big), CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "{\"error\":\"request body too large\"}");
+    nt_resp_free(&r);
+    /* the connection carries on */
+    nt_curl(h, url, "POST", big, 1000, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"body_size\":1000"));
+    assert_non_null(strstr(r.body, "\"proto\":\"HTTP/2\""));
+    assert_non_null(strstr(r.headers, "content-type: application/json"));
+    long connects = -1;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0);
+    nt_resp_free(&r);
+    snprintf(url, sizeof(url), "%s/status?code=204", s.url);
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.body_size, 0);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    nt_server_stop(&s);
+}
+
 static void test_client_certificates(void **state)
 {
     (void)state;
@@ -884,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_h1_get_post_keepalive),
         cmocka_unit_test(test_h1_bodies_and_limits),
+        cmocka_unit_test(test_h2_limits_and_status),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_graceful_stop),
