@@ -695,6 +695,126 @@ static void test_graceful_stop(void **state)
     SSL_CTX_free(ctx);
 }
 
+static struct coffer_net_server *signal_target;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    coffer_net_server_stop(signal_target, 1000); /* async-signal-safe */
+}
+
+static void test_stop_from_signal_handler(void **state)
+{
+    (void)state;
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    signal_target = s.srv;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    assert_int_equal(raise(SIGUSR1), 0); /* delivered to this thread: the workers block signals */
+    coffer_net_server_wait(s.srv);       /* returns: the workers ended */
+    sigaction(SIGUSR1, &old, NULL);
+    nt_server_stop(&s);
+}
+
+static void test_max_connections(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_connections = 1, .threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    CURL *a = curl_easy_init(), *b = curl_easy_init();
+    struct nt_resp r;
+    nt_curl(a, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    nt_resp_free(&r);
+    /* a holds the only connection: b is turned away */
+    nt_curl(b, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_true(r.rc != CURLE_OK);
+    nt_resp_free(&r);
+    curl_easy_cleanup(a); /* closes it */
+    bool ok = false;
+    for (int i = 0; i < 40 && !ok; i++) {
+        usleep(50 * 1000);
+        nt_curl(b, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+        ok = r.rc == CURLE_OK && r.status == 200;
+        nt_resp_free(&r);
+    }
+    assert_true(ok);
+    curl_easy_cleanup(b);
+    nt_server_stop(&s);
+}
+
+/* Allocation failures: while setting a server up they are E_NOMEM; while
+ * serving, a request gets a 5xx or its connection closes, and the server
+ * goes on serving (STYLE 3.6). */
+static enum coffer_err new_server_body(void *arg)
+{
+    SSL_CTX *ctx = arg;
+    struct coffer_net_metrics *m;
+    enum coffer_err r = coffer_net_metrics_new(&m);
+    if (r != COFFER_OK)
+        return r;
+    struct coffer_net_server_config cfg = {.ssl_ctx = ctx, .bind = "127.0.0.1:0", .threads = 2, .metrics = m};
+    struct coffer_net_server *srv;
+    r = coffer_net_server_new(&cfg, &srv);
+    if (r == COFFER_OK) {
+        struct coffer_buf out;
+        coffer_buf_init(&out, 0, false);
+        r = coffer_net_metrics_render(m, &out);
+        coffer_buf_free(&out);
+        coffer_net_server_free(srv);
+    }
+    coffer_net_metrics_free(m);
+    return r;
+}
+
+static void test_allocation_faults(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = nt_server_ctx(nt_server_cert(), NULL, false);
+    tu_fault_loop(new_server_body, ctx);
+    SSL_CTX_free(ctx);
+
+    struct coffer_net_server_config cfg = {.threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128], good[128];
+    snprintf(url, sizeof(url), "%s/echo?x=1", s.url);
+    snprintf(good, sizeof(good), "%s/echo", s.url);
+    bool done = false;
+    for (long n = 1; n < 200 && !done; n++) {
+        long version = n % 2 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS;
+        CURL *h = curl_easy_init();
+        struct nt_resp r;
+        coffer_test_fail_alloc_at(n, false);
+        nt_curl(h, url, "POST", "{\"a\":1}", 7, version, NULL, NULL, &r);
+        bool fired = coffer_test_alloc_fault_fired();
+        coffer_test_fail_alloc_at(0, false);
+        if (!fired) {
+            assert_int_equal(r.status, 200);
+            assert_true(n > 3); /* serving a request allocates: faults were injected */
+            done = true;
+        } else if (r.rc == CURLE_OK && r.status != 200 && r.status != 500 && r.status != 503) {
+            fail_msg("allocation fault %ld: status %ld", n, r.status);
+        }
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        /* whatever happened, the next request is served */
+        h = curl_easy_init();
+        nt_curl(h, good, "GET", NULL, 0, version, NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+    }
+    assert_true(done);
+    nt_server_stop(&s);
+}
+
 /* -------------------------------------------------------------------- gRPC */
 
 static void grpc_call(const char *base, const char *method, const uint8_t *body, size_t size, const char *extra,
@@ -924,6 +1044,9 @@ int main(void)
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_from_signal_handler),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_allocation_faults),
         cmocka_unit_test(test_grpc_unary),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_client_helper),
