@@ -935,6 +935,31 @@ static void test_grpc_unary(void **state)
     nt_server_stop(&s);
 }
 
+/* A real gRPC client (gRPC core through python3-grpcio) against the server:
+ * identity and gzip, 1 MiB messages, status details, deadlines, a message
+ * over the cap, 200 concurrent calls on one channel. Skipped when the
+ * module is missing. */
+static void test_grpc_interop(void **state)
+{
+    (void)state;
+    if (system("/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1") != 0)
+        skip();
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    char *dir = tu_mkdtemp();
+    char ca[512], cmd[1536];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    const char *pem = nt_server_cert()->cert_pem;
+    assert_int_equal(coffer_file_write_atomic(ca, pem, strlen(pem), 0600), COFFER_OK);
+    snprintf(cmd, sizeof(cmd), "timeout 60 /usr/bin/python3 %s/tests/net/grpc_interop.py %u %s", COFFER_SOURCE_DIR,
+             s.port, ca);
+    int rc = system(cmd);
+    nt_server_stop(&s);
+    tu_rmtree(dir);
+    free(dir);
+    assert_int_equal(rc, 0);
+}
+
 /* ------------------------------------------------------------- access log */
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1048,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_allocation_faults),
         cmocka_unit_test(test_grpc_unary),
+        cmocka_unit_test(test_grpc_interop),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_client_helper),
     };
