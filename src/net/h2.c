@@ -270,7 +270,8 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
     }
     if (rv != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->body_in,
+    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->grpc_code,
+                         st->body_in,
                          st->out.size, st->start_ns, "HTTP/2+gRPC");
 }
 
@@ -347,7 +348,8 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
     if (nghttp2_submit_response(h->session, st->id, nva, n, head_only ? NULL : &dp) != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", st->status, st->body_in,
+    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", st->status, -1,
+                         st->body_in,
                          st->out.size, st->start_ns, "HTTP/2");
     coffer_net__response_free(&resp);
 }

@@ -109,9 +109,10 @@ X509 *coffer_net__conn_peer(const struct coffer_net__conn *c);
 const char *coffer_net__conn_remote(const struct coffer_net__conn *c);
 COFFER_NODISCARD enum coffer_err coffer_net__conn_write(struct coffer_net__conn *c, const void *data, size_t size);
 size_t coffer_net__conn_output_pending(const struct coffer_net__conn *c);
-/* Record a finished request (log line and metrics). */
+/* Record a finished request (log line and metrics); grpc_status is -1 for
+ * plain HTTP. */
 void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status,
-                          size_t in, size_t out, uint64_t start_ns, const char *proto);
+                          int grpc_status, size_t in, size_t out, uint64_t start_ns, const char *proto);
 
 /* gRPC: run a call from a complete request body. Fills the reply. */
 void coffer_net__grpc_dispatch(const struct coffer_net_server_config *cfg, const char *path,

@@ -80,6 +80,7 @@ struct coffer_net__conn {
     bool in_request;    /* bytes of a request have arrived */
     uint64_t served;    /* HTTP/1.1 requests answered */
     size_t scanned;     /* input bytes known to hold no end of head */
+    int crlf_skipped;   /* empty lines ignored before this request line */
     struct coffer_net__h2 *h2;
     /* HTTP/1.1 */
     enum h1_state state;
@@ -175,8 +176,8 @@ static void log_escape(const char *s, char *out, size_t size)
     out[n] = '\0';
 }
 
-void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status, size_t in,
-                          size_t out, uint64_t start_ns, const char *proto)
+void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status,
+                          int grpc_status, size_t in, size_t out, uint64_t start_ns, const char *proto)
 {
     struct coffer_net_server *s = c->w->srv;
     uint64_t dur_ns = coffer_now_ns() - start_ns;
@@ -189,9 +190,12 @@ void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const 
         char m[40], p[512];
         log_escape(method, m, sizeof(m));
         log_escape(path, p, sizeof(p));
-        coffer_info("request proto=%s method=%s path=\"%s\" status=%d bytes_in=%zu bytes_out=%zu duration_us=%llu "
+        char g[24] = "";
+        if (grpc_status >= 0)
+            snprintf(g, sizeof(g), " grpc_status=%d", grpc_status);
+        coffer_info("request proto=%s method=%s path=\"%s\" status=%d%s bytes_in=%zu bytes_out=%zu duration_us=%llu "
                     "remote=%s",
-                    proto, m, p, status, in, out, (unsigned long long)(dur_ns / 1000), c->remote);
+                    proto, m, p, status, g, in, out, (unsigned long long)(dur_ns / 1000), c->remote);
     }
 }
 
@@ -239,6 +243,7 @@ static void h1_reset(struct coffer_net__conn *c)
     c->in_request = false;
     c->head_size = 0;
     c->scanned = 0;
+    c->crlf_skipped = 0;
     c->body_left = 0;
     c->start_ns = 0;
     if (c->body.cap > 65536) {
@@ -300,7 +305,7 @@ static void h1_fail(struct coffer_net__conn *c, int status, const char *message)
     (void)h1_send(c, resp, false, true);
     if (c->in_request)
         coffer_net__conn_log(c, c->head_size > 0 ? c->head.method : "-", c->head_size > 0 ? c->head.path : "-",
-                             status, c->body.size, resp->body.size, c->start_ns ? c->start_ns : coffer_now_ns(),
+                             status, -1, c->body.size, resp->body.size, c->start_ns ? c->start_ns : coffer_now_ns(),
                              "HTTP/1.1");
     conn_close_after_write(c);
 }
@@ -342,7 +347,7 @@ static bool h1_dispatch(struct coffer_net__conn *c)
     bool close = !c->head.keep_alive || w->draining;
     bool head_only = strcmp(c->head.method, "HEAD") == 0;
     (void)h1_send(c, resp, head_only, close);
-    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, c->body.size, head_only ? 0 : resp->body.size,
+    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, -1, c->body.size, head_only ? 0 : resp->body.size,
                          c->start_ns, req.protocol);
     if (close || c->closing) {
         conn_close_after_write(c);
@@ -369,6 +374,16 @@ static bool h1_process(struct coffer_net__conn *c)
         if (c->state == H1_HEAD) {
             if (avail == 0)
                 return true;
+            if (!c->in_request && avail >= 2) {
+                /* RFC 9112 2.2: ignore an empty line before a request line
+                 * (some clients send CRLF after a POST body) */
+                char crlf[2];
+                if (evbuffer_copyout(in, crlf, 2) == 2 && crlf[0] == '\r' && crlf[1] == '\n' && c->crlf_skipped < 4) {
+                    evbuffer_drain(in, 2);
+                    c->crlf_skipped++;
+                    continue;
+                }
+            }
             if (!c->in_request) {
                 c->in_request = true;
                 c->start_ns = coffer_now_ns();

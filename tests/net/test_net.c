@@ -378,6 +378,7 @@ static void test_h1_bodies_and_limits(void **state)
     /* chunked body, pipelined with a second request on the same connection */
     const char *req = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                       "3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n"
+                      "\r\n" /* an empty line before a request line is ignored */
                       "GET /echo?second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     out = nt_raw(s.port, req, strlen(req), 5000, &n);
     assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
@@ -1000,9 +1001,15 @@ static void test_access_log(void **state)
     assert_int_equal(r.status, 404);
     nt_resp_free(&r);
     curl_easy_cleanup(h);
+    const uint8_t msg[] = {0, 0, 0, 0, 2, 'h', 'i'};
+    grpc_call(s.url, "/test.Echo/Fail", msg, sizeof(msg), NULL, &r);
+    assert_int_equal(grpc_status_of(&r), COFFER_NET_GRPC_INVALID_ARGUMENT);
+    nt_resp_free(&r);
     nt_server_stop(&s);
     coffer_log_set_level(COFFER_LOG_ERROR);
     coffer_log_set_sink(NULL, NULL);
+    assert_non_null(strstr(log_lines, "request proto=HTTP/2+gRPC method=POST path=\"/test.Echo/Fail\" status=200 "
+                                      "grpc_status=3 bytes_in=7 bytes_out=0 duration_us="));
     char want[256];
     snprintf(want, sizeof(want),
              "request proto=HTTP/1.1 method=POST path=\"/echo\" status=200 bytes_in=4 bytes_out=%zu duration_us=",
