@@ -175,7 +175,8 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
         return 0;
     /* Each stream is capped, and so is their sum: many streams each just
      * under the cap must not pile up memory on one connection. */
-    if (len > h->budget - h->buffered || coffer_buf_put(&st->body, data, len) != COFFER_OK) {
+    if (h->buffered >= h->budget || len > h->budget - h->buffered ||
+        coffer_buf_put(&st->body, data, len) != COFFER_OK) {
         st->body_too_large = true;
         h->buffered -= st->body.size;
         coffer_buf_free(&st->body);
@@ -280,12 +281,19 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
     struct coffer_net_response resp;
     coffer_net__response_init(&resp, cfg->max_response_size);
+    int decode = 0;
+    size_t held = st->body.size;
     if (st->headers_too_large) {
         coffer_net_response_error(&resp, 431, "request headers too large");
     } else if (st->body_too_large) {
         coffer_net_response_error(&resp, 413, "request body too large");
     } else if (st->method == NULL || st->path == NULL) {
         coffer_net_response_error(&resp, 400, "missing :method or :path");
+    } else if ((decode = coffer_net__decode_body(cfg, st->headers, st->header_count, &st->body)) != 0) {
+        coffer_net_response_error(&resp, decode, decode == 413   ? "request body too large"
+                                                 : decode == 415 ? "unsupported Content-Encoding"
+                                                 : decode == 503 ? "out of memory"
+                                                                 : "cannot decode the gzip request body");
     } else {
         char *path = coffer_arena_strdup(st->arena, st->path);
         const char *query = "";
@@ -308,6 +316,8 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
         };
         coffer_net__call_handler(cfg->handler, cfg->handler_arg, &req, &resp);
     }
+    /* the budget counts what the stream holds now */
+    h->buffered = h->buffered - held + st->body.size;
     st->status = resp.status;
     /* headers: :status, content-length, then the handler's, names lower-cased */
     nghttp2_nv nva[2 + COFFER_NET__MAX_RESP_HEADERS];

@@ -68,6 +68,12 @@ void coffer_net__response_init(struct coffer_net_response *r, size_t max_body);
 void coffer_net__response_reset(struct coffer_net_response *r);
 void coffer_net__response_free(struct coffer_net_response *r);
 
+/* With cfg->decode_gzip_bodies, replace a gzip request body by its
+ * inflation. Returns 0, or the HTTP status to answer instead (413, 400,
+ * 415, 503). */
+int coffer_net__decode_body(const struct coffer_net_server_config *cfg, const struct coffer_net_header *headers,
+                            size_t header_count, struct coffer_buf *body);
+
 /* Run the handler and normalise its result (500/503 on failure). */
 void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct coffer_net_request *req,
                               struct coffer_net_response *resp);

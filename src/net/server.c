@@ -329,6 +329,14 @@ static bool h1_dispatch(struct coffer_net__conn *c)
     struct coffer_net_server *s = w->srv;
     struct coffer_net_response *resp = &w->resp;
     coffer_net__response_reset(resp);
+    int decode = coffer_net__decode_body(&s->cfg, c->head.headers, c->head.header_count, &c->body);
+    if (decode != 0) {
+        h1_fail(c, decode, decode == 413   ? "request body too large"
+                           : decode == 415 ? "unsupported Content-Encoding"
+                           : decode == 503 ? "out of memory"
+                                           : "cannot decode the gzip request body");
+        return false;
+    }
     static const uint8_t empty[1] = {0};
     struct coffer_net_request req = {
         .method = c->head.method,

@@ -493,6 +493,59 @@ static void test_h2_limits_and_status(void **state)
     nt_server_stop(&s);
 }
 
+static void test_gzip_request_bodies(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_body_size = 10000, .decode_gzip_bodies = true};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    const char *json = "{\"instances\":[1,2,3]}";
+    struct coffer_buf z, bomb;
+    coffer_buf_init(&z, 0, false);
+    coffer_buf_init(&bomb, 0, false);
+    assert_int_equal(coffer_net_gzip_deflate((const uint8_t *)json, strlen(json), &z), COFFER_OK);
+    uint8_t *zeros = calloc(1, 20000);
+    assert_int_equal(coffer_net_gzip_deflate(zeros, 20000, &bomb), COFFER_OK); /* 20000 bytes > the 10000 cap */
+    free(zeros);
+    struct curl_slist *gz = curl_slist_append(NULL, "Content-Encoding: gzip");
+    struct curl_slist *br = curl_slist_append(NULL, "Content-Encoding: br");
+    const long versions[] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2TLS};
+    for (int v = 0; v < 2; v++) {
+        CURL *h = curl_easy_init();
+        struct nt_resp r;
+        nt_curl(h, url, "POST", z.data, z.size, versions[v], NULL, gz, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"body\":\"{\\\"instances\\\":[1,2,3]}\""));
+        nt_resp_free(&r);
+        nt_curl(h, url, "POST", z.data, z.size - 4, versions[v], NULL, gz, &r); /* truncated */
+        assert_int_equal(r.status, 400);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        h = curl_easy_init();
+        nt_curl(h, url, "POST", bomb.data, bomb.size, versions[v], NULL, gz, &r);
+        assert_int_equal(r.status, 413);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        h = curl_easy_init();
+        nt_curl(h, url, "POST", "x", 1, versions[v], NULL, br, &r);
+        assert_int_equal(r.status, 415);
+        nt_resp_free(&r);
+        /* no Content-Encoding: the body is passed as it came */
+        nt_curl(h, url, "POST", json, strlen(json), versions[v], NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"body_size\":21"));
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+    }
+    curl_slist_free_all(gz);
+    curl_slist_free_all(br);
+    coffer_buf_free(&z);
+    coffer_buf_free(&bomb);
+    nt_server_stop(&s);
+}
+
 static void test_client_certificates(void **state)
 {
     (void)state;
@@ -1073,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_h1_get_post_keepalive),
         cmocka_unit_test(test_h1_bodies_and_limits),
         cmocka_unit_test(test_h2_limits_and_status),
+        cmocka_unit_test(test_gzip_request_bodies),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_graceful_stop),
