@@ -179,6 +179,8 @@ struct coffer_net_server_config {
     uint32_t read_timeout_ms;   /* handshake, and a started request; 0 = 30 s */
     uint32_t max_connections;   /* over all workers; 0 = 10000 */
     bool disable_h2;            /* offer only http/1.1 in ALPN */
+    bool shared_listener;       /* one listening socket all loops accept on, instead of
+                                 * one SO_REUSEPORT socket per loop (the default) */
     bool decode_gzip_bodies;    /* inflate request bodies sent with Content-Encoding:
                                  * gzip (as TF Serving does) before the handler sees
                                  * them, capped by max_body_size (413 over it, 400 for

@@ -5,7 +5,8 @@
  * Design: N workers, each a thread running its own libevent event_base with
  * its own SO_REUSEPORT listening socket on the same address, so the kernel
  * spreads connections and no state is shared between loops except atomics
- * (connection count, metrics). A connection is a bufferevent_openssl over the
+ * (connection count, metrics). (shared_listener: one socket, each loop
+ * accepting on a dup of it; kept to measure against, see docs/net.md.) A connection is a bufferevent_openssl over the
  * accepted socket with an SSL made from the caller's SSL_CTX; after the
  * handshake, ALPN decides HTTP/2 (h2.c) or HTTP/1.1 (here). HTTP/1.1 runs a
  * small state machine per connection: head (parsed by http1.c from a copy of
@@ -803,7 +804,8 @@ static enum coffer_err split_bind(const char *bind, char *host, size_t host_size
     return COFFER_OK;
 }
 
-static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, int *out_fd, uint16_t *bound)
+static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, bool reuseport, int *out_fd,
+                                     uint16_t *bound)
 {
     struct sockaddr_storage ss;
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
@@ -816,7 +818,7 @@ static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, i
         return COFFER_FAIL(COFFER_E_NET, "socket: %s", strerror(errno));
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
         close(fd);
@@ -948,13 +950,24 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         goto fail;
     }
     uint16_t bound = (uint16_t)want_port;
+    int first_fd = -1; /* owned by worker 0's listener once it exists */
     for (int i = 0; i < s->nworkers && r == COFFER_OK; i++) {
         struct coffer_net__worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
         int fd = -1;
-        if ((r = open_listener(ai, bound, &fd, &bound)) != COFFER_OK)
+        if (c->shared_listener && i > 0) {
+            /* one socket, every loop accepting on its own descriptor of it */
+            fd = fcntl(first_fd, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) {
+                r = COFFER_FAIL(COFFER_E_NET, "dup of the listening socket: %s", strerror(errno));
+                break;
+            }
+        } else if ((r = open_listener(ai, bound, !c->shared_listener, &fd, &bound)) != COFFER_OK) {
             break;
+        }
+        if (i == 0)
+            first_fd = fd;
         w->base = event_base_new();
         if (w->base == NULL || pipe2(w->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
             close(fd);

@@ -623,7 +623,9 @@ static void test_many_clients(void **state)
 {
     (void)state;
     struct nt_server s;
-    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    /* the shared-listener variant here; every other test uses SO_REUSEPORT */
+    struct coffer_net_server_config cfg = {.shared_listener = true, .threads = 3};
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
     enum { N = 16 };
     pthread_t t[N];
     struct conc_arg a[N];
