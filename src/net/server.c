@@ -282,6 +282,10 @@ static size_t h1_send(struct coffer_net__conn *c, const struct coffer_net_respon
         head_only = true;
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", resp->status,
                      coffer_net__reason(resp->status), w->date, length, close ? "Connection: close\r\n" : "");
+    if (COFFER_NEVER(n < 0 || (size_t)n >= sizeof(line))) {
+        c->closing = true;
+        return 0;
+    }
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t total = (size_t)n + resp->headers.size + 2;
     int rc = evbuffer_expand(out, total + (head_only ? 0 : resp->body.size));
@@ -601,6 +605,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if ((what & BEV_EVENT_TIMEOUT) && c->h2 == NULL && c->in_request && !c->closing) {
         h1_fail(c, 408, "request timed out");
+        return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->h2 != NULL && !c->closing) {
+        /* an idle HTTP/2 connection: say GOAWAY before closing (writes still work) */
+        coffer_net__h2_goaway(c->h2);
+        (void)coffer_net__h2_flush(c->h2);
+        conn_close_after_write(c);
         return;
     }
     /* EOF, error, or an idle or handshake timeout */

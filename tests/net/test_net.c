@@ -460,12 +460,13 @@ static void test_h1_bodies_and_limits(void **state)
 static void test_h2_limits_and_status(void **state)
 {
     (void)state;
-    struct coffer_net_server_config cfg = {.max_body_size = 1000};
+    struct coffer_net_server_config cfg = {.max_body_size = 1000, .idle_timeout_ms = 500};
     struct nt_server s;
     nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
     CURL *h = curl_easy_init();
     char url[128];
     struct nt_resp r;
+    long connects = -1;
     char big[2000];
     memset(big, 'x', sizeof(big));
     snprintf(url, sizeof(url), "%s/echo", s.url);
@@ -480,7 +481,6 @@ static void test_h2_limits_and_status(void **state)
     assert_non_null(strstr(r.body, "\"body_size\":1000"));
     assert_non_null(strstr(r.body, "\"proto\":\"HTTP/2\""));
     assert_non_null(strstr(r.headers, "content-type: application/json"));
-    long connects = -1;
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
     assert_int_equal(connects, 0);
     nt_resp_free(&r);
@@ -488,6 +488,16 @@ static void test_h2_limits_and_status(void **state)
     nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     assert_int_equal(r.body_size, 0);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0);
+    nt_resp_free(&r);
+    /* idle past idle_timeout_ms: the server said GOAWAY and closed; the
+     * client opens a new connection */
+    usleep(1000 * 1000);
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 204);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 1);
     nt_resp_free(&r);
     curl_easy_cleanup(h);
     nt_server_stop(&s);
