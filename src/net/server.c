@@ -387,6 +387,12 @@ static bool h1_process(struct coffer_net__conn *c)
         if (c->state == H1_HEAD) {
             if (avail == 0)
                 return true;
+            /* The read timeout is about inactivity; a head that trickles in
+             * a byte at a time must also arrive within read_timeout in all. */
+            if (c->in_request && coffer_now_ns() - c->start_ns > (uint64_t)s->cfg.read_timeout_ms * 1000000u) {
+                h1_fail(c, 408, "request head took too long");
+                return false;
+            }
             if (!c->in_request && avail >= 2) {
                 /* RFC 9112 2.2: ignore an empty line before a request line
                  * (some clients send CRLF after a POST body) */
