@@ -67,6 +67,25 @@ COFFER_NODISCARD enum coffer_err coffer_net_response_append(struct coffer_net_re
  * application/json (the TF-Serving error shape). */
 void coffer_net_response_error(struct coffer_net_response *resp, int status, const char *message);
 
+/* Deferred answers: a handler that cannot answer at once (a request waiting
+ * for a batch, a call to another service) calls coffer_net_response_defer,
+ * returns COFFER_OK, and later, from any thread, fills the pending response
+ * and calls coffer_net_pending_finish exactly once. The connection waits
+ * (HTTP/1.1: later pipelined requests wait too; HTTP/2: other streams go
+ * on); the worker's loop keeps serving other connections. If the client has
+ * gone by then, the answer is dropped. Every pending response must be
+ * finished before coffer_net_server_free. HTTP handlers only (not gRPC). */
+struct coffer_net_pending;
+
+/* Inside a handler only; resp must not be used afterwards. */
+COFFER_NODISCARD enum coffer_err coffer_net_response_defer(struct coffer_net_response *resp,
+                                                           struct coffer_net_pending **out);
+/* The response to fill (status 200 and empty until changed); valid until
+ * coffer_net_pending_finish. */
+struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p);
+/* Send it (thread-safe; p is gone afterwards). */
+void coffer_net_pending_finish(struct coffer_net_pending *p);
+
 /* An HTTP handler. Returning an error (or leaving the response empty after a
  * failure) gives a 500 JSON error, or 503 for COFFER_E_NOMEM; the connection
  * stays usable. */

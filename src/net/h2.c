@@ -55,6 +55,7 @@ struct stream {
     int grpc_code;
     char grpc_msg[3200];
     int status;
+    struct coffer_net_pending *pending; /* a deferred answer this stream waits for */
 };
 
 struct coffer_net__h2 {
@@ -276,6 +277,8 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
                          st->out.size, st->start_ns, "HTTP/2+gRPC");
 }
 
+static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_response *r);
+
 static void respond_http(struct coffer_net__h2 *h, struct stream *st)
 {
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
@@ -314,10 +317,26 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
             .remote_addr = coffer_net__conn_remote(h->conn),
             .protocol = "HTTP/2",
         };
+        resp.conn = h->conn;
+        resp.stream_id = st->id;
         coffer_net__call_handler(cfg->handler, cfg->handler_arg, &req, &resp);
+        resp.conn = NULL;
     }
     /* the budget counts what the stream holds now */
     h->buffered = h->buffered - held + st->body.size;
+    if (resp.deferred != NULL) {
+        st->pending = resp.deferred; /* answered by coffer_net__h2_deliver */
+        coffer_net__response_free(&resp);
+        return;
+    }
+    submit_http(h, st, &resp);
+    coffer_net__response_free(&resp);
+}
+
+/* Submit resp (its body moves to the stream) and log the request. */
+static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_response *r)
+{
+    struct coffer_net_response resp = *r; /* a shallow copy: the body is moved out of *r below */
     st->status = resp.status;
     /* headers: :status, content-length, then the handler's, names lower-cased */
     nghttp2_nv nva[2 + COFFER_NET__MAX_RESP_HEADERS];
@@ -353,7 +372,7 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     /* the body moves to the stream, which outlives this call */
     coffer_buf_free(&st->out);
     st->out = resp.body;
-    coffer_buf_init(&resp.body, 0, false);
+    coffer_buf_init(&r->body, 0, false);
     bool head_only = no_body || (st->method != NULL && strcmp(st->method, "HEAD") == 0);
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
     if (nghttp2_submit_response(h->session, st->id, nva, n, head_only ? NULL : &dp) != 0)
@@ -361,7 +380,15 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", st->status, -1,
                          st->body_in,
                          st->out.size, st->start_ns, "HTTP/2");
-    coffer_net__response_free(&resp);
+}
+
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p)
+{
+    struct stream *st = nghttp2_session_get_stream_user_data(h->session, p->stream_id);
+    if (st == NULL || st->pending != p)
+        return; /* the stream was reset or closed meanwhile */
+    st->pending = NULL;
+    submit_http(h, st, &p->resp);
 }
 
 static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)

@@ -57,12 +57,28 @@ const char *coffer_net__reason(int status);
 
 #define COFFER_NET__MAX_RESP_HEADERS 32
 
+struct coffer_net__conn;
+
 struct coffer_net_response {
     int status;
     struct coffer_buf body;
     struct coffer_buf headers; /* "Name: value\r\n" lines */
     size_t header_count;
     bool failed;               /* an append or header failed */
+    /* set by the dispatcher so a handler can defer (NULL: cannot) */
+    struct coffer_net__conn *conn;
+    int32_t stream_id;         /* HTTP/2 stream; 0 for HTTP/1.1 */
+    struct coffer_net_pending *deferred;
+};
+
+/* A deferred answer (see coffer_net_response_defer). */
+struct coffer_net_pending {
+    struct coffer_net__worker *w;
+    struct coffer_net__conn *conn;   /* worker thread only; NULL once the connection closed */
+    int32_t stream_id;
+    struct coffer_net_response resp;
+    struct coffer_net_pending *prev, *next; /* the connection's list (worker thread) */
+    struct coffer_net_pending *qnext;       /* the worker's finished queue (under its lock) */
 };
 void coffer_net__response_init(struct coffer_net_response *r, size_t max_body);
 void coffer_net__response_reset(struct coffer_net_response *r);
@@ -86,6 +102,7 @@ struct coffer_net_grpc_reply {
 };
 
 /* ------------------------------------------------------------ server pieces */
+struct coffer_net__worker;
 
 struct coffer_net__server_metrics {
     struct coffer_net_counter *by_class[6]; /* [0] other, [1..5] 1xx..5xx */
@@ -108,6 +125,8 @@ bool coffer_net__h2_idle(const struct coffer_net__h2 *h);
 /* Streams answered so far. */
 uint64_t coffer_net__h2_served(const struct coffer_net__h2 *h);
 void coffer_net__h2_free(struct coffer_net__h2 *h);
+/* Send a finished deferred answer on its stream, if the stream still waits for it. */
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p);
 
 /* Connection services the h2 layer uses (server.c). */
 const struct coffer_net_server_config *coffer_net__conn_config(const struct coffer_net__conn *c);

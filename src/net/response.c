@@ -30,6 +30,7 @@ void coffer_net__response_init(struct coffer_net_response *r, size_t max_body)
 
 void coffer_net__response_reset(struct coffer_net_response *r)
 {
+    r->deferred = NULL;
     r->status = 200;
     r->header_count = 0;
     r->failed = false;
@@ -118,6 +119,8 @@ void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct 
         r = COFFER_FAIL(COFFER_E_NOT_FOUND, "no handler");
     else
         r = fn(arg, req, resp);
+    if (resp->deferred != NULL)
+        return; /* the answer comes later, whatever was returned */
     if (r == COFFER_OK && !resp->failed)
         return;
     if (r == COFFER_E_NOT_FOUND && fn == NULL)

@@ -17,6 +17,12 @@
  * handshake or a request is under way (408 when it fires mid-request),
  * idle_timeout between requests.
  *
+ * Deferred answers: a handler may defer; the answer is finished on any
+ * thread into the worker's mutex-guarded queue plus a byte on its wake pipe,
+ * and sent by the worker (an HTTP/1.1 connection stops reading meanwhile).
+ * A pending answer holds no reference to its connection: the connection
+ * clears the pending's pointer when it closes, so a late answer is dropped.
+ *
  * Stop: coffer_net_server_stop stores the grace period in an atomic and
  * writes one byte to each worker's pipe (async-signal-safe). The worker then
  * closes its listener, closes idle connections, lets busy ones finish with
@@ -65,7 +71,7 @@
 
 #define OUT_HIGH (4u << 20) /* stop reading while this much output is pending */
 
-enum h1_state { H1_HEAD, H1_BODY_LENGTH, H1_BODY_CHUNKED };
+enum h1_state { H1_HEAD, H1_BODY_LENGTH, H1_BODY_CHUNKED, H1_WAIT /* for a deferred answer */ };
 
 struct coffer_net__conn {
     struct coffer_net__worker *w;
@@ -92,6 +98,7 @@ struct coffer_net__conn {
     struct coffer_net__chunked chunk;
     struct coffer_buf body;
     uint64_t start_ns;
+    struct coffer_net_pending *pendings; /* deferred answers not delivered yet */
 };
 
 struct coffer_net__worker {
@@ -103,6 +110,12 @@ struct coffer_net__worker {
     struct event *stop_ev;
     struct event *deadline_ev;
     struct event *resume_ev;
+    /* finished deferred answers, handed over by coffer_net_pending_finish */
+    pthread_mutex_t qlock;
+    bool qlock_ready;
+    struct coffer_net_pending *queue;
+    int wake_pipe[2];
+    struct event *wake_ev;
     pthread_t thread;
     bool thread_started;
     struct coffer_net__conn *conns;
@@ -215,6 +228,8 @@ static void conn_close(struct coffer_net__conn *c)
     atomic_fetch_sub(&w->srv->open_conns, 1);
     if (w->srv->have_metrics)
         coffer_net_gauge_add(w->srv->m.open_conns, -1);
+    for (struct coffer_net_pending *p = c->pendings; p != NULL; p = p->next)
+        p->conn = NULL; /* its answer will be dropped */
     if (c->h2 != NULL)
         coffer_net__h2_free(c->h2);
     if (c->handshake_done && !c->broken && c->ssl != NULL)
@@ -326,14 +341,18 @@ static int status_for(enum coffer_err r)
     }
 }
 
-/* Run the handler on a complete request and queue the response. Returns
- * false when the connection was closed. */
+static bool h1_finish(struct coffer_net__conn *c, const struct coffer_net_response *resp);
+
+/* Run the handler on a complete request and queue the response (or wait for
+ * a deferred one). Returns false when the connection was closed. */
 static bool h1_dispatch(struct coffer_net__conn *c)
 {
     struct coffer_net__worker *w = c->w;
     struct coffer_net_server *s = w->srv;
     struct coffer_net_response *resp = &w->resp;
     coffer_net__response_reset(resp);
+    resp->conn = c;
+    resp->stream_id = 0;
     int decode = coffer_net__decode_body(&s->cfg, c->head.headers, c->head.header_count, &c->body);
     if (decode != 0) {
         h1_fail(c, decode, decode == 413   ? "request body too large"
@@ -357,11 +376,29 @@ static bool h1_dispatch(struct coffer_net__conn *c)
     };
     coffer_net__call_handler(s->cfg.handler, s->cfg.handler_arg, &req, resp);
     c->served++;
+    resp->conn = NULL;
+    if (resp->deferred != NULL) {
+        /* the head and body stay as they are until the answer comes */
+        resp->deferred = NULL;
+        c->state = H1_WAIT;
+        bufferevent_disable(c->bev, EV_READ);
+        return true;
+    }
+    return h1_finish(c, resp);
+}
+
+/* Queue the response to the request in c->head and go on to the next one.
+ * Returns false when the connection was closed. */
+static bool h1_finish(struct coffer_net__conn *c, const struct coffer_net_response *resp)
+{
+    struct coffer_net__worker *w = c->w;
+    struct coffer_net_server *s = w->srv;
+    const char *protocol = c->head.minor == 1 ? "HTTP/1.1" : "HTTP/1.0";
     bool close = !c->head.keep_alive || w->draining;
     bool head_only = strcmp(c->head.method, "HEAD") == 0;
     (void)h1_send(c, resp, head_only, close);
     coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, -1, c->body.size, head_only ? 0 : resp->body.size,
-                         c->start_ns, req.protocol);
+                         c->start_ns, protocol);
     if (close || c->closing) {
         conn_close_after_write(c);
         return false;
@@ -377,7 +414,7 @@ static bool h1_process(struct coffer_net__conn *c)
 {
     struct coffer_net_server *s = c->w->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->closing) {
+    while (!c->closing && c->state != H1_WAIT) {
         size_t avail = evbuffer_get_length(in);
         if (coffer_net__conn_output_pending(c) > OUT_HIGH) {
             c->read_paused = true;
@@ -690,6 +727,107 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+/* ------------------------------------------------------- deferred answers */
+
+/* see coffer/net.h */
+enum coffer_err coffer_net_response_defer(struct coffer_net_response *resp, struct coffer_net_pending **out)
+{
+    *out = NULL;
+    if (resp == NULL || resp->conn == NULL || resp->deferred != NULL)
+        return COFFER_FAIL(COFFER_E_STATE, "a response can be deferred once, from inside its handler");
+    struct coffer_net__conn *c = resp->conn;
+    struct coffer_net_pending *p = coffer_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return COFFER_E_NOMEM;
+    p->w = c->w;
+    p->conn = c;
+    p->stream_id = resp->stream_id;
+    coffer_net__response_init(&p->resp, resp->body.max);
+    p->next = c->pendings;
+    if (c->pendings != NULL)
+        c->pendings->prev = p;
+    c->pendings = p;
+    resp->deferred = p;
+    *out = p;
+    return COFFER_OK;
+}
+
+struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p) { return &p->resp; }
+
+/* see coffer/net.h */
+void coffer_net_pending_finish(struct coffer_net_pending *p)
+{
+    if (p == NULL)
+        return;
+    struct coffer_net__worker *w = p->w;
+    pthread_mutex_lock(&w->qlock);
+    p->qnext = w->queue;
+    w->queue = p;
+    pthread_mutex_unlock(&w->qlock);
+    ssize_t n = write(w->wake_pipe[1], "p", 1);
+    (void)n; /* a full pipe already holds a wake-up */
+}
+
+static void pending_free(struct coffer_net_pending *p)
+{
+    coffer_net__response_free(&p->resp);
+    coffer_free(p);
+}
+
+static void deliver(struct coffer_net_pending *p)
+{
+    struct coffer_net__conn *c = p->conn;
+    if (c == NULL) {
+        pending_free(p);
+        return;
+    }
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        c->pendings = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    if (p->stream_id == 0) {
+        if (COFFER_ALWAYS(c->state == H1_WAIT) && !c->closing) {
+            c->state = H1_HEAD;
+            if (h1_finish(c, &p->resp)) {
+                bufferevent_enable(c->bev, EV_READ);
+                (void)h1_process(c);
+            }
+        }
+    } else if (c->h2 != NULL && !c->closing) {
+        coffer_net__h2_deliver(c->h2, p);
+        (void)h2_pump(c);
+    }
+    pending_free(p);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct coffer_net__worker *w = arg;
+    char b[64];
+    while (read(fd, b, sizeof(b)) > 0) {
+    }
+    pthread_mutex_lock(&w->qlock);
+    struct coffer_net_pending *list = w->queue;
+    w->queue = NULL;
+    pthread_mutex_unlock(&w->qlock);
+    /* the queue is newest first: answer in the order they were finished */
+    struct coffer_net_pending *fifo = NULL;
+    while (list != NULL) {
+        struct coffer_net_pending *next = list->qnext;
+        list->qnext = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo != NULL) {
+        struct coffer_net_pending *next = fifo->qnext;
+        deliver(fifo);
+        fifo = next;
+    }
+}
+
 /* accept() failed (EMFILE, ENFILE, ENOMEM...): the listening socket stays
  * readable, so pause accepting for a moment instead of spinning. */
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
@@ -894,6 +1032,27 @@ static void worker_teardown(struct coffer_net__worker *w)
     if (w->resume_ev != NULL)
         event_free(w->resume_ev);
     w->stop_ev = w->deadline_ev = w->resume_ev = NULL;
+    if (w->wake_ev != NULL)
+        event_free(w->wake_ev);
+    w->wake_ev = NULL;
+    if (w->qlock_ready) {
+        /* answers finished after the loop ended: their connections are gone */
+        pthread_mutex_lock(&w->qlock);
+        struct coffer_net_pending *p = w->queue;
+        w->queue = NULL;
+        pthread_mutex_unlock(&w->qlock);
+        while (p != NULL) {
+            struct coffer_net_pending *next = p->qnext;
+            pending_free(p);
+            p = next;
+        }
+        pthread_mutex_destroy(&w->qlock);
+        w->qlock_ready = false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (w->wake_pipe[i] >= 0)
+            close(w->wake_pipe[i]);
+    w->wake_pipe[0] = w->wake_pipe[1] = -1;
     if (w->base != NULL)
         event_base_free(w->base);
     w->base = NULL;
@@ -952,6 +1111,8 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
     c->bind = s->bind;
     for (int i = 0; i < c->threads; i++) {
         s->workers[i].stop_pipe[0] = s->workers[i].stop_pipe[1] = -1;
+        s->workers[i].wake_pipe[0] = s->workers[i].wake_pipe[1] = -1;
+        s->workers[i].qlock_ready = pthread_mutex_init(&s->workers[i].qlock, NULL) == 0;
         coffer_net__response_init(&s->workers[i].resp, c->max_response_size);
     }
     s->nworkers = c->threads;
@@ -986,7 +1147,8 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         if (i == 0)
             first_fd = fd;
         w->base = event_base_new();
-        if (w->base == NULL || pipe2(w->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        if (w->base == NULL || !w->qlock_ready || pipe2(w->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+            pipe2(w->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
             close(fd);
             r = COFFER_FAIL(COFFER_E_NET, "cannot create an event loop");
             break;
@@ -995,13 +1157,14 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb, w);
         w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
         w->resume_ev = evtimer_new(w->base, resume_cb, w);
+        w->wake_ev = event_new(w->base, w->wake_pipe[0], EV_READ | EV_PERSIST, wake_cb, w);
         if (w->lis != NULL)
             evconnlistener_set_error_cb(w->lis, accept_error_cb);
         if (w->lis == NULL) {
             close(fd);
             r = COFFER_FAIL(COFFER_E_NET, "cannot create a listener");
-        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || w->resume_ev == NULL ||
-                   event_add(w->stop_ev, NULL) != 0) {
+        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || w->resume_ev == NULL || w->wake_ev == NULL ||
+                   event_add(w->stop_ev, NULL) != 0 || event_add(w->wake_ev, NULL) != 0) {
             r = COFFER_FAIL(COFFER_E_NET, "cannot create loop events");
         }
     }

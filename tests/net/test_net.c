@@ -747,8 +747,13 @@ static void test_slow_and_greedy_clients(void **state)
     assert_true(strncmp(got, "HTTP/1.1 408 ", 13) == 0);
     raw_close(&rc);
 
+    nt_server_stop(&s);
+
     /* a client that pipelines requests for ~20 MB of answers without reading
-     * them: the server stops reading from it, and others are still served */
+     * them: the server stops reading from it, and others are still served
+     * (the write timeout is long enough here not to drop the greedy one) */
+    cfg.read_timeout_ms = 10000;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
     raw_open(&rc, s.port);
     const char *req = "GET /big?n=10000 HTTP/1.1\r\nHost: x\r\n\r\n";
     size_t rl = strlen(req);
@@ -995,6 +1000,91 @@ static void test_allocation_faults(void **state)
         curl_easy_cleanup(h);
     }
     assert_true(done);
+    nt_server_stop(&s);
+}
+
+/* ------------------------------------------------------- deferred answers */
+
+static void test_deferred_answers(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128], echo[128];
+    snprintf(url, sizeof(url), "%s/defer?ms=400", s.url);
+    snprintf(echo, sizeof(echo), "%s/echo", s.url);
+    /* while one request waits for its answer, the only loop serves others */
+    struct slow_arg a[2] = {{url, CURL_HTTP_VERSION_1_1, {0}}, {url, CURL_HTTP_VERSION_2TLS, {0}}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, slow_worker, &a[i]), 0);
+    usleep(100 * 1000);
+    CURL *h = curl_easy_init();
+    struct nt_resp r;
+    uint64_t t0 = coffer_now_ns();
+    nt_curl(h, echo, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(coffer_now_ns() - t0 < 290000000ull); /* before the deferred answers (at 400 ms) */
+    nt_resp_free(&r);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].r.status, 202);
+        assert_string_equal(a[i].r.body, "deferred");
+        nt_resp_free(&a[i].r);
+    }
+    /* keep-alive goes on after a deferred answer, on both protocols */
+    for (int v = 0; v < 2; v++) {
+        CURL *k = curl_easy_init();
+        long version = v ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1;
+        snprintf(url, sizeof(url), "%s/defer?ms=20", s.url);
+        for (int i = 0; i < 3; i++) {
+            nt_curl(k, i == 1 ? echo : url, "GET", NULL, 0, version, NULL, NULL, &r);
+            assert_int_equal(r.status, i == 1 ? 200 : 202);
+            long connects = -1;
+            curl_easy_getinfo(k, CURLINFO_NUM_CONNECTS, &connects);
+            assert_int_equal(connects, i == 0 ? 1 : 0);
+            nt_resp_free(&r);
+        }
+        curl_easy_cleanup(k);
+    }
+    /* pipelined requests behind a deferred one are answered after it, in order */
+    const char *req = "GET /defer?ms=100 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    size_t n;
+    char *out = nt_raw(s.port, req, strlen(req), 5000, &n);
+    assert_true(strncmp(out, "HTTP/1.1 202 Accepted\r\n", 23) == 0);
+    char *second = strstr(out, "deferredHTTP/1.1 200 OK\r\n");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "\"query\":\"after\""));
+    free(out);
+    /* the client leaves before the answer: it is dropped, the server goes on */
+    struct raw_conn rc;
+    raw_open(&rc, s.port);
+    const char *d = "GET /defer?ms=150 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(SSL_write(rc.ssl, d, (int)strlen(d)), (int)strlen(d));
+    usleep(50 * 1000);
+    raw_close(&rc);
+    usleep(250 * 1000);
+    nt_curl(h, echo, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    /* a graceful stop waits for a deferred answer and closes after it */
+    snprintf(url, sizeof(url), "%s/defer?ms=300", s.url);
+    struct slow_arg b = {url, CURL_HTTP_VERSION_1_1, {0}};
+    assert_int_equal(pthread_create(&t[0], NULL, slow_worker, &b), 0);
+    usleep(100 * 1000);
+    coffer_net_server_stop(s.srv, 3000);
+    pthread_join(t[0], NULL);
+    assert_int_equal(b.r.status, 202);
+    assert_non_null(strstr(b.r.headers, "Connection: close"));
+    nt_resp_free(&b.r);
+    coffer_net_server_wait(s.srv);
+    /* defer outside a handler is refused */
+    struct coffer_net_pending *p;
+    struct coffer_net_response *none = NULL;
+    assert_int_equal(coffer_net_response_defer(none, &p), COFFER_E_STATE);
     nt_server_stop(&s);
 }
 
@@ -1263,6 +1353,7 @@ int main(void)
         cmocka_unit_test(test_stop_from_signal_handler),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_allocation_faults),
+        cmocka_unit_test(test_deferred_answers),
         cmocka_unit_test(test_grpc_unary),
         cmocka_unit_test(test_grpc_interop),
         cmocka_unit_test(test_access_log),
