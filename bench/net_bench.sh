@@ -77,7 +77,15 @@ for p in "$cport" "$nport" ${sport:-}; do
   got=$(curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$p/")
   [ "$got" = "$body" ] || { echo "port $p answered '$got'" >&2; exit 1; }
 done
-run_wrk() { wrk -t2 -c32 -d10s "https://127.0.0.1:$1/" | awk '/^Requests\/sec/ {print $2}'; }
+# wrk: requests per second; errors and non-2xx answers are reported, not hidden
+run_wrk() {
+  local o
+  o=$(wrk -t2 -c32 -d10s "https://127.0.0.1:$1/")
+  if grep -qE 'Non-2xx|Socket errors' <<<"$o"; then
+    echo "warning: port $1: $(grep -E 'Non-2xx|Socket errors' <<<"$o" | tr '\n' ' ')" >&2
+  fi
+  awk '/^Requests\/sec/ {print $2}' <<<"$o"
+}
 # h2load: succeeded requests per second (failed or errored ones do not count)
 run_h2() {
   h2load -c32 -m10 -D10 -t2 "https://127.0.0.1:$1/" 2>/dev/null |
@@ -103,6 +111,9 @@ def best(name):
     vals = [float(x) for x in open(p) if x.strip()]
     return max(vals) if vals else None
 print(f"{rounds} rounds, {threads} threads/workers each, best round per side")
+for name in sorted(os.listdir(d)):
+    if name.startswith(("wrk_", "h2_")):
+        print(f"  {name}: " + " ".join(f"{float(x):,.0f}" for x in open(os.path.join(d, name)) if x.strip()))
 for proto, label in (("wrk", "HTTP/1.1 wrk -t2 -c32 -d10s"), ("h2", "HTTP/2 h2load -c32 -m10 -D10")):
     c, n = best(proto + "_c"), best(proto + "_n")
     if c is None or n is None:
