@@ -195,7 +195,8 @@ struct coffer_net_server_config {
     size_t max_response_size;   /* 0 = 64 MiB */
     size_t max_grpc_message_size; /* decompressed; 0 = max_body_size */
     uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection; 0 = 60 s */
-    uint32_t read_timeout_ms;   /* handshake, and a started request; 0 = 30 s */
+    uint32_t read_timeout_ms;   /* handshake, a started request and writes (inactivity),
+                                 * and a request head in all; 0 = 30 s */
     uint32_t max_connections;   /* over all workers; 0 = 10000 */
     bool disable_h2;            /* offer only http/1.1 in ALPN */
     bool shared_listener;       /* one listening socket all loops accept on, instead of
@@ -205,7 +206,9 @@ struct coffer_net_server_config {
                                  * them, capped by max_body_size (413 over it, 400 for
                                  * bad data, 415 for other codings); the header stays */
     bool access_log;            /* one coffer_log line per request (info level) */
-    struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here */
+    struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here
+                                         * (once per registry: a second server in the same
+                                         * registry gets COFFER_E_EXISTS); must outlive it */
 };
 
 struct coffer_net_server;
