@@ -4,6 +4,7 @@
  * for wrk/h2load to load side by side with nginx (bench/net_bench.sh).
  *
  *   bench_net --cert CERT.pem --key KEY.pem [--bind 127.0.0.1:0] [--threads N] [--log]
+ *             [--shared-listener]
  *
  * Prints "port=N" on stdout once listening; stops gracefully on SIGINT or
  * SIGTERM (the handler only calls coffer_net_server_stop, which is
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *bind = "127.0.0.1:0";
     int threads = 0;
-    bool log = false;
+    bool log = false, shared = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cert") == 0 && i + 1 < argc)
             cert = argv[++i];
@@ -54,8 +55,10 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--log") == 0)
             log = true;
+        else if (strcmp(argv[i], "--shared-listener") == 0)
+            shared = true;
         else {
-            fprintf(stderr, "usage: bench_net --cert CERT --key KEY [--bind H:P] [--threads N] [--log]\n");
+            fprintf(stderr, "usage: bench_net --cert CERT --key KEY [--bind H:P] [--threads N] [--log] [--shared-listener]\n");
             return 2;
         }
     }
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
         .handler = handler,
         .threads = threads,
         .access_log = log,
+        .shared_listener = shared,
     };
     enum coffer_err r = coffer_net_server_new(&cfg, &server);
     if (r == COFFER_OK)

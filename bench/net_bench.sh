@@ -4,7 +4,9 @@
 # same fixed body over TLS with keep-alive, both on 127.0.0.1 free ports with
 # the same P-256 certificate, loaded in turn with `wrk -t2 -c32 -d10s`,
 # ROUNDS times, alternating which goes first. With H2=1, also h2load over
-# HTTP/2 (-c32 -m10 -D10). Prints each side's best round and the ratio.
+# HTTP/2 (-c32 -m10 -D10). With SHARED=1, a third side: bench_net with one
+# shared listening socket instead of one SO_REUSEPORT socket per thread.
+# Prints each side's best round and the ratio.
 #   bash bench/net_bench.sh [ROUNDS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +19,10 @@ tmp=$(mktemp -d)
 chmod 755 "$tmp"
 cpid=""
 npid=""
+spid=""
 cleanup() {
   [ -n "$cpid" ] && kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
   [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -36,6 +40,9 @@ error_log $tmp/error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # nginx closes a connection after 1000 requests by default; wrk reconnects
+  # but h2load does not, so allow as many as the bench makes (both protocols)
+  keepalive_requests 100000000;
   client_body_temp_path $tmp/body;
   proxy_temp_path $tmp/proxy;
   fastcgi_temp_path $tmp/fastcgi;
@@ -55,19 +62,40 @@ npid=$!
 cpid=$!
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 cport=$(sed -n 's/^port=//p' "$tmp/port")
+sides="n c"
+if [ "${SHARED:-0}" = 1 ]; then
+  ./build/bench/bench/bench_net --cert "$tmp/cert.pem" --key "$tmp/key.pem" --threads "$threads" \
+    --shared-listener >"$tmp/sport" &
+  spid=$!
+  for _ in $(seq 50); do [ -s "$tmp/sport" ] && break; sleep 0.1; done
+  sport=$(sed -n 's/^port=//p' "$tmp/sport")
+  sides="n c s"
+fi
 sleep 0.5
 # sanity: both answer the same body
-for p in "$cport" "$nport"; do
+for p in "$cport" "$nport" ${sport:-}; do
   got=$(curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$p/")
   [ "$got" = "$body" ] || { echo "port $p answered '$got'" >&2; exit 1; }
 done
-run_wrk() { wrk -t2 -c32 -d10s "https://127.0.0.1:$1/" | awk '/^Requests\/sec/ {print $2}'; }
-run_h2() { h2load -c32 -m10 -D10 -t2 "https://127.0.0.1:$1/" 2>/dev/null | awk '/^finished in/ {gsub(",","",$4); print $4}'; }
+# wrk: requests per second; errors and non-2xx answers are reported, not hidden
+run_wrk() {
+  local o
+  o=$(wrk -t2 -c32 -d10s "https://127.0.0.1:$1/")
+  if grep -qE 'Non-2xx|Socket errors' <<<"$o"; then
+    echo "warning: port $1: $(grep -E 'Non-2xx|Socket errors' <<<"$o" | tr '\n' ' ')" >&2
+  fi
+  awk '/^Requests\/sec/ {print $2}' <<<"$o"
+}
+# h2load: succeeded requests per second (failed or errored ones do not count)
+run_h2() {
+  h2load -c32 -m10 -D10 -t2 "https://127.0.0.1:$1/" 2>/dev/null |
+    awk '/^finished in/ {gsub("s,","",$3); t=$3} /^requests:/ {ok=$8} END {printf "%.1f\n", ok / t}'
+}
 for r in $(seq 1 "$rounds"); do
   printf '\rround %d/%d' "$r" "$rounds" >&2
-  if [ $((r % 2)) -eq 1 ]; then order="n c"; else order="c n"; fi
+  if [ $((r % 2)) -eq 1 ]; then order=$sides; else order=$(echo "$sides" | rev); fi
   for side in $order; do
-    port=$nport; [ "$side" = c ] && port=$cport
+    port=$nport; [ "$side" = c ] && port=$cport; [ "$side" = s ] && port=$sport
     run_wrk "$port" >>"$tmp/wrk_$side"
     if [ "${H2:-0}" = 1 ]; then run_h2 "$port" >>"$tmp/h2_$side"; fi
   done
@@ -83,9 +111,15 @@ def best(name):
     vals = [float(x) for x in open(p) if x.strip()]
     return max(vals) if vals else None
 print(f"{rounds} rounds, {threads} threads/workers each, best round per side")
+for name in sorted(os.listdir(d)):
+    if name.startswith(("wrk_", "h2_")):
+        print(f"  {name}: " + " ".join(f"{float(x):,.0f}" for x in open(os.path.join(d, name)) if x.strip()))
 for proto, label in (("wrk", "HTTP/1.1 wrk -t2 -c32 -d10s"), ("h2", "HTTP/2 h2load -c32 -m10 -D10")):
     c, n = best(proto + "_c"), best(proto + "_n")
     if c is None or n is None:
         continue
     print(f"{label}: coffer {c:,.0f} req/s, nginx {n:,.0f} req/s, ratio {c / n:.2f}")
+    sh = best(proto + "_s")
+    if sh is not None:
+        print(f"  coffer with one shared listener: {sh:,.0f} req/s, {sh / c:.2f} of SO_REUSEPORT")
 PY

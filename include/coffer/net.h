@@ -52,6 +52,8 @@ const char *coffer_net_request_header(const struct coffer_net_request *req, cons
 /* The response a handler fills. Opaque; status defaults to 200, body to empty. */
 struct coffer_net_response;
 
+/* A final status, 200..999 (others are ignored). 204 and 304 go out without
+ * a body or Content-Length, whatever was appended. */
 void coffer_net_response_set_status(struct coffer_net_response *resp, int status);
 /* Add a header (copied). Names and values with CR, LF or NUL are refused
  * (COFFER_E_INVALID_ARG); Content-Length, Transfer-Encoding and Connection
@@ -64,6 +66,25 @@ COFFER_NODISCARD enum coffer_err coffer_net_response_append(struct coffer_net_re
 /* Replace whatever was set with status and {"error":"<message>"} as
  * application/json (the TF-Serving error shape). */
 void coffer_net_response_error(struct coffer_net_response *resp, int status, const char *message);
+
+/* Deferred answers: a handler that cannot answer at once (a request waiting
+ * for a batch, a call to another service) calls coffer_net_response_defer,
+ * returns COFFER_OK, and later, from any thread, fills the pending response
+ * and calls coffer_net_pending_finish exactly once. The connection waits
+ * (HTTP/1.1: later pipelined requests wait too; HTTP/2: other streams go
+ * on); the worker's loop keeps serving other connections. If the client has
+ * gone by then, the answer is dropped. Every pending response must be
+ * finished before coffer_net_server_free. HTTP handlers only (not gRPC). */
+struct coffer_net_pending;
+
+/* Inside a handler only; resp must not be used afterwards. */
+COFFER_NODISCARD enum coffer_err coffer_net_response_defer(struct coffer_net_response *resp,
+                                                           struct coffer_net_pending **out);
+/* The response to fill (status 200 and empty until changed); valid until
+ * coffer_net_pending_finish. */
+struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p);
+/* Send it (thread-safe; p is gone afterwards). */
+void coffer_net_pending_finish(struct coffer_net_pending *p);
 
 /* An HTTP handler. Returning an error (or leaving the response empty after a
  * failure) gives a 500 JSON error, or 503 for COFFER_E_NOMEM; the connection
@@ -174,11 +195,20 @@ struct coffer_net_server_config {
     size_t max_response_size;   /* 0 = 64 MiB */
     size_t max_grpc_message_size; /* decompressed; 0 = max_body_size */
     uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection; 0 = 60 s */
-    uint32_t read_timeout_ms;   /* handshake, and a started request; 0 = 30 s */
+    uint32_t read_timeout_ms;   /* handshake, a started request and writes (inactivity),
+                                 * and a request head in all; 0 = 30 s */
     uint32_t max_connections;   /* over all workers; 0 = 10000 */
     bool disable_h2;            /* offer only http/1.1 in ALPN */
+    bool shared_listener;       /* one listening socket all loops accept on, instead of
+                                 * one SO_REUSEPORT socket per loop (the default) */
+    bool decode_gzip_bodies;    /* inflate request bodies sent with Content-Encoding:
+                                 * gzip (as TF Serving does) before the handler sees
+                                 * them, capped by max_body_size (413 over it, 400 for
+                                 * bad data, 415 for other codings); the header stays */
     bool access_log;            /* one coffer_log line per request (info level) */
-    struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here */
+    struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here
+                                         * (once per registry: a second server in the same
+                                         * registry gets COFFER_E_EXISTS); must outlive it */
 };
 
 struct coffer_net_server;

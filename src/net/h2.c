@@ -15,8 +15,9 @@
  *
  * Invariants: I1 a stream's memory lives until nghttp2 reports it closed.
  * I2 headers and body of a stream are bounded (max_header_size; max body or
- * gRPC message size plus its prefix); a stream over a bound is answered with
- * 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
+ * gRPC message size plus its prefix), and the bodies of all streams of a
+ * connection together by four times that; a stream over a bound is answered
+ * with 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
  * connection stays under OUT_HIGH: the send callback says WOULDBLOCK above
  * it and the connection's write callback resumes sending.
  * Trusts: nghttp2 for frame parsing; nothing in header values or bodies.
@@ -54,6 +55,7 @@ struct stream {
     int grpc_code;
     char grpc_msg[3200];
     int status;
+    struct coffer_net_pending *pending; /* a deferred answer this stream waits for */
 };
 
 struct coffer_net__h2 {
@@ -62,10 +64,13 @@ struct coffer_net__h2 {
     struct stream *streams;
     size_t nstreams;
     uint64_t served;
+    size_t buffered;      /* request body bytes held over all streams */
+    size_t budget;        /* cap on buffered */
 };
 
-static void stream_free(struct stream *st)
+static void stream_free(struct coffer_net__h2 *h, struct stream *st)
 {
+    h->buffered -= st->body.size;
     coffer_arena_free(st->arena);
     coffer_buf_free(&st->body);
     coffer_buf_free(&st->out);
@@ -162,17 +167,23 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
                          void *user)
 {
     (void)flags;
-    (void)user;
+    struct coffer_net__h2 *h = user;
     struct stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
     if (st == NULL)
         return 0;
     st->body_in += len;
     if (st->body_too_large)
         return 0;
-    if (coffer_buf_put(&st->body, data, len) != COFFER_OK) {
+    /* Each stream is capped, and so is their sum: many streams each just
+     * under the cap must not pile up memory on one connection. */
+    if (h->buffered >= h->budget || len > h->budget - h->buffered ||
+        coffer_buf_put(&st->body, data, len) != COFFER_OK) {
         st->body_too_large = true;
+        h->buffered -= st->body.size;
         coffer_buf_free(&st->body);
+        return 0;
     }
+    h->buffered += len;
     return 0;
 }
 
@@ -261,21 +272,31 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
     }
     if (rv != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->body_in,
+    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->grpc_code,
+                         st->body_in,
                          st->out.size, st->start_ns, "HTTP/2+gRPC");
 }
+
+static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_response *r);
 
 static void respond_http(struct coffer_net__h2 *h, struct stream *st)
 {
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
     struct coffer_net_response resp;
     coffer_net__response_init(&resp, cfg->max_response_size);
+    int decode = 0;
+    size_t held = st->body.size;
     if (st->headers_too_large) {
         coffer_net_response_error(&resp, 431, "request headers too large");
     } else if (st->body_too_large) {
         coffer_net_response_error(&resp, 413, "request body too large");
     } else if (st->method == NULL || st->path == NULL) {
         coffer_net_response_error(&resp, 400, "missing :method or :path");
+    } else if ((decode = coffer_net__decode_body(cfg, st->headers, st->header_count, &st->body)) != 0) {
+        coffer_net_response_error(&resp, decode, decode == 413   ? "request body too large"
+                                                 : decode == 415 ? "unsupported Content-Encoding"
+                                                 : decode == 503 ? "out of memory"
+                                                                 : "cannot decode the gzip request body");
     } else {
         char *path = coffer_arena_strdup(st->arena, st->path);
         const char *query = "";
@@ -296,8 +317,26 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
             .remote_addr = coffer_net__conn_remote(h->conn),
             .protocol = "HTTP/2",
         };
+        resp.conn = h->conn;
+        resp.stream_id = st->id;
         coffer_net__call_handler(cfg->handler, cfg->handler_arg, &req, &resp);
+        resp.conn = NULL;
     }
+    /* the budget counts what the stream holds now */
+    h->buffered = h->buffered - held + st->body.size;
+    if (resp.deferred != NULL) {
+        st->pending = resp.deferred; /* answered by coffer_net__h2_deliver */
+        coffer_net__response_free(&resp);
+        return;
+    }
+    submit_http(h, st, &resp);
+    coffer_net__response_free(&resp);
+}
+
+/* Submit resp (its body moves to the stream) and log the request. */
+static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_response *r)
+{
+    struct coffer_net_response resp = *r; /* a shallow copy: the body is moved out of *r below */
     st->status = resp.status;
     /* headers: :status, content-length, then the handler's, names lower-cased */
     nghttp2_nv nva[2 + COFFER_NET__MAX_RESP_HEADERS];
@@ -305,8 +344,10 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     char status[8], length[24];
     snprintf(status, sizeof(status), "%d", resp.status);
     snprintf(length, sizeof(length), "%zu", resp.body.size);
+    bool no_body = resp.status == 204 || resp.status == 304;
     nva[n++] = (nghttp2_nv)NV(":status", status);
-    nva[n++] = (nghttp2_nv)NV("content-length", length);
+    if (!no_body)
+        nva[n++] = (nghttp2_nv)NV("content-length", length);
     char *hdrs = resp.headers.size > 0 ? coffer_arena_alloc(st->arena, resp.headers.size + 1, 1) : NULL;
     if (hdrs != NULL) {
         memcpy(hdrs, resp.headers.data, resp.headers.size);
@@ -331,14 +372,23 @@ static void respond_http(struct coffer_net__h2 *h, struct stream *st)
     /* the body moves to the stream, which outlives this call */
     coffer_buf_free(&st->out);
     st->out = resp.body;
-    coffer_buf_init(&resp.body, 0, false);
-    bool head_only = st->method != NULL && strcmp(st->method, "HEAD") == 0;
+    coffer_buf_init(&r->body, 0, false);
+    bool head_only = no_body || (st->method != NULL && strcmp(st->method, "HEAD") == 0);
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
     if (nghttp2_submit_response(h->session, st->id, nva, n, head_only ? NULL : &dp) != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", st->status, st->body_in,
+    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", st->status, -1,
+                         st->body_in,
                          st->out.size, st->start_ns, "HTTP/2");
-    coffer_net__response_free(&resp);
+}
+
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p)
+{
+    struct stream *st = nghttp2_session_get_stream_user_data(h->session, p->stream_id);
+    if (st == NULL || st->pending != p)
+        return; /* the stream was reset or closed meanwhile */
+    st->pending = NULL;
+    submit_http(h, st, &p->resp);
 }
 
 static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)
@@ -374,7 +424,7 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st->next != NULL)
         st->next->prev = st->prev;
     h->nstreams--;
-    stream_free(st);
+    stream_free(h, st);
     return 0;
 }
 
@@ -403,6 +453,9 @@ enum coffer_err coffer_net__h2_new(struct coffer_net__conn *c, struct coffer_net
         return COFFER_FAIL(COFFER_E_NOMEM, "nghttp2 session: %s", nghttp2_strerror(rv));
     }
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(c);
+    size_t cap = cfg->max_body_size > cfg->max_grpc_message_size + 5 ? cfg->max_body_size
+                                                                   : cfg->max_grpc_message_size + 5;
+    h->budget = cap > SIZE_MAX / 4 ? SIZE_MAX : cap * 4;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},
@@ -447,7 +500,7 @@ void coffer_net__h2_free(struct coffer_net__h2 *h)
     while (h->streams != NULL) {
         struct stream *st = h->streams;
         h->streams = st->next;
-        stream_free(st);
+        stream_free(h, st);
     }
     coffer_free(h);
 }

@@ -144,7 +144,7 @@ enum coffer_err coffer_net__http1_parse_head(uint8_t *buf, size_t size, size_t m
     if (coffer_rd_bytes(&rd, 8, &ver) != COFFER_OK || memcmp(ver, "HTTP/1.", 7) != 0)
         return COFFER_FAIL(COFFER_E_MALFORMED, "bad HTTP version");
     if (ver[7] != '0' && ver[7] != '1')
-        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "HTTP version 1.%c not supported", ver[7]);
+        return COFFER_FAIL(COFFER_E_BAD_VERSION, "HTTP version 1.%c not supported", ver[7]);
     out->minor = ver[7] - '0';
     if ((r = expect_byte(&rd, '\r', "CR after version")) != COFFER_OK ||
         (r = expect_byte(&rd, '\n', "LF after version")) != COFFER_OK)

@@ -31,7 +31,8 @@ struct coffer_net__http1_head {
  * is incomplete, returns COFFER_OK with *consumed == 0. Errors:
  * COFFER_E_TOO_LARGE (head over max_size, or too many headers: 431),
  * COFFER_E_MALFORMED (400), COFFER_E_UNSUPPORTED (a transfer coding other
- * than chunked: 501; a version other than 1.0/1.1: 505). buf is modified. */
+ * than chunked: 501), COFFER_E_BAD_VERSION (HTTP/1.x other than 1.0 and
+ * 1.1: 505). buf is modified. */
 COFFER_NODISCARD enum coffer_err coffer_net__http1_parse_head(uint8_t *buf, size_t size, size_t max_size,
                                                               struct coffer_net__http1_head *out,
                                                               size_t *consumed);
@@ -56,16 +57,38 @@ const char *coffer_net__reason(int status);
 
 #define COFFER_NET__MAX_RESP_HEADERS 32
 
+struct coffer_net__conn;
+
 struct coffer_net_response {
     int status;
     struct coffer_buf body;
     struct coffer_buf headers; /* "Name: value\r\n" lines */
     size_t header_count;
     bool failed;               /* an append or header failed */
+    /* set by the dispatcher so a handler can defer (NULL: cannot) */
+    struct coffer_net__conn *conn;
+    int32_t stream_id;         /* HTTP/2 stream; 0 for HTTP/1.1 */
+    struct coffer_net_pending *deferred;
+};
+
+/* A deferred answer (see coffer_net_response_defer). */
+struct coffer_net_pending {
+    struct coffer_net__worker *w;
+    struct coffer_net__conn *conn;   /* worker thread only; NULL once the connection closed */
+    int32_t stream_id;
+    struct coffer_net_response resp;
+    struct coffer_net_pending *prev, *next; /* the connection's list (worker thread) */
+    struct coffer_net_pending *qnext;       /* the worker's finished queue (under its lock) */
 };
 void coffer_net__response_init(struct coffer_net_response *r, size_t max_body);
 void coffer_net__response_reset(struct coffer_net_response *r);
 void coffer_net__response_free(struct coffer_net_response *r);
+
+/* With cfg->decode_gzip_bodies, replace a gzip request body by its
+ * inflation. Returns 0, or the HTTP status to answer instead (413, 400,
+ * 415, 503). */
+int coffer_net__decode_body(const struct coffer_net_server_config *cfg, const struct coffer_net_header *headers,
+                            size_t header_count, struct coffer_buf *body);
 
 /* Run the handler and normalise its result (500/503 on failure). */
 void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct coffer_net_request *req,
@@ -79,6 +102,7 @@ struct coffer_net_grpc_reply {
 };
 
 /* ------------------------------------------------------------ server pieces */
+struct coffer_net__worker;
 
 struct coffer_net__server_metrics {
     struct coffer_net_counter *by_class[6]; /* [0] other, [1..5] 1xx..5xx */
@@ -101,6 +125,8 @@ bool coffer_net__h2_idle(const struct coffer_net__h2 *h);
 /* Streams answered so far. */
 uint64_t coffer_net__h2_served(const struct coffer_net__h2 *h);
 void coffer_net__h2_free(struct coffer_net__h2 *h);
+/* Send a finished deferred answer on its stream, if the stream still waits for it. */
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p);
 
 /* Connection services the h2 layer uses (server.c). */
 const struct coffer_net_server_config *coffer_net__conn_config(const struct coffer_net__conn *c);
@@ -108,9 +134,10 @@ X509 *coffer_net__conn_peer(const struct coffer_net__conn *c);
 const char *coffer_net__conn_remote(const struct coffer_net__conn *c);
 COFFER_NODISCARD enum coffer_err coffer_net__conn_write(struct coffer_net__conn *c, const void *data, size_t size);
 size_t coffer_net__conn_output_pending(const struct coffer_net__conn *c);
-/* Record a finished request (log line and metrics). */
+/* Record a finished request (log line and metrics); grpc_status is -1 for
+ * plain HTTP. */
 void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status,
-                          size_t in, size_t out, uint64_t start_ns, const char *proto);
+                          int grpc_status, size_t in, size_t out, uint64_t start_ns, const char *proto);
 
 /* gRPC: run a call from a complete request body. Fills the reply. */
 void coffer_net__grpc_dispatch(const struct coffer_net_server_config *cfg, const char *path,

@@ -30,6 +30,7 @@ void coffer_net__response_init(struct coffer_net_response *r, size_t max_body)
 
 void coffer_net__response_reset(struct coffer_net_response *r)
 {
+    r->deferred = NULL;
     r->status = 200;
     r->header_count = 0;
     r->failed = false;
@@ -45,7 +46,7 @@ void coffer_net__response_free(struct coffer_net_response *r)
 
 void coffer_net_response_set_status(struct coffer_net_response *resp, int status)
 {
-    if (status >= 100 && status <= 999)
+    if (status >= 200 && status <= 999) /* 1xx are the server's, not a final answer */
         resp->status = status;
 }
 
@@ -118,6 +119,8 @@ void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct 
         r = COFFER_FAIL(COFFER_E_NOT_FOUND, "no handler");
     else
         r = fn(arg, req, resp);
+    if (resp->deferred != NULL)
+        return; /* the answer comes later, whatever was returned */
     if (r == COFFER_OK && !resp->failed)
         return;
     if (r == COFFER_E_NOT_FOUND && fn == NULL)
@@ -128,6 +131,32 @@ void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct 
         coffer_net_response_error(resp, 500, "response too large or out of memory");
     else
         coffer_net_response_error(resp, 500, "internal error");
+}
+
+int coffer_net__decode_body(const struct coffer_net_server_config *cfg, const struct coffer_net_header *headers,
+                            size_t header_count, struct coffer_buf *body)
+{
+    if (!cfg->decode_gzip_bodies)
+        return 0;
+    const char *enc = NULL;
+    for (size_t i = 0; i < header_count; i++)
+        if (strcasecmp(headers[i].name, "content-encoding") == 0)
+            enc = headers[i].value;
+    if (enc == NULL || strcasecmp(enc, "identity") == 0)
+        return 0;
+    if (strcasecmp(enc, "gzip") != 0)
+        return 415;
+    struct coffer_buf plain;
+    coffer_buf_init(&plain, cfg->max_body_size, false);
+    enum coffer_err r = coffer_net_gzip_inflate(body->data != NULL ? body->data : (const uint8_t *)"", body->size,
+                                                cfg->max_body_size, &plain);
+    if (r != COFFER_OK) {
+        coffer_buf_free(&plain);
+        return r == COFFER_E_TOO_LARGE ? 413 : r == COFFER_E_NOMEM ? 503 : 400;
+    }
+    coffer_buf_free(body);
+    *body = plain;
+    return 0;
 }
 
 const char *coffer_net_request_header(const struct coffer_net_request *req, const char *name)

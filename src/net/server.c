@@ -5,7 +5,8 @@
  * Design: N workers, each a thread running its own libevent event_base with
  * its own SO_REUSEPORT listening socket on the same address, so the kernel
  * spreads connections and no state is shared between loops except atomics
- * (connection count, metrics). A connection is a bufferevent_openssl over the
+ * (connection count, metrics). (shared_listener: one socket, each loop
+ * accepting on a dup of it; kept to measure against, see docs/net.md.) A connection is a bufferevent_openssl over the
  * accepted socket with an SSL made from the caller's SSL_CTX; after the
  * handshake, ALPN decides HTTP/2 (h2.c) or HTTP/1.1 (here). HTTP/1.1 runs a
  * small state machine per connection: head (parsed by http1.c from a copy of
@@ -15,6 +16,12 @@
  * complete. Timeouts are the bufferevent read timeouts: read_timeout while a
  * handshake or a request is under way (408 when it fires mid-request),
  * idle_timeout between requests.
+ *
+ * Deferred answers: a handler may defer; the answer is finished on any
+ * thread into the worker's mutex-guarded queue plus a byte on its wake pipe,
+ * and sent by the worker (an HTTP/1.1 connection stops reading meanwhile).
+ * A pending answer holds no reference to its connection: the connection
+ * clears the pending's pointer when it closes, so a late answer is dropped.
  *
  * Stop: coffer_net_server_stop stores the grace period in an atomic and
  * writes one byte to each worker's pipe (async-signal-safe). The worker then
@@ -64,7 +71,7 @@
 
 #define OUT_HIGH (4u << 20) /* stop reading while this much output is pending */
 
-enum h1_state { H1_HEAD, H1_BODY_LENGTH, H1_BODY_CHUNKED };
+enum h1_state { H1_HEAD, H1_BODY_LENGTH, H1_BODY_CHUNKED, H1_WAIT /* for a deferred answer */ };
 
 struct coffer_net__conn {
     struct coffer_net__worker *w;
@@ -74,10 +81,13 @@ struct coffer_net__conn {
     X509 *peer;
     char remote[64];
     bool handshake_done;
+    bool broken;        /* EOF or error seen: no close_notify */
     bool closing;       /* close once output has drained */
     bool read_paused;
     bool in_request;    /* bytes of a request have arrived */
     uint64_t served;    /* HTTP/1.1 requests answered */
+    size_t scanned;     /* input bytes known to hold no end of head */
+    int crlf_skipped;   /* empty lines ignored before this request line */
     struct coffer_net__h2 *h2;
     /* HTTP/1.1 */
     enum h1_state state;
@@ -88,6 +98,7 @@ struct coffer_net__conn {
     struct coffer_net__chunked chunk;
     struct coffer_buf body;
     uint64_t start_ns;
+    struct coffer_net_pending *pendings; /* deferred answers not delivered yet */
 };
 
 struct coffer_net__worker {
@@ -99,6 +110,12 @@ struct coffer_net__worker {
     struct event *stop_ev;
     struct event *deadline_ev;
     struct event *resume_ev;
+    /* finished deferred answers, handed over by coffer_net_pending_finish */
+    pthread_mutex_t qlock;
+    bool qlock_ready;
+    struct coffer_net_pending *queue;
+    int wake_pipe[2];
+    struct event *wake_ev;
     pthread_t thread;
     bool thread_started;
     struct coffer_net__conn *conns;
@@ -173,8 +190,8 @@ static void log_escape(const char *s, char *out, size_t size)
     out[n] = '\0';
 }
 
-void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status, size_t in,
-                          size_t out, uint64_t start_ns, const char *proto)
+void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const char *path, int status,
+                          int grpc_status, size_t in, size_t out, uint64_t start_ns, const char *proto)
 {
     struct coffer_net_server *s = c->w->srv;
     uint64_t dur_ns = coffer_now_ns() - start_ns;
@@ -187,9 +204,12 @@ void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const 
         char m[40], p[512];
         log_escape(method, m, sizeof(m));
         log_escape(path, p, sizeof(p));
-        coffer_info("request proto=%s method=%s path=\"%s\" status=%d bytes_in=%zu bytes_out=%zu duration_us=%llu "
+        char g[24] = "";
+        if (grpc_status >= 0)
+            snprintf(g, sizeof(g), " grpc_status=%d", grpc_status);
+        coffer_info("request proto=%s method=%s path=\"%s\" status=%d%s bytes_in=%zu bytes_out=%zu duration_us=%llu "
                     "remote=%s",
-                    proto, m, p, status, in, out, (unsigned long long)(dur_ns / 1000), c->remote);
+                    proto, m, p, status, g, in, out, (unsigned long long)(dur_ns / 1000), c->remote);
     }
 }
 
@@ -208,9 +228,11 @@ static void conn_close(struct coffer_net__conn *c)
     atomic_fetch_sub(&w->srv->open_conns, 1);
     if (w->srv->have_metrics)
         coffer_net_gauge_add(w->srv->m.open_conns, -1);
+    for (struct coffer_net_pending *p = c->pendings; p != NULL; p = p->next)
+        p->conn = NULL; /* its answer will be dropped */
     if (c->h2 != NULL)
         coffer_net__h2_free(c->h2);
-    if (c->handshake_done && c->ssl != NULL)
+    if (c->handshake_done && !c->broken && c->ssl != NULL)
         (void)SSL_shutdown(c->ssl); /* best effort close_notify */
     X509_free(c->peer);
     bufferevent_free(c->bev); /* frees the SSL and closes the socket */
@@ -236,6 +258,8 @@ static void h1_reset(struct coffer_net__conn *c)
     c->state = H1_HEAD;
     c->in_request = false;
     c->head_size = 0;
+    c->scanned = 0;
+    c->crlf_skipped = 0;
     c->body_left = 0;
     c->start_ns = 0;
     if (c->body.cap > 65536) {
@@ -264,9 +288,19 @@ static size_t h1_send(struct coffer_net__conn *c, const struct coffer_net_respon
     struct coffer_net__worker *w = c->w;
     update_date(w);
     char line[256];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n%s", resp->status,
-                     coffer_net__reason(resp->status), w->date, resp->body.size,
-                     close ? "Connection: close\r\n" : "");
+    /* 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 8.6) */
+    bool no_body = resp->status < 200 || resp->status == 204 || resp->status == 304;
+    char length[48] = "";
+    if (!no_body)
+        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", resp->body.size);
+    else
+        head_only = true;
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", resp->status,
+                     coffer_net__reason(resp->status), w->date, length, close ? "Connection: close\r\n" : "");
+    if (COFFER_NEVER(n < 0 || (size_t)n >= sizeof(line))) {
+        c->closing = true;
+        return 0;
+    }
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t total = (size_t)n + resp->headers.size + 2;
     int rc = evbuffer_expand(out, total + (head_only ? 0 : resp->body.size));
@@ -291,7 +325,7 @@ static void h1_fail(struct coffer_net__conn *c, int status, const char *message)
     (void)h1_send(c, resp, false, true);
     if (c->in_request)
         coffer_net__conn_log(c, c->head_size > 0 ? c->head.method : "-", c->head_size > 0 ? c->head.path : "-",
-                             status, c->body.size, resp->body.size, c->start_ns ? c->start_ns : coffer_now_ns(),
+                             status, -1, c->body.size, resp->body.size, c->start_ns ? c->start_ns : coffer_now_ns(),
                              "HTTP/1.1");
     conn_close_after_write(c);
 }
@@ -301,19 +335,32 @@ static int status_for(enum coffer_err r)
     switch (r) {
     case COFFER_E_TOO_LARGE: return 431;
     case COFFER_E_UNSUPPORTED: return 501;
+    case COFFER_E_BAD_VERSION: return 505;
     case COFFER_E_NOMEM: return 503;
     default: return 400;
     }
 }
 
-/* Run the handler on a complete request and queue the response. Returns
- * false when the connection was closed. */
+static bool h1_finish(struct coffer_net__conn *c, const struct coffer_net_response *resp);
+
+/* Run the handler on a complete request and queue the response (or wait for
+ * a deferred one). Returns false when the connection was closed. */
 static bool h1_dispatch(struct coffer_net__conn *c)
 {
     struct coffer_net__worker *w = c->w;
     struct coffer_net_server *s = w->srv;
     struct coffer_net_response *resp = &w->resp;
     coffer_net__response_reset(resp);
+    resp->conn = c;
+    resp->stream_id = 0;
+    int decode = coffer_net__decode_body(&s->cfg, c->head.headers, c->head.header_count, &c->body);
+    if (decode != 0) {
+        h1_fail(c, decode, decode == 413   ? "request body too large"
+                           : decode == 415 ? "unsupported Content-Encoding"
+                           : decode == 503 ? "out of memory"
+                                           : "cannot decode the gzip request body");
+        return false;
+    }
     static const uint8_t empty[1] = {0};
     struct coffer_net_request req = {
         .method = c->head.method,
@@ -329,11 +376,29 @@ static bool h1_dispatch(struct coffer_net__conn *c)
     };
     coffer_net__call_handler(s->cfg.handler, s->cfg.handler_arg, &req, resp);
     c->served++;
+    resp->conn = NULL;
+    if (resp->deferred != NULL) {
+        /* the head and body stay as they are until the answer comes */
+        resp->deferred = NULL;
+        c->state = H1_WAIT;
+        bufferevent_disable(c->bev, EV_READ);
+        return true;
+    }
+    return h1_finish(c, resp);
+}
+
+/* Queue the response to the request in c->head and go on to the next one.
+ * Returns false when the connection was closed. */
+static bool h1_finish(struct coffer_net__conn *c, const struct coffer_net_response *resp)
+{
+    struct coffer_net__worker *w = c->w;
+    struct coffer_net_server *s = w->srv;
+    const char *protocol = c->head.minor == 1 ? "HTTP/1.1" : "HTTP/1.0";
     bool close = !c->head.keep_alive || w->draining;
     bool head_only = strcmp(c->head.method, "HEAD") == 0;
     (void)h1_send(c, resp, head_only, close);
-    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, c->body.size, head_only ? 0 : resp->body.size,
-                         c->start_ns, req.protocol);
+    coffer_net__conn_log(c, c->head.method, c->head.path, resp->status, -1, c->body.size, head_only ? 0 : resp->body.size,
+                         c->start_ns, protocol);
     if (close || c->closing) {
         conn_close_after_write(c);
         return false;
@@ -349,7 +414,7 @@ static bool h1_process(struct coffer_net__conn *c)
 {
     struct coffer_net_server *s = c->w->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->closing) {
+    while (!c->closing && c->state != H1_WAIT) {
         size_t avail = evbuffer_get_length(in);
         if (coffer_net__conn_output_pending(c) > OUT_HIGH) {
             c->read_paused = true;
@@ -359,6 +424,22 @@ static bool h1_process(struct coffer_net__conn *c)
         if (c->state == H1_HEAD) {
             if (avail == 0)
                 return true;
+            /* The read timeout is about inactivity; a head that trickles in
+             * a byte at a time must also arrive within read_timeout in all. */
+            if (c->in_request && coffer_now_ns() - c->start_ns > (uint64_t)s->cfg.read_timeout_ms * 1000000u) {
+                h1_fail(c, 408, "request head took too long");
+                return false;
+            }
+            if (!c->in_request && avail >= 2) {
+                /* RFC 9112 2.2: ignore an empty line before a request line
+                 * (some clients send CRLF after a POST body) */
+                char crlf[2];
+                if (evbuffer_copyout(in, crlf, 2) == 2 && crlf[0] == '\r' && crlf[1] == '\n' && c->crlf_skipped < 4) {
+                    evbuffer_drain(in, 2);
+                    c->crlf_skipped++;
+                    continue;
+                }
+            }
             if (!c->in_request) {
                 c->in_request = true;
                 c->start_ns = coffer_now_ns();
@@ -368,7 +449,27 @@ static bool h1_process(struct coffer_net__conn *c)
                 h1_fail(c, 503, "out of memory");
                 return false;
             }
-            size_t n = avail < s->cfg.max_header_size ? avail : s->cfg.max_header_size;
+            /* Look for the blank line only in bytes not searched before, so a
+             * head that trickles in costs linear time; parse once it is here. */
+            size_t limit = avail < s->cfg.max_header_size ? avail : s->cfg.max_header_size;
+            size_t n = 0;
+            if (limit >= 4) {
+                struct evbuffer_ptr from, to;
+                if (evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0, EVBUFFER_PTR_SET) == 0 &&
+                    evbuffer_ptr_set(in, &to, limit, EVBUFFER_PTR_SET) == 0) {
+                    struct evbuffer_ptr f = evbuffer_search_range(in, "\r\n\r\n", 4, &from, &to);
+                    if (f.pos >= 0)
+                        n = (size_t)f.pos + 4;
+                }
+            }
+            if (n == 0 || n > limit) {
+                c->scanned = limit;
+                if (avail >= s->cfg.max_header_size) {
+                    h1_fail(c, 431, "request head too large");
+                    return false;
+                }
+                return true;
+            }
             if (evbuffer_copyout(in, c->hbuf, n) != (ev_ssize_t)n) {
                 h1_fail(c, 500, "internal error");
                 return false;
@@ -382,6 +483,7 @@ static bool h1_process(struct coffer_net__conn *c)
             if (consumed == 0)
                 return true;
             evbuffer_drain(in, consumed);
+            c->scanned = 0;
             c->head_size = consumed;
             coffer_buf_reset(&c->body);
             if (c->head.chunked) {
@@ -548,7 +650,16 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         h1_fail(c, 408, "request timed out");
         return;
     }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->h2 != NULL && !c->closing) {
+        /* an idle HTTP/2 connection: say GOAWAY before closing (writes still work) */
+        coffer_net__h2_goaway(c->h2);
+        (void)coffer_net__h2_flush(c->h2);
+        conn_close_after_write(c);
+        return;
+    }
     /* EOF, error, or an idle or handshake timeout */
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        c->broken = true;
     conn_close(c);
 }
 
@@ -614,6 +725,107 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     set_read_timeout(c, s->cfg.read_timeout_ms);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* ------------------------------------------------------- deferred answers */
+
+/* see coffer/net.h */
+enum coffer_err coffer_net_response_defer(struct coffer_net_response *resp, struct coffer_net_pending **out)
+{
+    *out = NULL;
+    if (resp == NULL || resp->conn == NULL || resp->deferred != NULL)
+        return COFFER_FAIL(COFFER_E_STATE, "a response can be deferred once, from inside its handler");
+    struct coffer_net__conn *c = resp->conn;
+    struct coffer_net_pending *p = coffer_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return COFFER_E_NOMEM;
+    p->w = c->w;
+    p->conn = c;
+    p->stream_id = resp->stream_id;
+    coffer_net__response_init(&p->resp, resp->body.max);
+    p->next = c->pendings;
+    if (c->pendings != NULL)
+        c->pendings->prev = p;
+    c->pendings = p;
+    resp->deferred = p;
+    *out = p;
+    return COFFER_OK;
+}
+
+struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p) { return &p->resp; }
+
+/* see coffer/net.h */
+void coffer_net_pending_finish(struct coffer_net_pending *p)
+{
+    if (p == NULL)
+        return;
+    struct coffer_net__worker *w = p->w;
+    pthread_mutex_lock(&w->qlock);
+    p->qnext = w->queue;
+    w->queue = p;
+    pthread_mutex_unlock(&w->qlock);
+    ssize_t n = write(w->wake_pipe[1], "p", 1);
+    (void)n; /* a full pipe already holds a wake-up */
+}
+
+static void pending_free(struct coffer_net_pending *p)
+{
+    coffer_net__response_free(&p->resp);
+    coffer_free(p);
+}
+
+static void deliver(struct coffer_net_pending *p)
+{
+    struct coffer_net__conn *c = p->conn;
+    if (c == NULL) {
+        pending_free(p);
+        return;
+    }
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        c->pendings = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    if (p->stream_id == 0) {
+        if (COFFER_ALWAYS(c->state == H1_WAIT) && !c->closing) {
+            c->state = H1_HEAD;
+            if (h1_finish(c, &p->resp)) {
+                bufferevent_enable(c->bev, EV_READ);
+                (void)h1_process(c);
+            }
+        }
+    } else if (c->h2 != NULL && !c->closing) {
+        coffer_net__h2_deliver(c->h2, p);
+        (void)h2_pump(c);
+    }
+    pending_free(p);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct coffer_net__worker *w = arg;
+    char b[64];
+    while (read(fd, b, sizeof(b)) > 0) {
+    }
+    pthread_mutex_lock(&w->qlock);
+    struct coffer_net_pending *list = w->queue;
+    w->queue = NULL;
+    pthread_mutex_unlock(&w->qlock);
+    /* the queue is newest first: answer in the order they were finished */
+    struct coffer_net_pending *fifo = NULL;
+    while (list != NULL) {
+        struct coffer_net_pending *next = list->qnext;
+        list->qnext = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo != NULL) {
+        struct coffer_net_pending *next = fifo->qnext;
+        deliver(fifo);
+        fifo = next;
+    }
 }
 
 /* accept() failed (EMFILE, ENFILE, ENOMEM...): the listening socket stays
@@ -747,7 +959,8 @@ static enum coffer_err split_bind(const char *bind, char *host, size_t host_size
     return COFFER_OK;
 }
 
-static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, int *out_fd, uint16_t *bound)
+static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, bool reuseport, int *out_fd,
+                                     uint16_t *bound)
 {
     struct sockaddr_storage ss;
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
@@ -760,7 +973,7 @@ static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, i
         return COFFER_FAIL(COFFER_E_NET, "socket: %s", strerror(errno));
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         int e = errno;
         close(fd);
@@ -819,6 +1032,27 @@ static void worker_teardown(struct coffer_net__worker *w)
     if (w->resume_ev != NULL)
         event_free(w->resume_ev);
     w->stop_ev = w->deadline_ev = w->resume_ev = NULL;
+    if (w->wake_ev != NULL)
+        event_free(w->wake_ev);
+    w->wake_ev = NULL;
+    if (w->qlock_ready) {
+        /* answers finished after the loop ended: their connections are gone */
+        pthread_mutex_lock(&w->qlock);
+        struct coffer_net_pending *p = w->queue;
+        w->queue = NULL;
+        pthread_mutex_unlock(&w->qlock);
+        while (p != NULL) {
+            struct coffer_net_pending *next = p->qnext;
+            pending_free(p);
+            p = next;
+        }
+        pthread_mutex_destroy(&w->qlock);
+        w->qlock_ready = false;
+    }
+    for (int i = 0; i < 2; i++)
+        if (w->wake_pipe[i] >= 0)
+            close(w->wake_pipe[i]);
+    w->wake_pipe[0] = w->wake_pipe[1] = -1;
     if (w->base != NULL)
         event_base_free(w->base);
     w->base = NULL;
@@ -877,6 +1111,8 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
     c->bind = s->bind;
     for (int i = 0; i < c->threads; i++) {
         s->workers[i].stop_pipe[0] = s->workers[i].stop_pipe[1] = -1;
+        s->workers[i].wake_pipe[0] = s->workers[i].wake_pipe[1] = -1;
+        s->workers[i].qlock_ready = pthread_mutex_init(&s->workers[i].qlock, NULL) == 0;
         coffer_net__response_init(&s->workers[i].resp, c->max_response_size);
     }
     s->nworkers = c->threads;
@@ -892,15 +1128,27 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         goto fail;
     }
     uint16_t bound = (uint16_t)want_port;
+    int first_fd = -1; /* owned by worker 0's listener once it exists */
     for (int i = 0; i < s->nworkers && r == COFFER_OK; i++) {
         struct coffer_net__worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
         int fd = -1;
-        if ((r = open_listener(ai, bound, &fd, &bound)) != COFFER_OK)
+        if (c->shared_listener && i > 0) {
+            /* one socket, every loop accepting on its own descriptor of it */
+            fd = fcntl(first_fd, F_DUPFD_CLOEXEC, 0);
+            if (fd < 0) {
+                r = COFFER_FAIL(COFFER_E_NET, "dup of the listening socket: %s", strerror(errno));
+                break;
+            }
+        } else if ((r = open_listener(ai, bound, !c->shared_listener, &fd, &bound)) != COFFER_OK) {
             break;
+        }
+        if (i == 0)
+            first_fd = fd;
         w->base = event_base_new();
-        if (w->base == NULL || pipe2(w->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        if (w->base == NULL || !w->qlock_ready || pipe2(w->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+            pipe2(w->wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
             close(fd);
             r = COFFER_FAIL(COFFER_E_NET, "cannot create an event loop");
             break;
@@ -909,13 +1157,14 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
         w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, stop_cb, w);
         w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
         w->resume_ev = evtimer_new(w->base, resume_cb, w);
+        w->wake_ev = event_new(w->base, w->wake_pipe[0], EV_READ | EV_PERSIST, wake_cb, w);
         if (w->lis != NULL)
             evconnlistener_set_error_cb(w->lis, accept_error_cb);
         if (w->lis == NULL) {
             close(fd);
             r = COFFER_FAIL(COFFER_E_NET, "cannot create a listener");
-        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || w->resume_ev == NULL ||
-                   event_add(w->stop_ev, NULL) != 0) {
+        } else if (w->stop_ev == NULL || w->deadline_ev == NULL || w->resume_ev == NULL || w->wake_ev == NULL ||
+                   event_add(w->stop_ev, NULL) != 0 || event_add(w->wake_ev, NULL) != 0) {
             r = COFFER_FAIL(COFFER_E_NET, "cannot create loop events");
         }
     }

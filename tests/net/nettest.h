@@ -10,6 +10,8 @@
 
 #include "coffer/net.h"
 
+#include <pthread.h>
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -34,6 +36,9 @@ SSL_CTX *nt_server_ctx(const struct nt_cert *server, const struct nt_cert *clien
  * UNIMPLEMENTED. */
 struct nt_server {
     struct coffer_net_server *srv;
+    pthread_mutex_t lock; /* the threads answering deferred requests */
+    pthread_t finishers[64];
+    int nfinishers;
     SSL_CTX *ctx;
     struct coffer_net_metrics *metrics;
     uint16_t port;

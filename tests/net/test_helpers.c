@@ -112,9 +112,50 @@ static long query_num(const char *q, const char *key, long dflt)
     return strtol(p + strlen(key) + 1, NULL, 10);
 }
 
+struct defer_job {
+    struct coffer_net_pending *p;
+    long ms;
+};
+
+/* Answers a deferred request from another thread after ms. */
+static void *finisher(void *arg)
+{
+    struct defer_job *j = arg;
+    usleep((useconds_t)j->ms * 1000);
+    struct coffer_net_response *resp = coffer_net_pending_response(j->p);
+    coffer_net_response_set_status(resp, 202);
+    if (coffer_net_response_add_header(resp, "Content-Type", "text/plain") != COFFER_OK ||
+        coffer_net_response_append(resp, "deferred", 8) != COFFER_OK)
+        coffer_net_response_error(resp, 500, "cannot build the deferred answer");
+    coffer_net_pending_finish(j->p);
+    free(j);
+    return NULL;
+}
+
 static enum coffer_err test_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp)
 {
     struct nt_server *s = arg;
+    if (strcmp(req->path, "/defer") == 0) {
+        struct defer_job *j = malloc(sizeof(*j));
+        if (j == NULL)
+            return COFFER_FAIL(COFFER_E_NOMEM, "defer job");
+        j->ms = query_num(req->query, "ms", 100);
+        enum coffer_err r = coffer_net_response_defer(resp, &j->p);
+        if (r != COFFER_OK) {
+            free(j);
+            return r;
+        }
+        pthread_mutex_lock(&s->lock);
+        if (s->nfinishers == 64 || pthread_create(&s->finishers[s->nfinishers], NULL, finisher, j) != 0) {
+            pthread_mutex_unlock(&s->lock);
+            j->ms = 0;
+            finisher(j); /* answer at once rather than never */
+            return COFFER_OK;
+        }
+        s->nfinishers++;
+        pthread_mutex_unlock(&s->lock);
+        return COFFER_OK;
+    }
     if (strcmp(req->path, "/fail") == 0)
         return COFFER_FAIL(COFFER_E_INTERNAL, "asked to fail");
     if (strcmp(req->path, "/metrics") == 0) {
@@ -137,6 +178,10 @@ static enum coffer_err test_handler(void *arg, const struct coffer_net_request *
                 return r;
         }
         return COFFER_OK;
+    }
+    if (strcmp(req->path, "/status") == 0) {
+        coffer_net_response_set_status(resp, (int)query_num(req->query, "code", 200));
+        return coffer_net_response_append(resp, "dropped", 7);
     }
     if (strcmp(req->path, "/sleep") == 0)
         usleep((useconds_t)query_num(req->query, "ms", 100) * 1000);
@@ -187,6 +232,7 @@ static enum coffer_err test_grpc(void *arg, const struct coffer_net_grpc_call *c
 void nt_server_start(struct nt_server *s, SSL_CTX *ctx, const struct coffer_net_server_config *cfg)
 {
     memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
     struct coffer_net_server_config c = {0};
     if (cfg != NULL)
         c = *cfg;
@@ -209,6 +255,13 @@ void nt_server_start(struct nt_server *s, SSL_CTX *ctx, const struct coffer_net_
 
 void nt_server_stop(struct nt_server *s)
 {
+    /* every deferred answer is finished before the server goes */
+    pthread_mutex_lock(&s->lock);
+    int n = s->nfinishers;
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++)
+        pthread_join(s->finishers[i], NULL);
+    pthread_mutex_destroy(&s->lock);
     coffer_net_server_stop(s->srv, 1000);
     coffer_net_server_wait(s->srv);
     coffer_net_server_free(s->srv);

@@ -7,8 +7,14 @@
 
 #include "../../src/net/net_int.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +87,7 @@ static void test_http1_parse_bad(void **state)
         {"GET x HTTP/1.1\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/2.0\r\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
-        {"GET / HTTP/1.2\r\nHost: x\r\n\r\n", COFFER_E_UNSUPPORTED},
+        {"GET / HTTP/1.2\r\nHost: x\r\n\r\n", COFFER_E_BAD_VERSION},
         {"GET / HTTP/1.1\nHost: x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/1.1\r\nHost x\r\n\r\n", COFFER_E_MALFORMED},
         {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", COFFER_E_MALFORMED},
@@ -378,6 +384,7 @@ static void test_h1_bodies_and_limits(void **state)
     /* chunked body, pipelined with a second request on the same connection */
     const char *req = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                       "3\r\nabc\r\n4;x=y\r\ndefg\r\n0\r\n\r\n"
+                      "\r\n" /* an empty line before a request line is ignored */
                       "GET /echo?second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     out = nt_raw(s.port, req, strlen(req), 5000, &n);
     assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
@@ -423,7 +430,7 @@ static void test_h1_bodies_and_limits(void **state)
     free(out);
     req = "GET /echo HTTP/1.3\r\nHost: x\r\n\r\n";
     out = nt_raw(s.port, req, strlen(req), 5000, &n);
-    assert_true(strncmp(out, "HTTP/1.1 501 ", 13) == 0);
+    assert_true(strncmp(out, "HTTP/1.1 505 ", 13) == 0);
     free(out);
     /* a request that stalls mid-way: 408 after read_timeout */
     req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
@@ -432,6 +439,17 @@ static void test_h1_bodies_and_limits(void **state)
     uint64_t dt = coffer_now_ns() - t0;
     assert_true(strncmp(out, "HTTP/1.1 408 ", 13) == 0);
     assert_true(dt >= 250000000ull && dt < 3000000000ull);
+    free(out);
+    /* 204 and 304: no body, no Content-Length, and the connection goes on */
+    req = "GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\nGET /status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /status?code=101 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    out = nt_raw(s.port, req, strlen(req), 5000, &n);
+    assert_true(strncmp(out, "HTTP/1.1 204 No Content\r\n", 25) == 0);
+    assert_non_null(strstr(out, "\r\n\r\nHTTP/1.1 304 Not Modified\r\n"));
+    char *final = strstr(out, "\r\n\r\nHTTP/1.1 200 OK\r\n"); /* 1xx is not a final status */
+    assert_non_null(final);
+    assert_true(strstr(out, "Content-Length") > final); /* none before the 200 */
+    assert_true(strstr(out, "dropped") > final);        /* only the 200 has the body */
     free(out);
     /* HEAD: the length of the body, not the body */
     req = "HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -442,6 +460,105 @@ static void test_h1_bodies_and_limits(void **state)
     assert_int_equal(strlen(end), 4);
     assert_null(strstr(out, "Content-Length: 0\r\n"));
     free(out);
+    nt_server_stop(&s);
+}
+
+static void test_h2_limits_and_status(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_body_size = 1000, .idle_timeout_ms = 500};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    CURL *h = curl_easy_init();
+    char url[128];
+    struct nt_resp r;
+    long connects = -1;
+    char big[2000];
+    memset(big, 'x', sizeof(big));
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    nt_curl(h, url, "POST", big, sizeof(big), CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "{\"error\":\"request body too large\"}");
+    nt_resp_free(&r);
+    /* the connection carries on */
+    nt_curl(h, url, "POST", big, 1000, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"body_size\":1000"));
+    assert_non_null(strstr(r.body, "\"proto\":\"HTTP/2\""));
+    assert_non_null(strstr(r.headers, "content-type: application/json"));
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0);
+    nt_resp_free(&r);
+    snprintf(url, sizeof(url), "%s/status?code=204", s.url);
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.body_size, 0);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0);
+    nt_resp_free(&r);
+    /* idle past idle_timeout_ms: the server said GOAWAY and closed; the
+     * client opens a new connection */
+    usleep(1000 * 1000);
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_2TLS, NULL, NULL, &r);
+    assert_int_equal(r.status, 204);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 1);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    nt_server_stop(&s);
+}
+
+static void test_gzip_request_bodies(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_body_size = 10000, .decode_gzip_bodies = true};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    const char *json = "{\"instances\":[1,2,3]}";
+    struct coffer_buf z, bomb;
+    coffer_buf_init(&z, 0, false);
+    coffer_buf_init(&bomb, 0, false);
+    assert_int_equal(coffer_net_gzip_deflate((const uint8_t *)json, strlen(json), &z), COFFER_OK);
+    uint8_t *zeros = calloc(1, 20000);
+    assert_int_equal(coffer_net_gzip_deflate(zeros, 20000, &bomb), COFFER_OK); /* 20000 bytes > the 10000 cap */
+    free(zeros);
+    struct curl_slist *gz = curl_slist_append(NULL, "Content-Encoding: gzip");
+    struct curl_slist *br = curl_slist_append(NULL, "Content-Encoding: br");
+    const long versions[] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2TLS};
+    for (int v = 0; v < 2; v++) {
+        CURL *h = curl_easy_init();
+        struct nt_resp r;
+        nt_curl(h, url, "POST", z.data, z.size, versions[v], NULL, gz, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"body\":\"{\\\"instances\\\":[1,2,3]}\""));
+        nt_resp_free(&r);
+        nt_curl(h, url, "POST", z.data, z.size - 4, versions[v], NULL, gz, &r); /* truncated */
+        assert_int_equal(r.status, 400);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        h = curl_easy_init();
+        nt_curl(h, url, "POST", bomb.data, bomb.size, versions[v], NULL, gz, &r);
+        assert_int_equal(r.status, 413);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        h = curl_easy_init();
+        nt_curl(h, url, "POST", "x", 1, versions[v], NULL, br, &r);
+        assert_int_equal(r.status, 415);
+        nt_resp_free(&r);
+        /* no Content-Encoding: the body is passed as it came */
+        nt_curl(h, url, "POST", json, strlen(json), versions[v], NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"body_size\":21"));
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+    }
+    curl_slist_free_all(gz);
+    curl_slist_free_all(br);
+    coffer_buf_free(&z);
+    coffer_buf_free(&bomb);
     nt_server_stop(&s);
 }
 
@@ -522,7 +639,9 @@ static void test_many_clients(void **state)
 {
     (void)state;
     struct nt_server s;
-    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    /* the shared-listener variant here; every other test uses SO_REUSEPORT */
+    struct coffer_net_server_config cfg = {.shared_listener = true, .threads = 3};
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
     enum { N = 16 };
     pthread_t t[N];
     struct conc_arg a[N];
@@ -549,6 +668,122 @@ static void test_many_clients(void **state)
     assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
     nt_resp_free(&r);
     curl_easy_cleanup(h);
+    nt_server_stop(&s);
+}
+
+/* A raw TLS connection kept open by the test. */
+struct raw_conn {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static void raw_open(struct raw_conn *rc, uint16_t port)
+{
+    rc->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(rc->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(rc->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(rc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(rc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    rc->ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(rc->ctx);
+    rc->ssl = SSL_new(rc->ctx);
+    SSL_set_fd(rc->ssl, rc->fd);
+    assert_int_equal(SSL_connect(rc->ssl), 1);
+}
+
+static void raw_close(struct raw_conn *rc)
+{
+    SSL_free(rc->ssl);
+    SSL_CTX_free(rc->ctx);
+    close(rc->fd);
+    ERR_clear_error();
+}
+
+/* Read until the peer closes or the 1 s socket timeout; returns bytes read. */
+static size_t raw_drain(struct raw_conn *rc, char *keep, size_t keep_size)
+{
+    size_t total = 0;
+    char buf[16384];
+    for (;;) {
+        int n = SSL_read(rc->ssl, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        if (total < keep_size) {
+            size_t k = (size_t)n < keep_size - total ? (size_t)n : keep_size - total;
+            memcpy(keep + total, buf, k);
+        }
+        total += (size_t)n;
+    }
+    return total;
+}
+
+static void test_slow_and_greedy_clients(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.read_timeout_ms = 400, .threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    /* slowloris: a byte every 100 ms never trips the inactivity timeout,
+     * but the head as a whole must come within read_timeout */
+    struct raw_conn rc;
+    raw_open(&rc, s.port);
+    const char *head = "GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    uint64_t t0 = coffer_now_ns();
+    size_t sent = 0;
+    for (; sent < strlen(head); sent++) {
+        if (SSL_write(rc.ssl, head + sent, 1) != 1)
+            break;
+        usleep(100 * 1000);
+        if (coffer_now_ns() - t0 > 3000000000ull)
+            break;
+    }
+    char got[256] = "";
+    raw_drain(&rc, got, sizeof(got) - 1);
+    assert_true(sent < strlen(head)); /* cut off before the head was complete */
+    assert_true(strncmp(got, "HTTP/1.1 408 ", 13) == 0);
+    raw_close(&rc);
+
+    nt_server_stop(&s);
+
+    /* a client that pipelines requests for ~20 MB of answers without reading
+     * them: the server stops reading from it, and others are still served
+     * (the write timeout is long enough here not to drop the greedy one) */
+    cfg.read_timeout_ms = 10000;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    raw_open(&rc, s.port);
+    const char *req = "GET /big?n=10000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t rl = strlen(req);
+    char *flood = malloc(rl * 2000);
+    for (int i = 0; i < 2000; i++)
+        memcpy(flood + (size_t)i * rl, req, rl);
+    size_t off = 0;
+    while (off < rl * 2000) { /* stops when the server stops reading (1 s send timeout) */
+        int n = SSL_write(rc.ssl, flood + off, (int)(rl * 2000 - off > 65536 ? 65536 : rl * 2000 - off));
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    free(flood);
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    struct nt_resp r;
+    uint64_t t1 = coffer_now_ns();
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(coffer_now_ns() - t1 < 2000000000ull);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    /* reading now gets the answers the server kept (bounded), in order */
+    char first[32] = "";
+    size_t total = raw_drain(&rc, first, sizeof(first) - 1);
+    assert_true(strncmp(first, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_true(total > 10000);
+    raw_close(&rc);
     nt_server_stop(&s);
 }
 
@@ -646,6 +881,211 @@ static void test_graceful_stop(void **state)
         coffer_net_server_free(srv);
     }
     SSL_CTX_free(ctx);
+}
+
+static struct coffer_net_server *signal_target;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    coffer_net_server_stop(signal_target, 1000); /* async-signal-safe */
+}
+
+static void test_stop_from_signal_handler(void **state)
+{
+    (void)state;
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    signal_target = s.srv;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    assert_int_equal(raise(SIGUSR1), 0); /* delivered to this thread: the workers block signals */
+    coffer_net_server_wait(s.srv);       /* returns: the workers ended */
+    sigaction(SIGUSR1, &old, NULL);
+    nt_server_stop(&s);
+}
+
+static void test_max_connections(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_connections = 1, .threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    CURL *a = curl_easy_init(), *b = curl_easy_init();
+    struct nt_resp r;
+    nt_curl(a, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    nt_resp_free(&r);
+    /* a holds the only connection: b is turned away */
+    nt_curl(b, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_true(r.rc != CURLE_OK);
+    nt_resp_free(&r);
+    curl_easy_cleanup(a); /* closes it */
+    bool ok = false;
+    for (int i = 0; i < 40 && !ok; i++) {
+        usleep(50 * 1000);
+        nt_curl(b, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+        ok = r.rc == CURLE_OK && r.status == 200;
+        nt_resp_free(&r);
+    }
+    assert_true(ok);
+    curl_easy_cleanup(b);
+    nt_server_stop(&s);
+}
+
+/* Allocation failures: while setting a server up they are E_NOMEM; while
+ * serving, a request gets a 5xx or its connection closes, and the server
+ * goes on serving (STYLE 3.6). */
+static enum coffer_err new_server_body(void *arg)
+{
+    SSL_CTX *ctx = arg;
+    struct coffer_net_metrics *m;
+    enum coffer_err r = coffer_net_metrics_new(&m);
+    if (r != COFFER_OK)
+        return r;
+    struct coffer_net_server_config cfg = {.ssl_ctx = ctx, .bind = "127.0.0.1:0", .threads = 2, .metrics = m};
+    struct coffer_net_server *srv;
+    r = coffer_net_server_new(&cfg, &srv);
+    if (r == COFFER_OK) {
+        struct coffer_buf out;
+        coffer_buf_init(&out, 0, false);
+        r = coffer_net_metrics_render(m, &out);
+        coffer_buf_free(&out);
+        coffer_net_server_free(srv);
+    }
+    coffer_net_metrics_free(m);
+    return r;
+}
+
+static void test_allocation_faults(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = nt_server_ctx(nt_server_cert(), NULL, false);
+    tu_fault_loop(new_server_body, ctx);
+    SSL_CTX_free(ctx);
+
+    struct coffer_net_server_config cfg = {.threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128], good[128];
+    snprintf(url, sizeof(url), "%s/echo?x=1", s.url);
+    snprintf(good, sizeof(good), "%s/echo", s.url);
+    bool done = false;
+    for (long n = 1; n < 200 && !done; n++) {
+        long version = n % 2 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS;
+        CURL *h = curl_easy_init();
+        struct nt_resp r;
+        coffer_test_fail_alloc_at(n, false);
+        nt_curl(h, url, "POST", "{\"a\":1}", 7, version, NULL, NULL, &r);
+        bool fired = coffer_test_alloc_fault_fired();
+        coffer_test_fail_alloc_at(0, false);
+        if (!fired) {
+            assert_int_equal(r.status, 200);
+            assert_true(n > 3); /* serving a request allocates: faults were injected */
+            done = true;
+        } else if (r.rc == CURLE_OK && r.status != 200 && r.status != 500 && r.status != 503) {
+            fail_msg("allocation fault %ld: status %ld", n, r.status);
+        }
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+        /* whatever happened, the next request is served */
+        h = curl_easy_init();
+        nt_curl(h, good, "GET", NULL, 0, version, NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+        nt_resp_free(&r);
+        curl_easy_cleanup(h);
+    }
+    assert_true(done);
+    nt_server_stop(&s);
+}
+
+/* ------------------------------------------------------- deferred answers */
+
+static void test_deferred_answers(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    char url[128], echo[128];
+    snprintf(url, sizeof(url), "%s/defer?ms=400", s.url);
+    snprintf(echo, sizeof(echo), "%s/echo", s.url);
+    /* while one request waits for its answer, the only loop serves others */
+    struct slow_arg a[2] = {{url, CURL_HTTP_VERSION_1_1, {0}}, {url, CURL_HTTP_VERSION_2TLS, {0}}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, slow_worker, &a[i]), 0);
+    usleep(100 * 1000);
+    CURL *h = curl_easy_init();
+    struct nt_resp r;
+    uint64_t t0 = coffer_now_ns();
+    nt_curl(h, echo, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(coffer_now_ns() - t0 < 290000000ull); /* before the deferred answers (at 400 ms) */
+    nt_resp_free(&r);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].r.status, 202);
+        assert_string_equal(a[i].r.body, "deferred");
+        nt_resp_free(&a[i].r);
+    }
+    /* keep-alive goes on after a deferred answer, on both protocols */
+    for (int v = 0; v < 2; v++) {
+        CURL *k = curl_easy_init();
+        long version = v ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1;
+        snprintf(url, sizeof(url), "%s/defer?ms=20", s.url);
+        for (int i = 0; i < 3; i++) {
+            nt_curl(k, i == 1 ? echo : url, "GET", NULL, 0, version, NULL, NULL, &r);
+            assert_int_equal(r.status, i == 1 ? 200 : 202);
+            long connects = -1;
+            curl_easy_getinfo(k, CURLINFO_NUM_CONNECTS, &connects);
+            assert_int_equal(connects, i == 0 ? 1 : 0);
+            nt_resp_free(&r);
+        }
+        curl_easy_cleanup(k);
+    }
+    /* pipelined requests behind a deferred one are answered after it, in order */
+    const char *req = "GET /defer?ms=100 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /echo?after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    size_t n;
+    char *out = nt_raw(s.port, req, strlen(req), 5000, &n);
+    assert_true(strncmp(out, "HTTP/1.1 202 Accepted\r\n", 23) == 0);
+    char *second = strstr(out, "deferredHTTP/1.1 200 OK\r\n");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "\"query\":\"after\""));
+    free(out);
+    /* the client leaves before the answer: it is dropped, the server goes on */
+    struct raw_conn rc;
+    raw_open(&rc, s.port);
+    const char *d = "GET /defer?ms=150 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(SSL_write(rc.ssl, d, (int)strlen(d)), (int)strlen(d));
+    usleep(50 * 1000);
+    raw_close(&rc);
+    usleep(250 * 1000);
+    nt_curl(h, echo, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    nt_resp_free(&r);
+    curl_easy_cleanup(h);
+    /* a graceful stop waits for a deferred answer and closes after it */
+    snprintf(url, sizeof(url), "%s/defer?ms=300", s.url);
+    struct slow_arg b = {url, CURL_HTTP_VERSION_1_1, {0}};
+    assert_int_equal(pthread_create(&t[0], NULL, slow_worker, &b), 0);
+    usleep(100 * 1000);
+    coffer_net_server_stop(s.srv, 3000);
+    pthread_join(t[0], NULL);
+    assert_int_equal(b.r.status, 202);
+    assert_non_null(strstr(b.r.headers, "Connection: close"));
+    nt_resp_free(&b.r);
+    coffer_net_server_wait(s.srv);
+    /* defer outside a handler is refused */
+    struct coffer_net_pending *p;
+    struct coffer_net_response *none = NULL;
+    assert_int_equal(coffer_net_response_defer(none, &p), COFFER_E_STATE);
+    nt_server_stop(&s);
 }
 
 /* -------------------------------------------------------------------- gRPC */
@@ -768,6 +1208,31 @@ static void test_grpc_unary(void **state)
     nt_server_stop(&s);
 }
 
+/* A real gRPC client (gRPC core through python3-grpcio) against the server:
+ * identity and gzip, 1 MiB messages, status details, deadlines, a message
+ * over the cap, 200 concurrent calls on one channel. Skipped when the
+ * module is missing. */
+static void test_grpc_interop(void **state)
+{
+    (void)state;
+    if (system("/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1") != 0)
+        skip();
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), NULL);
+    char *dir = tu_mkdtemp();
+    char ca[512], cmd[1536];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    const char *pem = nt_server_cert()->cert_pem;
+    assert_int_equal(coffer_file_write_atomic(ca, pem, strlen(pem), 0600), COFFER_OK);
+    snprintf(cmd, sizeof(cmd), "timeout 60 /usr/bin/python3 %s/tests/net/grpc_interop.py %u %s", COFFER_SOURCE_DIR,
+             s.port, ca);
+    int rc = system(cmd);
+    nt_server_stop(&s);
+    tu_rmtree(dir);
+    free(dir);
+    assert_int_equal(rc, 0);
+}
+
 /* ------------------------------------------------------------- access log */
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -808,9 +1273,15 @@ static void test_access_log(void **state)
     assert_int_equal(r.status, 404);
     nt_resp_free(&r);
     curl_easy_cleanup(h);
+    const uint8_t msg[] = {0, 0, 0, 0, 2, 'h', 'i'};
+    grpc_call(s.url, "/test.Echo/Fail", msg, sizeof(msg), NULL, &r);
+    assert_int_equal(grpc_status_of(&r), COFFER_NET_GRPC_INVALID_ARGUMENT);
+    nt_resp_free(&r);
     nt_server_stop(&s);
     coffer_log_set_level(COFFER_LOG_ERROR);
     coffer_log_set_sink(NULL, NULL);
+    assert_non_null(strstr(log_lines, "request proto=HTTP/2+gRPC method=POST path=\"/test.Echo/Fail\" status=200 "
+                                      "grpc_status=3 bytes_in=7 bytes_out=0 duration_us="));
     char want[256];
     snprintf(want, sizeof(want),
              "request proto=HTTP/1.1 method=POST path=\"/echo\" status=200 bytes_in=4 bytes_out=%zu duration_us=",
@@ -873,10 +1344,18 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_h1_get_post_keepalive),
         cmocka_unit_test(test_h1_bodies_and_limits),
+        cmocka_unit_test(test_h2_limits_and_status),
+        cmocka_unit_test(test_gzip_request_bodies),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
+        cmocka_unit_test(test_slow_and_greedy_clients),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_from_signal_handler),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_allocation_faults),
+        cmocka_unit_test(test_deferred_answers),
         cmocka_unit_test(test_grpc_unary),
+        cmocka_unit_test(test_grpc_interop),
         cmocka_unit_test(test_access_log),
         cmocka_unit_test(test_client_helper),
     };
