@@ -131,6 +131,8 @@ static const struct nn_op_def op_table[] = {
     [NN_OP_DEPTHTOSPACE] = R("DepthToSpace", d2s, 1, 1, 1, 1),
     [NN_OP_SPACETODEPTH] = R("SpaceToDepth", d2s, 1, 1, 1, 1),
     [NN_OP_EINSUM] = R("Einsum", einsum, 1, 8, 1, 1),
+    [NN_OP_MOD] = R("Mod", binary, 2, 2, 1, 1),
+    [NN_OP_SCATTERND] = R("ScatterND", scatternd, 3, 3, 1, 1),
 };
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == NN_OP_COUNT, "op table and enum nn_op out of step");
 

@@ -197,6 +197,11 @@ enum coffer_err nn_infer_binary(struct nn_ctx *c)
         mask |= NN_B;
     if (op == NN_OP_AND || op == NN_OP_OR || op == NN_OP_XOR)
         mask = NN_B;
+    if (op == NN_OP_MOD) {
+        int64_t fm;
+        if ((r = nn_attr_int(c->node, "fmod", 0, &fm)) != COFFER_OK)
+            return r;
+    }
     if ((r = nn_want_dtype(c, 0, mask)) != COFFER_OK || (r = nn_want_dtype(c, 1, mask)) != COFFER_OK)
         return r;
     if (c->in[0]->dtype != c->in[1]->dtype)
@@ -263,6 +268,7 @@ void nn_run_binary(struct nn_ctx *c)
     walk_init(&w, y, c->in, 2);
     size_t n = y->count;
     int op = c->node->op;
+    bool fm = op == NN_OP_MOD && nn_ai(c->node, "fmod", 0) != 0;
     if (c->in[0]->dtype == COFFER_NN_FLOAT) {
         const float *a = c->in[0]->data, *b = c->in[1]->data;
         float *o = y->data;
@@ -276,6 +282,11 @@ void nn_run_binary(struct nn_ctx *c)
             case NN_OP_DIV: o[i] = x / z; break;
             case NN_OP_POW: o[i] = powf(x, z); break;
             case NN_OP_PRELU: o[i] = x >= 0 ? x : x * z; break;
+            case NN_OP_MOD: {
+                float r = fmodf(x, z); /* fmod=0: the result takes the divisor's sign */
+                o[i] = !fm && r != 0 && ((r < 0) != (z < 0)) ? r + z : r;
+                break;
+            }
             case NN_OP_EQUAL: ob[i] = x == z; break;
             case NN_OP_LESS: ob[i] = x < z; break;
             case NN_OP_GREATER: ob[i] = x > z; break;
@@ -296,6 +307,11 @@ void nn_run_binary(struct nn_ctx *c)
             case NN_OP_MUL: o[i] = (int64_t)((uint64_t)x * (uint64_t)z); break;
             case NN_OP_DIV: o[i] = z == 0 ? 0 : (x == INT64_MIN && z == -1) ? INT64_MIN : x / z; break;
             case NN_OP_POW: o[i] = ipow(x, z); break;
+            case NN_OP_MOD: {
+                int64_t r = z == 0 || (x == INT64_MIN && z == -1) ? 0 : x % z;
+                o[i] = !fm && r != 0 && ((r < 0) != (z < 0)) ? r + z : r;
+                break;
+            }
             case NN_OP_EQUAL: ob[i] = x == z; break;
             case NN_OP_LESS: ob[i] = x < z; break;
             case NN_OP_GREATER: ob[i] = x > z; break;

@@ -3,7 +3,7 @@
  * shape ops: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat,
  * Split, Slice, Gather, Shape, Size, Constant, ConstantOfShape, Identity,
  * Dropout (inference), Pad, Expand, Range, Tile, GatherElements, Trilu,
- * DepthToSpace and SpaceToDepth.
+ * DepthToSpace, SpaceToDepth and ScatterND.
  *
  * Design: every kernel here is dtype-agnostic (it copies elements of
  * dtype_size bytes). Inputs that decide an output shape (Reshape's shape,
@@ -1076,4 +1076,88 @@ void nn_run_d2s(struct nn_ctx *c)
         pd[k] = vd[perm[k]];
     }
     strided_copy(c->out[0]->data, c->in[0]->data, es_of(c->in[0]), 6, pd, ist, 0);
+}
+
+/* ------------------------------------------------------------- ScatterND */
+
+enum coffer_err nn_infer_scatternd(struct nn_ctx *c)
+{
+    enum coffer_err r;
+    const char *red;
+    if ((r = nn_want_dtype(c, 0, ANY)) || (r = nn_want_dtype(c, 1, NN_I)) || (r = nn_want_dtype(c, 2, ANY)) ||
+        (r = nn_attr_string(c->node, "reduction", "none", &red)))
+        return r;
+    const struct nn_val *x = c->in[0], *ind = c->in[1], *upd = c->in[2];
+    bool none = strcmp(red, "none") == 0;
+    if (!none && strcmp(red, "add") != 0 && strcmp(red, "mul") != 0)
+        return nn_fail_node(c, COFFER_E_UNSUPPORTED, "reduction '%s'", red);
+    if (!none && x->dtype == COFFER_NN_BOOL)
+        return nn_fail_node(c, COFFER_E_UNSUPPORTED, "reduction on bool");
+    if (upd->dtype != x->dtype)
+        return nn_fail_node(c, COFFER_E_MALFORMED, "updates and data differ in dtype");
+    if (ind->rank < 1 || x->rank < 1)
+        return nn_fail_node(c, COFFER_E_SHAPE, "indices and data need rank >= 1");
+    int64_t k = ind->dims[ind->rank - 1];
+    if (k < 1 || k > x->rank)
+        return nn_fail_node(c, COFFER_E_SHAPE, "index depth %lld for data rank %d", (long long)k, x->rank);
+    int want = ind->rank - 1 + x->rank - (int)k;
+    if (upd->rank != want)
+        return nn_fail_node(c, COFFER_E_SHAPE, "updates rank %d, expected %d", upd->rank, want);
+    for (int i = 0; i < want; i++) {
+        int64_t d = i < ind->rank - 1 ? ind->dims[i] : x->dims[k + i - (ind->rank - 1)];
+        if (upd->dims[i] != d)
+            return nn_fail_node(c, COFFER_E_SHAPE, "updates dimension %d is %lld, expected %lld", i,
+                                (long long)upd->dims[i], (long long)d);
+    }
+    return nn_set_out(c, 0, x->dtype, x->rank, x->dims);
+}
+
+void nn_run_scatternd(struct nn_ctx *c)
+{
+    const char *red = "none";
+    if (nn_attr_string(c->node, "reduction", "none", &red) != COFFER_OK)
+        return;
+    const struct nn_val *x = c->in[0], *ind = c->in[1], *upd = c->in[2];
+    int mode = strcmp(red, "add") == 0 ? 1 : strcmp(red, "mul") == 0 ? 2 : 0;
+    copy_all(c);
+    size_t es = es_of(x);
+    int k = (int)ind->dims[ind->rank - 1];
+    int64_t st[COFFER_NN_MAX_RANK];
+    contiguous_strides(x, st);
+    size_t slice = 1;
+    for (int i = k; i < x->rank; i++)
+        slice *= (size_t)x->dims[i];
+    size_t n = (size_t)k ? ind->count / (size_t)k : 0;
+    const int64_t *iv = ind->data;
+    uint8_t *y = c->out[0]->data;
+    for (size_t t = 0; t < n; t++) {
+        int64_t off = 0;
+        bool ok = true;
+        for (int j = 0; j < k; j++) {
+            int64_t v = iv[t * (size_t)k + (size_t)j], d = x->dims[j];
+            if (v < 0)
+                v += d;
+            if (v < 0 || v >= d) {
+                ok = false; /* a runtime index out of range writes nothing */
+                break;
+            }
+            off += v * st[j];
+        }
+        if (!ok)
+            continue;
+        uint8_t *dst = y + (size_t)off * es;
+        const uint8_t *src = (const uint8_t *)upd->data + t * slice * es;
+        if (mode == 0) {
+            memcpy(dst, src, slice * es);
+        } else if (x->dtype == COFFER_NN_FLOAT) {
+            for (size_t i = 0; i < slice; i++)
+                ((float *)dst)[i] = mode == 1 ? ((float *)dst)[i] + ((const float *)src)[i]
+                                              : ((float *)dst)[i] * ((const float *)src)[i];
+        } else {
+            for (size_t i = 0; i < slice; i++) {
+                uint64_t a = (uint64_t)((int64_t *)dst)[i], b = (uint64_t)((const int64_t *)src)[i];
+                ((int64_t *)dst)[i] = (int64_t)(mode == 1 ? a + b : a * b);
+            }
+        }
+    }
 }
