@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All of coffer's tests: the suite in a normal build, the same suite under
-# AddressSanitizer + UBSan, and every libFuzzer target run briefly over its
-# seeds. Installs what it needs first (tools/packages.txt).
+# AddressSanitizer + UBSan, a warning-free Release build (with the
+# benchmarks), and every libFuzzer target run briefly over its seeds. Installs what it needs first (tools/packages.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -18,6 +18,9 @@ run_suite() { # name, build dir, extra cmake args...
 run_suite "suite" build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite "suite under ASan+UBSan" build/asan -DCMAKE_BUILD_TYPE=Debug -DCOFFER_SANITIZE=ON
+echo "=== release build (GCC at -O3 warns about more than -O2; warnings are errors)"
+cmake -S . -B build/release-check "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCOFFER_BENCH=ON >/dev/null
+cmake --build build/release-check -j "$jobs"
 echo "=== fuzz targets: build with clang-14 and run over the seeds"
 cmake -S . -B build/fuzz "${gen[@]}" -DCMAKE_C_COMPILER=clang-14 -DCOFFER_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/fuzz -j "$jobs"

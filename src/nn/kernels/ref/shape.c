@@ -1062,8 +1062,9 @@ enum coffer_err nn_infer_d2s(struct nn_ctx *c)
 
 void nn_run_d2s(struct nn_ctx *c)
 {
-    int64_t vd[6], od[4], st[6], ist[6], pd[6];
-    int perm[6];
+    /* zeroed: GCC -O3 cannot see that d2s_view fills them on success */
+    int64_t vd[6] = {0}, od[4] = {0}, st[6], ist[6], pd[6];
+    int perm[6] = {0};
     if (d2s_view(c, vd, perm, od) != COFFER_OK)
         return;
     int64_t s = 1;
