@@ -14,6 +14,9 @@ run_suite() { # name, build dir, extra cmake args...
   cmake --build "$dir" -j "$jobs"
   echo "=== $name: tests"
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
+  # the summaries tests print (conformance counts, CLI checks), hidden by CTest when they pass
+  grep -ahE "^(nn conformance: [0-9]+ passed|[a-z ]+cli: [0-9]+ passed)" "$dir/Testing/Temporary/LastTest.log" \
+    | sed "s/^/  /" || true
 }
 run_suite "suite" build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
