@@ -353,19 +353,8 @@ static int cmd_verify(int argc, char **argv)
     bool have_pol = false;
     enum coffer_err r;
     if (pfile != NULL) {
-        uint8_t *pd;
-        size_t pn;
-        json_t *pj;
-        if ((r = coffer_file_read_all(pfile, 1u << 20, &pd, &pn)) != COFFER_OK)
-            return cli_fail("attest verify: policy", r);
-        r = coffer_json_parse(pd, pn, 1u << 20, &pj);
-        coffer_free(pd);
-        if (r == COFFER_OK) {
-            r = coffer_attest_policy_from_json(pj, &pol);
-            json_decref(pj);
-        }
-        if (r != COFFER_OK)
-            return cli_fail("attest verify: policy", r);
+        if ((r = cli_policy_load(pfile, &pol)) != COFFER_OK)
+            return cli_fail("attest verify", r);
         have_pol = true;
     }
     uint8_t *ev;
