@@ -272,6 +272,11 @@ void coffer_hex_encode(const void *data, size_t size, char *out);
 /* Decode exactly out_size bytes from hex (either case, no spaces; a trailing
  * newline is accepted). */
 COFFER_NODISCARD enum coffer_err coffer_hex_decode(const char *hex, size_t hex_len, void *out, size_t out_size);
+/* The value of one hex digit (either case), or -1. */
+int coffer_hex_digit(uint8_t c);
+/* Append DER bytes as PEM: "-----BEGIN label-----", base64 in 64-column
+ * lines, "-----END label-----". */
+COFFER_NODISCARD enum coffer_err coffer_pem_append(struct coffer_buf *out, const char *label, const void *der, size_t size);
 /* Standard base64 with padding. Encoded length for size bytes: */
 static inline size_t coffer_base64_encoded_len(size_t size) { return ((size + 2) / 3) * 4; }
 /* out must hold coffer_base64_encoded_len(size)+1 bytes. */

@@ -22,7 +22,7 @@ void coffer_hex_encode(const void *data, size_t size, char *out)
     out[2 * size] = '\0';
 }
 
-static int hexval(uint8_t c)
+int coffer_hex_digit(uint8_t c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -49,7 +49,7 @@ enum coffer_err coffer_hex_decode(const char *hex, size_t hex_len, void *out, si
         enum coffer_err r;
         if ((r = coffer_rd_u8(&rd, &hi)) != COFFER_OK || (r = coffer_rd_u8(&rd, &lo)) != COFFER_OK)
             return r;
-        int h = hexval(hi), l = hexval(lo);
+        int h = coffer_hex_digit(hi), l = coffer_hex_digit(lo);
         if (h < 0 || l < 0) {
             coffer_memzero(out, out_size);
             return COFFER_FAIL(COFFER_E_MALFORMED, "not a hex digit at offset %zu", h < 0 ? 2 * i : 2 * i + 1);
@@ -150,4 +150,24 @@ enum coffer_err coffer_base64_decode(const char *b64, size_t len, uint8_t **out,
     *out = o;
     *out_size = n;
     return COFFER_OK;
+}
+
+enum coffer_err coffer_pem_append(struct coffer_buf *out, const char *label, const void *der, size_t size)
+{
+    size_t b64_len = coffer_base64_encoded_len(size);
+    char *b64 = coffer_malloc(b64_len + 1);
+    if (b64 == NULL)
+        return COFFER_E_NOMEM;
+    coffer_base64_encode(der, size, b64);
+    enum coffer_err r = coffer_buf_printf(out, "-----BEGIN %s-----\n", label);
+    for (size_t i = 0; i < b64_len && r == COFFER_OK; i += 64) {
+        size_t n = b64_len - i < 64 ? b64_len - i : 64;
+        if ((r = coffer_buf_put(out, b64 + i, n)) == COFFER_OK)
+            r = coffer_buf_put_u8(out, '\n');
+    }
+    if (r == COFFER_OK)
+        r = coffer_buf_printf(out, "-----END %s-----\n", label);
+    coffer_memzero(b64, b64_len); /* the DER may be a private key */
+    coffer_free(b64);
+    return r;
 }

@@ -47,17 +47,6 @@ struct route {
 
 /* ---- query strings */
 
-static int hexval(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static void free_values(char **vals, size_t n);
 
 /* Collect the percent-decoded values of key in query, at most max. On
@@ -103,7 +92,7 @@ static enum coffer_err query_collect(const char *query, const char *key, char **
         for (size_t i = klen + 1; i < n; i++) {
             uint8_t ch = pair[i];
             if (ch == '%') {
-                int h = i + 2 < n ? hexval(pair[i + 1]) : -1, l = i + 2 < n ? hexval(pair[i + 2]) : -1;
+                int h = i + 2 < n ? coffer_hex_digit(pair[i + 1]) : -1, l = i + 2 < n ? coffer_hex_digit(pair[i + 2]) : -1;
                 if (h < 0 || l < 0) {
                     coffer_free(v);
                     return COFFER_FAIL(COFFER_E_MALFORMED, "bad percent-encoding in query parameter %s", key);

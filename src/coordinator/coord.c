@@ -1194,22 +1194,6 @@ static enum coffer_err render_values(struct render *rd, const struct coffer_mf_v
     return COFFER_OK;
 }
 
-static enum coffer_err der_to_pem(struct coffer_buf *out, const uint8_t *der, size_t size)
-{
-    size_t n = coffer_base64_encoded_len(size);
-    char *b64 = coffer_malloc(n + 1);
-    if (b64 == NULL)
-        return COFFER_E_NOMEM;
-    coffer_base64_encode(der, size, b64);
-    enum coffer_err r = coffer_buf_printf(out, "-----BEGIN CERTIFICATE-----\n");
-    for (size_t i = 0; i < n && r == COFFER_OK; i += 64)
-        r = coffer_buf_printf(out, "%.*s\n", (int)(n - i < 64 ? n - i : 64), b64 + i);
-    if (r == COFFER_OK)
-        r = coffer_buf_printf(out, "-----END CERTIFICATE-----\n");
-    coffer_free(b64);
-    return r;
-}
-
 enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffer_coord_activation *req, json_t **out)
 {
     *out = NULL;
@@ -1277,7 +1261,7 @@ enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffe
             r = COFFER_E_NOMEM;
             goto out;
         }
-    if ((r = der_to_pem(&chain, cert, cert_n)) != COFFER_OK ||
+    if ((r = coffer_pem_append(&chain, "CERTIFICATE", cert, cert_n)) != COFFER_OK ||
         (r = coffer_pki_cert_pem(c->pki, COFFER_PKI_INTERMEDIATE, &chain)) != COFFER_OK ||
         (r = coffer_pki_cert_pem(c->pki, COFFER_PKI_MARBLE_ROOT, &root)) != COFFER_OK ||
         (r = coffer_buf_put_u8(&chain, 0)) != COFFER_OK || (r = coffer_buf_put_u8(&root, 0)) != COFFER_OK)

@@ -21,26 +21,6 @@
 
 #define ACTION_MAX 512
 
-static enum coffer_err put_pem(struct coffer_buf *out, const char *label, const uint8_t *der, size_t size)
-{
-    size_t b64_len = coffer_base64_encoded_len(size);
-    char *b64 = coffer_malloc(b64_len + 1);
-    if (b64 == NULL)
-        return COFFER_E_NOMEM;
-    coffer_base64_encode(der, size, b64);
-    enum coffer_err r = coffer_buf_printf(out, "-----BEGIN %s-----\n", label);
-    for (size_t i = 0; i < b64_len && r == COFFER_OK; i += 64) {
-        size_t n = b64_len - i < 64 ? b64_len - i : 64;
-        if ((r = coffer_buf_put(out, b64 + i, n)) == COFFER_OK)
-            r = coffer_buf_put_u8(out, '\n');
-    }
-    if (r == COFFER_OK)
-        r = coffer_buf_printf(out, "-----END %s-----\n", label);
-    coffer_memzero(b64, b64_len);
-    coffer_free(b64);
-    return r;
-}
-
 static enum coffer_err apply(const char *func, const uint8_t *data, size_t size, enum coffer_tmpl_form form,
                              int secret_type, enum coffer_tmpl_kind kind, size_t at, struct coffer_buf *out)
 {
@@ -68,9 +48,9 @@ static enum coffer_err apply(const char *func, const uint8_t *data, size_t size,
     }
     if (strcmp(func, "pem") == 0) {
         switch (form) {
-        case COFFER_TMPL_CERT: return put_pem(out, "CERTIFICATE", data, size);
-        case COFFER_TMPL_PUBLIC_KEY: return put_pem(out, "PUBLIC KEY", data, size);
-        case COFFER_TMPL_PRIVATE_KEY: return put_pem(out, "PRIVATE KEY", data, size);
+        case COFFER_TMPL_CERT: return coffer_pem_append(out, "CERTIFICATE", data, size);
+        case COFFER_TMPL_PUBLIC_KEY: return coffer_pem_append(out, "PUBLIC KEY", data, size);
+        case COFFER_TMPL_PRIVATE_KEY: return coffer_pem_append(out, "PRIVATE KEY", data, size);
         default:
             return COFFER_FAIL(COFFER_E_MALFORMED,
                                "template action at offset %zu: pem needs a certificate or a key", at);
