@@ -74,7 +74,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout x.k
 expect 1 "untrusted CA" -- "$coffer" predict --url "localhost:$G" --crt x.crt --model digits -i in/img000.npy
 has "certificate" err "TLS refusal named"
 curl -s --cacert coordinator.crt "https://localhost:$R/v1/models/digits" > status.json && has '"state": "AVAILABLE"' status.json "REST model status"
-curl -s --cacert coordinator.crt "https://localhost:$R/monitoring/prometheus/metrics" > metrics.txt && has 'coffer_serve_requests_total{result="ok"}' metrics.txt "serve metrics"
+curl -s --cacert coordinator.crt "https://localhost:$R/monitoring/prometheus/metrics" > metrics.txt && has 'coffer_serve_requests_total{api="grpc",result="ok"} 38$' metrics.txt "serve metrics"
 has 'proto=HTTP/2+gRPC method=POST path="/tensorflow.serving.PredictionService/Predict" status=200' serve.log "one log line per request"
 stop_all
 has "serve: stopped" serve.log "graceful stop"
