@@ -440,6 +440,10 @@ int cmd_serve(int argc, char **argv)
         }
     }
     if (r == COFFER_OK && client_verify) {
+        /* with client verification a resumed session needs a session id
+         * context, or OpenSSL refuses the resumption with internal_error */
+        static const unsigned char sid_ctx[] = "coffer serve";
+        SSL_CTX_set_session_id_context(ssl, sid_ctx, sizeof(sid_ctx) - 1);
         SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
         coffer_info("serve: clients must present a certificate from the configured CA");
     }
