@@ -115,19 +115,17 @@ wait_log "gRPC on port" serve.log
 grep -o "serve: .*" serve.log | head -3
 say "a client fetches the coordinator's intermediate certificate and sends predictions over gRPC/TLS"
 run "$coffer" certificate intermediate -o coordinator.crt "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
-python3 "$root/tools/digits_io.py" inputs samples 5 2>/dev/null
-i=0
-while read -r label; do
-  printf 'held-out image %d (label %s): ' "$i" "$label"
-  "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i "$(printf 'samples/img%03d.npy' "$i")" \
-    --labels "$root/models/digits/labels.txt" --top 1 | grep "1\. class"
-  i=$((i + 1))
-done < labels.txt
-run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i samples/img000.npy \
-  --batch 8 --cnum 2 --loop 25 --top 1 | tail -1
-run "$coffer" predict --rest --url "localhost:$R" --crt coordinator.crt --model digits -i samples/img001.npy --top 1
+# the held-out sample images (8-bit grey PNG, pixel values x15, named
+# INDEX_LABEL.png): the client scales them back to the model's pixel/16
+cp "$root"/models/digits/samples/00[0-8]_*.png .
+run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits --channels 1 --scale 1/240 \
+  --labels "$root/models/digits/labels.txt" --top 1 -i 000_7.png -i 001_6.png -i 002_3.png -i 006_2.png -i 007_8.png
+run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits --channels 1 --scale 1/240 \
+  -i 008_9.png --batch 8 --cnum 2 --loop 25 --top 1 | tail -1
+run "$coffer" predict --rest --url "localhost:$R" --crt coordinator.crt --model digits --channels 1 --scale 1/240 \
+  -i 000_7.png --top 1
 say "refusals: a client that does not trust the coordinator; a server build the manifest does not name"
-if "$coffer" predict --url "localhost:$G" --crt provider.crt --model digits -i samples/img000.npy 2>err; then
+if "$coffer" predict --url "localhost:$G" --crt provider.crt --model digits --channels 1 -i 000_7.png 2>err; then
   echo "untrusted client connected!"; exit 1; fi
 echo "client:  $(tail -1 err)"
 if "$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type rogue-server --simulation --model_base_path models/digits \
