@@ -76,7 +76,7 @@ static void init(void)
     X509_free(x);
     EVP_PKEY_free(k);
     struct coffer_coord_config cfg = {.verify = verify, .evidence = evidence, .simulation = true};
-    if (coffer_coord_open(&cfg, &active) != COFFER_OK || coffer_coord_set_manifest(active, manifest, strlen(manifest)) != COFFER_OK)
+    if (coffer_coord_open(&cfg, &active) != COFFER_OK || coffer_coord_set_manifest(active, manifest, strlen(manifest), NULL) != COFFER_OK)
         __builtin_trap();
 }
 
