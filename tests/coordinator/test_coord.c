@@ -630,6 +630,13 @@ static void test_api_endpoints(void **state)
     EXPECT(call(c, CL, "GET", "/api/v2/secrets", NULL, &reader), 400);
     EXPECT(call(c, CL, "GET", "/api/v2/secrets?s=modelKey", NULL, NULL), 401);
     EXPECT(call(c, CL, "POST", "/api/v2/update", "{}", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/update", "{\"manifest\": \"e30=\"}", &stranger), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/update", "{\"manifest\": \"e30=\"}", &admin), 403); /* no UpdateManifest */
+    EXPECT(call(c, CL, "GET", "/api/v2/update-manifest", NULL, NULL), 404);
+    EXPECT(call(c, CL, "POST", "/api/v2/update-manifest", "{\"manifest\": \"e30=\"}", &admin), 404);
+    EXPECT(call(c, CL, "POST", "/api/v2/update-cancel", NULL, NULL), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/update-cancel", NULL, &admin), 403);
+    EXPECT(call(c, CL, "POST", "/api/v2/recover", "{\"recoverySecret\": \"AA==\"}", NULL), 409);
     r = call(c, CL, "GET", "/api/v2/update", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_array_size(json_object_get(data_of(&r), "updateLog")), 2); /* manifest, secrets */
