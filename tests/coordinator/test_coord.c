@@ -47,6 +47,22 @@ static enum coffer_err test_verify(void *arg, const uint8_t *ev, size_t n, const
     return COFFER_OK;
 }
 
+/* The PEM text in b as the inside of a JSON string. */
+static void escape_pem(BIO *b, char *out)
+{
+    char *pem;
+    long n = BIO_get_mem_data(b, &pem);
+    for (long i = 0; i < n; i++) {
+        if (pem[i] == '\n') {
+            *out++ = '\\';
+            *out++ = 'n';
+        } else {
+            *out++ = pem[i];
+        }
+    }
+    *out = '\0';
+}
+
 /* A user: key + self-signed certificate (DER and JSON-escaped PEM). */
 struct user {
     uint8_t der[2048];
@@ -69,18 +85,7 @@ static void make_user(struct user *u, const char *cn)
     u->der_n = (size_t)i2d_X509(x, &w);
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(b, x);
-    char *pem;
-    long n = BIO_get_mem_data(b, &pem);
-    char *o = u->pem_json;
-    for (long i = 0; i < n; i++) {
-        if (pem[i] == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = pem[i];
-        }
-    }
-    *o = '\0';
+    escape_pem(b, u->pem_json);
     BIO_free(b);
     X509_free(x);
     EVP_PKEY_free(k);
@@ -756,8 +761,9 @@ static void test_updates(void **state)
     if (coffer_coord_set_manifest(c, m1, strlen(m1), NULL) != COFFER_OK)
         fail_msg("set: %s", coffer_err_detail());
     json_t *resp, *out;
-    assert_int_equal(coffer_coord_set_secrets(c, admin.der, admin.der_n, secrets_req("AAECAwQFBgcICQoLDA0ODw==", NULL)),
-                     COFFER_E_DENIED); /* owner here may only read */
+    json_t *sreq = secrets_req("AAECAwQFBgcICQoLDA0ODw==", NULL);
+    assert_int_equal(coffer_coord_set_secrets(c, admin.der, admin.der_n, sreq), COFFER_E_DENIED); /* read only */
+    json_decref(sreq);
     assert_int_equal(activate_svn(c, "svm", 2, &resp), COFFER_E_STATE); /* modelKey not set: cannot render */
     /* the SVN check reaches the verifier; the state is kept across updates */
     const char *names[] = {"svcCert"};
@@ -874,18 +880,7 @@ static void make_rkey(struct rkey *k)
     k->key = EVP_RSA_gen(2048);
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_PUBKEY(b, k->key);
-    char *pem;
-    long n = BIO_get_mem_data(b, &pem);
-    char *o = k->pem_json;
-    for (long i = 0; i < n; i++) {
-        if (pem[i] == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = pem[i];
-        }
-    }
-    *o = '\0';
+    escape_pem(b, k->pem_json);
     BIO_free(b);
 }
 
@@ -935,9 +930,9 @@ static char *sealed_elsewhere(const char *keys, int threshold, json_t **secrets,
              manifest + 1);
     if (coffer_coord_set_manifest(c, m, strlen(m), secrets) != COFFER_OK)
         fail_msg("set: %s", coffer_err_detail());
-    assert_int_equal(coffer_coord_set_secrets(c, admin.der, admin.der_n,
-                                              secrets_req("AAECAwQFBgcICQoLDA0ODw==", "aGVsbG8=")),
-                     COFFER_OK);
+    json_t *sreq = secrets_req("AAECAwQFBgcICQoLDA0ODw==", "aGVsbG8=");
+    assert_int_equal(coffer_coord_set_secrets(c, admin.der, admin.der_n, sreq), COFFER_OK);
+    json_decref(sreq);
     coffer_coord_close(c);
     c = open_coord(dir, other_key);
     assert_int_equal(coffer_coord_get_state(c), COFFER_COORD_RECOVERY);
@@ -984,7 +979,8 @@ static void test_recovery(void **state)
     char *dir = sealed_elsewhere(keys, 0, &secrets, other_key);
     assert_int_equal(json_object_size(secrets), 1);
     struct coffer_coord *c = open_coord(dir, other_key);
-    assert_int_equal(coffer_coord_get_secrets(c, admin.der, admin.der_n, (const char *[]){"modelKey"}, 1, &(json_t *){NULL}),
+    json_t *none = NULL;
+    assert_int_equal(coffer_coord_get_secrets(c, admin.der, admin.der_n, (const char *[]){"modelKey"}, 1, &none),
                      COFFER_E_STATE);
     recovery_share(secrets, "k0", &k[0], &k[1], share, &share_n, sig, &sig_n); /* signed by another key */
     assert_int_equal(share_n, 32);
