@@ -8,6 +8,7 @@
  * coordinator in recovery mode whose manifest had a recovery key.
  * Responses must always be well-formed; nothing may crash.
  */
+#include <ftw.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -81,6 +82,20 @@ static void make_cert(char *esc, uint8_t *der, size_t *der_n)
     EVP_PKEY_free(k);
 }
 
+static char dir[] = "/tmp/coffer-fuzz-recover-XXXXXX";
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_seal_dir(void)
+{
+    if (strcmp(dir + strlen(dir) - 6, "XXXXXX") != 0)
+        nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static void init(void)
 {
     coffer_log_set_level(COFFER_LOG_OFF);
@@ -115,7 +130,8 @@ static void init(void)
     json_escape_pem(pem, n, rsa);
     BIO_free(b);
     EVP_PKEY_free(rk);
-    static char dir[] = "/tmp/coffer-fuzz-recover-XXXXXX";
+    /* removed at exit (libFuzzer ends with exit()), so runs leave nothing */
+    atexit(remove_seal_dir);
     static char with_keys[12000];
     snprintf(with_keys, sizeof(with_keys), "{\"RecoveryKeys\": {\"k\": \"%s\"}, %s", rsa, manifest + 1);
     uint8_t key1[32] = {1}, key2[32] = {2};
