@@ -42,10 +42,7 @@ static inline void vst(float *p, vf v)
 
 static inline vf vset(float s)
 {
-    vf v;
-    for (int i = 0; i < VL; i++)
-        v[i] = s;
-    return v;
+    return (vf){0} + s; /* splat: one broadcast (a lane loop became two at -O3) */
 }
 
 static inline vf vsel(vi m, vf a, vf b) /* m ? a : b, lane-wise */
