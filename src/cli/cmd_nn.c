@@ -46,7 +46,8 @@ void cmd_bench_help(FILE *out)
     fprintf(out, "usage: coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]\n"
                  "                    [--input ONE.f32] [--ref OUT.f32]\n\n"
                  "Time inference of a one-input float model: W untimed runs (default 5), then R\n"
-                 "timed runs (default 20) at batch N (default 1; the model's first dimension).\n"
+                 "timed runs (default 20) at batch N (the model's first dimension; default: the\n"
+                 "model's own if fixed, else 1).\n"
                  "The input is sin(i) * 0.5, or --input (raw float32 of one item, repeated for\n"
                  "each item of the batch). --ref compares output 0 with a raw float32 file.\n"
                  "Prints one JSON line: median_ms, min_ms, p90_ms (per batch), ms_per_img,\n"
@@ -317,7 +318,7 @@ static enum coffer_err fill_input(struct coffer_nn_tensor *t, size_t per_item, c
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *in_path = NULL, *ref_path = NULL;
-    long batch = 1, threads = 0, runs = 20, warmup = 5;
+    long batch = 0, threads = 0, runs = 20, warmup = 5; /* batch 0: the model's, or 1 */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long *dst = strcmp(a, "--batch") == 0 ? &batch : strcmp(a, "--threads") == 0 ? &threads
@@ -359,6 +360,8 @@ int cmd_bench(int argc, char **argv)
         rc = cli_usage("bench", "the model must have one float32 input with a batch dimension");
         goto done;
     }
+    if (batch == 0)
+        batch = vi.dims[0] > 0 ? vi.dims[0] : 1;
     in.dtype = COFFER_NN_FLOAT;
     in.rank = vi.rank;
     size_t per_item = 1;
