@@ -177,6 +177,8 @@ COFFER_NODISCARD enum coffer_err nn_fast_prepare(struct coffer_nn_model *m);
 void nn_fast_run(struct nn_ctx *c);
 
 /* plan.c */
+/* The context node i's kernels see; fused: outputs as fusion redirected them. */
+void nn_ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c, bool fused);
 COFFER_NODISCARD enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_tensor *inputs);
 COFFER_NODISCARD enum coffer_err nn_execute(struct coffer_nn_model *m);
 

@@ -37,7 +37,7 @@
 #define NN_PIN_MAX 64
 
 /* fused: outputs as fusion redirected them (for running), else as imported */
-static void ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c, bool fused)
+void nn_ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c, bool fused)
 {
     struct nn_node *n = &m->g.nodes[i];
     c->m = m;
@@ -243,7 +243,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         n->f_out = n->f_res = -1;
         n->skip = false;
         n->fast = NULL;
-        ctx_init(m, i, &c, false);
+        nn_ctx_init(m, i, &c, false);
         n->folded = false;
         n->live = false;
         n->scratch = 0;
@@ -392,7 +392,7 @@ enum coffer_err nn_execute(struct coffer_nn_model *m)
         if (!n->live)
             continue;
         struct nn_ctx c;
-        ctx_init(m, i, &c, true);
+        nn_ctx_init(m, i, &c, true);
         c.scratch = n->scratch ? m->act + n->scratch_off : NULL;
         if (n->fast != NULL)
             nn_fast_run(&c);

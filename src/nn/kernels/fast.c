@@ -55,20 +55,6 @@ static bool is_const(const struct nn_val *v)
     return v->kind == NN_VAL_INIT || v->kind == NN_VAL_CONST;
 }
 
-static void ctx_of(struct coffer_nn_model *m, size_t i, struct nn_ctx *c)
-{
-    struct nn_node *n = &m->g.nodes[i];
-    memset(c, 0, sizeof(*c));
-    c->m = m;
-    c->node = n;
-    c->n_in = n->n_in;
-    c->n_out = n->n_out;
-    for (int k = 0; k < n->n_in; k++)
-        c->in[k] = n->in[k] >= 0 ? &m->g.vals[n->in[k]] : NULL;
-    for (int k = 0; k < n->n_out; k++)
-        c->out[k] = n->out[k] >= 0 ? &m->g.vals[n->out[k]] : NULL;
-}
-
 static bool is_dw(const struct nn_geom *g)
 {
     return g->group == g->c && g->m == g->c && g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1 && g->s[0] == 1 &&
@@ -81,7 +67,7 @@ bool nn_fast_ok(struct coffer_nn_model *m, size_t i)
     if (m->isa == NULL || m->isa->id == NN_ISA_REF)
         return false;
     struct nn_ctx c;
-    ctx_of(m, i, &c);
+    nn_ctx_init(m, i, &c, false);
     const struct nn_node *n = c.node;
     switch (n->op) {
     case NN_OP_CONV: {
@@ -298,7 +284,7 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
 static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
 {
     struct nn_ctx c;
-    ctx_of(m, i, &c);
+    nn_ctx_init(m, i, &c, false);
     struct fast *f = take(fl, sizeof(struct fast));
     struct fast tmp;
     if (f == NULL)

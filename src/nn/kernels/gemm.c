@@ -65,18 +65,24 @@ struct pw {
     int nr;
 };
 
+/* After t values written: on to the next panel when this one's row is full. */
+static void pw_advance(struct pw *w, int64_t t)
+{
+    w->p += t;
+    w->lane += (int)t;
+    if (w->lane == w->nr) {
+        w->lane = 0;
+        w->p += w->jump;
+    }
+}
+
 static void pw_zero(struct pw *w, int64_t n)
 {
     while (n > 0) {
         int64_t t = min64(n, w->nr - w->lane);
         memset(w->p, 0, (size_t)t * sizeof(float));
-        w->p += t;
-        w->lane += (int)t;
+        pw_advance(w, t);
         n -= t;
-        if (w->lane == w->nr) {
-            w->lane = 0;
-            w->p += w->jump;
-        }
     }
 }
 
@@ -91,13 +97,8 @@ static void pw_copy(struct pw *w, const float *src, int64_t stride, int64_t n)
             for (int64_t i = 0; i < t; i++, src += stride)
                 w->p[i] = *src;
         }
-        w->p += t;
-        w->lane += (int)t;
+        pw_advance(w, t);
         n -= t;
-        if (w->lane == w->nr) {
-            w->lane = 0;
-            w->p += w->jump;
-        }
     }
 }
 
