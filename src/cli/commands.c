@@ -32,6 +32,8 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_NN
     {"infer", "run an ONNX model on tensor files (.pb, .npy)", cmd_infer, cmd_infer_help},
     {"inspect", "describe an ONNX model: inputs, outputs, ops, parameters, arena", cmd_inspect, cmd_inspect_help},
+    {"bench", "time an ONNX model: latency, throughput, peak memory, load time (one JSON line)", cmd_bench,
+     cmd_bench_help},
 #endif
 #ifdef COFFER_HAVE_SERVE
     {"serve", "TensorFlow-Serving-compatible model server (gRPC, REST) over TLS", cmd_serve, cmd_serve_help},
