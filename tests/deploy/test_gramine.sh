@@ -110,14 +110,37 @@ A=127.0.0.1:$CP
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/digits/1/model.onnx 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout owner.key -out owner.crt -subj /CN=owner -days 1 2>/dev/null
 cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' owner.crt)
+# what gramine-sgx-sigstruct-view --output-format json prints for a signed enclave
+cat > sig.json <<JSON
+{"mr_signer": "$(printf signer | sha256sum | cut -d' ' -f1)", "mr_enclave": "$(printf enclave | sha256sum | cut -d' ' -f1)",
+ "isv_prod_id": 1, "isv_svn": 3, "debug_enclave": false}
+JSON
+pkg="/usr/bin/python3 $src/deploy/gramine/sgx-package.py"
+expect 0 "package by MRENCLAVE" -- $pkg package sig.json --name sgx-server
+has "\"UniqueID\": \"$(printf enclave | sha256sum | cut -d' ' -f1)\"" out "UniqueID is MRENCLAVE"
+expect 0 "package by MRSIGNER" -- $pkg package sig.json --name sgx-signed --signer
+has '"SecurityVersion": 3' out "minimum ISVSVN"
+cp out signed-package.json
+$pkg package sig.json --name sgx-server > unique-package.json
+expect 0 "policy" -- $pkg policy sig.json
+cp out policy.json
+expect 1 "the policy loads and refuses simulation evidence" -- "$coffer" attest verify ev.bin --policy policy.json
+if grep -qi "unknown key\|malformed\|json" err; then bad "policy.json did not load: $(tail -1 err)"; else ok; fi
+expect 0 "ra-tls env" -- $pkg ra-tls-env sig.json
+has "^RA_TLS_MRENCLAVE=$(printf enclave | sha256sum | cut -d' ' -f1)$" out "RA_TLS_MRENCLAVE"
+has "^RA_TLS_MRSIGNER=any$" out "RA_TLS_MRSIGNER any when MRENCLAVE is pinned"
+printf '{"mr_signer": "zz", "mr_enclave": "00", "isv_prod_id": 1, "isv_svn": 1, "debug_enclave": false}' > badsig.json
+expect 1 "a malformed sigstruct JSON is refused" -- $pkg package badsig.json
+sgx_pkgs=$(/usr/bin/python3 -c 'import json,sys; d={}; [d.update(json.load(open(f))) for f in sys.argv[1:]]; print(json.dumps(d)[1:-1])' \
+  unique-package.json signed-package.json)
 cat > manifest.json <<JSON
-{"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$measurement"}},
+{"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$measurement"}, $sgx_pkgs},
  "Marbles": {"tf-server": {"Package": "server", "Parameters": {"Files": {"/dev/attestation/keys/default": "{{ raw .Secrets.pfKey }}"}}}},
  "Secrets": {"pfKey": {"Type": "symmetric-key", "Size": 128, "UserDefined": true}},
  "Users": {"owner": {"Certificate": "$cert", "Roles": ["w"]}},
  "Roles": {"w": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["WriteSecret"]}}}
 JSON
-expect 0 "manifest set" -- "$coffer" manifest set manifest.json "$A" --simulation
+expect 0 "manifest set (with the SGX packages sgx-package.py made)" -- "$coffer" manifest set manifest.json "$A" --simulation
 expect 0 "secret set" -- "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert owner.crt --key owner.key
 expect 0 "intermediate" -- "$coffer" certificate intermediate -o coordinator.crt "$A" --simulation
 
@@ -168,4 +191,9 @@ has "libcrypto.so.3 *(trusted_files" serve.opens "libraries come from trusted fi
 printf '123 openat(AT_FDCWD, "/etc/shadow", O_RDONLY|O_CLOEXEC) = 3\n' > bad.trace
 expect 1 "an uncovered file is reported" -- /usr/bin/python3 "$src/deploy/gramine/render.py" check-opens serve.manifest bad.trace
 has "MISSING  /etc/shadow" out "names the uncovered file"
+# the Makefile's recipes (dry run: no Gramine here)
+expect 0 "make -n" -- make -n -f "$src/deploy/gramine/Makefile" COFFER="$coffer" SGX_SIGNER_KEY=key.pem all
+has "gramine-manifest -Dcommand=serve -Darch_libdir=/lib/x86_64-linux-gnu -Dcoffer=$coffer" out "renders serve"
+has "gramine-sgx-sign --key key.pem --manifest coffer-coordinator.manifest --output coffer-coordinator.manifest.sgx" out "signs"
+has "gramine-sgx-sigstruct-view --output-format json coffer-run.sig > coffer-run.sigstruct.json" out "reads the identity"
 finish "deploy gramine"
