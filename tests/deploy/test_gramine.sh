@@ -63,7 +63,7 @@ for c, size, threads in (("serve", "1G", 13), ("run", "1G", 8), ("coordinator", 
         want("file:models/resnet50/" in sgx["allowed_files"], "model ciphertext allowed")
     if c == "run":
         want("file:ca.crt" in trusted, "the provider's CA is trusted")
-print("\n".join(errors) or "ok")
+print("\n".join(errors) or "ok", file=sys.stderr if errors else sys.stdout)
 sys.exit(1 if errors else 0)
 PY
 has "^ok$" out "production settings hold"
