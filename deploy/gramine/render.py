@@ -169,6 +169,8 @@ def main():
     c = sub.add_parser("check-opens")
     c.add_argument("--pkglibdir", default="/usr/lib/x86_64-linux-gnu/gramine")
     c.add_argument("--arch-libdir", default="/lib/x86_64-linux-gnu")
+    c.add_argument("--tolerate", action="append", default=[], metavar="PATH=REASON",
+                   help="one more file the program may open outside the manifest, with why")
     c.add_argument("manifest")
     c.add_argument("traces", nargs="+")
     a = ap.parse_args()
@@ -189,14 +191,20 @@ def main():
         return 0
     manifest = tomllib.loads(open(a.manifest).read())
     runtimedir = str(Runtimedir(a.pkglibdir)())
+    tolerated = dict(TOLERATED)
+    for t in a.tolerate:
+        path, sep, reason = t.partition("=")
+        if not sep or not reason:
+            ap.error(f"--tolerate {t!r}: expected PATH=REASON")
+        tolerated[os.path.normpath(path)] = reason
     seen, missing = {}, []
     for t in a.traces:
         for p, ok in parse_strace(t):
             if not ok or p in seen:
                 continue
             why = covered(p, manifest, runtimedir, a.arch_libdir)
-            if why is None and os.path.normpath(p) in TOLERATED:
-                why = "not in the enclave: " + TOLERATED[os.path.normpath(p)]
+            if why is None and os.path.normpath(p) in tolerated:
+                why = "not in the enclave: " + tolerated[os.path.normpath(p)]
             seen[p] = why
             if why is None:
                 missing.append(p)
