@@ -90,10 +90,18 @@ print("\0".join(["env", "-i", *env, "strace", "-f", "-qq", "-o", sys.argv[2],
 ' "$manifest" "$name.trace" "$coffer")
   timeout 120 "${cmd[@]}" > "$name.log" 2>&1
 }
-stop_traced() { # the traced coffer is strace's child
-  local c
-  c=$(pgrep -P "$1" || true)
-  [ -n "$c" ] && kill -TERM "$c"
+# stop_traced PID: TERM the traced coffer, the deepest process under the
+# background job (job -> timeout -> strace -> coffer), then wait for the job
+child_of() {
+  local d
+  for d in /proc/[0-9]*; do
+    if [ "$(cut -d' ' -f4 "$d/stat" 2>/dev/null)" = "$1" ]; then echo "${d#/proc/}"; return 0; fi
+  done
+}
+stop_traced() {
+  local p=$1 c
+  while c=$(child_of "$p") && [ -n "$c" ]; do p=$c; done
+  kill -TERM "$p" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
 sim=(-Dsimulation=true -Dsim_platform_key=sim-key.pem -Dthreads=1 "${common[@]}")
@@ -161,6 +169,7 @@ expect 0 "predict over REST" -- "$coffer" predict --rest --url "localhost:$R" --
 stop_traced $serve_pid
 stop_traced $coord_pid
 pids=()
+has "serve: stopped" serve.log "the traced server stopped on SIGTERM"
 
 # the batch flow: a secret provider (the trusted machine, not in an enclave) and the traced job
 "$coffer" pf gen-key -w wrap_key 2>/dev/null
