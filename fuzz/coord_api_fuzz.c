@@ -2,20 +2,27 @@
  * coord_api_fuzz.c — every JSON request body and query string of the
  * coordinator's API, through the transport-independent handler: the first
  * byte picks the endpoint, the rest is the body (or query). A coordinator
- * with a manifest and a user is built once; manifest uploads go to a fresh
- * in-memory one. Responses must always be well-formed; nothing may crash.
+ * with a manifest and a user is built once; manifest uploads and updates
+ * go to a fresh in-memory one (an update with two updaters stays pending,
+ * so the same body is then acknowledged); recovery bodies go to a
+ * coordinator in recovery mode whose manifest had a recovery key.
+ * Responses must always be well-formed; nothing may crash.
  */
+#include <ftw.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "coffer/coordinator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct coffer_coord *active;
+static struct coffer_coord *active, *recovering;
+static char update_manifest[16384];
 static uint8_t user_der[2048];
 static size_t user_der_n;
 
@@ -40,43 +47,102 @@ static enum coffer_err evidence(void *arg, const uint8_t rd[64], uint8_t **ev, s
     return COFFER_OK;
 }
 
-static void init(void)
+/* PEM text as the inside of a JSON string. */
+static void json_escape_pem(const char *pem, long n, char *out)
 {
-    coffer_log_set_level(COFFER_LOG_OFF);
+    for (long i = 0; i < n; i++) {
+        if (pem[i] == '\n') {
+            *out++ = '\\';
+            *out++ = 'n';
+        } else {
+            *out++ = pem[i];
+        }
+    }
+    *out = '\0';
+}
+
+/* A fresh self-signed certificate: PEM (JSON-escaped) and DER. */
+static void make_cert(char *esc, uint8_t *der, size_t *der_n)
+{
     EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *x = X509_new();
     X509_gmtime_adj(X509_getm_notBefore(x), 0);
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     X509_set_pubkey(x, k);
     X509_sign(x, k, EVP_sha256());
-    uint8_t *w = user_der;
-    user_der_n = (size_t)i2d_X509(x, &w);
+    uint8_t *w = der;
+    *der_n = (size_t)i2d_X509(x, &w);
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(b, x);
-    char *pem, esc[4096], *o = esc;
+    char *pem;
     long n = BIO_get_mem_data(b, &pem);
-    for (long i = 0; i < n; i++) {
-        if (pem[i] == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = pem[i];
-        }
-    }
-    *o = '\0';
-    char manifest[8192];
-    snprintf(manifest, sizeof(manifest),
-             "{\"Packages\": {\"p\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%064d\"}},"
-             " \"Marbles\": {\"server\": {\"Package\": \"p\", \"Parameters\": {\"Files\": {\"k\": \"{{ raw .Secrets.modelKey }}\"}}}},"
-             " \"Secrets\": {\"modelKey\": {\"Type\": \"symmetric-key\", \"Size\": 128, \"UserDefined\": true}},"
-             " \"Users\": {\"u\": {\"Certificate\": \"%s\", \"Roles\": [\"w\"]}},"
-             " \"Roles\": {\"w\": {\"ResourceType\": \"Secrets\", \"ResourceNames\": [\"modelKey\"], \"Actions\": [\"WriteSecret\", \"ReadSecret\"]}}}",
-             1, esc);
+    json_escape_pem(pem, n, esc);
     BIO_free(b);
     X509_free(x);
     EVP_PKEY_free(k);
+}
+
+static char dir[] = "/tmp/coffer-fuzz-recover-XXXXXX";
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_seal_dir(void)
+{
+    if (strcmp(dir + strlen(dir) - 6, "XXXXXX") != 0)
+        nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void init(void)
+{
+    coffer_log_set_level(COFFER_LOG_OFF);
+    char esc[4096], esc2[4096], rsa[2048];
+    uint8_t der2[2048];
+    size_t der2_n;
+    make_cert(esc, user_der, &user_der_n);
+    make_cert(esc2, der2, &der2_n);
+    char manifest[8192];
+    snprintf(manifest, sizeof(manifest),
+             "{\"Packages\": {\"p\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%064d\"},"
+             "              \"s\": {\"SignerID\": \"%064d\", \"ProductID\": 1, \"SecurityVersion\": 1}},"
+             " \"Marbles\": {\"server\": {\"Package\": \"p\", \"Parameters\": {\"Files\": {\"k\": \"{{ raw .Secrets.modelKey }}\"}}}},"
+             " \"Secrets\": {\"modelKey\": {\"Type\": \"symmetric-key\", \"Size\": 128, \"UserDefined\": true}},"
+             " \"Users\": {\"u\": {\"Certificate\": \"%s\", \"Roles\": [\"w\", \"upd\", \"svn\"]},"
+             "           \"u2\": {\"Certificate\": \"%s\", \"Roles\": [\"upd\"]}},"
+             " \"Roles\": {\"w\": {\"ResourceType\": \"Secrets\", \"ResourceNames\": [\"modelKey\"], \"Actions\": [\"WriteSecret\", \"ReadSecret\"]},"
+             "           \"upd\": {\"ResourceType\": \"Manifest\", \"Actions\": [\"UpdateManifest\"]},"
+             "           \"svn\": {\"ResourceType\": \"Packages\", \"ResourceNames\": [\"s\"], \"Actions\": [\"UpdateSecurityVersion\"]}}}",
+             1, 2, esc, esc2);
+    snprintf(update_manifest, sizeof(update_manifest), "%s", manifest);
     struct coffer_coord_config cfg = {.verify = verify, .evidence = evidence, .simulation = true};
-    if (coffer_coord_open(&cfg, &active) != COFFER_OK || coffer_coord_set_manifest(active, manifest, strlen(manifest)) != COFFER_OK)
+    if (coffer_coord_open(&cfg, &active) != COFFER_OK ||
+        coffer_coord_set_manifest(active, manifest, strlen(manifest), NULL) != COFFER_OK)
+        __builtin_trap();
+    /* a coordinator in recovery mode: sealed under one key, opened with another */
+    EVP_PKEY *rk = EVP_RSA_gen(2048);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(b, rk);
+    char *pem;
+    long n = BIO_get_mem_data(b, &pem);
+    json_escape_pem(pem, n, rsa);
+    BIO_free(b);
+    EVP_PKEY_free(rk);
+    /* removed at exit (libFuzzer ends with exit()), so runs leave nothing */
+    atexit(remove_seal_dir);
+    static char with_keys[12000];
+    snprintf(with_keys, sizeof(with_keys), "{\"RecoveryKeys\": {\"k\": \"%s\"}, %s", rsa, manifest + 1);
+    uint8_t key1[32] = {1}, key2[32] = {2};
+    struct coffer_coord *c;
+    struct coffer_coord_config sc = {.verify = verify, .simulation = true, .seal_dir = mkdtemp(dir), .seal_key = key1};
+    if (sc.seal_dir == NULL || coffer_coord_open(&sc, &c) != COFFER_OK ||
+        coffer_coord_set_manifest(c, with_keys, strlen(with_keys), NULL) != COFFER_OK)
+        __builtin_trap();
+    coffer_coord_close(c);
+    sc.seal_key = key2;
+    if (coffer_coord_open(&sc, &recovering) != COFFER_OK || coffer_coord_get_state(recovering) != COFFER_COORD_RECOVERY)
         __builtin_trap();
 }
 
@@ -91,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                        .client_cert = user_der, .client_cert_size = user_der_n};
     enum coffer_coord_api api = COFFER_COORD_API_CLIENT;
     char query[4096];
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0: {
         struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
         if (coffer_coord_open(&cfg, &fresh) != COFFER_OK)
@@ -100,6 +166,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         req.path = "/api/v2/manifest";
         break;
     }
+    case 4: {
+        struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
+        if (coffer_coord_open(&cfg, &fresh) != COFFER_OK ||
+            coffer_coord_set_manifest(fresh, update_manifest, strlen(update_manifest), NULL) != COFFER_OK)
+            __builtin_trap();
+        c = fresh;
+        req.path = "/api/v2/update";
+        struct coffer_coord_response first;
+        if (coffer_coord_handle(c, api, &req, &first) == COFFER_OK)
+            coffer_buf_free(&first.body);
+        req.path = (data[0] & 8) ? "/api/v2/update-manifest" : "/api/v2/update";
+        break;
+    }
+    case 5:
+        c = recovering;
+        req.path = "/api/v2/recover";
+        break;
     case 1: req.path = "/api/v2/secrets"; break;
     case 2:
         api = COFFER_COORD_API_MARBLE;

@@ -16,10 +16,24 @@
 #  gRPC/TLS pinned to the coordinator's intermediate certificate, with the
 #  refusals a user must see.
 #
+# usage: bash tools/demo.sh [--model digits|resnet50]
+#  --model resnet50 serves torchvision's resnet50 (v1.5, exported here with
+#  /usr/bin/python3 and python3-torch; weights=None and a fixed seed, so
+#  nothing is downloaded and its classes are arbitrary) in part 2, and sends
+#  it a JPEG with ImageNet preprocessing; the digits model stays in part 1.
+#
 # Installs what it needs (tools/packages.txt), builds, leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+model=digits
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --model) model=${2:-}; shift 2 || { echo "usage: demo.sh [--model digits|resnet50]" >&2; exit 2; } ;;
+  *) echo "usage: demo.sh [--model digits|resnet50]" >&2; exit 2 ;;
+  esac
+done
+case "$model" in digits | resnet50) ;; *) echo "demo.sh: --model is digits or resnet50" >&2; exit 2 ;; esac
 bash tools/install-deps.sh
 echo "== building coffer (build/release)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -85,9 +99,29 @@ echo "\$ coffer coordinator --simulation --client-addr 127.0.0.1:$CP --mesh-addr
   --seal-dir coordinator-state --threads 1 > coordinator.log 2>&1 &
 pids+=($!)
 wait_log "client API on port" coordinator.log
+if [ "$model" = resnet50 ]; then
+  say "the model owner exports resnet50 from torchvision (weights=None, seed 0: nothing downloaded, classes arbitrary)"
+  /usr/bin/python3 "$root/tools/nn-export-models.py" plain resnet50 2>/dev/null | grep -v "^note"
+  /usr/bin/python3 -c 'import torchvision; print("\n".join(torchvision.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]))' > classes.txt
+  plain_model=plain/resnet50.onnx
+  # a 320x240 colour photo-like test image, made from a digit sample
+  /usr/bin/python3 -c 'from PIL import Image, ImageOps; import sys
+im = ImageOps.colorize(Image.open(sys.argv[1]).resize((320, 240), Image.BICUBIC), "navy", "orange")
+im.save(sys.argv[2], quality=90)' "$root/models/digits/samples/000_7.png" photo.jpg
+  inputs=(-i photo.jpg); prep=(--imagenet --input-name input); load=(--batch 1 --cnum 1 --loop 3); one=photo.jpg
+else
+  plain_model=$root/models/digits/model.onnx
+  cp "$root/models/digits/labels.txt" classes.txt
+  # the held-out sample images (8-bit grey PNG, pixel values x15, named
+  # INDEX_LABEL.png): the client scales them back to the model's pixel/16
+  cp "$root"/models/digits/samples/00[0-8]_*.png .
+  inputs=(-i 000_7.png -i 001_6.png -i 002_3.png -i 006_2.png -i 007_8.png); prep=(--channels 1 --scale 1/240)
+  load=(--batch 8 --cnum 2 --loop 25); one=008_9.png
+fi
 say "the model owner encrypts the model into TF Serving's layout and makes a user certificate"
 run "$coffer" pf gen-key -w model_key
-run "$coffer" pf encrypt -w model_key -i "$root/models/digits/model.onnx" -o models/digits/1/model.onnx
+run "$coffer" pf encrypt -w model_key -i "$plain_model" -o "models/$model/1/model.onnx"
+rm -rf plain
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout user.key -out user.crt \
   -subj /CN=model-owner -days 1 2>/dev/null
 cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' user.crt)
@@ -107,30 +141,25 @@ say "the administrator sets the manifest; the owner verifies the coordinator and
 run "$coffer" manifest set manifest.json "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
 run "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert user.crt --key user.key 2>&1 | grep -v "^coffer: \|warn"
 say "the model server starts in its TEE, attests to the coordinator, gets its certificate and the key"
-echo "\$ coffer serve --coordinator 127.0.0.1:$MP --marble-type tf-server --simulation --model_base_path models/digits --model_name digits --port $G --rest_api_port $R"
-"$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type tf-server --simulation --model_base_path models/digits \
-  --model_name digits --port "$G" --rest_api_port "$R" --host 127.0.0.1 > serve.log 2>&1 &
+echo "\$ coffer serve --coordinator 127.0.0.1:$MP --marble-type tf-server --simulation --model_base_path models/$model --model_name $model --port $G --rest_api_port $R"
+"$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type tf-server --simulation --model_base_path "models/$model" \
+  --model_name "$model" --port "$G" --rest_api_port "$R" --host 127.0.0.1 > serve.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" serve.log
 grep -o "serve: .*" serve.log | head -3
 say "a client fetches the coordinator's intermediate certificate and sends predictions over gRPC/TLS"
 run "$coffer" certificate intermediate -o coordinator.crt "$A" --simulation 2>&1 | grep -v "^coffer: \|warn"
-python3 "$root/tools/digits_io.py" inputs samples 5 2>/dev/null
-i=0
-while read -r label; do
-  printf 'held-out image %d (label %s): ' "$i" "$label"
-  "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i "$(printf 'samples/img%03d.npy' "$i")" \
-    --labels "$root/models/digits/labels.txt" --top 1 | grep "1\. class"
-  i=$((i + 1))
-done < labels.txt
-run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model digits -i samples/img000.npy \
-  --batch 8 --cnum 2 --loop 25 --top 1 | tail -1
-run "$coffer" predict --rest --url "localhost:$R" --crt coordinator.crt --model digits -i samples/img001.npy --top 1
+run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model "$model" "${prep[@]}" \
+  --labels classes.txt --top 1 "${inputs[@]}"
+run "$coffer" predict --url "localhost:$G" --crt coordinator.crt --model "$model" "${prep[@]}" \
+  -i "$one" "${load[@]}" --top 1 | tail -1
+run "$coffer" predict --rest --url "localhost:$R" --crt coordinator.crt --model "$model" "${prep[@]}" \
+  -i "$one" --labels classes.txt --top 1
 say "refusals: a client that does not trust the coordinator; a server build the manifest does not name"
-if "$coffer" predict --url "localhost:$G" --crt provider.crt --model digits -i samples/img000.npy 2>err; then
+if "$coffer" predict --url "localhost:$G" --crt provider.crt --model "$model" "${prep[@]}" -i "$one" 2>err; then
   echo "untrusted client connected!"; exit 1; fi
 echo "client:  $(tail -1 err)"
-if "$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type rogue-server --simulation --model_base_path models/digits \
+if "$coffer" serve --coordinator "127.0.0.1:$MP" --marble-type rogue-server --simulation --model_base_path "models/$model" \
    --port "$(port)" --rest_api_port 0 --host 127.0.0.1 2>err; then echo "rogue server got the key!"; exit 1; fi
 echo "server:  $(tail -1 err | cut -c1-200)"
 say "the coordinator's audit log (the model key itself is never logged)"

@@ -9,6 +9,9 @@ is v1.5 in torchvision), with weights=None and a fixed seed, writes
   OUTDIR/NAME_in.npy    a fixed input (seeded normal, 1x3xHxW)
   OUTDIR/NAME_out.npy   PyTorch's output for it (eval mode)
 and prints one line per model: "exported NAME" or "skip NAME: reason".
+A NAME ending in "_keepbn" (say resnet18_keepbn) exports that model with its
+BatchNormalization nodes left in (training mode preserved, no constant
+folding), so the runtime's own BatchNormalization is what gets checked.
 Needs Debian's python3-torch, python3-torchvision (and python3-onnx for the
 exporter's checks); nothing here is committed: models are generated at test
 time.
@@ -40,7 +43,12 @@ def classification_models():
     return names
 
 
+KEEPBN = "_keepbn"
+
+
 def build(name):
+    if name.endswith(KEEPBN):
+        name = name[: -len(KEEPBN)]
     torch.manual_seed(0)
     kwargs = {"weights": None}
     if name in ("inception_v3", "googlenet"):
@@ -63,7 +71,8 @@ def main():
         except Exception as e:  # noqa: BLE001 - report and go on
             print(f"skip {name}: cannot build: {e}".splitlines()[0])
             continue
-        size = SIZES.get(name, 224)
+        base = name[: -len(KEEPBN)] if name.endswith(KEEPBN) else name
+        size = SIZES.get(base, 224)
         gen = torch.Generator().manual_seed(1)
         x = torch.randn(1, 3, size, size, generator=gen)
         path = os.path.join(out, name + ".onnx")
@@ -83,9 +92,11 @@ def main():
             # exported with autograd on: under no_grad, nn.MultiheadAttention
             # takes a fused fast path (aten::_native_multi_head_attention)
             # that has no ONNX export, which would rule out the ViTs
+            keepbn = name.endswith(KEEPBN)
+            mode = torch.onnx.TrainingMode.PRESERVE if keepbn else torch.onnx.TrainingMode.EVAL
             torch.onnx.export(model, x, path, opset_version=OPSET, input_names=["input"],
                               output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-                              do_constant_folding=True)
+                              training=mode, do_constant_folding=not keepbn)
         except Exception as e:  # noqa: BLE001
             print(f"skip {name}: does not export at opset {OPSET}: {e}".splitlines()[0])
             if os.path.exists(path):

@@ -8,10 +8,12 @@
 # seed, opset 13) into WORKDIR (default: a temporary folder, removed after),
 # runs `coffer infer` on each, and checks that coffer's output agrees with
 # PyTorch's within 1e-4 of the largest logit's magnitude. Prints one line
-# per model and a closing count; exits 1 if any exported model fails.
-# Needs Debian's python3-torch, python3-torchvision, python3-onnx and
-# python3-numpy (not in tools/packages.txt: they are large and this check
-# is run by hand or by CI jobs that install them).
+# per model and a closing count; exits 1 if any exported model fails, and
+# 77 (CTest's "skipped") when PyTorch is not installed.
+# Needs Debian's python3-torch, python3-torchvision and python3-numpy
+# (in tools/packages.txt). NAME_keepbn exports NAME with its
+# BatchNormalization nodes left in; the check then also asks that the
+# model coffer loaded really has them.
 set -u
 COFFER=${1:?usage: nn-real-models.sh COFFER [WORKDIR] [NAME ...]}
 shift
@@ -19,8 +21,8 @@ WORK=${1:-}
 [ $# -gt 0 ] && shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 if ! /usr/bin/python3 -c "import torch, torchvision, numpy" 2>/dev/null; then
-    echo "skip: python3-torch, python3-torchvision or python3-numpy is not installed"
-    exit 0
+    echo "skip: python3-torch, python3-torchvision or python3-numpy is not installed (tools/install-deps.sh)"
+    exit 77
 fi
 CLEAN=0
 if [ -z "$WORK" ]; then
@@ -50,6 +52,15 @@ for onnx in "$WORK"/*.onnx; do
         continue
     fi
     ms=$((($(date +%s%N) - start) / 1000000))
+    case "$name" in
+    *_keepbn)
+        if ! "$COFFER" inspect "$onnx" | grep -q "^  BatchNormalization "; then
+            echo "FAIL $name: the export has no BatchNormalization node left"
+            fail=$((fail + 1))
+            continue
+        fi
+        ;;
+    esac
     verdict=$(/usr/bin/python3 - "$WORK/${name}_out.npy" "$WORK/$name.out/output_0.npy" <<'PY'
 import sys
 import numpy as np

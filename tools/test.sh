@@ -15,7 +15,7 @@ run_suite() { # name, build dir, extra cmake args...
   echo "=== $name: tests"
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
   # the summaries tests print (conformance counts, CLI checks), hidden by CTest when they pass
-  grep -ahE "^(nn conformance: [0-9]+ passed|[a-z ]+cli: [0-9]+ passed)" "$dir/Testing/Temporary/LastTest.log" \
+  grep -ahE "^(nn conformance( \([a-z0-9]+ kernels\))?: [0-9]+ passed|nn real models: [0-9]+ passed|[a-z ]+cli: [0-9]+ passed|deploy [a-z0-9 ]+: [0-9]+ passed)" "$dir/Testing/Temporary/LastTest.log" \
     | sed "s/^/  /" || true
 }
 run_suite "suite" build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo

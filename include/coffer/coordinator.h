@@ -244,6 +244,10 @@ const uint8_t *coffer_pki_cert_der(const struct coffer_pki *pki, enum coffer_pki
  * through TLS. Free with SSL_CTX_free. */
 struct ssl_ctx_st;
 COFFER_NODISCARD enum coffer_err coffer_pki_tls_server_ctx(const struct coffer_pki *pki, struct ssl_ctx_st **out);
+/* Present the root certificate and key on one connection (from a
+ * certificate callback, when the root may have changed). */
+struct ssl_st;
+COFFER_NODISCARD enum coffer_err coffer_pki_tls_use(const struct coffer_pki *pki, struct ssl_st *ssl);
 
 /* Sign bytes with the root key (ECDSA P-256, SHA-256, DER signature):
  * the manifest signature. *sig from coffer_malloc. */
@@ -375,8 +379,13 @@ COFFER_NODISCARD enum coffer_err coffer_coord_tls_ctx(struct coffer_coord *c, st
 /* DER of the root certificate (for the quote's report data), copied. */
 COFFER_NODISCARD enum coffer_err coffer_coord_root_der(struct coffer_coord *c, uint8_t **der, size_t *size);
 
-/* Set the manifest (only while accepting one). Durable before it returns. */
-COFFER_NODISCARD enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *raw, size_t size);
+/* Set the manifest: while accepting one, or in recovery mode (which starts
+ * over: the old state is kept aside, unused). Durable before it returns.
+ * recovery_secrets (may be NULL): {key name: base64 of the recovery secret
+ * encrypted with RSA-OAEP-SHA256 to that RecoveryKey}, empty without
+ * RecoveryKeys; returned once, never stored in the clear. */
+COFFER_NODISCARD enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *raw, size_t size,
+                                                           json_t **recovery_secrets);
 /* The manifest as uploaded, its SHA-256 and the root's signature over it
  * (all from coffer_malloc). COFFER_E_STATE when none is set. */
 COFFER_NODISCARD enum coffer_err coffer_coord_get_manifest(struct coffer_coord *c, uint8_t **raw, size_t *size,
@@ -428,6 +437,55 @@ COFFER_NODISCARD enum coffer_err coffer_coord_quote(struct coffer_coord *c, cons
 
 /* Successful activations of a marble type so far (0 for unknown types). */
 uint64_t coffer_coord_activations(struct coffer_coord *c, const char *marble_type);
+
+/* fdatasync calls of the audit log so far (group commit: concurrent
+ * activations share one). */
+uint64_t coffer_coord_log_syncs(struct coffer_coord *c);
+
+/*
+ * Manifest updates (marblerun.md §1b "Update semantics"). user_cert: the
+ * client certificate DER of the connection.
+ *
+ * coffer_coord_update: raw is either a package update ({"Packages": {name:
+ * {"SecurityVersion": n}}} and nothing else; needs UpdateSecurityVersion on
+ * every package named; no downgrade; applied at once: new intermediate CA,
+ * shared certificate secrets reissued), or a full manifest (needs
+ * UpdateManifest; becomes the pending update, acknowledged by the updater).
+ * A full update is applied when UpdateThreshold users of the current
+ * manifest holding UpdateManifest (0: all of them) have acknowledged it:
+ * secrets of the same name and kind are kept (generated ones regenerated
+ * under RotateRootSecret), counters of marbles of the same name are kept,
+ * the intermediate CA is renewed and, with RecoveryKeys, new recovery
+ * secrets are returned. *out: {"message", "missingUsers": [...],
+ * "missingAcknowledgments": n[, "recoverySecrets": {...}]}.
+ */
+COFFER_NODISCARD enum coffer_err coffer_coord_update(struct coffer_coord *c, const uint8_t *user_cert,
+                                                     size_t user_cert_size, const void *raw, size_t size,
+                                                     json_t **out);
+/* Acknowledge the pending update: raw must be byte-identical to it. */
+COFFER_NODISCARD enum coffer_err coffer_coord_update_ack(struct coffer_coord *c, const uint8_t *user_cert,
+                                                         size_t user_cert_size, const void *raw, size_t size,
+                                                         json_t **out);
+/* Cancel the pending update (a user holding UpdateManifest). */
+COFFER_NODISCARD enum coffer_err coffer_coord_update_cancel(struct coffer_coord *c, const uint8_t *user_cert,
+                                                            size_t user_cert_size);
+/* The pending update: {"manifest": base64, "message", "missingUsers",
+ * "missingAcknowledgments"}; COFFER_E_NOT_FOUND when none. */
+COFFER_NODISCARD enum coffer_err coffer_coord_update_pending(struct coffer_coord *c, json_t **out);
+
+/*
+ * Recovery (recovery mode only): one decrypted recovery secret and its
+ * signature (RSA PKCS#1 v1.5, SHA-256 over the secret) by the private half
+ * of a RecoveryKey. When enough secrets are in (one key: 1; several: all,
+ * or RecoveryThreshold of them) the sealed state is opened with the data
+ * key they make, every signature is checked against a distinct
+ * RecoveryKey of the recovered manifest, the data key is sealed to this
+ * platform, and the coordinator runs with the recovered state.
+ * *out: {"remaining": n, "message"}.
+ */
+COFFER_NODISCARD enum coffer_err coffer_coord_recover(struct coffer_coord *c, const uint8_t *secret,
+                                                      size_t secret_size, const uint8_t *sig, size_t sig_size,
+                                                      json_t **out);
 
 /* The audit log's entries, oldest first, as JSON objects. */
 COFFER_NODISCARD enum coffer_err coffer_coord_audit(struct coffer_coord *c, json_t **out);

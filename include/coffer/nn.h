@@ -1,6 +1,7 @@
 /*
  * coffer/nn.h — the inference runtime: ONNX models held in memory, run by
- * portable reference kernels.
+ * per-ISA kernels (AVX-512, AVX2) on a thread pool, with the portable
+ * reference kernels as the fallback and the truth they are tested against.
  *
  * A model is loaded from bytes in memory (the decrypted model; nn never
  * reads or writes model files itself). Loading parses the ONNX protobuf
@@ -9,7 +10,8 @@
  * size), folds constants, removes dead nodes and plans one activation arena
  * from tensor lifetimes. Running allocates nothing unless the input shapes
  * differ from the planned ones (a new batch size): then the plan is rebuilt
- * from the already parsed graph, never by re-importing the bytes.
+ * from the already parsed graph, never by re-importing the bytes (and
+ * constant weights are packed again for the kernels).
  *
  * Weights are referred to in place inside the caller's bytes wherever their
  * alignment allows, so the bytes must stay valid and unchanged for as long
@@ -76,6 +78,20 @@ struct coffer_nn_value_info {
 struct coffer_nn_model;
 
 /*
+ * Load options. threads: how many threads run the kernels (the caller
+ * counts as one); 0 means one per CPU in the process's affinity mask.
+ * The kernels' instruction set is chosen once per process from the CPU
+ * (AVX-512, else AVX2+FMA, else the portable reference kernels);
+ * COFFER_NN_ISA=ref|avx2|avx512 in the environment forces one, and naming
+ * one the CPU lacks makes every load fail with COFFER_E_UNSUPPORTED. The
+ * reference kernels run on one thread.
+ */
+#define COFFER_NN_MAX_THREADS 256
+struct coffer_nn_options {
+    int threads;
+};
+
+/*
  * Parse and validate an ONNX model and plan it for its declared input
  * shapes (symbolic dimensions taken as 1). bytes are borrowed and must
  * outlive the model. Errors: COFFER_E_MALFORMED / TRUNCATED for bad
@@ -86,6 +102,10 @@ struct coffer_nn_model;
  */
 COFFER_NODISCARD enum coffer_err coffer_nn_model_load(const void *bytes, size_t size,
                                                       struct coffer_nn_model **out);
+/* The same with options (NULL: defaults). */
+COFFER_NODISCARD enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size,
+                                                           const struct coffer_nn_options *opts,
+                                                           struct coffer_nn_model **out);
 void coffer_nn_model_free(struct coffer_nn_model *m);
 
 size_t coffer_nn_model_input_count(const struct coffer_nn_model *m);
@@ -120,6 +140,9 @@ struct coffer_nn_info {
     size_t weights_copied;  /* bytes of weights that could not be referred to in place */
     size_t arena_size;      /* planned activation arena, bytes */
     double work;            /* multiply-adds (element steps for other ops) per run, as planned */
+    const char *isa;        /* kernels in use: "ref", "avx2" or "avx512" */
+    int threads;
+    size_t packed_size;     /* weights packed for the kernels (and their plans), bytes */
 };
 COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,
                                                       struct coffer_nn_info *out);

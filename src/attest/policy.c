@@ -222,6 +222,7 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
         return r;
     if (p.allow_simulation && a == NULL)
         p.kinds |= 1u << COFFER_ATTEST_KIND_SIM;
+    a = NULL; /* the getter leaves it alone when the key is absent: not the "kinds" array */
     if ((r = coffer_json_get_array(j, "$", "tcb_statuses", false, &a)) != COFFER_OK)
         return r;
     if (a != NULL) {
@@ -236,6 +237,7 @@ enum coffer_err coffer_attest_policy_from_json(const json_t *j, struct coffer_at
             p.tcb_statuses |= 1u << t;
         }
     }
+    a = NULL;
     if ((r = coffer_json_get_array(j, "$", "advisories", false, &a)) != COFFER_OK)
         return r;
     if (a != NULL) {

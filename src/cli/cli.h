@@ -46,6 +46,10 @@ int cmd_activate(int argc, char **argv);
 void cmd_activate_help(FILE *out);
 int cmd_coordinator(int argc, char **argv);
 void cmd_coordinator_help(FILE *out);
+int cmd_recover(int argc, char **argv);
+void cmd_recover_help(FILE *out);
+int cmd_check(int argc, char **argv);
+void cmd_check_help(FILE *out);
 #endif
 
 #ifdef COFFER_HAVE_ATTEST
@@ -70,6 +74,8 @@ int cmd_infer(int argc, char **argv);
 void cmd_infer_help(FILE *out);
 int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(FILE *out);
+int cmd_bench(int argc, char **argv);
+void cmd_bench_help(FILE *out);
 #endif
 
 #ifdef COFFER_HAVE_SERVE

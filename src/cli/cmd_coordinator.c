@@ -6,6 +6,11 @@
  *   coffer manifest set FILE [ADDR]       coffer manifest get [-o FILE] [ADDR]
  *   coffer manifest verify FILE|HASH [ADDR]   coffer manifest signature FILE
  *   coffer manifest log [ADDR]
+ *   coffer manifest update apply|acknowledge FILE [ADDR] --cert C --key K
+ *   coffer manifest update cancel [ADDR] --cert C --key K
+ *   coffer manifest update get [--missing] [ADDR]
+ *   coffer recover FILE [ADDR] --key RECOVERY_KEY.pem
+ *   coffer check [ADDR] [--timeout SECONDS]
  *   coffer secret set FILE [ADDR] --cert C --key K
  *   coffer secret set --raw NAME=KEYFILE [ADDR] --cert C --key K
  *   coffer secret get NAME... [ADDR] --cert C --key K [-o FILE]
@@ -17,6 +22,9 @@
  * --insecure skips the evidence check and says so.
  */
 #include <getopt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +49,7 @@ static void common_help(FILE *out)
                  "                           this machine's simulation platform key signed\n"
                  "  --collateral DIR         Intel collateral (tcb_info.json, ...) for SGX/TDX quotes\n"
                  "  -i, --insecure           do not verify the coordinator's evidence (says so)\n"
-                 "  --cert FILE, --key FILE  your user certificate and key (PEM), for secrets\n"
+                 "  --cert FILE, --key FILE  your user certificate and key (PEM), for secrets and updates\n"
                  "  --coordinator-cert FILE  where to keep the verified root and intermediate\n"
                  "                           (default ./coordinator-cert.pem)\n"
                  "  -o, --output FILE        write the result to FILE\n"
@@ -57,13 +65,44 @@ void cmd_status_help(FILE *out)
 
 void cmd_manifest_help(FILE *out)
 {
-    fprintf(out, "usage: coffer manifest set FILE [ADDR]\n"
+    fprintf(out, "usage: coffer manifest set FILE [ADDR] [-r RECOVERY_DATA]\n"
                  "       coffer manifest get [-o FILE] [ADDR]\n"
                  "       coffer manifest verify FILE|SHA256 [ADDR]\n"
                  "       coffer manifest signature FILE\n"
-                 "       coffer manifest log [ADDR]\n\n"
-                 "set uploads a MarbleRun-schema manifest (JSON); verify checks that the deployed\n"
-                 "manifest is exactly FILE (or has that SHA-256); log prints the audit log.\n");
+                 "       coffer manifest log [ADDR]\n"
+                 "       coffer manifest update apply FILE [ADDR] --cert C --key K\n"
+                 "       coffer manifest update acknowledge FILE [ADDR] --cert C --key K\n"
+                 "       coffer manifest update cancel [ADDR] --cert C --key K\n"
+                 "       coffer manifest update get [--missing] [-o FILE] [ADDR]\n\n"
+                 "set uploads a MarbleRun-schema manifest (JSON); with RecoveryKeys, the recovery\n"
+                 "secrets (one per key, encrypted to it) go to -r FILE (else stdout): keep them,\n"
+                 "they are the only way back to the state on another machine. verify checks that\n"
+                 "the deployed manifest is exactly FILE (or has that SHA-256); log prints the audit\n"
+                 "log. update apply sends a package update ({\"Packages\": {name:\n"
+                 "{\"SecurityVersion\": n}}}, applied at once) or a whole new manifest, which waits\n"
+                 "until the users holding UpdateManifest acknowledge it with the same file;\n"
+                 "cancel drops it; get shows it (--missing: who has not acknowledged yet).\n");
+    common_help(out);
+}
+
+void cmd_recover_help(FILE *out)
+{
+    fprintf(out, "usage: coffer recover RECOVERY_DATA [ADDR] --key RECOVERY_KEY.pem\n\n"
+                 "Bring a coordinator in recovery mode (state 1: its sealed state does not open\n"
+                 "on this platform) back to its state. RECOVERY_DATA is what 'manifest set -r'\n"
+                 "saved (the entry this key decrypts is used) or one encrypted secret; the\n"
+                 "secret is decrypted with the RSA private key, signed with it, and uploaded.\n"
+                 "With several recovery keys, each holder runs this; the answer says how many\n"
+                 "are still needed.\n");
+    common_help(out);
+}
+
+void cmd_check_help(FILE *out)
+{
+    fprintf(out, "usage: coffer check [ADDR] [--timeout SECONDS]\n\n"
+                 "Wait until the coordinator answers and its evidence verifies (default: up to\n"
+                 "60 seconds), then print its state. Exit 0 when it accepts a manifest or\n"
+                 "marbles, 1 when it is in recovery mode or does not come up in time.\n");
     common_help(out);
 }
 
@@ -89,11 +128,15 @@ struct opts {
     struct coord_client cc;
     const char *output;
     const char *raw;
+    const char *recovery_data;
+    bool missing;
+    bool timeout_set;
     int argc;
     char **argv; /* positionals */
 };
 
-enum { OPT_COORD = 1000, OPT_POLICY, OPT_CERT, OPT_KEY, OPT_CACHE, OPT_TIMEOUT, OPT_RAW, OPT_SIM, OPT_COLLATERAL };
+enum { OPT_COORD = 1000, OPT_POLICY, OPT_CERT, OPT_KEY, OPT_CACHE, OPT_TIMEOUT, OPT_RAW, OPT_SIM, OPT_COLLATERAL,
+       OPT_MISSING };
 
 static int parse(const char *cmd, int argc, char **argv, struct opts *o)
 {
@@ -104,6 +147,7 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
         {"output", required_argument, NULL, 'o'},             {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"raw", required_argument, NULL, OPT_RAW},            {"help", no_argument, NULL, 'h'},
         {"simulation", no_argument, NULL, OPT_SIM},           {"collateral", required_argument, NULL, OPT_COLLATERAL},
+        {"recovery-data", required_argument, NULL, 'r'},      {"missing", no_argument, NULL, OPT_MISSING},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -111,16 +155,22 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "io:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "io:hr:k:", longopts, NULL)) != -1) {
         switch (ch) {
         case OPT_COORD: o->cc.address = optarg; break;
         case OPT_POLICY: o->cc.policy_path = optarg; break;
         case 'i': o->cc.insecure = true; break;
         case OPT_CERT: o->cc.cert_path = optarg; break;
-        case OPT_KEY: o->cc.key_path = optarg; break;
+        case OPT_KEY:
+        case 'k': o->cc.key_path = optarg; break;
         case OPT_CACHE: o->cc.cache_path = optarg; break;
         case 'o': o->output = optarg; break;
-        case OPT_TIMEOUT: o->cc.timeout_s = atol(optarg); break;
+        case OPT_TIMEOUT:
+            o->cc.timeout_s = atol(optarg);
+            o->timeout_set = true;
+            break;
+        case 'r': o->recovery_data = optarg; break;
+        case OPT_MISSING: o->missing = true; break;
         case OPT_RAW: o->raw = optarg; break;
         case OPT_SIM: o->cc.simulation = true; break;
         case OPT_COLLATERAL: o->cc.collateral_dir = optarg; break;
@@ -191,6 +241,128 @@ static void sha256_hex(const void *d, size_t n, char out[65])
     coffer_hex_encode(h, 32, out);
 }
 
+/* {"manifest": "<base64 of FILE>"}; *raw keeps the file's bytes. */
+static enum coffer_err manifest_body(const char *path, char **body, uint8_t **raw, size_t *size)
+{
+    enum coffer_err r = coffer_file_read_all(path, COFFER_MANIFEST_MAX_SIZE, raw, size);
+    if (r != COFFER_OK)
+        return r;
+    *body = coffer_malloc(coffer_base64_encoded_len(*size) + 32);
+    if (*body == NULL) {
+        coffer_free(*raw);
+        return COFFER_E_NOMEM;
+    }
+    strcpy(*body, "{\"manifest\": \"");
+    coffer_base64_encode(*raw, *size, *body + strlen(*body));
+    strcat(*body, "\"}");
+    return COFFER_OK;
+}
+
+/* The recovery secrets of a manifest set or applied update, kept as
+ * MarbleRun's CLI keeps them: {"RecoverySecrets": {key: base64}}. */
+static enum coffer_err save_recovery_data(const struct opts *o, json_t *secrets)
+{
+    if (!json_is_object(secrets) || json_object_size(secrets) == 0)
+        return COFFER_OK;
+    json_t *doc = json_pack("{s:O}", "RecoverySecrets", secrets);
+    char *s = NULL;
+    size_t n = 0;
+    enum coffer_err r = doc ? coffer_json_dump(doc, &s, &n) : COFFER_E_NOMEM;
+    json_decref(doc);
+    if (r != COFFER_OK)
+        return r;
+    if (o->recovery_data != NULL) {
+        r = coffer_file_write_atomic(o->recovery_data, s, n, 0600);
+        if (r == COFFER_OK)
+            fprintf(stderr, "Recovery data (%zu secrets, each encrypted to its recovery key) written to %s: keep it "
+                            "safe, it is returned only once.\n", json_object_size(secrets), o->recovery_data);
+    } else {
+        printf("%s\n", s);
+        fprintf(stderr, "The recovery data above is returned only once: keep it (or use -r FILE).\n");
+    }
+    coffer_free(s);
+    return r;
+}
+
+static void print_pending(const struct opts *o, json_t *data)
+{
+    size_t i;
+    json_t *u;
+    const char *msg = json_string_value(json_object_get(data, "message"));
+    if (msg != NULL && !o->missing)
+        fprintf(stderr, "%s\n", msg);
+    json_t *missing = json_object_get(data, "missingUsers");
+    if (o->missing) {
+        json_array_foreach(missing, i, u)
+            printf("%s\n", json_string_value(u));
+        return;
+    }
+    fprintf(stderr, "%lld more acknowledgement(s) needed", (long long)json_integer_value(json_object_get(data,
+                                                                                      "missingAcknowledgments")));
+    json_array_foreach(missing, i, u)
+        fprintf(stderr, "%s%s", i == 0 ? " from: " : ", ", json_string_value(u));
+    fprintf(stderr, "\n");
+}
+
+static int manifest_update(struct opts *o)
+{
+    const char *what = o->argc > 1 ? o->argv[1] : "";
+    bool apply = strcmp(what, "apply") == 0, ack = strcmp(what, "acknowledge") == 0;
+    bool cancel = strcmp(what, "cancel") == 0, get = strcmp(what, "get") == 0;
+    if (!apply && !ack && !cancel && !get)
+        return cli_usage("manifest", "update takes apply, acknowledge, cancel or get");
+    if ((apply || ack) && o->argc != 3)
+        return cli_usage("manifest", "update %s takes one FILE", what);
+    if ((cancel || get) && o->argc != 2)
+        return cli_usage("manifest", "update %s takes no FILE", what);
+    if (!get && o->cc.cert_path == NULL)
+        return cli_usage("manifest", "update %s needs your user certificate and key: --cert FILE --key FILE", what);
+    struct coord_reply rep = {0};
+    enum coffer_err r;
+    if (get) {
+        if ((r = coord_client_call(&o->cc, "GET", "/api/v2/update-manifest", NULL, &rep)) == COFFER_OK) {
+            const char *m = json_string_value(json_object_get(rep.data, "manifest"));
+            uint8_t *d;
+            size_t n;
+            if (o->missing) {
+                print_pending(o, rep.data);
+            } else if (m == NULL || coffer_base64_decode(m, strlen(m), &d, &n) != COFFER_OK) {
+                r = COFFER_FAIL(COFFER_E_NET, "the coordinator's pending update reply is malformed");
+            } else {
+                int rc = emit(o, "pending manifest", d, n, false);
+                coffer_free(d);
+                print_pending(o, rep.data);
+                if (rc != CLI_OK)
+                    r = COFFER_E_IO;
+            }
+        } else if (rep.http_status == 404) {
+            fprintf(stderr, "No update is pending.\n");
+        }
+        coord_reply_free(&rep);
+        return finish(o, "manifest update get", r);
+    }
+    if (cancel) {
+        if ((r = coord_client_call(&o->cc, "POST", "/api/v2/update-cancel", NULL, &rep)) == COFFER_OK)
+            fprintf(stderr, "The pending update was cancelled.\n");
+        coord_reply_free(&rep);
+        return finish(o, "manifest update cancel", r);
+    }
+    uint8_t *d;
+    size_t n;
+    char *body;
+    if ((r = manifest_body(o->argv[2], &body, &d, &n)) != COFFER_OK)
+        return finish(o, "manifest update", r);
+    r = coord_client_call(&o->cc, "POST", apply ? "/api/v2/update" : "/api/v2/update-manifest", body, &rep);
+    if (r == COFFER_OK) {
+        print_pending(o, rep.data);
+        r = save_recovery_data(o, json_object_get(rep.data, "recoverySecrets"));
+    }
+    coffer_free(body);
+    coffer_free(d);
+    coord_reply_free(&rep);
+    return finish(o, apply ? "manifest update apply" : "manifest update acknowledge", r);
+}
+
 int cmd_manifest(int argc, char **argv)
 {
     struct opts o;
@@ -222,27 +394,23 @@ int cmd_manifest(int argc, char **argv)
     if (strcmp(sub, "set") == 0) {
         uint8_t *d;
         size_t n;
-        if ((r = coffer_file_read_all(o.argv[1], COFFER_MANIFEST_MAX_SIZE, &d, &n)) != COFFER_OK)
+        char *body;
+        if ((r = manifest_body(o.argv[1], &body, &d, &n)) != COFFER_OK)
             return finish(&o, "manifest set", r);
-        char *b64 = coffer_malloc(coffer_base64_encoded_len(n) + 32);
-        if (b64 == NULL) {
-            coffer_free(d);
-            return finish(&o, "manifest set", COFFER_E_NOMEM);
-        }
-        strcpy(b64, "{\"manifest\": \"");
-        coffer_base64_encode(d, n, b64 + strlen(b64));
-        strcat(b64, "\"}");
-        r = coord_client_call(&o.cc, "POST", "/api/v2/manifest", b64, &rep);
+        r = coord_client_call(&o.cc, "POST", "/api/v2/manifest", body, &rep);
         if (r == COFFER_OK) {
             char h[65];
             sha256_hex(d, n, h);
             fprintf(stderr, "Manifest set (SHA-256 %s).\n", h);
+            r = save_recovery_data(&o, json_object_get(rep.data, "RecoverySecrets"));
         }
-        coffer_free(b64);
+        coffer_free(body);
         coffer_free(d);
         coord_reply_free(&rep);
         return finish(&o, "manifest set", r);
     }
+    if (strcmp(sub, "update") == 0)
+        return manifest_update(&o);
     if (strcmp(sub, "get") == 0 || strcmp(sub, "verify") == 0 || strcmp(sub, "log") == 0) {
         bool log = strcmp(sub, "log") == 0;
         if ((r = coord_client_call(&o.cc, "GET", log ? "/api/v2/update" : "/api/v2/manifest", NULL, &rep)) != COFFER_OK)
@@ -419,6 +587,198 @@ int cmd_certificate(int argc, char **argv)
     }
     coord_client_free(&o.cc);
     return rc;
+}
+
+/* ---- recover */
+
+/* Decrypt one recovery secret (RSA-OAEP-SHA256) with the private key. */
+static enum coffer_err oaep_decrypt(EVP_PKEY *k, const uint8_t *ct, size_t ct_n, struct coffer_secret **out)
+{
+    EVP_PKEY_CTX *x = EVP_PKEY_CTX_new(k, NULL);
+    size_t n = 0;
+    enum coffer_err r = COFFER_OK;
+    if (x == NULL || EVP_PKEY_decrypt_init(x) != 1 || EVP_PKEY_CTX_set_rsa_padding(x, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(x, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(x, EVP_sha256()) != 1 ||
+        EVP_PKEY_decrypt(x, NULL, &n, ct, ct_n) != 1)
+        r = COFFER_FAIL(COFFER_E_CRYPTO, "the recovery key cannot decrypt (is it an RSA private key?)");
+    if (r == COFFER_OK && (r = coffer_secret_new(n, out)) == COFFER_OK) {
+        if (EVP_PKEY_decrypt(x, (*out)->data, &n, ct, ct_n) != 1) {
+            coffer_secret_free(*out);
+            *out = NULL;
+            r = COFFER_FAIL(COFFER_E_CRYPTO, "this recovery secret was not encrypted to this key");
+        } else {
+            (*out)->size = n;
+        }
+    }
+    EVP_PKEY_CTX_free(x);
+    return r;
+}
+
+/* The recovery secret for key k in FILE: MarbleRun's recovery data JSON
+ * ({"RecoverySecrets": {name: base64}}: the entry k decrypts), or one
+ * ciphertext, raw or base64. */
+static enum coffer_err recovery_secret(const char *path, EVP_PKEY *k, struct coffer_secret **out)
+{
+    uint8_t *d;
+    size_t n;
+    enum coffer_err r = coffer_file_read_all(path, 1 << 20, &d, &n);
+    if (r != COFFER_OK)
+        return r;
+    json_t *doc = NULL, *map = NULL;
+    if (coffer_json_parse(d, n, 1 << 20, &doc) == COFFER_OK) {
+        map = json_object_get(doc, "RecoverySecrets");
+        if (map == NULL)
+            map = json_object_get(doc, "recoverySecrets");
+        if (!json_is_object(map))
+            map = doc;
+    }
+    r = COFFER_E_NOT_FOUND;
+    if (json_is_object(map)) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(map, name, v) {
+            uint8_t *ct;
+            size_t ct_n;
+            const char *b64 = json_string_value(v);
+            if (b64 == NULL || coffer_base64_decode(b64, strlen(b64), &ct, &ct_n) != COFFER_OK)
+                continue;
+            enum coffer_err e = oaep_decrypt(k, ct, ct_n, out);
+            coffer_free(ct);
+            if (e == COFFER_OK) {
+                fprintf(stderr, "Using the recovery secret of key \"%s\".\n", name);
+                r = COFFER_OK;
+                break;
+            }
+        }
+        if (r != COFFER_OK)
+            r = COFFER_FAIL(COFFER_E_NOT_FOUND, "%s holds no recovery secret encrypted to this key", path);
+    } else {
+        uint8_t *ct = NULL;
+        size_t ct_n = 0;
+        size_t len = n;
+        while (len > 0 && (d[len - 1] == '\n' || d[len - 1] == '\r'))
+            len--;
+        if (coffer_base64_decode((const char *)d, len, &ct, &ct_n) == COFFER_OK) {
+            r = oaep_decrypt(k, ct, ct_n, out);
+            coffer_free(ct);
+        } else {
+            r = oaep_decrypt(k, d, n, out);
+        }
+    }
+    json_decref(doc);
+    coffer_free(d);
+    return r;
+}
+
+int cmd_recover(int argc, char **argv)
+{
+    struct opts o;
+    int p = parse("recover", argc, argv, &o);
+    if (p < 0 || (p == 0 && o.argc != 1)) {
+        cmd_recover_help(p < 0 ? stdout : stderr);
+        return p < 0 ? CLI_OK : CLI_USAGE;
+    }
+    if (p != 0)
+        return p;
+    if (o.cc.key_path == NULL)
+        return cli_usage("recover", "name the recovery private key: --key FILE (PEM)");
+    const char *key_path = o.cc.key_path;
+    if (o.cc.cert_path == NULL)
+        o.cc.key_path = NULL; /* not a TLS client key here */
+    struct coffer_secret *pem = NULL, *secret = NULL;
+    enum coffer_err r = coffer_file_read_secret(key_path, 1 << 16, &pem);
+    EVP_PKEY *k = NULL;
+    if (r == COFFER_OK) {
+        BIO *b = BIO_new_mem_buf(pem->data, (int)pem->size);
+        k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        coffer_secret_free(pem);
+        if (k == NULL || !EVP_PKEY_is_a(k, "RSA"))
+            r = COFFER_FAIL(COFFER_E_CRYPTO, "%s is not an RSA private key (PEM)", key_path);
+    }
+    if (r == COFFER_OK)
+        r = recovery_secret(o.argv[0], k, &secret);
+    uint8_t sig[1024];
+    size_t sig_n = sizeof(sig);
+    EVP_MD_CTX *md = r == COFFER_OK ? EVP_MD_CTX_new() : NULL;
+    if (r == COFFER_OK && (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k) != 1 ||
+                           EVP_DigestSign(md, sig, &sig_n, secret->data, secret->size) != 1))
+        r = COFFER_FAIL(COFFER_E_CRYPTO, "signing the recovery secret failed");
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(k);
+    char *body = NULL;
+    if (r == COFFER_OK) {
+        size_t n = coffer_base64_encoded_len(secret->size) + coffer_base64_encoded_len(sig_n) + 80;
+        char *s64 = coffer_malloc(coffer_base64_encoded_len(secret->size) + 1);
+        char *g64 = coffer_malloc(coffer_base64_encoded_len(sig_n) + 1);
+        body = coffer_malloc(n);
+        if (s64 == NULL || g64 == NULL || body == NULL) {
+            r = COFFER_E_NOMEM;
+        } else {
+            coffer_base64_encode(secret->data, secret->size, s64);
+            coffer_base64_encode(sig, sig_n, g64);
+            snprintf(body, n, "{\"recoverySecret\": \"%s\", \"recoverySecretSignature\": \"%s\"}", s64, g64);
+            coffer_memzero(s64, strlen(s64));
+        }
+        coffer_free(s64);
+        coffer_free(g64);
+    }
+    coffer_secret_free(secret);
+    struct coord_reply rep = {0};
+    if (r == COFFER_OK && (r = coord_client_call(&o.cc, "POST", "/api/v2/recover", body, &rep)) == COFFER_OK) {
+        long long left = json_integer_value(json_object_get(rep.data, "remaining"));
+        if (left > 0)
+            fprintf(stderr, "Recovery secret accepted; %lld more needed.\n", left);
+        else
+            fprintf(stderr, "Recovered: the coordinator runs with its state again.\n");
+    }
+    if (body != NULL) {
+        coffer_memzero(body, strlen(body));
+        coffer_free(body);
+    }
+    coord_reply_free(&rep);
+    return finish(&o, "recover", r);
+}
+
+/* ---- check */
+
+int cmd_check(int argc, char **argv)
+{
+    struct opts o;
+    int p = parse("check", argc, argv, &o);
+    if (p < 0 || (p == 0 && o.argc != 0)) {
+        cmd_check_help(p < 0 ? stdout : stderr);
+        return p < 0 ? CLI_OK : CLI_USAGE;
+    }
+    if (p != 0)
+        return p;
+    long wait_s = o.timeout_set ? o.cc.timeout_s : 60;
+    o.cc.timeout_s = wait_s < 5 ? wait_s : 5; /* per attempt */
+    uint64_t deadline = coffer_now_ns() + (uint64_t)wait_s * 1000000000ull;
+    enum coffer_err r;
+    /* up = it answers; only a network failure is retried: evidence that
+     * does not verify is an answer, and a failure */
+    while ((r = coord_client_verify(&o.cc)) == COFFER_E_NET || r == COFFER_E_TIMEOUT) {
+        if (coffer_now_ns() >= deadline) {
+            coffer_err_context("the coordinator at %s did not come up within %ld s", o.cc.address, wait_s);
+            return finish(&o, "check", r);
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (r != COFFER_OK)
+        return finish(&o, "check", r);
+    struct coord_reply rep;
+    if ((r = coord_client_call(&o.cc, "GET", "/api/v2/status", NULL, &rep)) != COFFER_OK)
+        return finish(&o, "check", r);
+    long long code = json_integer_value(json_object_get(rep.data, "code"));
+    printf("%lld: %s\n", code, json_string_value(json_object_get(rep.data, "message")));
+    coord_reply_free(&rep);
+    if (code == COFFER_COORD_RECOVERY)
+        r = COFFER_FAIL(COFFER_E_STATE, "the coordinator is up but in recovery mode: run 'coffer recover'");
+    else if (code != COFFER_COORD_ACCEPTING_MANIFEST && code != COFFER_COORD_ACCEPTING_MARBLES)
+        r = COFFER_FAIL(COFFER_E_STATE, "the coordinator is up but not ready (state %lld)", code);
+    return finish(&o, "check", r);
 }
 
 /* The coordinator's evidence over its root and our nonce, checked with

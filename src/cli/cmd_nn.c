@@ -2,17 +2,23 @@
  * cmd_nn.c — `coffer infer` and `coffer inspect`: the inference runtime
  * from the command line.
  *
- *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy]
+ *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy] [--threads T]
  *   coffer inspect MODEL.onnx
+ *   coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]
+ *                [--input ONE.f32] [--ref OUT.f32]
  *
  * The model is read into secret memory (locked, wiped on free) and never
  * written anywhere; infer writes only the outputs, each atomically.
  * Inputs are ONNX TensorProto .pb files or NumPy .npy files, told apart by
  * their content.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "cli.h"
 #include "coffer/nn.h"
@@ -21,10 +27,11 @@
 
 void cmd_infer_help(FILE *out)
 {
-    fprintf(out, "usage: coffer infer MODEL.onnx -i INPUT [-i INPUT ...] -o OUTDIR [--npy]\n\n"
+    fprintf(out, "usage: coffer infer MODEL.onnx -i INPUT [-i INPUT ...] -o OUTDIR [--npy] [--threads T]\n\n"
                  "Run an ONNX model once. Inputs are TensorProto (.pb) or NumPy (.npy) files,\n"
                  "one per graph input, in the model's input order. Writes OUTDIR/output_N.pb\n"
-                 "(and OUTDIR/output_N.npy with --npy) for each graph output.\n");
+                 "(and OUTDIR/output_N.npy with --npy) for each graph output. --threads: kernel\n"
+                 "threads (default: one per CPU this process may run on).\n");
 }
 
 void cmd_inspect_help(FILE *out)
@@ -34,17 +41,51 @@ void cmd_inspect_help(FILE *out)
                  "parameter count, opset and the planned activation arena size.\n");
 }
 
-static enum coffer_err load_model(const char *path, struct coffer_secret **bytes, struct coffer_nn_model **m)
+void cmd_bench_help(FILE *out)
+{
+    fprintf(out, "usage: coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]\n"
+                 "                    [--input ONE.f32] [--ref OUT.f32]\n\n"
+                 "Time inference of a one-input float model: W untimed runs (default 5), then R\n"
+                 "timed runs (default 20) at batch N (the model's first dimension; default: the\n"
+                 "model's own if fixed, else 1).\n"
+                 "The input is sin(i) * 0.5, or --input (raw float32 of one item, repeated for\n"
+                 "each item of the batch). --ref compares output 0 with a raw float32 file.\n"
+                 "Prints one JSON line: median_ms, min_ms, p90_ms (per batch), ms_per_img,\n"
+                 "img_per_s, peak_rss_mb, load_ms (parse, plan, pack weights), isa, threads.\n");
+}
+
+/* threads = 0: the library's default */
+static enum coffer_err load_model_threads(const char *path, int threads, struct coffer_secret **bytes,
+                                          struct coffer_nn_model **m)
 {
     enum coffer_err r = coffer_file_read_secret(path, COFFER_NN_MAX_MODEL_SIZE, bytes);
     if (r != COFFER_OK)
         return r;
-    r = coffer_nn_model_load((*bytes)->data, (*bytes)->size, m);
+    struct coffer_nn_options opts = {.threads = threads};
+    r = coffer_nn_model_load_opts((*bytes)->data, (*bytes)->size, &opts, m);
     if (r != COFFER_OK) {
         coffer_secret_free(*bytes);
         *bytes = NULL;
     }
     return r;
+}
+
+static enum coffer_err load_model(const char *path, struct coffer_secret **bytes, struct coffer_nn_model **m)
+{
+    return load_model_threads(path, 0, bytes, m);
+}
+
+/* A whole number in [lo, hi] for option opt, or -1 after a usage message. */
+static long parse_count(const char *cmd, const char *opt, const char *v, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi) {
+        cli_usage(cmd, "%s wants a whole number from %ld to %ld, got '%s'", opt, lo, hi, v);
+        return -1;
+    }
+    return n;
 }
 
 static void print_dims(FILE *f, int rank, const int64_t *dims)
@@ -83,11 +124,17 @@ int cmd_infer(int argc, char **argv)
     size_t n_in = 0;
     bool npy = false;
     int rc = CLI_FAIL;
+    long threads = 0;
     if (in_paths == NULL)
         return cli_fail("infer", COFFER_E_NOMEM);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
+        if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            if ((threads = parse_count("infer", a, argv[++i], 1, COFFER_NN_MAX_THREADS)) < 0) {
+                free(in_paths);
+                return CLI_USAGE;
+            }
+        } else if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
             in_paths[n_in++] = argv[++i];
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
             outdir = argv[++i];
@@ -111,7 +158,7 @@ int cmd_infer(int argc, char **argv)
     struct coffer_secret *bytes = NULL;
     struct coffer_nn_model *m = NULL;
     struct coffer_nn_tensor *in = calloc(n_in + 1, sizeof(*in)), *out = NULL;
-    enum coffer_err r = in ? load_model(model, &bytes, &m) : COFFER_E_NOMEM;
+    enum coffer_err r = in ? load_model_threads(model, (int)threads, &bytes, &m) : COFFER_E_NOMEM;
     if (r != COFFER_OK) {
         cli_fail("infer", r);
         goto done;
@@ -220,8 +267,173 @@ int cmd_inspect(int argc, char **argv)
         printf("arena: %zu bytes (planned for the declared input shapes, symbolic dimensions as 1)\n",
                info.arena_size);
         printf("work: %.4g multiply-adds per run (as planned)\n", info.work);
+        printf("kernels: %s, %d thread%s; %zu bytes of packed weights\n", info.isa, info.threads,
+               info.threads == 1 ? "" : "s", info.packed_size);
     }
     coffer_nn_model_free(m);
     coffer_secret_free(bytes);
     return r == COFFER_OK ? CLI_OK : cli_fail("inspect", r);
+}
+
+/* ------------------------------------------------------------------ bench */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fill t (float32, dims set) from a raw float32 file of one item, repeated. */
+static enum coffer_err fill_input(struct coffer_nn_tensor *t, size_t per_item, const char *path)
+{
+    float *x = t->data;
+    size_t n = t->size / sizeof(float);
+    if (path == NULL) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(sin((double)i) * 0.5);
+        return COFFER_OK;
+    }
+    uint8_t *data;
+    size_t size;
+    enum coffer_err r = coffer_file_read_all(path, MAX_INPUT_FILE, &data, &size);
+    if (r != COFFER_OK)
+        return r;
+    if (size < per_item * sizeof(float)) {
+        coffer_free(data);
+        return COFFER_FAIL(COFFER_E_SHAPE, "%s: %zu bytes, one item needs %zu", path, size, per_item * sizeof(float));
+    }
+    for (size_t i = 0; per_item > 0 && i < n; i += per_item)
+        memcpy(x + i, data, per_item * sizeof(float));
+    coffer_free(data);
+    return COFFER_OK;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model = NULL, *in_path = NULL, *ref_path = NULL;
+    long batch = 0, threads = 0, runs = 20, warmup = 5; /* batch 0: the model's, or 1 */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long *dst = strcmp(a, "--batch") == 0 ? &batch : strcmp(a, "--threads") == 0 ? &threads
+                    : strcmp(a, "--runs") == 0  ? &runs
+                    : strcmp(a, "--warmup") == 0 ? &warmup : NULL;
+        long hi = dst == &threads ? COFFER_NN_MAX_THREADS : 1000000;
+        if (dst != NULL && i + 1 < argc) {
+            if ((*dst = parse_count("bench", a, argv[++i], dst == &warmup ? 0 : 1, hi)) < 0)
+                return CLI_USAGE;
+        } else if (strcmp(a, "--input") == 0 && i + 1 < argc) {
+            in_path = argv[++i];
+        } else if (strcmp(a, "--ref") == 0 && i + 1 < argc) {
+            ref_path = argv[++i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cmd_bench_help(stdout);
+            return CLI_OK;
+        } else if (a[0] == '-' || model != NULL) {
+            return cli_usage("bench", "unexpected argument '%s'", a);
+        } else {
+            model = a;
+        }
+    }
+    if (model == NULL)
+        return cli_usage("bench", "MODEL is required");
+    struct coffer_secret *bytes = NULL;
+    struct coffer_nn_model *m = NULL;
+    double *times = NULL;
+    struct coffer_nn_tensor in = {0};
+    int rc = CLI_FAIL;
+    double t0 = now_ms();
+    enum coffer_err r = load_model_threads(model, (int)threads, &bytes, &m);
+    double load_ms = now_ms() - t0;
+    if (r != COFFER_OK)
+        return cli_fail("bench", r);
+    struct coffer_nn_value_info vi;
+    struct coffer_nn_info info;
+    if (coffer_nn_model_input_count(m) != 1 || coffer_nn_model_output_count(m) < 1 ||
+        coffer_nn_model_input(m, 0, &vi) != COFFER_OK || vi.dtype != COFFER_NN_FLOAT || vi.rank < 1) {
+        rc = cli_usage("bench", "the model must have one float32 input with a batch dimension");
+        goto done;
+    }
+    if (batch == 0)
+        batch = vi.dims[0] > 0 ? vi.dims[0] : 1;
+    in.dtype = COFFER_NN_FLOAT;
+    in.rank = vi.rank;
+    size_t per_item = 1;
+    for (int k = 0; k < vi.rank; k++) {
+        in.dims[k] = k == 0 ? batch : (vi.dims[k] < 0 ? 1 : vi.dims[k]);
+        if (k > 0)
+            per_item *= (size_t)in.dims[k];
+    }
+    if (vi.dims[0] >= 0 && vi.dims[0] != batch) {
+        rc = cli_usage("bench", "the model's batch dimension is fixed at %lld", (long long)vi.dims[0]);
+        goto done;
+    }
+    in.size = per_item * (size_t)batch * sizeof(float);
+    times = calloc((size_t)runs, sizeof(double));
+    if (times == NULL || (in.data = coffer_malloc(in.size ? in.size : 1)) == NULL) {
+        r = COFFER_E_NOMEM;
+        cli_fail("bench", r);
+        goto done;
+    }
+    if ((r = fill_input(&in, per_item, in_path)) != COFFER_OK) {
+        cli_fail("bench", r);
+        goto done;
+    }
+    struct coffer_nn_tensor out;
+    for (long i = 0; i < warmup + runs; i++) {
+        double s = now_ms();
+        if ((r = coffer_nn_model_run(m, &in, 1, &out, 1)) != COFFER_OK) {
+            cli_fail("bench", r);
+            goto done;
+        }
+        if (i >= warmup)
+            times[i - warmup] = now_ms() - s;
+    }
+    if (warmup + runs == 0)
+        goto done;
+    char err_s[64] = "null";
+    if (ref_path != NULL) {
+        uint8_t *data;
+        size_t size;
+        if ((r = coffer_file_read_all(ref_path, MAX_INPUT_FILE, &data, &size)) != COFFER_OK) {
+            cli_fail("bench", r);
+            goto done;
+        }
+        const float *y = out.data;
+        size_t n = size / sizeof(float), have = out.size / sizeof(float);
+        double e = 0;
+        for (size_t i = 0; i < n && i < have; i++) {
+            float w;
+            memcpy(&w, data + i * sizeof(float), sizeof(w));
+            e = fmax(e, fabs((double)y[i] - (double)w));
+        }
+        coffer_free(data);
+        snprintf(err_s, sizeof(err_s), "%.6g", e);
+    }
+    qsort(times, (size_t)runs, sizeof(double), cmp_double);
+    double med = times[runs / 2];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (coffer_nn_model_info(m, &info) != COFFER_OK)
+        goto done;
+    const char *slash = strrchr(model, '/');
+    printf("{\"runtime\":\"coffer %s\",\"model\":\"%s\",\"batch\":%ld,\"threads\":%d,\"isa\":\"%s\","
+           "\"median_ms\":%.3f,\"min_ms\":%.3f,\"p90_ms\":%.3f,\"ms_per_img\":%.3f,\"img_per_s\":%.1f,"
+           "\"peak_rss_mb\":%.1f,\"load_ms\":%.1f,\"max_abs_err_vs_torch\":%s}\n",
+           COFFER_VERSION_STRING, slash ? slash + 1 : model, batch, info.threads, info.isa, med, times[0],
+           times[(size_t)((double)runs * 0.9)], med / (double)batch, 1000.0 * (double)batch / med,
+           (double)ru.ru_maxrss / 1024.0, load_ms, err_s);
+    rc = CLI_OK;
+done:
+    coffer_free(in.data);
+    free(times);
+    coffer_nn_model_free(m);
+    coffer_secret_free(bytes);
+    return rc;
 }

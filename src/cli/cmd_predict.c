@@ -2,14 +2,15 @@
  * cmd_predict.c — `coffer predict`: the serving flow's client, shaped like TF
  * Serving's ResNet example client (--url, --crt, --batch, --cnum, --loop).
  *
- * Design: the input (a .npy or ONNX .pb tensor file) is repeated --batch
- * times along dimension 0; requests go over gRPC (default: HTTP/2 through
+ * Design: the inputs (.npy or ONNX .pb tensor files, PNG or JPEG images made
+ * into tensors by the image flags; predict_input.c) fill --batch examples
+ * along dimension 0, cycling through them; requests go over gRPC (default: HTTP/2 through
  * libcurl, the 5-byte gRPC framing, grpc-status read from the trailers) or
  * REST (--rest, the row format). The server's TLS certificate must chain to
  * --crt, normally the coordinator's intermediate certificate (a non-root
  * trust anchor, so partial chains are accepted). --cnum threads each send
- * --loop requests; the first reply's top-k classes are printed (with
- * --labels), then latency percentiles and throughput.
+ * --loop requests; the first reply's top-k classes are printed for each
+ * input (with --labels), then latency percentiles and throughput.
  *
  * Trusts: the CA in --crt; replies are parsed by serve/ (protobuf) and
  * jansson.
@@ -25,23 +26,29 @@
 #include "cli.h"
 #include "coffer/nn.h"
 #include "coffer/serve.h"
+#include "predict_input.h"
+
+#define PREDICT_MAX_INPUTS 256
 
 void cmd_predict_help(FILE *out)
 {
     fprintf(out,
-            "usage: coffer predict --url HOST:PORT --crt CA.pem --model NAME -i TENSOR_FILE\n"
+            "usage: coffer predict --url HOST:PORT --crt CA.pem --model NAME -i FILE [-i FILE ...]\n"
             "                      [--rest] [--batch N] [--cnum N] [--loop N] [--labels FILE] [--top K]\n"
-            "                      [--input-name NAME] [--output-name NAME] [--timeout S]\n\n"
+            "                      [--input-name NAME] [--output-name NAME] [--timeout S] [image flags]\n\n"
             "Send predictions to a TensorFlow-Serving-compatible server (coffer serve) over\n"
             "gRPC (default) or REST (--rest), TLS verified against CA.pem (the coordinator's\n"
             "intermediate certificate: 'coffer certificate intermediate').\n\n"
-            "  -i FILE          input tensor (.npy or ONNX TensorProto .pb), one example; it is\n"
-            "                   repeated --batch times along the first dimension\n"
-            "  --batch N        examples per request (default 1)\n"
+            "  -i FILE          one example: a tensor (.npy or ONNX TensorProto .pb) or an image\n"
+            "                   (PNG, JPEG); up to %d, cycled through to fill the batch\n"
+            "  --batch N        examples per request (default: the number of inputs)\n"
             "  --cnum N         concurrent connections (default 1)\n"
             "  --loop N         requests per connection (default 1)\n"
             "  --labels FILE    class names, one per line, for the top-K listing\n"
-            "  --input-name     the model input's name (default: the server's metadata says)\n");
+            "  --top K          classes listed per input (default 5)\n"
+            "  --input-name     the model input's name (default \"image\")\n\n"
+            "%s",
+            PREDICT_MAX_INPUTS, predict_input_help);
 }
 
 struct pred_opts {
@@ -221,42 +228,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The example, repeated batch times along dimension 0 (an added one when
- * the file's first dimension is not 1). */
-static enum coffer_err make_input(const char *path, const char *name, int batch, struct coffer_serve_tensor *out)
-{
-    uint8_t *d;
-    size_t n;
-    enum coffer_err r = coffer_file_read_all(path, 1u << 30, &d, &n);
-    if (r != COFFER_OK)
-        return r;
-    struct coffer_nn_tensor t;
-    r = coffer_nn_tensor_read_any(d, n, &t);
-    coffer_free(d);
-    if (r != COFFER_OK)
-        return r;
-    if (t.dtype != COFFER_NN_FLOAT) {
-        coffer_nn_tensor_release(&t);
-        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "%s: coffer predict sends float32 tensors", path);
-    }
-    int64_t dims[COFFER_SERVE_MAX_RANK];
-    size_t rank = (size_t)t.rank;
-    bool has_batch = rank > 0 && t.dims[0] == 1;
-    size_t d0 = has_batch ? 1 : 0;
-    dims[0] = batch;
-    for (size_t i = d0; i < rank && i + (1 - d0) < COFFER_SERVE_MAX_RANK; i++)
-        dims[i + 1 - d0] = t.dims[i];
-    size_t out_rank = has_batch ? rank : rank + 1;
-    if ((r = coffer_serve_tensor_init(out, name, COFFER_SERVE_DT_FLOAT, out_rank, dims)) == COFFER_OK)
-        for (int b = 0; b < batch; b++)
-            memcpy((uint8_t *)out->data + (size_t)b * t.size, t.data, t.size);
-    coffer_nn_tensor_release(&t);
-    return r;
-}
-
 int cmd_predict(int argc, char **argv)
 {
-    enum { O_URL = 1000, O_CRT, O_MODEL, O_REST, O_BATCH, O_CNUM, O_LOOP, O_LABELS, O_TOP, O_IN, O_OUT, O_TIMEOUT };
+    enum { O_URL = 1000, O_CRT, O_MODEL, O_REST, O_BATCH, O_CNUM, O_LOOP, O_LABELS, O_TOP, O_IN, O_OUT, O_TIMEOUT,
+           O_IMAGE };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, O_URL},        {"crt", required_argument, NULL, O_CRT},
         {"model", required_argument, NULL, O_MODEL},    {"rest", no_argument, NULL, O_REST},
@@ -264,15 +239,24 @@ int cmd_predict(int argc, char **argv)
         {"loop", required_argument, NULL, O_LOOP},      {"labels", required_argument, NULL, O_LABELS},
         {"top", required_argument, NULL, O_TOP},        {"input-name", required_argument, NULL, O_IN},
         {"output-name", required_argument, NULL, O_OUT}, {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
+        {"size", required_argument, NULL, O_IMAGE},     {"channels", required_argument, NULL, O_IMAGE},
+        {"layout", required_argument, NULL, O_IMAGE},   {"scale", required_argument, NULL, O_IMAGE},
+        {"mean", required_argument, NULL, O_IMAGE},     {"std", required_argument, NULL, O_IMAGE},
+        {"keep-aspect", no_argument, NULL, O_IMAGE},    {"crop-fraction", required_argument, NULL, O_IMAGE},
+        {"imagenet", no_argument, NULL, O_IMAGE},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct pred_opts o = {.model = "default", .input_name = NULL, .batch = 1, .cnum = 1, .loop = 1, .top = 5,
+    struct pred_opts o = {.model = "default", .input_name = NULL, .batch = 0, .cnum = 1, .loop = 1, .top = 5,
                           .timeout = 30};
-    const char *input = NULL, *labels_path = NULL;
+    const char *labels_path = NULL;
+    char *inputs[PREDICT_MAX_INPUTS];
+    int n_inputs = 0;
+    struct predict_input_opts img;
+    predict_input_defaults(&img);
     optind = 1;
     opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "i:h", longopts, NULL)) != -1) {
+    int ch, li;
+    while ((ch = getopt_long(argc, argv, "i:h", longopts, &li)) != -1) {
         switch (ch) {
         case O_URL: o.url = optarg; break;
         case O_CRT: o.crt = optarg; break;
@@ -283,7 +267,15 @@ int cmd_predict(int argc, char **argv)
         case O_LOOP: o.loop = atoi(optarg); break;
         case O_LABELS: labels_path = optarg; break;
         case O_TOP: o.top = atoi(optarg); break;
-        case 'i': input = optarg; break;
+        case 'i':
+            if (n_inputs == PREDICT_MAX_INPUTS)
+                return cli_usage("predict", "at most %d inputs", PREDICT_MAX_INPUTS);
+            inputs[n_inputs++] = optarg;
+            break;
+        case O_IMAGE:
+            if (predict_input_option(&img, longopts[li].name, optarg) < 0)
+                return CLI_USAGE;
+            break;
         case O_IN: o.input_name = optarg; break;
         case O_OUT: o.output_name = optarg; break;
         case O_TIMEOUT: o.timeout = atol(optarg); break;
@@ -291,13 +283,15 @@ int cmd_predict(int argc, char **argv)
         default: return cli_usage("predict", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (o.url == NULL || o.crt == NULL || input == NULL)
+    if (o.url == NULL || o.crt == NULL || n_inputs == 0)
         return cli_usage("predict", "--url, --crt and -i are required");
+    if (o.batch == 0)
+        o.batch = n_inputs;
     if (o.batch < 1 || o.batch > 4096 || o.cnum < 1 || o.cnum > 256 || o.loop < 1 || o.loop > 1000000 || o.top < 1)
         return cli_usage("predict", "--batch 1..4096, --cnum 1..256, --loop 1..1000000, --top >= 1");
     if (o.input_name == NULL)
         o.input_name = "image";
-    enum coffer_err r = make_input(input, o.input_name, o.batch, &o.input);
+    enum coffer_err r = predict_inputs_load(inputs, n_inputs, o.input_name, o.batch, &img, &o.input);
     if (r != COFFER_OK)
         return cli_fail("predict", r);
     /* the request body, once */
@@ -386,16 +380,21 @@ int cmd_predict(int argc, char **argv)
     struct coffer_buf *first = started > 0 && w[0].done > 0 ? &w[0].first : NULL;
     if (first != NULL) {
         struct coffer_serve_status st;
+        /* one row of scores per distinct input (the batch cycles through them) */
+        size_t shown = (size_t)(n_inputs < o.batch ? n_inputs : o.batch);
         float *scores = NULL;
         size_t classes = 0;
         json_t *j = NULL;
         if (o.rest) {
             if (coffer_json_parse(first->data, first->size, 256u << 20, &j) == COFFER_OK) {
-                json_t *row0 = json_array_get(json_object_get(j, "predictions"), 0);
-                classes = json_array_size(row0);
-                scores = coffer_calloc(classes + 1, sizeof(float));
-                for (size_t k = 0; scores && k < classes; k++)
-                    scores[k] = (float)json_number_value(json_array_get(row0, k));
+                json_t *preds = json_object_get(j, "predictions");
+                classes = json_array_size(json_array_get(preds, 0));
+                scores = coffer_calloc(shown * classes + 1, sizeof(float));
+                for (size_t e = 0; scores && e < shown; e++) {
+                    json_t *row = json_array_get(preds, e);
+                    for (size_t k = 0; k < classes; k++)
+                        scores[e * classes + k] = (float)json_number_value(json_array_get(row, k));
+                }
             }
         } else {
             struct coffer_serve_model_spec spec;
@@ -408,9 +407,9 @@ int cmd_predict(int argc, char **argv)
                     if (strcmp(outs[k].name, o.output_name) == 0)
                         pick = k;
                 classes = outs[pick].count / (size_t)o.batch;
-                scores = coffer_calloc(classes + 1, sizeof(float));
+                scores = coffer_calloc(shown * classes + 1, sizeof(float));
                 if (scores)
-                    memcpy(scores, outs[pick].data, classes * sizeof(float));
+                    memcpy(scores, outs[pick].data, shown * classes * sizeof(float));
                 printf("model %s version %lld\n", spec.name ? spec.name : "?", (long long)spec.version);
             }
             coffer_serve_model_spec_free(&spec);
@@ -425,14 +424,19 @@ int cmd_predict(int argc, char **argv)
             for (char *t = strtok_r((char *)ld, "\n", &save); labels && t; t = strtok_r(NULL, "\n", &save))
                 labels[nl++] = t;
         }
-        for (int k = 0; scores != NULL && k < o.top && k < (int)classes; k++) {
-            size_t best = 0;
-            for (size_t c = 1; c < classes; c++)
-                if (scores[c] > scores[best])
-                    best = c;
-            printf("  %d. class %zu%s%s%s  %.6f\n", k + 1, best, labels && best < nl ? " (" : "",
-                   labels && best < nl ? labels[best] : "", labels && best < nl ? ")" : "", (double)scores[best]);
-            scores[best] = -INFINITY;
+        for (size_t e = 0; scores != NULL && e < shown; e++) {
+            float *row = scores + e * classes;
+            if (n_inputs > 1)
+                printf("%s\n", inputs[e]);
+            for (int k = 0; k < o.top && k < (int)classes; k++) {
+                size_t best = 0;
+                for (size_t c = 1; c < classes; c++)
+                    if (row[c] > row[best])
+                        best = c;
+                printf("  %d. class %zu%s%s%s  %.6f\n", k + 1, best, labels && best < nl ? " (" : "",
+                       labels && best < nl ? labels[best] : "", labels && best < nl ? ")" : "", (double)row[best]);
+                row[best] = -INFINITY;
+            }
         }
         coffer_free(labels);
         coffer_free(ld);

@@ -14,7 +14,9 @@ const struct cli_cmd cli_commands[] = {
     {"activate", "activate as a marble, then run the workload with its files and env", cmd_activate,
      cmd_activate_help},
     {"status", "the coordinator's state", cmd_status, cmd_status_help},
-    {"manifest", "set, get and verify the coordinator's manifest", cmd_manifest, cmd_manifest_help},
+    {"check", "wait until the coordinator is up, verified and ready", cmd_check, cmd_check_help},
+    {"manifest", "set, get, verify and update the coordinator's manifest", cmd_manifest, cmd_manifest_help},
+    {"recover", "bring a coordinator in recovery mode back with a recovery key", cmd_recover, cmd_recover_help},
     {"secret", "set and get user-defined secrets", cmd_secret, cmd_secret_help},
     {"certificate", "the coordinator's root, intermediate or chain (verified)", cmd_certificate, cmd_certificate_help},
 #endif
@@ -30,6 +32,8 @@ const struct cli_cmd cli_commands[] = {
 #ifdef COFFER_HAVE_NN
     {"infer", "run an ONNX model on tensor files (.pb, .npy)", cmd_infer, cmd_infer_help},
     {"inspect", "describe an ONNX model: inputs, outputs, ops, parameters, arena", cmd_inspect, cmd_inspect_help},
+    {"bench", "time an ONNX model: latency, throughput, peak memory, load time (one JSON line)", cmd_bench,
+     cmd_bench_help},
 #endif
 #ifdef COFFER_HAVE_SERVE
     {"serve", "TensorFlow-Serving-compatible model server (gRPC, REST) over TLS", cmd_serve, cmd_serve_help},

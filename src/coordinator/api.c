@@ -198,11 +198,12 @@ static enum coffer_err h_manifest_set(struct coffer_coord *c, const struct coffe
     enum coffer_err r = body_b64(body, "manifest", &raw, &n);
     if (r != COFFER_OK)
         return r;
-    r = coffer_coord_set_manifest(c, raw, n);
+    json_t *rec = NULL;
+    r = coffer_coord_set_manifest(c, raw, n, &rec);
     coffer_free(raw);
     if (r != COFFER_OK)
         return r;
-    *data = json_pack("{s:o}", "RecoverySecrets", json_object());
+    *data = json_pack("{s:o}", "RecoverySecrets", rec);
     return *data ? COFFER_OK : COFFER_E_NOMEM;
 }
 
@@ -301,14 +302,55 @@ static enum coffer_err h_update_log(struct coffer_coord *c, const struct coffer_
     return *data ? COFFER_OK : COFFER_E_NOMEM;
 }
 
-static enum coffer_err h_not_implemented(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
-                                         json_t **data)
+/* {"manifest": base64} for the update endpoints */
+static enum coffer_err h_update(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                json_t **data)
 {
-    (void)c;
+    uint8_t *raw;
+    size_t n;
+    enum coffer_err r = body_b64(body, "manifest", &raw, &n);
+    if (r != COFFER_OK)
+        return r;
+    bool ack = strcmp(req->path, "/api/v2/update-manifest") == 0;
+    r = ack ? coffer_coord_update_ack(c, req->client_cert, req->client_cert_size, raw, n, data)
+            : coffer_coord_update(c, req->client_cert, req->client_cert_size, raw, n, data);
+    coffer_free(raw);
+    return r;
+}
+
+static enum coffer_err h_update_get(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                    json_t **data)
+{
+    (void)req;
     (void)body;
-    (void)data;
-    return COFFER_FAIL(COFFER_E_UNSUPPORTED, "%s %s is not implemented in this version of coffer", req->method,
-                       req->path);
+    return coffer_coord_update_pending(c, data);
+}
+
+static enum coffer_err h_update_cancel(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                       json_t **data)
+{
+    (void)body;
+    enum coffer_err r = coffer_coord_update_cancel(c, req->client_cert, req->client_cert_size);
+    if (r == COFFER_OK && (*data = json_pack("{s:s}", "message", "the pending update was cancelled")) == NULL)
+        r = COFFER_E_NOMEM;
+    return r;
+}
+
+static enum coffer_err h_recover(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                 json_t **data)
+{
+    (void)req;
+    uint8_t *secret = NULL, *sig = NULL;
+    size_t secret_n = 0, sig_n = 0;
+    enum coffer_err r = body_b64(body, "recoverySecret", &secret, &secret_n);
+    if (r == COFFER_OK && (r = body_b64(body, "recoverySecretSignature", &sig, &sig_n)) == COFFER_OK)
+        r = coffer_coord_recover(c, secret, secret_n, sig, sig_n, data);
+    if (secret != NULL) {
+        coffer_memzero(secret, secret_n);
+        coffer_free(secret);
+    }
+    coffer_free(sig);
+    return r;
 }
 
 /* ---- marble API handlers */
@@ -357,16 +399,20 @@ out:
 static const struct route routes[] = {
     {COFFER_COORD_API_CLIENT, "GET", "/api/v2/status", ANY_STATE, false, false, h_status},
     {COFFER_COORD_API_CLIENT, "GET", "/api/v2/manifest", ACTIVE, false, false, h_manifest_get},
-    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/manifest", STATE_BIT(COFFER_COORD_ACCEPTING_MANIFEST), false, true,
-     h_manifest_set},
+    /* in recovery mode, a new manifest starts over (MarbleRun's rule) */
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/manifest",
+     STATE_BIT(COFFER_COORD_ACCEPTING_MANIFEST) | STATE_BIT(COFFER_COORD_RECOVERY), false, true, h_manifest_set},
     {COFFER_COORD_API_CLIENT, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false, false,
      h_quote},
     {COFFER_COORD_API_CLIENT, "GET", "/api/v2/secrets", ACTIVE, true, false, h_secrets_get},
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/secrets", ACTIVE, true, true, h_secrets_set},
     {COFFER_COORD_API_CLIENT, "GET", "/api/v2/update", ACTIVE, false, false, h_update_log},
-    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update", ACTIVE, true, true, h_not_implemented},
-    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true,
-     h_not_implemented},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update", ACTIVE, true, true, h_update},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/update-manifest", ACTIVE, false, false, h_update_get},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update-manifest", ACTIVE, true, true, h_update},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update-cancel", ACTIVE, true, false, h_update_cancel},
+    /* the secret and its signature are the authentication */
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true, h_recover},
     /* marbles verify the coordinator on the address they know, before activating */
     {COFFER_COORD_API_MARBLE, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false,
      false, h_quote},

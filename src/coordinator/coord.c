@@ -4,24 +4,40 @@
  * nothing of the network.
  *
  * Design:
- *  - One mutex serialises every operation; each state change is made
- *    durable (audit line appended and synced, then the sealed state
- *    replaced atomically) before the call returns, so an acknowledged
- *    change survives kill -9 at any moment.
- *  - Sealed state: sealed_key = AES-256-GCM(seal key, DEK), written once;
+ *  - Two locks (coord_int.h): a writer-preferring rwlock over what the
+ *    manifest defines, held shared by activations and reads, exclusively
+ *    by every other change; a mutex over counters, nonces and the log's
+ *    write side. The expensive part of an activation (CSR, evidence,
+ *    rendering) runs under the shared lock only, so activations run in
+ *    parallel.
+ *  - Durability: every change is durable before it is acknowledged. The
+ *    audit log is also the write-ahead log of activations: an activation
+ *    is durable once its line is synced; lines of concurrent activations
+ *    share one write and one fdatasync (group commit: the first waiter
+ *    writes everything appended so far, the others wait for it). Every
+ *    other change appends its line, waits for it, then seals the whole
+ *    state (a checkpoint). At start, the activations logged after the
+ *    checkpoint are replayed, and a new checkpoint is sealed.
+ *  - Sealed state: sealed_key = AES-256-GCM(seal key, DEK);
  *    sealed_state = AES-256-GCM(DEK, JSON of the whole state), replaced
- *    with temp + fsync + rename + fsync of the folder. The DEK indirection
- *    is what recovery keys will wrap.
+ *    with temp + fsync + rename + fsync of the folder. Recovery keys wrap
+ *    the DEK (recover.c), so a state sealed on another platform can be
+ *    opened again.
  *  - Audit log: audit.log holds JSON lines, each naming the SHA-256 of the
- *    line before ("prev"), and the sealed state records the newest line's
- *    hash, so deleting, editing or reordering lines is detected at start.
- *    A crash between appending a line and sealing the state leaves the log
- *    one line ahead; that one line is accepted (and means "attempted").
+ *    line before ("prev"), and the sealed state records the hash of the
+ *    line it was sealed at, so editing, reordering or truncating the log
+ *    before that point is detected at start. Lines after it are
+ *    activations (replayed) and at most the changes of one operation that
+ *    crashed before sealing (accepted as "attempted"). A torn last line
+ *    (no newline: a write cut by a crash, never acknowledged) is cut off.
+ *    A failed write makes the coordinator refuse every later change
+ *    (sticky, as SQLite's pager): memory and disk may disagree.
  *  - Activation: the nonce must be one this coordinator issued, unused and
  *    fresh; the marble's certificate carries the CSR's key, and the evidence
  *    must carry SHA-256(that key) || nonce, checked by the verifier callback
  *    against the marble's package. Simulation evidence is verified too:
- *    there is no "no evidence, accept everything" mode.
+ *    there is no "no evidence, accept everything" mode. A nonce names its
+ *    slot in its first two bytes, so taking one costs one comparison.
  *  - Per-marble symmetric secrets are HKDF-SHA256(root secret, salt = UUID
  *    || name, info = marble type), stable for a UUID (MarbleRun's rule).
  *
@@ -36,6 +52,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -44,61 +61,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coffer/coordinator.h"
+#include "coord_int.h"
 
-#define NONCE_SLOTS 4096
-#define STATE_MAX (64u << 20)
 #define SEAL_MAGIC "COFFSEAL"
 #define KEY_MAGIC "COFFSKEY"
 
-struct secret_val {
-    bool set;
-    struct coffer_secret *key; /* symmetric/plain bytes, or PKCS#8 for certificates */
-    uint8_t *cert;             /* DER */
-    size_t cert_size;
-};
-
-struct nonce_slot {
-    uint8_t nonce[COFFER_COORD_NONCE_SIZE];
-    uint64_t expires_ns;
-    bool live;
-};
-
-struct coffer_coord {
-    pthread_mutex_t mu;
-    char *seal_dir;
-    struct coffer_secret *seal_key;
-    char *dns_names;
-    bool simulation;
-    coffer_coord_verify_fn verify;
-    void *verify_arg;
-    coffer_coord_evidence_fn evidence;
-    void *evidence_arg;
-    uint32_t cert_days;
-    uint64_t nonce_ttl_ns;
-
-    enum coffer_coord_state state;
-    struct coffer_pki *pki;
-    struct coffer_secret *dek;
-    struct coffer_secret *root_secret;
-    uint8_t *manifest_raw;
-    size_t manifest_size;
-    struct coffer_manifest *manifest;
-    struct secret_val *secrets; /* parallel to manifest->secrets */
-    uint64_t *activations;      /* parallel to manifest->marbles */
-    struct nonce_slot *nonces;
-    size_t nonce_next;
-
-    int audit_fd;
-    uint8_t audit_head[32];
-    uint64_t audit_seq;
-};
-
 /* ------------------------------------------------------------- helpers */
 
-static enum coffer_err ossl(const char *what) { return COFFER_FAIL(COFFER_E_CRYPTO, "%s failed (OpenSSL)", what); }
+enum coffer_err coord_ossl(const char *what) { return COFFER_FAIL(COFFER_E_CRYPTO, "%s failed (OpenSSL)", what); }
 
-static char *path_in(const struct coffer_coord *c, const char *name)
+char *coord_path(const struct coffer_coord *c, const char *name)
 {
     size_t n = strlen(c->seal_dir) + strlen(name) + 2;
     char *p = coffer_malloc(n);
@@ -107,7 +79,7 @@ static char *path_in(const struct coffer_coord *c, const char *name)
     return p;
 }
 
-static int json_set_b64(json_t *o, const char *key, const uint8_t *data, size_t size)
+int coord_json_set_b64(json_t *o, const char *key, const uint8_t *data, size_t size)
 {
     char *s = coffer_malloc(coffer_base64_encoded_len(size) + 1);
     if (s == NULL)
@@ -119,7 +91,7 @@ static int json_set_b64(json_t *o, const char *key, const uint8_t *data, size_t 
     return rc;
 }
 
-static enum coffer_err json_get_b64(const json_t *o, const char *path, const char *key, uint8_t **data, size_t *size)
+enum coffer_err coord_json_get_b64(const json_t *o, const char *path, const char *key, uint8_t **data, size_t *size)
 {
     const char *s = NULL;
     enum coffer_err r = coffer_json_get_string(o, path, key, true, &s);
@@ -131,9 +103,8 @@ static enum coffer_err json_get_b64(const json_t *o, const char *path, const cha
     return r;
 }
 
-/* AES-256-GCM: out = nonce(12) || ciphertext || tag(16). */
-static enum coffer_err seal(const uint8_t key[32], const char *aad, const uint8_t *in, size_t size, uint8_t **out,
-                            size_t *out_size)
+enum coffer_err coord_seal(const uint8_t key[32], const char *aad, const uint8_t *in, size_t size, uint8_t **out,
+                           size_t *out_size)
 {
     uint8_t *o = coffer_malloc(size + 28);
     if (o == NULL)
@@ -146,7 +117,7 @@ static enum coffer_err seal(const uint8_t key[32], const char *aad, const uint8_
          EVP_EncryptUpdate(x, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
          EVP_EncryptUpdate(x, o + 12, &n, in, (int)size) != 1 || EVP_EncryptFinal_ex(x, o + 12 + n, &f) != 1 ||
          EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, 16, o + 12 + size) != 1))
-        r = ossl("sealing");
+        r = coord_ossl("sealing");
     EVP_CIPHER_CTX_free(x);
     if (r != COFFER_OK) {
         coffer_free(o);
@@ -157,8 +128,8 @@ static enum coffer_err seal(const uint8_t key[32], const char *aad, const uint8_
     return COFFER_OK;
 }
 
-static enum coffer_err unseal(const uint8_t key[32], const char *aad, const uint8_t *in, size_t size,
-                              struct coffer_secret **out)
+enum coffer_err coord_unseal(const uint8_t key[32], const char *aad, const uint8_t *in, size_t size,
+                             struct coffer_secret **out)
 {
     *out = NULL;
     if (size < 28)
@@ -173,7 +144,7 @@ static enum coffer_err unseal(const uint8_t key[32], const char *aad, const uint
         EVP_DecryptUpdate(x, NULL, &n, (const uint8_t *)aad, (int)strlen(aad)) != 1 ||
         EVP_DecryptUpdate(x, s->data, &n, in + 12, (int)(size - 28)) != 1 ||
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, (void *)(uintptr_t)(in + size - 16)) != 1)
-        r = ossl("unsealing");
+        r = coord_ossl("unsealing");
     else if (EVP_DecryptFinal_ex(x, s->data + n, &f) != 1)
         r = COFFER_FAIL(COFFER_E_AUTH, "sealed data does not authenticate under this key");
     EVP_CIPHER_CTX_free(x);
@@ -198,10 +169,21 @@ static void now_iso(char out[40])
 
 /* ---------------------------------------------------------- audit log */
 
-/* Append one event (fields: an object whose members are added) and sync. */
-static enum coffer_err audit(struct coffer_coord *c, const char *event, json_t *fields)
+static enum coffer_err broken_error(void)
+{
+    return COFFER_FAIL(COFFER_E_IO, "an earlier write of the state or the audit log failed; the coordinator takes no "
+                       "more changes until it is restarted");
+}
+
+/* Append one event (fields: an object whose members are added; consumed)
+ * to the chain and the write buffer. Caller holds mu. */
+static enum coffer_err log_append(struct coffer_coord *c, const char *event, json_t *fields, uint64_t *seq)
 {
     json_t *o = fields ? fields : json_object();
+    if (c->broken != COFFER_OK) {
+        json_decref(o);
+        return broken_error();
+    }
     char when[40], prev[65];
     now_iso(when);
     coffer_hex_encode(c->audit_head, 32, prev);
@@ -220,70 +202,154 @@ static enum coffer_err audit(struct coffer_coord *c, const char *event, json_t *
     if (r != COFFER_OK)
         return r;
     if (c->audit_fd >= 0) {
-        line[n] = '\n';
-        r = coffer_write_all(c->audit_fd, line, n + 1);
-        if (r == COFFER_OK && fdatasync(c->audit_fd) != 0)
-            r = COFFER_FAIL(COFFER_E_IO, "fdatasync of the audit log: %s", strerror(errno));
-        line[n] = '\0';
+        size_t before = c->wbuf.size;
+        if ((r = coffer_buf_put(&c->wbuf, line, n)) != COFFER_OK || (r = coffer_buf_put_u8(&c->wbuf, '\n')) != COFFER_OK)
+            c->wbuf.size = before;
     }
     if (r == COFFER_OK) {
         sha256(line, n, c->audit_head);
-        c->audit_seq++;
+        *seq = ++c->audit_seq;
     }
     coffer_free(line);
     return r;
 }
 
-/* Verify the log's chain; return the hash of its last and second-to-last
- * lines and the count. */
-static enum coffer_err audit_verify(const char *path, uint8_t last[32], uint8_t before_last[32], uint64_t *count)
+/* Wait until line seq is on disk; the first waiter writes and syncs all
+ * lines appended so far, for everyone (group commit). Caller holds mu. */
+static enum coffer_err log_wait(struct coffer_coord *c, uint64_t seq)
 {
-    memset(last, 0, 32);
-    memset(before_last, 0, 32);
-    *count = 0;
+    if (c->audit_fd < 0) {
+        c->durable_seq = c->audit_seq;
+        return COFFER_OK;
+    }
+    while (c->durable_seq < seq && c->broken == COFFER_OK) {
+        if (c->flushing) {
+            pthread_cond_wait(&c->flushed, &c->mu);
+            continue;
+        }
+        c->flushing = true;
+        uint64_t upto = c->audit_seq;
+        size_t n = 0;
+        uint8_t *data = coffer_buf_steal(&c->wbuf, &n);
+        int fd = c->audit_fd;
+        pthread_mutex_unlock(&c->mu);
+        enum coffer_err r = n > 0 ? coffer_write_all(fd, data, n) : COFFER_OK;
+        if (r == COFFER_OK && fdatasync(fd) != 0)
+            r = COFFER_FAIL(COFFER_E_IO, "fdatasync of the audit log: %s", strerror(errno));
+        coffer_free(data);
+        pthread_mutex_lock(&c->mu);
+        c->syncs++;
+        if (r == COFFER_OK) {
+            c->durable_seq = upto;
+        } else {
+            coffer_error("audit log write failed: %s; refusing further changes", coffer_err_detail());
+            c->broken = r;
+        }
+        c->flushing = false;
+        pthread_cond_broadcast(&c->flushed);
+    }
+    return c->durable_seq >= seq ? COFFER_OK : broken_error();
+}
+
+enum coffer_err coord_log(struct coffer_coord *c, const char *event, json_t *fields)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t seq = 0;
+    enum coffer_err r = log_append(c, event, fields, &seq);
+    if (r == COFFER_OK)
+        r = log_wait(c, seq);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+static const struct coffer_mf_marble *marble_named(struct coffer_coord *c, const char *name)
+{
+    return c->manifest != NULL && name != NULL ? coffer_manifest_marble(c->manifest, name) : NULL;
+}
+
+/* Read the log at start: verify the chain and that it holds the line the
+ * sealed state was sealed at; cut a torn last line; replay activations
+ * after the checkpoint. *replayed: lines after the checkpoint. */
+static enum coffer_err log_recover(struct coffer_coord *c, const char *path, uint64_t *replayed)
+{
+    *replayed = 0;
     uint8_t *data;
     size_t size;
     enum coffer_err r = coffer_file_read_all(path, 1u << 30, &data, &size);
-    if (r == COFFER_E_NOT_FOUND)
-        return COFFER_OK;
-    if (r != COFFER_OK)
+    if (r == COFFER_E_NOT_FOUND) {
+        data = NULL;
+        size = 0;
+    } else if (r != COFFER_OK) {
         return r;
+    }
+    uint8_t last[32] = {0};
+    uint64_t count = 0;
+    bool other_after = false; /* a non-activation line after the checkpoint */
     struct coffer_rd rd;
     coffer_rd_init(&rd, data, size);
+    r = COFFER_OK;
     while (coffer_rd_left(&rd) > 0 && r == COFFER_OK) {
         const uint8_t *line = rd.data + rd.pos;
         const uint8_t *nl = memchr(line, '\n', coffer_rd_left(&rd));
         if (nl == NULL) {
-            r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: line %llu has no end (a torn write?)",
-                            (unsigned long long)*count + 1);
+            /* a write cut by a crash: never acknowledged (acknowledged
+             * lines are synced whole); cut it off */
+            coffer_warn("audit log: cutting off a torn last line of %zu bytes (a write cut by a crash)",
+                        coffer_rd_left(&rd));
+            if (truncate(path, (off_t)rd.pos) != 0)
+                r = COFFER_FAIL(COFFER_E_IO, "cannot cut the torn end of %s: %s", path, strerror(errno));
             break;
         }
         size_t len = (size_t)(nl - line);
         json_t *o;
-        if ((r = coffer_json_parse(line, len, 1 << 20, &o)) != COFFER_OK) {
-            r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: line %llu is not JSON", (unsigned long long)*count + 1);
+        if (coffer_json_parse(line, len, 1 << 20, &o) != COFFER_OK) {
+            r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: line %llu is not JSON", (unsigned long long)count + 1);
             break;
         }
-        const char *prev = NULL;
+        const char *prev = NULL, *event = NULL;
         char want[65];
         coffer_hex_encode(last, 32, want);
         if (coffer_json_get_string(o, "$", "prev", true, &prev) != COFFER_OK || strcmp(prev, want) != 0)
             r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: line %llu does not follow the line before it",
-                            (unsigned long long)*count + 1);
-        json_decref(o);
-        memcpy(before_last, last, 32);
+                            (unsigned long long)count + 1);
         sha256(line, len, last);
-        (*count)++;
+        count++;
+        if (r == COFFER_OK && count == c->audit_seq && !coffer_ct_eq(last, c->audit_head, 32))
+            r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: line %llu is not the one the sealed state was sealed at",
+                            (unsigned long long)count);
+        if (r == COFFER_OK && count > c->audit_seq) {
+            event = json_string_value(json_object_get(o, "event"));
+            if (event != NULL && strcmp(event, "activation") == 0) {
+                if (other_after)
+                    r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log: activation at line %llu after an unsealed change",
+                                    (unsigned long long)count);
+                const char *type = json_string_value(json_object_get(o, "marbleType"));
+                const struct coffer_mf_marble *mb = marble_named(c, type);
+                if (r == COFFER_OK && mb != NULL)
+                    c->activations[mb - c->manifest->marbles]++;
+            } else {
+                other_after = true;
+            }
+        }
+        json_decref(o);
         if (coffer_rd_skip(&rd, len + 1) != COFFER_OK)
             break;
     }
     coffer_free(data);
-    return r;
+    if (r == COFFER_OK && count < c->audit_seq)
+        r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log (%llu entries) is shorter than the sealed state says (%llu "
+                        "entries): it was truncated", (unsigned long long)count, (unsigned long long)c->audit_seq);
+    if (r != COFFER_OK)
+        return r;
+    *replayed = count - c->audit_seq;
+    memcpy(c->audit_head, last, 32);
+    c->audit_seq = c->durable_seq = count;
+    return COFFER_OK;
 }
 
 /* --------------------------------------------------------- sealed state */
 
-static void free_secrets(struct coffer_coord *c)
+void coord_free_secrets(struct coffer_coord *c)
 {
     if (c->secrets != NULL && c->manifest != NULL)
         for (size_t i = 0; i < c->manifest->secrets_count; i++) {
@@ -292,8 +358,10 @@ static void free_secrets(struct coffer_coord *c)
         }
     coffer_free(c->secrets);
     coffer_free(c->activations);
+    coffer_free(c->svn);
     c->secrets = NULL;
     c->activations = NULL;
+    c->svn = NULL;
 }
 
 static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
@@ -311,22 +379,30 @@ static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
              json_object_set_new(o, "pki", pki) | json_object_set_new(o, "audit_head", json_string(head)) |
              json_object_set_new(o, "audit_seq", json_integer((json_int_t)c->audit_seq));
     if (c->manifest != NULL) {
-        json_t *sec = json_object(), *act = json_object();
-        rc |= json_set_b64(o, "manifest", c->manifest_raw, c->manifest_size);
-        rc |= json_set_b64(o, "root_secret", c->root_secret->data, c->root_secret->size);
+        json_t *sec = json_object(), *act = json_object(), *svn = json_object();
+        rc |= coord_json_set_b64(o, "manifest", c->manifest_raw, c->manifest_size);
+        rc |= coord_json_set_b64(o, "root_secret", c->root_secret->data, c->root_secret->size);
         for (size_t i = 0; sec != NULL && i < c->manifest->secrets_count; i++) {
             const struct secret_val *v = &c->secrets[i];
             if (!v->set)
                 continue;
             json_t *e = json_object();
-            rc |= json_set_b64(e, "key", v->key->data, v->key->size);
+            rc |= coord_json_set_b64(e, "key", v->key->data, v->key->size);
             if (v->cert != NULL)
-                rc |= json_set_b64(e, "cert", v->cert, v->cert_size);
+                rc |= coord_json_set_b64(e, "cert", v->cert, v->cert_size);
             rc |= json_object_set_new(sec, c->manifest->secrets[i].name, e);
         }
         for (size_t i = 0; act != NULL && i < c->manifest->marbles_count; i++)
             rc |= json_object_set_new(act, c->manifest->marbles[i].name, json_integer((json_int_t)c->activations[i]));
-        rc |= json_object_set_new(o, "secrets", sec) | json_object_set_new(o, "activations", act);
+        for (size_t i = 0; svn != NULL && i < c->manifest->packages_count; i++)
+            if (c->manifest->packages[i].has_svn)
+                rc |= json_object_set_new(svn, c->manifest->packages[i].name, json_integer(c->svn[i]));
+        rc |= json_object_set_new(o, "secrets", sec) | json_object_set_new(o, "activations", act) |
+              json_object_set_new(o, "svn", svn);
+        if (rc == 0 && (r = coord_pending_to_json(c, o)) != COFFER_OK) {
+            json_decref(o);
+            return r;
+        }
     }
     if (rc != 0) {
         json_decref(o);
@@ -336,13 +412,17 @@ static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
     return COFFER_OK;
 }
 
-/* Make the current state durable. */
-static enum coffer_err commit(struct coffer_coord *c)
+enum coffer_err coord_commit(struct coffer_coord *c)
 {
     if (c->seal_dir == NULL)
         return COFFER_OK;
-    json_t *o;
-    enum coffer_err r = state_to_json(c, &o);
+    pthread_mutex_lock(&c->mu);
+    enum coffer_err r = c->broken != COFFER_OK ? broken_error() : COFFER_OK;
+    json_t *o = NULL;
+    uint64_t seq = c->audit_seq;
+    if (r == COFFER_OK)
+        r = state_to_json(c, &o);
+    pthread_mutex_unlock(&c->mu);
     if (r != COFFER_OK)
         return r;
     char *plain;
@@ -353,19 +433,41 @@ static enum coffer_err commit(struct coffer_coord *c)
         return r;
     uint8_t *sealed;
     size_t sealed_n;
-    r = seal(c->dek->data, SEAL_MAGIC, (const uint8_t *)plain, n, &sealed, &sealed_n);
+    r = coord_seal(c->dek->data, SEAL_MAGIC, (const uint8_t *)plain, n, &sealed, &sealed_n);
     coffer_memzero(plain, n);
     coffer_free(plain);
     if (r != COFFER_OK)
         return r;
-    char *path = path_in(c, "sealed_state");
+    char *path = coord_path(c, "sealed_state");
+    r = path ? coffer_file_write_atomic(path, sealed, sealed_n, 0600) : COFFER_E_NOMEM;
+    coffer_free(path);
+    coffer_free(sealed);
+    if (r == COFFER_OK)
+        c->sealed_seq = seq;
+    if (r != COFFER_OK && r != COFFER_E_NOMEM) {
+        pthread_mutex_lock(&c->mu);
+        coffer_error("sealing the state failed: %s; refusing further changes", coffer_err_detail());
+        c->broken = r;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return r;
+}
+
+enum coffer_err coord_write_sealed_key(struct coffer_coord *c)
+{
+    uint8_t *sealed;
+    size_t sealed_n;
+    enum coffer_err r = coord_seal(c->seal_key->data, KEY_MAGIC, c->dek->data, c->dek->size, &sealed, &sealed_n);
+    if (r != COFFER_OK)
+        return r;
+    char *path = coord_path(c, "sealed_key");
     r = path ? coffer_file_write_atomic(path, sealed, sealed_n, 0600) : COFFER_E_NOMEM;
     coffer_free(path);
     coffer_free(sealed);
     return r;
 }
 
-static enum coffer_err setup_manifest(struct coffer_coord *c, const uint8_t *raw, size_t size)
+enum coffer_err coord_setup_manifest(struct coffer_coord *c, const uint8_t *raw, size_t size)
 {
     struct coffer_manifest *m;
     enum coffer_err r = coffer_manifest_parse(raw, size, &m);
@@ -378,15 +480,20 @@ static enum coffer_err setup_manifest(struct coffer_coord *c, const uint8_t *raw
     uint8_t *copy = coffer_malloc(size);
     struct secret_val *sv = coffer_calloc(m->secrets_count + 1, sizeof(*sv));
     uint64_t *act = coffer_calloc(m->marbles_count + 1, sizeof(*act));
-    if (copy == NULL || sv == NULL || act == NULL) {
+    uint16_t *svn = coffer_calloc(m->packages_count + 1, sizeof(*svn));
+    if (copy == NULL || sv == NULL || act == NULL || svn == NULL) {
         coffer_free(copy);
         coffer_free(sv);
         coffer_free(act);
+        coffer_free(svn);
         coffer_manifest_free(m);
         return COFFER_E_NOMEM;
     }
     memcpy(copy, raw, size);
-    free_secrets(c);
+    for (size_t i = 0; i < m->packages_count; i++)
+        svn[i] = m->packages[i].security_version;
+    pthread_mutex_lock(&c->mu);
+    coord_free_secrets(c);
     coffer_manifest_free(c->manifest);
     coffer_free(c->manifest_raw);
     c->manifest = m;
@@ -394,13 +501,15 @@ static enum coffer_err setup_manifest(struct coffer_coord *c, const uint8_t *raw
     c->manifest_size = size;
     c->secrets = sv;
     c->activations = act;
+    c->svn = svn;
+    pthread_mutex_unlock(&c->mu);
     return COFFER_OK;
 }
 
 static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_secret *plain)
 {
     json_t *o;
-    enum coffer_err r = coffer_json_parse(plain->data, plain->size, STATE_MAX, &o);
+    enum coffer_err r = coffer_json_parse(plain->data, plain->size, COORD_STATE_MAX, &o);
     if (r != COFFER_OK)
         return r;
     int64_t state = 0, seq = 0;
@@ -408,23 +517,28 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
     const char *head = NULL;
     uint8_t *raw = NULL, *rs = NULL;
     size_t raw_n = 0, rs_n = 0;
+    struct coffer_pki *loaded = NULL;
     if ((r = coffer_json_get_int(o, "$", "state", true, &state)) != COFFER_OK ||
         (r = coffer_json_get_object(o, "$", "pki", true, &pki)) != COFFER_OK ||
         (r = coffer_json_get_string(o, "$", "audit_head", true, &head)) != COFFER_OK ||
         (r = coffer_json_get_int(o, "$", "audit_seq", true, &seq)) != COFFER_OK ||
-        (r = coffer_pki_load(pki, &c->pki)) != COFFER_OK)
+        (r = coffer_pki_load(pki, &loaded)) != COFFER_OK)
         goto out;
+    coffer_pki_free(c->pki);
+    c->pki = loaded;
     if ((r = coffer_hex_decode(head, strlen(head), c->audit_head, 32)) != COFFER_OK)
         goto out;
-    c->audit_seq = (uint64_t)seq;
+    c->audit_seq = c->sealed_seq = (uint64_t)seq;
     c->state = (enum coffer_coord_state)state;
     if (json_object_get(o, "manifest") != NULL) {
-        if ((r = json_get_b64(o, "$", "manifest", &raw, &raw_n)) != COFFER_OK ||
-            (r = json_get_b64(o, "$", "root_secret", &rs, &rs_n)) != COFFER_OK ||
+        if ((r = coord_json_get_b64(o, "$", "manifest", &raw, &raw_n)) != COFFER_OK ||
+            (r = coord_json_get_b64(o, "$", "root_secret", &rs, &rs_n)) != COFFER_OK ||
             (r = coffer_json_get_object(o, "$", "secrets", true, &sec)) != COFFER_OK ||
             (r = coffer_json_get_object(o, "$", "activations", true, &act)) != COFFER_OK ||
-            (r = setup_manifest(c, raw, raw_n)) != COFFER_OK ||
-            (r = coffer_secret_new(rs_n, &c->root_secret)) != COFFER_OK)
+            (r = coord_setup_manifest(c, raw, raw_n)) != COFFER_OK)
+            goto out;
+        coffer_secret_free(c->root_secret);
+        if ((r = coffer_secret_new(rs_n, &c->root_secret)) != COFFER_OK)
             goto out;
         memcpy(c->root_secret->data, rs, rs_n);
         for (size_t i = 0; i < c->manifest->secrets_count; i++) {
@@ -434,7 +548,7 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
             uint8_t *k = NULL;
             size_t kn = 0;
             struct secret_val *v = &c->secrets[i];
-            if ((r = json_get_b64(e, "$.secrets", "key", &k, &kn)) != COFFER_OK)
+            if ((r = coord_json_get_b64(e, "$.secrets", "key", &k, &kn)) != COFFER_OK)
                 goto out;
             r = coffer_secret_new(kn, &v->key);
             if (r == COFFER_OK)
@@ -444,7 +558,7 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
             if (r != COFFER_OK)
                 goto out;
             if (json_object_get(e, "cert") != NULL &&
-                (r = json_get_b64(e, "$.secrets", "cert", &v->cert, &v->cert_size)) != COFFER_OK)
+                (r = coord_json_get_b64(e, "$.secrets", "cert", &v->cert, &v->cert_size)) != COFFER_OK)
                 goto out;
             v->set = true;
         }
@@ -452,6 +566,15 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
             json_t *n = json_object_get(act, c->manifest->marbles[i].name);
             c->activations[i] = json_is_integer(n) ? (uint64_t)json_integer_value(n) : 0;
         }
+        json_t *svn = json_object_get(o, "svn");
+        for (size_t i = 0; i < c->manifest->packages_count; i++) {
+            json_t *n = json_object_get(svn, c->manifest->packages[i].name);
+            if (json_is_integer(n) && json_integer_value(n) >= 0 && json_integer_value(n) <= 0xffff) {
+                c->svn[i] = (uint16_t)json_integer_value(n);
+                c->manifest->packages[i].security_version = c->svn[i];
+            }
+        }
+        r = coord_pending_from_json(c, o);
     }
 out:
     if (rs != NULL) {
@@ -476,94 +599,95 @@ static enum coffer_err fresh(struct coffer_coord *c)
     return COFFER_OK;
 }
 
+static enum coffer_err open_log(struct coffer_coord *c)
+{
+    char *path = coord_path(c, "audit.log");
+    if (path == NULL)
+        return COFFER_E_NOMEM;
+    if (c->audit_fd >= 0)
+        close(c->audit_fd);
+    c->audit_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    enum coffer_err r = COFFER_OK;
+    if (c->audit_fd < 0)
+        r = COFFER_FAIL(COFFER_E_IO, "cannot open %s: %s", path, strerror(errno));
+    coffer_free(path);
+    return r;
+}
+
+enum coffer_err coord_load_sealed(struct coffer_coord *c)
+{
+    char *state_path = coord_path(c, "sealed_state"), *audit_path = coord_path(c, "audit.log");
+    uint8_t *blob = NULL;
+    size_t blob_n = 0;
+    struct coffer_secret *plain = NULL;
+    enum coffer_err r = COFFER_OK;
+    uint64_t replayed = 0;
+    if (state_path == NULL || audit_path == NULL) {
+        r = COFFER_E_NOMEM;
+        goto out;
+    }
+    if ((r = coffer_file_read_all(state_path, COORD_STATE_MAX, &blob, &blob_n)) == COFFER_E_NOT_FOUND) {
+        if ((r = fresh(c)) == COFFER_OK && (r = open_log(c)) == COFFER_OK)
+            r = coord_commit(c);
+        goto out;
+    }
+    if (r != COFFER_OK || (r = coord_unseal(c->dek->data, SEAL_MAGIC, blob, blob_n, &plain)) != COFFER_OK ||
+        (r = load_state(c, plain)) != COFFER_OK || (r = log_recover(c, audit_path, &replayed)) != COFFER_OK ||
+        (r = open_log(c)) != COFFER_OK)
+        goto out;
+    if (replayed > 0) {
+        /* seal at the log's head now, so the lines replayed are covered */
+        coffer_info("audit log: %llu entries after the last checkpoint replayed", (unsigned long long)replayed);
+        r = coord_commit(c);
+    }
+out:
+    coffer_secret_free(plain);
+    coffer_free(blob);
+    coffer_free(state_path);
+    coffer_free(audit_path);
+    return r;
+}
+
 static enum coffer_err open_sealed(struct coffer_coord *c)
 {
     enum coffer_err r = coffer_mkdir_p(c->seal_dir, 0700);
     if (r != COFFER_OK)
         return r;
-    char *key_path = path_in(c, "sealed_key"), *state_path = path_in(c, "sealed_state"),
-         *audit_path = path_in(c, "audit.log");
+    char *key_path = coord_path(c, "sealed_key");
     uint8_t *blob = NULL;
     size_t blob_n = 0;
-    struct coffer_secret *plain = NULL;
-    if (key_path == NULL || state_path == NULL || audit_path == NULL) {
-        r = COFFER_E_NOMEM;
-        goto out;
-    }
+    if (key_path == NULL)
+        return COFFER_E_NOMEM;
     r = coffer_file_read_all(key_path, 4096, &blob, &blob_n);
+    coffer_free(key_path);
     if (r == COFFER_E_NOT_FOUND) {
         /* first start: a new DEK, sealed to this platform */
-        uint8_t *sealed;
-        size_t sealed_n;
+        static const char *const stale[] = {"sealed_state", "audit.log", "recovery.json"};
+        for (size_t i = 0; i < 3; i++) {
+            char *p = coord_path(c, stale[i]);
+            if (p != NULL)
+                unlink(p);
+            coffer_free(p);
+        }
         if ((r = coffer_secret_new(32, &c->dek)) != COFFER_OK || (r = coffer_random(c->dek->data, 32)) != COFFER_OK ||
-            (r = seal(c->seal_key->data, KEY_MAGIC, c->dek->data, 32, &sealed, &sealed_n)) != COFFER_OK)
-            goto out;
-        r = coffer_file_write_atomic(key_path, sealed, sealed_n, 0600);
-        coffer_free(sealed);
-        unlink(state_path);
-        unlink(audit_path);
-        if (r == COFFER_OK && (r = fresh(c)) == COFFER_OK)
-            r = commit(c);
-        goto open_log;
+            (r = coord_write_sealed_key(c)) != COFFER_OK)
+            return r;
+        return coord_load_sealed(c);
     }
     if (r != COFFER_OK)
-        goto out;
-    r = unseal(c->seal_key->data, KEY_MAGIC, blob, blob_n, &c->dek);
+        return r;
+    r = coord_unseal(c->seal_key->data, KEY_MAGIC, blob, blob_n, &c->dek);
     coffer_free(blob);
-    blob = NULL;
     if (r == COFFER_E_AUTH) {
-        coffer_warn("the sealed key does not open with this platform's sealing key: starting in recovery mode");
+        coffer_warn("the sealed key does not open with this platform's sealing key: starting in recovery mode "
+                    "(upload recovery secrets, or set a new manifest to start over)");
         r = fresh(c);
         c->state = COFFER_COORD_RECOVERY;
-        goto out; /* no audit log writes in recovery */
+        return r; /* no audit log writes in recovery */
     }
     if (r != COFFER_OK)
-        goto out;
-    if ((r = coffer_file_read_all(state_path, STATE_MAX, &blob, &blob_n)) == COFFER_E_NOT_FOUND) {
-        r = fresh(c);
-        if (r == COFFER_OK)
-            r = commit(c);
-        goto open_log;
-    }
-    if (r != COFFER_OK || (r = unseal(c->dek->data, SEAL_MAGIC, blob, blob_n, &plain)) != COFFER_OK ||
-        (r = load_state(c, plain)) != COFFER_OK)
-        goto out;
-    {
-        uint8_t last[32], before[32];
-        uint64_t count;
-        if ((r = audit_verify(audit_path, last, before, &count)) != COFFER_OK)
-            goto out;
-        bool at_head = count == c->audit_seq && coffer_ct_eq(last, c->audit_head, 32);
-        bool one_ahead = count == c->audit_seq + 1 && coffer_ct_eq(before, c->audit_head, 32);
-        if (!at_head && !one_ahead) {
-            r = COFFER_FAIL(COFFER_E_CORRUPTED, "audit log (%llu entries) does not match the sealed state (%llu "
-                            "entries): it was truncated or edited", (unsigned long long)count,
-                            (unsigned long long)c->audit_seq);
-            goto out;
-        }
-        if (one_ahead) {
-            /* the last line records an attempt that was not acknowledged;
-             * seal the state at the log's head now, so a second crash can
-             * never leave the log two lines ahead */
-            memcpy(c->audit_head, last, 32);
-            c->audit_seq = count;
-            if ((r = commit(c)) != COFFER_OK)
-                goto out;
-        }
-    }
-open_log:
-    if (r == COFFER_OK) {
-        c->audit_fd = open(audit_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (c->audit_fd < 0)
-            r = COFFER_FAIL(COFFER_E_IO, "cannot open %s: %s", audit_path, strerror(errno));
-    }
-out:
-    coffer_secret_free(plain);
-    coffer_free(blob);
-    coffer_free(key_path);
-    coffer_free(state_path);
-    coffer_free(audit_path);
-    return r;
+        return r;
+    return coord_load_sealed(c);
 }
 
 /* --------------------------------------------------------------- public */
@@ -576,7 +700,15 @@ enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct 
     struct coffer_coord *c = coffer_calloc(1, sizeof(*c));
     if (c == NULL)
         return COFFER_E_NOMEM;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* writers (manifest changes) must not starve behind a stream of activations */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->cfg, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->flushed, NULL);
+    coffer_buf_init(&c->wbuf, 0, false);
     c->audit_fd = -1;
     c->simulation = cfg->simulation;
     c->verify = cfg->verify;
@@ -587,7 +719,7 @@ enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct 
     c->nonce_ttl_ns = (uint64_t)(cfg->nonce_ttl_s ? cfg->nonce_ttl_s : 300) * 1000000000ull;
     enum coffer_err r = COFFER_OK;
     c->dns_names = coffer_strdup(cfg->dns_names ? cfg->dns_names : "localhost");
-    c->nonces = coffer_calloc(NONCE_SLOTS, sizeof(*c->nonces));
+    c->nonces = coffer_calloc(COORD_NONCE_SLOTS, sizeof(*c->nonces));
     if (c->dns_names == NULL || c->nonces == NULL)
         r = COFFER_E_NOMEM;
     if (r == COFFER_OK && cfg->seal_dir != NULL) {
@@ -613,7 +745,18 @@ void coffer_coord_close(struct coffer_coord *c)
 {
     if (c == NULL)
         return;
-    free_secrets(c);
+    /* seal at the log's head, so the activations since the last
+     * checkpoint are covered by the sealed state, not only by the log */
+    if (c->dek != NULL && c->pki != NULL && c->audit_fd >= 0 && c->state != COFFER_COORD_RECOVERY &&
+        c->broken == COFFER_OK && c->audit_seq != c->sealed_seq && coord_commit(c) != COFFER_OK)
+        coffer_warn("coordinator: the final checkpoint failed (%s); the log replays at the next start",
+                    coffer_err_detail());
+    if (c->syncs > 0)
+        coffer_info("coordinator: %llu audit entries written with %llu log syncs", (unsigned long long)c->audit_seq,
+                    (unsigned long long)c->syncs);
+    coord_recovery_clear(c);
+    coord_pending_free(c->pending);
+    coord_free_secrets(c);
     coffer_manifest_free(c->manifest);
     coffer_free(c->manifest_raw);
     coffer_pki_free(c->pki);
@@ -623,19 +766,22 @@ void coffer_coord_close(struct coffer_coord *c)
     coffer_free(c->seal_dir);
     coffer_free(c->dns_names);
     if (c->nonces != NULL)
-        coffer_memzero(c->nonces, NONCE_SLOTS * sizeof(*c->nonces));
+        coffer_memzero(c->nonces, COORD_NONCE_SLOTS * sizeof(*c->nonces));
     coffer_free(c->nonces);
+    coffer_buf_free(&c->wbuf);
     if (c->audit_fd >= 0)
         close(c->audit_fd);
+    pthread_cond_destroy(&c->flushed);
     pthread_mutex_destroy(&c->mu);
+    pthread_rwlock_destroy(&c->cfg);
     coffer_free(c);
 }
 
 enum coffer_coord_state coffer_coord_get_state(struct coffer_coord *c)
 {
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     enum coffer_coord_state s = c->state;
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     return s;
 }
 
@@ -652,40 +798,60 @@ const char *coffer_coord_state_message(enum coffer_coord_state s)
 
 bool coffer_coord_is_simulation(const struct coffer_coord *c) { return c->simulation; }
 
-enum coffer_err coffer_coord_cert_pem(struct coffer_coord *c, enum coffer_pki_cert which, struct coffer_buf *out)
+uint64_t coffer_coord_log_syncs(struct coffer_coord *c)
 {
     pthread_mutex_lock(&c->mu);
-    enum coffer_err r = coffer_pki_cert_pem(c->pki, which, out);
+    uint64_t n = c->syncs;
     pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+enum coffer_err coffer_coord_cert_pem(struct coffer_coord *c, enum coffer_pki_cert which, struct coffer_buf *out)
+{
+    pthread_rwlock_rdlock(&c->cfg);
+    enum coffer_err r = coffer_pki_cert_pem(c->pki, which, out);
+    pthread_rwlock_unlock(&c->cfg);
     return r;
+}
+
+/* Every handshake presents the current root: it changes when a recovery
+ * loads the recovered state's CA. */
+static int cert_cb(SSL *ssl, void *arg)
+{
+    struct coffer_coord *c = arg;
+    pthread_rwlock_rdlock(&c->cfg);
+    int ok = c->tls_root_gen == 0 || coffer_pki_tls_use(c->pki, ssl) == COFFER_OK;
+    pthread_rwlock_unlock(&c->cfg);
+    return ok ? 1 : 0;
 }
 
 enum coffer_err coffer_coord_tls_ctx(struct coffer_coord *c, struct ssl_ctx_st **out)
 {
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     enum coffer_err r = coffer_pki_tls_server_ctx(c->pki, out);
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
+    if (r == COFFER_OK)
+        SSL_CTX_set_cert_cb(*out, cert_cb, c);
     return r;
 }
 
 enum coffer_err coffer_coord_root_der(struct coffer_coord *c, uint8_t **der, size_t *size)
 {
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     const uint8_t *d = coffer_pki_cert_der(c->pki, COFFER_PKI_ROOT, size);
     *der = coffer_malloc(*size);
     if (*der != NULL)
         memcpy(*der, d, *size);
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     return *der ? COFFER_OK : COFFER_E_NOMEM;
 }
 
-/* Generate every shared, non-user-defined secret. */
-static enum coffer_err generate_secrets(struct coffer_coord *c)
+enum coffer_err coord_generate_secrets(struct coffer_coord *c)
 {
     for (size_t i = 0; i < c->manifest->secrets_count; i++) {
         const struct coffer_mf_secret *s = &c->manifest->secrets[i];
         struct secret_val *v = &c->secrets[i];
-        if (s->user_defined || !s->shared)
+        if (s->user_defined || !s->shared || v->set)
             continue;
         enum coffer_err r;
         if (s->type == COFFER_SECRET_SYMMETRIC) {
@@ -700,41 +866,85 @@ static enum coffer_err generate_secrets(struct coffer_coord *c)
     return COFFER_OK;
 }
 
-enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *raw, size_t size)
+/* In recovery mode, a new manifest starts over: the old sealed files are
+ * kept aside (never silently deleted), a new DEK is sealed to this
+ * platform, and the log starts empty. */
+static enum coffer_err start_over(struct coffer_coord *c)
 {
-    pthread_mutex_lock(&c->mu);
+    if (c->seal_dir == NULL)
+        return COFFER_OK;
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), ".discarded-%llu", (unsigned long long)time(NULL));
+    static const char *const files[] = {"sealed_key", "sealed_state", "audit.log", "recovery.json"};
+    for (size_t i = 0; i < 4; i++) {
+        char *from = coord_path(c, files[i]);
+        size_t n = from ? strlen(from) + sizeof(suffix) : 0;
+        char *to = from ? coffer_malloc(n) : NULL;
+        if (to != NULL) {
+            snprintf(to, n, "%s%s", from, suffix);
+            if (rename(from, to) != 0 && errno != ENOENT)
+                coffer_warn("cannot keep %s aside: %s", from, strerror(errno));
+        }
+        coffer_free(from);
+        coffer_free(to);
+    }
+    coffer_warn("a new manifest in recovery mode: the old state is kept aside as *%s and not used", suffix);
+    coord_recovery_clear(c);
+    coffer_secret_free(c->dek);
+    c->dek = NULL;
+    memset(c->audit_head, 0, 32);
+    c->audit_seq = c->durable_seq = 0;
+    enum coffer_err r;
+    if ((r = coffer_secret_new(32, &c->dek)) != COFFER_OK || (r = coffer_random(c->dek->data, 32)) != COFFER_OK ||
+        (r = coord_write_sealed_key(c)) != COFFER_OK)
+        return r;
+    return open_log(c);
+}
+
+enum coffer_err coffer_coord_set_manifest(struct coffer_coord *c, const void *raw, size_t size,
+                                          json_t **recovery_secrets)
+{
+    if (recovery_secrets != NULL)
+        *recovery_secrets = NULL;
+    pthread_rwlock_wrlock(&c->cfg);
     enum coffer_err r = COFFER_OK;
-    if (c->state != COFFER_COORD_ACCEPTING_MANIFEST) {
+    json_t *rec = NULL;
+    if (c->state != COFFER_COORD_ACCEPTING_MANIFEST && c->state != COFFER_COORD_RECOVERY) {
         r = COFFER_FAIL(COFFER_E_STATE, "a manifest can be set only while the coordinator accepts one (state %d: %s)",
                         c->state, coffer_coord_state_message(c->state));
         goto out;
     }
-    if ((r = setup_manifest(c, raw, size)) != COFFER_OK)
+    if ((r = coord_setup_manifest(c, raw, size)) != COFFER_OK)
         goto out;
-    if (c->manifest->recovery_keys_count > 0) {
-        r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "$.RecoveryKeys: recovery is not implemented in this version of "
-                        "coffer; remove RecoveryKeys (the state stays sealed to this platform)");
+    if (c->state == COFFER_COORD_RECOVERY && (r = start_over(c)) != COFFER_OK)
         goto undo;
-    }
     if ((r = coffer_secret_new(32, &c->root_secret)) != COFFER_OK ||
-        (r = coffer_random(c->root_secret->data, 32)) != COFFER_OK || (r = generate_secrets(c)) != COFFER_OK)
+        (r = coffer_random(c->root_secret->data, 32)) != COFFER_OK || (r = coord_generate_secrets(c)) != COFFER_OK ||
+        (r = coord_recovery_secrets(c, &rec)) != COFFER_OK)
         goto undo;
     uint8_t fp[32];
     char fph[65];
     sha256(raw, size, fp);
     coffer_hex_encode(fp, 32, fph);
-    json_t *f = json_pack("{s:s}", "manifestFingerprint", fph);
-    if ((r = audit(c, "manifest set", f)) != COFFER_OK)
+    json_t *f = json_pack("{s:s,s:I}", "manifestFingerprint", fph, "recoveryKeys",
+                          (json_int_t)c->manifest->recovery_keys_count);
+    if ((r = coord_log(c, "manifest set", f)) != COFFER_OK)
         goto undo;
     c->state = COFFER_COORD_ACCEPTING_MARBLES;
-    if ((r = commit(c)) != COFFER_OK) {
+    if ((r = coord_commit(c)) != COFFER_OK) {
         c->state = COFFER_COORD_ACCEPTING_MANIFEST;
         goto undo;
     }
     coffer_info("manifest set (fingerprint %s)", fph);
+    if (recovery_secrets != NULL) {
+        *recovery_secrets = rec;
+        rec = NULL;
+    }
     goto out;
 undo:
-    free_secrets(c);
+    pthread_mutex_lock(&c->mu);
+    coord_free_secrets(c);
+    pthread_mutex_unlock(&c->mu);
     coffer_manifest_free(c->manifest);
     coffer_free(c->manifest_raw);
     coffer_secret_free(c->root_secret);
@@ -742,7 +952,8 @@ undo:
     c->manifest_raw = NULL;
     c->root_secret = NULL;
 out:
-    pthread_mutex_unlock(&c->mu);
+    json_decref(rec);
+    pthread_rwlock_unlock(&c->cfg);
     return r;
 }
 
@@ -751,9 +962,9 @@ enum coffer_err coffer_coord_get_manifest(struct coffer_coord *c, uint8_t **raw,
 {
     *raw = *sig = NULL;
     *size = *sig_size = 0;
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     enum coffer_err r = COFFER_OK;
-    if (c->manifest == NULL) {
+    if (c->manifest == NULL || c->state != COFFER_COORD_ACCEPTING_MARBLES) {
         r = COFFER_FAIL(COFFER_E_STATE, "no manifest has been set");
     } else if ((*raw = coffer_malloc(c->manifest_size)) == NULL) {
         r = COFFER_E_NOMEM;
@@ -767,18 +978,18 @@ enum coffer_err coffer_coord_get_manifest(struct coffer_coord *c, uint8_t **raw,
             *raw = NULL;
         }
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     return r;
 }
 
-static const struct coffer_mf_user *find_user(struct coffer_coord *c, const uint8_t *cert, size_t size)
+const struct coffer_mf_user *coord_find_user(struct coffer_coord *c, const uint8_t *cert, size_t size)
 {
-    if (cert == NULL || size == 0)
+    if (cert == NULL || size == 0 || c->manifest == NULL)
         return NULL;
     return coffer_manifest_user_by_cert(c->manifest, cert, size);
 }
 
-static const char *type_string(enum coffer_secret_type t)
+const char *coord_type_string(enum coffer_secret_type t)
 {
     static const char *const names[] = {"symmetric-key", "cert-rsa", "cert-ecdsa", "cert-ed25519", "plain"};
     return names[t];
@@ -787,7 +998,7 @@ static const char *type_string(enum coffer_secret_type t)
 enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *user_cert, size_t user_cert_size,
                                          const json_t *request)
 {
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_wrlock(&c->cfg);
     enum coffer_err r = COFFER_OK;
     size_t n = json_is_object(request) ? json_object_size(request) : 0;
     struct secret_val *staged = NULL;
@@ -797,7 +1008,7 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
         r = COFFER_FAIL(COFFER_E_STATE, "secrets can be set only after a manifest is set");
         goto out;
     }
-    if ((u = find_user(c, user_cert, user_cert_size)) == NULL) {
+    if ((u = coord_find_user(c, user_cert, user_cert_size)) == NULL) {
         r = COFFER_FAIL(COFFER_E_DENIED, "no user in the manifest has this client certificate");
         goto out;
     }
@@ -835,7 +1046,7 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
         if (s->type == COFFER_SECRET_SYMMETRIC || s->type == COFFER_SECRET_PLAIN) {
             uint8_t *key;
             size_t kn;
-            if ((r = json_get_b64(v, path, "Key", &key, &kn)) != COFFER_OK)
+            if ((r = coord_json_get_b64(v, path, "Key", &key, &kn)) != COFFER_OK)
                 goto out;
             if (s->type == COFFER_SECRET_SYMMETRIC && kn * 8 != s->size_bits) {
                 coffer_memzero(key, kn);
@@ -853,7 +1064,7 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
         } else {
             uint8_t *key = NULL;
             size_t kn = 0;
-            if ((r = json_get_b64(v, path, "Cert", &st->cert, &st->cert_size)) != COFFER_OK)
+            if ((r = coord_json_get_b64(v, path, "Cert", &st->cert, &st->cert_size)) != COFFER_OK)
                 goto out;
             const uint8_t *p = st->cert;
             X509 *x = d2i_X509(NULL, &p, (long)st->cert_size);
@@ -863,7 +1074,7 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
                 goto out;
             }
             if (json_object_get(v, "Private") != NULL &&
-                (r = json_get_b64(v, path, "Private", &key, &kn)) != COFFER_OK)
+                (r = coord_json_get_b64(v, path, "Private", &key, &kn)) != COFFER_OK)
                 goto out;
             r = coffer_secret_new(kn, &st->key);
             if (r == COFFER_OK && kn > 0)
@@ -878,12 +1089,11 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
         st->set = true;
     }
     /* all valid: log, apply, seal */
-    for (size_t i = 0; i < n && r == COFFER_OK; i++) {
-        const struct coffer_mf_secret *s = &c->manifest->secrets[index[i]];
-        r = audit(c, "secret set", json_pack("{s:s,s:s,s:s}", "user", u->name, "secret", s->name, "type",
-                                             type_string(s->type)));
-    }
-    if (r != COFFER_OK)
+    json_t *names = json_array();
+    for (size_t i = 0; names != NULL && i < n; i++)
+        json_array_append_new(names, json_string(c->manifest->secrets[index[i]].name));
+    /* one line for the whole request: a crash leaves it whole or absent */
+    if ((r = coord_log(c, "secret set", json_pack("{s:s,s:o}", "user", u->name, "secrets", names))) != COFFER_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         struct secret_val *dst = &c->secrets[index[i]];
@@ -892,7 +1102,7 @@ enum coffer_err coffer_coord_set_secrets(struct coffer_coord *c, const uint8_t *
         *dst = staged[i];
         staged[i] = (struct secret_val){0};
     }
-    r = commit(c);
+    r = coord_commit(c);
 out:
     for (size_t i = 0; staged != NULL && i < n; i++) {
         coffer_secret_free(staged[i].key);
@@ -900,7 +1110,7 @@ out:
     }
     coffer_free(staged);
     coffer_free(index);
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     return r;
 }
 
@@ -927,7 +1137,7 @@ enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *
                                          const char *const *names, size_t count, json_t **out)
 {
     *out = NULL;
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     enum coffer_err r = COFFER_OK;
     json_t *res = json_object();
     const struct coffer_mf_user *u = NULL;
@@ -939,7 +1149,7 @@ enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *
         r = COFFER_FAIL(COFFER_E_STATE, "no manifest has been set");
         goto out;
     }
-    if ((u = find_user(c, user_cert, user_cert_size)) == NULL) {
+    if ((u = coord_find_user(c, user_cert, user_cert_size)) == NULL) {
         r = COFFER_FAIL(COFFER_E_DENIED, "no user in the manifest has this client certificate");
         goto out;
     }
@@ -954,7 +1164,7 @@ enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *
             break;
         }
         const struct secret_val *v = &c->secrets[s - c->manifest->secrets];
-        json_t *e = json_pack("{s:s,s:I,s:b,s:b,s:I}", "Type", type_string(s->type), "Size", (json_int_t)s->size_bits,
+        json_t *e = json_pack("{s:s,s:I,s:b,s:b,s:I}", "Type", coord_type_string(s->type), "Size", (json_int_t)s->size_bits,
                               "Shared", s->shared, "UserDefined", s->user_defined, "ValidFor",
                               (json_int_t)s->valid_for_days);
         if (e == NULL) {
@@ -965,24 +1175,24 @@ enum coffer_err coffer_coord_get_secrets(struct coffer_coord *c, const uint8_t *
         if (!v->set) {
             rc |= json_object_set_new(e, "Cert", json_null());
         } else if (v->cert != NULL) {
-            rc |= json_set_b64(e, "Cert", v->cert, v->cert_size);
-            rc |= json_set_b64(e, "Private", v->key->data, v->key->size);
+            rc |= coord_json_set_b64(e, "Cert", v->cert, v->cert_size);
+            rc |= coord_json_set_b64(e, "Private", v->key->data, v->key->size);
             uint8_t *pub;
             size_t pn;
             if (v->key->size > 0 && public_of(v->key->data, v->key->size, &pub, &pn) == COFFER_OK) {
-                rc |= json_set_b64(e, "Public", pub, pn);
+                rc |= coord_json_set_b64(e, "Public", pub, pn);
                 coffer_free(pub);
             }
         } else {
-            rc |= json_set_b64(e, "Private", v->key->data, v->key->size);
-            rc |= json_set_b64(e, "Public", v->key->data, v->key->size);
+            rc |= coord_json_set_b64(e, "Private", v->key->data, v->key->size);
+            rc |= coord_json_set_b64(e, "Public", v->key->data, v->key->size);
         }
         rc |= json_object_set_new(res, names[i], e);
         if (rc != 0)
             r = COFFER_E_NOMEM;
     }
 out:
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     if (r != COFFER_OK) {
         json_decref(res);
         return r;
@@ -994,10 +1204,13 @@ out:
 enum coffer_err coffer_coord_nonce(struct coffer_coord *c, uint8_t nonce[COFFER_COORD_NONCE_SIZE])
 {
     pthread_mutex_lock(&c->mu);
-    struct nonce_slot *s = &c->nonces[c->nonce_next];
-    c->nonce_next = (c->nonce_next + 1) % NONCE_SLOTS;
-    enum coffer_err r = coffer_random(s->nonce, COFFER_COORD_NONCE_SIZE);
+    size_t slot = c->nonce_next;
+    struct nonce_slot *s = &c->nonces[slot];
+    c->nonce_next = (c->nonce_next + 1) % COORD_NONCE_SLOTS;
+    enum coffer_err r = coffer_random(s->nonce + 2, COFFER_COORD_NONCE_SIZE - 2);
     if (r == COFFER_OK) {
+        s->nonce[0] = (uint8_t)(slot >> 8);
+        s->nonce[1] = (uint8_t)slot;
         s->expires_ns = coffer_now_ns() + c->nonce_ttl_ns;
         s->live = true;
         memcpy(nonce, s->nonce, COFFER_COORD_NONCE_SIZE);
@@ -1006,20 +1219,21 @@ enum coffer_err coffer_coord_nonce(struct coffer_coord *c, uint8_t nonce[COFFER_
     return r;
 }
 
-/* Take a nonce: it must be live and fresh; it is spent either way. */
+/* Take a nonce: it must be live and fresh; it is spent either way. Its
+ * first two bytes name its slot (30 random bytes remain unguessable).
+ * Caller holds mu. */
 static enum coffer_err take_nonce(struct coffer_coord *c, const uint8_t *nonce)
 {
     uint64_t now = coffer_now_ns();
-    for (size_t i = 0; i < NONCE_SLOTS; i++) {
-        struct nonce_slot *s = &c->nonces[i];
-        if (!s->live || !coffer_ct_eq(s->nonce, nonce, COFFER_COORD_NONCE_SIZE))
-            continue;
-        s->live = false;
-        if (now > s->expires_ns)
-            return COFFER_FAIL(COFFER_E_EXPIRED, "the activation nonce expired; ask for a new one");
-        return COFFER_OK;
-    }
-    return COFFER_FAIL(COFFER_E_DENIED, "the activation nonce was not issued by this coordinator or was already used");
+    size_t slot = (size_t)nonce[0] << 8 | nonce[1];
+    struct nonce_slot *s = slot < COORD_NONCE_SLOTS ? &c->nonces[slot] : NULL;
+    if (s == NULL || !s->live || !coffer_ct_eq(s->nonce, nonce, COFFER_COORD_NONCE_SIZE))
+        return COFFER_FAIL(COFFER_E_DENIED,
+                           "the activation nonce was not issued by this coordinator or was already used");
+    s->live = false;
+    if (now > s->expires_ns)
+        return COFFER_FAIL(COFFER_E_EXPIRED, "the activation nonce expired; ask for a new one");
+    return COFFER_OK;
 }
 
 /* ---- rendering marble parameters */
@@ -1062,7 +1276,7 @@ static enum coffer_err derive_symmetric(struct render *rd, const struct coffer_m
         OSSL_PARAM_construct_end(),
     };
     if (salt == NULL || kc == NULL || EVP_KDF_derive(kc, (*out)->data, (*out)->size, params) != 1)
-        r = salt == NULL ? COFFER_E_NOMEM : ossl("HKDF");
+        r = salt == NULL ? COFFER_E_NOMEM : coord_ossl("HKDF");
     EVP_KDF_CTX_free(kc);
     EVP_KDF_free(kdf);
     coffer_free(salt);
@@ -1182,7 +1396,7 @@ static enum coffer_err render_values(struct render *rd, const struct coffer_mf_v
         coffer_buf_init(&out, 64u << 20, true);
         enum coffer_err r = vals[i].no_templates ? coffer_buf_put(&out, vals[i].data, vals[i].size)
                                                  : coffer_tmpl_render(vals[i].data, vals[i].size, kind, lookup, rd, &out);
-        int rc = r == COFFER_OK ? json_set_b64(into, vals[i].name, out.data ? out.data : (const uint8_t *)"", out.size) : 0;
+        int rc = r == COFFER_OK ? coord_json_set_b64(into, vals[i].name, out.data ? out.data : (const uint8_t *)"", out.size) : 0;
         coffer_buf_free(&out);
         if (r != COFFER_OK) {
             coffer_err_context("rendering %s %s", kind == COFFER_TMPL_FILE ? "file" : "env", vals[i].name);
@@ -1197,7 +1411,9 @@ static enum coffer_err render_values(struct render *rd, const struct coffer_mf_v
 enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffer_coord_activation *req, json_t **out)
 {
     *out = NULL;
-    pthread_mutex_lock(&c->mu);
+    /* shared: activations run in parallel; only mu serialises the
+     * nonce, the counter and the log append */
+    pthread_rwlock_rdlock(&c->cfg);
     enum coffer_err r = COFFER_OK;
     uint8_t *cert = NULL, *spki = NULL;
     size_t cert_n = 0, spki_n = 0;
@@ -1224,8 +1440,17 @@ enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffe
     rd.marble = mb;
     size_t mi = (size_t)(mb - c->manifest->marbles);
     const struct coffer_mf_package *pkg = coffer_manifest_package(c->manifest, mb->package);
-    if ((r = take_nonce(c, req->nonce)) != COFFER_OK)
+    pthread_mutex_lock(&c->mu);
+    r = take_nonce(c, req->nonce);
+    bool over = mb->max_activations > 0 && c->activations[mi] >= mb->max_activations;
+    pthread_mutex_unlock(&c->mu);
+    if (r != COFFER_OK)
         goto out;
+    if (over) { /* checked again below; this spares the work */
+        r = COFFER_FAIL(COFFER_E_DENIED, "marble type %s reached its MaxActivations (%llu)", mb->name,
+                        (unsigned long long)mb->max_activations);
+        goto out;
+    }
     if ((r = coffer_pki_certify_csr(c->pki, req->csr_der, req->csr_size, req->uuid, mb->name, c->cert_days, &cert,
                                     &cert_n, &spki, &spki_n)) != COFFER_OK)
         goto out;
@@ -1235,11 +1460,6 @@ enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffe
     r = c->verify(c->verify_arg, req->evidence, req->evidence_size, pkg, report_data, claims, sizeof(claims));
     if (r != COFFER_OK) {
         coffer_err_context("marble %s (package %s)", mb->name, pkg->name);
-        goto out;
-    }
-    if (mb->max_activations > 0 && c->activations[mi] >= mb->max_activations) {
-        r = COFFER_FAIL(COFFER_E_DENIED, "marble type %s reached its MaxActivations (%llu)", mb->name,
-                        (unsigned long long)mb->max_activations);
         goto out;
     }
     rd.cert = cert;
@@ -1270,31 +1490,40 @@ enum coffer_err coffer_coord_activate(struct coffer_coord *c, const struct coffe
     struct coffer_buf coord_root;
     coffer_buf_init(&coord_root, 0, false);
     if ((r = coffer_pki_cert_pem(c->pki, COFFER_PKI_ROOT, &coord_root)) == COFFER_OK) {
-        int rc = json_set_b64(env, "MARBLE_PREDEFINED_ROOT_CA", root.data, root.size - 1) |
-                 json_set_b64(env, "MARBLE_PREDEFINED_MARBLE_CERTIFICATE_CHAIN", chain.data, chain.size - 1) |
-                 json_set_b64(env, "MARBLE_PREDEFINED_COORDINATOR_ROOT_CA", coord_root.data, coord_root.size);
+        int rc = coord_json_set_b64(env, "MARBLE_PREDEFINED_ROOT_CA", root.data, root.size - 1) |
+                 coord_json_set_b64(env, "MARBLE_PREDEFINED_MARBLE_CERTIFICATE_CHAIN", chain.data, chain.size - 1) |
+                 coord_json_set_b64(env, "MARBLE_PREDEFINED_COORDINATOR_ROOT_CA", coord_root.data, coord_root.size);
         if (rc != 0)
             r = COFFER_E_NOMEM;
     }
     coffer_buf_free(&coord_root);
     if (r != COFFER_OK)
         goto out;
+    resp = json_pack("{s:s,s:s,s:{s:O,s:O,s:O}}", "Certificate", (const char *)chain.data, "RootCA",
+                     (const char *)root.data, "Parameters", "Files", files, "Env", env, "Argv", argv);
+    if (resp == NULL) {
+        r = COFFER_E_NOMEM;
+        goto out;
+    }
     json_t *claims_json = NULL;
     if (coffer_json_parse(claims, strlen(claims), sizeof(claims), &claims_json) != COFFER_OK)
         claims_json = json_object();
-    if ((r = audit(c, "activation", json_pack("{s:s,s:s,s:s,s:o}", "marbleType", mb->name, "uuid", req->uuid,
-                                                "package", pkg->name, "claims", claims_json))) != COFFER_OK)
-        goto out;
-    c->activations[mi]++;
-    if ((r = commit(c)) != COFFER_OK) {
-        c->activations[mi]--;
-        goto out;
+    /* the counter and the log line together, then wait for the disk
+     * (other activations' lines share the sync) */
+    pthread_mutex_lock(&c->mu);
+    uint64_t seq = 0;
+    if (mb->max_activations > 0 && c->activations[mi] >= mb->max_activations) {
+        json_decref(claims_json);
+        r = COFFER_FAIL(COFFER_E_DENIED, "marble type %s reached its MaxActivations (%llu)", mb->name,
+                        (unsigned long long)mb->max_activations);
+    } else if ((r = log_append(c, "activation",
+                               json_pack("{s:s,s:s,s:s,s:o}", "marbleType", mb->name, "uuid", req->uuid, "package",
+                                         pkg->name, "claims", claims_json), &seq)) == COFFER_OK) {
+        c->activations[mi]++;
+        r = log_wait(c, seq);
     }
-    resp = json_pack("{s:s,s:s,s:{s:O,s:O,s:O}}", "Certificate", (const char *)chain.data, "RootCA",
-                     (const char *)root.data, "Parameters", "Files", files, "Env", env, "Argv", argv);
-    if (resp == NULL)
-        r = COFFER_E_NOMEM;
-    else
+    pthread_mutex_unlock(&c->mu);
+    if (r == COFFER_OK)
         coffer_info("activated marble %s (uuid %s)", mb->name, req->uuid);
 out:
     for (size_t i = 0; i < rd.ntmp; i++) {
@@ -1310,18 +1539,21 @@ out:
     coffer_buf_free(&root);
     coffer_free(cert);
     coffer_free(spki);
-    pthread_mutex_unlock(&c->mu);
-    if (r != COFFER_OK)
+    pthread_rwlock_unlock(&c->cfg);
+    if (r != COFFER_OK) {
+        json_decref(resp);
         return r;
+    }
     *out = resp;
     return COFFER_OK;
 }
 
 bool coffer_coord_is_user(struct coffer_coord *c, const uint8_t *cert_der, size_t size)
 {
-    pthread_mutex_lock(&c->mu);
-    bool yes = c->manifest != NULL && find_user(c, cert_der, size) != NULL;
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
+    bool yes = c->manifest != NULL && c->state == COFFER_COORD_ACCEPTING_MARBLES &&
+               coord_find_user(c, cert_der, size) != NULL;
+    pthread_rwlock_unlock(&c->cfg);
     return yes;
 }
 
@@ -1335,7 +1567,7 @@ enum coffer_err coffer_coord_quote(struct coffer_coord *c, const uint8_t *nonce,
     if (nonce_size > 1024)
         return COFFER_FAIL(COFFER_E_TOO_LARGE, "a quote nonce is at most 1024 bytes");
     uint8_t report_data[64] = {0};
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_rdlock(&c->cfg);
     size_t n;
     const uint8_t *root = coffer_pki_cert_der(c->pki, COFFER_PKI_ROOT, &n);
     EVP_MD_CTX *h = EVP_MD_CTX_new();
@@ -1343,20 +1575,22 @@ enum coffer_err coffer_coord_quote(struct coffer_coord *c, const uint8_t *nonce,
               (nonce_size == 0 || EVP_DigestUpdate(h, nonce, nonce_size) == 1) &&
               EVP_DigestFinal_ex(h, report_data, NULL) == 1;
     EVP_MD_CTX_free(h);
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     if (!ok)
-        return ossl("hashing the root certificate");
+        return coord_ossl("hashing the root certificate");
     return c->evidence(c->evidence_arg, report_data, evidence, evidence_size);
 }
 
 uint64_t coffer_coord_activations(struct coffer_coord *c, const char *marble_type)
 {
+    pthread_rwlock_rdlock(&c->cfg);
     pthread_mutex_lock(&c->mu);
     uint64_t n = 0;
-    const struct coffer_mf_marble *mb = c->manifest ? coffer_manifest_marble(c->manifest, marble_type) : NULL;
+    const struct coffer_mf_marble *mb = marble_named(c, marble_type);
     if (mb != NULL)
         n = c->activations[mb - c->manifest->marbles];
     pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->cfg);
     return n;
 }
 
@@ -1365,15 +1599,16 @@ enum coffer_err coffer_coord_audit(struct coffer_coord *c, json_t **out)
     *out = NULL;
     if (c->seal_dir == NULL)
         return COFFER_FAIL(COFFER_E_STATE, "this coordinator keeps no audit log (no seal folder)");
-    char *path = path_in(c, "audit.log");
+    char *path = coord_path(c, "audit.log");
     if (path == NULL)
         return COFFER_E_NOMEM;
-    pthread_mutex_lock(&c->mu);
+    /* lines on disk; a line being written may be cut: only whole lines count */
     uint8_t *data;
     size_t size;
     enum coffer_err r = coffer_file_read_all(path, 1u << 30, &data, &size);
-    pthread_mutex_unlock(&c->mu);
     coffer_free(path);
+    if (r == COFFER_E_NOT_FOUND)
+        return (*out = json_array()) != NULL ? COFFER_OK : COFFER_E_NOMEM;
     if (r != COFFER_OK)
         return r;
     json_t *arr = json_array();

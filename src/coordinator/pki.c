@@ -554,3 +554,10 @@ enum coffer_err coffer_pki_tls_server_ctx(const struct coffer_pki *pki, struct s
     *out = ctx;
     return COFFER_OK;
 }
+
+enum coffer_err coffer_pki_tls_use(const struct coffer_pki *pki, struct ssl_st *ssl)
+{
+    if (SSL_use_certificate(ssl, pki->root) != 1 || SSL_use_PrivateKey(ssl, pki->root_key) != 1)
+        return ossl_fail("presenting the root certificate");
+    return COFFER_OK;
+}

@@ -51,7 +51,24 @@ size_t coffer_nn_tensor_count(const struct coffer_nn_tensor *t)
 
 enum coffer_err coffer_nn_model_load(const void *bytes, size_t size, struct coffer_nn_model **out)
 {
+    return coffer_nn_model_load_opts(bytes, size, NULL, out);
+}
+
+enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const struct coffer_nn_options *opts,
+                                          struct coffer_nn_model **out)
+{
     *out = NULL;
+    const char *why = NULL;
+    const struct nn_isa *isa = nn_isa_default(&why);
+    if (isa == NULL)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "%s", why);
+    int threads = opts != NULL ? opts->threads : 0;
+    if (threads < 0 || threads > COFFER_NN_MAX_THREADS)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "threads: %d (0 to %d)", threads, COFFER_NN_MAX_THREADS);
+    if (threads == 0)
+        threads = nn_cpu_count();
+    if (isa->id == NN_ISA_REF)
+        threads = 1; /* the reference kernels are single-threaded */
     if (bytes == NULL && size > 0)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "model: NULL bytes");
     if (size > COFFER_NN_MAX_MODEL_SIZE)
@@ -59,7 +76,11 @@ enum coffer_err coffer_nn_model_load(const void *bytes, size_t size, struct coff
     struct coffer_nn_model *m = coffer_calloc(1, sizeof(*m));
     if (m == NULL)
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
+    m->isa = isa;
+    m->threads = threads;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
+    if (r == COFFER_OK && threads > 1 && (m->pool = nn_pool_new(threads)) == NULL)
+        r = COFFER_FAIL(COFFER_E_NOMEM, "thread pool of %d", threads);
     if (r == COFFER_OK)
         r = coffer_arena_new(16 << 10, &m->fold);
     if (r == COFFER_OK)
@@ -79,7 +100,9 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
 {
     if (m == NULL)
         return;
+    nn_pool_free(m->pool);
     coffer_free(m->act);
+    coffer_free(m->pack_mem);
     if (m->fold)
         coffer_arena_free(m->fold);
     if (m->arena)
@@ -213,6 +236,9 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     out->weights_copied = m->weights_copied;
     out->arena_size = m->planned ? m->act_size : 0;
     out->work = m->planned ? m->work : 0;
+    out->isa = m->isa->name;
+    out->threads = m->threads;
+    out->packed_size = m->planned ? m->pack_size : 0;
     return COFFER_OK;
 }
 

@@ -14,6 +14,7 @@
 #define COFFER_NN_INT_H
 
 #include "coffer/nn.h"
+#include "kernels/kern.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -109,6 +110,14 @@ struct nn_node {
     size_t scratch;   /* bytes of scratch the kernel needs */
     double work;      /* multiply-adds (or element steps) one run costs, set by infer */
     size_t scratch_off;
+    /* fusion and fast kernels (fuse.c, kernels/fast.c), per prepare */
+    bool skip;        /* absorbed into an earlier node by fusion: not run */
+    int f_out;        /* the value this node writes instead of out[0], -1 for out[0] */
+    int f_res;        /* a value added element-wise in the epilogue, -1 for none */
+    int f_bn;         /* a BatchNormalization node folded into the weights, -1 for none */
+    int f_act;        /* enum nn_act applied last */
+    float f_lo, f_hi; /* its bounds (Clip) */
+    void *fast;       /* the fast kernel's plan (in the model's pack), NULL: reference kernel */
 };
 
 struct nn_graph {
@@ -138,6 +147,12 @@ struct coffer_nn_model {
     bool deferred;              /* planning waits for the first run's inputs */
     int64_t *pin_vals;          /* values of pinned inputs in the current plan */
     size_t pin_cap;
+    /* fast kernels */
+    const struct nn_isa *isa;   /* chosen at load; "ref": reference kernels only */
+    struct nn_pool *pool;       /* threads - 1 workers, NULL for one thread */
+    int threads;
+    uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
+    size_t pack_size, pack_cap;
 };
 
 /* onnx.c */
@@ -145,7 +160,25 @@ COFFER_NODISCARD enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const 
 COFFER_NODISCARD enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd,
                                                  struct nn_tdata *t, size_t *copied);
 
+struct nn_ctx;
+
+/* fuse.c: fusion decisions for the current shapes (nothing when the ISA is ref) */
+COFFER_NODISCARD enum coffer_err nn_fuse(struct coffer_nn_model *m);
+/* The value index node n reads in slot k (k == n_in: the fused residual). */
+int nn_node_in(const struct nn_node *n, int k);
+int nn_node_n_in(const struct nn_node *n);
+int nn_node_out(const struct nn_node *n, int k);
+
+/* kernels/fast.c */
+/* Whether node i runs a fast kernel (and so can take fused epilogues). */
+bool nn_fast_ok(struct coffer_nn_model *m, size_t i);
+/* Plan the fast kernels of live nodes: pack weights, set scratch sizes. */
+COFFER_NODISCARD enum coffer_err nn_fast_prepare(struct coffer_nn_model *m);
+void nn_fast_run(struct nn_ctx *c);
+
 /* plan.c */
+/* The context node i's kernels see; fused: outputs as fusion redirected them. */
+void nn_ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c, bool fused);
 COFFER_NODISCARD enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_tensor *inputs);
 COFFER_NODISCARD enum coffer_err nn_execute(struct coffer_nn_model *m);
 
@@ -213,6 +246,18 @@ COFFER_NODISCARD enum coffer_err nn_broadcast(struct nn_ctx *c, int ra, const in
                                               int *rank, int64_t *dims);
 /* Strides of v when read as a tensor of the output's rank and dims (0 where broadcast). */
 void nn_bcast_strides(const struct nn_val *v, int rank, const int64_t *dims, size_t *strides);
+
+/* Geometry of a windowed op (kernels/ref/conv.c): spatial ranks 1 and 2
+ * are held as 3 with leading dimensions of 1. kind: 0 Conv, 1 pool,
+ * 2 ConvTranspose. Validates every value; infer and run both call it. */
+#define NN_SP 3
+struct nn_geom {
+    int nsp;                /* spatial rank, 1..3 */
+    int64_t in[NN_SP], k[NN_SP], s[NN_SP], d[NN_SP], pb[NN_SP], out[NN_SP];
+    int64_t n, c, m, group;
+    bool ceil_mode, include_pad;
+};
+COFFER_NODISCARD enum coffer_err nn_geom_get(struct nn_ctx *c, int kind, struct nn_geom *g);
 
 /* kernels: each family file defines infer and run functions named nn_<fam>_... ; ops.c wires them. */
 #define NN_DECL(fam) enum coffer_err nn_infer_##fam(struct nn_ctx *c); void nn_run_##fam(struct nn_ctx *c)

@@ -36,7 +36,8 @@
 #define NN_ALIGN 64
 #define NN_PIN_MAX 64
 
-static void ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c)
+/* fused: outputs as fusion redirected them (for running), else as imported */
+void nn_ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c, bool fused)
 {
     struct nn_node *n = &m->g.nodes[i];
     c->m = m;
@@ -45,8 +46,10 @@ static void ctx_init(struct coffer_nn_model *m, size_t i, struct nn_ctx *c)
     c->n_out = n->n_out;
     for (int k = 0; k < n->n_in; k++)
         c->in[k] = n->in[k] >= 0 ? &m->g.vals[n->in[k]] : NULL;
-    for (int k = 0; k < n->n_out; k++)
-        c->out[k] = n->out[k] >= 0 ? &m->g.vals[n->out[k]] : NULL;
+    for (int k = 0; k < n->n_out; k++) {
+        int o = fused ? nn_node_out(n, k) : n->out[k];
+        c->out[k] = o >= 0 ? &m->g.vals[o] : NULL;
+    }
     c->scratch = NULL;
 }
 
@@ -237,7 +240,10 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     for (size_t i = 0; i < g->n_nodes; i++) {
         struct nn_node *n = &g->nodes[i];
         struct nn_ctx c;
-        ctx_init(m, i, &c);
+        n->f_out = n->f_res = -1;
+        n->skip = false;
+        n->fast = NULL;
+        nn_ctx_init(m, i, &c, false);
         n->folded = false;
         n->live = false;
         n->scratch = 0;
@@ -274,6 +280,9 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         }
     }
 
+    if ((r = nn_fuse(m)) != COFFER_OK)
+        return r;
+
     /* dead-node removal */
     bool *needed = coffer_calloc(g->n_vals + 1, sizeof(bool));
     struct alloc al = {0};
@@ -289,27 +298,29 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     m->work = 0;
     for (size_t j = g->n_nodes; j-- > 0;) {
         struct nn_node *n = &g->nodes[j];
-        if (n->folded)
+        if (n->folded || n->skip)
             continue;
         for (int k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && needed[n->out[k]])
+            if (nn_node_out(n, k) >= 0 && needed[nn_node_out(n, k)])
                 n->live = true;
         if (!n->live)
             continue;
         m->live_nodes++;
         m->work += n->work;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0)
-                needed[n->in[k]] = true;
+        for (int k = 0; k < nn_node_n_in(n); k++)
+            if (nn_node_in(n, k) >= 0)
+                needed[nn_node_in(n, k)] = true;
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
         struct nn_node *n = &g->nodes[i];
         if (!n->live)
             continue;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0)
-                g->vals[n->in[k]].last_use = (int)i;
+        for (int k = 0; k < nn_node_n_in(n); k++)
+            if (nn_node_in(n, k) >= 0)
+                g->vals[nn_node_in(n, k)].last_use = (int)i;
     }
+    if ((r = nn_fast_prepare(m)) != COFFER_OK)
+        goto out;
 
     /* memory plan */
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -317,9 +328,9 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         if (!n->live)
             continue;
         for (int k = 0; k < n->n_out; k++) {
-            if (n->out[k] < 0)
+            if (nn_node_out(n, k) < 0)
                 continue;
-            struct nn_val *v = &g->vals[n->out[k]];
+            struct nn_val *v = &g->vals[nn_node_out(n, k)];
             if ((r = alloc_take(&al, v->size, &v->offset)) != COFFER_OK)
                 goto out;
         }
@@ -327,20 +338,20 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
             goto out;
         if (n->scratch > 0)
             alloc_give(&al, n->scratch_off, n->scratch);
-        for (int k = 0; k < n->n_in; k++) {
-            if (n->in[k] < 0)
+        for (int k = 0; k < nn_node_n_in(n); k++) {
+            if (nn_node_in(n, k) < 0)
                 continue;
-            struct nn_val *v = &g->vals[n->in[k]];
+            struct nn_val *v = &g->vals[nn_node_in(n, k)];
             bool dup = false;
             for (int q = 0; q < k; q++)
-                dup |= n->in[q] == n->in[k];
+                dup |= nn_node_in(n, q) == nn_node_in(n, k);
             if (!dup && v->kind == NN_VAL_ACT && v->last_use == (int)i && !v->is_output)
                 alloc_give(&al, v->offset, v->size);
         }
         for (int k = 0; k < n->n_out; k++) {
-            if (n->out[k] < 0)
+            if (nn_node_out(n, k) < 0)
                 continue;
-            struct nn_val *v = &g->vals[n->out[k]];
+            struct nn_val *v = &g->vals[nn_node_out(n, k)];
             if (v->last_use < 0 && !v->is_output)
                 alloc_give(&al, v->offset, v->size);
         }
@@ -361,8 +372,8 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         if (!n->live)
             continue;
         for (int k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0)
-                g->vals[n->out[k]].data = m->act + g->vals[n->out[k]].offset;
+            if (nn_node_out(n, k) >= 0)
+                g->vals[nn_node_out(n, k)].data = m->act + g->vals[nn_node_out(n, k)].offset;
     }
     m->planned = true;
     r = COFFER_OK;
@@ -381,9 +392,12 @@ enum coffer_err nn_execute(struct coffer_nn_model *m)
         if (!n->live)
             continue;
         struct nn_ctx c;
-        ctx_init(m, i, &c);
+        nn_ctx_init(m, i, &c, true);
         c.scratch = n->scratch ? m->act + n->scratch_off : NULL;
-        nn_op_get(n->op)->run(&c);
+        if (n->fast != NULL)
+            nn_fast_run(&c);
+        else
+            nn_op_get(n->op)->run(&c);
     }
     return COFFER_OK;
 }

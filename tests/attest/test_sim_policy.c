@@ -262,6 +262,14 @@ static void test_policy_json(void **state)
     assert_int_equal(sp.min_snp_bl, 3);
     assert_int_equal(sp.min_snp_ucode, 209);
     assert_int_equal(sp.min_snp_tee, -1);
+    /* "kinds" without "tcb_statuses" or "advisories" (what deploy/gramine/sgx-package.py writes) */
+    const char *kinds_only = "{\"kinds\":[\"sgx\"],\"measurements\":"
+                             "[\"33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb\"]}";
+    assert_int_equal(coffer_json_parse(kinds_only, strlen(kinds_only), 1 << 16, &sj), COFFER_OK);
+    assert_int_equal(coffer_attest_policy_from_json(sj, &sp), COFFER_OK);
+    json_decref(sj);
+    assert_int_equal(sp.tcb_statuses, 1u << COFFER_ATTEST_TCB_UP_TO_DATE);
+    assert_int_equal(sp.advisory_count, 0);
     assert_true(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_UP_TO_DATE));
     assert_false(p.tcb_statuses & (1u << COFFER_ATTEST_TCB_OUT_OF_DATE));
     static const char *bad[] = {

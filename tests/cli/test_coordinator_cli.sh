@@ -16,6 +16,7 @@ start() { # each run logs to its own file, $LOG
   pid=$!
   for _ in $(seq 100); do grep -q "client API on port" "$LOG" 2>/dev/null && break; sleep 0.1; done
   A=127.0.0.1:$P1
+  M=127.0.0.1:$P2
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 
@@ -38,16 +39,19 @@ cert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' admin.crt)
 ocert=$(awk 'NF {sub(/\r/, ""); printf "%s\\n",$0;}' other.crt)
 cat > manifest.json <<JSON
 {"Packages": {"server": {"TEE": "Simulation", "UniqueID": "$(sha256sum "$coffer" | cut -d' ' -f1)"},
-              "other": {"TEE": "Simulation", "UniqueID": "$(printf 'another build' | sha256sum | cut -d' ' -f1)"}},
+              "other": {"TEE": "Simulation", "UniqueID": "$(printf 'another build' | sha256sum | cut -d' ' -f1)"},
+              "sgx": {"SignerID": "$(printf signer | sha256sum | cut -d' ' -f1)", "ProductID": 1, "SecurityVersion": 1}},
  "Marbles": {"tf-server": {"Package": "server", "MaxActivations": 2,
                "Parameters": {"Files": {"/keys/model": "{{ raw .Secrets.pfKey }}"}, "Env": {"KEY_HEX": "{{ hex .Secrets.pfKey }}"},
                               "Argv": ["sh", "-c", "echo argv-from-manifest"]}},
              "impostor": {"Package": "other"}},
  "Secrets": {"pfKey": {"Type": "symmetric-key", "Size": 128, "UserDefined": true}},
- "Users": {"admin": {"Certificate": "$cert", "Roles": ["secret-manager"]},
-           "other": {"Certificate": "$ocert", "Roles": ["reader"]}},
+ "Users": {"admin": {"Certificate": "$cert", "Roles": ["secret-manager", "updater", "svn"]},
+           "other": {"Certificate": "$ocert", "Roles": ["reader", "updater"]}},
  "Roles": {"secret-manager": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["WriteSecret", "ReadSecret"]},
-           "reader": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["ReadSecret"]}}}
+           "reader": {"ResourceType": "Secrets", "ResourceNames": ["pfKey"], "Actions": ["ReadSecret"]},
+           "updater": {"ResourceType": "Manifest", "Actions": ["UpdateManifest"]},
+           "svn": {"ResourceType": "Packages", "ResourceNames": ["sgx"], "Actions": ["UpdateSecurityVersion"]}}}
 JSON
 echo '{"Packages": {"x": {}}, "Marbles": {"m": {"Package": "x"}}}' > bad.json
 expect 1 "invalid manifest" -- "$coffer" manifest set bad.json "$A" --simulation
@@ -71,7 +75,6 @@ echo '{"pfKey": {"Key": "AAEC"}}' > short.json
 expect 1 "secret of the wrong size" -- "$coffer" secret set short.json "$A" --simulation --cert admin.crt --key admin.key
 has "pfKey.Key" err "wrong size names the field"
 # marbles: activation gives the key file, the env and the argv; refusals
-M=127.0.0.1:$P2
 expect 0 "activate" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files \
   --cert-out marble.crt --key-out marble.key -- sh -c 'cmp -s files/keys/model model_key && echo "key=$KEY_HEX"'
 has "key=$(od -An -tx1 model_key | tr -d ' \n')" out "the workload got the key file and the env"
@@ -108,5 +111,76 @@ expect 0 "secret after restart" -- "$coffer" secret get pfKey "$A" --simulation 
 has "$(base64 -w0 model_key)" out "secret kept"
 stop
 has "coordinator: stopped" "$LOG" "graceful stop"
+
+start
+# coffer check: up and ready; nothing there: gives up after --timeout
+expect 0 "check" -- "$coffer" check --simulation "$A"
+has "3: Coordinator is running" out "check prints the state"
+expect 1 "check, nothing listening" -- "$coffer" check --simulation --timeout 1 "127.0.0.1:$(port)"
+has "did not come up within 1 s" err "check names the timeout"
+
+# manifest updates: an SVN bump at once; a full update waits for the other updater
+echo '{"Packages": {"sgx": {"SecurityVersion": 2}}}' > svn.json
+expect 2 "update without a user cert" -- "$coffer" manifest update apply svn.json "$A" --simulation
+expect 1 "update by a user without the role" -- "$coffer" manifest update apply svn.json "$A" --simulation --cert other.crt --key other.key
+has "403" err "SVN bump refused without UpdateSecurityVersion"
+expect 0 "package update" -- "$coffer" manifest update apply svn.json "$A" --simulation --cert admin.crt --key admin.key
+echo '{"Packages": {"sgx": {"SecurityVersion": 1}}}' > down.json
+expect 1 "downgrade" -- "$coffer" manifest update apply down.json "$A" --simulation --cert admin.crt --key admin.key
+has "no downgrades" err "downgrade refused"
+sed 's/"MaxActivations": 2/"MaxActivations": 4/' manifest.json > manifest2.json
+expect 1 "update get, none pending" -- "$coffer" manifest update get "$A" --simulation
+expect 0 "full update" -- "$coffer" manifest update apply manifest2.json "$A" --simulation --cert admin.crt --key admin.key
+has "1 more acknowledgement(s) needed from: other" err "missing users named"
+expect 0 "update get --missing" -- "$coffer" manifest update get --missing "$A" --simulation
+has "^other$" out "missing user listed"
+expect 0 "update get" -- "$coffer" manifest update get -o pending.json "$A" --simulation
+cmp -s pending.json manifest2.json && ok || bad "pending manifest differs"
+expect 1 "still at MaxActivations before the update is applied" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files7
+expect 1 "acknowledge another file" -- "$coffer" manifest update acknowledge manifest.json "$A" --simulation --cert other.crt --key other.key
+has "not the pending update" err "wrong bytes refused"
+expect 0 "acknowledge" -- "$coffer" manifest update acknowledge manifest2.json "$A" --simulation --cert other.crt --key other.key
+has "applied" err "update applied at the last acknowledgement"
+expect 0 "manifest verify the update" -- "$coffer" manifest verify manifest2.json "$A" --simulation
+expect 0 "activate after the update sees the new manifest" -- "$coffer" activate --type tf-server --coordinator "$M" --simulation --root files8 -- true
+expect 0 "update apply then cancel" -- "$coffer" manifest update apply manifest.json "$A" --simulation --cert admin.crt --key admin.key
+expect 0 "cancel" -- "$coffer" manifest update cancel "$A" --simulation --cert other.crt --key other.key
+expect 0 "manifest log" -- "$coffer" manifest log "$A" --simulation
+for e in "security version increased" "update initiated" "update acknowledged" "update applied" "update cancelled"; do
+  has "\"event\":\"$e\"" out "audit log has $e"
+done
+stop
+
+# recovery: a manifest with a recovery key; the platform key changes (another
+# machine); the coordinator comes up in recovery mode; the key holder recovers
+openssl genrsa -out rk.pem 2048 2>/dev/null
+rkpub=$(openssl rsa -in rk.pem -pubout 2>/dev/null | awk 'NF {printf "%s\\\\n",$0;}')
+sed "s|^{\"Packages\"|{\"RecoveryKeys\": {\"owner\": \"$rkpub\"}, \"Packages\"|" manifest.json > manifest-rk.json
+rm -rf seal
+start
+expect 0 "manifest set with a recovery key" -- "$coffer" manifest set manifest-rk.json "$A" --simulation -r recovery.json
+has '"owner"' recovery.json "recovery data saved"
+[ "$(stat -c %a recovery.json)" = 600 ] && ok || bad "recovery data mode"
+expect 0 "secret set before the move" -- "$coffer" secret set --raw pfKey=model_key "$A" --simulation --cert admin.crt --key admin.key
+stop
+export COFFER_SIM_PLATFORM_KEY=$tmp/other-platform-key.pem
+start
+expect 0 "status on the new platform" -- "$coffer" status --simulation "$A"
+has "1: Coordinator is in recovery mode" out "recovery mode in status"
+expect 1 "check says recovery" -- "$coffer" check --simulation "$A"
+openssl genrsa -out wrong.pem 2048 2>/dev/null
+expect 1 "recover with another key" -- "$coffer" recover recovery.json "$A" --simulation --key wrong.pem
+has "no recovery secret encrypted to this key" err "wrong key named"
+expect 0 "recover" -- "$coffer" recover recovery.json "$A" --simulation --key rk.pem
+has "Recovered" err "recovered"
+expect 0 "status after recovery" -- "$coffer" status --simulation "$A"
+has "3: Coordinator is running" out "state back"
+expect 0 "secret after recovery" -- "$coffer" secret get pfKey "$A" --simulation --cert admin.crt --key admin.key
+has "$(base64 -w0 model_key)" out "secret recovered"
+stop
+start
+expect 0 "status after a restart on the new platform" -- "$coffer" status --simulation "$A"
+has "3: Coordinator is running" out "the key is sealed to the new platform"
+stop
 
 finish "coordinator cli"

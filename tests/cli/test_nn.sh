@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_nn.sh — `coffer infer` and `coffer inspect` as a user runs them,
+# test_nn.sh — `coffer infer`, `coffer inspect` and `coffer bench` as a user runs them,
 # over a model of the ONNX backend test data (libonnx-testdata).
 # usage: test_nn.sh COFFER SHARED_DIR
 set -u
@@ -39,4 +39,29 @@ echo "not a model" >"$TMP/bad.onnx"
 [ $? -eq 1 ] || fail "a bad model should fail with 1"
 grep -q "coffer inspect" "$TMP/err" || fail "error not reported"
 "$COFFER" help infer | grep -q "usage: coffer infer" || fail "help infer"
+
+# --threads, and the kernels named by inspect
+"$COFFER" infer "$CASE/model.onnx" -i "$CASE/test_data_set_0/input_0.pb" -i "$CASE/test_data_set_0/input_1.pb" \
+    -o "$TMP/t1" --threads 1 >/dev/null || fail "infer --threads 1 exited $?"
+cmp -s "$TMP/out/output_0.pb" "$TMP/t1/output_0.pb" || fail "--threads 1 gave another output"
+"$COFFER" infer "$CASE/model.onnx" -o "$TMP/x" --threads 0 2>/dev/null
+[ $? -eq 2 ] || fail "--threads 0 should be a usage error (2)"
+grep -q "^kernels: " <<<"$out" || fail "inspect does not name the kernels"
+COFFER_NN_ISA=ref "$COFFER" inspect "$CASE/model.onnx" | grep -q "^kernels: ref, 1 thread" || fail "COFFER_NN_ISA=ref not honoured"
+COFFER_NN_ISA=nonesuch "$COFFER" inspect "$CASE/model.onnx" 2>"$TMP/err"
+[ $? -eq 1 ] && grep -q "COFFER_NN_ISA=nonesuch" "$TMP/err" || fail "an unknown COFFER_NN_ISA should fail, naming it"
+
+# bench: one JSON line with the peer script's fields
+MLP=$DATA/pytorch-converted/test_Linear
+if [ -d "$MLP" ]; then
+    line=$("$COFFER" bench "$MLP/model.onnx" --runs 3 --warmup 1 --threads 1) || fail "bench exited $?"
+    for f in median_ms min_ms p90_ms ms_per_img img_per_s peak_rss_mb load_ms '"batch":' '"threads":1' isa; do
+        grep -q "$f" <<<"$line" || fail "bench output lacks $f: $line"
+    done
+    [ "$(wc -l <<<"$line")" -eq 1 ] || fail "bench printed more than one line"
+    /usr/bin/python3 -c 'import json,sys; json.loads(sys.argv[1])' "$line" 2>/dev/null || \
+        { command -v python3 >/dev/null && fail "bench output is not JSON: $line"; }
+fi
+"$COFFER" bench "$CASE/model.onnx" --runs 0 2>/dev/null
+[ $? -eq 2 ] || fail "bench --runs 0 should be a usage error (2)"
 echo "ok"

@@ -4,7 +4,9 @@
  * kernels, dynamic batch, constant folding, malformed and unsupported
  * models with the errors they must give, mutation of a good model, tensor
  * files, allocation faults. The conformance run over the ONNX backend test
- * data lives in test_conformance.c; main is here.
+ * data lives in test_conformance.c, the fast kernels against the reference
+ * ones in test_kernels.c; main is here. COFFER_NN_TEST_FILTER runs only the
+ * tests whose names match (CTest runs the conformance once per ISA).
  */
 #include "testutil.h"
 
@@ -14,38 +16,37 @@
 #include <string.h>
 
 #include "coffer/nn.h"
-
-void test_nn_conformance(void **state);
+#include "nn_writer.h"
 
 /* ------------------------------------------------------- protobuf writer */
 
-static void pb_key(struct coffer_buf *b, unsigned f, unsigned w)
+void pb_key(struct coffer_buf *b, unsigned f, unsigned w)
 {
     assert_int_equal(coffer_buf_put_varint(b, (uint64_t)f << 3 | w), COFFER_OK);
 }
 
-static void pb_int(struct coffer_buf *b, unsigned f, int64_t v)
+void pb_int(struct coffer_buf *b, unsigned f, int64_t v)
 {
     pb_key(b, f, 0);
     assert_int_equal(coffer_buf_put_varint(b, (uint64_t)v), COFFER_OK);
 }
 
-static void pb_bytes(struct coffer_buf *b, unsigned f, const void *p, size_t n)
+void pb_bytes(struct coffer_buf *b, unsigned f, const void *p, size_t n)
 {
     pb_key(b, f, 2);
     assert_int_equal(coffer_buf_put_varint(b, n), COFFER_OK);
     assert_int_equal(coffer_buf_put(b, p, n), COFFER_OK);
 }
 
-static void pb_str(struct coffer_buf *b, unsigned f, const char *s) { pb_bytes(b, f, s, strlen(s)); }
+void pb_str(struct coffer_buf *b, unsigned f, const char *s) { pb_bytes(b, f, s, strlen(s)); }
 
-static void pb_msg(struct coffer_buf *b, unsigned f, struct coffer_buf *sub)
+void pb_msg(struct coffer_buf *b, unsigned f, struct coffer_buf *sub)
 {
     pb_bytes(b, f, sub->data, sub->size);
     coffer_buf_free(sub);
 }
 
-static void pb_float(struct coffer_buf *b, unsigned f, float v)
+void pb_float(struct coffer_buf *b, unsigned f, float v)
 {
     uint32_t w;
     memcpy(&w, &v, 4);
@@ -54,7 +55,7 @@ static void pb_float(struct coffer_buf *b, unsigned f, float v)
 }
 
 /* A TensorProto: float data as raw_data, int64 data as int64_data. */
-static void tensor(struct coffer_buf *out, unsigned field, const char *name, int dtype, int rank, const int64_t *dims,
+void tensor(struct coffer_buf *out, unsigned field, const char *name, int dtype, int rank, const int64_t *dims,
                    const void *data, size_t count)
 {
     struct coffer_buf t;
@@ -74,7 +75,7 @@ static void tensor(struct coffer_buf *out, unsigned field, const char *name, int
 }
 
 /* A ValueInfoProto; dims < 0 are written as dim_param "N". */
-static void value_info(struct coffer_buf *g, unsigned field, const char *name, int dtype, int rank, const int64_t *dims)
+void value_info(struct coffer_buf *g, unsigned field, const char *name, int dtype, int rank, const int64_t *dims)
 {
     struct coffer_buf vi, tp, tt, sh;
     coffer_buf_init(&vi, 0, false);
@@ -98,17 +99,7 @@ static void value_info(struct coffer_buf *g, unsigned field, const char *name, i
     pb_msg(g, field, &vi);
 }
 
-struct attr_spec {
-    const char *name;
-    int type; /* 1 float, 2 int, 3 string, 7 ints */
-    float f;
-    int64_t i;
-    const int64_t *ints;
-    size_t n;
-    const char *s;
-};
-
-static void node(struct coffer_buf *g, const char *op, const char *name, const char *const *ins, int nin,
+void node(struct coffer_buf *g, const char *op, const char *name, const char *const *ins, int nin,
                  const char *const *outs, int nout, const struct attr_spec *attrs, int nattr)
 {
     struct coffer_buf n;
@@ -140,7 +131,7 @@ static void node(struct coffer_buf *g, const char *op, const char *name, const c
 }
 
 /* Wrap a graph into a ModelProto with one default-domain opset. */
-static uint8_t *model(struct coffer_buf *g, int opset, size_t *size)
+uint8_t *model(struct coffer_buf *g, int opset, size_t *size)
 {
     struct coffer_buf m, os;
     coffer_buf_init(&m, 0, false);
@@ -696,6 +687,15 @@ int main(void)
         cmocka_unit_test(test_alloc_faults),
         cmocka_unit_test(test_einsum),
         cmocka_unit_test(test_nn_conformance),
+        cmocka_unit_test(test_kernels_gemm_avx2),
+        cmocka_unit_test(test_kernels_gemm_avx512),
+        cmocka_unit_test(test_kernels_conv_avx2),
+        cmocka_unit_test(test_kernels_conv_avx512),
+        cmocka_unit_test(test_kernels_gemm_ops_avx2),
+        cmocka_unit_test(test_kernels_gemm_ops_avx512),
+        cmocka_unit_test(test_kernels_isa_choice),
     };
+    if (getenv("COFFER_NN_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("COFFER_NN_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  * conv.c — reference kernels for windowed ops: Conv, ConvTranspose,
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool and LRN.
  *
- * Design: one geometry helper (struct geom) turns a node's attributes and
+ * Design: one geometry helper (struct nn_geom) turns a node's attributes and
  * its input shapes into kernel sizes, strides, dilations and begin pads for
  * up to three spatial dimensions, validating every value; infer and run
  * both call it, so the kernel uses exactly what infer checked. Spatial
@@ -20,14 +20,7 @@
 #include <math.h>
 #include <string.h>
 
-#define SP 3
-
-struct geom {
-    int nsp;                /* spatial rank, 1..3 */
-    int64_t in[SP], k[SP], s[SP], d[SP], pb[SP], out[SP];
-    int64_t n, c, m, group;
-    bool ceil_mode, include_pad;
-};
+#define SP NN_SP
 
 static enum coffer_err ints_attr(struct nn_ctx *c, const char *name, int nsp, int64_t def, int64_t *dst, int mult)
 {
@@ -47,8 +40,7 @@ static enum coffer_err ints_attr(struct nn_ctx *c, const char *name, int nsp, in
     return COFFER_OK;
 }
 
-/* kind: 0 conv, 1 pool, 2 conv transpose */
-static enum coffer_err geom_get(struct nn_ctx *c, int kind, struct geom *g)
+enum coffer_err nn_geom_get(struct nn_ctx *c, int kind, struct nn_geom *g)
 {
     memset(g, 0, sizeof(*g));
     const struct nn_val *x = c->in[0];
@@ -185,9 +177,9 @@ static enum coffer_err geom_get(struct nn_ctx *c, int kind, struct geom *g)
     return COFFER_OK;
 }
 
-static double kvol(const struct geom *g) { return (double)g->k[0] * (double)g->k[1] * (double)g->k[2]; }
+static double kvol(const struct nn_geom *g) { return (double)g->k[0] * (double)g->k[1] * (double)g->k[2]; }
 
-static enum coffer_err set_geom_out(struct nn_ctx *c, const struct geom *g)
+static enum coffer_err set_geom_out(struct nn_ctx *c, const struct nn_geom *g)
 {
     double out = (double)g->n * (double)g->m * (double)g->out[0] * (double)g->out[1] * (double)g->out[2];
     double in = (double)g->n * (double)g->c * (double)g->in[0] * (double)g->in[1] * (double)g->in[2];
@@ -213,16 +205,16 @@ enum coffer_err nn_infer_conv(struct nn_ctx *c)
         return r;
     if (c->n_in > 2 && c->in[2] && (r = nn_want_dtype(c, 2, NN_F)))
         return r;
-    struct geom g;
-    if ((r = geom_get(c, 0, &g)) != COFFER_OK)
+    struct nn_geom g;
+    if ((r = nn_geom_get(c, 0, &g)) != COFFER_OK)
         return r;
     return set_geom_out(c, &g);
 }
 
 void nn_run_conv(struct nn_ctx *c)
 {
-    struct geom g;
-    if (geom_get(c, 0, &g) != COFFER_OK)
+    struct nn_geom g;
+    if (nn_geom_get(c, 0, &g) != COFFER_OK)
         return;
     const float *x = c->in[0]->data, *w = c->in[1]->data;
     const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
@@ -275,16 +267,16 @@ enum coffer_err nn_infer_convtranspose(struct nn_ctx *c)
         return r;
     if (c->n_in > 2 && c->in[2] && (r = nn_want_dtype(c, 2, NN_F)))
         return r;
-    struct geom g;
-    if ((r = geom_get(c, 2, &g)) != COFFER_OK)
+    struct nn_geom g;
+    if ((r = nn_geom_get(c, 2, &g)) != COFFER_OK)
         return r;
     return set_geom_out(c, &g);
 }
 
 void nn_run_convtranspose(struct nn_ctx *c)
 {
-    struct geom g;
-    if (geom_get(c, 2, &g) != COFFER_OK)
+    struct nn_geom g;
+    if (nn_geom_get(c, 2, &g) != COFFER_OK)
         return;
     const float *x = c->in[0]->data, *w = c->in[1]->data;
     const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
@@ -339,16 +331,16 @@ enum coffer_err nn_infer_pool(struct nn_ctx *c)
         return r;
     if (c->n_out > 1 && c->out[1] != NULL)
         return nn_fail_node(c, COFFER_E_UNSUPPORTED, "the Indices output of MaxPool is not supported");
-    struct geom g;
-    if ((r = geom_get(c, 1, &g)) != COFFER_OK)
+    struct nn_geom g;
+    if ((r = nn_geom_get(c, 1, &g)) != COFFER_OK)
         return r;
     return set_geom_out(c, &g);
 }
 
 void nn_run_pool(struct nn_ctx *c)
 {
-    struct geom g;
-    if (geom_get(c, 1, &g) != COFFER_OK)
+    struct nn_geom g;
+    if (nn_geom_get(c, 1, &g) != COFFER_OK)
         return;
     bool is_max = c->node->op == NN_OP_MAXPOOL;
     const float *x = c->in[0]->data;

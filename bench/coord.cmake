@@ -1,0 +1,5 @@
+if(TARGET coffer_coordinator)
+  pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+  add_executable(bench_coord ${CMAKE_CURRENT_SOURCE_DIR}/coord_bench.c)
+  target_link_libraries(bench_coord PRIVATE coffer_attest coffer_base PkgConfig::CURL Threads::Threads)
+endif()

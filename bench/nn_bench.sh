@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Inference speed against ONNX Runtime, in one run: `coffer bench` and the
+# peer script ../shared/bench/bench_ort.js (onnxruntime-node, CPU, graph
+# optimisation "all") on the same exported models (resnet50, mobilenet_v2,
+# the 784-512-256-10 MLP; export_models.py: weights=None, seed 0, opset
+# 13), same thread count, batches 1 and 8, interleaved over ROUNDS rounds
+# with the order alternating. Prints every round, then per model and batch
+# each side's best-round median and the ratio coffer / ORT (below 1: coffer
+# is faster), plus coffer's peak RSS and load time beside ORT's.
+#   bash bench/nn_bench.sh [ROUNDS] [RUNS] [WARMUP]
+# Needs /usr/bin/python3 with python3-torch and python3-torchvision (to
+# export), node and npm (onnxruntime-node is installed into build/ortnode).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-7}
+runs=${2:-20}
+warmup=${3:-5}
+threads=${THREADS:-2}
+shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
+[ -f "$shared/bench/bench_ort.js" ] || shared=/work/shared
+cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/bench --target coffer >/dev/null
+coffer=build/bench/src/cli/coffer
+models=build/nn-bench-models
+if [ ! -f "$models/mlp_out.f32" ]; then
+  mkdir -p "$models"
+  /usr/bin/python3 "$shared/bench/export_models.py" "$models" >/dev/null
+fi
+if [ ! -d build/ortnode/node_modules/onnxruntime-node ]; then
+  mkdir -p build/ortnode
+  (cd build/ortnode && npm install --silent --onnxruntime-node-install=skip onnxruntime-node >/dev/null)
+fi
+export ORT_PATH=$PWD/build/ortnode/node_modules/onnxruntime-node
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+ort_rss() { # peak RSS (MiB) of one ORT run, from GNU time
+  /usr/bin/time -f "%M" -o "$out/rss" node "$shared/bench/bench_ort.js" "$@" >/dev/null 2>&1 || true
+  awk '{printf "%.1f", $1 / 1024}' "$out/rss"
+}
+run_coffer() {
+  "$coffer" bench "$models/${1}_dyn.onnx" --batch "$2" --threads "$threads" --runs "$runs" --warmup "$warmup" \
+    --input "$models/${1}_in.f32"
+}
+run_ort() {
+  node "$shared/bench/bench_ort.js" "$models/${1}_dyn.onnx" "$2" "$threads" "$warmup" "$runs" "$models/${1}_in.f32"
+}
+cases="resnet50:1 resnet50:8 mobilenet_v2:1 mobilenet_v2:8 mlp:1 mlp:8"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the first round; $(nproc) CPUs" >&2
+for r in $(seq 1 "$rounds"); do
+  for c in $cases; do
+    m=${c%:*}
+    b=${c#*:}
+    if [ $((r % 2)) -eq 1 ]; then
+      run_coffer "$m" "$b" >>"$out/coffer.$m.$b"
+      run_ort "$m" "$b" >>"$out/ort.$m.$b"
+    else
+      run_ort "$m" "$b" >>"$out/ort.$m.$b"
+      run_coffer "$m" "$b" >>"$out/coffer.$m.$b"
+    fi
+    printf 'round %d %s b%s: coffer %s ms, ort %s ms\n' "$r" "$m" "$b" \
+      "$(tail -1 "$out/coffer.$m.$b" | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')" \
+      "$(tail -1 "$out/ort.$m.$b" | sed 's/.*"median_ms":\([0-9.]*\).*/\1/')"
+  done
+done
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the last round" >&2
+best() { sed 's/.*"median_ms":\([0-9.]*\).*/\1/' "$1" | sort -g | head -1; }
+field() { sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g | head -1; }
+echo
+echo "| model | batch | coffer ms/batch | ORT ms/batch | coffer / ORT (latency) | ORT / coffer (throughput) | coffer peak RSS MiB | ORT peak RSS MiB | coffer load ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for c in $cases; do
+  m=${c%:*}
+  b=${c#*:}
+  cb=$(best "$out/coffer.$m.$b")
+  ob=$(best "$out/ort.$m.$b")
+  rss=$(field "$out/coffer.$m.$b" peak_rss_mb)
+  load=$(field "$out/coffer.$m.$b" load_ms)
+  orss=$(ort_rss "$models/${m}_dyn.onnx" "$b" "$threads" 1 3 "$models/${m}_in.f32")
+  awk -v m="$m" -v b="$b" -v c="$cb" -v o="$ob" -v rss="$rss" -v orss="$orss" -v load="$load" \
+    'BEGIN { printf "| %s | %s | %.3f | %.3f | %.2f | %.2f | %s | %s | %s |\n", m, b, c, o, c / o, o / c, rss, orss, load }'
+done

@@ -1,0 +1,416 @@
+/*
+ * fast.c — the fast paths of Conv, Gemm and MatMul: planning (weights
+ * packed for the ISA's micro-kernel, BatchNorm folded in, scratch sized)
+ * and running them on the model's thread pool.
+ *
+ * Design: at plan time, nn_fast_prepare sizes a plan for every live node
+ * that has a fast path, allocates one 64-byte-aligned block for all of them
+ * (reused while it is big enough), and fills it: a struct fast per node,
+ * then its packed weights. Constant weights are packed once per plan, never
+ * per inference; weights that arrive at run time (a graph input) are packed
+ * per K block into scratch like activations. Per-thread scratch is part of
+ * the node's scratch in the activation arena.
+ *
+ *   Conv, groups < channels: implicit GEMM per image and group, B packed
+ *     from the input by the driver's im2col (1x1 stride-1 convolutions read
+ *     the input directly);
+ *   Conv, depthwise (2-D or 1-D): per channel plane, the input copied into
+ *     a zero-padded plane in scratch, then the ISA's depthwise loop;
+ *   Gemm: A the activation, B the weight packed with alpha, C as a
+ *     per-column bias or added first;
+ *   MatMul with a rank-2 B: all leading dimensions of A as rows.
+ *
+ * Invariants: I1 a node has a plan only when nn_fast_ok said so at fusion
+ * time for the same shapes; I2 the plan's pointers to constants stay valid
+ * for the plan's life (constants live in the model bytes, the model arena
+ * or the fold arena, reset only by a re-plan, which re-plans this too).
+ *
+ * Trusts: infer (shapes and attributes were validated) and fuse.c.
+ */
+#include "../nn_int.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM };
+
+struct fast {
+    int kind;
+    int threads;
+    size_t per_thread;      /* scratch bytes per thread */
+    struct nn_geom geo;
+    struct nn_im2col im;
+    struct nn_gemm gm;      /* pointers to run-time values are filled per run */
+    const float *w;         /* depthwise weights (BatchNorm folded) or NULL: the input */
+    const float *bias;      /* folded bias, or NULL: the input */
+    bool a_runtime;         /* conv weights (A) or Gemm/MatMul B come from an input at run time */
+    bool prefill;           /* Gemm: C is added before the product */
+    float beta;
+    int64_t dw_h, dw_w, dw_floats; /* padded plane */
+    struct nn_dw dw;
+};
+
+static bool is_const(const struct nn_val *v)
+{
+    return v->kind == NN_VAL_INIT || v->kind == NN_VAL_CONST;
+}
+
+static bool is_dw(const struct nn_geom *g)
+{
+    return g->group == g->c && g->m == g->c && g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1 && g->s[0] == 1 &&
+           g->pb[0] == 0 && g->k[1] <= 64 && g->k[2] <= 64 && g->s[2] <= 64 && g->d[2] <= 64 && g->d[1] <= 64 &&
+           g->s[1] <= 64;
+}
+
+bool nn_fast_ok(struct coffer_nn_model *m, size_t i)
+{
+    if (m->isa == NULL || m->isa->id == NN_ISA_REF)
+        return false;
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    const struct nn_node *n = c.node;
+    switch (n->op) {
+    case NN_OP_CONV: {
+        struct nn_geom g;
+        return nn_geom_get(&c, 0, &g) == COFFER_OK;
+    }
+    case NN_OP_GEMM:
+        return is_const(c.in[1]) || nn_af(n, "alpha", 1.0f) == 1.0f;
+    case NN_OP_MATMUL:
+        return c.in[1]->rank == 2 && c.in[0]->rank >= 1;
+    default:
+        return false;
+    }
+}
+
+/* ------------------------------------------------------------- planning */
+
+static size_t align64(size_t s) { return (s + 63) & ~(size_t)63; }
+
+/* Take `size` bytes from the pack being filled (dst NULL: only count). */
+struct filler {
+    uint8_t *base;
+    size_t used;
+};
+
+static void *take(struct filler *f, size_t size)
+{
+    void *p = f->base ? f->base + f->used : NULL;
+    f->used += align64(size);
+    return p;
+}
+
+/* BatchNorm folded into per-channel scale a and shift: y = conv * a + b'. */
+static void bn_factors(const struct coffer_nn_model *m, const struct nn_node *bn, int64_t ch, float *a, float *b)
+{
+    float eps = nn_af(bn, "epsilon", 1e-5f);
+    const float *sc = m->g.vals[bn->in[1]].data, *bb = m->g.vals[bn->in[2]].data;
+    const float *mean = m->g.vals[bn->in[3]].data, *var = m->g.vals[bn->in[4]].data;
+    for (int64_t k = 0; k < ch; k++) {
+        a[k] = sc[k] / sqrtf(var[k] + eps);
+        b[k] = bb[k] - mean[k] * a[k];
+    }
+}
+
+static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+{
+    const struct nn_isa *isa = m->isa;
+    struct nn_node *n = c->node;
+    struct nn_geom *g = &f->geo;
+    if (nn_geom_get(c, 0, g) != COFFER_OK) /* checked by nn_fast_ok */
+        return;
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    int64_t kv = g->k[0] * g->k[1] * g->k[2], kk = cg * kv;
+    int64_t isp = g->in[0] * g->in[1] * g->in[2], osp = g->out[0] * g->out[1] * g->out[2];
+    const float *w = c->in[1]->data;
+    const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+    f->a_runtime = !is_const(c->in[1]);
+    /* BatchNorm folding: per output channel scale and shift */
+    float *bn_a = NULL, *fbias = NULL;
+    if (n->f_bn >= 0) {
+        fbias = take(fl, (size_t)g->m * sizeof(float));
+        bn_a = take(fl, (size_t)g->m * sizeof(float));
+        f->bias = fbias;
+        if (fbias != NULL) {
+            bn_factors(m, &m->g.nodes[n->f_bn], g->m, bn_a, fbias);
+            for (int64_t k = 0; k < g->m; k++)
+                fbias[k] += (b ? b[k] : 0.0f) * bn_a[k];
+        }
+    }
+    f->gm.epi.act = n->f_act;
+    f->gm.epi.lo = n->f_lo;
+    f->gm.epi.hi = n->f_hi;
+    f->threads = m->threads;
+    if (is_dw(g) && !f->a_runtime) {
+        f->kind = FAST_DW;
+        float *dww = take(fl, (size_t)(g->m * kv) * sizeof(float));
+        if (dww != NULL && w != NULL)
+            for (int64_t k = 0; k < g->m * kv; k++)
+                dww[k] = w[k] * (bn_a ? bn_a[k / kv] : 1.0f);
+        f->w = dww;
+        struct nn_dw *d = &f->dw;
+        d->oh = g->out[1];
+        d->ow = g->out[2];
+        d->kh = (int)g->k[1];
+        d->kw = (int)g->k[2];
+        d->sh = (int)g->s[1];
+        d->sw = (int)g->s[2];
+        d->dh = (int)g->d[1];
+        d->dw = (int)g->d[2];
+        f->dw_h = d->oh > 0 ? (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1 : 0;
+        f->dw_w = d->ow > 0 ? (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 : 0;
+        d->xw = f->dw_w;
+        int64_t slack = (int64_t)isa->vl * (d->sw > 2 ? d->sw : 2) + 16;
+        f->dw_floats = f->dw_h * f->dw_w + slack;
+        f->per_thread = align64((size_t)f->dw_floats * sizeof(float));
+        return;
+    }
+    f->kind = FAST_CONV;
+    struct nn_im2col *im = &f->im;
+    im->c = cg;
+    for (int i = 0; i < NN_SP; i++) {
+        im->in[i] = g->in[i];
+        im->k[i] = g->k[i];
+        im->s[i] = g->s[i];
+        im->d[i] = g->d[i];
+        im->pb[i] = g->pb[i];
+        im->out[i] = g->out[i];
+    }
+    im->direct = kv == 1;
+    for (int i = 0; i < NN_SP; i++)
+        im->direct &= g->s[i] == 1 && g->pb[i] == 0 && g->out[i] == g->in[i];
+    struct nn_gemm *gm = &f->gm;
+    gm->m = mg;
+    gm->n = osp;
+    gm->k = kk;
+    gm->im = im;
+    gm->ldc = osp;
+    gm->nb[0] = g->n;
+    gm->nb[1] = g->group;
+    gm->sb[0] = g->c * isp;
+    gm->sb[1] = cg * isp;
+    gm->sc[0] = g->m * osp;
+    gm->sc[1] = mg * osp;
+    gm->sbias[1] = mg;
+    gm->epi.ldr = osp;
+    if (f->a_runtime) {
+        gm->a_rs = kk;
+        gm->a_cs = 1;
+        gm->sa[1] = mg * kk;
+    } else {
+        size_t per_group = nn_pack_a_size(isa, mg, kk);
+        float *ap = take(fl, per_group * (size_t)g->group);
+        gm->ap = ap; /* NULL while counting; nn_gemm_scratch only asks whether A is packed */
+        gm->sa[1] = (int64_t)(per_group / sizeof(float));
+        if (ap != NULL) {
+            for (int64_t gi = 0; gi < g->group; gi++) {
+                float *dst = ap + gi * gm->sa[1];
+                nn_pack_a(isa, w + gi * mg * kk, kk, 1, mg, kk, dst);
+                if (bn_a != NULL) /* scale the rows of each MR panel */
+                    for (int64_t r0 = 0; r0 < mg; r0 += isa->mr)
+                        for (int64_t k = 0; k < kk; k++)
+                            for (int64_t i = 0; i < isa->mr && r0 + i < mg; i++)
+                                dst[r0 * kk + k * isa->mr + i] *= bn_a[gi * mg + r0 + i];
+            }
+        }
+    }
+    struct nn_gemm probe = *gm;
+    probe.ap = f->a_runtime ? NULL : (const float *)f; /* any non-NULL: packed */
+    f->per_thread = nn_gemm_scratch(isa, &probe);
+}
+
+static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+{
+    const struct nn_isa *isa = m->isa;
+    struct nn_node *n = c->node;
+    struct nn_gemm *gm = &f->gm;
+    const struct nn_val *a = c->in[0], *b = c->in[1], *y = c->out[0];
+    bool is_gemm = n->op == NN_OP_GEMM;
+    int64_t ta = is_gemm ? nn_ai(n, "transA", 0) : 0, tb = is_gemm ? nn_ai(n, "transB", 0) : 0;
+    float alpha = is_gemm ? nn_af(n, "alpha", 1.0f) : 1.0f;
+    f->beta = is_gemm ? nn_af(n, "beta", 1.0f) : 1.0f;
+    f->kind = FAST_GEMM;
+    f->threads = m->threads;
+    if (is_gemm) {
+        gm->m = y->dims[0];
+        gm->n = y->dims[1];
+        gm->k = ta ? a->dims[0] : a->dims[1];
+        gm->a_rs = ta ? 1 : a->dims[1];
+        gm->a_cs = ta ? a->dims[1] : 1;
+        gm->b_rs = tb ? 1 : b->dims[1];
+        gm->b_cs = tb ? b->dims[1] : 1;
+    } else {
+        gm->k = b->dims[0];
+        gm->n = b->dims[1];
+        gm->m = gm->n > 0 ? (int64_t)(y->count / (size_t)gm->n) : 0;
+        gm->a_rs = gm->k;
+        gm->a_cs = 1;
+        gm->b_rs = gm->n;
+        gm->b_cs = 1;
+    }
+    gm->ldc = gm->n;
+    gm->nb[0] = gm->nb[1] = 1;
+    gm->epi.ldr = gm->n;
+    gm->epi.act = n->f_act;
+    gm->epi.lo = n->f_lo;
+    gm->epi.hi = n->f_hi;
+    f->a_runtime = !is_const(b);
+    if (!f->a_runtime) {
+        float *bp = take(fl, nn_pack_b_size(isa, gm->k, gm->n));
+        if (bp != NULL)
+            nn_pack_b(isa, b->data, gm->b_rs, gm->b_cs, gm->k, gm->n, alpha, bp);
+        gm->bp = bp;
+    }
+    const struct nn_val *cv = is_gemm && c->n_in > 2 ? c->in[2] : NULL;
+    if (cv != NULL) {
+        bool row = (cv->rank == 1 && cv->dims[0] == gm->n) || (cv->rank == 2 && cv->dims[0] == 1 && cv->dims[1] == gm->n);
+        if (row && (f->beta == 1.0f || is_const(cv))) {
+            if (f->beta != 1.0f) {
+                float *sb = take(fl, (size_t)gm->n * sizeof(float));
+                if (sb != NULL)
+                    for (int64_t j = 0; j < gm->n; j++)
+                        sb[j] = f->beta * ((const float *)cv->data)[j];
+                f->bias = sb;
+            }
+        } else {
+            f->prefill = true;
+        }
+    }
+    struct nn_gemm probe = *gm;
+    probe.bp = f->a_runtime ? NULL : (const float *)f;
+    f->per_thread = nn_gemm_scratch(isa, &probe);
+}
+
+static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
+{
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    struct fast *f = take(fl, sizeof(struct fast));
+    struct fast tmp;
+    if (f == NULL)
+        f = &tmp;
+    memset(f, 0, sizeof(*f));
+    if (c.node->op == NN_OP_CONV)
+        plan_conv(m, &c, f, fl);
+    else
+        plan_gemm(m, &c, f, fl);
+    c.node->fast = f == &tmp ? NULL : f;
+    size_t s = align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
+    if (s > c.node->scratch)
+        c.node->scratch = s;
+}
+
+enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
+{
+    struct nn_graph *g = &m->g;
+    if (m->isa == NULL || m->isa->id == NN_ISA_REF)
+        return COFFER_OK;
+    for (int pass = 0; pass < 2; pass++) {
+        struct filler fl = {.base = pass ? m->pack : NULL};
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            struct nn_node *n = &g->nodes[i];
+            if (!n->live || n->skip || !(n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL) ||
+                !nn_fast_ok(m, i))
+                continue;
+            plan_node(m, i, &fl);
+        }
+        if (pass == 0) {
+            m->pack_size = fl.used;
+            if (fl.used > m->pack_cap) {
+                coffer_free(m->pack_mem);
+                m->pack = m->pack_mem = NULL;
+                m->pack_cap = 0;
+                m->pack_mem = coffer_malloc(fl.used + 64);
+                if (m->pack_mem == NULL)
+                    return COFFER_FAIL(COFFER_E_NOMEM, "packed weights: %zu bytes", fl.used);
+                m->pack_cap = fl.used;
+                m->pack = (uint8_t *)(((uintptr_t)m->pack_mem + 63) & ~(uintptr_t)63);
+            }
+        }
+    }
+    return COFFER_OK;
+}
+
+/* -------------------------------------------------------------- running */
+
+struct dw_run {
+    const struct nn_isa *isa;
+    const struct fast *f;
+    const float *x, *res, *bias;
+    float *y;
+    uint8_t *scratch;
+};
+
+static void dw_task(void *arg, int64_t t, int tid)
+{
+    const struct dw_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t ch = t % g->c;
+    int64_t ih = g->in[1], iw = g->in[2], isp = ih * iw, osp = f->dw.oh * f->dw.ow;
+    float *plane = (float *)(r->scratch + (size_t)tid * f->per_thread);
+    memset(plane, 0, (size_t)f->dw_floats * sizeof(float));
+    int64_t pt = g->pb[1], pl = g->pb[2];
+    int64_t cols = iw < f->dw_w - pl ? iw : f->dw_w - pl;
+    const float *x = r->x + t * isp;
+    for (int64_t iy = 0; iy < ih && pt + iy < f->dw_h && cols > 0; iy++)
+        memcpy(plane + (pt + iy) * f->dw_w + pl, x + iy * iw, (size_t)cols * sizeof(float));
+    float bias = r->bias ? r->bias[ch] : 0.0f;
+    int64_t kv = (int64_t)f->dw.kh * f->dw.kw;
+    float *y = r->y + t * osp;
+    struct nn_epi e = f->gm.epi;
+    int act = r->res ? NN_ACT_NONE : e.act;
+    r->isa->dw(&f->dw, plane, f->w + ch * kv, bias, act, e.lo, e.hi, y);
+    if (r->res != NULL) {
+        const float *rs = r->res + t * osp;
+        for (int64_t j = 0; j < osp; j++) {
+            float v = y[j] + rs[j];
+            if (e.act == NN_ACT_RELU)
+                v = v > 0.0f ? v : 0.0f;
+            else if (e.act == NN_ACT_CLIP)
+                v = v < e.lo ? e.lo : v > e.hi ? e.hi : v;
+            y[j] = v;
+        }
+    }
+}
+
+void nn_fast_run(struct nn_ctx *c)
+{
+    struct coffer_nn_model *m = c->m;
+    const struct fast *f = c->node->fast;
+    struct nn_node *n = c->node;
+    const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
+    float *y = c->out[0]->data;
+    if (f->kind == FAST_DW) {
+        struct dw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
+        r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c, dw_task, &r);
+        return;
+    }
+    struct nn_gemm gm = f->gm;
+    gm.c = y;
+    gm.epi.res = res;
+    if (f->kind == FAST_CONV) {
+        gm.b = c->in[0]->data;
+        if (f->a_runtime)
+            gm.a = c->in[1]->data;
+        gm.epi.bias_m = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+    } else {
+        gm.a = c->in[0]->data;
+        if (f->a_runtime)
+            gm.b = c->in[1]->data;
+        const struct nn_val *cv = n->op == NN_OP_GEMM && c->n_in > 2 ? c->in[2] : NULL;
+        if (cv != NULL && !f->prefill)
+            gm.epi.bias_n = f->bias ? f->bias : cv->data;
+        if (cv != NULL && f->prefill) {
+            size_t st[COFFER_NN_MAX_RANK];
+            nn_bcast_strides(cv, 2, c->out[0]->dims, st);
+            const float *cd = cv->data;
+            for (int64_t i = 0; i < gm.m; i++)
+                for (int64_t j = 0; j < gm.n; j++)
+                    y[i * gm.n + j] = f->beta * cd[(size_t)i * st[0] + (size_t)j * st[1]];
+            gm.load_c = true;
+        }
+    }
+    nn_gemm_run(m->isa, m->pool, f->threads, &gm, c->scratch, f->per_thread);
+}

@@ -1,0 +1,324 @@
+/*
+ * gemm.c — the blocked SGEMM driver shared by every ISA: packing (also the
+ * implicit im2col of a convolution), cache blocking and the split into
+ * tasks for the thread pool.
+ *
+ * Design (the BLIS loop order, kern.h for the layouts): a task owns a block
+ * of rows [m0, m1) and columns [n0, n1) of one C matrix (one image and
+ * group of a batched job). For each K block of at most KC it packs its
+ * columns of B (KC x NC floats, sized to stay in L2) unless B was packed at
+ * load, packs its rows of A unless A was packed at load, and runs the
+ * micro-kernel over every MR x NR tile: one A micro-panel stays in L1 while
+ * the B panels stream from L2. The first K block overwrites C (unless the
+ * job accumulates), the last applies the fused epilogue. Tasks are sized so
+ * that there are about four per thread; a job with few columns (a 7x7
+ * layer) is split over its rows instead.
+ *
+ * Invariants: I1 every packed panel is zero past the matrix edge, so tiles
+ * over the edge compute finite values that are never stored; I2 a task
+ * writes only its own C block and its own thread's scratch.
+ *
+ * Trusts: the caller (kernels/fast.c) for consistent sizes and strides and
+ * scratch of nn_gemm_scratch bytes per thread.
+ */
+#include "kern.h"
+
+#include <string.h>
+
+#define KC 256
+#define NC_FLOATS 512 /* columns per B block, rounded to NR */
+#define MC_MAX 256    /* rows per A block packed at run time */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static int64_t nc_of(const struct nn_isa *isa, int64_t n)
+{
+    int64_t nc = NC_FLOATS / isa->nr * isa->nr;
+    if (nc < isa->nr)
+        nc = isa->nr;
+    return min64(nc, ceil_div(n, isa->nr) * isa->nr);
+}
+
+static int64_t mc_cap(const struct nn_isa *isa, int64_t m)
+{
+    return min64(ceil_div(m, isa->mr) * isa->mr, MC_MAX / isa->mr * isa->mr);
+}
+
+size_t nn_gemm_scratch(const struct nn_isa *isa, const struct nn_gemm *g)
+{
+    size_t f = 0;
+    if (g->bp == NULL)
+        f += (size_t)(KC * nc_of(isa, g->n));
+    if (g->ap == NULL)
+        f += (size_t)(KC * mc_cap(isa, g->m));
+    return (f * sizeof(float) + 63) & ~(size_t)63;
+}
+
+/* ------------------------------------------------------------- packing */
+
+/* Writes a stream of column values into NR-wide panels of kb rows. */
+struct pw {
+    float *p;      /* next element */
+    int lane;
+    int64_t jump;  /* from the end of one panel's row to the next panel's row */
+    int nr;
+};
+
+/* After t values written: on to the next panel when this one's row is full. */
+static void pw_advance(struct pw *w, int64_t t)
+{
+    w->p += t;
+    w->lane += (int)t;
+    if (w->lane == w->nr) {
+        w->lane = 0;
+        w->p += w->jump;
+    }
+}
+
+static void pw_zero(struct pw *w, int64_t n)
+{
+    while (n > 0) {
+        int64_t t = min64(n, w->nr - w->lane);
+        memset(w->p, 0, (size_t)t * sizeof(float));
+        pw_advance(w, t);
+        n -= t;
+    }
+}
+
+static void pw_copy(struct pw *w, const float *src, int64_t stride, int64_t n)
+{
+    while (n > 0) {
+        int64_t t = min64(n, w->nr - w->lane);
+        if (stride == 1) {
+            memcpy(w->p, src, (size_t)t * sizeof(float));
+            src += t;
+        } else {
+            for (int64_t i = 0; i < t; i++, src += stride)
+                w->p[i] = *src;
+        }
+        pw_advance(w, t);
+        n -= t;
+    }
+}
+
+static void pw_start(struct pw *w, float *dst, int nr, int64_t kb, int64_t row)
+{
+    w->p = dst + row * nr;
+    w->lane = 0;
+    w->nr = nr;
+    w->jump = (kb - 1) * nr;
+}
+
+/* Row k (of kb, starting at matrix row kr) of B columns [n0, n1) from an
+ * implicit im2col of image x. */
+static void im2col_row(const struct nn_im2col *im, const float *x, int64_t kr, int64_t n0, int64_t n1, struct pw *w)
+{
+    int64_t isz = im->in[0] * im->in[1] * im->in[2];
+    if (im->direct) {
+        pw_copy(w, x + kr * isz + n0, 1, n1 - n0);
+        return;
+    }
+    int64_t kx = kr % im->k[2], t = kr / im->k[2];
+    int64_t ky = t % im->k[1];
+    t /= im->k[1];
+    int64_t kz = t % im->k[0], ci = t / im->k[0];
+    const float *xc = x + ci * isz;
+    int64_t ow = im->out[2], oplane = im->out[1] * ow;
+    int64_t oz = n0 / oplane, oy = (n0 % oplane) / ow, ox = n0 % ow;
+    /* valid ox range for this kx: 0 <= ox*s - pb + kx*d < in */
+    int64_t off = kx * im->d[2] - im->pb[2];
+    int64_t lo = off >= 0 ? 0 : ceil_div(-off, im->s[2]);
+    int64_t hi = im->in[2] - 1 - off < 0 ? -1 : (im->in[2] - 1 - off) / im->s[2]; /* inclusive */
+    if (hi > ow - 1)
+        hi = ow - 1;
+    int64_t n = n0;
+    while (n < n1) {
+        int64_t seg = min64(ow - ox, n1 - n);
+        int64_t iz = oz * im->s[0] - im->pb[0] + kz * im->d[0];
+        int64_t iy = oy * im->s[1] - im->pb[1] + ky * im->d[1];
+        if (iz < 0 || iz >= im->in[0] || iy < 0 || iy >= im->in[1] || lo > hi) {
+            pw_zero(w, seg);
+        } else {
+            const float *row = xc + (iz * im->in[1] + iy) * im->in[2];
+            int64_t a = ox, e = ox + seg; /* [a, e) */
+            int64_t z1 = min64(e, lo) - a;
+            if (z1 > 0) {
+                pw_zero(w, z1);
+                a += z1;
+            }
+            int64_t cend = min64(e, hi + 1);
+            if (cend > a) {
+                pw_copy(w, row + a * im->s[2] + off, im->s[2], cend - a);
+                a = cend;
+            }
+            if (e > a)
+                pw_zero(w, e - a);
+        }
+        n += seg;
+        ox += seg;
+        if (ox == ow) {
+            ox = 0;
+            if (++oy == im->out[1]) {
+                oy = 0;
+                oz++;
+            }
+        }
+    }
+}
+
+/* Pack rows [k0, k0 + kb) and columns [n0, n1) of B into NR panels. */
+static void pack_b_block(const struct nn_isa *isa, const struct nn_gemm *g, const float *b, int64_t k0, int64_t kb,
+                         int64_t n0, int64_t n1, float *dst)
+{
+    int nr = isa->nr;
+    int64_t tail = (n1 - n0) % nr ? nr - (n1 - n0) % nr : 0;
+    for (int64_t k = 0; k < kb; k++) {
+        struct pw w;
+        pw_start(&w, dst, nr, kb, k);
+        if (g->im != NULL)
+            im2col_row(g->im, b, k0 + k, n0, n1, &w);
+        else
+            pw_copy(&w, b + (k0 + k) * g->b_rs + n0 * g->b_cs, g->b_cs, n1 - n0);
+        if (tail)
+            pw_zero(&w, tail);
+    }
+}
+
+/* Pack rows [m0, m1) and columns [k0, k0 + kb) of strided A into MR panels. */
+static void pack_a_block(int mr, const float *a, int64_t rs, int64_t cs, int64_t m0, int64_t m1, int64_t k0,
+                         int64_t kb, float *dst)
+{
+    for (int64_t i0 = m0; i0 < m1; i0 += mr) {
+        int64_t mv = min64(mr, m1 - i0);
+        for (int64_t k = 0; k < kb; k++) {
+            float *d = dst + k * mr;
+            const float *s = a + i0 * rs + (k0 + k) * cs;
+            int64_t i = 0;
+            for (; i < mv; i++)
+                d[i] = s[i * rs];
+            for (; i < mr; i++)
+                d[i] = 0.0f;
+        }
+        dst += mr * kb;
+    }
+}
+
+size_t nn_pack_a_size(const struct nn_isa *isa, int64_t m, int64_t k)
+{
+    return (size_t)(ceil_div(m, isa->mr) * isa->mr * k) * sizeof(float);
+}
+
+size_t nn_pack_b_size(const struct nn_isa *isa, int64_t k, int64_t n)
+{
+    return (size_t)(ceil_div(n, isa->nr) * isa->nr * k) * sizeof(float);
+}
+
+void nn_pack_a(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t m, int64_t k, float *dst)
+{
+    pack_a_block(isa->mr, src, rs, cs, 0, m, 0, k, dst);
+}
+
+void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t k, int64_t n, float scale,
+               float *dst)
+{
+    struct nn_gemm g = {.b_rs = rs, .b_cs = cs};
+    pack_b_block(isa, &g, src, 0, k, 0, n, dst);
+    if (scale != 1.0f) {
+        size_t cnt = nn_pack_b_size(isa, k, n) / sizeof(float);
+        for (size_t i = 0; i < cnt; i++)
+            dst[i] *= scale;
+    }
+}
+
+/* --------------------------------------------------------------- driver */
+
+struct run {
+    const struct nn_isa *isa;
+    const struct nn_gemm *g;
+    int64_t mc, nc, mblocks, nblocks;
+    char *scratch;
+    size_t per;
+};
+
+static void task(void *arg, int64_t t, int tid)
+{
+    const struct run *r = arg;
+    const struct nn_gemm *g = r->g;
+    const struct nn_isa *isa = r->isa;
+    int mr = isa->mr, nr = isa->nr;
+    int64_t per_batch = r->mblocks * r->nblocks;
+    int64_t bi = t / per_batch, rest = t % per_batch;
+    int64_t i0 = bi / g->nb[1], i1 = bi % g->nb[1];
+    int64_t m0 = (rest / r->nblocks) * r->mc, n0 = (rest % r->nblocks) * r->nc;
+    int64_t m1 = min64(m0 + r->mc, g->m), n1 = min64(n0 + r->nc, g->n);
+    int64_t aoff = i0 * g->sa[0] + i1 * g->sa[1], boff = i0 * g->sb[0] + i1 * g->sb[1];
+    int64_t coff = i0 * g->sc[0] + i1 * g->sc[1], bmoff = i0 * g->sbias[0] + i1 * g->sbias[1];
+    float *c = g->c + coff;
+    float *bufb = (float *)(r->scratch + (size_t)tid * r->per);
+    float *bufa = bufb + (g->bp == NULL ? KC * r->nc : 0);
+    for (int64_t k0 = 0;;) {
+        int64_t kb = min64(KC, g->k - k0);
+        const float *bpan, *apan;
+        int64_t bstep, astep;
+        if (g->bp != NULL) {
+            bpan = g->bp + boff + (n0 / nr) * nr * g->k + k0 * nr;
+            bstep = nr * g->k;
+        } else {
+            pack_b_block(isa, g, g->b + boff, k0, kb, n0, n1, bufb);
+            bpan = bufb;
+            bstep = nr * kb;
+        }
+        if (g->ap != NULL) {
+            apan = g->ap + aoff + (m0 / mr) * mr * g->k + k0 * mr;
+            astep = mr * g->k;
+        } else {
+            pack_a_block(mr, g->a + aoff, g->a_rs, g->a_cs, m0, m1, k0, kb, bufa);
+            apan = bufa;
+            astep = mr * kb;
+        }
+        unsigned flags = (k0 > 0 || g->load_c ? NN_UKR_LOAD_C : 0) | (k0 + kb >= g->k ? NN_UKR_LAST : 0);
+        for (int64_t i = m0; i < m1; i += mr) {
+            const float *ap = apan + ((i - m0) / mr) * astep;
+            for (int64_t j = n0; j < n1; j += nr) {
+                struct nn_epi e = g->epi;
+                if (e.bias_m)
+                    e.bias_m += bmoff + i;
+                if (e.bias_n)
+                    e.bias_n += j;
+                if (e.res)
+                    e.res += coff + i * e.ldr + j;
+                isa->ukr(kb, ap, bpan + ((j - n0) / nr) * bstep, c + i * g->ldc + j, g->ldc, (int)min64(mr, m1 - i),
+                         (int)min64(nr, n1 - j), flags, &e);
+            }
+        }
+        k0 += kb;
+        if (k0 >= g->k)
+            break;
+    }
+}
+
+void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
+                 size_t scratch_per_thread)
+{
+    if (g->m <= 0 || g->n <= 0)
+        return;
+    struct run r = {.isa = isa, .g = g, .scratch = scratch, .per = scratch_per_thread};
+    int64_t batches = g->nb[0] * g->nb[1];
+    r.nc = nc_of(isa, g->n);
+    r.nblocks = ceil_div(g->n, r.nc);
+    int64_t mpanels = ceil_div(g->m, isa->mr);
+    int64_t mblocks = 1, want = threads > 1 ? 4 * (int64_t)threads : 1;
+    /* tiny jobs are not worth waking threads for */
+    double work = (double)g->m * (double)g->n * (double)g->k * (double)batches;
+    if (work < 2e5)
+        threads = 1, want = 1;
+    if (batches * r.nblocks < want)
+        mblocks = min64(mpanels, ceil_div(want, batches * r.nblocks));
+    int64_t cap_panels = MC_MAX / isa->mr; /* mc_cap */
+    if (g->ap == NULL && mblocks < ceil_div(mpanels, cap_panels))
+        mblocks = ceil_div(mpanels, cap_panels);
+    r.mc = ceil_div(mpanels, mblocks) * isa->mr;
+    r.mblocks = ceil_div(g->m, r.mc);
+    nn_pool_run(p, threads, batches * r.mblocks * r.nblocks, task, &r);
+}

@@ -1,0 +1,142 @@
+/*
+ * kern.h — private to src/nn: the fast-kernel interface (per-ISA micro-
+ * kernels), the SGEMM driver, the thread pool and the fast paths of Conv,
+ * Gemm and MatMul.
+ *
+ * Design: the reference kernels in kernels/ref/ are the truth and stay as
+ * they are. An ISA (struct nn_isa) is a small table of inner loops compiled
+ * with that ISA's flags (kernels/x86/avx2.c, kernels/x86/avx512.c, both from
+ * one template, kernels/x86/tmpl.h); it is chosen once per process from the
+ * CPU's features, or forced with COFFER_NN_ISA=ref|avx2|avx512. Everything
+ * around the inner loops (blocking, packing, im2col, threading, fusion) is
+ * portable C shared by all ISAs. With the "ref" ISA the runtime behaves as
+ * before this layer existed: reference kernels, no fusion, one thread.
+ *
+ * GEMM layout: C[M x N] (row stride ldc) = A[M x K] * B[K x N]. A is read
+ * from MR-row panels (element (i, k) of a panel at k * MR + i), B from
+ * NR-column panels (element (k, j) at k * NR + j); weights are packed into
+ * these layouts once per plan, activations per K block into per-thread
+ * scratch. For a convolution in NCHW, A is the weight [M, C/g * kh * kw],
+ * B the (implicit) im2col of one image and C the output planes; for
+ * Gemm/MatMul, A is the activation and B the weight.
+ */
+#ifndef COFFER_NN_KERN_H
+#define COFFER_NN_KERN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum nn_isa_id { NN_ISA_REF = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_COUNT };
+
+enum nn_act { NN_ACT_NONE = 0, NN_ACT_RELU = 1, NN_ACT_CLIP = 2 };
+
+/* What a micro-kernel applies after the last K block of its tile. Pointers
+ * are already offset to the tile's first row / column; NULL when absent. */
+struct nn_epi {
+    const float *bias_m; /* one per row */
+    const float *bias_n; /* one per column */
+    const float *res;    /* residual, added element-wise */
+    int64_t ldr;
+    int act;             /* enum nn_act */
+    float lo, hi;        /* NN_ACT_CLIP */
+};
+
+#define NN_UKR_LOAD_C 1u /* add onto C's current values (later K blocks) */
+#define NN_UKR_LAST 2u   /* apply the epilogue */
+
+/* C[mv x nv] (+)= A_panel * B_panel over kc; mv <= MR, nv <= NR. */
+typedef void (*nn_ukr_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv,
+                          unsigned flags, const struct nn_epi *e);
+
+/* One depthwise plane: y[oh x ow] = sum over the window of w * xp, where xp
+ * is the input plane already padded (row stride xw, enough zero slack after
+ * it for whole-vector reads), then bias and activation. */
+struct nn_dw {
+    int64_t oh, ow, xw;
+    int kh, kw, sh, sw, dh, dw;
+};
+typedef void (*nn_dw_fn)(const struct nn_dw *d, const float *xp, const float *w, float bias, int act, float lo,
+                         float hi, float *y);
+
+struct nn_isa {
+    const char *name;
+    enum nn_isa_id id;
+    int mr, nr;
+    nn_ukr_fn ukr;
+    nn_dw_fn dw;
+    int vl; /* floats per vector: the depthwise kernel's slack */
+};
+
+/* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),
+ * or NULL with the reason in *why when COFFER_NN_ISA names one this CPU or
+ * build lacks. */
+const struct nn_isa *nn_isa_default(const char **why);
+/* A given ISA, or NULL when this CPU or build lacks it. */
+const struct nn_isa *nn_isa_get(enum nn_isa_id id);
+const char *nn_isa_name(enum nn_isa_id id);
+
+/* Per-ISA tables (defined only when the build has the file). */
+extern const struct nn_isa nn_isa_avx2;
+extern const struct nn_isa nn_isa_avx512;
+
+/* ---------------------------------------------------------- thread pool */
+
+struct nn_pool;
+typedef void (*nn_task_fn)(void *arg, int64_t task, int tid);
+
+/* Threads in this process's CPU affinity mask (at least 1). */
+int nn_cpu_count(void);
+/* A pool of n threads counting the caller (n - 1 workers); NULL on failure. */
+struct nn_pool *nn_pool_new(int n);
+void nn_pool_free(struct nn_pool *p);
+int nn_pool_size(const struct nn_pool *p);
+/* Run fn(arg, t, tid) for t in [0, ntasks) on up to `width` threads (the
+ * caller is tid 0) and return when all are done. p may be NULL (inline). */
+void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg);
+
+/* ---------------------------------------------------------- SGEMM driver */
+
+/* Implicit im2col of one image (and group): row k = (ci, kz, ky, kx),
+ * column n = (oz, oy, ox). */
+struct nn_im2col {
+    int64_t c;             /* channels of the group */
+    int64_t in[3], k[3], s[3], d[3], pb[3], out[3];
+    bool direct;           /* 1x1, stride 1, no padding: B is the input itself */
+};
+
+struct nn_gemm {
+    int64_t m, n, k;
+    /* A: prepacked MR panels over the whole K (ap), or a strided matrix */
+    const float *ap;
+    const float *a;
+    int64_t a_rs, a_cs;
+    /* B: prepacked NR panels over the whole K (bp), an implicit im2col of
+     * b (im), or a strided matrix */
+    const float *bp;
+    const float *b;
+    int64_t b_rs, b_cs;
+    const struct nn_im2col *im;
+    float *c;
+    int64_t ldc;
+    bool load_c; /* accumulate onto C instead of overwriting it */
+    struct nn_epi epi; /* bias_m / bias_n / res relative to C's origin */
+    /* up to two batch levels (images, groups): counts and element strides */
+    int64_t nb[2];
+    int64_t sa[2], sb[2], sc[2], sbias[2];
+};
+
+/* Bytes of per-thread scratch the driver needs for g (0 when it packs nothing). */
+size_t nn_gemm_scratch(const struct nn_isa *isa, const struct nn_gemm *g);
+/* Run g on the pool; scratch holds `threads` blocks of nn_gemm_scratch bytes. */
+void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
+                 size_t scratch_per_thread);
+/* Bytes of a packed A (m x k) or B (k x n) and the packing itself; src is
+ * strided (rs, cs), scale multiplies every element. */
+size_t nn_pack_a_size(const struct nn_isa *isa, int64_t m, int64_t k);
+size_t nn_pack_b_size(const struct nn_isa *isa, int64_t k, int64_t n);
+void nn_pack_a(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t m, int64_t k, float *dst);
+void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t k, int64_t n, float scale,
+               float *dst);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * pool.c — the thread pool the fast kernels share out their tasks on.
+ *
+ * Design: n - 1 worker threads, started once when a model is loaded, and
+ * the calling thread as thread 0. A run publishes (fn, arg, ntasks) under
+ * a mutex and bumps a generation number; every thread then takes task
+ * numbers from one atomic counter until none are left, so uneven tasks
+ * balance themselves. Workers spin briefly on the generation before they
+ * sleep on a condition variable: the nodes of one inference follow each
+ * other within microseconds, and a sleeping thread takes tens of
+ * microseconds to wake. The caller waits for the workers the same way.
+ * Nothing is allocated per run.
+ *
+ * Invariants: I1 a run's tasks are all finished (by some thread) before
+ * nn_pool_run returns; I2 a worker that joined a generation decrements
+ * `busy` exactly once for it.
+ *
+ * Trusts: one nn_pool_run at a time per pool (a model is not run from two
+ * threads at once, nn.h).
+ */
+#include "kern.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "coffer/base.h"
+
+#define SPIN_ROUNDS 20000 /* about 50-200 us of pause instructions */
+
+struct nn_pool {
+    int n;
+    pthread_t *th;
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    atomic_uint_fast64_t gen;
+    atomic_int busy;       /* workers still in the current generation */
+    atomic_int_fast64_t next;
+    int width;             /* threads taking part in the current generation */
+    int64_t ntasks;
+    nn_task_fn fn;
+    void *arg;
+    bool stop;
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+int nn_cpu_count(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n;
+}
+
+static void take_tasks(struct nn_pool *p, int tid)
+{
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (t >= p->ntasks)
+            return;
+        p->fn(p->arg, t, tid);
+    }
+}
+
+struct worker_arg {
+    struct nn_pool *p;
+    int tid;
+};
+
+static void *worker(void *v)
+{
+    struct nn_pool *p = ((struct worker_arg *)v)->p;
+    int tid = ((struct worker_arg *)v)->tid;
+    coffer_free(v);
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !p->stop)
+                pthread_cond_wait(&p->start, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (p->stop)
+            return NULL;
+        seen = g;
+        if (tid < p->width)
+            take_tasks(p, tid);
+        if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+struct nn_pool *nn_pool_new(int n)
+{
+    if (n < 1)
+        n = 1;
+    struct nn_pool *p = coffer_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->n = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (n > 1 && (p->th = coffer_calloc((size_t)n, sizeof(pthread_t))) == NULL) {
+        nn_pool_free(p);
+        return NULL;
+    }
+    for (int i = 1; i < n; i++) {
+        struct worker_arg *wa = coffer_malloc(sizeof(*wa));
+        if (wa == NULL) {
+            nn_pool_free(p);
+            return NULL;
+        }
+        wa->p = p;
+        wa->tid = i;
+        if (pthread_create(&p->th[i], NULL, worker, wa) != 0) {
+            coffer_free(wa);
+            nn_pool_free(p);
+            return NULL;
+        }
+        p->n = i + 1;
+    }
+    return p;
+}
+
+void nn_pool_free(struct nn_pool *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    coffer_free(p->th);
+    coffer_free(p);
+}
+
+int nn_pool_size(const struct nn_pool *p)
+{
+    return p ? p->n : 1;
+}
+
+void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg)
+{
+    if (ntasks <= 0)
+        return;
+    if (p == NULL || p->n == 1 || width <= 1 || ntasks == 1) {
+        for (int64_t t = 0; t < ntasks; t++)
+            fn(arg, t, 0);
+        return;
+    }
+    if (width > p->n)
+        width = p->n;
+    p->fn = fn;
+    p->arg = arg;
+    p->ntasks = ntasks;
+    p->width = width;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->busy, p->n - 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    take_tasks(p, 0);
+    for (int i = 0; atomic_load_explicit(&p->busy, memory_order_acquire) != 0 && i < SPIN_ROUNDS; i++)
+        cpu_relax();
+    if (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0)
+            pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}

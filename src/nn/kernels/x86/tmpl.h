@@ -1,0 +1,232 @@
+/*
+ * tmpl.h — the inner loops of one ISA, written once with GCC/clang vector
+ * extensions and compiled once per ISA (avx2.c, avx512.c) with that ISA's
+ * flags, so each file becomes native code for its vector width.
+ *
+ * The including file defines VL (floats per vector), MR (rows of the GEMM
+ * micro-tile), NV (vectors per row of the tile: NR = VL * NV), ISA_SYM,
+ * ISA_NAME and ISA_ID.
+ *
+ * Micro-kernel: MR x NR accumulators stay in registers over the whole K
+ * block; each k step loads NV vectors of the B panel and broadcasts MR
+ * values of the A panel. One instantiation per row count 1..MR, so a tile
+ * with fewer rows (a Gemm at batch 1) does no wasted work. Columns past nv
+ * are computed (the packed B is zero there) and not stored.
+ *
+ * Depthwise: one output plane, VL outputs at a time, over an input plane
+ * the caller padded; stride 2 de-interleaves two vector loads.
+ *
+ * Trusts: the driver (kernels/gemm.c, kernels/fast.c) for panel sizes,
+ * tile bounds and the padded plane's slack.
+ */
+#include <string.h>
+
+#include "../kern.h"
+
+#define NR (VL * NV)
+
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef int32_t vi __attribute__((vector_size(VL * 4)));
+
+static inline vf vld(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline void vst(float *p, vf v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline vf vset(float s)
+{
+    return (vf){0} + s; /* splat: one broadcast (a lane loop became two at -O3) */
+}
+
+static inline vf vsel(vi m, vf a, vf b) /* m ? a : b, lane-wise */
+{
+    return (vf)(((vi)a & m) | ((vi)b & ~m));
+}
+
+static inline vf vact(vf v, int act, vf lo, vf hi)
+{
+    if (act == NN_ACT_RELU)
+        return vsel(v > vset(0.0f), v, vset(0.0f));
+    if (act == NN_ACT_CLIP) {
+        v = vsel(v < lo, lo, v);
+        return vsel(v > hi, hi, v);
+    }
+    return v;
+}
+
+static inline float sact(float v, int act, float lo, float hi)
+{
+    if (act == NN_ACT_RELU)
+        return v > 0.0f ? v : 0.0f;
+    if (act == NN_ACT_CLIP) {
+        v = v < lo ? lo : v;
+        return v > hi ? hi : v;
+    }
+    return v;
+}
+
+static inline __attribute__((always_inline)) void ukr_gen(const int mr, int64_t kc, const float *a, const float *b,
+                                                         float *c, int64_t ldc, int mv, int nv, unsigned flags,
+                                                         const struct nn_epi *e)
+{
+    vf acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++)
+            acc[i][j] = vset(0.0f);
+    for (int64_t k = 0; k < kc; k++) {
+        vf bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++)
+            bv[j] = vld(b + k * NR + j * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            vf av = vset(a[k * MR + i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++)
+                acc[i][j] += av * bv[j];
+        }
+    }
+    bool last = (flags & NN_UKR_LAST) != 0, load = (flags & NN_UKR_LOAD_C) != 0;
+    int act = last ? e->act : NN_ACT_NONE;
+    if (nv == NR && mv == mr) {
+        vf lo = vset(e->lo), hi = vset(e->hi);
+#pragma GCC unroll 16
+        for (int i = 0; i < mr; i++) {
+            float *cr = c + i * ldc;
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) {
+                vf v = acc[i][j];
+                if (load)
+                    v += vld(cr + j * VL);
+                if (last) {
+                    if (e->bias_m)
+                        v += vset(e->bias_m[i]);
+                    if (e->bias_n)
+                        v += vld(e->bias_n + j * VL);
+                    if (e->res)
+                        v += vld(e->res + i * e->ldr + j * VL);
+                }
+                vst(cr + j * VL, vact(v, act, lo, hi));
+            }
+        }
+        return;
+    }
+    float t[MR][NR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < NV; j++)
+            vst(&t[i][j * VL], acc[i][j]);
+    for (int i = 0; i < mv; i++)
+        for (int j = 0; j < nv; j++) {
+            float v = t[i][j];
+            if (load)
+                v += c[i * ldc + j];
+            if (last) {
+                if (e->bias_m)
+                    v += e->bias_m[i];
+                if (e->bias_n)
+                    v += e->bias_n[j];
+                if (e->res)
+                    v += e->res[i * e->ldr + j];
+            }
+            c[i * ldc + j] = sact(v, act, e->lo, e->hi);
+        }
+}
+
+#define UKR_INST(R)                                                                                              \
+    static void ukr_##R(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv,       \
+                        unsigned flags, const struct nn_epi *e)                                                  \
+    {                                                                                                            \
+        ukr_gen(R, kc, a, b, c, ldc, mv, nv, flags, e);                                                          \
+    }
+UKR_INST(1)
+UKR_INST(2)
+UKR_INST(3)
+UKR_INST(4)
+#if MR > 4
+UKR_INST(5)
+UKR_INST(6)
+#endif
+#if MR > 6
+UKR_INST(7)
+UKR_INST(8)
+#endif
+
+static void ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv, unsigned flags,
+                const struct nn_epi *e)
+{
+    static const nn_ukr_fn by_rows[] = {
+        ukr_1, ukr_1, ukr_2, ukr_3, ukr_4,
+#if MR > 4
+        ukr_5, ukr_6,
+#endif
+#if MR > 6
+        ukr_7, ukr_8,
+#endif
+    };
+    by_rows[mv](kc, a, b, c, ldc, mv, nv, flags, e);
+}
+
+/* Lanes 0, 2, 4, ... of the 2 * VL floats at p. */
+static inline vf vld_even(const float *p)
+{
+    vf a = vld(p), b = vld(p + VL);
+#if VL == 16
+#define EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#else
+#define EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14
+#endif
+#ifdef __clang__
+    return __builtin_shufflevector(a, b, EVEN_IDX);
+#else
+    return __builtin_shuffle(a, b, (vi){EVEN_IDX});
+#endif
+}
+
+static void dw(const struct nn_dw *d, const float *xp, const float *w, float bias, int act, float lo, float hi,
+               float *y)
+{
+    vf vlo = vset(lo), vhi = vset(hi), vb = vset(bias);
+    for (int64_t oy = 0; oy < d->oh; oy++) {
+        float *yr = y + oy * d->ow;
+        for (int64_t ox = 0; ox < d->ow; ox += VL) {
+            vf acc = vb;
+            for (int ky = 0; ky < d->kh; ky++) {
+                const float *row = xp + (oy * d->sh + ky * d->dh) * d->xw + ox * d->sw;
+                for (int kx = 0; kx < d->kw; kx++) {
+                    const float *p = row + kx * d->dw;
+                    vf xv;
+                    if (d->sw == 1) {
+                        xv = vld(p);
+                    } else if (d->sw == 2) {
+                        xv = vld_even(p);
+                    } else {
+                        for (int l = 0; l < VL; l++)
+                            xv[l] = p[l * d->sw];
+                    }
+                    acc += vset(w[ky * d->kw + kx]) * xv;
+                }
+            }
+            acc = vact(acc, act, vlo, vhi);
+            if (ox + VL <= d->ow) {
+                vst(yr + ox, acc);
+            } else {
+                float t[VL];
+                vst(t, acc);
+                memcpy(yr + ox, t, (size_t)(d->ow - ox) * sizeof(float));
+            }
+        }
+    }
+}
+
+const struct nn_isa ISA_SYM = {
+    .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL,
+};

@@ -1,0 +1,458 @@
+/*
+ * test_kernels.c — every fast kernel variant against the reference kernels.
+ *
+ * For each ISA (AVX2, AVX-512; one test function each, reported as skipped
+ * with the reason when this CPU lacks it):
+ *   - the SGEMM driver on random shapes (odd sizes, vector and tile tails,
+ *     K over one block, N over one block), strided and packed operands,
+ *     every epilogue (row and column bias, residual, Relu, Clip,
+ *     accumulation), on one thread and on a pool of three, against a plain
+ *     double-precision loop;
+ *   - Conv through the whole runtime (fusion and planning included) on
+ *     random geometries: kernel sizes, strides, dilations, every padding,
+ *     groups including depthwise, weights as a graph input, followed by
+ *     BatchNormalization, Add of a residual and Relu or Clip, against the
+ *     same model run with the reference ISA;
+ *   - Gemm (transposes, alpha, beta, bias shapes) + Relu and MatMul
+ *     (rank-3 A) the same way.
+ * Random cases come from a fixed seed, so a failure names a reproducible
+ * case.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coffer/nn.h"
+#include "nn_writer.h"
+#include "../../src/nn/nn_int.h"
+
+static uint64_t rng_state;
+
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33);
+}
+
+static int64_t rint_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rfloat(void) { return (float)rnd() / 2147483648.0f - 1.0f; }
+
+static float *rbuf(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = rfloat();
+    return p;
+}
+
+static const struct nn_isa *need(enum nn_isa_id id)
+{
+    const struct nn_isa *isa = nn_isa_get(id);
+    if (isa == NULL) {
+        printf("nn kernels: %s skipped: this CPU lacks it\n", nn_isa_name(id));
+        skip();
+    }
+    return isa;
+}
+
+static void near(const float *got, const float *want, size_t n, double tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= tol * (1.0 + fabs((double)want[i]))))
+            fail_msg("%s: element %zu is %.7g, want %.7g", what, i, (double)got[i], (double)want[i]);
+    }
+}
+
+/* ----------------------------------------------------------------- GEMM */
+
+static void gemm_case(const struct nn_isa *isa, struct nn_pool *pool, int threads, int64_t m, int64_t n, int64_t k,
+                      int variant)
+{
+    bool ta = variant & 1, tb = variant & 2, pack_a = variant & 4, pack_b = variant & 8;
+    float *a = rbuf((size_t)(m * k)), *b = rbuf((size_t)(k * n)), *bm = rbuf((size_t)m), *bn = rbuf((size_t)n);
+    float *res = rbuf((size_t)(m * n)), *c = rbuf((size_t)(m * n)), *want = malloc((size_t)(m * n + 1) * 4);
+    float *c0 = malloc((size_t)(m * n + 1) * 4);
+    memcpy(c0, c, (size_t)(m * n) * 4);
+    int act = (int)rint_in(0, 2);
+    bool load_c = rnd() % 3 == 0, use_res = rnd() % 2, use_bm = rnd() % 2, use_bn = rnd() % 2;
+    struct nn_gemm g = {.m = m, .n = n, .k = k, .ldc = n, .load_c = load_c, .nb = {1, 1}};
+    g.a_rs = ta ? 1 : k;
+    g.a_cs = ta ? m : 1;
+    g.b_rs = tb ? 1 : n;
+    g.b_cs = tb ? k : 1;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    float *ap = NULL, *bp = NULL;
+    if (pack_a) {
+        ap = malloc(nn_pack_a_size(isa, m, k) + 4);
+        nn_pack_a(isa, a, g.a_rs, g.a_cs, m, k, ap);
+        g.ap = ap;
+    }
+    if (pack_b) {
+        bp = malloc(nn_pack_b_size(isa, k, n) + 4);
+        nn_pack_b(isa, b, g.b_rs, g.b_cs, k, n, 1.0f, bp);
+        g.bp = bp;
+    }
+    g.epi = (struct nn_epi){.bias_m = use_bm ? bm : NULL, .bias_n = use_bn ? bn : NULL, .res = use_res ? res : NULL,
+                            .ldr = n, .act = act, .lo = -0.3f, .hi = 0.4f};
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = load_c ? c0[i * n + j] : 0.0;
+            for (int64_t p = 0; p < k; p++)
+                s += (double)a[i * g.a_rs + p * g.a_cs] * (double)b[p * g.b_rs + j * g.b_cs];
+            if (use_bm)
+                s += bm[i];
+            if (use_bn)
+                s += bn[j];
+            if (use_res)
+                s += res[i * n + j];
+            if (act == NN_ACT_RELU)
+                s = s > 0 ? s : 0;
+            if (act == NN_ACT_CLIP)
+                s = s < -0.3 ? -0.3 : s > 0.4 ? 0.4 : s;
+            want[i * n + j] = (float)s;
+        }
+    size_t per = nn_gemm_scratch(isa, &g);
+    void *scratch = malloc(per * (size_t)threads + 64);
+    nn_gemm_run(isa, pool, threads, &g, scratch, per);
+    char what[128];
+    snprintf(what, sizeof(what), "%s gemm m=%lld n=%lld k=%lld variant %d act %d threads %d", isa->name, (long long)m,
+             (long long)n, (long long)k, variant, act, threads);
+    near(c, want, (size_t)(m * n), 1e-4, what);
+    free(scratch);
+    free(ap);
+    free(bp);
+    free(a);
+    free(b);
+    free(bm);
+    free(bn);
+    free(res);
+    free(c);
+    free(c0);
+    free(want);
+}
+
+static void gemm_tests(enum nn_isa_id id)
+{
+    const struct nn_isa *isa = need(id);
+    struct nn_pool *pool = nn_pool_new(3);
+    assert_non_null(pool);
+    rng_state = 1234 + (uint64_t)id;
+    static const int64_t fixed[][3] = {{1, 1, 1}, {8, 48, 256}, {9, 49, 257}, {1, 600, 5}, {7, 17, 300},
+                                       {300, 3, 2}, {6, 16, 0}, {13, 1000, 3}};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        for (int v = 0; v < 16; v++)
+            gemm_case(isa, v % 2 ? pool : NULL, v % 2 ? 3 : 1, fixed[i][0], fixed[i][1], fixed[i][2], v);
+    for (int t = 0; t < 60; t++)
+        gemm_case(isa, pool, t % 2 ? 3 : 1, rint_in(1, 40), rint_in(1, 120), rint_in(1, 300), (int)rint_in(0, 15));
+    nn_pool_free(pool);
+}
+
+void test_kernels_gemm_avx2(void **state)
+{
+    (void)state;
+    gemm_tests(NN_ISA_AVX2);
+}
+
+void test_kernels_gemm_avx512(void **state)
+{
+    (void)state;
+    gemm_tests(NN_ISA_AVX512);
+}
+
+/* ---------------------------------------------- whole models, ISA vs ref */
+
+/* Load bytes, force the ISA and thread count, run once on inputs; the
+ * outputs are copied to out (malloc). */
+static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
+                       const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
+{
+    struct coffer_nn_model *m;
+    struct coffer_nn_options o = {.threads = 1};
+    if (coffer_nn_model_load_opts(bytes, size, &o, &m) != COFFER_OK)
+        fail_msg("load: %s", coffer_err_detail());
+    m->isa = isa;
+    m->threads = threads;
+    if (threads > 1)
+        assert_non_null(m->pool = nn_pool_new(threads));
+    m->planned = false; /* re-plan with this ISA */
+    struct coffer_nn_tensor out;
+    if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
+        fail_msg("run (%s): %s", isa->name, coffer_err_detail());
+    *count = out.size / sizeof(float);
+    float *y = malloc(out.size + 4);
+    memcpy(y, out.data, out.size);
+    coffer_nn_model_free(m);
+    return y;
+}
+
+static void compare_models(const struct nn_isa *isa, const uint8_t *bytes, size_t size,
+                           const struct coffer_nn_tensor *in, size_t n_in, const char *what)
+{
+    size_t nr, nf;
+    float *want = run_with(bytes, size, nn_isa_get(NN_ISA_REF), 1, in, n_in, &nr);
+    for (int threads = 1; threads <= 2; threads++) {
+        float *got = run_with(bytes, size, isa, threads, in, n_in, &nf);
+        assert_int_equal(nr, nf);
+        char w[300];
+        snprintf(w, sizeof(w), "%s (%s, %d threads)", what, isa->name, threads);
+        near(got, want, nr, 2e-4, w);
+        free(got);
+    }
+    free(want);
+}
+
+static struct coffer_nn_tensor ft(float *data, int rank, const int64_t *dims)
+{
+    struct coffer_nn_tensor t = {.dtype = COFFER_NN_FLOAT, .rank = rank, .data = data};
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        t.dims[i] = dims[i];
+        n *= (size_t)dims[i];
+    }
+    t.size = n * sizeof(float);
+    return t;
+}
+
+static size_t prod(const int64_t *d, int r)
+{
+    size_t n = 1;
+    for (int i = 0; i < r; i++)
+        n *= (size_t)d[i];
+    return n;
+}
+
+static void conv_case(const struct nn_isa *isa, int t)
+{
+    int nsp = t % 7 == 6 ? 1 : 2;
+    int64_t n = rint_in(1, 2), c = rint_in(1, 9), group = 1;
+    int kind = (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
+    int64_t mo = rint_in(1, 70);
+    if (kind == 1) {
+        group = c;
+        mo = c;
+    } else if (kind == 2) {
+        group = c > 1 && c % 3 == 0 ? 3 : c;
+        mo = group * rint_in(1, 5);
+    }
+    int64_t k[2], s[2], d[2], pads[4], in[2], out[2];
+    for (int i = 0; i < nsp; i++) {
+        k[i] = rint_in(1, 4);
+        s[i] = rint_in(1, 3);
+        d[i] = rint_in(1, 2);
+        pads[i] = rint_in(0, 2);
+        pads[nsp + i] = rint_in(0, 2);
+        int64_t ek = d[i] * (k[i] - 1) + 1;
+        in[i] = rint_in(ek > pads[i] + pads[nsp + i] ? ek - pads[i] - pads[nsp + i] : 1, 19);
+        out[i] = (in[i] + pads[i] + pads[nsp + i] - ek) / s[i] + 1;
+    }
+    int64_t xd[4] = {n, c}, wd[4] = {mo, c / group}, yd[4] = {n, mo};
+    for (int i = 0; i < nsp; i++) {
+        xd[2 + i] = in[i];
+        wd[2 + i] = k[i];
+        yd[2 + i] = out[i];
+    }
+    int rank = 2 + nsp;
+    int post = (int)rint_in(0, 7); /* bit 0: BatchNorm, bit 1: residual Add, bit 2: Relu else Clip (or none) */
+    bool has_bias = rnd() % 2, act_none = rnd() % 3 == 0;
+    float *x = rbuf(prod(xd, rank)), *w = rbuf(prod(wd, rank)), *b = rbuf((size_t)mo), *r = rbuf(prod(yd, rank));
+    float *bn[4];
+    for (int i = 0; i < 4; i++)
+        bn[i] = rbuf((size_t)mo);
+    for (int64_t i = 0; i < mo; i++)
+        bn[3][i] = fabsf(bn[3][i]) + 0.5f; /* variance */
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec at[5] = {
+        {"kernel_shape", 7, 0, 0, k, (size_t)nsp, NULL}, {"strides", 7, 0, 0, s, (size_t)nsp, NULL},
+        {"dilations", 7, 0, 0, d, (size_t)nsp, NULL},    {"pads", 7, 0, 0, pads, (size_t)(2 * nsp), NULL},
+        {"group", 2, 0, group, NULL, 0, NULL},
+    };
+    const char *cur = "c0";
+    node(&g, "Conv", "conv", (const char *[]){"X", "W", "B"}, has_bias ? 3 : 2, (const char *[]){cur}, 1, at, 5);
+    if (post & 1) {
+        node(&g, "BatchNormalization", "bn", (const char *[]){cur, "s", "bb", "mean", "var"}, 5, (const char *[]){"c1"},
+             1, NULL, 0);
+        cur = "c1";
+    }
+    if (post & 2) {
+        node(&g, "Add", "add", (const char *[]){"R", cur}, 2, (const char *[]){"c2"}, 1, NULL, 0);
+        cur = "c2";
+    }
+    if (!act_none) {
+        if (post & 4)
+            node(&g, "Relu", "relu", (const char *[]){cur}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+        else
+            node(&g, "Clip", "clip", (const char *[]){cur, "lo", "hi"}, 3, (const char *[]){"Y"}, 1, NULL, 0);
+    } else {
+        node(&g, "Identity", "id", (const char *[]){cur}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    }
+    pb_str(&g, 2, "g");
+    float lo = -0.5f, hi = 0.7f;
+    int64_t one = 1;
+    if (kind != 3)
+        tensor(&g, 5, "W", COFFER_NN_FLOAT, rank, wd, w, prod(wd, rank));
+    tensor(&g, 5, "B", COFFER_NN_FLOAT, 1, &mo, b, (size_t)mo);
+    const char *bnn[4] = {"s", "bb", "mean", "var"};
+    for (int i = 0; i < 4; i++)
+        tensor(&g, 5, bnn[i], COFFER_NN_FLOAT, 1, &mo, bn[i], (size_t)mo);
+    tensor(&g, 5, "lo", COFFER_NN_FLOAT, 0, &one, &lo, 1);
+    tensor(&g, 5, "hi", COFFER_NN_FLOAT, 0, &one, &hi, 1);
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, rank, xd);
+    if (kind == 3)
+        value_info(&g, 11, "W", COFFER_NN_FLOAT, rank, wd);
+    if (post & 2)
+        value_info(&g, 11, "R", COFFER_NN_FLOAT, rank, yd);
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    size_t size;
+    uint8_t *bytes = model(&g, 13, &size);
+    struct coffer_nn_tensor ins[3];
+    size_t n_in = 0;
+    ins[n_in++] = ft(x, rank, xd);
+    if (kind == 3)
+        ins[n_in++] = ft(w, rank, wd);
+    if (post & 2)
+        ins[n_in++] = ft(r, rank, yd);
+    char what[300];
+    snprintf(what, sizeof(what),
+             "case %d: conv x[%lld,%lld,%lld,%lld] w[%lld,%lld,%lld,%lld] strides %lld,%lld dilations %lld,%lld "
+             "pads %lld,%lld,%lld,%lld group %lld bias %d post %d act %d",
+             t, (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)(nsp > 1 ? xd[3] : 0),
+             (long long)wd[0], (long long)wd[1], (long long)wd[2], (long long)(nsp > 1 ? wd[3] : 0), (long long)s[0],
+             (long long)(nsp > 1 ? s[1] : 0), (long long)d[0], (long long)(nsp > 1 ? d[1] : 0), (long long)pads[0],
+             (long long)pads[1], (long long)(nsp > 1 ? pads[2] : 0), (long long)(nsp > 1 ? pads[3] : 0),
+             (long long)group, has_bias, post, !act_none);
+    compare_models(isa, bytes, size, ins, n_in, what);
+    coffer_free(bytes);
+    free(x);
+    free(w);
+    free(b);
+    free(r);
+    for (int i = 0; i < 4; i++)
+        free(bn[i]);
+}
+
+static void conv_tests(enum nn_isa_id id)
+{
+    const struct nn_isa *isa = need(id);
+    rng_state = 777 + (uint64_t)id;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    for (int t = 0; t < 120; t++)
+        conv_case(isa, t);
+    coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+void test_kernels_conv_avx2(void **state)
+{
+    (void)state;
+    conv_tests(NN_ISA_AVX2);
+}
+
+void test_kernels_conv_avx512(void **state)
+{
+    (void)state;
+    conv_tests(NN_ISA_AVX512);
+}
+
+static void gemm_op_case(const struct nn_isa *isa, int t)
+{
+    int64_t m = rint_in(1, 20), k = rint_in(1, 70), n = rint_in(1, 130);
+    bool matmul = t % 3 == 2;
+    int64_t ta = matmul ? 0 : rint_in(0, 1), tb = matmul ? 0 : rint_in(0, 1);
+    int cshape = (int)rint_in(0, 3); /* none, [n], [1, n], [m, n] */
+    int b_input = rnd() % 4 == 0;    /* B as a graph input */
+    float alpha = b_input ? 1.0f : 0.5f + rfloat(), beta = 0.5f + rfloat();
+    int64_t batch = rint_in(1, 3);
+    int64_t ad[3], bd[2] = {tb ? n : k, tb ? k : n}, cd[2];
+    int arank;
+    if (matmul) {
+        ad[0] = batch;
+        ad[1] = m;
+        ad[2] = k;
+        arank = 3;
+    } else {
+        ad[0] = ta ? k : m;
+        ad[1] = ta ? m : k;
+        arank = 2;
+    }
+    float *a = rbuf(prod(ad, arank)), *b = rbuf((size_t)(k * n)), *cv = rbuf((size_t)(m * n));
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec at[4] = {{"transA", 2, 0, ta, NULL, 0, NULL}, {"transB", 2, 0, tb, NULL, 0, NULL},
+                              {"alpha", 1, alpha, 0, NULL, 0, NULL}, {"beta", 1, beta, 0, NULL, 0, NULL}};
+    if (matmul)
+        node(&g, "MatMul", "mm", (const char *[]){"A", "Bw"}, 2, (const char *[]){"h"}, 1, NULL, 0);
+    else
+        node(&g, "Gemm", "gemm", (const char *[]){"A", "Bw", "C"}, cshape ? 3 : 2, (const char *[]){"h"}, 1, at, 4);
+    node(&g, "Relu", "relu", (const char *[]){"h"}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "g");
+    if (!b_input)
+        tensor(&g, 5, "Bw", COFFER_NN_FLOAT, 2, bd, b, (size_t)(k * n));
+    int crank = cshape == 1 ? 1 : 2;
+    cd[0] = cshape == 1 ? n : cshape == 2 ? 1 : m;
+    cd[1] = n;
+    if (cshape)
+        tensor(&g, 5, "C", COFFER_NN_FLOAT, crank, cd, cv, prod(cd, crank));
+    value_info(&g, 11, "A", COFFER_NN_FLOAT, arank, ad);
+    if (b_input)
+        value_info(&g, 11, "Bw", COFFER_NN_FLOAT, 2, bd);
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    size_t size;
+    uint8_t *bytes = model(&g, 13, &size);
+    struct coffer_nn_tensor ins[2] = {ft(a, arank, ad), ft(b, 2, bd)};
+    char what[200];
+    snprintf(what, sizeof(what), "case %d: %s m=%lld k=%lld n=%lld transA %lld transB %lld C shape %d B input %d", t,
+             matmul ? "MatMul" : "Gemm", (long long)m, (long long)k, (long long)n, (long long)ta, (long long)tb,
+             cshape, b_input);
+    compare_models(isa, bytes, size, ins, b_input ? 2 : 1, what);
+    coffer_free(bytes);
+    free(a);
+    free(b);
+    free(cv);
+}
+
+static void gemm_op_tests(enum nn_isa_id id)
+{
+    const struct nn_isa *isa = need(id);
+    rng_state = 99 + (uint64_t)id;
+    for (int t = 0; t < 60; t++)
+        gemm_op_case(isa, t);
+}
+
+void test_kernels_gemm_ops_avx2(void **state)
+{
+    (void)state;
+    gemm_op_tests(NN_ISA_AVX2);
+}
+
+void test_kernels_gemm_ops_avx512(void **state)
+{
+    (void)state;
+    gemm_op_tests(NN_ISA_AVX512);
+}
+
+/* The process's choice is one the CPU has, and reported by info. */
+void test_kernels_isa_choice(void **state)
+{
+    (void)state;
+    const char *why;
+    const struct nn_isa *isa = nn_isa_default(&why);
+    if (isa == NULL) {
+        printf("nn kernels: isa choice skipped: %s\n", why);
+        skip();
+    }
+    assert_ptr_equal(nn_isa_get(isa->id), isa);
+    const char *env = getenv("COFFER_NN_ISA");
+    if (env == NULL || env[0] == '\0') /* the best this CPU has */
+        for (int i = isa->id + 1; i < NN_ISA_COUNT; i++)
+            assert_null(nn_isa_get((enum nn_isa_id)i));
+    else
+        assert_string_equal(env, isa->name);
+    assert_true(nn_cpu_count() >= 1);
+}
