@@ -8,8 +8,9 @@
 #   rest   REST :predict of one 784-float instance, wrk the same way
 #   grpc   gRPC Predict of the same input (tensor_content), h2load -c32 -m1
 #   h2n    nginx over HTTP/2, h2load -c32 -m1 (the HTTP/2 limit, for gRPC)
-# With BATCH=1 the server runs with --enable_batching (default parameters
-# but num_batch_threads = THREADS, batch_timeout_micros 0).
+# With BATCH=1 the server runs with --enable_batching (max_batch_size 32,
+# allowed_batch_sizes 1, 2, 4 ... 32, num_batch_threads = THREADS,
+# batch_timeout_micros 0), and the batch sizes it made are printed.
 # Prints every round, each side's best round, p50/p99 latency of that round,
 # and the ratios REST/nginx and gRPC/REST.
 #   bash bench/serve_bench.sh [ROUNDS] [THREADS]
@@ -75,7 +76,8 @@ gport=$(free_port)
 rport=$(free_port)
 extra=()
 if [ "${BATCH:-0}" = 1 ]; then
-  printf 'num_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' "$threads" >"$tmp/batching.cfg"
+  printf 'max_batch_size { value: 32 }\nallowed_batch_sizes: [1, 2, 4, 8, 16, 32]\nnum_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' \
+    "$threads" >"$tmp/batching.cfg"
   extra=(--enable_batching --batching_parameters_file "$tmp/batching.cfg")
 fi
 # the access log is one line per request, as nginx's is off here: keep it at warn
@@ -117,7 +119,7 @@ done
 echo >&2
 # every request was answered (gRPC status 0 only: h2load counts HTTP 200s)
 curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$rport/monitoring/prometheus/metrics" |
-  grep -E '^coffer_serve_requests_total' >&2
+  grep -E '^coffer_serve_requests_total|^coffer_serve_batch_size_(sum|count)' >&2
 /usr/bin/python3 - "$tmp" "$rounds" "$threads" "${BATCH:-0}" <<'PY'
 import os, sys
 d, rounds, threads, batch = sys.argv[1:5]

@@ -46,7 +46,8 @@ void cmd_serve_help(FILE *out)
             "                    (--coordinator HOST:PORT --marble-type TYPE [--simulation]\n"
             "                     | (--tls-cert CERT --tls-key KEY | --ssl_config_file FILE) --model-key KEYFILE)\n"
             "                    [--ssl_client_ca CA.pem] [--enable_batching [--batching_parameters_file FILE]]\n"
-            "                    [--file_system_poll_wait_seconds 1] [--model_instances N] [--threads N]\n"
+            "                    [--file_system_poll_wait_seconds 1] [--model_instances N] [--model_threads N]\n"
+            "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
@@ -73,6 +74,8 @@ void cmd_serve_help(FILE *out)
             "                         allowed_batch_sizes\n"
             "  --model_instances N    copies of each model run in parallel without batching\n"
             "                         (default: the number of worker threads)\n"
+            "  --model_threads N      kernel threads of each copy (default 1; for one big model\n"
+            "                         served for latency: --model_instances 1 --model_threads CPUs)\n"
             "  --threads N            worker threads per port (default: the number of CPUs)\n"
             "  --monitoring_config_file F  TF's MonitoringConfig (prometheus_config { enable path })\n"
             "  --enable_serialization_as_tensor_content  gRPC outputs in tensor_content\n"
@@ -258,7 +261,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
-           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT };
+           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -273,6 +276,7 @@ int cmd_serve(int argc, char **argv)
         {"enable_batching", no_argument, NULL, O_BATCH},
         {"batching_parameters_file", required_argument, NULL, O_BATCHFILE},
         {"model_instances", required_argument, NULL, O_INSTANCES},
+        {"model_threads", required_argument, NULL, O_MTHREADS},
         {"ssl_client_ca", required_argument, NULL, O_CLIENTCA},
         {"ssl_config_file", required_argument, NULL, O_SSLCFG},
         {"monitoring_config_file", required_argument, NULL, O_MONCFG},
@@ -280,7 +284,7 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 0;
+    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 0, model_threads = 1;
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
@@ -331,6 +335,10 @@ int cmd_serve(int argc, char **argv)
             if (parse_count(optarg, 1, 256, &instances) != 0)
                 return cli_usage("serve", "--model_instances must be 1..256");
             break;
+        case O_MTHREADS:
+            if (parse_count(optarg, 1, COFFER_NN_MAX_THREADS, &model_threads) != 0)
+                return cli_usage("serve", "--model_threads must be 1..%d", COFFER_NN_MAX_THREADS);
+            break;
         case O_CLIENTCA: client_ca = optarg; break;
         case O_SSLCFG: ssl_config = optarg; break;
         case O_MONCFG: mon_file = optarg; break;
@@ -368,6 +376,7 @@ int cmd_serve(int argc, char **argv)
     ctx.metrics_path = COFFER_SERVE_PROMETHEUS_PATH;
     /* without batching, a run per worker thread of both ports at once */
     ctx.instances = instances ? (size_t)instances : (size_t)threads;
+    ctx.model_threads = model_threads;
     struct marble_result act;
     memset(&act, 0, sizeof(act));
     struct coffer_serve_monitoring_config mon = {0};

@@ -8,13 +8,16 @@
  * place) and each have their own activation arena and lock. Without
  * batching a request runs on the first free instance, on the network
  * worker's thread (--model_instances, by default as many as there are
- * worker threads). With batching (--enable_batching) a request is queued in
+ * worker threads). Each instance runs its kernels on --model_threads threads
+ * (default 1: the parallelism is across requests; a big model served for
+ * latency wants one instance with a thread per core instead). With batching (--enable_batching) a request is queued in
  * the version's batcher (serve/batch.c) and answered later through a
  * deferred response; a batch thread merges the queued requests whose inputs
  * agree in everything but dimension 0 into one run (padded with zero rows to
  * the next allowed_batch_sizes entry when that list is given), and splits
- * every output along dimension 0 again. There are num_batch_threads
- * instances then, one per batch thread.
+ * every output along dimension 0 again. Each batch thread has an instance
+ * per allowed batch size (made on first use), because nn re-plans, and
+ * re-packs its weights, whenever an input shape changes.
  *
  * Invariants: I1 an instance runs under its lock, and its outputs (which
  * live in its arena) are copied out before the lock goes. I2 every job that
@@ -263,24 +266,37 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
         }
         jobs[n++] = job;
     }
-    struct serve_instance *in = &ld->inst[thread % ld->n_inst];
-    pthread_mutex_lock(&in->mu);
+    size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
     for (size_t s = 0; s < n;) {
         size_t e = s + 1, sum = jobs[s]->task.size;
         while (e < n && compatible(jobs[s], jobs[e])) {
             sum += jobs[e]->task.size;
             e++;
         }
-        size_t padded = sum;
+        size_t padded = sum, slot = 0;
         for (size_t a = 0; a < bc->allowed_batch_size_count; a++)
             if ((size_t)bc->allowed_batch_sizes[a] >= sum) {
                 padded = (size_t)bc->allowed_batch_sizes[a];
+                slot = a;
                 break;
             }
-        run_group(ld, in, jobs + s, e - s, padded);
+        /* this thread's instance for this batch size: planned for it once,
+         * loaded on first use (nn re-plans, and re-packs weights, whenever
+         * the input shape changes) */
+        struct serve_instance *in = &ld->inst[(thread * slots + slot) % ld->n_inst];
+        pthread_mutex_lock(&in->mu);
+        enum coffer_err r = COFFER_OK;
+        if (in->nn == NULL) {
+            struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+            r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &in->nn);
+        }
+        if (r == COFFER_OK)
+            run_group(ld, in, jobs + s, e - s, padded);
+        else
+            fail_all(jobs + s, e - s, r);
+        pthread_mutex_unlock(&in->mu);
         s = e;
     }
-    pthread_mutex_unlock(&in->mu);
     /* answer every task, in arrival order (next is read before the job goes) */
     for (struct coffer_serve_batch_task *t = tasks; t != NULL;) {
         struct coffer_serve_batch_task *next = t->next;
@@ -342,14 +358,23 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         return COFFER_E_NOMEM;
     ld->ctx = ctx;
     ld->mm = &ctx->mm[model - ctx->models.models];
-    size_t n_inst = ctx->batching ? (size_t)ctx->bcfg.num_batch_threads : ctx->instances;
+    /* batching: an instance per batch thread and allowed batch size, all
+     * but the first made when first needed; otherwise --model_instances */
+    size_t n_inst = ctx->instances, n_eager = ctx->instances;
+    if (ctx->batching) {
+        size_t slots = ctx->bcfg.allowed_batch_size_count ? ctx->bcfg.allowed_batch_size_count : 1;
+        n_inst = (size_t)ctx->bcfg.num_batch_threads * slots;
+        n_eager = 1;
+    }
     if (ctx->plain)
         coffer_warn("serving %s as a PLAIN model file: it is not encrypted", path);
     enum coffer_err r = read_model(ctx, path, &ld->bytes);
     if (r == COFFER_OK && (ld->inst = coffer_calloc(n_inst, sizeof(*ld->inst))) == NULL)
         r = COFFER_E_NOMEM;
     for (size_t i = 0; i < n_inst && r == COFFER_OK; i++) {
-        if ((r = coffer_nn_model_load(ld->bytes->data, ld->bytes->size, &ld->inst[i].nn)) != COFFER_OK)
+        struct coffer_nn_options no = {.threads = ctx->model_threads};
+        if (i < n_eager &&
+            (r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &ld->inst[i].nn)) != COFFER_OK)
             break;
         pthread_mutex_init(&ld->inst[i].mu, NULL);
         ld->n_inst++;
@@ -400,9 +425,10 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     out->handle = ld;
     double ms = (double)(coffer_now_ns() - t0) / 1e6;
     coffer_net_gauge_set(ld->mm->load_ms, (int64_t)ms);
-    coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
+    coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s of %d "
+                "thread%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
-                ctx->batching ? ", batching" : "");
+                ctx->model_threads, ctx->model_threads == 1 ? "" : "s", ctx->batching ? ", batching" : "");
     return COFFER_OK;
 }
 
