@@ -1,11 +1,14 @@
 /*
  * coffer/serve.h — the TensorFlow-Serving protocol layer of `coffer serve`.
  *
- * Pure data transformations between the bytes a TF Serving client sends or
- * expects (gRPC protobuf messages, REST JSON bodies and URLs, the model
- * config file, the model base-path layout) and neutral C structs that the
- * runtime side will consume. No network, no runtime: net/ hands bytes in,
- * nn/ gets coffer_serve_tensor values out.
+ * Mostly pure data transformations between the bytes a TF Serving client
+ * sends or expects (gRPC protobuf messages, REST JSON bodies and URLs, the
+ * model config file, the model base-path layout) and neutral C structs that
+ * the runtime side consumes: net/ hands bytes in, nn/ gets
+ * coffer_serve_tensor values out. Two runtime pieces that know nothing of
+ * model formats sit at the end: the model registry (versions, policies,
+ * labels, references, hot reload through a loader callback) and the
+ * batching scheduler.
  *
  * Errors: every function returns enum coffer_err (base.h). Functions that
  * judge outside input also fill a struct coffer_serve_status with the TF
