@@ -150,6 +150,22 @@ static struct serve_job *job_new(struct serve_ctx *ctx, const struct coffer_serv
     return job;
 }
 
+/* Run the job, answering into the handler's response (resp or reply); with
+ * batching the answer is deferred first and comes from a batch thread. */
+static void job_start(struct serve_job *job, struct coffer_net_response *resp, struct coffer_net_grpc_reply *reply)
+{
+    job->resp = resp;
+    job->reply = reply;
+    if (job->ld->batcher != NULL &&
+        (job->grpc ? coffer_net_grpc_reply_defer(reply, &job->pending)
+                   : coffer_net_response_defer(resp, &job->pending)) != COFFER_OK) {
+        coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
+        serve_job_finish(job);
+        return;
+    }
+    serve_job_run(job);
+}
+
 /* ---- REST */
 
 static enum coffer_err rest_status(struct serve_ctx *ctx, const struct coffer_serve_rest_route *route, char **body,
@@ -196,17 +212,7 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
     }
     coffer_serve_rest_predict_free(&p);
     *answered = true;
-    if (job->ld->batcher != NULL) {
-        if ((r = coffer_net_response_defer(resp, &job->pending)) != COFFER_OK) {
-            job->resp = resp;
-            coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
-            serve_job_finish(job);
-            return COFFER_OK;
-        }
-    } else {
-        job->resp = resp;
-    }
-    serve_job_run(job);
+    job_start(job, resp, NULL);
     return COFFER_OK;
 }
 
@@ -330,17 +336,7 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
     coffer_serve_predict_request_free(&req);
     job->deadline_ns = call->deadline_ns;
     *answered = true;
-    if (job->ld->batcher != NULL) {
-        if (coffer_net_grpc_reply_defer(reply, &job->pending) != COFFER_OK) {
-            job->reply = reply;
-            coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
-            serve_job_finish(job);
-            return COFFER_OK;
-        }
-    } else {
-        job->reply = reply;
-    }
-    serve_job_run(job);
+    job_start(job, NULL, reply);
     return COFFER_OK;
 }
 

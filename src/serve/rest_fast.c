@@ -7,9 +7,10 @@
  * Design: the general parser (rest_predict.c) builds a jansson tree, one
  * allocated node per number, and converts it; for a 784-float image that is
  * most of a request's cost. This path reads the bytes once through
- * struct coffer_rd to find and check the shape (every list at a depth has the
- * length of the first one there, numbers only at the deepest level), then
- * once more to convert the numbers straight into the tensor. Anything else
+ * struct coffer_rd, checking the shape (every list at a depth has the length
+ * of the first one there, numbers only at the deepest level) and collecting
+ * the numbers as doubles (a buffer bounded by the body's size), which go into
+ * the tensor once the signature is known. Anything else
  * (other keys, objects, strings with escapes, NaN/Infinity, empty lists,
  * numbers that jansson would refuse, bodies over the limits, several inputs,
  * other dtypes) returns COFFER_E_UNSUPPORTED and the caller runs the general
@@ -196,6 +197,7 @@ struct shape {
     int64_t dims[COFFER_SERVE_MAX_RANK];
     bool dim_known[COFFER_SERVE_MAX_RANK];
     size_t max_rank;
+    struct coffer_buf values; /* the numbers as doubles, in order */
 };
 
 /* Check a list at depth (its '[' not yet read) against the shape. */
@@ -218,7 +220,7 @@ static bool scan_list(struct coffer_rd *rd, struct shape *s, size_t depth)
             double v;
             if (s->rank_known && s->rank != depth + 1)
                 return false;
-            if (!number(rd, &v))
+            if (!number(rd, &v) || coffer_buf_put(&s->values, &v, sizeof(v)) != COFFER_OK)
                 return false;
             s->rank = depth + 1;
             s->rank_known = true;
@@ -240,31 +242,78 @@ static bool scan_list(struct coffer_rd *rd, struct shape *s, size_t depth)
     return s->dims[depth] == n;
 }
 
-/* The numbers of a checked value, in order, into the tensor. */
-static bool fill_numbers(struct coffer_rd *rd, struct coffer_serve_tensor *t)
+/* The top-level object: its keys, the value's shape and numbers. */
+static enum coffer_err scan(struct coffer_rd *rd, struct shape *s, char *key, size_t key_size, char *sig_name,
+                            size_t sig_size, enum coffer_serve_rest_format *format)
 {
-    size_t i = 0;
-    uint8_t c;
-    while (i < t->count) {
-        skip_ws(rd);
-        if (!peek(rd, &c))
-            return false;
-        if (c == '[' || c == ']' || c == ',') {
-            rd->pos++;
-            continue;
+    bool have_sig = false;
+    *format = 0;
+    if (!eat(rd, '{'))
+        return FALLBACK;
+    for (;;) {
+        if (!plain_string(rd, key, key_size) || !eat(rd, ':'))
+            return FALLBACK;
+        if (strcmp(key, "signature_name") == 0 && !have_sig) {
+            if (!plain_string(rd, sig_name, sig_size))
+                return FALLBACK;
+            have_sig = true;
+        } else if ((strcmp(key, "instances") == 0 || strcmp(key, "inputs") == 0) && *format == 0) {
+            *format = key[2] == 's' ? COFFER_SERVE_REST_ROW : COFFER_SERVE_REST_COLUMNAR;
+            if (!scan_list(rd, s, 0) || !s->rank_known)
+                return FALLBACK;
+        } else {
+            return FALLBACK; /* other keys, duplicates: the general parser judges */
         }
-        double v;
-        if (!number(rd, &v))
-            return false;
-        if (t->dtype == COFFER_SERVE_DT_FLOAT) {
+        if (eat(rd, '}'))
+            break;
+        if (!eat(rd, ','))
+            return FALLBACK;
+    }
+    skip_ws(rd);
+    if (*format == 0 || coffer_rd_expect_end(rd) != COFFER_OK)
+        return FALLBACK;
+    return COFFER_OK;
+}
+
+/* The request from a scanned body, if the signature is the simple kind. */
+static enum coffer_err build(const struct shape *s, const struct coffer_serve_signature *sigs, size_t sig_count,
+                             const struct coffer_serve_limits *lim, const char *sig_name,
+                             enum coffer_serve_rest_format format, struct coffer_serve_rest_predict *out)
+{
+    const struct coffer_serve_signature *sig;
+    struct coffer_serve_status st;
+    if (coffer_serve_signature_find(sigs, sig_count, sig_name, &sig, &st) != COFFER_OK || sig->input_count != 1 ||
+        (sig->inputs[0].dtype != COFFER_SERVE_DT_FLOAT && sig->inputs[0].dtype != COFFER_SERVE_DT_DOUBLE))
+        return FALLBACK;
+    size_t count, bytes;
+    if (!coffer_serve__dims_count(s->dims, s->rank, &count) || count * sizeof(double) != s->values.size ||
+        !coffer_size_mul(count, coffer_serve_dtype_size(sig->inputs[0].dtype), &bytes) ||
+        bytes > lim->max_tensor_size || bytes > lim->max_total_size || lim->max_tensors < 1)
+        return FALLBACK;
+    struct coffer_serve_rest_predict res = {.format = format, .signature = sig};
+    res.signature_name = coffer_strdup(sig_name);
+    res.inputs = coffer_calloc(1, sizeof(*res.inputs));
+    if (res.signature_name == NULL || res.inputs == NULL ||
+        coffer_serve_tensor_init(&res.inputs[0], sig->inputs[0].alias, sig->inputs[0].dtype, s->rank, s->dims) !=
+            COFFER_OK) {
+        coffer_free(res.signature_name);
+        coffer_free(res.inputs);
+        return COFFER_E_NOMEM;
+    }
+    res.input_count = 1;
+    struct coffer_serve_tensor *t = &res.inputs[0];
+    if (t->dtype == COFFER_SERVE_DT_DOUBLE) {
+        memcpy(t->data, s->values.data, bytes);
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            double v;
+            memcpy(&v, s->values.data + 8 * i, 8);
             float f = (float)v;
             memcpy((uint8_t *)t->data + 4 * i, &f, 4);
-        } else {
-            memcpy((uint8_t *)t->data + 8 * i, &v, 8);
         }
-        i++;
     }
-    return true;
+    *out = res;
+    return COFFER_OK;
 }
 
 /* see serve_int.h */
@@ -279,62 +328,14 @@ enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
     struct coffer_rd rd;
     coffer_rd_init(&rd, body, size);
     char key[32], sig_name[256] = "";
-    size_t value_pos = 0;
-    enum coffer_serve_rest_format format = 0;
-    bool have_sig = false;
-    if (!eat(&rd, '{'))
-        return FALLBACK;
+    enum coffer_serve_rest_format format;
     struct shape s = {.max_rank = lim->max_rank < COFFER_SERVE_MAX_RANK ? lim->max_rank : COFFER_SERVE_MAX_RANK};
-    for (;;) {
-        if (!plain_string(&rd, key, sizeof(key)) || !eat(&rd, ':'))
-            return FALLBACK;
-        if (strcmp(key, "signature_name") == 0 && !have_sig) {
-            if (!plain_string(&rd, sig_name, sizeof(sig_name)))
-                return FALLBACK;
-            have_sig = true;
-        } else if ((strcmp(key, "instances") == 0 || strcmp(key, "inputs") == 0) && format == 0) {
-            format = key[2] == 's' ? COFFER_SERVE_REST_ROW : COFFER_SERVE_REST_COLUMNAR;
-            skip_ws(&rd);
-            value_pos = rd.pos;
-            if (!scan_list(&rd, &s, 0) || !s.rank_known)
-                return FALLBACK;
-        } else {
-            return FALLBACK; /* other keys, duplicates: the general parser judges */
-        }
-        if (eat(&rd, '}'))
-            break;
-        if (!eat(&rd, ','))
-            return FALLBACK;
-    }
-    skip_ws(&rd);
-    if (format == 0 || coffer_rd_expect_end(&rd) != COFFER_OK)
-        return FALLBACK;
-    const struct coffer_serve_signature *sig;
-    struct coffer_serve_status st;
-    if (coffer_serve_signature_find(sigs, sig_count, sig_name, &sig, &st) != COFFER_OK || sig->input_count != 1 ||
-        (sig->inputs[0].dtype != COFFER_SERVE_DT_FLOAT && sig->inputs[0].dtype != COFFER_SERVE_DT_DOUBLE))
-        return FALLBACK;
-    size_t count, bytes;
-    if (!coffer_serve__dims_count(s.dims, s.rank, &count) ||
-        !coffer_size_mul(count, coffer_serve_dtype_size(sig->inputs[0].dtype), &bytes) ||
-        bytes > lim->max_tensor_size || bytes > lim->max_total_size || lim->max_tensors < 1)
-        return FALLBACK;
-    struct coffer_serve_rest_predict res = {.format = format, .signature = sig};
-    res.signature_name = coffer_strdup(sig_name);
-    res.inputs = coffer_calloc(1, sizeof(*res.inputs));
-    if (res.signature_name == NULL || res.inputs == NULL ||
-        coffer_serve_tensor_init(&res.inputs[0], sig->inputs[0].alias, sig->inputs[0].dtype, s.rank, s.dims) !=
-            COFFER_OK) {
-        coffer_free(res.signature_name);
-        coffer_free(res.inputs);
-        return COFFER_E_NOMEM;
-    }
-    res.input_count = 1;
-    rd.pos = value_pos;
-    if (!fill_numbers(&rd, &res.inputs[0])) {
-        coffer_serve_rest_predict_free(&res); /* cannot happen: the scan read the same bytes */
-        return FALLBACK;
-    }
-    *out = res;
-    return COFFER_OK;
+    /* every number takes two bytes of the body at least ("1,"): 4 × size
+     * bounds the doubles */
+    coffer_buf_init(&s.values, size * 4 + 8, false);
+    enum coffer_err r = scan(&rd, &s, key, sizeof(key), sig_name, sizeof(sig_name), &format);
+    if (r == COFFER_OK)
+        r = build(&s, sigs, sig_count, lim, sig_name, format, out);
+    coffer_buf_free(&s.values);
+    return r;
 }

@@ -8,10 +8,6 @@
 coffer=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; pids=(); }
-trap 'stop_all; _cleanup' EXIT
-wait_log() { for _ in $(seq 100); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done; bad "timed out waiting for '$1' in $2: $(tail -2 "$2")"; return 1; }
 
 CP=$(port); MP=$(port)
 timeout 120 "$coffer" coordinator --simulation --client-addr "127.0.0.1:$CP" --mesh-addr "127.0.0.1:$MP" \

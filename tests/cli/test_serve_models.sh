@@ -11,10 +11,6 @@ coffer=$1
 shared=$2
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; pids=(); }
-trap 'stop_all; _cleanup' EXIT
-wait_log() { for _ in $(seq 150); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done; bad "timed out waiting for '$1' in $2: $(tail -2 "$2")"; return 1; }
 if ! command -v grpc_python_plugin >/dev/null || ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
   echo "FAIL: needs grpc_python_plugin (protobuf-compiler-grpc), python3-grpcio and python3-protobuf (tools/packages.txt)" >&2
   exit 1
