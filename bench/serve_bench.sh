@@ -3,7 +3,9 @@
 # MLP of ../shared/bench (784-512-256-10, exported by its export_models.py
 # with Debian's python, dynamic batch), encrypted as a protected file and
 # served standalone over TLS; nginx answering a fixed 36-byte JSON body over
-# TLS (bench/lib.sh, as in net_bench.sh). Per round, alternating the order:
+# TLS (bench/lib.sh, as in net_bench.sh). The server runs an instance of the
+# model per thread, each on one thread (--model_instances THREADS
+# --model_threads 1). Per round, alternating the order:
 #   n      nginx, wrk -t2 -c32 -d10s over HTTP/1.1 keep-alive
 #   rest   REST :predict of one 784-float instance, wrk the same way
 #   grpc   gRPC Predict of the same input (tensor_content), h2load -c32 -m1
@@ -74,11 +76,11 @@ PY
 
 gport=$(free_port)
 rport=$(free_port)
-extra=()
+extra=(--model_instances "$threads" --model_threads 1)
 if [ "${BATCH:-0}" = 1 ]; then
   printf 'max_batch_size { value: 32 }\nallowed_batch_sizes: [1, 2, 4, 8, 16, 32]\nnum_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' \
     "$threads" >"$tmp/batching.cfg"
-  extra=(--enable_batching --batching_parameters_file "$tmp/batching.cfg")
+  extra=(--model_threads 1 --enable_batching --batching_parameters_file "$tmp/batching.cfg")
 fi
 # the access log is one line per request, as nginx's is off here: keep it at warn
 (cd "$tmp" && exec env COFFER_LOG_LEVEL=warn "$coffer" serve --model_base_path models/mlp --model_name mlp \

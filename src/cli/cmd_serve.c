@@ -72,10 +72,10 @@ void cmd_serve_help(FILE *out)
             "  --batching_parameters_file F  TF's BatchingParameters: max_batch_size,\n"
             "                         batch_timeout_micros, num_batch_threads, max_enqueued_batches,\n"
             "                         allowed_batch_sizes\n"
-            "  --model_instances N    copies of each model run in parallel without batching\n"
-            "                         (default: the number of worker threads)\n"
-            "  --model_threads N      kernel threads of each copy (default 1; for one big model\n"
-            "                         served for latency: --model_instances 1 --model_threads CPUs)\n"
+            "  --model_instances N    copies of each model that run requests in parallel without\n"
+            "                         batching (default 1; each copy costs its weights and arena)\n"
+            "  --model_threads N      kernel threads of each copy (default 0: one per CPU; for a\n"
+            "                         small model: --model_instances CPUs --model_threads 1)\n"
             "  --threads N            worker threads per port (default: the number of CPUs)\n"
             "  --monitoring_config_file F  TF's MonitoringConfig (prometheus_config { enable path })\n"
             "  --enable_serialization_as_tensor_content  gRPC outputs in tensor_content\n"
@@ -284,7 +284,7 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 0, model_threads = 1;
+    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0;
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
@@ -336,8 +336,8 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage("serve", "--model_instances must be 1..256");
             break;
         case O_MTHREADS:
-            if (parse_count(optarg, 1, COFFER_NN_MAX_THREADS, &model_threads) != 0)
-                return cli_usage("serve", "--model_threads must be 1..%d", COFFER_NN_MAX_THREADS);
+            if (parse_count(optarg, 0, COFFER_NN_MAX_THREADS, &model_threads) != 0)
+                return cli_usage("serve", "--model_threads must be 0..%d (0: one per CPU)", COFFER_NN_MAX_THREADS);
             break;
         case O_CLIENTCA: client_ca = optarg; break;
         case O_SSLCFG: ssl_config = optarg; break;
@@ -374,8 +374,10 @@ int cmd_serve(int argc, char **argv)
     ctx.tensor_content = content;
     ctx.batching = batching;
     ctx.metrics_path = COFFER_SERVE_PROMETHEUS_PATH;
-    /* without batching, a run per worker thread of both ports at once */
-    ctx.instances = instances ? (size_t)instances : (size_t)threads;
+    /* one copy of each model by default: memory is what an enclave is short
+     * of; more copies run requests in parallel (each adds its own packed
+     * weights and activations) */
+    ctx.instances = (size_t)instances;
     ctx.model_threads = model_threads;
     struct marble_result act;
     memset(&act, 0, sizeof(act));

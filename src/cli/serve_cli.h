@@ -30,7 +30,7 @@ struct serve_ctx {
     struct coffer_secret *key;          /* the model key; kept to load new versions (NULL: plain) */
     bool check_path, plain, tensor_content;
     size_t instances;                   /* model copies per version without batching */
-    int model_threads;                  /* kernel threads of each copy */
+    int model_threads;                  /* kernel threads of each copy (0: one per CPU) */
     bool batching;
     struct coffer_serve_batching_config bcfg;
     struct coffer_net_metrics *metrics;

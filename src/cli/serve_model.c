@@ -7,10 +7,9 @@
  * (instances) that share the decrypted bytes (nn refers to the weights in
  * place) and each have their own activation arena and lock. Without
  * batching a request runs on the first free instance, on the network
- * worker's thread (--model_instances, by default as many as there are
- * worker threads). Each instance runs its kernels on --model_threads threads
- * (default 1: the parallelism is across requests; a big model served for
- * latency wants one instance with a thread per core instead). With batching (--enable_batching) a request is queued in
+ * worker's thread (--model_instances, default 1). Each instance runs its
+ * kernels on --model_threads threads (default: one per CPU; a small model
+ * serves more with an instance per core, each on one thread). With batching (--enable_batching) a request is queued in
  * the version's batcher (serve/batch.c) and answered later through a
  * deferred response; a batch thread merges the queued requests whose inputs
  * agree in everything but dimension 0 into one run (padded with zero rows to
@@ -425,10 +424,9 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     out->handle = ld;
     double ms = (double)(coffer_now_ns() - t0) / 1e6;
     coffer_net_gauge_set(ld->mm->load_ms, (int64_t)ms);
-    coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s of %d "
-                "thread%s%s)",
+    coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
-                ctx->model_threads, ctx->model_threads == 1 ? "" : "s", ctx->batching ? ", batching" : "");
+                ctx->batching ? ", batching" : "");
     return COFFER_OK;
 }
 
