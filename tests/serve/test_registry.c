@@ -263,12 +263,14 @@ static void test_registry_policies_and_polling(void **state)
     assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_UNKNOWN); /* never loaded */
     assert_int_equal(coffer_serve_registry_start_polling(r, 20), COFFER_OK);
     put_version(dir, 4, "ok");
-    for (int i = 0; i < 200 && !(latest(r, "m") == 4 && f.live == 2); i++)
+    for (int i = 0; i < 200 && !(latest(r, "m") == 4 && state_of(r, "m", 2) == COFFER_SERVE_STATE_END); i++)
         usleep(10000);
     assert_int_equal(latest(r, "m"), 4);
     assert_int_equal(state_of(r, "m", 3), COFFER_SERVE_STATE_AVAILABLE);
     assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_END);
-    coffer_serve_registry_free(r);
+    coffer_serve_registry_free(r); /* joins the poll thread: f is ours again */
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.loads, 3);
     coffer_serve_config_free(&cfg);
 
     /* start-up: a missing model or a failed load is fatal and named */
@@ -341,6 +343,24 @@ static void run_batch(void *arg, size_t thread, struct coffer_serve_batch_task *
     pthread_mutex_unlock(&rn->mu);
 }
 
+/* rn->done, read under the runner's lock (the runs write it). */
+static int done_of(struct runner *rn)
+{
+    pthread_mutex_lock(&rn->mu);
+    int d = rn->done;
+    pthread_mutex_unlock(&rn->mu);
+    return d;
+}
+
+/* Which run took job j (under the lock). */
+static int batch_of(struct runner *rn, const struct job *j)
+{
+    pthread_mutex_lock(&rn->mu);
+    int b = j->batch;
+    pthread_mutex_unlock(&rn->mu);
+    return b;
+}
+
 static void test_batcher(void **state)
 {
     (void)state;
@@ -358,11 +378,11 @@ static void test_batcher(void **state)
     uint64_t t0 = coffer_now_ns();
     assert_int_equal(coffer_serve_batcher_submit(b, &j[0].task, &st), COFFER_OK);
     assert_int_equal(coffer_serve_batcher_submit(b, &j[1].task, &st), COFFER_OK);
-    for (int i = 0; i < 500 && rn.done < 2; i++)
+    for (int i = 0; i < 500 && done_of(&rn) < 2; i++)
         usleep(1000);
-    assert_int_equal(rn.done, 2);
+    assert_int_equal(done_of(&rn), 2);
     assert_true(coffer_now_ns() - t0 < 150000000u);
-    assert_int_equal(j[0].batch, j[1].batch);
+    assert_int_equal(batch_of(&rn, &j[0]), batch_of(&rn, &j[1]));
     /* too large, or empty */
     j[2].task.size = 5;
     assert_int_not_equal(coffer_serve_batcher_submit(b, &j[2].task, &st), COFFER_OK);
@@ -394,27 +414,27 @@ static void test_batcher(void **state)
     pthread_mutex_unlock(&rn.mu);
     /* both run at once: the first closed when the second opened, the
      * second when the refused task did not fit (a full queue flushes) */
-    for (int i = 0; i < 500 && rn.done < 5; i++)
+    for (int i = 0; i < 500 && done_of(&rn) < 5; i++)
         usleep(1000);
-    assert_int_equal(rn.done, 5);
+    assert_int_equal(done_of(&rn), 5);
     assert_true(coffer_now_ns() - t0 < 150000000u);
     /* an under-full batch waits for its timeout */
     j[7].task.size = 1;
     t0 = coffer_now_ns();
     assert_int_equal(coffer_serve_batcher_submit(b, &j[7].task, &st), COFFER_OK);
-    for (int i = 0; i < 1000 && rn.done < 6; i++)
+    for (int i = 0; i < 1000 && done_of(&rn) < 6; i++)
         usleep(1000);
-    assert_int_equal(rn.done, 6);
+    assert_int_equal(done_of(&rn), 6);
     assert_true(coffer_now_ns() - t0 >= 190000000u);
-    assert_int_not_equal(j[2].batch, j[3].batch);
+    assert_int_not_equal(batch_of(&rn, &j[2]), batch_of(&rn, &j[3]));
     /* free runs what is queued without waiting */
     j[5].task.size = 1;
     assert_int_equal(coffer_serve_batcher_submit(b, &j[5].task, &st), COFFER_OK);
     t0 = coffer_now_ns();
     coffer_serve_batcher_free(b);
-    assert_int_equal(rn.done, 7);
+    assert_int_equal(done_of(&rn), 7);
     assert_true(coffer_now_ns() - t0 < 150000000u);
-    assert_true(rn.max_items <= 4);
+    assert_true(rn.max_items <= 4); /* the batcher joined its threads */
 }
 
 struct producer {
