@@ -35,7 +35,8 @@ void cmd_predict_help(FILE *out)
     fprintf(out,
             "usage: coffer predict --url HOST:PORT --crt CA.pem --model NAME -i FILE [-i FILE ...]\n"
             "                      [--rest] [--batch N] [--cnum N] [--loop N] [--labels FILE] [--top K]\n"
-            "                      [--input-name NAME] [--output-name NAME] [--timeout S] [image flags]\n\n"
+            "                      [--input-name NAME] [--output-name NAME] [--timeout S]\n"
+            "                      [--cert CERT.pem --key KEY.pem] [image flags]\n\n"
             "Send predictions to a TensorFlow-Serving-compatible server (coffer serve) over\n"
             "gRPC (default) or REST (--rest), TLS verified against CA.pem (the coordinator's\n"
             "intermediate certificate: 'coffer certificate intermediate').\n\n"
@@ -46,13 +47,15 @@ void cmd_predict_help(FILE *out)
             "  --loop N         requests per connection (default 1)\n"
             "  --labels FILE    class names, one per line, for the top-K listing\n"
             "  --top K          classes listed per input (default 5)\n"
-            "  --input-name     the model input's name (default \"image\")\n\n"
+            "  --input-name     the model input's name (default \"image\")\n"
+            "  --cert, --key    a client certificate and its key (PEM), for servers that ask\n"
+            "                   for one (coffer serve --ssl_client_ca)\n\n"
             "%s",
             PREDICT_MAX_INPUTS, predict_input_help);
 }
 
 struct pred_opts {
-    const char *url, *crt, *model, *input_name, *output_name;
+    const char *url, *crt, *model, *input_name, *output_name, *cert, *key;
     bool rest;
     int batch, cnum, loop, top;
     long timeout;
@@ -111,6 +114,10 @@ static CURL *handle(const struct pred_opts *o, struct curl_slist **hdr, bool grp
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_CAINFO, o->crt);
+    if (o->cert != NULL) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
+    }
     /* a pinned intermediate is a trust anchor (OpenSSL's partial chains, curl's default) */
     curl_easy_setopt(h, CURLOPT_TIMEOUT, o->timeout);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -231,7 +238,7 @@ static int cmp_double(const void *a, const void *b)
 int cmd_predict(int argc, char **argv)
 {
     enum { O_URL = 1000, O_CRT, O_MODEL, O_REST, O_BATCH, O_CNUM, O_LOOP, O_LABELS, O_TOP, O_IN, O_OUT, O_TIMEOUT,
-           O_IMAGE };
+           O_IMAGE, O_CERT, O_KEY };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, O_URL},        {"crt", required_argument, NULL, O_CRT},
         {"model", required_argument, NULL, O_MODEL},    {"rest", no_argument, NULL, O_REST},
@@ -244,6 +251,7 @@ int cmd_predict(int argc, char **argv)
         {"mean", required_argument, NULL, O_IMAGE},     {"std", required_argument, NULL, O_IMAGE},
         {"keep-aspect", no_argument, NULL, O_IMAGE},    {"crop-fraction", required_argument, NULL, O_IMAGE},
         {"imagenet", no_argument, NULL, O_IMAGE},       {"help", no_argument, NULL, 'h'},
+        {"cert", required_argument, NULL, O_CERT},      {"key", required_argument, NULL, O_KEY},
         {NULL, 0, NULL, 0},
     };
     struct pred_opts o = {.model = "default", .input_name = NULL, .batch = 0, .cnum = 1, .loop = 1, .top = 5,
@@ -279,12 +287,16 @@ int cmd_predict(int argc, char **argv)
         case O_IN: o.input_name = optarg; break;
         case O_OUT: o.output_name = optarg; break;
         case O_TIMEOUT: o.timeout = atol(optarg); break;
+        case O_CERT: o.cert = optarg; break;
+        case O_KEY: o.key = optarg; break;
         case 'h': cmd_predict_help(stdout); return CLI_OK;
         default: return cli_usage("predict", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (o.url == NULL || o.crt == NULL || n_inputs == 0)
         return cli_usage("predict", "--url, --crt and -i are required");
+    if ((o.cert == NULL) != (o.key == NULL))
+        return cli_usage("predict", "--cert and --key go together");
     if (o.batch == 0)
         o.batch = n_inputs;
     if (o.batch < 1 || o.batch > 4096 || o.cnum < 1 || o.cnum > 256 || o.loop < 1 || o.loop > 1000000 || o.top < 1)

@@ -81,6 +81,15 @@ head -c 5000000 /dev/zero | tr '\0' ' ' > big.json
 if curl -s --cacert ca.crt "$U/healthz" -o /dev/null; then bad "REST without a client certificate answered"; else ok; fi
 if curl -s --cacert ca.crt --cert stranger.crt --key stranger.key "$U/healthz" -o /dev/null; then bad "a certificate from another CA was accepted"; else ok; fi
 
+# coffer predict with a client certificate, and without one
+/usr/bin/python3 "$src/tools/digits_io.py" inputs in 1 2>/dev/null
+expect 0 "coffer predict with a client certificate" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
+  --cert client.crt --key client.key --model digits -i in/img000.npy --top 1
+expect 0 "coffer predict REST with a client certificate" -- "$coffer" predict --rest --url "localhost:$R" --crt ca.crt \
+  --cert client.crt --key client.key --model digits -i in/img000.npy --top 1
+expect 1 "coffer predict without a client certificate" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
+  --model digits -i in/img000.npy
+
 # a new version dropped into a base path is served without a restart; the old one is unloaded
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/8/model.onnx 2>/dev/null
 if client "$G" wait:other:8 > wait.out 2>&1; then ok; else bad "version 8 not served: $(cat wait.out | head -3)"; fi
