@@ -203,12 +203,12 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
         wn->ow = g->out[2];
         wn->pt = g->pb[1];
         wn->pl = g->pb[2];
-        nn_wino_geom(isa, wn);
+        nn_wino_geom(isa, m->threads, wn);
         float *u = take(fl, nn_wino_weights_size(isa, g->c, g->m));
         if (u != NULL)
             nn_wino_pack(isa, wn, w, bn_a, u);
         f->wu = u;
-        f->shared = nn_wino_scratch(wn);
+        f->per_thread = align64(nn_wino_scratch(wn));
         return;
     }
     f->kind = FAST_CONV;
@@ -439,7 +439,7 @@ void nn_fast_run(struct nn_ctx *c)
         int64_t isz = f->wn.c * f->wn.ih * f->wn.iw, osz = f->wn.m * f->wn.oh * f->wn.ow;
         for (int64_t i = 0; i < f->geo.n; i++)
             nn_wino_run(m->isa, m->pool, f->threads, &f->wn, f->wu, x + i * isz, y + i * osz, bias,
-                        res ? res + i * osz : NULL, &f->gm.epi, c->scratch);
+                        res ? res + i * osz : NULL, &f->gm.epi, c->scratch, f->per_thread);
         return;
     }
     struct nn_gemm gm = f->gm;
