@@ -120,7 +120,8 @@ static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 /* Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1,
  * dilation 1, one group, 2-D, constant weights; in "auto" mode only when
  * the estimated work (micro-kernel tiles, padding to MR and NR included,
- * plus the transforms) is under 0.8 of the implicit GEMM's. */
+ * plus the transforms) is under 0.8 of the implicit GEMM's and the
+ * transformed weights take at most 16 MiB. */
 static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, bool a_runtime)
 {
     if (m->wino == NN_WINO_OFF || a_runtime || g->group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->out[0] != 1 ||
@@ -132,6 +133,11 @@ static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, b
     if (m->wino == NN_WINO_ALWAYS)
         return true;
     const struct nn_isa *isa = m->isa;
+    /* 4x the weights: above 16 MiB (resnet50's 512-channel layers) they
+     * cost more memory (the issue's RSS bound at batch 8) and bandwidth
+     * than the products save */
+    if (nn_wino_weights_size(isa, g->c, g->m) > ((size_t)16 << 20))
+        return false;
     int64_t osp = g->out[1] * g->out[2], t = ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
     double direct = 9.0 * (double)g->c * (double)round_up(osp, isa->nr) * (double)round_up(g->m, isa->mr);
     double wino = 36.0 * (double)g->c * (double)round_up(t, isa->mr) * (double)round_up(g->m, isa->nr) +
