@@ -530,6 +530,11 @@ COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t
 COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der,
                                                                   size_t ask_size, const uint8_t *ark_der,
                                                                   size_t ark_size);
+/* Test builds only: called with the configfs-tsm report folder right after
+ * the provider made it, so a stand-in folder can be filled the way the
+ * kernel fills a real one (inblob, outblob, auxblob, generation). NULL
+ * removes the hook. */
+void coffer_attest_test_tsm_hook(void (*hook)(const char *report_dir, void *arg), void *arg);
 #endif
 
 /* ------------------------------------------------------------------- time */

@@ -222,6 +222,17 @@ static enum coffer_err tsm_append_auxblob(const char *dir, uint8_t **ev, size_t 
     return r;
 }
 
+#ifdef COFFER_TESTING
+static void (*tsm_hook)(const char *, void *);
+static void *tsm_hook_arg;
+
+void coffer_attest_test_tsm_hook(void (*hook)(const char *report_dir, void *arg), void *arg)
+{
+    tsm_hook = hook;
+    tsm_hook_arg = arg;
+}
+#endif
+
 static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
 {
     char dir[4096], path[4200], gen1[32] = "", gen2[32] = "";
@@ -230,6 +241,10 @@ static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t 
     if (mkdir(dir, 0700) != 0)
         return COFFER_FAIL(errno == EACCES || errno == EPERM ? COFFER_E_PERM : COFFER_E_IO,
                            "configfs-tsm: cannot create %s: %s", dir, strerror(errno));
+#ifdef COFFER_TESTING
+    if (tsm_hook != NULL)
+        tsm_hook(dir, tsm_hook_arg);
+#endif
     snprintf(path, sizeof(path), "%s/inblob", dir);
     if ((r = write_file(path, rd, 64)) != COFFER_OK)
         goto out;
