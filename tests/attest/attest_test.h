@@ -38,6 +38,8 @@ struct at_cert_entry {
 #define AT_GUID_ARK "c0b406a4-a803-4952-9743-3fb6014cd0ae"
 void at_guid(const char *text, uint8_t out[16]);
 uint8_t *at_snp_table(const struct at_cert_entry *e, size_t n, size_t *size);
+/* The DER of a certificate (malloc). */
+uint8_t *at_x509_der(struct x509_st *x, size_t *size);
 /* a || b (malloc). */
 uint8_t *at_concat(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, size_t *size);
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 json_t *at_expected(const char *vec)
 {
     char rel[256];
@@ -114,6 +116,19 @@ uint8_t *at_snp_table(const struct at_cert_entry *e, size_t n, size_t *size)
     }
     *size = total;
     return t;
+}
+
+uint8_t *at_x509_der(struct x509_st *x, size_t *size)
+{
+    unsigned char *d = NULL;
+    int n = i2d_X509(x, &d);
+    assert_true(n > 0);
+    uint8_t *out = malloc((size_t)n);
+    assert_non_null(out);
+    memcpy(out, d, (size_t)n);
+    OPENSSL_free(d);
+    *size = (size_t)n;
+    return out;
 }
 
 uint8_t *at_concat(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, size_t *size)

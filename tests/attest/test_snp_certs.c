@@ -30,13 +30,7 @@ static uint8_t *pem_der(const char *rel, int index, size_t *size)
         x = PEM_read_bio_X509(b, NULL, NULL, NULL);
         assert_non_null(x);
     }
-    unsigned char *d = NULL;
-    int dn = i2d_X509(x, &d);
-    assert_true(dn > 0);
-    uint8_t *out = malloc((size_t)dn);
-    memcpy(out, d, (size_t)dn);
-    *size = (size_t)dn;
-    OPENSSL_free(d);
+    uint8_t *out = at_x509_der(x, size);
     X509_free(x);
     BIO_free(b);
     free(pem);
@@ -59,12 +53,7 @@ static uint8_t *fake_ark(size_t *size)
     ASN1_TIME_set(X509_getm_notAfter(x), 2600000000);
     X509_set_pubkey(x, k);
     assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-    unsigned char *d = NULL;
-    int dn = i2d_X509(x, &d);
-    uint8_t *out = malloc((size_t)dn);
-    memcpy(out, d, (size_t)dn);
-    *size = (size_t)dn;
-    OPENSSL_free(d);
+    uint8_t *out = at_x509_der(x, size);
     X509_NAME_free(n);
     X509_free(x);
     EVP_PKEY_free(k);

@@ -114,13 +114,8 @@ static uint8_t *vcek(const struct vcek_spec *v, size_t *size)
         }
     }
     pss_sign(x, ask_key);
-    unsigned char *d = NULL;
-    int n = i2d_X509(x, &d);
-    uint8_t *out = malloc((size_t)n);
-    memcpy(out, d, (size_t)n);
-    OPENSSL_free(d);
+    uint8_t *out = at_x509_der(x, size);
     X509_free(x);
-    *size = (size_t)n;
     return out;
 }
 
