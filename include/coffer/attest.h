@@ -393,7 +393,9 @@ COFFER_NODISCARD enum coffer_err coffer_attest_provider_detect(enum coffer_attes
 
 /* Evidence for this process with the given report data from provider p
  * (AUTO: detect). A hardware provider that fails is an error; there is no
- * fallback to simulation. *out from coffer_malloc. */
+ * fallback to simulation. On an SEV-SNP guest the report is followed by the
+ * host's certificate table (configfs-tsm auxblob) when the host attached
+ * one: SNP extended evidence. *out from coffer_malloc. */
 COFFER_NODISCARD enum coffer_err coffer_attest_provider_evidence(enum coffer_attest_provider p,
                                                                  const uint8_t report_data[64],
                                                                  uint8_t **out, size_t *out_size);
