@@ -34,37 +34,11 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-chmod 644 "$tmp/key.pem" "$tmp/cert.pem"
+. bench/lib.sh
+bench_cert
 body='{"status":"ok","model":"benchmarks"}'
 [ ${#body} -eq 36 ] || { echo "body is not 36 bytes" >&2; exit 1; }
-nport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$tmp/nginx.conf" <<NGX
-worker_processes $threads;
-pid $tmp/nginx.pid;
-error_log $tmp/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  # nginx closes a connection after 1000 requests by default; wrk reconnects
-  # but h2load does not, so allow as many as the bench makes (both protocols)
-  keepalive_requests 100000000;
-  client_body_temp_path $tmp/body;
-  proxy_temp_path $tmp/proxy;
-  fastcgi_temp_path $tmp/fastcgi;
-  uwsgi_temp_path $tmp/uwsgi;
-  scgi_temp_path $tmp/scgi;
-  server {
-    listen 127.0.0.1:$nport ssl http2;
-    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    location / { default_type application/json; return 200 '$body'; }
-  }
-}
-NGX
-nginx -c "$tmp/nginx.conf" -g 'daemon off;' &
-npid=$!
+bench_nginx "$threads" "$body"
 ./build/bench/bench/bench_net --cert "$tmp/cert.pem" --key "$tmp/key.pem" --threads "$threads" >"$tmp/port" &
 cpid=$!
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
@@ -79,8 +53,8 @@ if [ "${SHARED:-0}" = 1 ]; then
   sides="n c s"
 fi
 if [ "${COORD:-0}" = 1 ]; then
-  kport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  kmesh=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  kport=$(free_port)
+  kmesh=$(free_port)
   COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem ./build/bench/src/cli/coffer coordinator --simulation \
     --client-addr "127.0.0.1:$kport" --mesh-addr "127.0.0.1:$kmesh" --seal-dir "$tmp/seal" \
     --threads "$threads" >/dev/null 2>&1 &
@@ -97,28 +71,14 @@ done
 if [ -n "${kport:-}" ]; then
   curl -sk "https://127.0.0.1:$kport/api/v2/status" | grep -q '"status":"success"' || { echo "coordinator status failed" >&2; exit 1; }
 fi
-# wrk: requests per second; errors and non-2xx answers are reported, not hidden
-run_wrk() {
-  local o
-  o=$(wrk -t2 -c32 -d10s "https://127.0.0.1:$1${2:-/}")
-  if grep -qE 'Non-2xx|Socket errors' <<<"$o"; then
-    echo "warning: port $1: $(grep -E 'Non-2xx|Socket errors' <<<"$o" | tr '\n' ' ')" >&2
-  fi
-  awk '/^Requests\/sec/ {print $2}' <<<"$o"
-}
-# h2load: succeeded requests per second (failed or errored ones do not count)
-run_h2() {
-  h2load -c32 -m10 -D10 -t2 "https://127.0.0.1:$1/" 2>/dev/null |
-    awk '/^finished in/ {gsub("s,","",$3); t=$3} /^requests:/ {ok=$8} END {printf "%.1f\n", ok / t}'
-}
 for r in $(seq 1 "$rounds"); do
   printf '\rround %d/%d' "$r" "$rounds" >&2
   if [ $((r % 2)) -eq 1 ]; then order=$sides; else order=$(echo "$sides" | rev); fi
   for side in $order; do
     port=$nport; [ "$side" = c ] && port=$cport; [ "$side" = s ] && port=$sport
-    if [ "$side" = k ]; then run_wrk "$kport" /api/v2/status >>"$tmp/wrk_k"; continue; fi
-    run_wrk "$port" >>"$tmp/wrk_$side"
-    if [ "${H2:-0}" = 1 ]; then run_h2 "$port" >>"$tmp/h2_$side"; fi
+    if [ "$side" = k ]; then run_wrk "https://127.0.0.1:$kport/api/v2/status" >>"$tmp/wrk_k"; continue; fi
+    run_wrk "https://127.0.0.1:$port/" >>"$tmp/wrk_$side"
+    if [ "${H2:-0}" = 1 ]; then run_h2 "https://127.0.0.1:$port/" -c32 -m10 >>"$tmp/h2_$side"; fi
   done
 done
 echo >&2

@@ -74,7 +74,8 @@ void coffer_net_response_error(struct coffer_net_response *resp, int status, con
  * (HTTP/1.1: later pipelined requests wait too; HTTP/2: other streams go
  * on); the worker's loop keeps serving other connections. If the client has
  * gone by then, the answer is dropped. Every pending response must be
- * finished before coffer_net_server_free. HTTP handlers only (not gRPC). */
+ * finished before coffer_net_server_free. gRPC handlers: see
+ * coffer_net_grpc_reply_defer. */
 struct coffer_net_pending;
 
 /* Inside a handler only; resp must not be used afterwards. */
@@ -136,6 +137,17 @@ COFFER_NODISCARD enum coffer_err coffer_net_grpc_reply_append(struct coffer_net_
                                                               const void *data, size_t size);
 void coffer_net_grpc_reply_status(struct coffer_net_grpc_reply *reply, enum coffer_net_grpc_code code,
                                   const char *message);
+
+/* gRPC handlers defer the same way: coffer_net_grpc_reply_defer inside the
+ * handler (before setting a status), then, from any thread, fill
+ * coffer_net_pending_grpc_reply(p) (append, status) and call
+ * coffer_net_pending_finish(p) exactly once. The call's grpc-timeout is
+ * checked again when the answer goes out (DEADLINE_EXCEEDED past it); a
+ * gzip call gets a gzip answer. Other streams of the connection go on. */
+COFFER_NODISCARD enum coffer_err coffer_net_grpc_reply_defer(struct coffer_net_grpc_reply *reply,
+                                                             struct coffer_net_pending **out);
+/* The reply to fill (no status, empty); valid until coffer_net_pending_finish. */
+struct coffer_net_grpc_reply *coffer_net_pending_grpc_reply(struct coffer_net_pending *p);
 
 /* Returning an error without a status set answers INTERNAL
  * (RESOURCE_EXHAUSTED for COFFER_E_NOMEM). */

@@ -1,11 +1,14 @@
 /*
  * coffer/serve.h — the TensorFlow-Serving protocol layer of `coffer serve`.
  *
- * Pure data transformations between the bytes a TF Serving client sends or
- * expects (gRPC protobuf messages, REST JSON bodies and URLs, the model
- * config file, the model base-path layout) and neutral C structs that the
- * runtime side will consume. No network, no runtime: net/ hands bytes in,
- * nn/ gets coffer_serve_tensor values out.
+ * Mostly pure data transformations between the bytes a TF Serving client
+ * sends or expects (gRPC protobuf messages, REST JSON bodies and URLs, the
+ * model config file, the model base-path layout) and neutral C structs that
+ * the runtime side consumes: net/ hands bytes in, nn/ gets
+ * coffer_serve_tensor values out. Two runtime pieces that know nothing of
+ * model formats sit at the end: the model registry (versions, policies,
+ * labels, references, hot reload through a loader callback) and the
+ * batching scheduler.
  *
  * Errors: every function returns enum coffer_err (base.h). Functions that
  * judge outside input also fill a struct coffer_serve_status with the TF
@@ -529,5 +532,134 @@ struct coffer_serve_batching_config {
 COFFER_NODISCARD enum coffer_err coffer_serve_batching_config_parse(const void *text, size_t size,
                                                                     struct coffer_serve_batching_config *out);
 void coffer_serve_batching_config_free(struct coffer_serve_batching_config *c);
+
+/* ------------------------------------------------------- model registry */
+
+/*
+ * The models a server serves, version by version, with TF Serving's
+ * life cycle (START, LOADING, AVAILABLE, UNLOADING, END): a poll of each
+ * model's base path loads the versions its policy wants and retires the
+ * others; a retired version is unloaded once no request holds it. The
+ * registry knows nothing of model formats: a loader turns a version's file
+ * into a servable (signatures plus the loader's own handle).
+ */
+struct coffer_serve_servable {
+    const char *model;   /* set by the registry: the configured name */
+    int64_t version;     /* set by the registry */
+    const struct coffer_serve_signature *sigs; /* the loader's; valid until unload */
+    size_t sig_count;
+    void *handle;        /* the loader's */
+};
+
+struct coffer_serve_loader {
+    /* Load version of model from path (BASE/VERSION/model.onnx): fill
+     * out->sigs, sig_count and handle. Called from the polling thread (or
+     * coffer_serve_registry_load's), never twice at once. */
+    enum coffer_err (*load)(void *arg, const struct coffer_serve_model_config *model, int64_t version,
+                            const char *path, struct coffer_serve_servable *out);
+    /* Free what load made; called once no request holds the servable (and
+     * for everything still loaded at coffer_serve_registry_free). */
+    void (*unload)(void *arg, struct coffer_serve_servable *sv);
+    void *arg;
+};
+
+struct coffer_serve_registry;
+
+/* cfg is borrowed and must outlive the registry; model names must be
+ * unique. Nothing is loaded yet. */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_new(const struct coffer_serve_config *cfg,
+                                                           const struct coffer_serve_loader *loader,
+                                                           struct coffer_serve_registry **out);
+/* The start-up pass: load what every model's policy wants. Fails (naming the
+ * model) when a model has no version its policy serves or a load fails;
+ * what loaded stays loaded (free the registry). */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_load(struct coffer_serve_registry *r);
+/* One poll pass over every model: load new wanted versions (a version that
+ * failed is retried only when its file changed), retire the versions no
+ * longer wanted once a wanted one is AVAILABLE, unload retired versions
+ * nobody holds. Failures are logged and shown in the status, never fatal;
+ * a scan that finds nothing to serve retires nothing. */
+void coffer_serve_registry_poll(struct coffer_serve_registry *r);
+/* Poll every interval_ms on a thread of its own (until registry_free);
+ * retired versions are unloaded as soon as their last holder releases. */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_start_polling(struct coffer_serve_registry *r,
+                                                                     uint32_t interval_ms);
+/* Stop polling, unload everything, free. Every acquired servable must have
+ * been released, or be released by the unloads themselves. NULL is fine. */
+void coffer_serve_registry_free(struct coffer_serve_registry *r);
+
+/* The version a request gets, by TF's rules (coffer_serve_version_resolve
+ * with the model's labels; an unknown model is NOT_FOUND `Servable not found
+ * for request: Latest(name)`), held until coffer_serve_registry_release. */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_acquire(struct coffer_serve_registry *r, const char *name,
+                                                               bool has_version, int64_t version, const char *label,
+                                                               const struct coffer_serve_servable **out,
+                                                               struct coffer_serve_status *st);
+void coffer_serve_registry_release(struct coffer_serve_registry *r, const struct coffer_serve_servable *sv);
+/* Every version of model name the registry knows (END ones included),
+ * newest first: one coffer_malloc block (free with coffer_free), NULL and 0
+ * for an unknown model. */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_status(struct coffer_serve_registry *r, const char *name,
+                                                              struct coffer_serve_version_status **out,
+                                                              size_t *count);
+size_t coffer_serve_registry_model_count(const struct coffer_serve_registry *r);
+const struct coffer_serve_model_config *coffer_serve_registry_model(const struct coffer_serve_registry *r, size_t i);
+
+/* ---------------------------------------------------------------- batching */
+
+/*
+ * TF Serving's batching scheduler, for one servable: requests (tasks) queue
+ * into batches of at most max_batch_size items (the sum of their dimension
+ * 0); a batch runs when it is full, or when its oldest task has waited
+ * batch_timeout_us (0: as soon as a batch thread is free), on one of
+ * num_threads threads. At most max_enqueued_batches batches wait; a task
+ * that would need one more is refused at once (RESOURCE_EXHAUSTED), so
+ * memory never grows with the offered load.
+ */
+struct coffer_serve_batch_task {
+    size_t size;                          /* items; set by the caller, >= 1 */
+    uint64_t enqueued_ns;                 /* set by submit (coffer_now_ns) */
+    struct coffer_serve_batch_task *next; /* the batcher's; in a batch: the next task */
+};
+
+/* Run one batch: count tasks (linked by next, in arrival order) holding
+ * items items together, on batch thread `thread` (0..num_threads-1, so a
+ * runner can keep per-thread state). The runner completes every task; the
+ * batcher forgets them. */
+typedef void (*coffer_serve_batch_fn)(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count,
+                                      size_t items);
+
+struct coffer_net_gauge;
+struct coffer_net_histogram;
+struct coffer_serve_batcher_config {
+    size_t max_batch_size;       /* >= 1 */
+    uint64_t batch_timeout_us;
+    size_t num_threads;          /* >= 1 */
+    size_t max_enqueued_batches; /* >= 1 */
+    coffer_serve_batch_fn run;
+    void *arg;
+    struct coffer_net_gauge *queue_depth;      /* optional: tasks waiting (added to, not set) */
+    struct coffer_net_histogram *batch_size;   /* optional: items per batch run */
+    struct coffer_net_histogram *queue_wait;   /* optional: seconds a task waited */
+};
+
+struct coffer_serve_batcher;
+
+/* Start the batch threads. */
+COFFER_NODISCARD enum coffer_err coffer_serve_batcher_new(const struct coffer_serve_batcher_config *cfg,
+                                                          struct coffer_serve_batcher **out);
+/* Queue a task (borrowed until the runner completes it). Refusals, with the
+ * task not queued: INVALID_ARGUMENT `Task size N is larger than maximum
+ * input batch size M` (and size 0); RESOURCE_EXHAUSTED `The batch
+ * scheduling queue to which this task was submitted is full`; UNAVAILABLE
+ * once the batcher is stopping. */
+COFFER_NODISCARD enum coffer_err coffer_serve_batcher_submit(struct coffer_serve_batcher *b,
+                                                             struct coffer_serve_batch_task *task,
+                                                             struct coffer_serve_status *st);
+/* Tasks waiting now. */
+size_t coffer_serve_batcher_depth(struct coffer_serve_batcher *b);
+/* Refuse new tasks, run every queued batch (without waiting for timeouts),
+ * stop the threads, free. NULL is fine. */
+void coffer_serve_batcher_free(struct coffer_serve_batcher *b);
 
 #endif /* COFFER_SERVE_H */

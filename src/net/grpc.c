@@ -309,6 +309,17 @@ void coffer_net__grpc_dispatch(const struct coffer_net_server_config *cfg, const
     }
     r = cfg->grpc_handler(cfg->grpc_handler_arg, &call, reply);
     coffer_buf_free(&plain);
+    if (reply->deferred != NULL) {
+        reply->deferred->deadline_ns = deadline;
+        reply->deferred->gzip = gzip;
+        return; /* settled when the answer comes */
+    }
+    coffer_net__grpc_settle(reply, r, deadline, gzip, gzip_reply);
+}
+
+void coffer_net__grpc_settle(struct coffer_net_grpc_reply *reply, enum coffer_err r, uint64_t deadline, bool gzip,
+                             bool *gzip_reply)
+{
     if (reply->code < 0) {
         if (r == COFFER_OK && !reply->failed)
             reply->code = COFFER_NET_GRPC_OK;

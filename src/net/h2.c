@@ -217,6 +217,8 @@ static ssize_t read_out_cb(nghttp2_session *session, int32_t stream_id, uint8_t 
 
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
 
+static void submit_grpc(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_grpc_reply *reply, bool gzip);
+
 static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
 {
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
@@ -226,22 +228,38 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
     reply.code = -1;
     coffer_buf_init(&reply.message, cfg->max_response_size, false);
     bool gzip = false;
-    if (st->headers_too_large)
+    if (st->headers_too_large) {
         coffer_net_grpc_reply_status(&reply, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "request headers too large");
-    else if (st->body_too_large)
+    } else if (st->body_too_large) {
         coffer_net_grpc_reply_status(&reply, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "request message too large");
-    else if (st->method == NULL || strcmp(st->method, "POST") != 0)
+    } else if (st->method == NULL || strcmp(st->method, "POST") != 0) {
         coffer_net_grpc_reply_status(&reply, COFFER_NET_GRPC_UNIMPLEMENTED, "gRPC needs POST");
-    else
+    } else {
+        reply.conn = h->conn;
+        reply.stream_id = st->id;
         coffer_net__grpc_dispatch(cfg, st->path != NULL ? st->path : "", st->headers, st->header_count,
                                   st->body.data != NULL ? st->body.data : (const uint8_t *)"", st->body.size,
                                   coffer_net__conn_peer(h->conn), coffer_net__conn_remote(h->conn), &reply, &gzip);
+        reply.conn = NULL;
+    }
+    if (reply.deferred != NULL) {
+        st->pending = reply.deferred; /* answered by coffer_net__h2_deliver */
+        coffer_buf_free(&reply.message);
+        return;
+    }
+    submit_grpc(h, st, &reply, gzip);
+    coffer_buf_free(&reply.message);
+}
+
+/* Frame and submit a settled reply, and log the call. */
+static void submit_grpc(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_grpc_reply *reply, bool gzip)
+{
     /* frame the message: flag, u32be length, bytes */
-    if (reply.code == COFFER_NET_GRPC_OK) {
+    if (reply->code == COFFER_NET_GRPC_OK) {
         struct coffer_buf z;
         coffer_buf_init(&z, 0, false);
-        const struct coffer_buf *m = &reply.message;
-        if (gzip && coffer_net_gzip_deflate(reply.message.data, reply.message.size, &z) == COFFER_OK)
+        const struct coffer_buf *m = &reply->message;
+        if (gzip && coffer_net_gzip_deflate(reply->message.data, reply->message.size, &z) == COFFER_OK)
             m = &z;
         else
             gzip = false;
@@ -249,15 +267,14 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
             coffer_buf_put_u32be(&st->out, (uint32_t)m->size) != COFFER_OK ||
             coffer_buf_put(&st->out, m->data, m->size) != COFFER_OK) {
             coffer_buf_reset(&st->out);
-            coffer_net_grpc_reply_status(&reply, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "response message too large");
+            coffer_net_grpc_reply_status(reply, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "response message too large");
         }
         coffer_buf_free(&z);
     }
-    st->grpc_code = reply.code;
-    coffer_net__grpc_percent_encode(reply.text, st->grpc_msg, sizeof(st->grpc_msg));
-    coffer_buf_free(&reply.message);
+    st->grpc_code = reply->code;
+    coffer_net__grpc_percent_encode(reply->text, st->grpc_msg, sizeof(st->grpc_msg));
     int rv;
-    if (reply.code == COFFER_NET_GRPC_OK) {
+    if (reply->code == COFFER_NET_GRPC_OK) {
         nghttp2_nv nva[3] = {NV(":status", "200"), NV("content-type", "application/grpc"),
                              NV("grpc-encoding", "gzip")};
         nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
@@ -265,7 +282,7 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
     } else {
         /* Trailers-Only */
         char code[8];
-        snprintf(code, sizeof(code), "%d", reply.code);
+        snprintf(code, sizeof(code), "%d", reply->code);
         nghttp2_nv nva[4] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", code),
                              NV("grpc-message", st->grpc_msg)};
         rv = nghttp2_submit_response(h->session, st->id, nva, st->grpc_msg[0] != '\0' ? 4 : 3, NULL);
@@ -273,8 +290,7 @@ static void respond_grpc(struct coffer_net__h2 *h, struct stream *st)
     if (rv != 0)
         nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->grpc_code,
-                         st->body_in,
-                         st->out.size, st->start_ns, "HTTP/2+gRPC");
+                         st->body_in, st->out.size, st->start_ns, "HTTP/2+gRPC");
 }
 
 static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coffer_net_response *r);
@@ -388,7 +404,13 @@ void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending 
     if (st == NULL || st->pending != p)
         return; /* the stream was reset or closed meanwhile */
     st->pending = NULL;
-    submit_http(h, st, &p->resp);
+    if (p->grpc) {
+        bool gzip;
+        coffer_net__grpc_settle(&p->reply, COFFER_OK, p->deadline_ns, p->gzip, &gzip);
+        submit_grpc(h, st, &p->reply, gzip);
+    } else {
+        submit_http(h, st, &p->resp);
+    }
 }
 
 static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)

@@ -71,12 +71,27 @@ struct coffer_net_response {
     struct coffer_net_pending *deferred;
 };
 
-/* A deferred answer (see coffer_net_response_defer). */
+struct coffer_net_grpc_reply {
+    struct coffer_buf message;
+    int code;             /* -1 until set */
+    char text[1024];
+    bool failed;
+    /* set by h2.c so a handler can defer (NULL: cannot) */
+    struct coffer_net__conn *conn;
+    int32_t stream_id;
+    struct coffer_net_pending *deferred;
+};
+
+/* A deferred answer (see coffer_net_response_defer, coffer_net_grpc_reply_defer). */
 struct coffer_net_pending {
     struct coffer_net__worker *w;
     struct coffer_net__conn *conn;   /* worker thread only; NULL once the connection closed */
     int32_t stream_id;
     struct coffer_net_response resp;
+    bool grpc;                       /* a gRPC answer: reply, not resp */
+    struct coffer_net_grpc_reply reply;
+    uint64_t deadline_ns;            /* the call's grpc-timeout, 0 when none */
+    bool gzip;                       /* the call came gzip-encoded */
     struct coffer_net_pending *prev, *next; /* the connection's list (worker thread) */
     struct coffer_net_pending *qnext;       /* the worker's finished queue (under its lock) */
 };
@@ -93,13 +108,6 @@ int coffer_net__decode_body(const struct coffer_net_server_config *cfg, const st
 /* Run the handler and normalise its result (500/503 on failure). */
 void coffer_net__call_handler(coffer_net_handler_fn fn, void *arg, const struct coffer_net_request *req,
                               struct coffer_net_response *resp);
-
-struct coffer_net_grpc_reply {
-    struct coffer_buf message;
-    int code;             /* -1 until set */
-    char text[1024];
-    bool failed;
-};
 
 /* ------------------------------------------------------------ server pieces */
 struct coffer_net__worker;
@@ -144,6 +152,12 @@ void coffer_net__grpc_dispatch(const struct coffer_net_server_config *cfg, const
                                const struct coffer_net_header *headers, size_t header_count,
                                const uint8_t *body, size_t body_size, X509 *peer, const char *remote,
                                struct coffer_net_grpc_reply *reply, bool *gzip_reply);
+/* Settle a reply after its handler (r: what it returned; COFFER_OK for a
+ * deferred answer): a status when none was set, RESOURCE_EXHAUSTED for a
+ * failed append, DEADLINE_EXCEEDED past the deadline; *gzip_reply when the
+ * message goes out compressed. */
+void coffer_net__grpc_settle(struct coffer_net_grpc_reply *reply, enum coffer_err r, uint64_t deadline, bool gzip,
+                             bool *gzip_reply);
 /* Percent-encode a grpc-message value (printable ASCII except '%' kept). */
 void coffer_net__grpc_percent_encode(const char *in, char *out, size_t out_size);
 

@@ -729,28 +729,55 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 /* ------------------------------------------------------- deferred answers */
 
+static struct coffer_net_pending *pending_new(struct coffer_net__conn *c, int32_t stream_id, size_t max_body)
+{
+    struct coffer_net_pending *p = coffer_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->w = c->w;
+    p->conn = c;
+    p->stream_id = stream_id;
+    coffer_net__response_init(&p->resp, max_body);
+    p->next = c->pendings;
+    if (c->pendings != NULL)
+        c->pendings->prev = p;
+    c->pendings = p;
+    return p;
+}
+
 /* see coffer/net.h */
 enum coffer_err coffer_net_response_defer(struct coffer_net_response *resp, struct coffer_net_pending **out)
 {
     *out = NULL;
     if (resp == NULL || resp->conn == NULL || resp->deferred != NULL)
         return COFFER_FAIL(COFFER_E_STATE, "a response can be deferred once, from inside its handler");
-    struct coffer_net__conn *c = resp->conn;
-    struct coffer_net_pending *p = coffer_calloc(1, sizeof(*p));
+    struct coffer_net_pending *p = pending_new(resp->conn, resp->stream_id, resp->body.max);
     if (p == NULL)
         return COFFER_E_NOMEM;
-    p->w = c->w;
-    p->conn = c;
-    p->stream_id = resp->stream_id;
-    coffer_net__response_init(&p->resp, resp->body.max);
-    p->next = c->pendings;
-    if (c->pendings != NULL)
-        c->pendings->prev = p;
-    c->pendings = p;
     resp->deferred = p;
     *out = p;
     return COFFER_OK;
 }
+
+/* see coffer/net.h */
+enum coffer_err coffer_net_grpc_reply_defer(struct coffer_net_grpc_reply *reply, struct coffer_net_pending **out)
+{
+    *out = NULL;
+    if (reply == NULL || reply->conn == NULL || reply->deferred != NULL || reply->code >= 0)
+        return COFFER_FAIL(COFFER_E_STATE, "a gRPC reply can be deferred once, from inside its handler, before "
+                           "a status is set");
+    struct coffer_net_pending *p = pending_new(reply->conn, reply->stream_id, 0);
+    if (p == NULL)
+        return COFFER_E_NOMEM;
+    p->grpc = true;
+    p->reply.code = -1;
+    coffer_buf_init(&p->reply.message, reply->message.max, false);
+    reply->deferred = p;
+    *out = p;
+    return COFFER_OK;
+}
+
+struct coffer_net_grpc_reply *coffer_net_pending_grpc_reply(struct coffer_net_pending *p) { return &p->reply; }
 
 struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p) { return &p->resp; }
 
@@ -771,6 +798,7 @@ void coffer_net_pending_finish(struct coffer_net_pending *p)
 static void pending_free(struct coffer_net_pending *p)
 {
     coffer_net__response_free(&p->resp);
+    coffer_buf_free(&p->reply.message);
     coffer_free(p);
 }
 

@@ -19,6 +19,10 @@
  * caps are checked. I2 recursion depth is bounded by the rank cap. I3 on
  * failure nothing is left for the caller to free.
  *
+ * The common form (one float input as plain nested numbers) takes a fast
+ * path without jansson first (rest_fast.c); everything else, errors
+ * included, comes here.
+ *
  * Trusts: jansson for JSON syntax; the signature (from the model registry).
  */
 #include "serve_int.h"
@@ -478,6 +482,11 @@ enum coffer_err coffer_serve_rest_predict_parse(const void *body, size_t size, c
         ws++;
     if (ws == size)
         return SERVE_INVALID(st, "JSON Parse error: The document is empty");
+    enum coffer_err fr = coffer_serve__rest_predict_fast(body, size, sigs, sig_count, lim, out);
+    if (fr == COFFER_OK)
+        return COFFER_OK;
+    if (fr == COFFER_E_NOMEM)
+        return coffer_serve__nomem(st);
 
     uint8_t *rewritten = NULL;
     size_t rsize = 0, max = size;

@@ -17,6 +17,15 @@ const struct coffer_serve_limits *coffer_serve__limits(const struct coffer_serve
  * Returns false when the product overflows size_t. */
 bool coffer_serve__dims_count(const int64_t *dims, size_t rank, size_t *count);
 
+/* The fast path of coffer_serve_rest_predict_parse (rest_fast.c): one float
+ * or double input as a dense nested list of plain numbers. COFFER_OK with
+ * *out filled, COFFER_E_NOMEM, or COFFER_E_UNSUPPORTED: not that form, run
+ * the general parser (which gives every error). */
+enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
+                                                const struct coffer_serve_signature *sigs, size_t sig_count,
+                                                const struct coffer_serve_limits *lim,
+                                                struct coffer_serve_rest_predict *out);
+
 /* Record COFFER_E_NOMEM in st as RESOURCE_EXHAUSTED and return it. */
 enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);
 

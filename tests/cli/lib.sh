@@ -5,12 +5,16 @@
 #   has PATTERN FILE DESCRIPTION              FILE contains PATTERN (grep)
 #   ok / bad MESSAGE                          count a pass / a failure
 #   port                                      a free TCP port on 127.0.0.1
+#   pids+=($!) after starting a server        stop_all (also at exit) stops them: TERM, then wait
+#   wait_log PATTERN FILE                     wait (15 s at most) until FILE contains PATTERN
 #   finish NAME                               print "NAME: N passed, N failed"; exit status
 set -euo pipefail
 tmp=$(mktemp -d)
 pid=
 _cleanup() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; fi; rm -rf "$tmp"; }
-trap _cleanup EXIT
+pids=()
+stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; pids=(); }
+trap 'stop_all; _cleanup' EXIT
 cd "$tmp"
 export COFFER_SIM_PLATFORM_KEY=$tmp/sim-key.pem HOME=$tmp
 pass=0
@@ -31,4 +35,9 @@ port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 finish() {
   echo "$1: $pass passed, $fail failed"
   [ "$fail" -eq 0 ]
+}
+wait_log() {
+  for _ in $(seq 150); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done
+  bad "timed out waiting for '$1' in $2: $(tail -2 "$2")"
+  return 1
 }

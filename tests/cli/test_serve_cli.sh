@@ -8,10 +8,6 @@
 coffer=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
 . "$(dirname "$0")/lib.sh"
-pids=()
-stop_all() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; pids=(); }
-trap 'stop_all; _cleanup' EXIT
-wait_log() { for _ in $(seq 100); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done; bad "timed out waiting for '$1' in $2: $(tail -2 "$2")"; return 1; }
 
 CP=$(port); MP=$(port)
 timeout 120 "$coffer" coordinator --simulation --client-addr "127.0.0.1:$CP" --mesh-addr "127.0.0.1:$MP" \
@@ -93,7 +89,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout x.k
 expect 1 "untrusted CA" -- "$coffer" predict --url "localhost:$G" --crt x.crt --model digits -i in/img000.npy
 has "certificate" err "TLS refusal named"
 curl -s --cacert coordinator.crt "https://localhost:$R/v1/models/digits" > status.json && has '"state": "AVAILABLE"' status.json "REST model status"
-curl -s --cacert coordinator.crt "https://localhost:$R/monitoring/prometheus/metrics" > metrics.txt && has 'coffer_serve_requests_total{result="ok"}' metrics.txt "serve metrics"
+curl -s --cacert coordinator.crt "https://localhost:$R/monitoring/prometheus/metrics" > metrics.txt && has 'coffer_serve_requests_total{api="grpc",result="ok"} [1-9]' metrics.txt "serve metrics"
 has 'proto=HTTP/2+gRPC method=POST path="/tensorflow.serving.PredictionService/Predict" status=200' serve.log "one log line per request"
 stop_all
 has "serve: stopped" serve.log "graceful stop"

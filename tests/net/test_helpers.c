@@ -115,6 +115,9 @@ static long query_num(const char *q, const char *key, long dflt)
 struct defer_job {
     struct coffer_net_pending *p;
     long ms;
+    bool grpc;          /* a gRPC echo of msg */
+    uint8_t msg[64];
+    size_t msg_size;
 };
 
 /* Answers a deferred request from another thread after ms. */
@@ -122,6 +125,14 @@ static void *finisher(void *arg)
 {
     struct defer_job *j = arg;
     usleep((useconds_t)j->ms * 1000);
+    if (j->grpc) {
+        struct coffer_net_grpc_reply *reply = coffer_net_pending_grpc_reply(j->p);
+        if (coffer_net_grpc_reply_append(reply, j->msg, j->msg_size) != COFFER_OK)
+            coffer_net_grpc_reply_status(reply, COFFER_NET_GRPC_INTERNAL, "cannot build the deferred answer");
+        coffer_net_pending_finish(j->p);
+        free(j);
+        return NULL;
+    }
     struct coffer_net_response *resp = coffer_net_pending_response(j->p);
     coffer_net_response_set_status(resp, 202);
     if (coffer_net_response_add_header(resp, "Content-Type", "text/plain") != COFFER_OK ||
@@ -132,11 +143,25 @@ static void *finisher(void *arg)
     return NULL;
 }
 
+/* Run j on a finisher thread of s (or at once when none is left). */
+static void start_finisher(struct nt_server *s, struct defer_job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->nfinishers == 64 || pthread_create(&s->finishers[s->nfinishers], NULL, finisher, j) != 0) {
+        pthread_mutex_unlock(&s->lock);
+        j->ms = 0;
+        finisher(j); /* answer at once rather than never */
+        return;
+    }
+    s->nfinishers++;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static enum coffer_err test_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp)
 {
     struct nt_server *s = arg;
     if (strcmp(req->path, "/defer") == 0) {
-        struct defer_job *j = malloc(sizeof(*j));
+        struct defer_job *j = calloc(1, sizeof(*j));
         if (j == NULL)
             return COFFER_FAIL(COFFER_E_NOMEM, "defer job");
         j->ms = query_num(req->query, "ms", 100);
@@ -145,15 +170,7 @@ static enum coffer_err test_handler(void *arg, const struct coffer_net_request *
             free(j);
             return r;
         }
-        pthread_mutex_lock(&s->lock);
-        if (s->nfinishers == 64 || pthread_create(&s->finishers[s->nfinishers], NULL, finisher, j) != 0) {
-            pthread_mutex_unlock(&s->lock);
-            j->ms = 0;
-            finisher(j); /* answer at once rather than never */
-            return COFFER_OK;
-        }
-        s->nfinishers++;
-        pthread_mutex_unlock(&s->lock);
+        start_finisher(s, j);
         return COFFER_OK;
     }
     if (strcmp(req->path, "/fail") == 0)
@@ -214,7 +231,26 @@ static enum coffer_err test_handler(void *arg, const struct coffer_net_request *
 
 static enum coffer_err test_grpc(void *arg, const struct coffer_net_grpc_call *call, struct coffer_net_grpc_reply *reply)
 {
-    (void)arg;
+    struct nt_server *s = arg;
+    if (strcmp(call->path, "/test.Echo/Later") == 0) {
+        /* echo from another thread 100 ms later */
+        struct defer_job *j = calloc(1, sizeof(*j));
+        if (j == NULL || call->message_size > sizeof(j->msg)) {
+            free(j);
+            return COFFER_FAIL(COFFER_E_NOMEM, "defer job");
+        }
+        j->ms = 100;
+        j->grpc = true;
+        memcpy(j->msg, call->message, call->message_size);
+        j->msg_size = call->message_size;
+        enum coffer_err r = coffer_net_grpc_reply_defer(reply, &j->p);
+        if (r != COFFER_OK) {
+            free(j);
+            return r;
+        }
+        start_finisher(s, j);
+        return COFFER_OK;
+    }
     if (strcmp(call->path, "/test.Echo/Sleep") == 0) {
         usleep(200 * 1000);
         return coffer_net_grpc_reply_append(reply, call->message, call->message_size);
@@ -243,6 +279,7 @@ void nt_server_start(struct nt_server *s, SSL_CTX *ctx, const struct coffer_net_
     c.handler = test_handler;
     c.handler_arg = s;
     c.grpc_handler = test_grpc;
+    c.grpc_handler_arg = s;
     c.metrics = s->metrics;
     if (c.threads == 0)
         c.threads = 2;

@@ -1205,6 +1205,15 @@ static void test_grpc_unary(void **state)
     grpc_call(s.url, "/test.Echo/Echo", msg, sizeof(msg), "grpc-timeout: soon", &r);
     assert_int_equal(grpc_status_of(&r), COFFER_NET_GRPC_INTERNAL);
     nt_resp_free(&r);
+    /* a deferred answer, from another thread; its deadline is checked when it goes out */
+    grpc_call(s.url, "/test.Echo/Later", msg, sizeof(msg), NULL, &r);
+    assert_int_equal(grpc_status_of(&r), 0);
+    assert_int_equal(r.body_size, sizeof(msg));
+    assert_memory_equal(r.body, msg, sizeof(msg));
+    nt_resp_free(&r);
+    grpc_call(s.url, "/test.Echo/Later", msg, sizeof(msg), "grpc-timeout: 30m", &r);
+    assert_int_equal(grpc_status_of(&r), COFFER_NET_GRPC_DEADLINE_EXCEEDED);
+    nt_resp_free(&r);
     nt_server_stop(&s);
 }
 

@@ -835,6 +835,7 @@ static void test_encode_alloc_faults(void **state)
 
 int test_rest_main(void);
 int test_config_main(void);
+int test_registry_main(void);
 
 int main(void)
 {
@@ -858,5 +859,6 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("serve_proto", tests, NULL, NULL);
     failed += test_rest_main();
-    return failed + test_config_main();
+    failed += test_config_main();
+    return failed + test_registry_main();
 }

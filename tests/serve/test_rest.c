@@ -521,6 +521,100 @@ static void test_rest_alloc_faults(void **state)
     tu_fault_loop(rest_fault_body, NULL);
 }
 
+
+/* The fast path (one float input, plain nested numbers) against the general
+ * parser on the same content: an extra top-level key (which TF ignores)
+ * keeps a body off the fast path. Same tensors, byte for byte, for numbers
+ * of every form, and the same answers for the forms the fast path leaves
+ * to the general parser. */
+static void same_as_general(const struct coffer_serve_signature *sig, const char *body)
+{
+    struct coffer_serve_rest_predict a, b;
+    struct coffer_serve_status sa, sb;
+    char alt[4096];
+    const char *brace = strchr(body, '{');
+    assert_non_null(brace);
+    snprintf(alt, sizeof(alt), "%.*s{\"~\": 0, %s", (int)(brace - body), body, brace + 1);
+    enum coffer_err ra = coffer_serve_rest_predict_parse(body, strlen(body), sig, 1, NULL, &a, &sa);
+    enum coffer_err rb = coffer_serve_rest_predict_parse(alt, strlen(alt), sig, 1, NULL, &b, &sb);
+    if (ra != rb)
+        fail_msg("%s: %d vs %d (%s | %s)", body, ra, rb, sa.message, sb.message);
+    if (ra != COFFER_OK) {
+        assert_int_equal(sa.code, sb.code);
+        if (strstr(sa.message, "column") == NULL) /* the extra key moves the columns */
+            assert_string_equal(sa.message, sb.message);
+        return;
+    }
+    assert_int_equal(a.format, b.format);
+    assert_int_equal(a.input_count, 1);
+    assert_string_equal(a.inputs[0].name, b.inputs[0].name);
+    assert_int_equal(a.inputs[0].rank, b.inputs[0].rank);
+    assert_memory_equal(a.inputs[0].dims, b.inputs[0].dims, a.inputs[0].rank * sizeof(int64_t));
+    assert_int_equal(a.inputs[0].size, b.inputs[0].size);
+    if (memcmp(a.inputs[0].data, b.inputs[0].data, a.inputs[0].size) != 0)
+        fail_msg("%s: values differ", body);
+    coffer_serve_rest_predict_free(&a);
+    coffer_serve_rest_predict_free(&b);
+}
+
+static void test_predict_fast_path(void **state)
+{
+    (void)state;
+    static const struct coffer_serve_tensor_info fin = {.alias = "x", .dtype = COFFER_SERVE_DT_FLOAT, .rank = 2,
+                                                        .dims = {-1, 3}};
+    static const struct coffer_serve_tensor_info din = {.alias = "x", .dtype = COFFER_SERVE_DT_DOUBLE, .rank = 2,
+                                                        .dims = {-1, 3}};
+    const struct coffer_serve_signature sf = {.key = "serving_default", .inputs = &fin, .input_count = 1};
+    const struct coffer_serve_signature sd = {.key = "serving_default", .inputs = &din, .input_count = 1};
+    static const char *numbers[] = {
+        "0", "-0", "1", "-1", "0.1", "-0.0", "3.14159", "1e5", "1E+5", "1e-5", "2.5e-3", "123456789",
+        "9007199254740993", "9007199254740992.5", "12345678901234567890", "-9223372036854775808",
+        "9223372036854775807", "9223372036854775808", "1234567890123456789012345", "0.1234567890123456789012",
+        "1e22", "1e23", "1e-22", "1e-23", "4.9e-324", "1e-400", "1.7976931348623157e308", "1e309", "3.4028235e38",
+        "3.4028236e38", "1e39", "1.00000005960464477539", "0.30000000000000004", "123.456e-7", "00", "1.",
+        ".5", "-", "1e", "+1", "0x10", "NaN", "Infinity", "-Infinity", "1e99999", "2.2250738585072011e-308",
+    };
+    char body[512];
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        snprintf(body, sizeof(body), "{\"instances\": [[%s, 2, 3]]}", numbers[i]);
+        same_as_general(&sf, body);
+        same_as_general(&sd, body);
+        snprintf(body, sizeof(body), " {\"inputs\":[[1,2,3],[4,5,%s]], \"signature_name\": \"\"}\n", numbers[i]);
+        same_as_general(&sf, body);
+        same_as_general(&sd, body);
+    }
+    static const char *forms[] = {
+        "{\"instances\": [[1, 2, 3], [4, 5, 6]]}",
+        "{\"instances\": [1, 2, 3]}",
+        "{\"instances\": [[[1], [2]], [[3], [4]]]}",
+        "{\"inputs\": [[1, 2, 3]], \"signature_name\": \"serving_default\"}",
+        "{\"signature_name\": \"serving_default\", \"inputs\": [[1, 2, 3]]}",
+        "{\"signature_name\": \"other\", \"inputs\": [[1, 2, 3]]}",
+        "{\"instances\": [[1, 2, 3], [4, 5]]}",
+        "{\"instances\": [[1, 2, 3], 4]}",
+        "{\"instances\": [[1, [2], 3]]}",
+        "{\"instances\": [[]]}",
+        "{\"instances\": []}",
+        "{\"instances\": [[1, 2, 3]], \"inputs\": [[1, 2, 3]]}",
+        "{\"instances\": [[1, 2, 3]], \"instances\": [[1, 2, 3]]}",
+        "{\"instances\": [[1, 2, 3],]}",
+        "{\"instances\": [[1 2 3]]}",
+        "{\"instances\": [[1, 2, 3]]} x",
+        "{\"instances\": [[1, 2, 3]]",
+        "{\"instances\": [{\"x\": [1, 2, 3]}]}",
+        "{\"instances\": [[\"a\", 2, 3]]}",
+        "{\"inputs\": {\"x\": [[1, 2, 3]]}}",
+        "{\"inputs\": 5}",
+        "{\"instances\": [[true, 2, 3]]}",
+        "{\"sig\\u006eature_name\": \"\", \"instances\": [[1, 2, 3]]}",
+        "{\"instances\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+    };
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        same_as_general(&sf, forms[i]);
+        same_as_general(&sd, forms[i]);
+    }
+}
+
 int test_rest_main(void);
 int test_rest_main(void)
 {
@@ -529,6 +623,7 @@ int test_rest_main(void)
         cmocka_unit_test(test_url_errors),
         cmocka_unit_test(test_predict_row),
         cmocka_unit_test(test_predict_columnar),
+        cmocka_unit_test(test_predict_fast_path),
         cmocka_unit_test(test_predict_errors),
         cmocka_unit_test(test_predict_limits),
         cmocka_unit_test(test_predict_response),

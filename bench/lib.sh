@@ -1,0 +1,82 @@
+# bench/lib.sh — pieces the server benchmarks share (sourced by
+# net_bench.sh and serve_bench.sh): a P-256 certificate for 127.0.0.1, the
+# nginx peer answering a fixed JSON body over TLS, and the load generators'
+# readings. Callers set `tmp` (a scratch folder, mode 755) first.
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# $tmp/cert.pem and $tmp/key.pem: a self-signed P-256 certificate for 127.0.0.1.
+bench_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+  chmod 644 "$tmp/key.pem" "$tmp/cert.pem"
+}
+
+# bench_nginx WORKERS BODY: Debian's nginx (access_log off, HTTP/1.1 and h2
+# over TLS with $tmp's certificate) answering `return 200 'BODY'` as
+# application/json on a free port. Sets nport and npid (the caller kills it).
+bench_nginx() {
+  local workers=$1 body=$2
+  nport=$(free_port)
+  cat >"$tmp/nginx.conf" <<NGX
+worker_processes $workers;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # nginx closes a connection after 1000 requests by default; wrk reconnects
+  # but h2load does not, so allow as many as the bench makes (both protocols)
+  keepalive_requests 100000000;
+  client_body_temp_path $tmp/body;
+  proxy_temp_path $tmp/proxy;
+  fastcgi_temp_path $tmp/fastcgi;
+  uwsgi_temp_path $tmp/uwsgi;
+  scgi_temp_path $tmp/scgi;
+  server {
+    listen 127.0.0.1:$nport ssl http2;
+    ssl_certificate $tmp/cert.pem;
+    ssl_certificate_key $tmp/key.pem;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGX
+  nginx -c "$tmp/nginx.conf" -g 'daemon off;' &
+  npid=$!
+}
+
+# run_wrk URL [wrk options...]: requests per second of `wrk -t2 -c32 -d10s`;
+# errors and non-2xx answers are reported on stderr, not hidden. With
+# WRK_LATENCY=FILE, the 50 % and 99 % latencies (ms) are appended there.
+run_wrk() {
+  local url=$1 o
+  shift
+  o=$(wrk -t2 -c32 -d10s --latency "$@" "$url")
+  if grep -qE 'Non-2xx|Socket errors' <<<"$o"; then
+    echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$o" | tr '\n' ' ')" >&2
+  fi
+  if [ -n "${WRK_LATENCY:-}" ]; then
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+         $1 == "50%" {p50 = ms($2)} $1 == "99%" {p99 = ms($2)} END {printf "%.3f %.3f\n", p50, p99}' <<<"$o" >>"$WRK_LATENCY"
+  fi
+  awk '/^Requests\/sec/ {print $2}' <<<"$o"
+}
+
+# run_h2 URL [h2load options...]: succeeded requests per second of
+# `h2load -t2 -D10` (failed or errored requests do not count). With
+# H2_LATENCY=FILE, the 50 % and 99 % request times (ms) from h2load's
+# per-request log are appended there.
+run_h2() {
+  local url=$1 log="$tmp/h2load.log"
+  shift
+  rm -f "$log"
+  h2load -D10 -t2 --log-file="$log" "$@" "$url" 2>/dev/null |
+    awk '/^finished in/ {gsub("s,","",$3); t=$3} /^requests:/ {ok=$8} END {printf "%.1f\n", ok / t}'
+  if [ -n "${H2_LATENCY:-}" ]; then
+    sort -n -k3 "$log" | awk '{d[NR] = $3} END {printf "%.3f %.3f\n", d[int(NR * 0.5)] / 1000, d[int(NR * 0.99)] / 1000}' \
+      >>"$H2_LATENCY"
+  fi
+}

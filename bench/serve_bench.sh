@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# `coffer serve` on a tiny model beside the serving limit, in one run: the
+# MLP of ../shared/bench (784-512-256-10, exported by its export_models.py
+# with Debian's python, dynamic batch), encrypted as a protected file and
+# served standalone over TLS; nginx answering a fixed 36-byte JSON body over
+# TLS (bench/lib.sh, as in net_bench.sh). Per round, alternating the order:
+#   n      nginx, wrk -t2 -c32 -d10s over HTTP/1.1 keep-alive
+#   rest   REST :predict of one 784-float instance, wrk the same way
+#   grpc   gRPC Predict of the same input (tensor_content), h2load -c32 -m1
+#   h2n    nginx over HTTP/2, h2load -c32 -m1 (the HTTP/2 limit, for gRPC)
+# With BATCH=1 the server runs with --enable_batching (max_batch_size 32,
+# allowed_batch_sizes 1, 2, 4 ... 32, num_batch_threads = THREADS,
+# batch_timeout_micros 0), and the batch sizes it made are printed.
+# Prints every round, each side's best round, p50/p99 latency of that round,
+# and the ratios REST/nginx and gRPC/REST.
+#   bash bench/serve_bench.sh [ROUNDS] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-7}
+threads=${2:-2}
+shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
+bash tools/install-deps.sh
+cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/bench --target coffer >/dev/null
+coffer=$PWD/build/bench/src/cli/coffer
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+npid=""
+spid=""
+cleanup() {
+  for p in $spid $npid; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+. bench/lib.sh
+bench_cert
+body='{"status":"ok","model":"benchmarks"}'
+bench_nginx "$threads" "$body"
+
+# the model, as the server keeps it: BASE/1/model.onnx, a protected file
+/usr/bin/python3 -c "import sys; sys.argv = ['x', '$tmp/export']; sys.path.insert(0, '$shared/bench');
+import export_models; export_models.export('mlp')" >/dev/null
+"$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
+(cd "$tmp" && "$coffer" pf encrypt -w model.key -i export/mlp_dyn.onnx -o models/mlp/1/model.onnx 2>/dev/null)
+
+# the requests: one instance of 784 values, as JSON and as a framed PredictRequest
+/usr/bin/python3 - "$tmp" <<'PY'
+import json, random, struct, sys
+d = sys.argv[1]
+random.seed(3)
+x = [round(random.random(), 4) for _ in range(784)]
+json.dump({"instances": [x]}, open(f"{d}/predict.json", "w"))
+open(f"{d}/post.lua", "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+    f'local f = io.open("{d}/predict.json", "r")\nwrk.body = f:read("*a")\nf:close()\n')
+# PredictRequest by hand (field numbers from predict.proto / tensor.proto):
+# 1 model_spec {1 name}, 2 inputs map entry {1 key, 2 TensorProto {1 dtype, 2 shape {2 dim {1 size}}, 4 content}}
+def v(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def ld(field, payload):
+    return v(field << 3 | 2) + v(len(payload)) + payload
+dims = ld(2, v(1 << 3) + v(1)) + ld(2, v(1 << 3) + v(784))
+tensor = v(1 << 3) + v(1) + ld(2, dims) + ld(4, struct.pack("<784f", *x))
+msg = ld(1, ld(1, b"mlp")) + ld(2, ld(1, b"input") + ld(2, tensor))
+open(f"{d}/predict.grpc", "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
+PY
+
+gport=$(free_port)
+rport=$(free_port)
+extra=()
+if [ "${BATCH:-0}" = 1 ]; then
+  printf 'max_batch_size { value: 32 }\nallowed_batch_sizes: [1, 2, 4, 8, 16, 32]\nnum_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' \
+    "$threads" >"$tmp/batching.cfg"
+  extra=(--enable_batching --batching_parameters_file "$tmp/batching.cfg")
+fi
+# the access log is one line per request, as nginx's is off here: keep it at warn
+(cd "$tmp" && exec env COFFER_LOG_LEVEL=warn "$coffer" serve --model_base_path models/mlp --model_name mlp \
+  --tls-cert cert.pem --tls-key key.pem --model-key model.key --host 127.0.0.1 --port "$gport" \
+  --rest_api_port "$rport" --threads "$threads" "${extra[@]}" >"$tmp/serve.log" 2>&1) &
+spid=$!
+for _ in $(seq 100); do
+  curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$rport/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+sleep 0.3
+# sanity: every side answers what it should
+got=$(curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$nport/")
+[ "$got" = "$body" ] || { echo "nginx answered '$got'" >&2; exit 1; }
+got=$(curl -s --cacert "$tmp/cert.pem" -d @"$tmp/predict.json" "https://127.0.0.1:$rport/v1/models/mlp:predict")
+grep -q '"predictions"' <<<"$got" || { echo "REST predict answered '$got'" >&2; cat "$tmp/serve.log" >&2; exit 1; }
+timeout 20 h2load -n1 -c1 -d "$tmp/predict.grpc" -H 'content-type: application/grpc' -H 'te: trailers' \
+  "https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict" 2>/dev/null | grep -q '1 succeeded' ||
+  { echo "gRPC predict failed" >&2; exit 1; }
+grpc_h2() {
+  run_h2 "https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict" -c32 -m1 -d "$tmp/predict.grpc" \
+    -H 'content-type: application/grpc' -H 'te: trailers'
+}
+sides="n rest grpc h2n"
+for r in $(seq 1 "$rounds"); do
+  printf '\rround %d/%d' "$r" "$rounds" >&2
+  if [ $((r % 2)) -eq 1 ]; then order=$sides; else order=$(echo "$sides" | tr ' ' '\n' | tac | tr '\n' ' '); fi
+  for side in $order; do
+    case $side in
+    n) WRK_LATENCY="$tmp/lat_n" run_wrk "https://127.0.0.1:$nport/" >>"$tmp/rps_n" ;;
+    rest) WRK_LATENCY="$tmp/lat_rest" run_wrk "https://127.0.0.1:$rport/v1/models/mlp:predict" -s "$tmp/post.lua" \
+            >>"$tmp/rps_rest" ;;
+    grpc) H2_LATENCY="$tmp/lat_grpc" grpc_h2 >>"$tmp/rps_grpc" ;;
+    h2n) H2_LATENCY="$tmp/lat_h2n" run_h2 "https://127.0.0.1:$nport/" -c32 -m1 >>"$tmp/rps_h2n" ;;
+    esac
+  done
+done
+echo >&2
+# every request was answered (gRPC status 0 only: h2load counts HTTP 200s)
+curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$rport/monitoring/prometheus/metrics" |
+  grep -E '^coffer_serve_requests_total|^coffer_serve_batch_size_(sum|count)' >&2
+/usr/bin/python3 - "$tmp" "$rounds" "$threads" "${BATCH:-0}" <<'PY'
+import os, sys
+d, rounds, threads, batch = sys.argv[1:5]
+def col(name):
+    p = os.path.join(d, name)
+    return [line.split() for line in open(p) if line.strip()] if os.path.exists(p) else []
+print(f"{rounds} rounds, {threads} threads/workers each, batching {'on' if batch == '1' else 'off'}")
+best = {}
+for side, label in (("n", "nginx fixed body, wrk HTTP/1.1"), ("rest", "coffer REST :predict, wrk HTTP/1.1"),
+                    ("grpc", "coffer gRPC Predict, h2load -m1"), ("h2n", "nginx fixed body, h2load -m1")):
+    rps = [float(x[0]) for x in col("rps_" + side)]
+    lat = col("lat_" + side)
+    if not rps:
+        continue
+    i = max(range(len(rps)), key=lambda k: rps[k])
+    best[side] = rps[i]
+    print(f"  {label}: rounds " + " ".join(f"{x:,.0f}" for x in rps))
+    print(f"    best {rps[i]:,.0f} req/s, p50 {float(lat[i][0]):.2f} ms, p99 {float(lat[i][1]):.2f} ms")
+if "rest" in best and "n" in best:
+    print(f"REST predict / nginx (HTTP/1.1): {best['rest'] / best['n']:.2f}")
+if "grpc" in best and "rest" in best:
+    print(f"gRPC predict / REST predict: {best['grpc'] / best['rest']:.2f}")
+if "grpc" in best and "h2n" in best:
+    print(f"gRPC predict / nginx (HTTP/2): {best['grpc'] / best['h2n']:.2f}")
+PY

@@ -1,0 +1,399 @@
+/*
+ * serve_api.c — the TF Serving APIs of `coffer serve` over net/: REST
+ * (/v1/models/..., /healthz, the Prometheus metrics) and gRPC
+ * (PredictionService, ModelService).
+ *
+ * Design: a handler decodes the request (serve/ does the protocol), takes a
+ * reference on the version TF's rules pick (the registry), and for predict
+ * builds a job that owns its input tensors. Without batching the job runs at
+ * once on the worker thread and answers into the handler's response; with
+ * batching the handler defers its response first and the batch thread that
+ * runs the job answers through the pending response. serve_job_finish
+ * writes the answer (TF's JSON or protobuf, or TF's error with its code),
+ * counts it, and drops the reference.
+ *
+ * Invariants: I1 a job is finished exactly once, and the reference it holds
+ * is released there. I2 prediction bodies (user data) are wiped before they
+ * are freed. Trusts: nothing in the requests (serve/ validates them).
+ */
+#include <string.h>
+
+#include "serve_cli.h"
+
+/* ---- answering */
+
+static void rest_error(struct coffer_net_response *resp, const struct coffer_serve_status *st)
+{
+    char *body;
+    size_t n;
+    int http = coffer_serve_code_http(st->code);
+    if (coffer_serve_rest_error_json(st->message, &body, &n) == COFFER_OK) {
+        coffer_net_response_set_status(resp, http);
+        if (coffer_net_response_add_header(resp, "Content-Type", "application/json") != COFFER_OK ||
+            coffer_net_response_append(resp, body, n) != COFFER_OK)
+            coffer_net_response_error(resp, http, st->message);
+        coffer_free(body);
+    } else {
+        coffer_net_response_error(resp, http, st->message);
+    }
+}
+
+static void rest_answer(struct coffer_net_response *resp, char *body, size_t n, struct coffer_serve_status *st)
+{
+    if (body != NULL && (coffer_net_response_add_header(resp, "Content-Type", "application/json") != COFFER_OK ||
+                         coffer_net_response_append(resp, body, n) != COFFER_OK))
+        coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "response too large");
+    if (body != NULL) {
+        coffer_memzero(body, n); /* predictions are user data */
+        coffer_free(body);
+    }
+    if (st->code != COFFER_SERVE_OK)
+        rest_error(resp, st);
+}
+
+static void grpc_answer(struct coffer_net_grpc_reply *reply, uint8_t *out, size_t n,
+                        struct coffer_serve_status *st)
+{
+    if (st->code == COFFER_SERVE_OK && coffer_net_grpc_reply_append(reply, out, n) != COFFER_OK)
+        coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "response message too large");
+    if (out != NULL) {
+        coffer_memzero(out, n);
+        coffer_free(out);
+    }
+    if (st->code != COFFER_SERVE_OK) {
+        char msg[COFFER_SERVE_GRPC_MSG_SIZE];
+        coffer_net_grpc_reply_status(reply, (enum coffer_net_grpc_code)st->code,
+                                     coffer_serve_grpc_message(st->message, msg, sizeof(msg)));
+    }
+}
+
+/* A failure without a TF status gets one from the coffer error. */
+static void settle(struct coffer_serve_status *st, enum coffer_err r)
+{
+    if (r != COFFER_OK && st->code == COFFER_SERVE_OK)
+        coffer_serve_status_set(st, r == COFFER_E_NOMEM ? COFFER_SERVE_RESOURCE_EXHAUSTED : COFFER_SERVE_INTERNAL,
+                                "%s", coffer_strerror(r));
+}
+
+static void count(struct serve_ctx *ctx, int api, uint64_t t0, bool ok)
+{
+    coffer_net_counter_add(ok ? ctx->ok[api] : ctx->failed[api], 1);
+    coffer_net_histogram_observe(ctx->latency[api], (double)(coffer_now_ns() - t0) / 1e9);
+}
+
+/* see serve_cli.h */
+void serve_job_finish(struct serve_job *job)
+{
+    struct serve_ctx *ctx = job->ctx;
+    size_t n_out = job->ld->n_out;
+    enum coffer_err r = COFFER_OK;
+    if (job->st.code == COFFER_SERVE_OK && job->out == NULL)
+        coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "the model gave no outputs");
+    if (job->grpc) {
+        struct coffer_net_grpc_reply *reply = job->pending ? coffer_net_pending_grpc_reply(job->pending) : job->reply;
+        uint8_t *out = NULL;
+        size_t n = 0;
+        if (job->st.code == COFFER_SERVE_OK) {
+            /* output_filter: only those, in the model's order */
+            struct coffer_serve_tensor sel[SERVE_MAX_IO];
+            size_t ns = 0;
+            for (size_t k = 0; k < n_out; k++) {
+                bool keep = job->n_filter == 0;
+                for (size_t f = 0; f < job->n_filter; f++)
+                    keep |= strcmp(job->output_filter[f], job->out[k].name) == 0;
+                if (keep)
+                    sel[ns++] = job->out[k];
+            }
+            struct coffer_serve_model_spec spec = {.name = (char *)job->sv->model, .has_version = true,
+                                                   .version = job->sv->version,
+                                                   .signature_name = (char *)COFFER_SERVE_DEFAULT_SIGNATURE};
+            r = coffer_serve_predict_response_encode(&spec, sel, ns, ctx->tensor_content, &out, &n);
+            settle(&job->st, r);
+        }
+        grpc_answer(reply, out, n, &job->st);
+    } else {
+        struct coffer_net_response *resp = job->pending ? coffer_net_pending_response(job->pending) : job->resp;
+        char *body = NULL;
+        size_t n = 0;
+        if (job->st.code == COFFER_SERVE_OK) {
+            r = coffer_serve_rest_predict_response(job->format, job->out, n_out, &body, &n, &job->st);
+            settle(&job->st, r);
+        }
+        rest_answer(resp, body, n, &job->st);
+    }
+    count(ctx, job->grpc ? 1 : 0, job->t0, job->st.code == COFFER_SERVE_OK);
+    if (job->pending != NULL)
+        coffer_net_pending_finish(job->pending);
+    if (job->out != NULL)
+        coffer_serve_tensors_free(job->out, n_out);
+    for (size_t i = 0; i < job->n_in; i++)
+        coffer_serve_tensor_free(&job->in[i]);
+    for (size_t i = 0; i < job->n_filter; i++)
+        coffer_free(job->output_filter[i]);
+    coffer_free(job->output_filter);
+    coffer_serve_registry_release(ctx->reg, job->sv);
+    coffer_free(job);
+}
+
+/* A job for a predict on sv (whose reference it takes over). */
+static struct serve_job *job_new(struct serve_ctx *ctx, const struct coffer_serve_servable *sv, bool grpc,
+                                 uint64_t t0)
+{
+    struct serve_job *job = coffer_calloc(1, sizeof(*job));
+    if (job == NULL)
+        return NULL;
+    job->ctx = ctx;
+    job->sv = sv;
+    job->ld = sv->handle;
+    job->grpc = grpc;
+    job->t0 = t0;
+    return job;
+}
+
+/* Run the job, answering into the handler's response (resp or reply); with
+ * batching the answer is deferred first and comes from a batch thread. */
+static void job_start(struct serve_job *job, struct coffer_net_response *resp, struct coffer_net_grpc_reply *reply)
+{
+    job->resp = resp;
+    job->reply = reply;
+    if (job->ld->batcher != NULL &&
+        (job->grpc ? coffer_net_grpc_reply_defer(reply, &job->pending)
+                   : coffer_net_response_defer(resp, &job->pending)) != COFFER_OK) {
+        coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
+        serve_job_finish(job);
+        return;
+    }
+    serve_job_run(job);
+}
+
+/* ---- REST */
+
+static enum coffer_err rest_status(struct serve_ctx *ctx, const struct coffer_serve_rest_route *route, char **body,
+                                   size_t *n, struct coffer_serve_status *st)
+{
+    struct coffer_serve_version_status *vs;
+    size_t count, first, sel;
+    enum coffer_err r = coffer_serve_registry_status(ctx->reg, route->name, &vs, &count);
+    if (r == COFFER_OK && (r = coffer_serve_status_select(route->name, vs, count, route->has_version, route->version,
+                                                          &first, &sel, st)) == COFFER_OK)
+        r = coffer_serve_rest_status_json(vs + first, sel, body, n);
+    coffer_free(vs);
+    return r;
+}
+
+static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_net_request *req,
+                                    const struct coffer_serve_rest_route *route, struct coffer_net_response *resp,
+                                    uint64_t t0, struct coffer_serve_status *st, bool *answered)
+{
+    const struct coffer_serve_servable *sv;
+    enum coffer_err r = coffer_serve_registry_acquire(ctx->reg, route->name, route->has_version, route->version,
+                                                      route->label, &sv, st);
+    if (r != COFFER_OK)
+        return r;
+    struct coffer_serve_rest_predict p;
+    if ((r = coffer_serve_rest_predict_parse(req->body, req->body_size, sv->sigs, sv->sig_count, NULL, &p, st)) !=
+        COFFER_OK) {
+        coffer_serve_registry_release(ctx->reg, sv);
+        return r;
+    }
+    struct serve_job *job = job_new(ctx, sv, false, t0);
+    if (job == NULL || p.input_count > SERVE_MAX_IO) {
+        coffer_serve_rest_predict_free(&p);
+        coffer_serve_registry_release(ctx->reg, sv);
+        coffer_free(job);
+        return job == NULL ? coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory")
+                           : coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs");
+    }
+    job->format = p.format;
+    job->n_in = p.input_count;
+    for (size_t i = 0; i < p.input_count; i++) {
+        job->in[i] = p.inputs[i]; /* moved */
+        memset(&p.inputs[i], 0, sizeof(p.inputs[i]));
+    }
+    coffer_serve_rest_predict_free(&p);
+    *answered = true;
+    job_start(job, resp, NULL);
+    return COFFER_OK;
+}
+
+/* see serve_cli.h */
+enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp)
+{
+    struct serve_ctx *ctx = arg;
+    uint64_t t0 = coffer_now_ns();
+    if (strcmp(req->path, "/healthz") == 0) {
+        enum coffer_err r = coffer_net_response_add_header(resp, "Content-Type", "text/plain");
+        return r == COFFER_OK ? coffer_net_response_append(resp, "ok\n", 3) : r;
+    }
+    if (ctx->metrics_path != NULL && strcmp(req->path, ctx->metrics_path) == 0) {
+        struct coffer_buf b;
+        coffer_buf_init(&b, 0, false);
+        enum coffer_err r = coffer_net_metrics_render(ctx->metrics, &b);
+        if (r == COFFER_OK && (r = coffer_net_response_add_header(resp, "Content-Type",
+                                                                  COFFER_NET_METRICS_CONTENT_TYPE)) == COFFER_OK)
+            r = coffer_net_response_append(resp, b.data ? b.data : (const uint8_t *)"", b.size);
+        coffer_buf_free(&b);
+        return r;
+    }
+    struct coffer_serve_status st;
+    coffer_serve_status_clear(&st);
+    struct coffer_serve_rest_route route;
+    memset(&route, 0, sizeof(route));
+    enum coffer_err r = coffer_serve_rest_route_parse(req->method, req->path, strlen(req->path), &route, &st);
+    if (r == COFFER_OK && route.kind == COFFER_SERVE_REST_NONE) {
+        coffer_serve_rest_route_free(&route);
+        coffer_net_response_error(resp, 404, "Not Found");
+        return COFFER_OK;
+    }
+    char *body = NULL;
+    size_t n = 0;
+    bool answered = false;
+    if (r == COFFER_OK) {
+        switch (route.kind) {
+        case COFFER_SERVE_REST_STATUS:
+            r = rest_status(ctx, &route, &body, &n, &st);
+            break;
+        case COFFER_SERVE_REST_METADATA: {
+            const struct coffer_serve_servable *sv;
+            if ((r = coffer_serve_registry_acquire(ctx->reg, route.name, route.has_version, route.version,
+                                                   route.label, &sv, &st)) == COFFER_OK) {
+                struct coffer_serve_model_spec spec = {.name = (char *)sv->model, .has_version = true,
+                                                       .version = sv->version, .signature_name = (char *)""};
+                r = coffer_serve_rest_metadata_json(&spec, sv->sigs, sv->sig_count, &body, &n);
+                coffer_serve_registry_release(ctx->reg, sv);
+            }
+            break;
+        }
+        case COFFER_SERVE_REST_PREDICT:
+            r = rest_predict(ctx, req, &route, resp, t0, &st, &answered);
+            break;
+        default:
+            r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
+                                        "%s is not supported by coffer serve: its ONNX models have predict "
+                                        "signatures only (use :predict)",
+                                        route.kind == COFFER_SERVE_REST_CLASSIFY ? "Classify" : "Regress");
+            break;
+        }
+    }
+    coffer_serve_rest_route_free(&route);
+    if (answered)
+        return COFFER_OK; /* the job answered, or will */
+    settle(&st, r);
+    count(ctx, 0, t0, st.code == COFFER_SERVE_OK);
+    rest_answer(resp, body, n, &st);
+    return COFFER_OK;
+}
+
+/* ---- gRPC */
+
+#define PREDICTION_SERVICE "/tensorflow.serving.PredictionService/"
+#define MODEL_SERVICE "/tensorflow.serving.ModelService/"
+
+static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call,
+                                    struct coffer_net_grpc_reply *reply, uint64_t t0, struct coffer_serve_status *st,
+                                    bool *answered)
+{
+    struct coffer_serve_predict_request req;
+    const struct coffer_serve_servable *sv = NULL;
+    enum coffer_err r = coffer_serve_predict_request_decode(call->message, call->message_size, NULL, &req, st);
+    if (r != COFFER_OK)
+        return r;
+    const struct coffer_serve_signature *sig = NULL;
+    const char *names[SERVE_MAX_IO];
+    if ((r = coffer_serve_registry_acquire(ctx->reg, req.spec.name, req.spec.has_version, req.spec.version,
+                                           req.spec.version_label, &sv, st)) == COFFER_OK &&
+        (r = coffer_serve_signature_find(sv->sigs, sv->sig_count, req.spec.signature_name, &sig, st)) == COFFER_OK) {
+        if (req.input_count > SERVE_MAX_IO)
+            r = coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs: %zu",
+                                        req.input_count);
+        for (size_t i = 0; r == COFFER_OK && i < req.input_count; i++)
+            names[i] = req.inputs[i].name;
+        if (r == COFFER_OK)
+            r = coffer_serve_signature_check_inputs(sig, names, req.input_count, st);
+        if (r == COFFER_OK)
+            r = coffer_serve_signature_check_filter(sig, req.output_filter, req.output_filter_count, st);
+    }
+    struct serve_job *job = NULL;
+    if (r == COFFER_OK && (job = job_new(ctx, sv, true, t0)) == NULL)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    if (r != COFFER_OK) {
+        coffer_serve_registry_release(ctx->reg, sv);
+        coffer_serve_predict_request_free(&req);
+        return r;
+    }
+    /* inputs in signature order, moved into the job */
+    for (size_t i = 0; i < sig->input_count; i++)
+        for (size_t k = 0; k < req.input_count; k++)
+            if (req.inputs[k].name != NULL && strcmp(req.inputs[k].name, sig->inputs[i].alias) == 0) {
+                job->in[job->n_in++] = req.inputs[k];
+                memset(&req.inputs[k], 0, sizeof(req.inputs[k]));
+                break;
+            }
+    job->output_filter = req.output_filter;
+    job->n_filter = req.output_filter_count;
+    req.output_filter = NULL;
+    req.output_filter_count = 0;
+    coffer_serve_predict_request_free(&req);
+    job->deadline_ns = call->deadline_ns;
+    *answered = true;
+    job_start(job, NULL, reply);
+    return COFFER_OK;
+}
+
+/* see serve_cli.h */
+enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call *call,
+                                   struct coffer_net_grpc_reply *reply)
+{
+    struct serve_ctx *ctx = arg;
+    uint64_t t0 = coffer_now_ns();
+    struct coffer_serve_status st;
+    coffer_serve_status_clear(&st);
+    struct coffer_serve_model_spec asked;
+    memset(&asked, 0, sizeof(asked));
+    uint8_t *out = NULL;
+    size_t n = 0;
+    enum coffer_err r;
+    bool answered = false;
+    if (strcmp(call->path, PREDICTION_SERVICE "Predict") == 0) {
+        r = grpc_predict(ctx, call, reply, t0, &st, &answered);
+    } else if (strcmp(call->path, PREDICTION_SERVICE "GetModelMetadata") == 0) {
+        const struct coffer_serve_servable *sv;
+        if ((r = coffer_serve_metadata_request_decode(call->message, call->message_size, &asked, &st)) == COFFER_OK &&
+            (r = coffer_serve_registry_acquire(ctx->reg, asked.name, asked.has_version, asked.version,
+                                               asked.version_label, &sv, &st)) == COFFER_OK) {
+            struct coffer_serve_model_spec spec = {.name = (char *)sv->model, .has_version = true,
+                                                   .version = sv->version, .signature_name = (char *)""};
+            r = coffer_serve_metadata_response_encode(&spec, sv->sigs, sv->sig_count, &out, &n);
+            coffer_serve_registry_release(ctx->reg, sv);
+        }
+    } else if (strcmp(call->path, MODEL_SERVICE "GetModelStatus") == 0) {
+        struct coffer_serve_version_status *vs = NULL;
+        size_t count, first, sel;
+        if ((r = coffer_serve_status_request_decode(call->message, call->message_size, &asked, &st)) == COFFER_OK &&
+            (r = coffer_serve_registry_status(ctx->reg, asked.name, &vs, &count)) == COFFER_OK &&
+            (r = coffer_serve_status_select(asked.name ? asked.name : "", vs, count, asked.has_version,
+                                            asked.version, &first, &sel, &st)) == COFFER_OK)
+            r = coffer_serve_status_response_encode(vs + first, sel, &out, &n);
+        coffer_free(vs);
+    } else if (strcmp(call->path, PREDICTION_SERVICE "Classify") == 0 ||
+               strcmp(call->path, PREDICTION_SERVICE "Regress") == 0 ||
+               strcmp(call->path, PREDICTION_SERVICE "MultiInference") == 0) {
+        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
+                                    "%s is not supported by coffer serve: its ONNX models have predict signatures "
+                                    "only (use Predict)",
+                                    call->path + strlen(PREDICTION_SERVICE));
+    } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
+        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
+                                    "HandleReloadConfigRequest is not supported by coffer serve: the served "
+                                    "models come from --model_config_file and their base paths");
+    } else {
+        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED, "Method not found: %s", call->path);
+    }
+    coffer_serve_model_spec_free(&asked);
+    if (answered)
+        return COFFER_OK;
+    settle(&st, r);
+    count(ctx, 1, t0, st.code == COFFER_SERVE_OK);
+    grpc_answer(reply, out, n, &st);
+    return COFFER_OK;
+}

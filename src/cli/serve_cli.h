@@ -1,0 +1,99 @@
+/*
+ * serve_cli.h — the pieces of `coffer serve` shared by its files:
+ * serve_model.c (loading versions, running predictions, batching) and
+ * serve_api.c (the REST and gRPC handlers); cmd_serve.c wires them up.
+ */
+#ifndef COFFER_SERVE_CLI_H
+#define COFFER_SERVE_CLI_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "coffer/net.h"
+#include "coffer/nn.h"
+#include "coffer/serve.h"
+
+#define SERVE_MAX_IO 16 /* inputs or outputs of a served model */
+
+/* Metrics of one configured model (labels model="NAME"). */
+struct serve_model_metrics {
+    struct coffer_net_gauge *load_ms;       /* last load of a version */
+    struct coffer_net_gauge *queue_depth;   /* batching: requests waiting */
+    struct coffer_net_histogram *batch_size; /* batching: items per run */
+    struct coffer_net_histogram *queue_wait; /* batching: seconds waited */
+};
+
+/* The server: what every handler and loader sees. Read-only once serving. */
+struct serve_ctx {
+    struct coffer_serve_config models;  /* the served models (from the file or the flags) */
+    struct coffer_serve_registry *reg;
+    struct coffer_secret *key;          /* the model key; kept to load new versions (NULL: plain) */
+    bool check_path, plain, tensor_content;
+    size_t instances;                   /* model copies per version without batching */
+    int model_threads;                  /* kernel threads of each copy */
+    bool batching;
+    struct coffer_serve_batching_config bcfg;
+    struct coffer_net_metrics *metrics;
+    const char *metrics_path;           /* NULL: no metrics endpoint */
+    struct coffer_net_counter *ok[2], *failed[2]; /* [0] REST, [1] gRPC */
+    struct coffer_net_histogram *latency[2];
+    struct serve_model_metrics *mm;     /* per configured model */
+};
+
+/* A copy of the model that one thread runs at a time. */
+struct serve_instance {
+    struct coffer_nn_model *nn;
+    pthread_mutex_t mu;
+};
+
+/* A loaded version (the servable's handle). */
+struct serve_loaded {
+    struct serve_ctx *ctx;
+    struct serve_model_metrics *mm;
+    struct coffer_secret *bytes;      /* the decrypted model: nn borrows it */
+    struct serve_instance *inst;
+    size_t n_inst;
+    atomic_uint next;                 /* round robin over the instances */
+    struct coffer_serve_tensor_info inputs[SERVE_MAX_IO], outputs[SERVE_MAX_IO];
+    size_t n_in, n_out;
+    struct coffer_serve_signature sig;
+    struct coffer_serve_batcher *batcher; /* NULL without batching */
+};
+
+/* One predict request on its way: from the handler through (maybe) a
+ * batch to its answer. */
+struct serve_job {
+    struct coffer_serve_batch_task task; /* first: the batcher hands it back */
+    struct serve_ctx *ctx;
+    const struct coffer_serve_servable *sv; /* held until the answer */
+    struct serve_loaded *ld;
+    bool grpc;
+    uint64_t t0, deadline_ns;
+    struct coffer_serve_tensor in[SERVE_MAX_IO]; /* signature order, owned */
+    size_t n_in;
+    enum coffer_serve_rest_format format;        /* REST */
+    char **output_filter;                        /* gRPC, owned */
+    size_t n_filter;
+    struct coffer_serve_tensor *out;             /* n_out, owned */
+    struct coffer_serve_status st;
+    /* where the answer goes: a pending (deferred) or the handler's own */
+    struct coffer_net_pending *pending;
+    struct coffer_net_response *resp;
+    struct coffer_net_grpc_reply *reply;
+};
+
+/* serve_model.c */
+extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx */
+/* Run a job now on one of the version's instances, or queue it for a batch
+ * (then the answer comes from a batch thread through job->pending, which
+ * the caller has made). Either way the job is answered and freed. */
+void serve_job_run(struct serve_job *job);
+/* Answer the job (job->st says how) and free it. */
+void serve_job_finish(struct serve_job *job);
+
+/* serve_api.c */
+enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp);
+enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call *call,
+                                   struct coffer_net_grpc_reply *reply);
+
+#endif

@@ -1,0 +1,442 @@
+/*
+ * serve_model.c — the runtime side of `coffer serve`: loading a version
+ * (protected-file decryption in memory with the bound-path check, nn
+ * import, the TF signature), running predictions on it, and batching.
+ *
+ * Design: nn models are not re-entrant, so a version holds several copies
+ * (instances) that share the decrypted bytes (nn refers to the weights in
+ * place) and each have their own activation arena and lock. Without
+ * batching a request runs on the first free instance, on the network
+ * worker's thread (--model_instances, by default as many as there are
+ * worker threads). Each instance runs its kernels on --model_threads threads
+ * (default 1: the parallelism is across requests; a big model served for
+ * latency wants one instance with a thread per core instead). With batching (--enable_batching) a request is queued in
+ * the version's batcher (serve/batch.c) and answered later through a
+ * deferred response; a batch thread merges the queued requests whose inputs
+ * agree in everything but dimension 0 into one run (padded with zero rows to
+ * the next allowed_batch_sizes entry when that list is given), and splits
+ * every output along dimension 0 again. Each batch thread has an instance
+ * per allowed batch size (made on first use), because nn re-plans, and
+ * re-packs its weights, whenever an input shape changes.
+ *
+ * Invariants: I1 an instance runs under its lock, and its outputs (which
+ * live in its arena) are copied out before the lock goes. I2 every job that
+ * enters serve_job_run is finished exactly once (serve_job_finish). I3 the
+ * model key is held in secret memory for the server's life (new versions
+ * are decrypted with it); plaintext models live in secret memory too.
+ * Trusts: the registry for references; nn for validating the model.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coffer/pf.h"
+#include "serve_cli.h"
+
+/* ---- dtypes between TF Serving and ONNX */
+
+static const struct {
+    enum coffer_serve_dtype tf;
+    enum coffer_nn_dtype onnx;
+} dtypes[] = {
+    {COFFER_SERVE_DT_FLOAT, COFFER_NN_FLOAT},   {COFFER_SERVE_DT_DOUBLE, COFFER_NN_DOUBLE},
+    {COFFER_SERVE_DT_INT32, COFFER_NN_INT32},   {COFFER_SERVE_DT_UINT8, COFFER_NN_UINT8},
+    {COFFER_SERVE_DT_INT16, COFFER_NN_INT16},   {COFFER_SERVE_DT_INT8, COFFER_NN_INT8},
+    {COFFER_SERVE_DT_INT64, COFFER_NN_INT64},   {COFFER_SERVE_DT_BOOL, COFFER_NN_BOOL},
+    {COFFER_SERVE_DT_HALF, COFFER_NN_FLOAT16},  {COFFER_SERVE_DT_UINT16, COFFER_NN_UINT16},
+    {COFFER_SERVE_DT_UINT32, COFFER_NN_UINT32}, {COFFER_SERVE_DT_UINT64, COFFER_NN_UINT64},
+};
+
+static enum coffer_serve_dtype tf_of(enum coffer_nn_dtype d)
+{
+    for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++)
+        if (dtypes[i].onnx == d)
+            return dtypes[i].tf;
+    return COFFER_SERVE_DT_INVALID;
+}
+
+static enum coffer_nn_dtype onnx_of(enum coffer_serve_dtype d)
+{
+    for (size_t i = 0; i < sizeof(dtypes) / sizeof(dtypes[0]); i++)
+        if (dtypes[i].tf == d)
+            return dtypes[i].onnx;
+    return (enum coffer_nn_dtype)0;
+}
+
+static void info_of(const struct coffer_nn_value_info *v, struct coffer_serve_tensor_info *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->alias = v->name;
+    t->tensor_name = v->name;
+    t->dtype = tf_of(v->dtype);
+    t->rank = (size_t)v->rank;
+    for (int i = 0; i < v->rank && i < COFFER_SERVE_MAX_RANK; i++)
+        t->dims[i] = v->dims[i];
+}
+
+/* ---- running */
+
+static void fail_all(struct serve_job **jobs, size_t k, enum coffer_err r)
+{
+    char msg[700];
+    coffer_err_format(r, msg, sizeof(msg));
+    enum coffer_serve_code code = r == COFFER_E_NOMEM      ? COFFER_SERVE_RESOURCE_EXHAUSTED
+                                  : r == COFFER_E_INTERNAL ? COFFER_SERVE_INTERNAL
+                                                           : COFFER_SERVE_INVALID_ARGUMENT;
+    for (size_t j = 0; j < k; j++)
+        if (jobs[j]->st.code == COFFER_SERVE_OK)
+            coffer_serve_status_set(&jobs[j]->st, code, "%s", msg);
+}
+
+/* Two jobs' inputs agree in everything but dimension 0. */
+static bool compatible(const struct serve_job *a, const struct serve_job *b)
+{
+    for (size_t i = 0; i < a->n_in; i++) {
+        const struct coffer_serve_tensor *x = &a->in[i], *y = &b->in[i];
+        if (x->dtype != y->dtype || x->rank != y->rank)
+            return false;
+        for (size_t d = 1; d < x->rank; d++)
+            if (x->dims[d] != y->dims[d])
+                return false;
+    }
+    return true;
+}
+
+/* Run jobs[0..k) (compatible; k > 1 or padded > their items means merged
+ * along dimension 0) on inst, which the caller holds. Fills each job's out
+ * or st. */
+static void run_group(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job **jobs, size_t k,
+                      size_t padded)
+{
+    size_t items = 0;
+    for (size_t j = 0; j < k; j++)
+        items += jobs[j]->task.size;
+    bool merge = k > 1 || padded != items;
+    struct coffer_nn_tensor nin[SERVE_MAX_IO], nout[SERVE_MAX_IO];
+    void *bufs[SERVE_MAX_IO] = {0};
+    enum coffer_err r = COFFER_OK;
+    for (size_t i = 0; i < ld->n_in && r == COFFER_OK; i++) {
+        const struct coffer_serve_tensor *t = &jobs[0]->in[i];
+        nin[i] = (struct coffer_nn_tensor){.dtype = onnx_of(t->dtype), .rank = (int)t->rank, .data = t->data,
+                                           .size = t->size};
+        for (size_t d = 0; d < t->rank; d++)
+            nin[i].dims[d] = t->dims[d];
+        if (!merge)
+            continue;
+        size_t row = t->size / (size_t)t->dims[0], total;
+        if (__builtin_mul_overflow(row, padded, &total) || (bufs[i] = coffer_calloc(1, total ? total : 1)) == NULL) {
+            r = COFFER_FAIL(COFFER_E_NOMEM, "batch input %zu: %zu rows of %zu bytes", i, padded, row);
+            break;
+        }
+        size_t off = 0;
+        for (size_t j = 0; j < k; j++) {
+            memcpy((uint8_t *)bufs[i] + off, jobs[j]->in[i].data, jobs[j]->in[i].size);
+            off += jobs[j]->in[i].size;
+        }
+        nin[i].dims[0] = (int64_t)padded;
+        nin[i].data = bufs[i];
+        nin[i].size = total;
+    }
+    if (r == COFFER_OK)
+        r = coffer_nn_model_run(inst->nn, nin, ld->n_in, nout, ld->n_out);
+    for (size_t o = 0; o < ld->n_out && r == COFFER_OK; o++) {
+        if (merge && (nout[o].rank < 1 || nout[o].dims[0] != (int64_t)padded)) {
+            r = COFFER_FAIL(COFFER_E_SHAPE, "output %s has no batch dimension of %zu: batching cannot split it",
+                            ld->outputs[o].alias, padded);
+            break;
+        }
+        size_t row = merge ? nout[o].size / padded : 0, off = 0;
+        for (size_t j = 0; j < k && r == COFFER_OK; j++) {
+            struct serve_job *job = jobs[j];
+            if (job->out == NULL && (job->out = coffer_calloc(ld->n_out, sizeof(*job->out))) == NULL) {
+                r = COFFER_E_NOMEM;
+                break;
+            }
+            int64_t dims[COFFER_NN_MAX_RANK];
+            memcpy(dims, nout[o].dims, sizeof(dims));
+            if (merge)
+                dims[0] = (int64_t)job->task.size;
+            if ((r = coffer_serve_tensor_init(&job->out[o], ld->outputs[o].alias, tf_of(nout[o].dtype),
+                                              (size_t)nout[o].rank, dims)) != COFFER_OK)
+                break;
+            size_t want = merge ? row * job->task.size : nout[o].size;
+            if (job->out[o].size != want)
+                r = COFFER_FAIL(COFFER_E_INTERNAL, "output %zu: %zu bytes for %zu", o, want, job->out[o].size);
+            else
+                memcpy(job->out[o].data, (const uint8_t *)nout[o].data + off, want);
+            off += want;
+        }
+    }
+    for (size_t i = 0; i < ld->n_in; i++)
+        coffer_free(bufs[i]);
+    if (r != COFFER_OK)
+        fail_all(jobs, k, r);
+}
+
+/* Which instance runs now: the first free one, else wait for one. */
+static struct serve_instance *take_instance(struct serve_loaded *ld)
+{
+    unsigned start = atomic_fetch_add(&ld->next, 1);
+    for (size_t i = 0; i < ld->n_inst; i++) {
+        struct serve_instance *in = &ld->inst[(start + i) % ld->n_inst];
+        if (pthread_mutex_trylock(&in->mu) == 0)
+            return in;
+    }
+    struct serve_instance *in = &ld->inst[start % ld->n_inst];
+    pthread_mutex_lock(&in->mu);
+    return in;
+}
+
+/* Check the inputs against the signature; the batch task size. */
+static enum coffer_err check_inputs(struct serve_job *job)
+{
+    struct serve_loaded *ld = job->ld;
+    if (job->n_in != ld->n_in)
+        return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT, "expected %zu inputs, got %zu",
+                                       ld->n_in, job->n_in);
+    size_t size = 0;
+    for (size_t i = 0; i < job->n_in; i++) {
+        const struct coffer_serve_tensor *t = &job->in[i];
+        if (t->dtype != ld->inputs[i].dtype)
+            return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
+                                           "Expects arg[%zu] to be %s but %s is provided", i,
+                                           coffer_serve_dtype_name(ld->inputs[i].dtype),
+                                           coffer_serve_dtype_name(t->dtype));
+        if (t->rank > COFFER_NN_MAX_RANK)
+            return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
+                                           "input %s has rank %zu; at most %d", ld->inputs[i].alias, t->rank,
+                                           COFFER_NN_MAX_RANK);
+        if (ld->batcher == NULL)
+            continue;
+        if (t->rank == 0 || t->dims[0] < 1)
+            return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
+                                           "Batching session Run() input tensors must have at least one "
+                                           "dimension and items: %s", ld->inputs[i].alias);
+        if (i > 0 && (size_t)t->dims[0] != size)
+            return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
+                                           "Batching session Run() input tensors must have equal 0th-dimension "
+                                           "size");
+        size = (size_t)t->dims[0];
+    }
+    job->task.size = size;
+    return COFFER_OK;
+}
+
+/* see serve_cli.h */
+void serve_job_run(struct serve_job *job)
+{
+    struct serve_loaded *ld = job->ld;
+    if (check_inputs(job) != COFFER_OK) {
+        serve_job_finish(job);
+        return;
+    }
+    if (ld->batcher != NULL) {
+        if (coffer_serve_batcher_submit(ld->batcher, &job->task, &job->st) != COFFER_OK)
+            serve_job_finish(job);
+        return; /* a batch thread answers it */
+    }
+    if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns) {
+        coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
+    } else {
+        struct serve_instance *in = take_instance(ld);
+        run_group(ld, in, &job, 1, 0);
+        pthread_mutex_unlock(&in->mu);
+    }
+    serve_job_finish(job);
+}
+
+/* The batcher's runner: split the batch into runs of compatible requests. */
+static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count, size_t items)
+{
+    (void)items;
+    struct serve_loaded *ld = arg;
+    const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    struct serve_job **jobs = coffer_mallocarray(count, sizeof(*jobs));
+    size_t n = 0;
+    for (struct coffer_serve_batch_task *t = tasks; t != NULL; t = t->next) {
+        struct serve_job *job = (struct serve_job *)t;
+        if (jobs == NULL) {
+            coffer_serve_status_set(&job->st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+            continue;
+        }
+        if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns) {
+            coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
+            continue;
+        }
+        jobs[n++] = job;
+    }
+    size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
+    for (size_t s = 0; s < n;) {
+        size_t e = s + 1, sum = jobs[s]->task.size;
+        while (e < n && compatible(jobs[s], jobs[e])) {
+            sum += jobs[e]->task.size;
+            e++;
+        }
+        size_t padded = sum, slot = 0;
+        for (size_t a = 0; a < bc->allowed_batch_size_count; a++)
+            if ((size_t)bc->allowed_batch_sizes[a] >= sum) {
+                padded = (size_t)bc->allowed_batch_sizes[a];
+                slot = a;
+                break;
+            }
+        /* this thread's instance for this batch size: planned for it once,
+         * loaded on first use (nn re-plans, and re-packs weights, whenever
+         * the input shape changes) */
+        struct serve_instance *in = &ld->inst[(thread * slots + slot) % ld->n_inst];
+        pthread_mutex_lock(&in->mu);
+        enum coffer_err r = COFFER_OK;
+        if (in->nn == NULL) {
+            struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+            r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &in->nn);
+        }
+        if (r == COFFER_OK)
+            run_group(ld, in, jobs + s, e - s, padded);
+        else
+            fail_all(jobs + s, e - s, r);
+        pthread_mutex_unlock(&in->mu);
+        s = e;
+    }
+    /* answer every task, in arrival order (next is read before the job goes) */
+    for (struct coffer_serve_batch_task *t = tasks; t != NULL;) {
+        struct coffer_serve_batch_task *next = t->next;
+        serve_job_finish((struct serve_job *)t);
+        t = next;
+    }
+    coffer_free(jobs);
+}
+
+/* ---- loading */
+
+static void loaded_free(struct serve_loaded *ld)
+{
+    if (ld == NULL)
+        return;
+    coffer_serve_batcher_free(ld->batcher); /* answers what is queued */
+    for (size_t i = 0; i < ld->n_inst; i++) {
+        coffer_nn_model_free(ld->inst[i].nn);
+        pthread_mutex_destroy(&ld->inst[i].mu);
+    }
+    coffer_free(ld->inst);
+    coffer_secret_free(ld->bytes);
+    coffer_free(ld);
+}
+
+static enum coffer_err read_model(struct serve_ctx *ctx, const char *path, struct coffer_secret **out)
+{
+    enum coffer_err r;
+    if (ctx->plain) {
+        uint8_t *d;
+        size_t n;
+        if ((r = coffer_file_read_all(path, COFFER_NN_MAX_MODEL_SIZE, &d, &n)) != COFFER_OK)
+            return r;
+        if ((r = coffer_secret_new(n, out)) == COFFER_OK)
+            memcpy((*out)->data, d, n);
+        coffer_free(d);
+        return r;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return COFFER_FAIL(COFFER_E_NOT_FOUND, "cannot open %s", path);
+    char norm[4096];
+    r = coffer_pf_normalize_path(path, norm, sizeof(norm));
+    struct coffer_io_fd io;
+    coffer_io_fd_init(&io, fd);
+    if (r == COFFER_OK)
+        r = coffer_pf_decrypt_all(&io.io, ctx->key->data, ctx->check_path ? norm : NULL, 0, out);
+    close(fd);
+    return r;
+}
+
+static enum coffer_err load(void *arg, const struct coffer_serve_model_config *model, int64_t version,
+                            const char *path, struct coffer_serve_servable *out)
+{
+    struct serve_ctx *ctx = arg;
+    uint64_t t0 = coffer_now_ns();
+    struct serve_loaded *ld = coffer_calloc(1, sizeof(*ld));
+    if (ld == NULL)
+        return COFFER_E_NOMEM;
+    ld->ctx = ctx;
+    ld->mm = &ctx->mm[model - ctx->models.models];
+    /* batching: an instance per batch thread and allowed batch size, all
+     * but the first made when first needed; otherwise --model_instances */
+    size_t n_inst = ctx->instances, n_eager = ctx->instances;
+    if (ctx->batching) {
+        size_t slots = ctx->bcfg.allowed_batch_size_count ? ctx->bcfg.allowed_batch_size_count : 1;
+        n_inst = (size_t)ctx->bcfg.num_batch_threads * slots;
+        n_eager = 1;
+    }
+    if (ctx->plain)
+        coffer_warn("serving %s as a PLAIN model file: it is not encrypted", path);
+    enum coffer_err r = read_model(ctx, path, &ld->bytes);
+    if (r == COFFER_OK && (ld->inst = coffer_calloc(n_inst, sizeof(*ld->inst))) == NULL)
+        r = COFFER_E_NOMEM;
+    for (size_t i = 0; i < n_inst && r == COFFER_OK; i++) {
+        struct coffer_nn_options no = {.threads = ctx->model_threads};
+        if (i < n_eager &&
+            (r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &ld->inst[i].nn)) != COFFER_OK)
+            break;
+        pthread_mutex_init(&ld->inst[i].mu, NULL);
+        ld->n_inst++;
+    }
+    if (r == COFFER_OK) {
+        ld->n_in = coffer_nn_model_input_count(ld->inst[0].nn);
+        ld->n_out = coffer_nn_model_output_count(ld->inst[0].nn);
+        if (ld->n_in > SERVE_MAX_IO || ld->n_out > SERVE_MAX_IO)
+            r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "%zu inputs and %zu outputs; coffer serve takes at most %d",
+                            ld->n_in, ld->n_out, SERVE_MAX_IO);
+    }
+    for (size_t i = 0; i < ld->n_in && r == COFFER_OK; i++) {
+        struct coffer_nn_value_info v;
+        if ((r = coffer_nn_model_input(ld->inst[0].nn, i, &v)) == COFFER_OK)
+            info_of(&v, &ld->inputs[i]);
+    }
+    for (size_t i = 0; i < ld->n_out && r == COFFER_OK; i++) {
+        struct coffer_nn_value_info v;
+        if ((r = coffer_nn_model_output(ld->inst[0].nn, i, &v)) == COFFER_OK)
+            info_of(&v, &ld->outputs[i]);
+    }
+    if (r == COFFER_OK && ctx->batching) {
+        const struct coffer_serve_batching_config *bc = &ctx->bcfg;
+        struct coffer_serve_batcher_config cfg = {
+            .max_batch_size = (size_t)bc->max_batch_size,
+            .batch_timeout_us = (uint64_t)bc->batch_timeout_micros,
+            .num_threads = (size_t)bc->num_batch_threads,
+            .max_enqueued_batches = (size_t)bc->max_enqueued_batches,
+            .run = batch_run,
+            .arg = ld,
+            .queue_depth = ld->mm->queue_depth,
+            .batch_size = ld->mm->batch_size,
+            .queue_wait = ld->mm->queue_wait,
+        };
+        r = coffer_serve_batcher_new(&cfg, &ld->batcher);
+    }
+    if (r != COFFER_OK) {
+        coffer_err_context("model %s version %lld (%s)", model->name, (long long)version, path);
+        loaded_free(ld);
+        return r;
+    }
+    ld->sig = (struct coffer_serve_signature){.key = COFFER_SERVE_DEFAULT_SIGNATURE,
+                                              .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
+                                              .input_count = ld->n_in, .outputs = ld->outputs,
+                                              .output_count = ld->n_out};
+    out->sigs = &ld->sig;
+    out->sig_count = 1;
+    out->handle = ld;
+    double ms = (double)(coffer_now_ns() - t0) / 1e6;
+    coffer_net_gauge_set(ld->mm->load_ms, (int64_t)ms);
+    coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s of %d "
+                "thread%s%s)",
+                model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
+                ctx->model_threads, ctx->model_threads == 1 ? "" : "s", ctx->batching ? ", batching" : "");
+    return COFFER_OK;
+}
+
+static void unload(void *arg, struct coffer_serve_servable *sv)
+{
+    (void)arg;
+    loaded_free(sv->handle);
+    sv->handle = NULL;
+}
+
+const struct coffer_serve_loader serve_loader = {.load = load, .unload = unload};

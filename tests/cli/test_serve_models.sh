@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# `coffer serve` with several models from a --model_config_file (version
+# policies, labels), client-certificate authentication on both ports, a new
+# version dropped into a base path and served without a restart, and
+# batching with its bounded queue. A TF Serving gRPC client generated at test
+# time from the shared protos (tests/serve/grpc_client.py) checks Predict,
+# GetModelMetadata, GetModelStatus and every error path; curl checks REST.
+# Loopback only, bounded, leaves nothing running.
+# Usage: test_serve_models.sh COFFER_BIN SHARED_DIR
+coffer=$1
+shared=$2
+src=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
+if ! command -v grpc_python_plugin >/dev/null || ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
+  echo "FAIL: needs grpc_python_plugin (protobuf-compiler-grpc), python3-grpcio and python3-protobuf (tools/packages.txt)" >&2
+  exit 1
+fi
+
+# a CA, the server's certificate from it (localhost), a client's, and a stranger's
+sub() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
+        openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 1 $3 2>/dev/null; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -subj /CN=ca -days 1 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+sub server localhost "-extfile san.ext"
+sub client client ""
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stranger.key -out stranger.crt -subj /CN=s -days 1 2>/dev/null
+
+"$coffer" pf gen-key -w model_key 2>/dev/null
+for v in 1 2 3; do "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o "models/digits/$v/model.onnx" 2>/dev/null; done
+"$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/7/model.onnx 2>/dev/null
+cat > models.config <<'CFG'
+# two models: digits serves versions 1 and 2 (3 is on disk, not in the policy), other its latest
+model_config_list {
+  config {
+    name: "digits" base_path: "models/digits" model_platform: "onnx"
+    model_version_policy { specific { versions: 1 versions: 2 } }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+  config { name: "other" base_path: "models/other" }
+}
+CFG
+
+# a typo in the config fails at once, naming line and column
+printf 'model_config_list { config { nmae: "x" } }\n' > typo.config
+expect 2 "no model source" -- "$coffer" serve --tls-cert server.crt --tls-key server.key --model-key model_key
+expect 1 "config typo" -- "$coffer" serve --model_config_file typo.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+has "line 1 column 30" err "config error names line and column"
+
+G=$(port); R=$(port)
+timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --ssl_client_ca ca.crt --file_system_poll_wait_seconds 1 --port "$G" --rest_api_port "$R" \
+  --host 127.0.0.1 --threads 2 > serve.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" serve.log
+has "2 models" serve.log "both models served"
+
+client() { timeout 150 /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . "localhost:$1" \
+             ca.crt client.crt client.key "$2"; }
+if client "$G" models > grpc.out 2>&1; then ok; else bad "gRPC client: $(grep -v '^grpc_client: [0-9]' grpc.out | head -5)"; fi
+has "grpc_client: [0-9]* passed, 0 failed" grpc.out "every gRPC check"
+has 'path="/tensorflow.serving.PredictionService/Predict" status=200 grpc_status=5 ' serve.log "access log: grpc-status of a NOT_FOUND"
+has 'path="/tensorflow.serving.PredictionService/Predict" status=200 grpc_status=0 ' serve.log "access log: grpc-status OK"
+
+# REST with the client certificate
+C=(curl -s --cacert ca.crt --cert client.crt --key client.key -o body -w '%{http_code}')
+U="https://localhost:$R"
+python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > row.json
+[ "$("${C[@]}" "$U/v1/models/digits")" = 200 ] && has '"version": "2"' body "REST status" || bad "REST status"
+[ "$("${C[@]}" "$U/v1/models/digits/labels/stable/metadata")" = 200 ] && has '"version": "1"' body "REST metadata by label" || bad "REST metadata"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/digits:predict")" = 200 ] && has '"predictions"' body "REST predict" || bad "REST predict"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/other/versions/7:predict")" = 200 ] || bad "REST predict on the second model"
+[ "$("${C[@]}" -d '{"instances": [1, 2' "$U/v1/models/digits:predict")" = 400 ] && has "JSON Parse error" body "malformed JSON named" || bad "malformed JSON: 400"
+[ "$("${C[@]}" -d '{"inputs": {"nope": 1}}' "$U/v1/models/digits:predict")" = 400 ] || bad "wrong input name over REST: 400"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/digits/labels/beta:predict")" = 400 ] || bad "unknown label over REST: 400"
+[ "$("${C[@]}" -d '{}' "$U/v1/models/digits:classify")" = 501 ] && has "Classify is not supported" body "classify: 501" || bad "classify: 501"
+head -c 5000000 /dev/zero | tr '\0' ' ' > big.json
+[ "$("${C[@]}" -d @big.json "$U/v1/models/digits:predict")" = 413 ] || bad "oversize body: 413"
+if curl -s --cacert ca.crt "$U/healthz" -o /dev/null; then bad "REST without a client certificate answered"; else ok; fi
+if curl -s --cacert ca.crt --cert stranger.crt --key stranger.key "$U/healthz" -o /dev/null; then bad "a certificate from another CA was accepted"; else ok; fi
+
+# a new version dropped into a base path is served without a restart; the old one is unloaded
+"$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/8/model.onnx 2>/dev/null
+if client "$G" wait:other:8 > wait.out 2>&1; then ok; else bad "version 8 not served: $(cat wait.out | head -3)"; fi
+wait_log "model other version 7 unloaded" serve.log
+[ "$("${C[@]}" "$U/v1/models/other")" = 200 ] && has '"state": "END"' body "the old version shows END" || bad "status after reload"
+# a broken version is reported and the good one keeps serving
+mkdir -p models/other/9 && head -c 100000 /dev/urandom > models/other/9/model.onnx
+wait_log "model other version 9 failed to load" serve.log
+"${C[@]}" "$U/v1/models/other/versions/9" > /dev/null; has '"error_code": "' body "failed version has its error in the status"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/other:predict")" = 200 ] || bad "version 8 keeps serving next to a broken 9"
+stop_all
+has "serve: stopped" serve.log "graceful stop"
+# at start-up a broken version is fatal (as in TF Serving), and named
+expect 1 "start with a broken latest version" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+has "model other version 9" err "the broken version named"
+rm -r models/other/9 models/other/8
+
+# batching: the whole gRPC check list with batching on (a roomy queue) ...
+G=$(port); R=$(port)
+timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --ssl_client_ca ca.crt --enable_batching --port "$G" --rest_api_port "$R" \
+  --host 127.0.0.1 --threads 2 > batch1.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" batch1.log
+has "batching on" batch1.log "batching announced"
+if client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
+stop_all
+# ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
+# flood is partly refused, never queued without bound
+printf 'max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\nnum_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1 }\n' > batching.cfg
+G=$(port); R=$(port)
+timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --ssl_client_ca ca.crt --enable_batching --batching_parameters_file batching.cfg \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > batch.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" batch.log
+if client "$G" flood:digits:300 > flood.out 2>&1; then ok; else bad "flood: $(cat flood.out | tail -3)"; fi
+has "flood: ok=[1-9]" flood.out "some batched predicts answered"
+has "refused=[1-9]" flood.out "overload refused with RESOURCE_EXHAUSTED"
+U="https://localhost:$R"
+curl -s --no-progress-meter --cacert ca.crt --cert client.crt --key client.key --parallel --parallel-immediate --parallel-max 100 \
+  -w '%{http_code}\n' -d @row.json $(for _ in $(seq 300); do printf -- '-o /dev/null %s ' "$U/v1/models/digits:predict"; done) > codes.txt
+grep -q '^200$' codes.txt && ok || bad "REST batched predicts answered: $(sort codes.txt | uniq -c)"
+grep -q '^429$' codes.txt && ok || bad "REST overload answered 429: $(sort codes.txt | uniq -c)"
+[ "$(grep -cv '^\(200\|429\)$' codes.txt)" = 0 ] || bad "REST flood: only 200 and 429 expected: $(sort codes.txt | uniq -c)"
+"${C[@]}" "$U/monitoring/prometheus/metrics" > /dev/null
+has 'coffer_serve_batch_size_bucket{model="digits",le="8"}' body "batch size histogram"
+has 'coffer_serve_batch_queue_depth{model="digits"} 0' body "queue depth gauge, back at 0"
+stop_all
+has "serve: stopped" batch.log "graceful stop with batching"
+
+finish "serve models"

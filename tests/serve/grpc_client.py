@@ -1,0 +1,294 @@
+"""grpc_client.py — a TF Serving gRPC client against `coffer serve`, with the
+stubs generated at test time from the shared protos by Debian's protoc and
+grpc_python_plugin (never committed). Run by tests/cli/test_serve_models.sh:
+
+    /usr/bin/python3 grpc_client.py PROTO_DIR WORK_DIR HOST:PORT CA CERT KEY MODE
+
+MODE "models": Predict (tensor_content and float_val), GetModelMetadata,
+GetModelStatus across two models, versions and labels, gzip, every error
+path (unknown model, version, label, signature, inputs, dtypes, shapes,
+output filter, missing fields, Classify/Regress, unknown method, malformed
+and oversize messages), 16 concurrent clients, and a client without a
+certificate. MODE "wait:MODEL:VERSION": wait (bounded) until the version is
+the one Predict gets. MODE "flood:MODEL:N": N concurrent predicts; prints how
+many succeeded and how many were refused with RESOURCE_EXHAUSTED.
+Prints one line per failed check and exits 1 if any failed.
+"""
+import glob
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+proto_dir, work, target, ca, cert, key, mode = sys.argv[1:8]
+gen = os.path.join(work, "gen")
+if not os.path.exists(os.path.join(gen, "tensorflow_serving", "apis", "prediction_service_pb2_grpc.py")):
+    os.makedirs(gen, exist_ok=True)
+    protos = sorted(os.path.relpath(p, proto_dir) for p in glob.glob(f"{proto_dir}/**/*.proto", recursive=True))
+    subprocess.run(["protoc", f"-I{proto_dir}", "-I/usr/include", f"--python_out={gen}", f"--grpc_python_out={gen}",
+                    "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"] + protos, check=True)
+sys.path.insert(0, gen)
+
+import grpc  # noqa: E402
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,  # noqa: E402
+                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
+
+failures = 0
+passes = 0
+
+
+def check(cond, what):
+    global failures, passes
+    if cond:
+        passes += 1
+    else:
+        failures += 1
+        print(f"grpc_client: FAILED: {what}")
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+creds = grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert))
+opts = [("grpc.ssl_target_name_override", "localhost"), ("grpc.max_send_message_length", 64 << 20),
+        ("grpc.max_receive_message_length", 64 << 20)]
+
+
+def channel(compression=None):
+    return grpc.secure_channel(target, creds, options=opts, compression=compression)
+
+
+ch = channel()
+pred = prediction_service_pb2_grpc.PredictionServiceStub(ch)
+models = model_service_pb2_grpc.ModelServiceStub(ch)
+
+
+def image(batch, value=0.5, content=True, dtype=types_pb2.DT_FLOAT, dims=None):
+    t = tensor_pb2.TensorProto(dtype=dtype)
+    for d in (dims if dims is not None else [batch, 1, 8, 8]):
+        t.tensor_shape.dim.append(tensor_shape_pb2.TensorShapeProto.Dim(size=d))
+    n = batch * 64
+    if content:
+        t.tensor_content = struct.pack(f"<{n}f", *([value] * n))
+    else:
+        t.float_val.extend([value] * n)
+    return t
+
+
+def predict_req(model, batch=1, version=None, label=None, sig="", content=True, name="image", t=None):
+    r = predict_pb2.PredictRequest()
+    r.model_spec.name = model
+    if version is not None:
+        r.model_spec.version.value = version
+    if label is not None:
+        r.model_spec.version_label = label
+    r.model_spec.signature_name = sig
+    r.inputs[name].CopyFrom(t if t is not None else image(batch, content=content))
+    return r
+
+
+def code_of(fn, *a, **kw):
+    try:
+        return fn(*a, **kw), grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return None, e.code(), e.details()
+
+
+def expect_error(fn, req, code, text, what):
+    _, c, d = code_of(fn, req, timeout=20)
+    check(c == code and text in (d or ""), f"{what}: got {c} {d!r}, want {code} with {text!r}")
+
+
+def served_version(model):
+    res, c, _ = code_of(pred.Predict, predict_req(model), timeout=20)
+    return res.model_spec.version.value if c == grpc.StatusCode.OK else None
+
+
+if mode.startswith("wait:"):
+    _, model, version = mode.split(":")
+    deadline = time.time() + 30
+    while time.time() < deadline and served_version(model) != int(version):
+        time.sleep(0.2)
+    check(served_version(model) == int(version), f"{model} version {version} served after the reload")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+if mode.startswith("flood:"):
+    _, model, n = mode.split(":")
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        _, c, d = code_of(pred.Predict, predict_req(model, batch=4), timeout=60)
+        with lock:
+            results.append((c, d))
+
+    ths = [threading.Thread(target=one) for _ in range(int(n))]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    ok = sum(1 for c, _ in results if c == grpc.StatusCode.OK)
+    full = sum(1 for c, d in results if c == grpc.StatusCode.RESOURCE_EXHAUSTED and "queue" in d)
+    other = [r for r in results if r[0] not in (grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED)]
+    print(f"flood: ok={ok} refused={full} other={len(other)} {other[:2]}")
+    sys.exit(0 if not other else 1)
+
+# ---- mode "models"
+
+# Predict, both tensor encodings, batch 3; the answer is a probability row per item
+for content in (True, False):
+    res, c, d = code_of(pred.Predict, predict_req("digits", batch=3, content=content), timeout=20)
+    check(c == grpc.StatusCode.OK, f"predict content={content}: {c} {d}")
+    if res is not None:
+        out = res.outputs["probabilities"]
+        check(out.dtype == types_pb2.DT_FLOAT, "output dtype")
+        check([x.size for x in out.tensor_shape.dim] == [3, 10], f"output shape {out.tensor_shape}")
+        check(len(out.float_val) == 30 and abs(sum(out.float_val[:10]) - 1.0) < 1e-3, "typed float_val, softmax rows")
+        check(res.model_spec.name == "digits" and res.model_spec.version.value == 2, f"resolved spec {res.model_spec}")
+        check(res.model_spec.signature_name == "serving_default", "resolved signature")
+# versions and labels across the two models
+check(served_version("digits") == 2, "digits serves its latest of the specific versions")
+for label, want in (("stable", 1), ("canary", 2)):
+    res, c, d = code_of(pred.Predict, predict_req("digits", label=label), timeout=20)
+    check(c == grpc.StatusCode.OK and res.model_spec.version.value == want, f"label {label}: {c} {d}")
+res, c, _ = code_of(pred.Predict, predict_req("digits", version=1), timeout=20)
+check(c == grpc.StatusCode.OK and res.model_spec.version.value == 1, "explicit version 1")
+check(served_version("other") == 7, "second model, its own versions")
+# gzip both ways
+gz = prediction_service_pb2_grpc.PredictionServiceStub(channel(grpc.Compression.Gzip))
+res, c, d = code_of(gz.Predict, predict_req("digits", batch=2), timeout=20)
+check(c == grpc.StatusCode.OK and len(res.outputs["probabilities"].float_val) == 20, f"gzip predict: {c} {d}")
+
+# metadata
+md = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+md.model_spec.name = "digits"
+res, c, d = code_of(pred.GetModelMetadata, md, timeout=20)
+check(c == grpc.StatusCode.OK, f"metadata: {c} {d}")
+if res is not None:
+    sdm = get_model_metadata_pb2.SignatureDefMap()
+    check(res.metadata["signature_def"].Unpack(sdm), "metadata Any unpacks")
+    sd = sdm.signature_def["serving_default"]
+    check(sd.inputs["image"].dtype == types_pb2.DT_FLOAT, "metadata input dtype")
+    check([x.size for x in sd.inputs["image"].tensor_shape.dim] == [-1, 1, 8, 8], "metadata dims, -1 batch")
+    check(res.model_spec.version.value == 2, "metadata resolved version")
+md.model_spec.version_label = "stable"
+res, c, _ = code_of(pred.GetModelMetadata, md, timeout=20)
+check(c == grpc.StatusCode.OK and res.model_spec.version.value == 1, "metadata by label")
+expect_error(pred.GetModelMetadata, get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"]),
+             grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec", "metadata without model_spec")
+bad = get_model_metadata_pb2.GetModelMetadataRequest()
+bad.model_spec.name = "digits"
+expect_error(pred.GetModelMetadata, bad, grpc.StatusCode.INVALID_ARGUMENT, "at least one metadata_field",
+             "metadata without field")
+bad.metadata_field.append("graph")
+expect_error(pred.GetModelMetadata, bad, grpc.StatusCode.INVALID_ARGUMENT, "Metadata field graph is not supported",
+             "unsupported metadata field")
+
+# status
+sr = get_model_status_pb2.GetModelStatusRequest()
+sr.model_spec.name = "digits"
+res, c, d = code_of(models.GetModelStatus, sr, timeout=20)
+check(c == grpc.StatusCode.OK, f"status: {c} {d}")
+if res is not None:
+    states = {v.version: v.state for v in res.model_version_status}
+    A = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    check(states == {1: A, 2: A}, f"status lists both versions AVAILABLE: {states}")
+sr.model_spec.version.value = 5
+expect_error(models.GetModelStatus, sr, grpc.StatusCode.NOT_FOUND, "Could not find version 5 of model digits",
+             "status of a missing version")
+sr = get_model_status_pb2.GetModelStatusRequest()
+sr.model_spec.name = "nosuch"
+expect_error(models.GetModelStatus, sr, grpc.StatusCode.NOT_FOUND, "Could not find any versions of model nosuch",
+             "status of an unknown model")
+expect_error(models.GetModelStatus, get_model_status_pb2.GetModelStatusRequest(), grpc.StatusCode.INVALID_ARGUMENT,
+             "Missing ModelSpec", "status without model_spec")
+
+# predict errors
+expect_error(pred.Predict, predict_req("nosuch"), grpc.StatusCode.NOT_FOUND,
+             "Servable not found for request: Latest(nosuch)", "unknown model")
+expect_error(pred.Predict, predict_req("digits", version=3), grpc.StatusCode.NOT_FOUND,
+             "Servable not found for request: Specific(digits, 3)", "version the policy does not serve")
+expect_error(pred.Predict, predict_req("digits", label="beta"), grpc.StatusCode.INVALID_ARGUMENT,
+             "Unrecognized servable version label: beta", "unknown label")
+expect_error(pred.Predict, predict_req("digits", sig="other"), grpc.StatusCode.FAILED_PRECONDITION,
+             'Serving signature key "other" not found.', "unknown signature")
+expect_error(pred.Predict, predict_req("digits", name="img"), grpc.StatusCode.INVALID_ARGUMENT,
+             "input size does not match signature", "wrong input name")
+expect_error(pred.Predict, predict_req("digits", t=image(1, dims=[1, 1, 8, 8], dtype=types_pb2.DT_INT32,
+                                                         content=False)),
+             grpc.StatusCode.INVALID_ARGUMENT, "Expects arg[0] to be float but int32 is provided", "wrong dtype")
+expect_error(pred.Predict, predict_req("digits", t=image(1, dims=[1, 1, 8, 7], content=False)),
+             grpc.StatusCode.INVALID_ARGUMENT, "", "wrong shape")
+t = image(1)
+t.tensor_content = t.tensor_content[:-4]
+expect_error(pred.Predict, predict_req("digits", t=t), grpc.StatusCode.INVALID_ARGUMENT, "tensor parsing error",
+             "tensor_content of the wrong size")
+r = predict_req("digits")
+r.output_filter.append("logits")
+expect_error(pred.Predict, r, grpc.StatusCode.INVALID_ARGUMENT, "output tensor alias not found in signature: logits",
+             "unknown output filter")
+r = predict_req("digits")
+r.output_filter.extend(["probabilities", "probabilities"])
+expect_error(pred.Predict, r, grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias", "duplicate filter")
+expect_error(pred.Predict, predict_pb2.PredictRequest(), grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec",
+             "predict without model_spec")
+cr = classification_pb2.ClassificationRequest()
+cr.model_spec.name = "digits"
+expect_error(pred.Classify, cr, grpc.StatusCode.UNIMPLEMENTED, "Classify is not supported", "Classify")
+rr = regression_pb2.RegressionRequest()
+rr.model_spec.name = "digits"
+expect_error(pred.Regress, rr, grpc.StatusCode.UNIMPLEMENTED, "Regress is not supported", "Regress")
+# raw bytes: malformed protobuf, unknown method, oversize message
+raw = ch.unary_unary("/tensorflow.serving.PredictionService/Predict", request_serializer=lambda b: b,
+                     response_deserializer=lambda b: b)
+_, c, d = code_of(raw, b"\x0a\xff\xff\xff\xff\x0f", timeout=20)
+check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf: {c} {d}")
+_, c, d = code_of(raw, b"\xff" * 64, timeout=20)
+check(c == grpc.StatusCode.INVALID_ARGUMENT, f"garbage bytes: {c} {d}")
+big = predict_req("digits", t=image(20000))  # 5 MB, over the server's 4 MiB message cap
+_, c, d = code_of(pred.Predict, big, timeout=30)
+check(c == grpc.StatusCode.RESOURCE_EXHAUSTED, f"oversize message: {c} {d}")
+nomethod = ch.unary_unary("/tensorflow.serving.PredictionService/Nope", request_serializer=lambda b: b,
+                          response_deserializer=lambda b: b)
+_, c, d = code_of(nomethod, b"", timeout=20)
+check(c == grpc.StatusCode.UNIMPLEMENTED, f"unknown method: {c} {d}")
+# a generous deadline (grpc-timeout) is met
+_, c, _ = code_of(pred.Predict, predict_req("digits"), timeout=10)
+check(c == grpc.StatusCode.OK, f"predict with a deadline: {c}")
+
+# many concurrent clients, each on its own channel (own TLS connection)
+errors = []
+
+
+def client(i):
+    c2 = channel()
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(c2)
+    for k in range(10):
+        b = 1 + (i + k) % 4
+        res, code, d = code_of(stub.Predict, predict_req("digits" if k % 2 else "other", batch=b), timeout=30)
+        if code != grpc.StatusCode.OK or len(res.outputs["probabilities"].float_val) != 10 * b:
+            errors.append((i, k, code, d))
+    c2.close()
+
+
+ths = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+for t in ths:
+    t.start()
+for t in ths:
+    t.join()
+check(not errors, f"16 concurrent clients x 10 predicts: {errors[:3]}")
+
+# a client without a certificate is refused by TLS
+nocert = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=read(ca)), options=opts)
+_, c, d = code_of(prediction_service_pb2_grpc.PredictionServiceStub(nocert).Predict, predict_req("digits"), timeout=10)
+check(c == grpc.StatusCode.UNAVAILABLE, f"no client certificate: {c} {d}")
+
+print(f"grpc_client: {passes} passed, {failures} failed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,480 @@
+/*
+ * test_registry.c — the model registry (versions, policies, labels,
+ * references, hot reload with unload when idle, failed loads) with a loader
+ * that reads a small text file instead of a model; and the batching
+ * scheduler (batches by size and timeout, bounded queue, drain on free).
+ */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coffer/serve.h"
+
+/* ---- a fake loader: the "model" is a file holding "ok" (anything else fails) */
+
+struct fake {
+    int loads, unloads;
+    int live;
+};
+
+static const struct coffer_serve_signature fake_sig = {.key = COFFER_SERVE_DEFAULT_SIGNATURE};
+
+static enum coffer_err fake_load(void *arg, const struct coffer_serve_model_config *model, int64_t version,
+                                 const char *path, struct coffer_serve_servable *out)
+{
+    (void)model;
+    (void)version;
+    struct fake *f = arg;
+    size_t n;
+    uint8_t *d;
+    enum coffer_err r = coffer_file_read_all(path, 64, &d, &n);
+    if (r != COFFER_OK)
+        return r;
+    bool good = n == 2 && memcmp(d, "ok", 2) == 0;
+    coffer_free(d);
+    if (!good)
+        return COFFER_FAIL(COFFER_E_MALFORMED, "not a model: %s", path);
+    f->loads++;
+    f->live++;
+    out->sigs = &fake_sig;
+    out->sig_count = 1;
+    out->handle = f;
+    return COFFER_OK;
+}
+
+static void fake_unload(void *arg, struct coffer_serve_servable *sv)
+{
+    struct fake *f = arg;
+    assert_ptr_equal(sv->handle, f);
+    f->unloads++;
+    f->live--;
+}
+
+static void put_version(const char *base, int64_t v, const char *content)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%lld", base, (long long)v);
+    mkdir(base, 0700);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/%lld/%s", base, (long long)v, COFFER_SERVE_MODEL_FILE);
+    assert_int_equal(coffer_file_write_atomic(p, content, strlen(content), 0600), COFFER_OK);
+}
+
+static enum coffer_serve_model_state state_of(struct coffer_serve_registry *r, const char *name, int64_t v)
+{
+    struct coffer_serve_version_status *s;
+    size_t n;
+    assert_int_equal(coffer_serve_registry_status(r, name, &s, &n), COFFER_OK);
+    enum coffer_serve_model_state st = COFFER_SERVE_STATE_UNKNOWN;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].version == v)
+            st = s[i].state;
+    coffer_free(s);
+    return st;
+}
+
+static int64_t latest(struct coffer_serve_registry *r, const char *name)
+{
+    const struct coffer_serve_servable *sv;
+    struct coffer_serve_status st;
+    if (coffer_serve_registry_acquire(r, name, false, 0, NULL, &sv, &st) != COFFER_OK)
+        return -1;
+    int64_t v = sv->version;
+    coffer_serve_registry_release(r, sv);
+    return v;
+}
+
+static void test_registry_models_and_labels(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char a[512], b[512];
+    snprintf(a, sizeof(a), "%s/a", dir);
+    snprintf(b, sizeof(b), "%s/b", dir);
+    put_version(a, 1, "ok");
+    put_version(a, 2, "ok");
+    put_version(a, 3, "ok");
+    put_version(b, 7, "ok");
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "model_config_list {\n"
+             " config { name: 'a' base_path: '%s' model_platform: 'onnx'\n"
+             "   model_version_policy { specific { versions: 1 versions: 2 } }\n"
+             "   version_labels { key: 'stable' value: 1 } version_labels { key: 'canary' value: 2 }\n"
+             "   version_labels { key: 'gone' value: 3 } }\n"
+             " config { name: 'b' base_path: '%s' }\n"
+             "}\n",
+             a, b);
+    struct coffer_serve_config cfg;
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    assert_int_equal(f.loads, 3); /* a/1, a/2, b/7 */
+    assert_int_equal(latest(r, "a"), 2);
+    assert_int_equal(latest(r, "b"), 7);
+
+    const struct coffer_serve_servable *sv;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_registry_acquire(r, "a", false, 0, "stable", &sv, &st), COFFER_OK);
+    assert_int_equal(sv->version, 1);
+    assert_string_equal(sv->model, "a");
+    assert_ptr_equal(sv->sigs, &fake_sig);
+    coffer_serve_registry_release(r, sv);
+    assert_int_equal(coffer_serve_registry_acquire(r, "a", true, 2, NULL, &sv, &st), COFFER_OK);
+    coffer_serve_registry_release(r, sv);
+    /* 3 exists on disk but the policy does not serve it */
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "a", true, 3, NULL, &sv, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_NOT_FOUND);
+    assert_string_equal(st.message, "Servable not found for request: Specific(a, 3)");
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "a", false, 0, "gone", &sv, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_NOT_FOUND);
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "a", false, 0, "nosuch", &sv, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_INVALID_ARGUMENT);
+    assert_string_equal(st.message, "Unrecognized servable version label: nosuch");
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "c", false, 0, NULL, &sv, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_NOT_FOUND);
+    assert_string_equal(st.message, "Servable not found for request: Latest(c)");
+    /* labels of b are its own: a's labels do not apply */
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "b", false, 0, "stable", &sv, &st), COFFER_OK);
+
+    struct coffer_serve_version_status *vs;
+    size_t n;
+    assert_int_equal(coffer_serve_registry_status(r, "a", &vs, &n), COFFER_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(vs[0].version, 2); /* newest first */
+    assert_int_equal(vs[0].state, COFFER_SERVE_STATE_AVAILABLE);
+    coffer_free(vs);
+    assert_int_equal(coffer_serve_registry_status(r, "c", &vs, &n), COFFER_OK);
+    assert_int_equal(n, 0);
+    assert_null(vs);
+    assert_int_equal(coffer_serve_registry_model_count(r), 2);
+    assert_string_equal(coffer_serve_registry_model(r, 1)->name, "b");
+    coffer_serve_registry_free(r);
+    assert_int_equal(f.live, 0);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void one_model(struct coffer_serve_config *cfg, const char *base, const char *policy)
+{
+    char text[1024];
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'm' base_path: '%s' %s } }", base, policy);
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), cfg), COFFER_OK);
+}
+
+static void test_registry_hot_reload(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    put_version(dir, 1, "ok");
+    struct coffer_serve_config cfg;
+    one_model(&cfg, dir, "");
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    /* a request holds version 1 while version 2 arrives */
+    const struct coffer_serve_servable *held;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_registry_acquire(r, "m", false, 0, NULL, &held, &st), COFFER_OK);
+    put_version(dir, 2, "ok");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 2);
+    assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_UNLOADING);
+    assert_int_equal(f.live, 2);
+    const struct coffer_serve_servable *sv;
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "m", true, 1, NULL, &sv, &st), COFFER_OK);
+    assert_int_equal(held->version, 1); /* still valid for its holder */
+    coffer_serve_registry_poll(r);
+    assert_int_equal(f.unloads, 0);
+    coffer_serve_registry_release(r, held);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(f.unloads, 1);
+    assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_END);
+
+    /* a broken version 3: reported, version 2 keeps serving; fixed, it loads */
+    put_version(dir, 3, "broken");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 2);
+    struct coffer_serve_version_status *vs;
+    size_t n;
+    assert_int_equal(coffer_serve_registry_status(r, "m", &vs, &n), COFFER_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(vs[0].version, 3);
+    assert_int_equal(vs[0].state, COFFER_SERVE_STATE_END);
+    assert_int_equal(vs[0].error_code, COFFER_SERVE_INVALID_ARGUMENT);
+    assert_non_null(strstr(vs[0].error_message, "not a model"));
+    coffer_free(vs);
+    int loads = f.loads;
+    coffer_serve_registry_poll(r); /* the same file is not tried again */
+    assert_int_equal(f.loads, loads);
+    usleep(20000);
+    put_version(dir, 3, "ok"); /* a new file (atomic write: new inode) */
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 3);
+    assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_END);
+
+    /* an emptied base path takes nothing down */
+    char p[600];
+    snprintf(p, sizeof(p), "%s/3/%s", dir, COFFER_SERVE_MODEL_FILE);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/3", dir);
+    rmdir(p);
+    for (int v = 1; v <= 2; v++) {
+        snprintf(p, sizeof(p), "%s/%d/%s", dir, v, COFFER_SERVE_MODEL_FILE);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/%d", dir, v);
+        rmdir(p);
+    }
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 3);
+    coffer_serve_registry_free(r);
+    assert_int_equal(f.live, 0);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_registry_policies_and_polling(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    put_version(dir, 1, "ok");
+    put_version(dir, 2, "ok");
+    put_version(dir, 3, "ok");
+    struct coffer_serve_config cfg;
+    one_model(&cfg, dir, "model_version_policy { latest { num_versions: 2 } }");
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    assert_int_equal(f.live, 2);
+    assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_UNKNOWN); /* never loaded */
+    assert_int_equal(coffer_serve_registry_start_polling(r, 20), COFFER_OK);
+    put_version(dir, 4, "ok");
+    for (int i = 0; i < 200 && !(latest(r, "m") == 4 && f.live == 2); i++)
+        usleep(10000);
+    assert_int_equal(latest(r, "m"), 4);
+    assert_int_equal(state_of(r, "m", 3), COFFER_SERVE_STATE_AVAILABLE);
+    assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_END);
+    coffer_serve_registry_free(r);
+    coffer_serve_config_free(&cfg);
+
+    /* start-up: a missing model or a failed load is fatal and named */
+    one_model(&cfg, "/nonexistent/coffer", "");
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_E_NOT_FOUND);
+    assert_non_null(strstr(coffer_err_detail(), "model m"));
+    coffer_serve_registry_free(r);
+    coffer_serve_config_free(&cfg);
+    put_version(dir, 5, "broken");
+    one_model(&cfg, dir, "");
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_E_MALFORMED);
+    coffer_serve_registry_free(r);
+    coffer_serve_config_free(&cfg);
+    one_model(&cfg, dir, "model_version_policy { specific { versions: 9 } }");
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_E_NOT_FOUND);
+    coffer_serve_registry_free(r);
+    coffer_serve_config_free(&cfg);
+    assert_int_equal(f.live, 0);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- batching */
+
+struct job {
+    struct coffer_serve_batch_task task; /* first */
+    int id;
+    int batch; /* which run took it */
+};
+
+struct runner {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int runs;
+    size_t max_items;
+    int done;
+    useconds_t delay;
+    bool hold;   /* runs wait while set */
+    int started; /* runs begun */
+};
+
+static void run_batch(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count, size_t items)
+{
+    (void)thread;
+    struct runner *rn = arg;
+    if (rn->delay)
+        usleep(rn->delay);
+    pthread_mutex_lock(&rn->mu);
+    rn->started++;
+    pthread_cond_broadcast(&rn->cv);
+    while (rn->hold)
+        pthread_cond_wait(&rn->cv, &rn->mu);
+    int id = ++rn->runs;
+    if (items > rn->max_items)
+        rn->max_items = items;
+    size_t c = 0, sum = 0;
+    for (struct coffer_serve_batch_task *t = tasks; t != NULL;) {
+        struct coffer_serve_batch_task *next = t->next; /* before completing it */
+        ((struct job *)t)->batch = id;
+        sum += t->size;
+        c++;
+        rn->done++;
+        t = next;
+    }
+    assert_int_equal(c, count);
+    assert_int_equal(sum, items);
+    pthread_mutex_unlock(&rn->mu);
+}
+
+static void test_batcher(void **state)
+{
+    (void)state;
+    struct runner rn = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct coffer_serve_batcher_config bc = {.max_batch_size = 4, .batch_timeout_us = 200000, .num_threads = 1,
+                                             .max_enqueued_batches = 2, .run = run_batch, .arg = &rn};
+    struct coffer_serve_batcher *b;
+    assert_int_equal(coffer_serve_batcher_new(&bc, &b), COFFER_OK);
+    struct job j[8];
+    memset(j, 0, sizeof(j));
+    struct coffer_serve_status st;
+    /* 3 + 1 fill a batch: it runs at once, not after the timeout */
+    j[0].task.size = 3;
+    j[1].task.size = 1;
+    uint64_t t0 = coffer_now_ns();
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[0].task, &st), COFFER_OK);
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[1].task, &st), COFFER_OK);
+    for (int i = 0; i < 500 && rn.done < 2; i++)
+        usleep(1000);
+    assert_int_equal(rn.done, 2);
+    assert_true(coffer_now_ns() - t0 < 150000000u);
+    assert_int_equal(j[0].batch, j[1].batch);
+    /* too large, or empty */
+    j[2].task.size = 5;
+    assert_int_not_equal(coffer_serve_batcher_submit(b, &j[2].task, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_INVALID_ARGUMENT);
+    assert_string_equal(st.message, "Task size 5 is larger than maximum input batch size 4");
+    j[2].task.size = 0;
+    assert_int_not_equal(coffer_serve_batcher_submit(b, &j[2].task, &st), COFFER_OK);
+    /* a run in progress (held) while two batches fill the queue */
+    pthread_mutex_lock(&rn.mu);
+    rn.hold = true;
+    pthread_mutex_unlock(&rn.mu);
+    j[6].task.size = 4;
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[6].task, &st), COFFER_OK);
+    pthread_mutex_lock(&rn.mu);
+    while (rn.started < 2)
+        pthread_cond_wait(&rn.cv, &rn.mu);
+    pthread_mutex_unlock(&rn.mu);
+    for (int i = 2; i < 5; i++)
+        j[i].task.size = 3; /* 3 + 3 > 4: each opens a batch */
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[2].task, &st), COFFER_OK);
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[3].task, &st), COFFER_OK);
+    assert_int_equal(coffer_serve_batcher_depth(b), 2);
+    assert_int_not_equal(coffer_serve_batcher_submit(b, &j[4].task, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_RESOURCE_EXHAUSTED);
+    t0 = coffer_now_ns();
+    pthread_mutex_lock(&rn.mu);
+    rn.hold = false;
+    pthread_cond_broadcast(&rn.cv);
+    pthread_mutex_unlock(&rn.mu);
+    /* both run at once: the first closed when the second opened, the
+     * second when the refused task did not fit (a full queue flushes) */
+    for (int i = 0; i < 500 && rn.done < 5; i++)
+        usleep(1000);
+    assert_int_equal(rn.done, 5);
+    assert_true(coffer_now_ns() - t0 < 150000000u);
+    /* an under-full batch waits for its timeout */
+    j[7].task.size = 1;
+    t0 = coffer_now_ns();
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[7].task, &st), COFFER_OK);
+    for (int i = 0; i < 1000 && rn.done < 6; i++)
+        usleep(1000);
+    assert_int_equal(rn.done, 6);
+    assert_true(coffer_now_ns() - t0 >= 190000000u);
+    assert_int_not_equal(j[2].batch, j[3].batch);
+    /* free runs what is queued without waiting */
+    j[5].task.size = 1;
+    assert_int_equal(coffer_serve_batcher_submit(b, &j[5].task, &st), COFFER_OK);
+    t0 = coffer_now_ns();
+    coffer_serve_batcher_free(b);
+    assert_int_equal(rn.done, 7);
+    assert_true(coffer_now_ns() - t0 < 150000000u);
+    assert_true(rn.max_items <= 4);
+}
+
+struct producer {
+    struct coffer_serve_batcher *b;
+    struct job jobs[200];
+    int refused;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+    for (int i = 0; i < 200; i++) {
+        struct coffer_serve_status st;
+        p->jobs[i].task.size = 1 + (size_t)(i % 3);
+        if (coffer_serve_batcher_submit(p->b, &p->jobs[i].task, &st) != COFFER_OK) {
+            assert_int_equal(st.code, COFFER_SERVE_RESOURCE_EXHAUSTED);
+            p->refused++;
+        }
+        if (i % 16 == 0)
+            usleep(100);
+    }
+    return NULL;
+}
+
+static void test_batcher_concurrent(void **state)
+{
+    (void)state;
+    struct runner rn = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .delay = 200};
+    struct coffer_serve_batcher_config bc = {.max_batch_size = 8, .batch_timeout_us = 0, .num_threads = 2,
+                                             .max_enqueued_batches = 4, .run = run_batch, .arg = &rn};
+    struct coffer_serve_batcher *b;
+    assert_int_equal(coffer_serve_batcher_new(&bc, &b), COFFER_OK);
+    static struct producer p[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&p[i], 0, sizeof(p[i]));
+        p[i].b = b;
+        assert_int_equal(pthread_create(&th[i], NULL, produce, &p[i]), 0);
+    }
+    int refused = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        refused += p[i].refused;
+    }
+    coffer_serve_batcher_free(b);
+    /* every accepted task ran exactly once; batches stayed within the cap */
+    assert_int_equal(rn.done + refused, 800);
+    assert_true(rn.max_items <= 8);
+    assert_true(rn.runs < rn.done); /* some batching happened */
+}
+
+int test_registry_main(void);
+int test_registry_main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_models_and_labels),
+        cmocka_unit_test(test_registry_hot_reload),
+        cmocka_unit_test(test_registry_policies_and_polling),
+        cmocka_unit_test(test_batcher),
+        cmocka_unit_test(test_batcher_concurrent),
+    };
+    return cmocka_run_group_tests_name("serve_registry", tests, NULL, NULL);
+}
