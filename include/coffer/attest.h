@@ -178,6 +178,8 @@ struct coffer_attest_claims {
     char snp_product[16]; /* "Milan", "Genoa", "Turin": decides the TCB layout */
     /* REPORTED_TCB decoded for snp_product (-1 where the layout has none) */
     int snp_bl_spl, snp_tee_spl, snp_snp_spl, snp_ucode_spl, snp_fmc_spl;
+    /* the VCEK/VLEK came from the evidence's own certificate table */
+    bool snp_key_from_evidence;
 
     /* simulation */
     uint8_t exe_sha256[32];
@@ -251,7 +253,9 @@ struct coffer_attest_verify_opts {
      * refuses all simulation evidence at COFFER_ATTEST_STEP_SIM_KEY. */
     const uint8_t *sim_platform_key;
     /* SEV-SNP: the VCEK or VLEK certificate (DER) the report is signed with.
-     * The ASK/ASVK and ARK are the pinned ones. */
+     * The ASK/ASVK and ARK are the pinned ones. Extended evidence (report +
+     * certificate table) brings its own; when both are there they must be
+     * the same certificate, or verification fails at SNP_CHAIN. */
     const uint8_t *snp_key_cert;
     size_t snp_key_cert_size;
     /* SEV-SNP, optional: AMD's CRL for the product (DER, KDS
@@ -389,7 +393,9 @@ COFFER_NODISCARD enum coffer_err coffer_attest_provider_detect(enum coffer_attes
 
 /* Evidence for this process with the given report data from provider p
  * (AUTO: detect). A hardware provider that fails is an error; there is no
- * fallback to simulation. *out from coffer_malloc. */
+ * fallback to simulation. On an SEV-SNP guest the report is followed by the
+ * host's certificate table (configfs-tsm auxblob) when the host attached
+ * one: SNP extended evidence. *out from coffer_malloc. */
 COFFER_NODISCARD enum coffer_err coffer_attest_provider_evidence(enum coffer_attest_provider p,
                                                                  const uint8_t report_data[64],
                                                                  uint8_t **out, size_t *out_size);
@@ -459,6 +465,55 @@ struct coffer_attest_snp_cert {
 COFFER_NODISCARD enum coffer_err coffer_attest_snp_cert_check(const uint8_t *der, size_t size, time_t now,
                                                               struct coffer_attest_snp_cert *out);
 
+/* SEV-SNP extended evidence: the 1184-byte ATTESTATION_REPORT followed by
+ * the certificate table the host attached to it (GHCB "SNP extended guest
+ * request" certificate data; Linux configfs-tsm `auxblob`, byte for byte).
+ * The table is entries of {16-byte GUID, u32 LE offset, u32 LE length},
+ * ended by an all-zero entry, offsets counted from the table's start, then
+ * the certificates (DER). The GUID bytes are in RFC 4122 order (the order
+ * the text form reads), as AMD's sev-guest tool, virtee/sev and go-sev-guest
+ * write and read them. Format and rules: docs/attest.md. */
+#define COFFER_ATTEST_SNP_REPORT_SIZE 1184
+#define COFFER_ATTEST_SNP_CERTS_MAX 16384 /* the kernel's buffer (SEV_FW_BLOB_MAX_SIZE) */
+#define COFFER_ATTEST_SNP_CERT_ENTRIES_MAX 32
+
+enum coffer_attest_snp_cert_kind {
+    COFFER_ATTEST_SNP_CERT_OTHER = 0, /* a GUID coffer does not use (kept, ignored) */
+    COFFER_ATTEST_SNP_CERT_VCEK,      /* 63da758d-e664-4564-adc5-f4b93be8accd */
+    COFFER_ATTEST_SNP_CERT_VLEK,      /* a8074bc2-a25a-483e-aae6-39c045a0b8a1 */
+    COFFER_ATTEST_SNP_CERT_ASK,       /* 4ab7b379-bbac-4fe4-a02f-05aef327c782 (ASK or ASVK) */
+    COFFER_ATTEST_SNP_CERT_ARK,       /* c0b406a4-a803-4952-9743-3fb6014cd0ae */
+};
+
+struct coffer_attest_snp_cert_entry {
+    uint8_t guid[16];
+    enum coffer_attest_snp_cert_kind kind;
+    uint32_t offset, length;
+    const uint8_t *data; /* borrowed from the table bytes: length bytes at offset */
+};
+
+struct coffer_attest_snp_cert_table {
+    struct coffer_attest_snp_cert_entry entries[COFFER_ATTEST_SNP_CERT_ENTRIES_MAX];
+    size_t count;       /* entries before the all-zero one */
+    size_t header_size; /* bytes of entries, the all-zero one included */
+};
+
+/* Parse a certificate table (borrowing blob). Fails with a detail naming
+ * the entry and what is wrong: no all-zero terminator, an entry that points
+ * into the table or past its end, two entries that overlap, a GUID twice, a
+ * zero GUID with an offset or length, an empty certificate, a known GUID
+ * written in mixed-endian (EFI) byte order, bytes after the last
+ * certificate, more than COFFER_ATTEST_SNP_CERTS_MAX bytes or
+ * COFFER_ATTEST_SNP_CERT_ENTRIES_MAX entries. The certificates themselves are
+ * not decoded here. */
+COFFER_NODISCARD enum coffer_err coffer_attest_snp_cert_table_parse(const uint8_t *blob, size_t size,
+                                                                    struct coffer_attest_snp_cert_table *out);
+/* The entry of that kind, or NULL. */
+const struct coffer_attest_snp_cert_entry *coffer_attest_snp_cert_table_find(const struct coffer_attest_snp_cert_table *t,
+                                                                            enum coffer_attest_snp_cert_kind kind);
+/* "VCEK", "VLEK", "ASK", "ARK", "other". */
+const char *coffer_attest_snp_cert_kind_name(enum coffer_attest_snp_cert_kind kind);
+
 /* ----------------------------------------------------------------- anchors */
 
 /* The pinned trust anchors compiled into coffer (DER, borrowed, static). */
@@ -477,6 +532,11 @@ COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_intel_root(const uint8_t
 COFFER_NODISCARD enum coffer_err coffer_attest_test_pin_amd_chain(const char *product, const uint8_t *ask_der,
                                                                   size_t ask_size, const uint8_t *ark_der,
                                                                   size_t ark_size);
+/* Test builds only: called with the configfs-tsm report folder right after
+ * the provider made it, so a stand-in folder can be filled the way the
+ * kernel fills a real one (inblob, outblob, auxblob, generation). NULL
+ * removes the hook. */
+void coffer_attest_test_tsm_hook(void (*hook)(const char *report_dir, void *arg), void *arg);
 #endif
 
 /* ------------------------------------------------------------------- time */

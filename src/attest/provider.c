@@ -12,8 +12,9 @@
  *   Gramine: write 64 bytes to /dev/attestation/user_report_data, read
  *   /dev/attestation/quote (a DCAP quote when attestation_type is "dcap").
  *   configfs-tsm: mkdir report/<unique>, write 64 bytes to inblob, read
- *   outblob, check generation did not move (no one else wrote inblob in
- *   between), rmdir.
+ *   outblob (and, for an SEV-SNP report, auxblob: the host's certificate
+ *   table, appended to make SNP extended evidence), check generation did not
+ *   move (no one else wrote inblob in between), rmdir.
  *
  * Invariants: I1 no fallback from a hardware provider to simulation.
  * I2 the configfs report folder is removed on every path.
@@ -111,11 +112,46 @@ static enum coffer_err write_file(const char *path, const void *data, size_t siz
     return r;
 }
 
+/* Read a kernel or Gramine pseudo-file to its end. configfs and Gramine's
+ * pseudo-fs report a size of 0 in stat, so coffer_file_read_all (which
+ * trusts st_size) would read nothing: read until EOF, at most max bytes. */
+static enum coffer_err read_pseudo(const char *path, size_t max, uint8_t **out, size_t *out_size)
+{
+    *out = NULL;
+    *out_size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return COFFER_FAIL(errno == ENOENT ? COFFER_E_NOT_FOUND : COFFER_E_IO, "cannot open %s: %s", path,
+                           strerror(errno));
+    uint8_t *buf = coffer_malloc(max + 1);
+    size_t n = 0;
+    enum coffer_err r = buf == NULL ? COFFER_E_NOMEM : COFFER_OK;
+    while (r == COFFER_OK) {
+        ssize_t k = read(fd, buf + n, max + 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            r = COFFER_FAIL(COFFER_E_IO, "reading %s: %s", path, strerror(errno));
+        else if (k == 0)
+            break;
+        else if ((n += (size_t)k) > max)
+            r = COFFER_FAIL(COFFER_E_TOO_LARGE, "%s is over %zu bytes", path, max);
+    }
+    close(fd);
+    if (r != COFFER_OK) {
+        coffer_free(buf);
+        return r;
+    }
+    *out = buf;
+    *out_size = n;
+    return COFFER_OK;
+}
+
 static enum coffer_err read_small(const char *path, char *buf, size_t size)
 {
     uint8_t *d;
     size_t n;
-    enum coffer_err r = coffer_file_read_all(path, 4096, &d, &n);
+    enum coffer_err r = read_pseudo(path, 4096, &d, &n);
     if (r != COFFER_OK)
         return r;
     size_t l = n < size - 1 ? n : size - 1;
@@ -140,10 +176,62 @@ static enum coffer_err gramine_evidence(const uint8_t rd[64], uint8_t **out, siz
     if ((r = write_file(p, rd, 64)) != COFFER_OK)
         return r;
     snprintf(p, sizeof(p), "%s/quote", dir);
-    if ((r = coffer_file_read_all(p, EVIDENCE_MAX, out, out_size)) != COFFER_OK)
+    if ((r = read_pseudo(p, EVIDENCE_MAX, out, out_size)) != COFFER_OK)
         coffer_err_context("Gramine quote");
     return r;
 }
+
+/* SEV-SNP: append the host's certificate table (auxblob) to the report, so
+ * the VCEK travels with it ("SNP extended evidence"). Missing or empty
+ * auxblob (TDX, or a host that attached no certificates): the bare report.
+ * A table that does not parse is left out with a warning: the report alone
+ * still verifies where the verifier has the VCEK. */
+static enum coffer_err tsm_append_auxblob(const char *dir, uint8_t **ev, size_t *ev_size)
+{
+    char path[4200];
+    uint8_t *aux = NULL;
+    size_t an = 0;
+    if (*ev_size != COFFER_ATTEST_SNP_REPORT_SIZE || coffer_attest_evidence_kind(*ev, *ev_size) != COFFER_ATTEST_KIND_SNP)
+        return COFFER_OK;
+    snprintf(path, sizeof(path), "%s/auxblob", dir);
+    enum coffer_err r = read_pseudo(path, COFFER_ATTEST_SNP_CERTS_MAX, &aux, &an);
+    struct coffer_attest_snp_cert_table t;
+    if (r == COFFER_E_NOT_FOUND || (r == COFFER_OK && an == 0)) {
+        r = COFFER_OK; /* no auxblob (older kernel) or no certificates from the host */
+    } else if (r == COFFER_E_TOO_LARGE || (r == COFFER_OK && coffer_attest_snp_cert_table_parse(aux, an, &t) != COFFER_OK)) {
+        coffer_log(COFFER_LOG_WARN, "configfs-tsm: auxblob left out, the evidence is the bare SNP report: %s",
+                   coffer_err_detail());
+        r = COFFER_OK;
+    } else if (r != COFFER_OK) {
+        coffer_err_context("configfs-tsm auxblob");
+    } else {
+        uint8_t *both = coffer_malloc(*ev_size + an);
+        if (both == NULL) {
+            r = COFFER_E_NOMEM;
+        } else {
+            memcpy(both, *ev, *ev_size);
+            memcpy(both + *ev_size, aux, an);
+            coffer_free(*ev);
+            *ev = both;
+            *ev_size += an;
+        }
+    }
+    if (r == COFFER_OK)
+        coffer_err_clear();
+    coffer_free(aux);
+    return r;
+}
+
+#ifdef COFFER_TESTING
+static void (*tsm_hook)(const char *, void *);
+static void *tsm_hook_arg;
+
+void coffer_attest_test_tsm_hook(void (*hook)(const char *report_dir, void *arg), void *arg)
+{
+    tsm_hook = hook;
+    tsm_hook_arg = arg;
+}
+#endif
 
 static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t *out_size)
 {
@@ -153,24 +241,33 @@ static enum coffer_err tsm_evidence(const uint8_t rd[64], uint8_t **out, size_t 
     if (mkdir(dir, 0700) != 0)
         return COFFER_FAIL(errno == EACCES || errno == EPERM ? COFFER_E_PERM : COFFER_E_IO,
                            "configfs-tsm: cannot create %s: %s", dir, strerror(errno));
+#ifdef COFFER_TESTING
+    if (tsm_hook != NULL)
+        tsm_hook(dir, tsm_hook_arg);
+#endif
     snprintf(path, sizeof(path), "%s/inblob", dir);
     if ((r = write_file(path, rd, 64)) != COFFER_OK)
         goto out;
     snprintf(path, sizeof(path), "%s/generation", dir);
     (void)read_small(path, gen1, sizeof(gen1));
     snprintf(path, sizeof(path), "%s/outblob", dir);
-    if ((r = coffer_file_read_all(path, EVIDENCE_MAX, out, out_size)) != COFFER_OK) {
+    if ((r = read_pseudo(path, EVIDENCE_MAX, out, out_size)) != COFFER_OK) {
         coffer_err_context("configfs-tsm outblob");
         goto out;
     }
+    if ((r = tsm_append_auxblob(dir, out, out_size)) != COFFER_OK)
+        goto fail;
     snprintf(path, sizeof(path), "%s/generation", dir);
     (void)read_small(path, gen2, sizeof(gen2));
     if (strcmp(gen1, gen2) != 0) {
-        coffer_free(*out);
-        *out = NULL;
-        *out_size = 0;
         r = COFFER_FAIL(COFFER_E_STATE, "configfs-tsm: report changed while reading (generation %s -> %s)", gen1, gen2);
+        goto fail;
     }
+    goto out;
+fail:
+    coffer_free(*out);
+    *out = NULL;
+    *out_size = 0;
 out:
     rmdir(dir);
     return r;

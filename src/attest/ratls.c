@@ -18,7 +18,9 @@
  *     {"pubkey-hash": bstr([1, bstr(SHA-256(SPKI))])} and evidence2's report
  *     data = SHA-256(claims) || 32 zero bytes.
  * The evidence is whatever the provider gives: an SGX quote under Gramine,
- * a TDX/SNP report through configfs-tsm, or simulation evidence.
+ * a TDX report or SNP extended evidence (report + the host's certificate
+ * table, when the host attached one) through configfs-tsm, or simulation
+ * evidence.
  *
  * Verification: exactly one certificate; find the extensions by OID (both
  * legacy spellings accepted, criticality must be false, duplicates fail);
@@ -43,7 +45,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define RATLS_EVIDENCE_MAX 8192
+/* The largest evidence a certificate carries: SNP extended evidence (report
+ * + the kernel's whole certificate buffer); quotes are ~5 KiB. Fits the
+ * two-byte CBOR length below. */
+#define RATLS_EVIDENCE_MAX (COFFER_ATTEST_SNP_REPORT_SIZE + COFFER_ATTEST_SNP_CERTS_MAX)
+_Static_assert(RATLS_EVIDENCE_MAX < 0x10000, "RA-TLS evidence length fits CBOR's 2-byte form");
 #define CBOR_TAG_TEE_QUOTE 60000
 
 static const uint8_t oid_legacy_wrong[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x8a, 0x39, 0x06};

@@ -11,6 +11,11 @@
  * values are walked with the DER reader (der.c); hwID is accepted raw or
  * wrapped in an OCTET STRING, by length, as AMD's KDS has served both.
  *
+ * Extended evidence (the report followed by the host's certificate table,
+ * snp_certs.c) brings its own VCEK/VLEK; a VCEK/VLEK the caller gives too
+ * must be the same certificate. An ASK/ARK in the table is only compared
+ * with the pinned ones, never used to build the chain.
+ *
  * Invariants: I1 the ARK is always the pinned one; a chain never ends
  * anywhere else. I2 the report's SIGNING_KEY field must name the key type
  * of the certificate given (VCEK vs VLEK). I3 the TCB compared with the
@@ -26,7 +31,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#define SNP_REPORT_SIZE 1184
+#define SNP_REPORT_SIZE COFFER_ATTEST_SNP_REPORT_SIZE
 #define SNP_SIGNED_SIZE 0x2a0
 
 _Static_assert(0x2a0 + 72 + 72 + 0x170 == SNP_REPORT_SIZE, "SNP report size");
@@ -367,14 +372,118 @@ static void fill(const struct snp_report *s, struct coffer_attest_claims *c)
     c->reported_tcb = s->reported_tcb;
 }
 
+/* The report, then, in extended evidence, the certificate table after it. */
+static enum coffer_err snp_split(const uint8_t *ev, size_t size, struct snp_report *s,
+                                 struct coffer_attest_snp_cert_table *t)
+{
+    memset(t, 0, sizeof(*t));
+    if (size <= SNP_REPORT_SIZE)
+        return snp_parse(ev, size, s);
+    enum coffer_err r = snp_parse(ev, SNP_REPORT_SIZE, s);
+    if (r == COFFER_OK &&
+        (r = coffer_attest_snp_cert_table_parse(ev + SNP_REPORT_SIZE, size - SNP_REPORT_SIZE, t)) != COFFER_OK)
+        coffer_err_context("SNP extended evidence (report + %zu bytes)", size - SNP_REPORT_SIZE);
+    return r;
+}
+
 enum coffer_err coffer_attest__snp_decode(const uint8_t *ev, size_t size, struct coffer_attest_claims *out)
 {
     struct snp_report s;
+    struct coffer_attest_snp_cert_table t;
     memset(out, 0, sizeof(*out));
-    enum coffer_err r = snp_parse(ev, size, &s);
+    enum coffer_err r = snp_split(ev, size, &s, &t);
     if (r != COFFER_OK)
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE, r);
     fill(&s, out);
+    return COFFER_OK;
+}
+
+static X509 *der_cert(const uint8_t *der, size_t size)
+{
+    const unsigned char *p = der;
+    X509 *x = size <= INT32_MAX ? d2i_X509(NULL, &p, (long)size) : NULL;
+    if (x != NULL && p != der + size) {
+        X509_free(x);
+        x = NULL;
+    }
+    ERR_clear_error();
+    return x;
+}
+
+/* The ASK and ARK a certificate table may carry are never trusted: each
+ * must be the pinned one (the ASK entry may hold the ASK or, for Milan, the
+ * ASVK), or the evidence is refused so a wrong root cannot pass unnoticed. */
+static enum coffer_err table_chain_check(const struct coffer_attest_snp_cert_table *t, int product,
+                                         struct coffer_attest_claims *out)
+{
+    enum coffer_attest_step S = COFFER_ATTEST_STEP_SNP_CHAIN;
+    const struct coffer_attest_snp_cert_entry *e;
+    enum coffer_err r = COFFER_OK;
+    if ((e = coffer_attest_snp_cert_table_find(t, COFFER_ATTEST_SNP_CERT_ASK)) != NULL) {
+        X509 *x = der_cert(e->data, e->length);
+        bool milan = product == SNP_MILAN || product == SNP_MILAN_VLEK;
+        if (x == NULL)
+            r = FAIL(S, COFFER_E_MALFORMED, "SNP: the ASK in the evidence's certificate table is not one DER certificate");
+        else if (X509_cmp(x, chain_ask[product]) != 0 &&
+                 !(milan && X509_cmp(x, chain_ask[product == SNP_MILAN ? SNP_MILAN_VLEK : SNP_MILAN]) == 0))
+            r = FAIL(S, COFFER_E_CERT,
+                     "SNP: the ASK in the evidence's certificate table is not AMD's pinned %s", pinned[product].ask_cn);
+        X509_free(x);
+    }
+    if (r == COFFER_OK && (e = coffer_attest_snp_cert_table_find(t, COFFER_ATTEST_SNP_CERT_ARK)) != NULL) {
+        X509 *x = der_cert(e->data, e->length);
+        if (x == NULL)
+            r = FAIL(S, COFFER_E_MALFORMED, "SNP: the ARK in the evidence's certificate table is not one DER certificate");
+        else if (X509_cmp(x, chain_ark[product]) != 0)
+            r = FAIL(S, COFFER_E_CERT,
+                     "SNP: the ARK in the evidence's certificate table is not AMD's pinned %s; a root that comes "
+                     "with evidence is never trusted",
+                     pinned[product].ark_cn);
+        X509_free(x);
+    }
+    return r;
+}
+
+/* The VCEK/VLEK: the certificate table's when the evidence has one, else
+ * the one the verifier was given; both present must be the same. */
+static enum coffer_err key_cert(const struct coffer_attest_snp_cert_table *t, bool vlek,
+                                const struct coffer_attest_verify_opts *opts, X509 **leaf, bool *from_table,
+                                struct coffer_attest_claims *out)
+{
+    enum coffer_attest_step S = COFFER_ATTEST_STEP_SNP_CHAIN;
+    const char *kn = vlek ? "VLEK" : "VCEK";
+    const struct coffer_attest_snp_cert_entry *e =
+        coffer_attest_snp_cert_table_find(t, vlek ? COFFER_ATTEST_SNP_CERT_VLEK : COFFER_ATTEST_SNP_CERT_VCEK);
+    X509 *mine = NULL, *given = NULL;
+    *leaf = NULL;
+    *from_table = e != NULL;
+    if (e != NULL && (mine = der_cert(e->data, e->length)) == NULL)
+        return FAIL(S, COFFER_E_MALFORMED, "SNP: the %s in the evidence's certificate table is not one DER certificate",
+                    kn);
+    if (opts->snp_key_cert != NULL && (given = der_cert(opts->snp_key_cert, opts->snp_key_cert_size)) == NULL) {
+        X509_free(mine);
+        return FAIL(S, COFFER_E_MALFORMED, "SNP: the VCEK/VLEK is not one DER certificate");
+    }
+    if (mine != NULL && given != NULL && X509_cmp(mine, given) != 0) {
+        X509_free(mine);
+        X509_free(given);
+        return FAIL(S, COFFER_E_CERT,
+                    "SNP: the %s in the evidence's certificate table is not the certificate given to the verifier "
+                    "(--vcek or vcek.der/vlek.der); drop one of them",
+                    kn);
+    }
+    if (mine == NULL && given == NULL) {
+        if (t->header_size > 0)
+            return FAIL(S, COFFER_E_NOT_FOUND,
+                        "SNP: report signed by a %s; the evidence's certificate table has none and none was given", kn);
+        return FAIL(S, COFFER_E_NOT_FOUND, "SNP: no VCEK/VLEK certificate was given");
+    }
+    if (mine != NULL) {
+        X509_free(given);
+        *leaf = mine;
+    } else {
+        *leaf = given;
+    }
     return COFFER_OK;
 }
 
@@ -382,23 +491,19 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
                                           struct coffer_attest_claims *out)
 {
     struct snp_report s;
+    struct coffer_attest_snp_cert_table t;
     enum coffer_err r;
     memset(out, 0, sizeof(*out));
-    if ((r = snp_parse(ev, size, &s)) != COFFER_OK)
+    if ((r = snp_split(ev, size, &s, &t)) != COFFER_OK)
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_PARSE, r);
     uint32_t key_type = (s.signer >> 2) & 7;
     if (key_type == 7)
         return FAIL(COFFER_ATTEST_STEP_SNP_SIGNATURE, COFFER_E_SIGNATURE, "SNP report is unsigned (SIGNING_KEY = none)");
-    if (opts->snp_key_cert == NULL)
-        return FAIL(COFFER_ATTEST_STEP_SNP_CHAIN, COFFER_E_NOT_FOUND, "SNP: no VCEK/VLEK certificate was given");
-    const unsigned char *p = opts->snp_key_cert;
-    X509 *leaf = d2i_X509(NULL, &p, (long)opts->snp_key_cert_size);
+    bool vlek = key_type == 1, from_table;
+    X509 *leaf;
+    if ((r = key_cert(&t, vlek, opts, &leaf, &from_table, out)) != COFFER_OK)
+        return r;
     EVP_PKEY *pk;
-    if (leaf == NULL || p != opts->snp_key_cert + opts->snp_key_cert_size) {
-        X509_free(leaf);
-        ERR_clear_error();
-        return FAIL(COFFER_ATTEST_STEP_SNP_CHAIN, COFFER_E_MALFORMED, "SNP: the VCEK/VLEK is not one DER certificate");
-    }
     struct vcek_info v;
     char cn[64];
     coffer_attest__cert_cn(leaf, cn, sizeof(cn));
@@ -406,7 +511,6 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
         coffer_attest__fail(out, COFFER_ATTEST_STEP_SNP_CHAIN, r);
         goto done;
     }
-    bool vlek = key_type == 1;
     if (strcmp(cn, vlek ? "SEV-VLEK" : "SEV-VCEK") != 0) {
         r = FAIL(COFFER_ATTEST_STEP_SNP_CHAIN, COFFER_E_CERT, "SNP: report signed by a %s, certificate CN is \"%s\"",
                  vlek ? "VLEK" : "VCEK", cn);
@@ -432,6 +536,8 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
     }
     pthread_once(&chains_once, chains_init);
     if ((r = snp_chain(leaf, product, opts->now, out)) != COFFER_OK)
+        goto done;
+    if ((r = table_chain_check(&t, product, out)) != COFFER_OK)
         goto done;
     if (opts->amd_crl != NULL && (r = amd_crl_check(opts, product, out)) != COFFER_OK)
         goto done;
@@ -482,6 +588,7 @@ enum coffer_err coffer_attest__snp_verify(const uint8_t *ev, size_t size, const 
     out->snp_snp_spl = rep[3];
     out->snp_ucode_spl = rep[8];
     out->snp_fmc_spl = rep[9];
+    out->snp_key_from_evidence = from_table;
     out->collateral_checked = false;
 done:
     X509_free(leaf);

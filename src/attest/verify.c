@@ -115,7 +115,8 @@ enum coffer_attest_kind coffer_attest_evidence_kind(const uint8_t *ev, size_t si
         if (tee == INTEL_TEE_TDX)
             return COFFER_ATTEST_KIND_TDX;
     }
-    if (size == 1184 && version >= 2 && version <= 5 && key_type == 0)
+    /* a report, or extended evidence: a report then its certificate table */
+    if (size >= COFFER_ATTEST_SNP_REPORT_SIZE && version >= 2 && version <= 5 && key_type == 0)
         return COFFER_ATTEST_KIND_SNP;
     return COFFER_ATTEST_KIND_NONE;
 }
@@ -284,6 +285,7 @@ json_t *coffer_attest_claims_to_json(const struct coffer_attest_claims *c)
                 e |= json_object_set_new(t, "fmc", json_integer(c->snp_fmc_spl));
             e |= t == NULL ? -1 : json_object_set_new(o, "reported_tcb_decoded", t);
         }
+        e |= json_object_set_new(o, "snp_key_from_evidence", json_boolean(c->snp_key_from_evidence));
         e |= put_u64(o, "current_tcb", c->current_tcb);
         e |= put_u64(o, "platform_info", c->platform_info);
         e |= put_hex(o, "family_id", c->family_id, 16);

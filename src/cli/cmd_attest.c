@@ -44,7 +44,9 @@ void cmd_attest_help(FILE *out)
             "          $COFFER_ATTEST_PROVIDER names one; 'simulation' signs with a local software\n"
             "          platform key ($COFFER_SIM_PLATFORM_KEY or ~/.coffer/sim-platform-key.pem,\n"
             "          made on first use) and gives NO hardware protection. Asking for hardware\n"
-            "          evidence where there is none fails; there is no fallback.\n"
+            "          evidence where there is none fails; there is no fallback. On SEV-SNP guests\n"
+            "          the host's certificate table (configfs-tsm auxblob) follows the report, so the\n"
+            "          VCEK travels with it.\n"
             "\n"
             "ratls-cert  Make a Gramine-compatible RA-TLS certificate (PEM) for a fresh P-256 key\n"
             "          (PEM, mode 0600), with this process's evidence bound to the key in both of\n"
@@ -58,9 +60,12 @@ void cmd_attest_help(FILE *out)
             "          into coffer and pinned. TIME is ISO 8601 UTC (2025-07-01T00:00:00Z) and\n"
             "          defaults to now. --no-revocation leaves the PCK CRL out (reported as\n"
             "          \"revocation_checked\": false). Simulation evidence is checked against the\n"
-            "          public half of --sim-key (default: the local platform key). SEV-SNP reports\n"
-            "          need the VCEK or VLEK (DER): --vcek, else vcek.der / vlek.der beside FILE or\n"
-            "          in DIR; the AMD ASK/ASVK and ARK are pinned; --amd-crl applies AMD's CRL (DER).\n"
+            "          public half of --sim-key (default: the local platform key). A bare SEV-SNP\n"
+            "          report needs the VCEK or VLEK (DER): --vcek, else vcek.der / vlek.der beside\n"
+            "          FILE or in DIR; SNP extended evidence (report + the host's certificate table,\n"
+            "          as 'evidence' writes it on SNP guests) carries its own, and one given as well\n"
+            "          must be the same certificate. The AMD ASK/ASVK and ARK are pinned; --amd-crl\n"
+            "          applies AMD's CRL (DER).\n"
             "          With --policy,\n"
             "          the claims must also satisfy that JSON policy (see docs/attest.md).\n"
             "          Exits 0 when verified, 1 naming the failed check otherwise.\n");
@@ -294,7 +299,8 @@ static int verify_failed(const char *what, enum coffer_err r, enum coffer_attest
 }
 
 /* The VCEK/VLEK for an SNP report: --vcek, else beside the evidence, else
- * in the collateral folder. A missing one is left to the verifier to name. */
+ * in the collateral folder. A missing one is left to the verifier to name
+ * (extended evidence carries its own; one found here must then be the same). */
 static enum coffer_err snp_cert(const char *given, const char *file, const char *cdir, uint8_t **out, size_t *size)
 {
     *out = NULL;

@@ -15,6 +15,7 @@
  */
 #include "nn_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const dtype_names[] = {
@@ -78,6 +79,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
     m->isa = isa;
     m->threads = threads;
+    const char *wenv = getenv("COFFER_NN_WINOGRAD");
+    m->wino = NN_WINO_AUTO;
+    if (wenv != NULL && (wenv[0] == '0' || wenv[0] == '2') && wenv[1] == '\0')
+        m->wino = wenv[0] - '0';
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
     if (r == COFFER_OK && threads > 1 && (m->pool = nn_pool_new(threads)) == NULL)
         r = COFFER_FAIL(COFFER_E_NOMEM, "thread pool of %d", threads);

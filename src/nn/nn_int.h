@@ -151,6 +151,7 @@ struct coffer_nn_model {
     const struct nn_isa *isa;   /* chosen at load; "ref": reference kernels only */
     struct nn_pool *pool;       /* threads - 1 workers, NULL for one thread */
     int threads;
+    int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0|1|2, default 1 */
     uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
     size_t pack_size, pack_cap;
 };
@@ -168,6 +169,10 @@ COFFER_NODISCARD enum coffer_err nn_fuse(struct coffer_nn_model *m);
 int nn_node_in(const struct nn_node *n, int k);
 int nn_node_n_in(const struct nn_node *n);
 int nn_node_out(const struct nn_node *n, int k);
+
+/* Winograd for 3x3 stride-1 convolutions: never, where the cost estimate
+ * says it wins, or wherever it applies (tests, comparisons). */
+enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2 };
 
 /* kernels/fast.c */
 /* Whether node i runs a fast kernel (and so can take fused epilogues). */

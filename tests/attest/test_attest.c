@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 json_t *at_expected(const char *vec)
 {
     char rel[256];
@@ -86,6 +88,59 @@ void at_assert_fails(enum coffer_err r, const struct coffer_attest_claims *c, en
     assert_false(c->collateral_checked);
 }
 
+void at_guid(const char *text, uint8_t out[16])
+{
+    char hex[33];
+    size_t n = 0;
+    for (const char *c = text; *c != '\0'; c++)
+        if (*c != '-' && n < 32)
+            hex[n++] = *c;
+    assert_int_equal(n, 32);
+    assert_int_equal(coffer_hex_decode(hex, 32, out, 16), COFFER_OK);
+}
+
+uint8_t *at_snp_table(const struct at_cert_entry *e, size_t n, size_t *size)
+{
+    size_t head = 24 * (n + 1), total = head;
+    for (size_t i = 0; i < n; i++)
+        total += e[i].size;
+    uint8_t *t = calloc(1, total);
+    assert_non_null(t);
+    size_t off = head;
+    for (size_t i = 0; i < n; i++) {
+        at_guid(e[i].guid, t + 24 * i);
+        coffer_store_u32le(t + 24 * i + 16, (uint32_t)off);
+        coffer_store_u32le(t + 24 * i + 20, (uint32_t)e[i].size);
+        memcpy(t + off, e[i].data, e[i].size);
+        off += e[i].size;
+    }
+    *size = total;
+    return t;
+}
+
+uint8_t *at_x509_der(struct x509_st *x, size_t *size)
+{
+    unsigned char *d = NULL;
+    int n = i2d_X509(x, &d);
+    assert_true(n > 0);
+    uint8_t *out = malloc((size_t)n);
+    assert_non_null(out);
+    memcpy(out, d, (size_t)n);
+    OPENSSL_free(d);
+    *size = (size_t)n;
+    return out;
+}
+
+uint8_t *at_concat(const uint8_t *a, size_t an, const uint8_t *b, size_t bn, size_t *size)
+{
+    uint8_t *p = malloc(an + bn);
+    assert_non_null(p);
+    memcpy(p, a, an);
+    memcpy(p + an, b, bn);
+    *size = an + bn;
+    return p;
+}
+
 int main(void)
 {
     coffer_log_set_level(COFFER_LOG_ERROR);
@@ -97,5 +152,6 @@ int main(void)
     fails += at_run_matrix();
     fails += at_run_ratls();
     fails += at_run_snp_matrix();
+    fails += at_run_snp_certs();
     return fails != 0;
 }

@@ -114,13 +114,8 @@ static uint8_t *vcek(const struct vcek_spec *v, size_t *size)
         }
     }
     pss_sign(x, ask_key);
-    unsigned char *d = NULL;
-    int n = i2d_X509(x, &d);
-    uint8_t *out = malloc((size_t)n);
-    memcpy(out, d, (size_t)n);
-    OPENSSL_free(d);
+    uint8_t *out = at_x509_der(x, size);
     X509_free(x);
-    *size = (size_t)n;
     return out;
 }
 
@@ -212,6 +207,27 @@ static enum coffer_err check(const struct report_spec *rs, const struct vcek_spe
     uint8_t *cert = vcek(vs, &cn);
     struct coffer_attest_verify_opts o = {.now = NOW, .snp_key_cert = cert, .snp_key_cert_size = cn};
     enum coffer_err r = coffer_attest_evidence_verify(rep, sizeof(rep), &o, c);
+    /* the same certificate inside extended evidence (report + certificate
+     * table) must meet exactly the same checks, with the same verdict */
+    struct at_cert_entry e = {((rs->signer >> 2) & 7) == 1 ? AT_GUID_VLEK : AT_GUID_VCEK, cert, cn};
+    size_t tn, en;
+    uint8_t *t = at_snp_table(&e, 1, &tn), *ev = at_concat(rep, sizeof(rep), t, tn, &en);
+    struct coffer_attest_verify_opts o2 = {.now = NOW};
+    struct coffer_attest_claims c2;
+    enum coffer_err r2 = coffer_attest_evidence_verify(ev, en, &o2, &c2);
+    if (r2 != r || c2.failed_step != c->failed_step)
+        fail_msg("extended evidence: %s at %s, the bare report: %s at %s", coffer_err_name(r2),
+                 coffer_attest_step_name(c2.failed_step), coffer_err_name(r), coffer_attest_step_name(c->failed_step));
+    if (r == COFFER_OK) {
+        assert_true(c2.snp_key_from_evidence);
+        assert_false(c->snp_key_from_evidence);
+        c2.snp_key_from_evidence = false;
+        assert_memory_equal(&c2, c, sizeof(c2));
+    }
+    /* the bare report's error detail is what callers assert on */
+    r = coffer_attest_evidence_verify(rep, sizeof(rep), &o, c);
+    free(t);
+    free(ev);
     free(cert);
     return r;
 }

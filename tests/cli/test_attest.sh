@@ -83,6 +83,48 @@ check snp-neg-sig 1 'failed at snp_report_signature' -- \
 check snp-wrong-vcek 1 'failed at snp_report_signature' -- \
     "$COFFER" attest verify "$V/snp/gsev-milan-v2/report.bin" --vcek "$V/snp/gcp-milan-v5/vcek.der" --at 2026-01-01T00:00:00Z
 
+# SEV-SNP extended evidence: the report followed by its certificate table, as
+# configfs-tsm hands out outblob and auxblob; verifies with no VCEK beside it
+# and no --collateral. The table is built here with Python's own uuid (RFC
+# 4122 bytes): snp_ext REPORT OUT [GUID=FILE...]
+snp_ext() {
+    /usr/bin/python3 - "$@" <<'PY'
+import struct, sys, uuid
+rep, out, *ents = sys.argv[1:]
+items = [(uuid.UUID(g).bytes, open(f, "rb").read()) for g, f in (e.split("=", 1) for e in ents)]
+off, head, body = 24 * (len(items) + 1), b"", b""
+for g, d in items:
+    head += g + struct.pack("<II", off, len(d))
+    body += d
+    off += len(d)
+open(out, "wb").write(open(rep, "rb").read() + head + bytes(24) + body)
+PY
+}
+VCEK_GUID=63da758d-e664-4564-adc5-f4b93be8accd
+VLEK_GUID=a8074bc2-a25a-483e-aae6-39c045a0b8a1
+mkdir -p "$T/ext"
+snp_ext "$V/snp/gsev-milan-v2/report.bin" "$T/ext/gsev.bin" "$VCEK_GUID=$V/snp/gsev-milan-v2/vcek.der"
+snp_ext "$V/snp/trustee-milan-v3-vlek/report.bin" "$T/ext/vlek.bin" "$VLEK_GUID=$V/snp/trustee-milan-v3-vlek/vlek.der"
+snp_ext "$V/snp/gsev-milan-v2/report.bin" "$T/ext/other-chip.bin" "$VCEK_GUID=$V/snp/gcp-milan-v5/vcek.der"
+snp_ext "$V/snp/gsev-milan-v2/report.bin" "$T/ext/wrong-guid.bin" "$VLEK_GUID=$V/snp/gsev-milan-v2/vcek.der"
+head -c 1500 "$T/ext/gsev.bin" >"$T/ext/truncated.bin"
+check snp-extended 0 '"snp_key_from_evidence": true' -- \
+    "$COFFER" attest verify "$T/ext/gsev.bin" --at 2026-01-01T00:00:00Z
+check snp-extended-measurement 0 '"measurement": "b07af9620f3b839b' -- \
+    "$COFFER" attest verify "$T/ext/gsev.bin" --at 2026-01-01T00:00:00Z
+check snp-extended-vlek 0 '"vmpl": 1' -- \
+    "$COFFER" attest verify "$T/ext/vlek.bin" --at 2025-06-01T00:00:00Z
+check snp-extended-same-vcek 0 '"verified": true' -- \
+    "$COFFER" attest verify "$T/ext/gsev.bin" --vcek "$V/snp/gsev-milan-v2/vcek.der" --at 2026-01-01T00:00:00Z
+check snp-extended-other-vcek 1 'failed at snp_chain: .*not the certificate given' -- \
+    "$COFFER" attest verify "$T/ext/gsev.bin" --vcek "$V/snp/gcp-milan-v5/vcek.der" --at 2026-01-01T00:00:00Z
+check snp-extended-other-chip 1 'failed at snp_report_signature' -- \
+    "$COFFER" attest verify "$T/ext/other-chip.bin" --at 2026-01-01T00:00:00Z
+check snp-extended-wrong-guid 1 'failed at snp_chain: .*certificate table has none' -- \
+    "$COFFER" attest verify "$T/ext/wrong-guid.bin" --at 2026-01-01T00:00:00Z
+check snp-extended-truncated 1 'failed at parse: .*certificate table' -- \
+    "$COFFER" attest verify "$T/ext/truncated.bin" --at 2026-01-01T00:00:00Z
+
 cat >"$T/strict.json" <<'P'
 {"tcb_statuses": ["UpToDate"]}
 P

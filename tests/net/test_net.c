@@ -825,11 +825,13 @@ static void test_graceful_stop(void **state)
     nt_resp_free(&r);
     usleep(150 * 1000); /* both slow requests are in their handlers now */
     uint64_t t0 = coffer_now_ns();
-    coffer_net_server_stop(s.srv, 5000);
-    coffer_net_server_stop(s.srv, 5000); /* idempotent */
+    coffer_net_server_stop(s.srv, 30000);
+    coffer_net_server_stop(s.srv, 30000); /* idempotent */
     coffer_net_server_wait(s.srv);
     uint64_t dt = coffer_now_ns() - t0;
-    assert_true(dt < 3000000000ull); /* ended when the work ended, not at the deadline */
+    /* ended when the work (~250 ms left) ended, not at the 30 s deadline; the
+     * margin is wide because a loaded CI machine under ASan once took > 3 s */
+    assert_true(dt < 15000000000ull);
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
         if (a[i].r.rc != CURLE_OK)

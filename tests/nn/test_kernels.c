@@ -170,6 +170,8 @@ void test_kernels_gemm_avx512(void **state)
 
 /* Load bytes, force the ISA and thread count, run once on inputs; the
  * outputs are copied to out (malloc). */
+static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
+
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
                        const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
 {
@@ -179,6 +181,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
         fail_msg("load: %s", coffer_err_detail());
     m->isa = isa;
     m->threads = threads;
+    m->wino = wino_mode;
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -228,11 +231,13 @@ static size_t prod(const int64_t *d, int r)
     return n;
 }
 
-static void conv_case(const struct nn_isa *isa, int t)
+/* wino: a 3x3, stride-1, dilation-1, ungrouped 2-D convolution (the
+ * Winograd path's shapes), more channels. */
+static void conv_case(const struct nn_isa *isa, int t, bool wino)
 {
-    int nsp = t % 7 == 6 ? 1 : 2;
-    int64_t n = rint_in(1, 2), c = rint_in(1, 9), group = 1;
-    int kind = (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
+    int nsp = t % 7 == 6 && !wino ? 1 : 2;
+    int64_t n = rint_in(1, 2), c = wino ? rint_in(1, 40) : rint_in(1, 9), group = 1;
+    int kind = wino ? 0 : (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
     int64_t mo = rint_in(1, 70);
     if (kind == 1) {
         group = c;
@@ -246,6 +251,8 @@ static void conv_case(const struct nn_isa *isa, int t)
         k[i] = rint_in(1, 4);
         s[i] = rint_in(1, 3);
         d[i] = rint_in(1, 2);
+        if (wino)
+            k[i] = 3, s[i] = 1, d[i] = 1;
         pads[i] = rint_in(0, 2);
         pads[nsp + i] = rint_in(0, 2);
         int64_t ek = d[i] * (k[i] - 1) + 1;
@@ -344,7 +351,13 @@ static void conv_tests(enum nn_isa_id id)
     rng_state = 777 + (uint64_t)id;
     coffer_log_set_level(COFFER_LOG_OFF);
     for (int t = 0; t < 120; t++)
-        conv_case(isa, t);
+        conv_case(isa, t, false);
+    /* Winograd on every convolution it applies to (odd sizes leave partial
+     * 4x4 tiles; channel counts are not multiples of MR or NR) */
+    wino_mode = NN_WINO_ALWAYS;
+    for (int t = 0; t < 40; t++)
+        conv_case(isa, t, true);
+    wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

@@ -32,12 +32,13 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM };
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO };
 
 struct fast {
     int kind;
     int threads;
     size_t per_thread;      /* scratch bytes per thread */
+    size_t shared;          /* scratch bytes shared by the threads (Winograd), before theirs */
     struct nn_geom geo;
     struct nn_im2col im;
     struct nn_gemm gm;      /* pointers to run-time values are filled per run */
@@ -48,6 +49,8 @@ struct fast {
     float beta;
     int64_t dw_h, dw_w, dw_floats; /* padded plane */
     struct nn_dw dw;
+    struct nn_wino wn;
+    const float *wu;        /* Winograd: transformed, packed weights */
 };
 
 static bool is_const(const struct nn_val *v)
@@ -112,6 +115,36 @@ static void bn_factors(const struct coffer_nn_model *m, const struct nn_node *bn
     }
 }
 
+static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+/* Whether a convolution runs as Winograd F(4x4, 3x3): 3x3, stride 1,
+ * dilation 1, one group, 2-D, constant weights; in "auto" mode only when
+ * the estimated work (micro-kernel tiles, padding to MR and NR included,
+ * plus the transforms) is under 0.8 of the implicit GEMM's and the
+ * transformed weights take at most 16 MiB. */
+static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, bool a_runtime)
+{
+    if (m->wino == NN_WINO_OFF || a_runtime || g->group != 1 || g->k[0] != 1 || g->in[0] != 1 || g->out[0] != 1 ||
+        g->pb[0] != 0)
+        return false;
+    for (int i = 1; i < NN_SP; i++)
+        if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
+            return false;
+    if (m->wino == NN_WINO_ALWAYS)
+        return true;
+    const struct nn_isa *isa = m->isa;
+    /* 4x the weights: above 16 MiB (resnet50's 512-channel layers) they
+     * cost more memory (the issue's RSS bound at batch 8) and bandwidth
+     * than the products save */
+    if (nn_wino_weights_size(isa, g->c, g->m) > ((size_t)16 << 20))
+        return false;
+    int64_t osp = g->out[1] * g->out[2], t = ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    double direct = 9.0 * (double)g->c * (double)round_up(osp, isa->nr) * (double)round_up(g->m, isa->mr);
+    double wino = 36.0 * (double)g->c * (double)round_up(t, isa->mr) * (double)round_up(g->m, isa->nr) +
+                  200.0 * (double)t * (double)(g->c + g->m);
+    return wino < 0.8 * direct;
+}
+
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
@@ -163,6 +196,25 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
         int64_t slack = (int64_t)isa->vl * (d->sw > 2 ? d->sw : 2) + 16;
         f->dw_floats = f->dw_h * f->dw_w + slack;
         f->per_thread = align64((size_t)f->dw_floats * sizeof(float));
+        return;
+    }
+    if (use_wino(m, g, f->a_runtime)) {
+        f->kind = FAST_WINO;
+        struct nn_wino *wn = &f->wn;
+        wn->c = g->c;
+        wn->m = g->m;
+        wn->ih = g->in[1];
+        wn->iw = g->in[2];
+        wn->oh = g->out[1];
+        wn->ow = g->out[2];
+        wn->pt = g->pb[1];
+        wn->pl = g->pb[2];
+        nn_wino_geom(isa, m->threads, wn);
+        float *u = take(fl, nn_wino_weights_size(isa, g->c, g->m));
+        if (u != NULL)
+            nn_wino_pack(isa, wn, w, bn_a, u);
+        f->wu = u;
+        f->per_thread = align64(nn_wino_scratch(wn));
         return;
     }
     f->kind = FAST_CONV;
@@ -295,7 +347,7 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
     else
         plan_gemm(m, &c, f, fl);
     c.node->fast = f == &tmp ? NULL : f;
-    size_t s = align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
+    size_t s = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
     if (s > c.node->scratch)
         c.node->scratch = s;
 }
@@ -385,6 +437,15 @@ void nn_fast_run(struct nn_ctx *c)
         struct dw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
         nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c, dw_task, &r);
+        return;
+    }
+    if (f->kind == FAST_WINO) {
+        const float *bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+        const float *x = c->in[0]->data;
+        int64_t isz = f->wn.c * f->wn.ih * f->wn.iw, osz = f->wn.m * f->wn.oh * f->wn.ow;
+        for (int64_t i = 0; i < f->geo.n; i++)
+            nn_wino_run(m->isa, m->pool, f->threads, &f->wn, f->wu, x + i * isz, y + i * osz, bias,
+                        res ? res + i * osz : NULL, &f->gm.epi, c->scratch, f->per_thread);
         return;
     }
     struct nn_gemm gm = f->gm;
