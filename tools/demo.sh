@@ -49,6 +49,9 @@ say() { printf '\n== %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_log() { for _ in $(seq 100); do grep -q "$1" "$2" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for $2" >&2; exit 1; }
+# inverts one byte in place (writing a constant would change nothing 1 time in 256)
+flip_byte() { local b; b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 measurement=$(sha256sum "$coffer" | cut -d' ' -f1)
 
 say "PART 1: batch inference over protected files (simulation: no TEE on this machine)"
@@ -87,7 +90,7 @@ if "$coffer" run --model enc/model.onnx --input enc/inputs --output enc/nope --s
 echo "job:      $(tail -1 err)"
 echo "provider: $(grep -o 'result=refused.*' provider2.log | head -1 | cut -c1-150)"
 cp enc/model.onnx enc/tampered.onnx
-printf '\x01' | dd of=enc/tampered.onnx bs=1 seek=$((4096 * 3 + 5)) conv=notrunc status=none
+flip_byte enc/tampered.onnx $((4096 * 3 + 5))
 if "$coffer" run --model enc/tampered.onnx --input enc/inputs --output enc/nope --key wrap_key --no-path-check 2>err; then
   echo "tampered model accepted!"; exit 1; fi
 echo "tampered: $(tail -1 err)"

@@ -41,3 +41,11 @@ wait_log() {
   bad "timed out waiting for '$1' in $2: $(tail -2 "$2")"
   return 1
 }
+
+# flip_byte FILE OFFSET: inverts one byte in place (a constant write would be
+# no change when the byte already had that value, 1 time in 256)
+flip_byte() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

@@ -39,7 +39,7 @@ expect 1 "model bound to another path" -- "$coffer" run --model moved.onnx --inp
 has "invalid path" err "path binding named"
 expect 0 "--no-path-check" -- "$coffer" run --model moved.onnx --input enc_in --output o3 --key wrap_key --no-path-check
 cp enc/model.onnx enc/tampered.onnx
-printf '\x01' | dd of=enc/tampered.onnx bs=1 seek=$((4096 * 3 + 5)) conv=notrunc status=none
+flip_byte enc/tampered.onnx $((4096 * 3 + 5))
 expect 1 "tampered model" -- "$coffer" run --model enc/tampered.onnx --input enc_in --output o4 --key wrap_key --no-path-check
 has "MAC mismatch" err "tampering named"
 [ ! -e o4 ] || [ -z "$(ls o4)" ] && ok || bad "results written from a tampered model"

@@ -96,7 +96,7 @@ has "serve: stopped" serve.log "graceful stop"
 
 # a tampered model does not load, and says why; a moved one fails the path check
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o bad/1/model.onnx 2>/dev/null
-printf '\x01' | dd of=bad/1/model.onnx bs=1 seek=$((4096 * 3 + 9)) conv=notrunc status=none
+flip_byte bad/1/model.onnx $((4096 * 3 + 9))
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout s.key -out s.crt -subj /CN=localhost -days 1 2>/dev/null
 expect 1 "tampered model" -- "$coffer" serve --tls-cert s.crt --tls-key s.key --model-key model_key \
   --model_base_path bad --port "$(port)" --rest_api_port 0 --host 127.0.0.1
