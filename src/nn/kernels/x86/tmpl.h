@@ -19,6 +19,7 @@
  * Trusts: the driver (kernels/gemm.c, kernels/fast.c) for panel sizes,
  * tile bounds and the padded plane's slack.
  */
+#include <immintrin.h>
 #include <string.h>
 
 #include "../kern.h"
@@ -42,7 +43,14 @@ static inline void vst(float *p, vf v)
 
 static inline vf vset(float s)
 {
-    return (vf){0} + s; /* splat: one broadcast (a lane loop became two at -O3) */
+    /* splat as one broadcast, from memory when s is loaded: (vf){0} + s
+     * cannot be folded (0 + -0.0 is +0.0), so it cost a vaddss and a
+     * register broadcast on the FMA port per use in the micro-kernel */
+#if VL == 16
+    return (vf)_mm512_set1_ps(s);
+#else
+    return (vf)_mm256_set1_ps(s);
+#endif
 }
 
 static inline vf vsel(vi m, vf a, vf b) /* m ? a : b, lane-wise */
