@@ -151,6 +151,26 @@ COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_mod
 void coffer_nn_model_ops(const struct coffer_nn_model *m,
                          void (*fn)(const char *op_type, size_t count, void *arg), void *arg);
 
+/*
+ * Per-node timing, for finding where a model spends its time (`coffer bench
+ * --profile`). Off by default; while on, every run reads the clock twice per
+ * node. Turning it on (again) clears the counters. The report gives each
+ * node that ran (nodes fused into another are not listed: their time is the
+ * other's), in graph order, with its mean time per run since profiling was
+ * turned on.
+ */
+struct coffer_nn_node_time {
+    const char *name;    /* the node's name, "" when it has none */
+    const char *op_type; /* ONNX op type */
+    const char *kernel;  /* "gemm", "winograd", "depthwise", "pool" (fast paths) or "ref" */
+    double ms;           /* mean per run */
+    double work;         /* multiply-adds (element steps for other ops) per run */
+    uint64_t runs;
+};
+void coffer_nn_model_set_profiling(struct coffer_nn_model *m, bool on);
+void coffer_nn_model_profile(const struct coffer_nn_model *m,
+                             void (*fn)(const struct coffer_nn_node_time *t, void *arg), void *arg);
+
 /* ------------------------------------------------------------ tensor files */
 
 /*

@@ -5,7 +5,7 @@
  *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy] [--threads T]
  *   coffer inspect MODEL.onnx
  *   coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]
- *                [--input ONE.f32] [--ref OUT.f32]
+ *                [--input ONE.f32] [--ref OUT.f32] [--profile]
  *
  * The model is read into secret memory (locked, wiped on free) and never
  * written anywhere; infer writes only the outputs, each atomically.
@@ -44,14 +44,16 @@ void cmd_inspect_help(FILE *out)
 void cmd_bench_help(FILE *out)
 {
     fprintf(out, "usage: coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]\n"
-                 "                    [--input ONE.f32] [--ref OUT.f32]\n\n"
+                 "                    [--input ONE.f32] [--ref OUT.f32] [--profile]\n\n"
                  "Time inference of a one-input float model: W untimed runs (default 5), then R\n"
                  "timed runs (default 20) at batch N (the model's first dimension; default: the\n"
                  "model's own if fixed, else 1).\n"
                  "The input is sin(i) * 0.5, or --input (raw float32 of one item, repeated for\n"
                  "each item of the batch). --ref compares output 0 with a raw float32 file.\n"
                  "Prints one JSON line: median_ms, min_ms, p90_ms (per batch), ms_per_img,\n"
-                 "img_per_s, peak_rss_mb, load_ms (parse, plan, pack weights), isa, threads.\n");
+                 "img_per_s, peak_rss_mb, load_ms (parse, plan, pack weights), isa, threads.\n"
+                 "--profile: also time every node over the timed runs and print to stderr the\n"
+                 "time per op type and kernel, and the slowest nodes, with GFLOP/s.\n");
 }
 
 /* threads = 0: the library's default */
@@ -315,10 +317,76 @@ static enum coffer_err fill_input(struct coffer_nn_tensor *t, size_t per_item, c
     return COFFER_OK;
 }
 
+/* --profile: per (op type, kernel) totals and the slowest nodes */
+#define PROF_GROUPS 64
+#define PROF_TOP 25
+struct prof {
+    struct {
+        char key[64];
+        double ms, work;
+        int n;
+    } grp[PROF_GROUPS];
+    int n_grp;
+    struct coffer_nn_node_time top[PROF_TOP];
+    int n_top;
+    double total;
+};
+
+static void prof_node(const struct coffer_nn_node_time *t, void *arg)
+{
+    struct prof *p = arg;
+    p->total += t->ms;
+    char key[64];
+    snprintf(key, sizeof(key), "%s/%s", t->op_type, t->kernel);
+    int g = 0;
+    while (g < p->n_grp && strcmp(p->grp[g].key, key) != 0)
+        g++;
+    if (g == p->n_grp && g < PROF_GROUPS)
+        snprintf(p->grp[p->n_grp++].key, sizeof(p->grp[0].key), "%s", key);
+    if (g < p->n_grp) {
+        p->grp[g].ms += t->ms;
+        p->grp[g].work += t->work;
+        p->grp[g].n++;
+    }
+    int i = p->n_top < PROF_TOP ? p->n_top++ : PROF_TOP - 1;
+    if (i == PROF_TOP - 1 && p->n_top == PROF_TOP && p->top[i].ms >= t->ms)
+        return;
+    for (; i > 0 && p->top[i - 1].ms < t->ms; i--)
+        p->top[i] = p->top[i - 1];
+    p->top[i] = *t;
+}
+
+static double gflops(double work, double ms)
+{
+    return ms > 0 ? 2.0 * work / ms / 1e6 : 0.0;
+}
+
+static void prof_print(const struct coffer_nn_model *m)
+{
+    struct prof *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return;
+    coffer_nn_model_profile(m, prof_node, p);
+    fprintf(stderr, "profile: %.3f ms per run in nodes\n%-36s %5s %10s %6s %8s\n", p->total, "op/kernel", "nodes",
+            "ms/run", "%", "GFLOP/s");
+    for (int g = 0; g < p->n_grp; g++)
+        fprintf(stderr, "%-36s %5d %10.3f %6.1f %8.1f\n", p->grp[g].key, p->grp[g].n, p->grp[g].ms,
+                p->total > 0 ? 100.0 * p->grp[g].ms / p->total : 0.0, gflops(p->grp[g].work, p->grp[g].ms));
+    fprintf(stderr, "%-36s %-20s %10s %6s %8s\n", "slowest nodes", "op/kernel", "ms/run", "%", "GFLOP/s");
+    for (int i = 0; i < p->n_top; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s/%s", p->top[i].op_type, p->top[i].kernel);
+        fprintf(stderr, "%-36.36s %-20s %10.3f %6.1f %8.1f\n", p->top[i].name, key, p->top[i].ms,
+                p->total > 0 ? 100.0 * p->top[i].ms / p->total : 0.0, gflops(p->top[i].work, p->top[i].ms));
+    }
+    free(p);
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *in_path = NULL, *ref_path = NULL;
     long batch = 0, threads = 0, runs = 20, warmup = 5; /* batch 0: the model's, or 1 */
+    bool profile = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long *dst = strcmp(a, "--batch") == 0 ? &batch : strcmp(a, "--threads") == 0 ? &threads
@@ -332,6 +400,8 @@ int cmd_bench(int argc, char **argv)
             in_path = argv[++i];
         } else if (strcmp(a, "--ref") == 0 && i + 1 < argc) {
             ref_path = argv[++i];
+        } else if (strcmp(a, "--profile") == 0) {
+            profile = true;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             cmd_bench_help(stdout);
             return CLI_OK;
@@ -387,6 +457,8 @@ int cmd_bench(int argc, char **argv)
     }
     struct coffer_nn_tensor out;
     for (long i = 0; i < warmup + runs; i++) {
+        if (profile && i == warmup)
+            coffer_nn_model_set_profiling(m, true);
         double s = now_ms();
         if ((r = coffer_nn_model_run(m, &in, 1, &out, 1)) != COFFER_OK) {
             cli_fail("bench", r);
@@ -429,6 +501,8 @@ int cmd_bench(int argc, char **argv)
            COFFER_VERSION_STRING, slash ? slash + 1 : model, batch, info.threads, info.isa, med, times[0],
            times[(size_t)((double)runs * 0.9)], med / (double)batch, 1000.0 * (double)batch / med,
            (double)ru.ru_maxrss / 1024.0, load_ms, err_s);
+    if (profile)
+        prof_print(m);
     rc = CLI_OK;
 done:
     coffer_free(in.data);

@@ -106,6 +106,7 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
     if (m == NULL)
         return;
     nn_pool_free(m->pool);
+    coffer_free(m->prof_ns);
     coffer_free(m->act);
     coffer_free(m->pack_mem);
     if (m->fold)
@@ -260,4 +261,32 @@ void coffer_nn_model_ops(const struct coffer_nn_model *m, void (*fn)(const char 
     }
     for (int i = 0; i < n_order; i++)
         fn(nn_op_get(order[i])->name, counts[order[i]], arg);
+}
+
+void coffer_nn_model_set_profiling(struct coffer_nn_model *m, bool on)
+{
+    coffer_free(m->prof_ns);
+    m->prof_ns = on ? coffer_calloc(m->g.n_nodes + 1, sizeof(uint64_t)) : NULL;
+    m->prof_runs = 0;
+}
+
+void coffer_nn_model_profile(const struct coffer_nn_model *m,
+                             void (*fn)(const struct coffer_nn_node_time *t, void *arg), void *arg)
+{
+    if (m->prof_ns == NULL || m->prof_runs == 0)
+        return;
+    for (size_t i = 0; i < m->g.n_nodes; i++) {
+        const struct nn_node *n = &m->g.nodes[i];
+        if (!n->live || n->skip)
+            continue;
+        struct coffer_nn_node_time t = {
+            .name = n->name ? n->name : "",
+            .op_type = n->op_type ? n->op_type : nn_op_get(n->op)->name,
+            .kernel = nn_fast_kernel(n),
+            .ms = (double)m->prof_ns[i] / 1e6 / (double)m->prof_runs,
+            .work = n->work,
+            .runs = m->prof_runs,
+        };
+        fn(&t, arg);
+    }
 }

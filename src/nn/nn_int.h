@@ -154,6 +154,9 @@ struct coffer_nn_model {
     int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0|1|2, default 1 */
     uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
     size_t pack_size, pack_cap;
+    /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
+    uint64_t *prof_ns;
+    uint64_t prof_runs;
 };
 
 /* onnx.c */
@@ -180,6 +183,8 @@ bool nn_fast_ok(struct coffer_nn_model *m, size_t i);
 /* Plan the fast kernels of live nodes: pack weights, set scratch sizes. */
 COFFER_NODISCARD enum coffer_err nn_fast_prepare(struct coffer_nn_model *m);
 void nn_fast_run(struct nn_ctx *c);
+/* The kernel a node runs on, for profiles: "gemm", "winograd", "depthwise", "pool" or "ref". */
+const char *nn_fast_kernel(const struct nn_node *n);
 
 /* plan.c */
 /* The context node i's kernels see; fused: outputs as fusion redirected them. */

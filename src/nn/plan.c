@@ -394,10 +394,15 @@ enum coffer_err nn_execute(struct coffer_nn_model *m)
         struct nn_ctx c;
         nn_ctx_init(m, i, &c, true);
         c.scratch = n->scratch ? m->act + n->scratch_off : NULL;
+        uint64_t t0 = m->prof_ns ? coffer_now_ns() : 0;
         if (n->fast != NULL)
             nn_fast_run(&c);
         else
             nn_op_get(n->op)->run(&c);
+        if (m->prof_ns)
+            m->prof_ns[i] += coffer_now_ns() - t0;
     }
+    if (m->prof_ns)
+        m->prof_runs++;
     return COFFER_OK;
 }

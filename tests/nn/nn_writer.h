@@ -44,6 +44,8 @@ void test_kernels_conv_avx2(void **state);
 void test_kernels_conv_avx512(void **state);
 void test_kernels_gemm_ops_avx2(void **state);
 void test_kernels_gemm_ops_avx512(void **state);
+void test_kernels_pool_avx2(void **state);
+void test_kernels_pool_avx512(void **state);
 void test_kernels_isa_choice(void **state);
 
 #endif

@@ -693,6 +693,8 @@ int main(void)
         cmocka_unit_test(test_kernels_conv_avx512),
         cmocka_unit_test(test_kernels_gemm_ops_avx2),
         cmocka_unit_test(test_kernels_gemm_ops_avx512),
+        cmocka_unit_test(test_kernels_pool_avx2),
+        cmocka_unit_test(test_kernels_pool_avx512),
         cmocka_unit_test(test_kernels_isa_choice),
     };
     if (getenv("COFFER_NN_TEST_FILTER") != NULL)

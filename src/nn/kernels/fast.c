@@ -32,7 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO };
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL };
 
 struct fast {
     int kind;
@@ -333,6 +333,24 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     f->per_thread = nn_gemm_scratch(isa, &probe);
 }
 
+static bool is_pool_op(int op)
+{
+    return op == NN_OP_MAXPOOL || op == NN_OP_AVERAGEPOOL;
+}
+
+/* MaxPool (without Indices) and AveragePool over one or two spatial axes
+ * of float32 run on the pool's threads, one plane per task. */
+static bool pool_ok(struct coffer_nn_model *m, size_t i)
+{
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    struct nn_geom g;
+    if (!is_pool_op(c.node->op) || (c.n_out > 1 && c.out[1] != NULL) || c.in[0]->dtype != COFFER_NN_FLOAT ||
+        nn_geom_get(&c, 1, &g) != COFFER_OK)
+        return false;
+    return g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1 && g.pb[0] == 0;
+}
+
 static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
 {
     struct nn_ctx c;
@@ -342,10 +360,17 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
     if (f == NULL)
         f = &tmp;
     memset(f, 0, sizeof(*f));
-    if (c.node->op == NN_OP_CONV)
+    if (c.node->op == NN_OP_CONV) {
         plan_conv(m, &c, f, fl);
-    else
+    } else if (is_pool_op(c.node->op)) {
+        f->kind = FAST_POOL;
+        f->threads = m->threads;
+        if (nn_geom_get(&c, 1, &f->geo) != COFFER_OK) /* checked by pool_ok */
+            f->kind = 0;
+        f->per_thread = 2 * align64((size_t)f->geo.in[2] * sizeof(float));
+    } else {
         plan_gemm(m, &c, f, fl);
+    }
     c.node->fast = f == &tmp ? NULL : f;
     size_t s = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
     if (s > c.node->scratch)
@@ -361,8 +386,8 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         struct filler fl = {.base = pass ? m->pack : NULL};
         for (size_t i = 0; i < g->n_nodes; i++) {
             struct nn_node *n = &g->nodes[i];
-            if (!n->live || n->skip || !(n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL) ||
-                !nn_fast_ok(m, i))
+            bool gemm_like = n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL;
+            if (!n->live || n->skip || !(gemm_like ? nn_fast_ok(m, i) : pool_ok(m, i)))
                 continue;
             plan_node(m, i, &fl);
         }
@@ -381,6 +406,23 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         }
     }
     return COFFER_OK;
+}
+
+const char *nn_fast_kernel(const struct nn_node *n)
+{
+    const struct fast *f = n->fast;
+    if (f == NULL)
+        return "ref";
+    switch (f->kind) {
+    case FAST_DW:
+        return "depthwise";
+    case FAST_WINO:
+        return "winograd";
+    case FAST_POOL:
+        return "pool";
+    default:
+        return "gemm";
+    }
 }
 
 /* -------------------------------------------------------------- running */
@@ -426,6 +468,106 @@ static void dw_task(void *arg, int64_t t, int tid)
     }
 }
 
+/* One plane of a 1-D or 2-D MaxPool / AveragePool, with the semantics of
+ * the reference kernel (nn_run_pool): NaN wins a max, count_include_pad
+ * counts every window position. Both reductions are separable: per output
+ * row, the window's input rows are first combined element-wise into a row
+ * of per-thread scratch, then the kw columns of every window of that row
+ * into a second row (long independent runs the compiler vectorises), from
+ * which each output whose window lies inside the row takes its value; the
+ * edge columns are reduced one by one with bounds checks. */
+struct pool_run {
+    const struct nn_geom *g;
+    const float *x;
+    float *y;
+    bool is_max;
+    uint8_t *scratch;
+    size_t per_thread;
+};
+
+static inline float max_nan(float acc, float v)
+{
+    return v > acc || v != v ? v : acc;
+}
+
+static void pool_task(void *arg, int64_t t, int tid)
+{
+    const struct pool_run *r = arg;
+    const struct nn_geom *g = r->g;
+    int64_t ih = g->in[1], iw = g->in[2], oh = g->out[1], ow = g->out[2];
+    int64_t kh = g->k[1], kw = g->k[2], sh = g->s[1], sw = g->s[2], dh = g->d[1], dwd = g->d[2];
+    int64_t pt = g->pb[1], pl = g->pb[2];
+    const float *x = r->x + t * ih * iw;
+    float *y = r->y + t * oh * ow;
+    float *row = (float *)(r->scratch + (size_t)tid * r->per_thread);
+    float *h = row + ((g->in[2] + 15) & ~(int64_t)15);
+    /* ox in [ox0, ox1): every kx lands inside the row */
+    int64_t ox0 = pl > 0 ? (pl + sw - 1) / sw : 0;
+    int64_t last = iw - 1 + pl - (kw - 1) * dwd; /* ox * sw <= last */
+    int64_t ox1 = last < 0 ? 0 : last / sw + 1;
+    if (ox1 > ow)
+        ox1 = ow;
+    if (ox0 > ox1)
+        ox0 = ox1;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *yr = y + oy * ow;
+        int64_t ky0 = 0, ky1 = kh; /* rows of the window inside the plane */
+        while (ky0 < kh && oy * sh - pt + ky0 * dh < 0)
+            ky0++;
+        while (ky1 > ky0 && oy * sh - pt + (ky1 - 1) * dh >= ih)
+            ky1--;
+        int64_t rows = ky1 - ky0;
+        if (rows == 0) {
+            for (int64_t i = 0; i < iw; i++)
+                row[i] = r->is_max ? -INFINITY : 0.0f;
+        } else {
+            memcpy(row, x + (oy * sh - pt + ky0 * dh) * iw, (size_t)iw * sizeof(float));
+            for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
+                const float *src = x + (oy * sh - pt + ky * dh) * iw;
+                if (r->is_max)
+                    for (int64_t i = 0; i < iw; i++)
+                        row[i] = max_nan(row[i], src[i]);
+                else
+                    for (int64_t i = 0; i < iw; i++)
+                        row[i] += src[i];
+            }
+        }
+        /* h[j]: the reduction of the window starting at column j */
+        int64_t hn = iw - (kw - 1) * dwd;
+        if (hn > 0 && ox1 > ox0) {
+            memcpy(h, row, (size_t)hn * sizeof(float));
+            for (int64_t kx = 1; kx < kw; kx++) {
+                const float *src = row + kx * dwd;
+                if (r->is_max)
+                    for (int64_t j = 0; j < hn; j++)
+                        h[j] = max_nan(h[j], src[j]);
+                else
+                    for (int64_t j = 0; j < hn; j++)
+                        h[j] += src[j];
+            }
+        }
+        for (int64_t ox = 0; ox < ow; ox++) {
+            float acc = r->is_max ? -INFINITY : 0.0f;
+            int64_t cnt = 0;
+            if (ox >= ox0 && ox < ox1) {
+                acc = h[ox * sw - pl];
+                cnt = kw;
+            } else {
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    int64_t ix = ox * sw - pl + kx * dwd;
+                    if (ix < 0 || ix >= iw)
+                        continue;
+                    acc = r->is_max ? max_nan(acc, row[ix]) : acc + row[ix];
+                    cnt++;
+                }
+            }
+            if (!r->is_max)
+                acc = g->include_pad ? acc / (float)(kh * kw) : (cnt ? acc / (float)(cnt * rows) : 0.0f);
+            yr[ox] = rows ? acc : (r->is_max ? -INFINITY : 0.0f);
+        }
+    }
+}
+
 void nn_fast_run(struct nn_ctx *c)
 {
     struct coffer_nn_model *m = c->m;
@@ -433,6 +575,12 @@ void nn_fast_run(struct nn_ctx *c)
     struct nn_node *n = c->node;
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
+    if (f->kind == FAST_POOL) {
+        struct pool_run r = {.g = &f->geo, .x = c->in[0]->data, .y = y, .is_max = n->op == NN_OP_MAXPOOL,
+                             .scratch = c->scratch, .per_thread = f->per_thread};
+        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c, pool_task, &r);
+        return;
+    }
     if (f->kind == FAST_DW) {
         struct dw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
