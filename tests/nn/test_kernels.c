@@ -120,9 +120,10 @@ static void gemm_case(const struct nn_isa *isa, struct nn_pool *pool, int thread
                 s = s < -0.3 ? -0.3 : s > 0.4 ? 0.4 : s;
             want[i * n + j] = (float)s;
         }
-    size_t per = nn_gemm_scratch(isa, &g);
-    void *scratch = malloc(per * (size_t)threads + 64);
-    nn_gemm_run(isa, pool, threads, &g, scratch, per);
+    size_t per = nn_gemm_scratch(isa, &g), shared = nn_gemm_shared(isa, &g, threads);
+    void *scratch = malloc(per * (size_t)threads + 64), *sh = shared ? malloc(shared) : NULL;
+    nn_gemm_run(isa, pool, threads, &g, scratch, per, sh);
+    free(sh);
     char what[128];
     snprintf(what, sizeof(what), "%s gemm m=%lld n=%lld k=%lld variant %d act %d threads %d", isa->name, (long long)m,
              (long long)n, (long long)k, variant, act, threads);

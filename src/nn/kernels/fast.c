@@ -38,7 +38,7 @@ struct fast {
     int kind;
     int threads;
     size_t per_thread;      /* scratch bytes per thread */
-    size_t shared;          /* scratch bytes shared by the threads (Winograd), before theirs */
+    size_t shared;          /* scratch bytes shared by the threads (B packed once), before theirs */
     struct nn_geom geo;
     struct nn_im2col im;
     struct nn_gemm gm;      /* pointers to run-time values are filled per run */
@@ -269,6 +269,7 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     struct nn_gemm probe = *gm;
     probe.ap = f->a_runtime ? NULL : (const float *)f; /* any non-NULL: packed */
     f->per_thread = nn_gemm_scratch(isa, &probe);
+    f->shared = nn_gemm_shared(isa, &probe, f->threads);
 }
 
 static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
@@ -331,6 +332,7 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     struct nn_gemm probe = *gm;
     probe.bp = f->a_runtime ? NULL : (const float *)f;
     f->per_thread = nn_gemm_scratch(isa, &probe);
+    f->shared = nn_gemm_shared(isa, &probe, f->threads);
 }
 
 static bool is_pool_op(int op)
@@ -621,5 +623,6 @@ void nn_fast_run(struct nn_ctx *c)
             gm.load_c = true;
         }
     }
-    nn_gemm_run(m->isa, m->pool, f->threads, &gm, c->scratch, f->per_thread);
+    uint8_t *sc = c->scratch;
+    nn_gemm_run(m->isa, m->pool, f->threads, &gm, sc + align64(f->shared), f->per_thread, f->shared ? sc : NULL);
 }

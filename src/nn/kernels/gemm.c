@@ -167,15 +167,17 @@ static void im2col_row(const struct nn_im2col *im, const float *x, int64_t kr, i
     }
 }
 
-/* Pack rows [k0, k0 + kb) and columns [n0, n1) of B into NR panels. */
+/* Pack rows [k0, k0 + kb) and columns [n0, n1) of B into NR panels of
+ * prows rows each (kb for a block, the whole K for a full packing; dst
+ * then points at row k0 of the first panel). */
 static void pack_b_block(const struct nn_isa *isa, const struct nn_gemm *g, const float *b, int64_t k0, int64_t kb,
-                         int64_t n0, int64_t n1, float *dst)
+                         int64_t n0, int64_t n1, int64_t prows, float *dst)
 {
     int nr = isa->nr;
     int64_t tail = (n1 - n0) % nr ? nr - (n1 - n0) % nr : 0;
     for (int64_t k = 0; k < kb; k++) {
         struct pw w;
-        pw_start(&w, dst, nr, kb, k);
+        pw_start(&w, dst, nr, prows, k);
         if (g->im != NULL)
             im2col_row(g->im, b, k0 + k, n0, n1, &w);
         else
@@ -223,7 +225,7 @@ void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t c
                float *dst)
 {
     struct nn_gemm g = {.b_rs = rs, .b_cs = cs};
-    pack_b_block(isa, &g, src, 0, k, 0, n, dst);
+    pack_b_block(isa, &g, src, 0, k, 0, n, k, dst);
     if (scale != 1.0f) {
         size_t cnt = nn_pack_b_size(isa, k, n) / sizeof(float);
         for (size_t i = 0; i < cnt; i++)
@@ -265,7 +267,7 @@ static void task(void *arg, int64_t t, int tid)
             bpan = g->bp + boff + (n0 / nr) * nr * g->k + k0 * nr;
             bstep = nr * g->k;
         } else {
-            pack_b_block(isa, g, g->b + boff, k0, kb, n0, n1, bufb);
+            pack_b_block(isa, g, g->b + boff, k0, kb, n0, n1, kb, bufb);
             bpan = bufb;
             bstep = nr * kb;
         }
@@ -298,27 +300,96 @@ static void task(void *arg, int64_t t, int tid)
     }
 }
 
-void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
-                 size_t scratch_per_thread)
+/* The split of g into tasks for `threads` threads (r->mc, nc, mblocks,
+ * nblocks) and the threads worth using. */
+static int plan_blocks(const struct nn_isa *isa, int threads, const struct nn_gemm *g, struct run *r)
 {
-    if (g->m <= 0 || g->n <= 0)
-        return;
-    struct run r = {.isa = isa, .g = g, .scratch = scratch, .per = scratch_per_thread};
     int64_t batches = g->nb[0] * g->nb[1];
-    r.nc = nc_of(isa, g->n);
-    r.nblocks = ceil_div(g->n, r.nc);
+    r->nc = nc_of(isa, g->n);
+    r->nblocks = ceil_div(g->n, r->nc);
     int64_t mpanels = ceil_div(g->m, isa->mr);
     int64_t mblocks = 1, want = threads > 1 ? 4 * (int64_t)threads : 1;
     /* tiny jobs are not worth waking threads for */
     double work = (double)g->m * (double)g->n * (double)g->k * (double)batches;
     if (work < 2e5)
         threads = 1, want = 1;
-    if (batches * r.nblocks < want)
-        mblocks = min64(mpanels, ceil_div(want, batches * r.nblocks));
+    if (batches * r->nblocks < want)
+        mblocks = min64(mpanels, ceil_div(want, batches * r->nblocks));
     int64_t cap_panels = MC_MAX / isa->mr; /* mc_cap */
     if (g->ap == NULL && mblocks < ceil_div(mpanels, cap_panels))
         mblocks = ceil_div(mpanels, cap_panels);
-    r.mc = ceil_div(mpanels, mblocks) * isa->mr;
-    r.mblocks = ceil_div(g->m, r.mc);
-    nn_pool_run(p, threads, batches * r.mblocks * r.nblocks, task, &r);
+    r->mc = ceil_div(mpanels, mblocks) * isa->mr;
+    r->mblocks = ceil_div(g->m, r->mc);
+    return threads;
+}
+
+/* Whether B (not packed at load) is packed once per matrix into shared
+ * scratch before the products: when several tasks would otherwise each
+ * pack the same columns (row blocks of a layer with few columns, the
+ * usual case at batch 1 on several threads) and the packed matrix is not
+ * too big to stay near the cache. */
+#define SHARED_B_MAX ((size_t)12 << 20)
+
+size_t nn_gemm_shared(const struct nn_isa *isa, const struct nn_gemm *g, int threads)
+{
+    struct run r;
+    if (g->bp != NULL || g->m <= 0 || g->n <= 0 || plan_blocks(isa, threads, g, &r) <= 1 || r.mblocks <= 1)
+        return 0;
+    size_t bytes = nn_pack_b_size(isa, g->k, g->n);
+    return bytes <= SHARED_B_MAX ? (bytes + 63) & ~(size_t)63 : 0;
+}
+
+struct bpack {
+    const struct nn_isa *isa;
+    const struct nn_gemm *g;
+    const float *b;
+    float *dst;
+    int64_t nc, nblocks;
+};
+
+static void bpack_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bpack *p = arg;
+    const struct nn_gemm *g = p->g;
+    int64_t k0 = (t / p->nblocks) * KC, n0 = (t % p->nblocks) * p->nc;
+    int64_t kb = min64(KC, g->k - k0), n1 = min64(n0 + p->nc, g->n);
+    pack_b_block(p->isa, g, p->b, k0, kb, n0, n1, g->k, p->dst + (n0 / p->isa->nr) * p->isa->nr * g->k + k0 * p->isa->nr);
+}
+
+void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
+                 size_t scratch_per_thread, void *shared)
+{
+    if (g->m <= 0 || g->n <= 0)
+        return;
+    struct run r = {.isa = isa, .g = g, .scratch = scratch, .per = scratch_per_thread};
+    threads = plan_blocks(isa, threads, g, &r);
+    int64_t batches = g->nb[0] * g->nb[1];
+    if (shared == NULL || nn_gemm_shared(isa, g, threads) == 0) {
+        nn_pool_run(p, threads, batches * r.mblocks * r.nblocks, task, &r);
+        return;
+    }
+    /* one matrix at a time: pack its B on all threads, then the products
+     * reading the packed B as if it had been packed at load */
+    struct nn_gemm one = *g;
+    one.nb[0] = one.nb[1] = 1;
+    one.bp = shared;
+    r.g = &one;
+    struct bpack bp = {.isa = isa, .g = g, .dst = shared, .nc = r.nc, .nblocks = r.nblocks};
+    for (int64_t bi = 0; bi < batches; bi++) {
+        int64_t i0 = bi / g->nb[1], i1 = bi % g->nb[1];
+        int64_t coff = i0 * g->sc[0] + i1 * g->sc[1];
+        bp.b = g->b + i0 * g->sb[0] + i1 * g->sb[1];
+        nn_pool_run(p, threads, ceil_div(g->k, KC) * r.nblocks, bpack_task, &bp);
+        if (g->ap != NULL)
+            one.ap = g->ap + i0 * g->sa[0] + i1 * g->sa[1];
+        if (g->a != NULL)
+            one.a = g->a + i0 * g->sa[0] + i1 * g->sa[1];
+        one.c = g->c + coff;
+        if (g->epi.bias_m != NULL)
+            one.epi.bias_m = g->epi.bias_m + i0 * g->sbias[0] + i1 * g->sbias[1];
+        if (g->epi.res != NULL)
+            one.epi.res = g->epi.res + coff;
+        nn_pool_run(p, threads, r.mblocks * r.nblocks, task, &r);
+    }
 }

@@ -128,9 +128,13 @@ struct nn_gemm {
 
 /* Bytes of per-thread scratch the driver needs for g (0 when it packs nothing). */
 size_t nn_gemm_scratch(const struct nn_isa *isa, const struct nn_gemm *g);
-/* Run g on the pool; scratch holds `threads` blocks of nn_gemm_scratch bytes. */
+/* Bytes of scratch shared by the threads that nn_gemm_run can use to pack
+ * B once for all of them (0: it would not). */
+size_t nn_gemm_shared(const struct nn_isa *isa, const struct nn_gemm *g, int threads);
+/* Run g on the pool; scratch holds `threads` blocks of nn_gemm_scratch
+ * bytes; shared (NULL: none) nn_gemm_shared bytes. */
 void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
-                 size_t scratch_per_thread);
+                 size_t scratch_per_thread, void *shared);
 /* Bytes of a packed A (m x k) or B (k x n) and the packing itself; src is
  * strided (rs, cs), scale multiplies every element. */
 size_t nn_pack_a_size(const struct nn_isa *isa, int64_t m, int64_t k);
