@@ -9,9 +9,11 @@
  *
  * Micro-kernel: MR x NR accumulators stay in registers over the whole K
  * block; each k step loads NV vectors of the B panel and broadcasts MR
- * values of the A panel. One instantiation per row count 1..MR, so a tile
- * with fewer rows (a Gemm at batch 1) does no wasted work. Columns past nv
- * are computed (the packed B is zero there) and not stored.
+ * values of the A panel. One instantiation per row count 1..MR and vector
+ * count 1..NV, so a tile with fewer rows (a Gemm at batch 1) or columns
+ * (the last tile of a small map) does little wasted work. Columns past nv
+ * within the last vector are computed (the packed B is zero there) and not
+ * stored.
  *
  * Depthwise: one output plane, VL outputs at a time, over an input plane
  * the caller padded; stride 2 de-interleaves two vector loads.
@@ -80,38 +82,38 @@ static inline float sact(float v, int act, float lo, float hi)
     return v;
 }
 
-static inline __attribute__((always_inline)) void ukr_gen(const int mr, int64_t kc, const float *a, const float *b,
-                                                         float *c, int64_t ldc, int mv, int nv, unsigned flags,
-                                                         const struct nn_epi *e)
+static inline __attribute__((always_inline)) void ukr_gen(const int mr, const int vn, int64_t kc, const float *a,
+                                                         const float *b, float *c, int64_t ldc, int mv, int nv,
+                                                         unsigned flags, const struct nn_epi *e)
 {
     vf acc[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
+        for (int j = 0; j < vn; j++)
             acc[i][j] = vset(0.0f);
     for (int64_t k = 0; k < kc; k++) {
         vf bv[NV];
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++)
+        for (int j = 0; j < vn; j++)
             bv[j] = vld(b + k * NR + j * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             vf av = vset(a[k * MR + i]);
 #pragma GCC unroll 4
-            for (int j = 0; j < NV; j++)
+            for (int j = 0; j < vn; j++)
                 acc[i][j] += av * bv[j];
         }
     }
     bool last = (flags & NN_UKR_LAST) != 0, load = (flags & NN_UKR_LOAD_C) != 0;
     int act = last ? e->act : NN_ACT_NONE;
-    if (nv == NR && mv == mr) {
+    if (nv == vn * VL && mv == mr) {
         vf lo = vset(e->lo), hi = vset(e->hi);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             float *cr = c + i * ldc;
 #pragma GCC unroll 4
-            for (int j = 0; j < NV; j++) {
+            for (int j = 0; j < vn; j++) {
                 vf v = acc[i][j];
                 if (load)
                     v += vld(cr + j * VL);
@@ -130,7 +132,7 @@ static inline __attribute__((always_inline)) void ukr_gen(const int mr, int64_t 
     }
     float t[MR][NR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < NV; j++)
+        for (int j = 0; j < vn; j++)
             vst(&t[i][j * VL], acc[i][j]);
     for (int i = 0; i < mv; i++)
         for (int j = 0; j < nv; j++) {
@@ -149,38 +151,51 @@ static inline __attribute__((always_inline)) void ukr_gen(const int mr, int64_t 
         }
 }
 
-#define UKR_INST(R)                                                                                              \
-    static void ukr_##R(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv,       \
-                        unsigned flags, const struct nn_epi *e)                                                  \
+/* One function per row count R and vector count V (columns computed:
+ * V * VL; a tile of nv columns uses the smallest V that covers them, so
+ * a narrow last tile, a 7x7 map's 49th column, costs one vector, not NV). */
+#define UKR_INST(R, V)                                                                                           \
+    static void ukr_##R##_##V(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv, \
+                              unsigned flags, const struct nn_epi *e)                                            \
     {                                                                                                            \
-        ukr_gen(R, kc, a, b, c, ldc, mv, nv, flags, e);                                                          \
+        ukr_gen(R, V, kc, a, b, c, ldc, mv, nv, flags, e);                                                       \
     }
-UKR_INST(1)
-UKR_INST(2)
-UKR_INST(3)
-UKR_INST(4)
+#if NV == 3
+#define UKR_ROW(R) UKR_INST(R, 1) UKR_INST(R, 2) UKR_INST(R, 3)
+#define UKR_FNS(R) {ukr_##R##_1, ukr_##R##_2, ukr_##R##_3}
+#elif NV == 2
+#define UKR_ROW(R) UKR_INST(R, 1) UKR_INST(R, 2)
+#define UKR_FNS(R) {ukr_##R##_1, ukr_##R##_2}
+#else
+#error "NV must be 2 or 3"
+#endif
+UKR_ROW(1)
+UKR_ROW(2)
+UKR_ROW(3)
+UKR_ROW(4)
 #if MR > 4
-UKR_INST(5)
-UKR_INST(6)
+UKR_ROW(5)
+UKR_ROW(6)
 #endif
 #if MR > 6
-UKR_INST(7)
-UKR_INST(8)
+UKR_ROW(7)
+UKR_ROW(8)
 #endif
 
 static void ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv, unsigned flags,
                 const struct nn_epi *e)
 {
-    static const nn_ukr_fn by_rows[] = {
-        ukr_1, ukr_1, ukr_2, ukr_3, ukr_4,
+    static const nn_ukr_fn by_rows[][NV] = {
+        UKR_FNS(1), UKR_FNS(1), UKR_FNS(2), UKR_FNS(3), UKR_FNS(4),
 #if MR > 4
-        ukr_5, ukr_6,
+        UKR_FNS(5), UKR_FNS(6),
 #endif
 #if MR > 6
-        ukr_7, ukr_8,
+        UKR_FNS(7), UKR_FNS(8),
 #endif
     };
-    by_rows[mv](kc, a, b, c, ldc, mv, nv, flags, e);
+    int vn = (nv + VL - 1) / VL;
+    by_rows[mv][vn > 0 ? vn - 1 : 0](kc, a, b, c, ldc, mv, nv, flags, e);
 }
 
 /* Lanes 0, 2, 4, ... of the 2 * VL floats at p. */
