@@ -313,6 +313,15 @@ static int plan_blocks(const struct nn_isa *isa, int threads, const struct nn_ge
     double work = (double)g->m * (double)g->n * (double)g->k * (double)batches;
     if (work < 2e5)
         threads = 1, want = 1;
+    /* few rows and B packed at load (a Gemm at a small batch): one even
+     * share of the columns per thread, so each thread streams its own part
+     * of the weights, the same part on every run (it stays in that core's
+     * cache); NC blocks would leave one thread most of the work */
+    if (threads > 1 && g->bp != NULL && mpanels < threads && batches * r->nblocks < threads) {
+        int64_t npanels = ceil_div(g->n, isa->nr), parts = min64(npanels, threads);
+        r->nc = ceil_div(npanels, parts) * isa->nr;
+        r->nblocks = ceil_div(g->n, r->nc);
+    }
     if (batches * r->nblocks < want)
         mblocks = min64(mpanels, ceil_div(want, batches * r->nblocks));
     int64_t cap_panels = MC_MAX / isa->mr; /* mc_cap */

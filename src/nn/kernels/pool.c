@@ -27,6 +27,8 @@
 #include "coffer/base.h"
 
 #define SPIN_ROUNDS 20000 /* about 50-200 us of pause instructions */
+#define YIELD_EVERY 1024  /* spinners yield now and then: a worker that shares a core with the caller must not
+                             hold it for its whole time slice */
 
 struct nn_pool {
     int n;
@@ -85,6 +87,8 @@ static void *worker(void *v)
         uint64_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         for (int i = 0; g == seen && i < SPIN_ROUNDS; i++) {
             cpu_relax();
+            if (i % YIELD_EVERY == YIELD_EVERY - 1)
+                sched_yield();
             g = atomic_load_explicit(&p->gen, memory_order_acquire);
         }
         if (g == seen) {
@@ -184,8 +188,11 @@ void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, vo
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     take_tasks(p, 0);
-    for (int i = 0; atomic_load_explicit(&p->busy, memory_order_acquire) != 0 && i < SPIN_ROUNDS; i++)
+    for (int i = 0; atomic_load_explicit(&p->busy, memory_order_acquire) != 0 && i < SPIN_ROUNDS; i++) {
         cpu_relax();
+        if (i % YIELD_EVERY == YIELD_EVERY - 1)
+            sched_yield();
+    }
     if (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0)
