@@ -201,6 +201,7 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     if (use_wino(m, g, f->a_runtime)) {
         f->kind = FAST_WINO;
         struct nn_wino *wn = &f->wn;
+        wn->n = g->n;
         wn->c = g->c;
         wn->m = g->m;
         wn->ih = g->in[1];
@@ -591,11 +592,8 @@ void nn_fast_run(struct nn_ctx *c)
     }
     if (f->kind == FAST_WINO) {
         const float *bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-        const float *x = c->in[0]->data;
-        int64_t isz = f->wn.c * f->wn.ih * f->wn.iw, osz = f->wn.m * f->wn.oh * f->wn.ow;
-        for (int64_t i = 0; i < f->geo.n; i++)
-            nn_wino_run(m->isa, m->pool, f->threads, &f->wn, f->wu, x + i * isz, y + i * osz, bias,
-                        res ? res + i * osz : NULL, &f->gm.epi, c->scratch, f->per_thread);
+        nn_wino_run(m->isa, m->pool, f->threads, &f->wn, f->wu, c->in[0]->data, y, bias, res, &f->gm.epi,
+                    c->scratch, f->per_thread);
         return;
     }
     struct nn_gemm gm = f->gm;

@@ -148,8 +148,8 @@ void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t c
 /* One image of a 3x3, stride-1, dilation-1, ungrouped 2-D convolution
  * (kernels/wino.c). Fill c, m, ih, iw, oh, ow, pt, pl, then nn_wino_geom. */
 struct nn_wino {
-    int64_t c, m, ih, iw, oh, ow, pt, pl;
-    int64_t oth, otw, t;     /* tile rows and columns, tiles */
+    int64_t n, c, m, ih, iw, oh, ow, pt, pl; /* n: images of one run */
+    int64_t oth, otw, tpi, t; /* tile rows and columns, tiles per image, tiles of all images */
     int64_t tb, tblocks;     /* tiles per block (a multiple of MR), blocks */
     int64_t mb, mblocks;     /* output channels per block (a multiple of NR), blocks */
     int64_t su, sv;          /* floats per transform point of U (packed B) and of a block's V (packed A) */
@@ -160,7 +160,8 @@ size_t nn_wino_weights_size(const struct nn_isa *isa, int64_t c, int64_t m);
 size_t nn_wino_scratch(const struct nn_wino *w);
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);
-/* y (one image, [m][oh][ow]) = conv(x) + bias + res, then e->act. */
+/* y (n images, [n][m][oh][ow]) = conv(x) + bias + res, then e->act; the
+ * tiles of all images share the passes over the weights. */
 void nn_wino_run(const struct nn_isa *isa, struct nn_pool *pool, int threads, const struct nn_wino *w,
                  const float *u, const float *x, float *y, const float *bias, const float *res, const struct nn_epi *e,
                  void *scratch, size_t per_thread);

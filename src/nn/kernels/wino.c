@@ -9,6 +9,10 @@
  *
  *   weights  U[xi] = (G g G^T)[xi]      [C x M] per xi in 0..35, packed at
  *            plan time as the SGEMM's B panels (NR columns);
+ *   tiles    numbered across the images of a batch, so that one pass over
+ *            U (4x the size of the weights: at batch 1 already more than
+ *            the products cost, for layers with few tiles) serves a block
+ *            of tiles from several images;
  *   input    V[xi] = (B^T d B)[xi]      [T x C] per xi, written straight
  *            into the SGEMM's A panels (MR tiles), zero past T;
  *   product  P[xi] = V[xi] * U[xi]      [T x M], 36 GEMMs in one batched
@@ -38,18 +42,27 @@
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-#define BLOCK_BYTES (768 << 10) /* V and P of one tile block: within L2 */
+/* V and P of one tile block: within L2 while U is small enough to stay in
+ * the cache too (every block reads all of U). With a bigger U each block
+ * means one more pass over it from memory, so blocks are bigger: each of
+ * the 36 products works on its own slice of V and P (beside one matrix of
+ * U), which is what must stay in L2. */
+#define BLOCK_BYTES (768 << 10)
+#define BLOCK_BYTES_BIG_U (3 << 20)
+#define BIG_U (1 << 20)
 
 void nn_wino_geom(const struct nn_isa *isa, int threads, struct nn_wino *w)
 {
     int mr = isa->mr, nr = isa->nr;
     w->oth = ceil_div(w->oh, 4);
     w->otw = ceil_div(w->ow, 4);
-    w->t = w->oth * w->otw;
+    w->tpi = w->oth * w->otw;
+    w->t = w->tpi * (w->n > 0 ? w->n : 1);
     w->su = (int64_t)(nn_pack_b_size(isa, w->c, w->m) / sizeof(float));
     int64_t mp = ceil_div(w->m, nr) * nr;
     /* tiles per block: a multiple of MR with 36 * tb * (C + M) floats in BLOCK_BYTES */
-    int64_t tb = BLOCK_BYTES / (int64_t)(36 * sizeof(float)) / (w->c + mp) / mr * mr;
+    int64_t block = 36 * w->su * (int64_t)sizeof(float) > BIG_U ? BLOCK_BYTES_BIG_U : BLOCK_BYTES;
+    int64_t tb = block / (int64_t)(36 * sizeof(float)) / (w->c + mp) / mr * mr;
     if (tb < mr)
         tb = mr;
     if (tb > ceil_div(w->t, mr) * mr)
@@ -150,13 +163,15 @@ static void in_block(const struct wrun *r, int64_t tile0, float *v)
     const struct nn_wino *w = r->w;
     int mr = r->isa->mr;
     float d[36 * L], u[36 * L];
+    int64_t isp = w->ih * w->iw;
     for (int64_t ch = 0; ch < w->c; ch++) {
-        const float *xc = r->x + ch * w->ih * w->iw;
         for (int64_t t0 = tile0; t0 < tile0 + w->tb; t0 += mr) {
             if (t0 + mr > w->t)
                 memset(d, 0, sizeof(d));
             for (int l = 0; l < mr && t0 + l < w->t; l++) {
-                int64_t ty = (t0 + l) / w->otw, tx = (t0 + l) % w->otw;
+                int64_t img = (t0 + l) / w->tpi, it = (t0 + l) % w->tpi;
+                const float *xc = r->x + (img * w->c + ch) * isp;
+                int64_t ty = it / w->otw, tx = it % w->otw;
                 int64_t iy0 = ty * 4 - w->pt, ix0 = tx * 4 - w->pl;
                 if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= w->ih && ix0 + 6 <= w->iw) { /* inside: no checks */
                     const float *row = xc + iy0 * w->iw + ix0;
@@ -210,7 +225,9 @@ static void out_block(const struct wrun *r, int64_t tile0, int64_t tile1, int64_
     float lo = e->act == NN_ACT_NONE ? -INFINITY : e->act == NN_ACT_RELU ? 0.0f : e->lo;
     float hi = e->act == NN_ACT_CLIP ? e->hi : INFINITY;
     for (int64_t tile = tile0; tile < tile1; tile++) {
-        int64_t ty = tile / w->otw, tx = tile % w->otw;
+        int64_t img = tile / w->tpi, it = tile % w->tpi;
+        int64_t ty = it / w->otw, tx = it % w->otw;
+        int64_t ioff = img * w->m * osp;
         int rows = (int)(w->oh - ty * 4 < 4 ? w->oh - ty * 4 : 4), cols = (int)(w->ow - tx * 4 < 4 ? w->ow - tx * 4 : 4);
         const float *src = p + (tile - tile0) * ldp - m0;
         for (int64_t j0 = m0; j0 < m1; j0 += L) {
@@ -237,8 +254,8 @@ static void out_block(const struct wrun *r, int64_t tile0, int64_t tile1, int64_
             for (int l = 0; l < n; l++) {
                 int64_t j = j0 + l;
                 float bias = r->bias ? r->bias[j] : 0.0f;
-                float *yj = r->y + j * osp + ty * 4 * w->ow + tx * 4;
-                const float *rj = r->res ? r->res + j * osp + ty * 4 * w->ow + tx * 4 : NULL;
+                float *yj = r->y + ioff + j * osp + ty * 4 * w->ow + tx * 4;
+                const float *rj = r->res ? r->res + ioff + j * osp + ty * 4 * w->ow + tx * 4 : NULL;
                 for (int a = 0; a < rows; a++)
                     for (int b = 0; b < cols; b++) {
                         float v = o[(a * 4 + b) * L + l] + bias;
