@@ -446,12 +446,25 @@ static void dw_task(void *arg, int64_t t, int tid)
     int64_t ch = t % g->c;
     int64_t ih = g->in[1], iw = g->in[2], isp = ih * iw, osp = f->dw.oh * f->dw.ow;
     float *plane = (float *)(r->scratch + (size_t)tid * f->per_thread);
-    memset(plane, 0, (size_t)f->dw_floats * sizeof(float));
     int64_t pt = g->pb[1], pl = g->pb[2];
     int64_t cols = iw < f->dw_w - pl ? iw : f->dw_w - pl;
+    if (cols < 0)
+        cols = 0;
     const float *x = r->x + t * isp;
-    for (int64_t iy = 0; iy < ih && pt + iy < f->dw_h && cols > 0; iy++)
-        memcpy(plane + (pt + iy) * f->dw_w + pl, x + iy * iw, (size_t)cols * sizeof(float));
+    /* the input rows with zero padding around them; only the padding and
+     * the slack after the plane are cleared, not the whole plane */
+    for (int64_t py = 0; py < f->dw_h; py++) {
+        float *row = plane + py * f->dw_w;
+        int64_t iy = py - pt;
+        if (iy < 0 || iy >= ih || cols == 0) {
+            memset(row, 0, (size_t)f->dw_w * sizeof(float));
+            continue;
+        }
+        memset(row, 0, (size_t)pl * sizeof(float));
+        memcpy(row + pl, x + iy * iw, (size_t)cols * sizeof(float));
+        memset(row + pl + cols, 0, (size_t)(f->dw_w - pl - cols) * sizeof(float));
+    }
+    memset(plane + f->dw_h * f->dw_w, 0, (size_t)(f->dw_floats - f->dw_h * f->dw_w) * sizeof(float));
     float bias = r->bias ? r->bias[ch] : 0.0f;
     int64_t kv = (int64_t)f->dw.kh * f->dw.kw;
     float *y = r->y + t * osp;

@@ -214,10 +214,52 @@ static inline vf vld_even(const float *p)
 #endif
 }
 
+/* 3x3, dilation 1, stride S (1 or 2): the nine weights stay in registers,
+ * the three input rows of an output row are walked together. */
+static inline __attribute__((always_inline)) void dw3(const int S, const struct nn_dw *d, const float *xp,
+                                                     const float *w, vf vb, int act, vf vlo, vf vhi, float *y)
+{
+    vf k[9];
+    for (int i = 0; i < 9; i++)
+        k[i] = vset(w[i]);
+    for (int64_t oy = 0; oy < d->oh; oy++) {
+        float *yr = y + oy * d->ow;
+        const float *r0 = xp + oy * S * d->xw, *r1 = r0 + d->xw, *r2 = r1 + d->xw;
+        for (int64_t ox = 0; ox < d->ow; ox += VL) {
+            const float *p0 = r0 + ox * S, *p1 = r1 + ox * S, *p2 = r2 + ox * S;
+            vf acc = vb;
+            if (S == 1) {
+                acc += k[0] * vld(p0) + k[1] * vld(p0 + 1) + k[2] * vld(p0 + 2);
+                acc += k[3] * vld(p1) + k[4] * vld(p1 + 1) + k[5] * vld(p1 + 2);
+                acc += k[6] * vld(p2) + k[7] * vld(p2 + 1) + k[8] * vld(p2 + 2);
+            } else {
+                acc += k[0] * vld_even(p0) + k[1] * vld_even(p0 + 1) + k[2] * vld_even(p0 + 2);
+                acc += k[3] * vld_even(p1) + k[4] * vld_even(p1 + 1) + k[5] * vld_even(p1 + 2);
+                acc += k[6] * vld_even(p2) + k[7] * vld_even(p2 + 1) + k[8] * vld_even(p2 + 2);
+            }
+            acc = vact(acc, act, vlo, vhi);
+            if (ox + VL <= d->ow) {
+                vst(yr + ox, acc);
+            } else {
+                float t[VL];
+                vst(t, acc);
+                memcpy(yr + ox, t, (size_t)(d->ow - ox) * sizeof(float));
+            }
+        }
+    }
+}
+
 static void dw(const struct nn_dw *d, const float *xp, const float *w, float bias, int act, float lo, float hi,
                float *y)
 {
     vf vlo = vset(lo), vhi = vset(hi), vb = vset(bias);
+    if (d->kh == 3 && d->kw == 3 && d->dh == 1 && d->dw == 1 && d->sh == d->sw && (d->sw == 1 || d->sw == 2)) {
+        if (d->sw == 1)
+            dw3(1, d, xp, w, vb, act, vlo, vhi, y);
+        else
+            dw3(2, d, xp, w, vb, act, vlo, vhi, y);
+        return;
+    }
     for (int64_t oy = 0; oy < d->oh; oy++) {
         float *yr = y + oy * d->ow;
         for (int64_t ox = 0; ox < d->ow; ox += VL) {
