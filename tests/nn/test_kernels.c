@@ -237,12 +237,13 @@ static size_t prod(const int64_t *d, int r)
 /* wino: a 3x3, stride-1, dilation-1, ungrouped 2-D convolution (the
  * Winograd path's shapes), more channels; dw3: a 2-D 3x3 depthwise
  * convolution with equal strides 1 or 2 (the depthwise kernel's
- * specialised loops), wider maps. */
-static void conv_case(const struct nn_isa *isa, int t, bool wino, bool dw3)
+ * specialised loops), wider maps; pw (with dw3 false): a 1x1, stride-1,
+ * unpadded convolution, plain or grouped (B read in place), wider maps. */
+static void conv_case(const struct nn_isa *isa, int t, bool wino, bool dw3, bool pw)
 {
     int nsp = t % 7 == 6 && !wino && !dw3 ? 1 : 2;
     int64_t n = rint_in(1, 2), c = wino ? rint_in(1, 40) : rint_in(1, 9), group = 1;
-    int kind = wino ? 0 : dw3 ? 1 : (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
+    int kind = wino ? 0 : dw3 ? 1 : pw ? 2 * (t % 2) : (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
     int64_t mo = rint_in(1, 70);
     if (kind == 1) {
         group = c;
@@ -260,10 +261,12 @@ static void conv_case(const struct nn_isa *isa, int t, bool wino, bool dw3)
             k[i] = 3, s[i] = 1, d[i] = 1;
         if (dw3)
             k[i] = 3, s[i] = 1 + t % 2, d[i] = 1;
-        pads[i] = rint_in(0, 2);
-        pads[nsp + i] = rint_in(0, 2);
+        if (pw)
+            k[i] = 1, s[i] = 1, d[i] = 1;
+        pads[i] = pw ? 0 : rint_in(0, 2);
+        pads[nsp + i] = pw ? 0 : rint_in(0, 2);
         int64_t ek = d[i] * (k[i] - 1) + 1;
-        in[i] = rint_in(ek > pads[i] + pads[nsp + i] ? ek - pads[i] - pads[nsp + i] : 1, dw3 ? 70 : 19);
+        in[i] = rint_in(ek > pads[i] + pads[nsp + i] ? ek - pads[i] - pads[nsp + i] : 1, dw3 || pw ? 70 : 19);
         out[i] = (in[i] + pads[i] + pads[nsp + i] - ek) / s[i] + 1;
     }
     int64_t xd[4] = {n, c}, wd[4] = {mo, c / group}, yd[4] = {n, mo};
@@ -358,14 +361,16 @@ static void conv_tests(enum nn_isa_id id)
     rng_state = 777 + (uint64_t)id;
     coffer_log_set_level(COFFER_LOG_OFF);
     for (int t = 0; t < 120; t++)
-        conv_case(isa, t, false, false);
+        conv_case(isa, t, false, false, false);
     for (int t = 0; t < 30; t++)
-        conv_case(isa, t, false, true);
+        conv_case(isa, t, false, true, false);
+    for (int t = 0; t < 30; t++)
+        conv_case(isa, t, false, false, true);
     /* Winograd on every convolution it applies to (odd sizes leave partial
      * 4x4 tiles; channel counts are not multiples of MR or NR) */
     wino_mode = NN_WINO_ALWAYS;
     for (int t = 0; t < 40; t++)
-        conv_case(isa, t, true, false);
+        conv_case(isa, t, true, false, false);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

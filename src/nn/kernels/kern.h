@@ -45,9 +45,12 @@ struct nn_epi {
 #define NN_UKR_LOAD_C 1u /* add onto C's current values (later K blocks) */
 #define NN_UKR_LAST 2u   /* apply the epilogue */
 
-/* C[mv x nv] (+)= A_panel * B_panel over kc; mv <= MR, nv <= NR. */
-typedef void (*nn_ukr_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv,
-                          unsigned flags, const struct nn_epi *e);
+/* C[mv x nv] (+)= A_panel * B over kc; mv <= MR, nv <= NR. Row k of B is
+ * at b + k * ldb: ldb = NR for a packed panel, the row stride of the
+ * matrix itself when B is read in place (its rows then hold nv floats
+ * rounded up to whole vectors). */
+typedef void (*nn_ukr_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, int mv,
+                          int nv, unsigned flags, const struct nn_epi *e);
 
 /* One depthwise plane: y[oh x ow] = sum over the window of w * xp, where xp
  * is the input plane already padded (row stride xw, enough zero slack after

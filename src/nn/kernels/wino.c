@@ -289,7 +289,8 @@ static void block_task(void *arg, int64_t t, int tid)
         for (int64_t i = 0; i < rows; i += mr)
             for (int64_t j = 0; j < m1 - m0; j += nr) {
                 int64_t nv = m1 - m0 - j < nr ? ceil_div(m1 - m0 - j, isa->vl) * isa->vl : nr;
-                isa->ukr(w->c, a + i * w->c, b + j * w->c, c + i * ldp + j, ldp, mr, (int)nv, NN_UKR_LAST, &none);
+                isa->ukr(w->c, a + i * w->c, b + j * w->c, nr, c + i * ldp + j, ldp, mr, (int)nv, NN_UKR_LAST,
+                         &none);
             }
     }
     out_block(r, tile0, tile1, m0, m1, p, ldp);

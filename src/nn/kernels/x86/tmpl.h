@@ -83,8 +83,8 @@ static inline float sact(float v, int act, float lo, float hi)
 }
 
 static inline __attribute__((always_inline)) void ukr_gen(const int mr, const int vn, int64_t kc, const float *a,
-                                                         const float *b, float *c, int64_t ldc, int mv, int nv,
-                                                         unsigned flags, const struct nn_epi *e)
+                                                         const float *b, int64_t ldb, float *c, int64_t ldc, int mv,
+                                                         int nv, unsigned flags, const struct nn_epi *e)
 {
     vf acc[MR][NV];
 #pragma GCC unroll 16
@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void ukr_gen(const int mr, const in
         vf bv[NV];
 #pragma GCC unroll 4
         for (int j = 0; j < vn; j++)
-            bv[j] = vld(b + k * NR + j * VL);
+            bv[j] = vld(b + k * ldb + j * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             vf av = vset(a[k * MR + i]);
@@ -155,10 +155,10 @@ static inline __attribute__((always_inline)) void ukr_gen(const int mr, const in
  * V * VL; a tile of nv columns uses the smallest V that covers them, so
  * a narrow last tile, a 7x7 map's 49th column, costs one vector, not NV). */
 #define UKR_INST(R, V)                                                                                           \
-    static void ukr_##R##_##V(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv, \
-                              unsigned flags, const struct nn_epi *e)                                            \
+    static void ukr_##R##_##V(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,    \
+                              int mv, int nv, unsigned flags, const struct nn_epi *e)                            \
     {                                                                                                            \
-        ukr_gen(R, V, kc, a, b, c, ldc, mv, nv, flags, e);                                                       \
+        ukr_gen(R, V, kc, a, b, ldb, c, ldc, mv, nv, flags, e);                                                  \
     }
 #if NV == 3
 #define UKR_ROW(R) UKR_INST(R, 1) UKR_INST(R, 2) UKR_INST(R, 3)
@@ -182,8 +182,8 @@ UKR_ROW(7)
 UKR_ROW(8)
 #endif
 
-static void ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mv, int nv, unsigned flags,
-                const struct nn_epi *e)
+static void ukr(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, int mv, int nv,
+                unsigned flags, const struct nn_epi *e)
 {
     static const nn_ukr_fn by_rows[][NV] = {
         UKR_FNS(1), UKR_FNS(1), UKR_FNS(2), UKR_FNS(3), UKR_FNS(4),
@@ -195,7 +195,7 @@ static void ukr(int64_t kc, const float *a, const float *b, float *c, int64_t ld
 #endif
     };
     int vn = (nv + VL - 1) / VL;
-    by_rows[mv][vn > 0 ? vn - 1 : 0](kc, a, b, c, ldc, mv, nv, flags, e);
+    by_rows[mv][vn > 0 ? vn - 1 : 0](kc, a, b, ldb, c, ldc, mv, nv, flags, e);
 }
 
 /* Lanes 0, 2, 4, ... of the 2 * VL floats at p. */
