@@ -62,6 +62,9 @@ struct nn_dw {
 typedef void (*nn_dw_fn)(const struct nn_dw *d, const float *xp, const float *w, float bias, int act, float lo,
                          float hi, float *y);
 
+/* A pool task function (kernels/pool.c). */
+typedef void (*nn_task_fn)(void *arg, int64_t task, int tid);
+
 struct nn_isa {
     const char *name;
     enum nn_isa_id id;
@@ -69,6 +72,7 @@ struct nn_isa {
     nn_ukr_fn ukr;
     nn_dw_fn dw;
     int vl; /* floats per vector: the depthwise kernel's slack */
+    nn_task_fn wino_task; /* one Winograd block (wino_run.h), arg a struct nn_wrun */
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),
@@ -86,7 +90,6 @@ extern const struct nn_isa nn_isa_avx512;
 /* ---------------------------------------------------------- thread pool */
 
 struct nn_pool;
-typedef void (*nn_task_fn)(void *arg, int64_t task, int tid);
 
 /* Threads in this process's CPU affinity mask (at least 1). */
 int nn_cpu_count(void);
@@ -158,6 +161,15 @@ struct nn_wino {
     int64_t su, sv;          /* floats per transform point of U (packed B) and of a block's V (packed A) */
 };
 void nn_wino_geom(const struct nn_isa *isa, int threads, struct nn_wino *w);
+/* One Winograd run, shared by the tasks of an ISA's wino_task. */
+struct nn_wrun {
+    const struct nn_wino *w;
+    const float *u, *x, *bias, *res;
+    float *y;
+    char *scratch;
+    size_t per;
+    struct nn_epi e;
+};
 /* Bytes of the transformed, packed weights and of the scratch per thread. */
 size_t nn_wino_weights_size(const struct nn_isa *isa, int64_t c, int64_t m);
 size_t nn_wino_scratch(const struct nn_wino *w);

@@ -292,6 +292,8 @@ static void dw(const struct nn_dw *d, const float *xp, const float *w, float bia
     }
 }
 
+#include "../wino_run.h"
+
 const struct nn_isa ISA_SYM = {
-    .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL,
+    .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
 };
