@@ -243,7 +243,8 @@ static void conv_case(const struct nn_isa *isa, int t, bool wino, bool dw3, bool
 {
     int nsp = t % 7 == 6 && !wino && !dw3 ? 1 : 2;
     int64_t n = rint_in(1, 2), c = wino ? rint_in(1, 40) : rint_in(1, 9), group = 1;
-    int kind = wino ? 0 : dw3 ? 1 : pw ? 2 * (t % 2) : (int)rint_in(0, 3); /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
+    /* 0 plain, 1 depthwise, 2 grouped, 3 weights as an input */
+    int kind = wino ? 0 : dw3 ? 1 : pw ? 2 * (t % 2) : (int)rint_in(0, 3);
     int64_t mo = rint_in(1, 70);
     if (kind == 1) {
         group = c;
@@ -266,7 +267,8 @@ static void conv_case(const struct nn_isa *isa, int t, bool wino, bool dw3, bool
         pads[i] = pw ? 0 : rint_in(0, 2);
         pads[nsp + i] = pw ? 0 : rint_in(0, 2);
         int64_t ek = d[i] * (k[i] - 1) + 1;
-        in[i] = rint_in(ek > pads[i] + pads[nsp + i] ? ek - pads[i] - pads[nsp + i] : 1, dw3 || pw ? 70 : 19);
+        int64_t wide = dw3 || pw || (wino && t % 2) ? 70 : 19;
+        in[i] = rint_in(ek > pads[i] + pads[nsp + i] ? ek - pads[i] - pads[nsp + i] : 1, wide);
         out[i] = (in[i] + pads[i] + pads[nsp + i] - ek) / s[i] + 1;
     }
     int64_t xd[4] = {n, c}, wd[4] = {mo, c / group}, yd[4] = {n, mo};

@@ -395,7 +395,8 @@ static void bpack_task(void *arg, int64_t t, int tid)
     const struct nn_gemm *g = p->g;
     int64_t k0 = (t / p->nblocks) * KC, n0 = (t % p->nblocks) * p->nc;
     int64_t kb = min64(KC, g->k - k0), n1 = min64(n0 + p->nc, g->n);
-    pack_b_block(p->isa, g, p->b, k0, kb, n0, n1, g->k, p->dst + (n0 / p->isa->nr) * p->isa->nr * g->k + k0 * p->isa->nr);
+    int64_t nr = p->isa->nr;
+    pack_b_block(p->isa, g, p->b, k0, kb, n0, n1, g->k, p->dst + (n0 / nr) * nr * g->k + k0 * nr);
 }
 
 void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,

@@ -29,6 +29,39 @@ static inline void st4(float *p, v4 v)
     memcpy(p, &v, sizeof(v));
 }
 
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f ld8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline void st8(float *p, v8f v)
+{
+    memcpy(p, &v, sizeof(v));
+}
+
+#ifdef __clang__
+#define SH2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SH2(a, b, ...) __builtin_shuffle(a, b, (v8i){__VA_ARGS__})
+#endif
+
+/* out[b] lane l = p[4 l + b] for b = 0..3, l = 0..7 (reads p[0..31]) */
+static inline void deint4(const float *p, v8f out[4])
+{
+    v8f r0 = ld8(p), r1 = ld8(p + 8), r2 = ld8(p + 16), r3 = ld8(p + 24);
+    v8f a01 = SH2(r0, r1, 0, 4, 8, 12, 1, 5, 9, 13), b01 = SH2(r0, r1, 2, 6, 10, 14, 3, 7, 11, 15);
+    v8f a23 = SH2(r2, r3, 0, 4, 8, 12, 1, 5, 9, 13), b23 = SH2(r2, r3, 2, 6, 10, 14, 3, 7, 11, 15);
+    out[0] = SH2(a01, a23, 0, 1, 2, 3, 8, 9, 10, 11);
+    out[1] = SH2(a01, a23, 4, 5, 6, 7, 12, 13, 14, 15);
+    out[2] = SH2(b01, b23, 0, 1, 2, 3, 8, 9, 10, 11);
+    out[3] = SH2(b01, b23, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 typedef int32_t v4i __attribute__((vector_size(16)));
 
 /* v < lo ? lo : v > hi ? hi : v, lane-wise (NaN stays NaN) */
@@ -78,24 +111,43 @@ static void in_block(const struct nn_wrun *r, int64_t tile0, float *v)
         for (int64_t t0 = tile0; t0 < tile0 + w->tb; t0 += mr) {
             if (t0 + mr > w->t)
                 memset(d, 0, sizeof(d));
-            for (int l = 0; l < mr && t0 + l < w->t; l++) {
-                int64_t img = (t0 + l) / w->tpi, it = (t0 + l) % w->tpi;
-                const float *xc = r->x + (img * w->c + ch) * isp;
-                int64_t ty = it / w->otw, tx = it % w->otw;
-                int64_t iy0 = ty * 4 - w->pt, ix0 = tx * 4 - w->pl;
-                if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= w->ih && ix0 + 6 <= w->iw) { /* inside: no checks */
-                    const float *row = xc + iy0 * w->iw + ix0;
-                    for (int a = 0; a < 6; a++, row += w->iw)
-                        for (int b = 0; b < 6; b++)
-                            d[(a * 6 + b) * L + l] = row[b];
-                    continue;
+            /* the group's tiles side by side in one tile row, all inside
+             * the image: each patch row of all eight lanes comes from 36
+             * consecutive floats, de-interleaved by 4 */
+            int64_t g_it = t0 % w->tpi, g_ty = g_it / w->otw, g_iy = g_ty * 4 - w->pt;
+            int64_t g_ix = (g_it % w->otw) * 4 - w->pl;
+            if (t0 + mr <= w->t && (g_it + mr - 1) / w->otw == g_ty && g_it + mr - 1 < w->tpi && g_iy >= 0 &&
+                g_iy + 6 <= w->ih && g_ix >= 0 && g_ix + 36 <= w->iw) {
+                const float *row = r->x + ((t0 / w->tpi) * w->c + ch) * isp + g_iy * w->iw + g_ix;
+                for (int a = 0; a < 6; a++, row += w->iw) {
+                    v8f c[4], e[4];
+                    deint4(row, c);
+                    deint4(row + 4, e);
+                    for (int b = 0; b < 4; b++)
+                        st8(d + (a * 6 + b) * L, c[b]);
+                    st8(d + (a * 6 + 4) * L, e[0]);
+                    st8(d + (a * 6 + 5) * L, e[1]);
                 }
-                for (int a = 0; a < 6; a++) {
-                    int64_t iy = iy0 + a;
-                    const float *row = xc + iy * w->iw;
-                    for (int b = 0; b < 6; b++) {
-                        int64_t ix = ix0 + b;
-                        d[(a * 6 + b) * L + l] = iy >= 0 && iy < w->ih && ix >= 0 && ix < w->iw ? row[ix] : 0.0f;
+            } else {
+                for (int l = 0; l < mr && t0 + l < w->t; l++) {
+                    int64_t img = (t0 + l) / w->tpi, it = (t0 + l) % w->tpi;
+                    const float *xc = r->x + (img * w->c + ch) * isp;
+                    int64_t ty = it / w->otw, tx = it % w->otw;
+                    int64_t iy0 = ty * 4 - w->pt, ix0 = tx * 4 - w->pl;
+                    if (iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= w->ih && ix0 + 6 <= w->iw) { /* inside: no checks */
+                        const float *row = xc + iy0 * w->iw + ix0;
+                        for (int a = 0; a < 6; a++, row += w->iw)
+                            for (int b = 0; b < 6; b++)
+                                d[(a * 6 + b) * L + l] = row[b];
+                        continue;
+                    }
+                    for (int a = 0; a < 6; a++) {
+                        int64_t iy = iy0 + a;
+                        const float *row = xc + iy * w->iw;
+                        for (int b = 0; b < 6; b++) {
+                            int64_t ix = ix0 + b;
+                            d[(a * 6 + b) * L + l] = iy >= 0 && iy < w->ih && ix >= 0 && ix < w->iw ? row[ix] : 0.0f;
+                        }
                     }
                 }
             }
