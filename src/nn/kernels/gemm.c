@@ -63,6 +63,7 @@ struct pw {
     int lane;
     int64_t jump;  /* from the end of one panel's row to the next panel's row */
     int nr;
+    const struct nn_isa *isa; /* its strided copy */
 };
 
 /* After t values written: on to the next panel when this one's row is full. */
@@ -94,20 +95,21 @@ static void pw_copy(struct pw *w, const float *src, int64_t stride, int64_t n)
             memcpy(w->p, src, (size_t)t * sizeof(float));
             src += t;
         } else {
-            for (int64_t i = 0; i < t; i++, src += stride)
-                w->p[i] = *src;
+            w->isa->gather(w->p, src, stride, t);
+            src += t * stride;
         }
         pw_advance(w, t);
         n -= t;
     }
 }
 
-static void pw_start(struct pw *w, float *dst, int nr, int64_t kb, int64_t row)
+static void pw_start(struct pw *w, const struct nn_isa *isa, float *dst, int64_t kb, int64_t row)
 {
-    w->p = dst + row * nr;
+    w->p = dst + row * isa->nr;
     w->lane = 0;
-    w->nr = nr;
-    w->jump = (kb - 1) * nr;
+    w->nr = isa->nr;
+    w->jump = (kb - 1) * isa->nr;
+    w->isa = isa;
 }
 
 /* Row k (of kb, starting at matrix row kr) of B columns [n0, n1) from an
@@ -177,7 +179,7 @@ static void pack_b_block(const struct nn_isa *isa, const struct nn_gemm *g, cons
     int64_t tail = (n1 - n0) % nr ? nr - (n1 - n0) % nr : 0;
     for (int64_t k = 0; k < kb; k++) {
         struct pw w;
-        pw_start(&w, dst, nr, prows, k);
+        pw_start(&w, isa, dst, prows, k);
         if (g->im != NULL)
             im2col_row(g->im, b, k0 + k, n0, n1, &w);
         else

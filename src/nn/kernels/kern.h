@@ -73,6 +73,8 @@ struct nn_isa {
     nn_dw_fn dw;
     int vl; /* floats per vector: the depthwise kernel's slack */
     nn_task_fn wino_task; /* one Winograd block (wino_run.h), arg a struct nn_wrun */
+    /* dst[i] = src[i * stride] for i < n (reads no further than src[(n - 1) * stride]) */
+    void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),

@@ -292,8 +292,22 @@ static void dw(const struct nn_dw *d, const float *xp, const float *w, float bia
     }
 }
 
+/* dst[i] = src[i * stride]: stride 2 (the im2col of stride-2
+ * convolutions) de-interleaves two vectors at a time; the last vector's
+ * worth is copied one by one, so nothing past src[(n - 1) * 2] is read. */
+static void gather(float *dst, const float *src, int64_t stride, int64_t n)
+{
+    int64_t i = 0;
+    if (stride == 2)
+        for (; i + VL < n; i += VL)
+            vst(dst + i, vld_even(src + 2 * i));
+    for (; i < n; i++)
+        dst[i] = src[i * stride];
+}
+
 #include "../wino_run.h"
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
+    .gather = gather,
 };
