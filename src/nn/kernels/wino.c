@@ -41,6 +41,7 @@
 #include <string.h>
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min_tb(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* V and P of one tile block: within L2 while U is small enough to stay in
  * the cache too (every block reads all of U). With a bigger U each block
@@ -61,8 +62,19 @@ void nn_wino_geom(const struct nn_isa *isa, int threads, struct nn_wino *w)
     w->su = (int64_t)(nn_pack_b_size(isa, w->c, w->m) / sizeof(float));
     int64_t mp = ceil_div(w->m, nr) * nr;
     /* tiles per block: a multiple of MR with 36 * tb * (C + M) floats in BLOCK_BYTES */
-    int64_t block = 36 * w->su * (int64_t)sizeof(float) > BIG_U ? BLOCK_BYTES_BIG_U : BLOCK_BYTES;
-    int64_t tb = block / (int64_t)(36 * sizeof(float)) / (w->c + mp) / mr * mr;
+    bool big_u = 36 * w->su * (int64_t)sizeof(float) > BIG_U;
+    int64_t tb = (big_u ? BLOCK_BYTES_BIG_U : BLOCK_BYTES) / (int64_t)(36 * sizeof(float)) / (w->c + mp) / mr * mr;
+    int64_t want = threads > 1 ? 2 * (int64_t)threads : 1, mpanels = mp / nr;
+    /* share-out over the threads: with U in the cache, blocks small enough
+     * for about four per thread (each block transforms its own tiles, so
+     * this costs nothing twice); with a big U, whose every block is one
+     * more pass over it, only when the channels cannot be split enough
+     * (at batch 1 a 28x28 map is one block of 49 tiles and 128 channels
+     * three panels: three tasks for two threads) */
+    if (threads > 1 && !big_u)
+        tb = min_tb(tb, ceil_div(ceil_div(w->t, 4 * (int64_t)threads), mr) * mr);
+    else if (threads > 1 && mpanels < want)
+        tb = min_tb(tb, ceil_div(ceil_div(w->t, threads), mr) * mr);
     if (tb < mr)
         tb = mr;
     if (tb > ceil_div(w->t, mr) * mr)
@@ -70,7 +82,6 @@ void nn_wino_geom(const struct nn_isa *isa, int threads, struct nn_wino *w)
     w->tb = tb;
     w->tblocks = ceil_div(w->t, tb);
     /* few tile blocks (small maps): split the output channels too */
-    int64_t want = threads > 1 ? 2 * (int64_t)threads : 1, mpanels = mp / nr;
     int64_t mblocks = w->tblocks >= want ? 1 : ceil_div(want, w->tblocks);
     if (mblocks > mpanels)
         mblocks = mpanels;
