@@ -182,9 +182,71 @@ UKR_ROW(7)
 UKR_ROW(8)
 #endif
 
+#if MR == 8
+/* A tile of at most COLS_MAX columns (the last of a 7x7 map's 49, of a
+ * 14x14 map's 196): the 8 rows of the A panel are one 8-lane vector, so a
+ * k step is one load of A, a broadcast and an FMA per column, where the
+ * row-broadcasting kernel would load eight A values for a vector of B that
+ * is mostly padding. */
+#define COLS_MAX 4
+typedef float vr __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) void ukr_cols_gen(const int nc, int64_t kc, const float *a,
+                                                              const float *b, int64_t ldb, float *c, int64_t ldc,
+                                                              int mv, unsigned flags, const struct nn_epi *e)
+{
+    vr acc[COLS_MAX];
+    for (int j = 0; j < nc; j++)
+        acc[j] = (vr){0};
+    for (int64_t k = 0; k < kc; k++) {
+        vr av;
+        memcpy(&av, a + k * MR, sizeof(av));
+        for (int j = 0; j < nc; j++)
+            acc[j] += av * b[k * ldb + j];
+    }
+    bool last = (flags & NN_UKR_LAST) != 0, load = (flags & NN_UKR_LOAD_C) != 0;
+    int act = last ? e->act : NN_ACT_NONE;
+    for (int j = 0; j < nc; j++)
+        for (int i = 0; i < mv; i++) {
+            float v = acc[j][i];
+            if (load)
+                v += c[i * ldc + j];
+            if (last) {
+                if (e->bias_m)
+                    v += e->bias_m[i];
+                if (e->bias_n)
+                    v += e->bias_n[j];
+                if (e->res)
+                    v += e->res[i * e->ldr + j];
+            }
+            c[i * ldc + j] = sact(v, act, e->lo, e->hi);
+        }
+}
+
+#define UKR_COLS(N)                                                                                              \
+    static void ukr_cols_##N(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,     \
+                             int mv, unsigned flags, const struct nn_epi *e)                                     \
+    {                                                                                                            \
+        ukr_cols_gen(N, kc, a, b, ldb, c, ldc, mv, flags, e);                                                    \
+    }
+UKR_COLS(1)
+UKR_COLS(2)
+UKR_COLS(3)
+UKR_COLS(4)
+#endif
+
 static void ukr(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, int mv, int nv,
                 unsigned flags, const struct nn_epi *e)
 {
+#if MR == 8
+    typedef void (*cols_fn)(int64_t, const float *, const float *, int64_t, float *, int64_t, int, unsigned,
+                            const struct nn_epi *);
+    static const cols_fn by_cols[COLS_MAX + 1] = {ukr_cols_1, ukr_cols_1, ukr_cols_2, ukr_cols_3, ukr_cols_4};
+    if (nv <= COLS_MAX) {
+        by_cols[nv](kc, a, b, ldb, c, ldc, mv, flags, e);
+        return;
+    }
+#endif
     static const nn_ukr_fn by_rows[][NV] = {
         UKR_FNS(1), UKR_FNS(1), UKR_FNS(2), UKR_FNS(3), UKR_FNS(4),
 #if MR > 4
