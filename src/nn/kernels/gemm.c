@@ -8,8 +8,10 @@
  * group of a batched job). For each K block of at most KC it packs its
  * columns of B (KC x NC floats, sized to stay in L2) unless B was packed at
  * load, packs its rows of A unless A was packed at load, and runs the
- * micro-kernel over every MR x NR tile: one A micro-panel stays in L1 while
- * the B panels stream from L2. The first K block overwrites C (unless the
+ * micro-kernel over every MR x NR tile, column tiles outer: one B panel
+ * (KC x NR) stays in L1 while the A micro-panels (MR x KC, a quarter of its
+ * size) stream from L2 (measured 5-10 % faster on 1x1 and 3x3 layers than
+ * rows outer). The first K block overwrites C (unless the
  * job accumulates), the last applies the fused epilogue. Tasks are sized so
  * that there are about four per thread; a job with few columns (a 7x7
  * layer) is split over its rows instead.
@@ -302,9 +304,9 @@ static void task(void *arg, int64_t t, int tid)
             astep = mr * kb;
         }
         unsigned flags = (k0 > 0 || g->load_c ? NN_UKR_LOAD_C : 0) | (k0 + kb >= g->k ? NN_UKR_LAST : 0);
-        for (int64_t i = m0; i < m1; i += mr) {
-            const float *ap = apan + ((i - m0) / mr) * astep;
-            for (int64_t j = n0; j < n1; j += nr) {
+        for (int64_t j = n0; j < n1; j += nr) {
+            for (int64_t i = m0; i < m1; i += mr) {
+                const float *ap = apan + ((i - m0) / mr) * astep;
                 struct nn_epi e = g->epi;
                 if (e.bias_m)
                     e.bias_m += bmoff + i;
