@@ -9,7 +9,7 @@
  * columns of B (KC x NC floats, sized to stay in L2) unless B was packed at
  * load, packs its rows of A unless A was packed at load, and runs the
  * micro-kernel over every MR x NR tile, column tiles outer: one B panel
- * (KC x NR) stays in L1 while the A micro-panels (MR x KC, a quarter of its
+ * (KC x NR) stays in L1 while the A micro-panels (MR x KC, a sixth of its
  * size) stream from L2 (measured 5-10 % faster on 1x1 and 3x3 layers than
  * rows outer). The first K block overwrites C (unless the
  * job accumulates), the last applies the fused epilogue. Tasks are sized so
