@@ -370,11 +370,12 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
         f->threads = m->threads;
         if (nn_geom_get(&c, 1, &f->geo) != COFFER_OK) /* checked by pool_ok */
             f->kind = 0;
-        f->per_thread = 2 * align64((size_t)f->geo.in[2] * sizeof(float));
+        else
+            f->per_thread = 2 * align64((size_t)f->geo.in[2] * sizeof(float));
     } else {
         plan_gemm(m, &c, f, fl);
     }
-    c.node->fast = f == &tmp ? NULL : f;
+    c.node->fast = f == &tmp || f->kind == 0 ? NULL : f; /* kind 0: planning failed, the reference kernel runs */
     size_t s = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
     if (s > c.node->scratch)
         c.node->scratch = s;
