@@ -375,7 +375,7 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
     } else {
         plan_gemm(m, &c, f, fl);
     }
-    c.node->fast = f == &tmp || f->kind == 0 ? NULL : f; /* kind 0: planning failed, the reference kernel runs */
+    c.node->fast = f == &tmp || f->kind == 0 ? NULL : f; /* kind 0: geometry refused (nn_fast_ok, pool_ok checked it) */
     size_t s = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
     if (s > c.node->scratch)
         c.node->scratch = s;
