@@ -195,20 +195,33 @@ static inline __attribute__((always_inline)) void ukr_cols_gen(const int nc, int
                                                               const float *b, int64_t ldb, float *c, int64_t ldc,
                                                               int mv, unsigned flags, const struct nn_epi *e)
 {
-    vr acc[COLS_MAX];
-    for (int j = 0; j < nc; j++)
-        acc[j] = (vr){0};
-    for (int64_t k = 0; k < kc; k++) {
+    /* four partial sums per column over k mod 4: one chain would wait an
+     * FMA latency per k step */
+    vr acc[4][COLS_MAX];
+    for (int u = 0; u < 4; u++)
+        for (int j = 0; j < nc; j++)
+            acc[u][j] = (vr){0};
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4)
+        for (int u = 0; u < 4; u++) {
+            vr av;
+            memcpy(&av, a + (k + u) * MR, sizeof(av));
+            for (int j = 0; j < nc; j++)
+                acc[u][j] += av * b[(k + u) * ldb + j];
+        }
+    for (; k < kc; k++) {
         vr av;
         memcpy(&av, a + k * MR, sizeof(av));
         for (int j = 0; j < nc; j++)
-            acc[j] += av * b[k * ldb + j];
+            acc[0][j] += av * b[k * ldb + j];
     }
+    for (int j = 0; j < nc; j++)
+        acc[0][j] += acc[1][j] + acc[2][j] + acc[3][j];
     bool last = (flags & NN_UKR_LAST) != 0, load = (flags & NN_UKR_LOAD_C) != 0;
     int act = last ? e->act : NN_ACT_NONE;
     for (int j = 0; j < nc; j++)
         for (int i = 0; i < mv; i++) {
-            float v = acc[j][i];
+            float v = acc[0][j][i];
             if (load)
                 v += c[i * ldc + j];
             if (last) {
