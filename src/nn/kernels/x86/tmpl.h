@@ -43,6 +43,35 @@ static inline void vst(float *p, vf v)
     memcpy(p, &v, sizeof(v));
 }
 
+/* The first n lanes (0 < n <= VL) from p, the rest 0; nothing past p[n - 1]
+ * is read. */
+static inline vf vld_n(const float *p, int n)
+{
+    if (n == VL)
+        return vld(p);
+#if VL == 16
+    return (vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+#else
+    vi idx = {0, 1, 2, 3, 4, 5, 6, 7}, m = idx < n;
+    return (vf)_mm256_maskload_ps(p, (__m256i)m);
+#endif
+}
+
+/* The first n lanes of v to p; nothing past p[n - 1] is written. */
+static inline void vst_n(float *p, vf v, int n)
+{
+    if (n == VL) {
+        vst(p, v);
+        return;
+    }
+#if VL == 16
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+#else
+    vi idx = {0, 1, 2, 3, 4, 5, 6, 7}, m = idx < n;
+    _mm256_maskstore_ps(p, (__m256i)m, (__m256)v);
+#endif
+}
+
 static inline vf vset(float s)
 {
     /* splat as one broadcast, from memory when s is loaded: (vf){0} + s
@@ -130,25 +159,27 @@ static inline __attribute__((always_inline)) void ukr_gen(const int mr, const in
         }
         return;
     }
-    float t[MR][NR];
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < vn; j++)
-            vst(&t[i][j * VL], acc[i][j]);
-    for (int i = 0; i < mv; i++)
-        for (int j = 0; j < nv; j++) {
-            float v = t[i][j];
+    /* an edge tile: the rows it has, the last vector's lanes masked (masked
+     * loads and stores touch only the lanes inside the tile) */
+    vf lo = vset(e->lo), hi = vset(e->hi);
+    for (int i = 0; i < mv; i++) {
+        float *cr = c + i * ldc;
+        for (int j = 0; j < vn; j++) {
+            int n = nv - j * VL < VL ? nv - j * VL : VL;
+            vf v = acc[i][j];
             if (load)
-                v += c[i * ldc + j];
+                v += vld_n(cr + j * VL, n);
             if (last) {
                 if (e->bias_m)
-                    v += e->bias_m[i];
+                    v += vset(e->bias_m[i]);
                 if (e->bias_n)
-                    v += e->bias_n[j];
+                    v += vld_n(e->bias_n + j * VL, n);
                 if (e->res)
-                    v += e->res[i * e->ldr + j];
+                    v += vld_n(e->res + i * e->ldr + j * VL, n);
             }
-            c[i * ldc + j] = sact(v, act, e->lo, e->hi);
+            vst_n(cr + j * VL, vact(v, act, lo, hi), n);
         }
+    }
 }
 
 /* One function per row count R and vector count V (columns computed:
