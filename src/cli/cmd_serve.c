@@ -49,6 +49,7 @@ void cmd_serve_help(FILE *out)
             "                    [--file_system_poll_wait_seconds 1] [--model_instances N] [--model_threads N]\n"
             "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
+            "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
             "REST /v1/models/...) for ONNX models kept as Gramine protected files at\n"
@@ -79,6 +80,10 @@ void cmd_serve_help(FILE *out)
             "  --threads N            worker threads per port (default: the number of CPUs)\n"
             "  --monitoring_config_file F  TF's MonitoringConfig (prometheus_config { enable path })\n"
             "  --enable_serialization_as_tensor_content  gRPC outputs in tensor_content\n"
+            "  --grpc_channel_arguments K=V,...  as TF Serving: grpc.max_receive_message_length\n"
+            "                         and grpc.max_send_message_length (bytes; default and -1:\n"
+            "                         2147483647, TF Serving's); other keys are logged and ignored\n"
+            "  --rest_api_max_body_bytes N  REST request body cap (default 268435456, 256 MiB)\n"
             "  --host ADDR            listen address (default 0.0.0.0)\n"
             "  --rest_api_port 0      no REST\n"
             "  --no-path-check        accept a model encrypted for another path\n"
@@ -247,6 +252,53 @@ static enum coffer_err single_model(struct coffer_serve_config *c, const char *n
     return COFFER_OK;
 }
 
+/* --grpc_channel_arguments: TF Serving passes K=V,... to gRPC core; of
+ * those, the message caps mean something here (TF Serving's own default for
+ * both is INT32_MAX, and -1 is gRPC's "unlimited", capped to the same). */
+static enum coffer_err grpc_channel_args(const char *text, size_t *recv, size_t *send)
+{
+    char *copy = coffer_strdup(text);
+    if (copy == NULL)
+        return COFFER_E_NOMEM;
+    enum coffer_err r = COFFER_OK;
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL && r == COFFER_OK; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL) {
+            r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--grpc_channel_arguments: '%s' is not KEY=VALUE", kv);
+            break;
+        }
+        *eq = '\0';
+        size_t *dst = strcmp(kv, "grpc.max_receive_message_length") == 0 ? recv
+                      : strcmp(kv, "grpc.max_send_message_length") == 0  ? send
+                                                                          : NULL;
+        if (dst == NULL) {
+            coffer_warn("serve: --grpc_channel_arguments: %s is not used by coffer serve (ignored)", kv);
+            continue;
+        }
+        char *end;
+        long long v = strtoll(eq + 1, &end, 10);
+        if (eq[1] == '\0' || *end != '\0' || v < -1 || v == 0 || v > INT32_MAX)
+            r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--grpc_channel_arguments: %s must be 1..%d or -1", kv, INT32_MAX);
+        else
+            *dst = v == -1 ? (size_t)INT32_MAX : (size_t)v;
+    }
+    coffer_free(copy);
+    return r;
+}
+
+/* Decoding caps for messages of up to max bytes: a tensor may be as large
+ * as its message. */
+static void limits_for(size_t max, struct coffer_serve_limits *lim)
+{
+    coffer_serve_limits_default(lim);
+    lim->max_message_size = max;
+    if (lim->max_tensor_size < max)
+        lim->max_tensor_size = max;
+    if (lim->max_total_size < max)
+        lim->max_total_size = max;
+}
+
 static int parse_count(const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -261,7 +313,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
-           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS };
+           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -281,6 +333,8 @@ int cmd_serve(int argc, char **argv)
         {"ssl_config_file", required_argument, NULL, O_SSLCFG},
         {"monitoring_config_file", required_argument, NULL, O_MONCFG},
         {"enable_serialization_as_tensor_content", no_argument, NULL, O_CONTENT},
+        {"grpc_channel_arguments", required_argument, NULL, O_CHANARGS},
+        {"rest_api_max_body_bytes", required_argument, NULL, O_RESTMAX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -289,6 +343,8 @@ int cmd_serve(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
     bool check = true, plain = false, batching = false, content = false;
+    const char *chan_args = NULL;
+    size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
     optind = 1;
     opterr = 0;
@@ -343,6 +399,15 @@ int cmd_serve(int argc, char **argv)
         case O_SSLCFG: ssl_config = optarg; break;
         case O_MONCFG: mon_file = optarg; break;
         case O_CONTENT: content = true; break;
+        case O_CHANARGS: chan_args = optarg; break;
+        case O_RESTMAX: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 1024 || v > INT32_MAX)
+                return cli_usage("serve", "--rest_api_max_body_bytes must be 1024..%d", INT32_MAX);
+            rest_max = (size_t)v;
+            break;
+        }
         case 'h': cmd_serve_help(stdout); return CLI_OK;
         default: return cli_usage("serve", "unknown option '%s'", argv[optind - 1]);
         }
@@ -362,6 +427,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "--port and --rest_api_port must be different ports (--rest_api_port 0: no REST)");
     if (batch_file != NULL && !batching)
         return cli_usage("serve", "--batching_parameters_file needs --enable_batching");
+    if (chan_args != NULL && grpc_channel_args(chan_args, &grpc_recv, &grpc_send) != COFFER_OK)
+        return cli_usage("serve", "%s", coffer_err_detail());
     if (mo.provider == COFFER_ATTEST_PROVIDER_SIM)
         coffer_log_set_simulation(true);
     if (threads == 0)
@@ -379,6 +446,8 @@ int cmd_serve(int argc, char **argv)
      * weights and activations) */
     ctx.instances = (size_t)instances;
     ctx.model_threads = model_threads;
+    limits_for(grpc_recv, &ctx.grpc_lim);
+    limits_for(rest_max, &ctx.rest_lim);
     struct marble_result act;
     memset(&act, 0, sizeof(act));
     struct coffer_serve_monitoring_config mon = {0};
@@ -479,6 +548,14 @@ int cmd_serve(int argc, char **argv)
                                               .handler_arg = &ctx,
                                               .grpc_handler = i == 0 ? serve_grpc_handler : NULL,
                                               .grpc_handler_arg = &ctx};
+        if (i == 0) {
+            /* gRPC: TF Serving's caps (INT32_MAX both ways unless told);
+             * memory is bounded per connection by net/ (h2.c) */
+            sc.max_grpc_message_size = grpc_recv;
+            sc.max_response_size = grpc_send;
+        } else {
+            sc.max_body_size = rest_max;
+        }
         r = coffer_net_server_new(&sc, &servers[i]);
     }
     if (r == COFFER_OK) {

@@ -191,7 +191,8 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
     if (r != COFFER_OK)
         return r;
     struct coffer_serve_rest_predict p;
-    if ((r = coffer_serve_rest_predict_parse(req->body, req->body_size, sv->sigs, sv->sig_count, NULL, &p, st)) !=
+    if ((r = coffer_serve_rest_predict_parse(req->body, req->body_size, sv->sigs, sv->sig_count, &ctx->rest_lim, &p,
+                                                 st)) !=
         COFFER_OK) {
         coffer_serve_registry_release(ctx->reg, sv);
         return r;
@@ -295,7 +296,8 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
 {
     struct coffer_serve_predict_request req;
     const struct coffer_serve_servable *sv = NULL;
-    enum coffer_err r = coffer_serve_predict_request_decode(call->message, call->message_size, NULL, &req, st);
+    enum coffer_err r = coffer_serve_predict_request_decode(call->message, call->message_size, &ctx->grpc_lim, &req,
+                                                                    st);
     if (r != COFFER_OK)
         return r;
     const struct coffer_serve_signature *sig = NULL;

@@ -38,6 +38,7 @@ struct serve_ctx {
     struct coffer_net_counter *ok[2], *failed[2]; /* [0] REST, [1] gRPC */
     struct coffer_net_histogram *latency[2];
     struct serve_model_metrics *mm;     /* per configured model */
+    struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
 };
 
 /* A copy of the model that one thread runs at a time. */

@@ -76,10 +76,28 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > 
 [ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/digits/labels/beta:predict")" = 400 ] || bad "unknown label over REST: 400"
 [ "$("${C[@]}" -d '{}' "$U/v1/models/digits:classify")" = 501 ] && has "Classify is not supported" body "classify: 501" || bad "classify: 501"
-head -c 5000000 /dev/zero | tr '\0' ' ' > big.json
-[ "$("${C[@]}" -d @big.json "$U/v1/models/digits:predict")" = 413 ] || bad "oversize body: 413"
+# a 6 MB body (20000 instances), over the usual 4 MiB caps, is answered
+python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*20000}))' > big.json
+[ "$(stat -c %s big.json)" -gt 5000000 ] || bad "big.json is not big"
+[ "$("${C[@]}" -d @big.json "$U/v1/models/digits:predict")" = 200 ] && has '"predictions"' body "6 MB REST predict" \
+  || bad "6 MB REST predict: $(head -c 200 body)"
 if curl -s --cacert ca.crt "$U/healthz" -o /dev/null; then bad "REST without a client certificate answered"; else ok; fi
 if curl -s --cacert ca.crt --cert stranger.crt --key stranger.key "$U/healthz" -o /dev/null; then bad "a certificate from another CA was accepted"; else ok; fi
+
+# the caps are the operator's: TF Serving's --grpc_channel_arguments, and coffer's REST body cap
+G2=$(port); R2=$(port)
+timeout 100 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --ssl_client_ca ca.crt --port "$G2" --rest_api_port "$R2" --host 127.0.0.1 --threads 2 \
+  --grpc_channel_arguments grpc.max_receive_message_length=1048576,grpc.keepalive_time_ms=1000 \
+  --rest_api_max_body_bytes 1048576 > caps.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" caps.log
+has "grpc.keepalive_time_ms is not used by coffer serve" caps.log "unused channel argument named"
+if client "$G2" oversize > over.out 2>&1; then ok; else bad "gRPC message cap: $(head -5 over.out)"; fi
+[ "$("${C[@]}" -d @big.json "https://localhost:$R2/v1/models/digits:predict")" = 413 ] || bad "REST body over the cap: 413"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+expect 2 "bad channel argument" -- "$coffer" serve --model_config_file models.config --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --grpc_channel_arguments grpc.max_receive_message_length=0
 
 # coffer predict with a client certificate, and without one
 /usr/bin/python3 "$src/tools/digits_io.py" inputs in 1 2>/dev/null
@@ -116,7 +134,7 @@ timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.
 pids+=($!)
 wait_log "gRPC on port" batch1.log
 has "batching on" batch1.log "batching announced"
-if client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
+if BATCHING=1 client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
 stop_all
 # ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
 # flood is partly refused, never queued without bound
