@@ -316,6 +316,37 @@ COFFER_NODISCARD enum coffer_err coffer_serve_status_response_encode(const struc
                                                                      size_t count, uint8_t **out,
                                                                      size_t *out_size);
 
+/* grpc.health.v1.Health: HealthCheckRequest { string service = 1; } and
+ * HealthCheckResponse { ServingStatus status = 1; }. */
+enum coffer_serve_health {
+    COFFER_SERVE_HEALTH_UNKNOWN = 0,
+    COFFER_SERVE_HEALTH_SERVING = 1,
+    COFFER_SERVE_HEALTH_NOT_SERVING = 2,
+    COFFER_SERVE_HEALTH_SERVICE_UNKNOWN = 3,
+};
+/* *service from coffer_malloc ("" when absent); at most 1024 bytes, no NUL. */
+COFFER_NODISCARD enum coffer_err coffer_serve_health_request_decode(const uint8_t *data, size_t size, char **service,
+                                                                    struct coffer_serve_status *st);
+COFFER_NODISCARD enum coffer_err coffer_serve_health_response_encode(enum coffer_serve_health status, uint8_t **out,
+                                                                     size_t *out_size);
+
+/* ------------------------------------------------------------ model warm-up */
+
+/* TF Serving's warm-up file, VERSION/assets.extra/tf_serving_warmup_requests:
+ * TFRecord-framed PredictionLog records (CRCs checked), at most
+ * COFFER_SERVE_WARMUP_MAX_RECORDS (TF's kMaxNumRecords). coffer runs
+ * predict_log records; another log type is COFFER_E_UNSUPPORTED, naming
+ * it. *out (coffer_malloc; NULL when empty) holds each record's
+ * PredictRequest bytes, pointing into data. */
+#define COFFER_SERVE_WARMUP_FILE "assets.extra/tf_serving_warmup_requests"
+#define COFFER_SERVE_WARMUP_MAX_RECORDS 1000
+struct coffer_serve_warmup_record {
+    const uint8_t *request;
+    size_t size;
+};
+COFFER_NODISCARD enum coffer_err coffer_serve_warmup_parse(const uint8_t *data, size_t size,
+                                                           struct coffer_serve_warmup_record **out, size_t *count);
+
 /* -------------------------------------------------------------------- REST */
 
 enum coffer_serve_rest_kind {

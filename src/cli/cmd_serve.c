@@ -84,6 +84,10 @@ void cmd_serve_help(FILE *out)
             "                         and grpc.max_send_message_length (bytes; default and -1:\n"
             "                         2147483647, TF Serving's); other keys are logged and ignored\n"
             "  --rest_api_max_body_bytes N  REST request body cap (default 268435456, 256 MiB)\n"
+            "  --enable_model_warmup[=false]  replay VERSION/assets.extra/tf_serving_warmup_requests\n"
+            "                         (TF's TFRecord of PredictionLogs; protected like the model)\n"
+            "                         before a version is AVAILABLE (default on, as TF)\n"
+            "  --enable_grpc_healthcheck_service  accepted; grpc.health.v1.Health is always on\n"
             "  --host ADDR            listen address (default 0.0.0.0)\n"
             "  --rest_api_port 0      no REST\n"
             "  --no-path-check        accept a model encrypted for another path\n"
@@ -313,7 +317,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
-           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX };
+           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP, O_HEALTH };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -335,6 +339,8 @@ int cmd_serve(int argc, char **argv)
         {"enable_serialization_as_tensor_content", no_argument, NULL, O_CONTENT},
         {"grpc_channel_arguments", required_argument, NULL, O_CHANARGS},
         {"rest_api_max_body_bytes", required_argument, NULL, O_RESTMAX},
+        {"enable_model_warmup", optional_argument, NULL, O_WARMUP},
+        {"enable_grpc_healthcheck_service", optional_argument, NULL, O_HEALTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -342,7 +348,7 @@ int cmd_serve(int argc, char **argv)
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
-    bool check = true, plain = false, batching = false, content = false;
+    bool check = true, plain = false, batching = false, content = false, warm = true;
     const char *chan_args = NULL;
     size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
@@ -400,6 +406,19 @@ int cmd_serve(int argc, char **argv)
         case O_MONCFG: mon_file = optarg; break;
         case O_CONTENT: content = true; break;
         case O_CHANARGS: chan_args = optarg; break;
+        case O_WARMUP:
+        case O_HEALTH: {
+            /* TF's boolean flags: --flag, --flag=true, --flag=false */
+            bool v = optarg == NULL || strcmp(optarg, "true") == 0 || strcmp(optarg, "1") == 0;
+            if (!v && strcmp(optarg, "false") != 0 && strcmp(optarg, "0") != 0)
+                return cli_usage("serve", "--%s takes true or false", ch == O_WARMUP ? "enable_model_warmup"
+                                                                                     : "enable_grpc_healthcheck_service");
+            if (ch == O_WARMUP)
+                warm = v;
+            else if (!v)
+                coffer_warn("serve: the gRPC health service is always on in coffer serve");
+            break;
+        }
         case O_RESTMAX: {
             char *end;
             unsigned long long v = strtoull(optarg, &end, 10);
@@ -446,6 +465,7 @@ int cmd_serve(int argc, char **argv)
      * weights and activations) */
     ctx.instances = (size_t)instances;
     ctx.model_threads = model_threads;
+    ctx.warmup = warm;
     limits_for(grpc_recv, &ctx.grpc_lim);
     limits_for(rest_max, &ctx.rest_lim);
     struct marble_result act;

@@ -29,6 +29,7 @@ struct serve_ctx {
     struct coffer_serve_registry *reg;
     struct coffer_secret *key;          /* the model key; kept to load new versions (NULL: plain) */
     bool check_path, plain, tensor_content;
+    bool warmup;                        /* --enable_model_warmup (TF's default: on) */
     size_t instances;                   /* model copies per version without batching */
     int model_threads;                  /* kernel threads of each copy (0: one per CPU) */
     bool batching;
@@ -89,6 +90,10 @@ extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx *
  * (then the answer comes from a batch thread through job->pending, which
  * the caller has made). Either way the job is answered and freed. */
 void serve_job_run(struct serve_job *job);
+/* Move req's inputs into job in sig's order (the caller checked their
+ * names against sig). */
+void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_signature *sig,
+                           struct coffer_serve_predict_request *req);
 /* Answer the job (job->st says how) and free it. */
 void serve_job_finish(struct serve_job *job);
 

@@ -26,6 +26,12 @@ enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
                                                 const struct coffer_serve_limits *lim,
                                                 struct coffer_serve_rest_predict *out);
 
+/* The next protobuf field of rd: its number, wire type and, for varints,
+ * *value; a length-delimited field's bytes in *sub (its length in *value);
+ * fixed32/64 skipped. Groups and undefined wire types are MALFORMED. */
+enum coffer_err coffer_serve__pb_next(struct coffer_rd *rd, uint32_t *field, uint32_t *wire, uint64_t *value,
+                                      struct coffer_rd *sub);
+
 /* Record COFFER_E_NOMEM in st as RESOURCE_EXHAUSTED and return it. */
 enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);
 

@@ -28,6 +28,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout str
 "$coffer" pf gen-key -w model_key 2>/dev/null
 for v in 1 2 3; do "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o "models/digits/$v/model.onnx" 2>/dev/null; done
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/7/model.onnx 2>/dev/null
+# TF Serving warm-up files (made by the test's TF client), protected like the models
+client_py() { /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . localhost:1 ca.crt client.crt \
+                client.key "$1"; }
+for kind in good badinput classify; do client_py "warmupfile:warm_$kind:$kind"; done
+"$coffer" pf encrypt -w model_key -i warm_good -o models/other/7/assets.extra/tf_serving_warmup_requests 2>/dev/null
 cat > models.config <<'CFG'
 # two models: digits serves versions 1 and 2 (3 is on disk, not in the policy), other its latest
 model_config_list {
@@ -55,6 +60,8 @@ timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.
 pids+=($!)
 wait_log "gRPC on port" serve.log
 has "2 models" serve.log "both models served"
+has "model other version 7 warmed up with 2 requests" serve.log "warm-up file replayed before serving"
+if grep -q "model digits version 1 warmed up" serve.log; then bad "warm-up without a file"; else ok; fi
 
 client() { timeout 150 /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . "localhost:$1" \
              ca.crt client.crt client.key "$2"; }
@@ -107,6 +114,24 @@ expect 0 "coffer predict REST with a client certificate" -- "$coffer" predict --
   --cert client.crt --key client.key --model digits -i in/img000.npy --top 1
 expect 1 "coffer predict without a client certificate" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
   --model digits -i in/img000.npy
+
+# a warm-up that fails fails the load, naming the record (as TF Serving); the flag turns warm-up off
+for kind in badinput classify; do
+  "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o "warm$kind/1/model.onnx" 2>/dev/null
+  "$coffer" pf encrypt -w model_key -i "warm_$kind" -o "warm$kind/1/assets.extra/tf_serving_warmup_requests" 2>/dev/null
+  expect 1 "warm-up $kind fails the start" -- "$coffer" serve --model_base_path "warm$kind" --tls-cert server.crt \
+    --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+  case $kind in
+    badinput) has "warm-up record 0: input size does not match signature" err "a bad warm-up request named" ;;
+    classify) has "warm-up record 0 is a classify_log" err "another log type named" ;;
+  esac
+done
+# a plain (unencrypted) warm-up file next to a protected model is refused: it must be the model owner's
+"$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o warmplain/1/model.onnx 2>/dev/null
+mkdir -p warmplain/1/assets.extra && cp warm_good warmplain/1/assets.extra/tf_serving_warmup_requests
+expect 1 "a plain warm-up file" -- "$coffer" serve --model_base_path warmplain --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+has "warm-up file" err "the warm-up file named"
 
 # a new version dropped into a base path is served without a restart; the old one is unloaded
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/8/model.onnx 2>/dev/null

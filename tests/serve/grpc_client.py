@@ -8,8 +8,9 @@ MODE "models": Predict (tensor_content and float_val), GetModelMetadata,
 GetModelStatus across two models, versions and labels, gzip, every error
 path (unknown model, version, label, signature, inputs, dtypes, shapes,
 output filter, missing fields, Classify/Regress, unknown method, malformed
-messages), a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
-certificate. MODE "oversize": against a
+messages), grpc.health.v1 Check and Watch, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
+certificate. MODE "warmupfile:OUT:KIND" writes a TF Serving warm-up file (TFRecord of
+PredictionLogs; KIND good, badinput or classify). MODE "oversize": against a
 server with a 1 MiB message cap, a bigger Predict is RESOURCE_EXHAUSTED and a
 smaller one answered. MODE "wait:MODEL:VERSION": wait (bounded) until the version is
 the one Predict gets. MODE "flood:MODEL:N": N concurrent predicts; prints how
@@ -34,6 +35,7 @@ if not os.path.exists(os.path.join(gen, "tensorflow_serving", "apis", "predictio
 sys.path.insert(0, gen)
 
 import grpc  # noqa: E402
+from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,  # noqa: E402
                                      get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
@@ -120,6 +122,36 @@ if mode.startswith("wait:"):
     check(served_version(model) == int(version), f"{model} version {version} served after the reload")
     print(f"grpc_client: {passes} passed, {failures} failed")
     sys.exit(1 if failures else 0)
+
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+
+
+def field(num, data):  # a length-delimited protobuf field
+    return _VarintBytes(num << 3 | 2) + _VarintBytes(len(data)) + data
+
+
+if mode.startswith("warmupfile:"):
+    # TF Serving's warm-up file: TFRecord frames of PredictionLog { predict_log { request } }
+    # (field numbers from tensorflow_serving/apis/prediction_log.proto, which the shared protos leave out)
+    _, out, kind = mode.split(":")
+
+    def tfrecord(d):
+        n = struct.pack("<Q", len(d))
+        m = lambda c: (((c >> 15) | (c << 17)) + 0xa282ead8) & 0xffffffff  # noqa: E731
+        return n + struct.pack("<I", m(crc32c(n))) + d + struct.pack("<I", m(crc32c(d)))
+    logs = {"good": [(6, predict_req("ignored", batch=b)) for b in (1, 4)],
+            "badinput": [(6, predict_req("ignored", name="img"))],
+            "classify": [(2, classification_pb2.ClassificationRequest())]}[kind]
+    with open(out, "wb") as f:
+        for num, req in logs:
+            f.write(tfrecord(field(num, field(1, req.SerializeToString()))))
+    sys.exit(0)
 
 if mode == "oversize":
     # a server started with grpc.max_receive_message_length=1048576
@@ -279,6 +311,22 @@ check(c == grpc.StatusCode.UNIMPLEMENTED, f"unknown method: {c} {d}")
 # a generous deadline (grpc-timeout) is met
 _, c, _ = code_of(pred.Predict, predict_req("digits"), timeout=10)
 check(c == grpc.StatusCode.OK, f"predict with a deadline: {c}")
+
+# grpc.health.v1.Health/Check, hand-encoded (HealthCheckRequest { string service = 1; }):
+# SERVING is b"\x08\x01"; an unknown service is NOT_FOUND; Watch (streaming) UNIMPLEMENTED
+health = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+for svc in ("", "ModelService", "PredictionService", "tensorflow.serving.PredictionService"):
+    res, c, d = code_of(health, field(1, svc.encode()) if svc else b"", timeout=10)
+    check(c == grpc.StatusCode.OK and res == b"\x08\x01", f"health of {svc!r}: {c} {d} {res!r}")
+_, c, d = code_of(health, field(1, b"nope"), timeout=10)
+check(c == grpc.StatusCode.NOT_FOUND and "unknown service nope" in d, f"health of an unknown service: {c} {d}")
+_, c, d = code_of(health, b"\x0a\x05x", timeout=10)
+check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed HealthCheckRequest: {c} {d}")
+watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+_, c, d = code_of(lambda *a, **k: list(watch(*a, **k)), b"", timeout=10)
+check(c == grpc.StatusCode.UNIMPLEMENTED and "poll Check" in d, f"health Watch: {c} {d}")
 
 # many concurrent clients, each on its own channel (own TLS connection)
 errors = []
