@@ -517,6 +517,17 @@ COFFER_NODISCARD enum coffer_err coffer_serve_config_parse(const void *text, siz
                                                            struct coffer_serve_config *out);
 void coffer_serve_config_free(struct coffer_serve_config *c);
 
+/* ModelService/HandleReloadConfigRequest: the ModelServerConfig of a
+ * ReloadConfigRequest as the config-file parser gives it (model_config_list
+ * only; INVALID_ARGUMENT with TF's messages otherwise, or for a model listed
+ * twice, a config without name or base_path, an unknown platform, an empty
+ * `specific`). And the ReloadConfigResponse carrying status. */
+COFFER_NODISCARD enum coffer_err coffer_serve_reload_request_decode(const uint8_t *data, size_t size,
+                                                                    struct coffer_serve_config *out,
+                                                                    struct coffer_serve_status *st);
+COFFER_NODISCARD enum coffer_err coffer_serve_reload_response_encode(const struct coffer_serve_status *status,
+                                                                     uint8_t **out, size_t *out_size);
+
 /* --ssl_config_file (SSLConfig): PEM contents inline, not paths. TF Serving
  * applies it to gRPC only; coffer uses it for both ports. server_key and
  * server_cert are required; client_verify (mTLS) needs custom_ca. Owned;
@@ -633,8 +644,18 @@ void coffer_serve_registry_release(struct coffer_serve_registry *r, const struct
 COFFER_NODISCARD enum coffer_err coffer_serve_registry_status(struct coffer_serve_registry *r, const char *name,
                                                               struct coffer_serve_version_status **out,
                                                               size_t *count);
-size_t coffer_serve_registry_model_count(const struct coffer_serve_registry *r);
-const struct coffer_serve_model_config *coffer_serve_registry_model(const struct coffer_serve_registry *r, size_t i);
+/* Model records (reloads add some); model(i) is NULL for one a reload removed. */
+size_t coffer_serve_registry_model_count(struct coffer_serve_registry *r);
+const struct coffer_serve_model_config *coffer_serve_registry_model(struct coffer_serve_registry *r, size_t i);
+/* HandleReloadConfigRequest: serve cfg's models from now on (cfg is taken
+ * over, and zeroed). Models it leaves out are removed (NOT_FOUND for new
+ * requests; their versions unload once idle); the others take their new
+ * base path, policy and labels, and are polled at once, as at start-up.
+ * Returns the first failure (in st: the model and why); what loaded stays
+ * loaded. Duplicate names are INVALID_ARGUMENT (nothing changes). */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r,
+                                                             struct coffer_serve_config *cfg,
+                                                             struct coffer_serve_status *st);
 
 /* ---------------------------------------------------------------- batching */
 

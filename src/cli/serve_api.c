@@ -342,11 +342,13 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
 static bool all_models_available(struct serve_ctx *ctx)
 {
     for (size_t i = 0; i < coffer_serve_registry_model_count(ctx->reg); i++) {
+        const struct coffer_serve_model_config *m = coffer_serve_registry_model(ctx->reg, i);
         struct coffer_serve_version_status *vs;
         size_t count;
         bool ok = false;
-        if (coffer_serve_registry_status(ctx->reg, coffer_serve_registry_model(ctx->reg, i)->name, &vs, &count) !=
-            COFFER_OK)
+        if (m == NULL)
+            continue; /* removed by a config reload */
+        if (coffer_serve_registry_status(ctx->reg, m->name, &vs, &count) != COFFER_OK)
             return false;
         for (size_t k = 0; k < count && !ok; k++)
             ok = vs[k].state == COFFER_SERVE_STATE_AVAILABLE;
@@ -380,6 +382,29 @@ static enum coffer_err grpc_health(struct serve_ctx *ctx, const struct coffer_ne
         r = coffer_serve_status_set(st, COFFER_SERVE_NOT_FOUND, "unknown service %.200s", service);
     coffer_free(service);
     if (r == COFFER_OK && (r = coffer_serve_health_response_encode(h, out, n)) != COFFER_OK)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    return r;
+}
+
+/* ModelService/HandleReloadConfigRequest, as TF Serving: the new
+ * ModelServerConfig replaces the served models, and the call returns once
+ * their versions have loaded (on this worker thread). Only with
+ * --allow_reload_config, which needs client certificates. */
+static enum coffer_err grpc_reload(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, uint8_t **out,
+                                   size_t *n, struct coffer_serve_status *st)
+{
+    if (!ctx->allow_reload)
+        return coffer_serve_status_set(st, COFFER_SERVE_UNIMPLEMENTED,
+                                       "HandleReloadConfigRequest is off: start coffer serve with "
+                                       "--allow_reload_config (and client certificates) to allow it");
+    struct coffer_serve_config cfg;
+    enum coffer_err r = coffer_serve_reload_request_decode(call->message, call->message_size, &cfg, st);
+    if (r == COFFER_OK) {
+        coffer_info("serve: config reload of %zu model%s asked by %s", cfg.model_count,
+                    cfg.model_count == 1 ? "" : "s", call->remote_addr ? call->remote_addr : "?");
+        r = coffer_serve_registry_reload(ctx->reg, &cfg, st); /* takes cfg */
+    }
+    if (r == COFFER_OK && (r = coffer_serve_reload_response_encode(st, out, n)) != COFFER_OK)
         r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
     return r;
 }
@@ -433,9 +458,7 @@ enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call 
         r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
                                     "Watch is not supported by coffer serve (unary calls only): poll Check");
     } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
-        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
-                                    "HandleReloadConfigRequest is not supported by coffer serve: the served "
-                                    "models come from --model_config_file and their base paths");
+        r = grpc_reload(ctx, call, &out, &n, &st);
     } else {
         r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED, "Method not found: %s", call->path);
     }

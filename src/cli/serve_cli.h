@@ -15,8 +15,11 @@
 
 #define SERVE_MAX_IO 16 /* inputs or outputs of a served model */
 
-/* Metrics of one configured model (labels model="NAME"). */
+/* Metrics of one model (labels model="NAME"), made when a version of it
+ * first loads (a config reload may add models). */
 struct serve_model_metrics {
+    struct serve_model_metrics *next;
+    char *name;
     struct coffer_net_gauge *load_ms;       /* last load of a version */
     struct coffer_net_gauge *queue_depth;   /* batching: requests waiting */
     struct coffer_net_histogram *batch_size; /* batching: items per run */
@@ -38,7 +41,9 @@ struct serve_ctx {
     const char *metrics_path;           /* NULL: no metrics endpoint */
     struct coffer_net_counter *ok[2], *failed[2]; /* [0] REST, [1] gRPC */
     struct coffer_net_histogram *latency[2];
-    struct serve_model_metrics *mm;     /* per configured model */
+    pthread_mutex_t mm_mu;
+    struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
+    bool allow_reload;                  /* --allow_reload_config */
     struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
 };
 
@@ -96,6 +101,9 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
                            struct coffer_serve_predict_request *req);
 /* Answer the job (job->st says how) and free it. */
 void serve_job_finish(struct serve_job *job);
+
+/* cmd_serve.c: the metrics of model name, made on first use; NULL when out of memory. */
+struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *name);
 
 /* serve_api.c */
 enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp);

@@ -448,7 +448,10 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     if (ld == NULL)
         return COFFER_E_NOMEM;
     ld->ctx = ctx;
-    ld->mm = &ctx->mm[model - ctx->models.models];
+    if ((ld->mm = serve_metrics_for(ctx, model->name)) == NULL) {
+        coffer_free(ld);
+        return COFFER_E_NOMEM;
+    }
     /* batching: an instance per batch thread and allowed batch size, all
      * but the first made when first needed; otherwise --model_instances */
     size_t n_inst = ctx->instances, n_eager = ctx->instances;

@@ -7,6 +7,10 @@
 #include "coffer/serve.h"
 
 /* Shorthands for the common canonical codes. */
+/* Caps on a model config (file or reload); duplicate checks are quadratic. */
+#define COFFER_SERVE__MAX_MODELS 4096
+#define COFFER_SERVE__MAX_LABELS 1024
+
 #define SERVE_INVALID(st, ...) coffer_serve_status_set((st), COFFER_SERVE_INVALID_ARGUMENT, __VA_ARGS__)
 
 /* lim or the defaults. */

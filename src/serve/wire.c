@@ -70,7 +70,7 @@ enum coffer_err coffer_serve_health_request_decode(const uint8_t *data, size_t s
     const uint8_t *name = NULL;
     size_t name_n = 0;
     while (coffer_rd_left(&rd) > 0) {
-        uint32_t field, wire;
+        uint32_t field = 0, wire = 0;
         uint64_t v;
         if (coffer_serve__pb_next(&rd, &field, &wire, &v, &sub) != COFFER_OK)
             return SERVE_INVALID(st, "Could not parse the HealthCheckRequest");
@@ -142,7 +142,7 @@ static enum coffer_err prediction_log(struct coffer_rd *rd, size_t index, struct
     bool have = false;
     uint32_t other = 0;
     while (coffer_rd_left(rd) > 0) {
-        uint32_t field, wire;
+        uint32_t field = 0, wire = 0;
         uint64_t v;
         struct coffer_rd sub;
         enum coffer_err r = coffer_serve__pb_next(rd, &field, &wire, &v, &sub);
@@ -166,7 +166,7 @@ static enum coffer_err prediction_log(struct coffer_rd *rd, size_t index, struct
         rec->size = 0;
         /* PredictLog: the last request field wins */
         while (coffer_rd_left(&sub) > 0) {
-            uint32_t f2, w2;
+            uint32_t f2 = 0, w2 = 0;
             uint64_t v2;
             struct coffer_rd req;
             if ((r = coffer_serve__pb_next(&sub, &f2, &w2, &v2, &req)) != COFFER_OK) {

@@ -96,13 +96,22 @@ G2=$(port); R2=$(port)
 timeout 100 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
   --model-key model_key --ssl_client_ca ca.crt --port "$G2" --rest_api_port "$R2" --host 127.0.0.1 --threads 2 \
   --grpc_channel_arguments grpc.max_receive_message_length=1048576,grpc.keepalive_time_ms=1000 \
-  --rest_api_max_body_bytes 1048576 > caps.log 2>&1 &
+  --rest_api_max_body_bytes 1048576 --allow_reload_config > caps.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" caps.log
 has "grpc.keepalive_time_ms is not used by coffer serve" caps.log "unused channel argument named"
 if client "$G2" oversize > over.out 2>&1; then ok; else bad "gRPC message cap: $(head -5 over.out)"; fi
 [ "$("${C[@]}" -d @big.json "https://localhost:$R2/v1/models/digits:predict")" = 413 ] || bad "REST body over the cap: 413"
+# HandleReloadConfigRequest (allowed on this one), and the REST view of its result
+if client "$G2" reload > reload.out 2>&1; then ok; else bad "config reload: $(grep -v '^grpc_client: [0-9]' reload.out | head -5)"; fi
+has "config reload of 2 models asked by 127.0.0.1" caps.log "a reload is logged with its client"
+wait_log "model other version 7 unloaded" caps.log
+[ "$("${C[@]}" "https://localhost:$R2/v1/models/third")" = 200 ] || bad "REST status of a model added by a reload"
+[ "$("${C[@]}" "https://localhost:$R2/v1/models/other")" = 404 ] || bad "REST status of a model a reload dropped: 404"
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+expect 1 "reload without client certificates" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --allow_reload_config --port "$(port)" --rest_api_port 0
+has "needs client certificates" err "why a reload needs client certificates"
 expect 2 "bad channel argument" -- "$coffer" serve --model_config_file models.config --tls-cert server.crt \
   --tls-key server.key --model-key model_key --grpc_channel_arguments grpc.max_receive_message_length=0
 

@@ -8,9 +8,11 @@ MODE "models": Predict (tensor_content and float_val), GetModelMetadata,
 GetModelStatus across two models, versions and labels, gzip, every error
 path (unknown model, version, label, signature, inputs, dtypes, shapes,
 output filter, missing fields, Classify/Regress, unknown method, malformed
-messages), grpc.health.v1 Check and Watch, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
+messages), grpc.health.v1 Check and Watch, HandleReloadConfigRequest refused, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
 certificate. MODE "warmupfile:OUT:KIND" writes a TF Serving warm-up file (TFRecord of
-PredictionLogs; KIND good, badinput or classify). MODE "oversize": against a
+PredictionLogs; KIND good, badinput or classify). MODE "reload": HandleReloadConfigRequest against a server started with
+--allow_reload_config (models dropped, added, new policy and labels, errors).
+MODE "oversize": against a
 server with a 1 MiB message cap, a bigger Predict is RESOURCE_EXHAUSTED and a
 smaller one answered. MODE "wait:MODEL:VERSION": wait (bounded) until the version is
 the one Predict gets. MODE "flood:MODEL:N": N concurrent predicts; prints how
@@ -38,8 +40,8 @@ import grpc  # noqa: E402
 from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,  # noqa: E402
-                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+                                     get_model_status_pb2, model_management_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
 
 failures = 0
 passes = 0
@@ -159,6 +161,48 @@ if mode == "oversize":
     check(c == grpc.StatusCode.RESOURCE_EXHAUSTED, f"message over the configured cap: {c} {d}")
     _, c, d = code_of(pred.Predict, predict_req("digits", t=image(3000)), timeout=30)  # 0.77 MB
     check(c == grpc.StatusCode.OK, f"message under the configured cap: {c} {d}")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+def reload_req(*cfgs):
+    req = model_management_pb2.ReloadConfigRequest()
+    for name, base, versions, labels in cfgs:
+        c = req.config.model_config_list.config.add(name=name, base_path=base, model_platform="onnx")
+        if versions:
+            c.model_version_policy.specific.versions.extend(versions)
+        for k, v in labels.items():
+            c.version_labels[k] = v
+    return req
+
+
+if mode == "reload":
+    # a server started with --allow_reload_config on models.config (digits 1+2, other 7)
+    new = reload_req(("digits", "models/digits", [1], {"stable": 1}), ("third", "models/other", [], {}))
+    res, c, d = code_of(models.HandleReloadConfigRequest, new, timeout=60)
+    check(c == grpc.StatusCode.OK and res.status.error_code == 0, f"reload: {c} {d}")
+    check(served_version("digits") == 1, "digits now serves version 1 only (its new policy)")
+    check(served_version("third") == 7, "a model the reload added is served at once")
+    expect_error(pred.Predict, predict_req("other"), grpc.StatusCode.NOT_FOUND,
+                 "Servable not found for request: Latest(other)", "a model the reload dropped")
+    sr = get_model_status_pb2.GetModelStatusRequest()
+    sr.model_spec.name = "other"
+    expect_error(models.GetModelStatus, sr, grpc.StatusCode.NOT_FOUND, "Could not find any versions of model other",
+                 "status of a dropped model")
+    res, c, d = code_of(pred.Predict, predict_req("digits", label="stable"), timeout=20)
+    check(c == grpc.StatusCode.OK and res.model_spec.version.value == 1, f"the new label: {c} {d}")
+    # a model with nothing to serve is reported, naming it; the others keep serving
+    bad = reload_req(("digits", "models/digits", [1], {}), ("third", "models/other", [], {}),
+                     ("nope", "models/none", [], {}))
+    expect_error(models.HandleReloadConfigRequest, bad, grpc.StatusCode.NOT_FOUND, "model nope: ",
+                 "reload with a model that has no version")
+    check(served_version("third") == 7 and served_version("digits") == 1, "what loaded keeps serving")
+    expect_error(models.HandleReloadConfigRequest, reload_req(("a", "models/digits", [], {}), ("a", "x", [], {})),
+                 grpc.StatusCode.INVALID_ARGUMENT, "Illegal to list model a multiple times in config list",
+                 "reload listing a model twice")
+    custom = model_management_pb2.ReloadConfigRequest()
+    custom.config.custom_model_config.type_url = "x"
+    expect_error(models.HandleReloadConfigRequest, custom, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Only ModelConfigList is currently supported", "reload with custom_model_config")
     print(f"grpc_client: {passes} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
@@ -327,6 +371,10 @@ watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambd
                         response_deserializer=lambda b: b)
 _, c, d = code_of(lambda *a, **k: list(watch(*a, **k)), b"", timeout=10)
 check(c == grpc.StatusCode.UNIMPLEMENTED and "poll Check" in d, f"health Watch: {c} {d}")
+
+# HandleReloadConfigRequest is off unless the server allows it
+expect_error(models.HandleReloadConfigRequest, reload_req(("digits", "models/digits", [], {})),
+             grpc.StatusCode.UNIMPLEMENTED, "--allow_reload_config", "reload on a server that does not allow it")
 
 # many concurrent clients, each on its own channel (own TLS connection)
 errors = []

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "coffer/serve.h"
+#include "tensorflow_serving/apis/model_management.pb-c.h"
 
 /* CRC-32C, bit by bit (an implementation apart from wire.c's table). */
 static uint32_t crc32c_bits(const uint8_t *p, size_t n)
@@ -230,6 +231,108 @@ static void test_health(void **state)
     coffer_free(out);
 }
 
+/* ReloadConfigRequest -> config, as the config file parser would give it. */
+static enum coffer_err reload_decode(const Tensorflow__Serving__ReloadConfigRequest *m, struct coffer_serve_config *c,
+                                     struct coffer_serve_status *st)
+{
+    size_t n = tensorflow__serving__reload_config_request__get_packed_size(m);
+    uint8_t *b = malloc(n + 1);
+    tensorflow__serving__reload_config_request__pack(m, b);
+    enum coffer_err r = coffer_serve_reload_request_decode(b, n, c, st);
+    free(b);
+    return r;
+}
+
+static void test_reload_request(void **state)
+{
+    (void)state;
+    Tensorflow__Serving__ModelConfig__VersionLabelsEntry l1 = TENSORFLOW__SERVING__MODEL_CONFIG__VERSION_LABELS_ENTRY__INIT,
+                                                         l2 = TENSORFLOW__SERVING__MODEL_CONFIG__VERSION_LABELS_ENTRY__INIT;
+    l1.key = "stable";
+    l1.value = 1;
+    l2.key = "stable"; /* a map: the last wins */
+    l2.value = 2;
+    Tensorflow__Serving__ModelConfig__VersionLabelsEntry *labels[] = {&l1, &l2};
+    int64_t versions[] = {1, 2};
+    Tensorflow__Serving__FileSystemStoragePathSourceConfig__ServableVersionPolicy__Specific spec =
+        TENSORFLOW__SERVING__FILE_SYSTEM_STORAGE_PATH_SOURCE_CONFIG__SERVABLE_VERSION_POLICY__SPECIFIC__INIT;
+    spec.n_versions = 2;
+    spec.versions = versions;
+    Tensorflow__Serving__FileSystemStoragePathSourceConfig__ServableVersionPolicy pol =
+        TENSORFLOW__SERVING__FILE_SYSTEM_STORAGE_PATH_SOURCE_CONFIG__SERVABLE_VERSION_POLICY__INIT;
+    pol.policy_choice_case =
+        TENSORFLOW__SERVING__FILE_SYSTEM_STORAGE_PATH_SOURCE_CONFIG__SERVABLE_VERSION_POLICY__POLICY_CHOICE_SPECIFIC;
+    pol.specific = &spec;
+    Tensorflow__Serving__ModelConfig a = TENSORFLOW__SERVING__MODEL_CONFIG__INIT, b = TENSORFLOW__SERVING__MODEL_CONFIG__INIT;
+    a.name = "a";
+    a.base_path = "/models/a";
+    a.model_platform = "onnx";
+    a.model_version_policy = &pol;
+    a.n_version_labels = 2;
+    a.version_labels = labels;
+    b.name = "b";
+    b.base_path = "/models/b";
+    Tensorflow__Serving__ModelConfig *cfgs[] = {&a, &b};
+    Tensorflow__Serving__ModelConfigList list = TENSORFLOW__SERVING__MODEL_CONFIG_LIST__INIT;
+    list.n_config = 2;
+    list.config = cfgs;
+    Tensorflow__Serving__ModelServerConfig msc = TENSORFLOW__SERVING__MODEL_SERVER_CONFIG__INIT;
+    msc.config_case = TENSORFLOW__SERVING__MODEL_SERVER_CONFIG__CONFIG_MODEL_CONFIG_LIST;
+    msc.model_config_list = &list;
+    Tensorflow__Serving__ReloadConfigRequest req = TENSORFLOW__SERVING__RELOAD_CONFIG_REQUEST__INIT;
+    req.config = &msc;
+    struct coffer_serve_config c;
+    struct coffer_serve_status st;
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_OK);
+    assert_int_equal(c.model_count, 2);
+    assert_string_equal(c.models[0].name, "a");
+    assert_string_equal(c.models[0].base_path, "/models/a");
+    assert_int_equal(c.models[0].policy.kind, COFFER_SERVE_POLICY_SPECIFIC);
+    assert_int_equal(c.models[0].policy.version_count, 2);
+    assert_int_equal(c.models[0].label_count, 1);
+    assert_int_equal(c.models[0].labels[0].version, 2);
+    assert_int_equal(c.models[1].policy.kind, COFFER_SERVE_POLICY_LATEST);
+    assert_string_equal(c.models[1].platform, "");
+    coffer_serve_config_free(&c);
+    /* refusals, with TF's messages where it has them */
+    b.name = "a";
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    assert_string_equal(st.message, "Illegal to list model a multiple times in config list");
+    b.name = "b";
+    b.base_path = "";
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    assert_non_null(strstr(st.message, "without a base_path"));
+    b.base_path = "/models/b";
+    b.model_platform = "pytorch";
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    b.model_platform = "";
+    spec.n_versions = 0;
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    assert_non_null(strstr(st.message, "specific lists no versions"));
+    spec.n_versions = 2;
+    msc.config_case = TENSORFLOW__SERVING__MODEL_SERVER_CONFIG__CONFIG_CUSTOM_MODEL_CONFIG;
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    msc.custom_model_config = &any;
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    assert_non_null(strstr(st.message, "Only ModelConfigList is currently supported"));
+    req.config = NULL;
+    assert_int_equal(reload_decode(&req, &c, &st), COFFER_E_MALFORMED);
+    assert_int_equal(coffer_serve_reload_request_decode((const uint8_t *)"\x0a\xff", 2, &c, &st), COFFER_E_MALFORMED);
+    assert_int_equal(st.code, COFFER_SERVE_INVALID_ARGUMENT);
+
+    /* the response: a StatusProto */
+    uint8_t *out;
+    size_t n;
+    coffer_serve_status_clear(&st);
+    assert_int_equal(coffer_serve_reload_response_encode(&st, &out, &n), COFFER_OK);
+    Tensorflow__Serving__ReloadConfigResponse *resp = tensorflow__serving__reload_config_response__unpack(NULL, n, out);
+    assert_non_null(resp);
+    assert_non_null(resp->status);
+    assert_int_equal(resp->status->error_code, 0);
+    tensorflow__serving__reload_config_response__free_unpacked(resp, NULL);
+    coffer_free(out);
+}
+
 int test_wire_main(void);
 int test_wire_main(void)
 {
@@ -239,6 +342,7 @@ int test_wire_main(void)
         cmocka_unit_test(test_warmup_errors),
         cmocka_unit_test(test_warmup_alloc_faults),
         cmocka_unit_test(test_health),
+        cmocka_unit_test(test_reload_request),
     };
     return cmocka_run_group_tests_name("serve_wire", tests, NULL, NULL);
 }
