@@ -42,35 +42,18 @@ bench_cert
 "$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
 (cd "$tmp" && "$coffer" pf encrypt -w model.key -i "$models/${model}_dyn.onnx" -o "models/$model/1/model.onnx" 2>/dev/null)
 
-# the request: a framed PredictRequest, the input file as a [1, ...] float tensor
-# (field numbers from predict.proto / tensor.proto; the item shape from the model's metadata below)
 gport=$(free_port)
 (cd "$tmp" && exec env COFFER_LOG_LEVEL=warn "$coffer" serve --model_base_path "models/$model" --model_name "$model" \
   --tls-cert cert.pem --tls-key key.pem --model-key model.key --host 127.0.0.1 --port "$gport" --rest_api_port 0 \
   --threads 1 --model_instances 1 --model_threads "$threads" >"$tmp/serve.log" 2>&1) &
 spid=$!
-/usr/bin/python3 - "$tmp" "$models/${model}_in.f32" "$model" <<'PY'
-import struct, sys
-d, inp, model = sys.argv[1:4]
-x = open(inp, "rb").read()
-shape = {"resnet50": [1, 3, 224, 224], "mobilenet_v2": [1, 3, 224, 224], "mlp": [1, 784]}[model]
-assert len(x) == 4 * eval("*".join(map(str, shape))), "input file size does not fit the shape"
-def v(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-def ld(field, payload):
-    return v(field << 3 | 2) + v(len(payload)) + payload
-dims = b"".join(ld(2, v(1 << 3) + v(s)) for s in shape)
-tensor = v(1 << 3) + v(1) + ld(2, dims) + ld(4, x)
-msg = ld(1, ld(1, model.encode())) + ld(2, ld(1, b"input") + ld(2, tensor))
-open(f"{d}/predict.grpc", "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
-PY
+# the request: a framed PredictRequest, the input file as a [1, ...] float tensor
+case $model in
+  resnet50 | mobilenet_v2) shape=1,3,224,224 ;;
+  mlp) shape=1,784 ;;
+  *) echo "serve_overhead.sh: the input shape of $model is not known here" >&2; exit 2 ;;
+esac
+/usr/bin/python3 bench/grpc_request.py "$tmp/predict.grpc" "$model" input "$shape" "$models/${model}_in.f32"
 url="https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict"
 h2() { h2load -t1 -c1 -m1 -d "$tmp/predict.grpc" -H 'content-type: application/grpc' -H 'te: trailers' "$@" "$url"; }
 for _ in $(seq 600); do
