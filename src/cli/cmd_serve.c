@@ -50,6 +50,7 @@ void cmd_serve_help(FILE *out)
             "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
+            "                    [--enable_model_warmup[=false]] [--allow_reload_config]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
             "REST /v1/models/...) for ONNX models kept as Gramine protected files at\n"
