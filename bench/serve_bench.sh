@@ -55,24 +55,9 @@ json.dump({"instances": [x]}, open(f"{d}/predict.json", "w"))
 open(f"{d}/post.lua", "w").write(
     'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     f'local f = io.open("{d}/predict.json", "r")\nwrk.body = f:read("*a")\nf:close()\n')
-# PredictRequest by hand (field numbers from predict.proto / tensor.proto):
-# 1 model_spec {1 name}, 2 inputs map entry {1 key, 2 TensorProto {1 dtype, 2 shape {2 dim {1 size}}, 4 content}}
-def v(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-def ld(field, payload):
-    return v(field << 3 | 2) + v(len(payload)) + payload
-dims = ld(2, v(1 << 3) + v(1)) + ld(2, v(1 << 3) + v(784))
-tensor = v(1 << 3) + v(1) + ld(2, dims) + ld(4, struct.pack("<784f", *x))
-msg = ld(1, ld(1, b"mlp")) + ld(2, ld(1, b"input") + ld(2, tensor))
-open(f"{d}/predict.grpc", "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
+open(f"{d}/input.f32", "wb").write(struct.pack("<784f", *x))
 PY
+/usr/bin/python3 bench/grpc_request.py "$tmp/predict.grpc" mlp input 1,784 "$tmp/input.f32"
 
 gport=$(free_port)
 rport=$(free_port)

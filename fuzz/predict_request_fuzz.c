@@ -1,8 +1,8 @@
 /* predict_request_fuzz.c — protobuf PredictRequest bytes -> tensors, under
  * small limits, then the signature checks and a response encode/decode
  * round trip of whatever was accepted (which must come back identical).
- * The same bytes also go through the TensorProto, GetModelMetadataRequest
- * and GetModelStatusRequest decoders. */
+ * The same bytes also go through the TensorProto, GetModelMetadataRequest,
+ * GetModelStatusRequest and ReloadConfigRequest decoders. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,5 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         coffer_serve_model_spec_free(&spec);
     if (coffer_serve_status_request_decode(data, size, &spec, &st) == COFFER_OK)
         coffer_serve_model_spec_free(&spec);
+    struct coffer_serve_config cfg;
+    if (coffer_serve_reload_request_decode(data, size, &cfg, &st) == COFFER_OK)
+        coffer_serve_config_free(&cfg);
     return 0;
 }

@@ -7,3 +7,4 @@ coffer_fuzz(model_config LIBS coffer_serve SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/see
 #   build/fuzz/fuzz/gen_serve_seeds fuzz/seeds/predict_request).
 add_executable(gen_serve_seeds gen_serve_seeds.c)
 target_link_libraries(gen_serve_seeds PRIVATE coffer_serve)
+coffer_fuzz(warmup LIBS coffer_serve SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/seeds/warmup)

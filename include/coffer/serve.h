@@ -316,6 +316,37 @@ COFFER_NODISCARD enum coffer_err coffer_serve_status_response_encode(const struc
                                                                      size_t count, uint8_t **out,
                                                                      size_t *out_size);
 
+/* grpc.health.v1.Health: HealthCheckRequest { string service = 1; } and
+ * HealthCheckResponse { ServingStatus status = 1; }. */
+enum coffer_serve_health {
+    COFFER_SERVE_HEALTH_UNKNOWN = 0,
+    COFFER_SERVE_HEALTH_SERVING = 1,
+    COFFER_SERVE_HEALTH_NOT_SERVING = 2,
+    COFFER_SERVE_HEALTH_SERVICE_UNKNOWN = 3,
+};
+/* *service from coffer_malloc ("" when absent); at most 1024 bytes, no NUL. */
+COFFER_NODISCARD enum coffer_err coffer_serve_health_request_decode(const uint8_t *data, size_t size, char **service,
+                                                                    struct coffer_serve_status *st);
+COFFER_NODISCARD enum coffer_err coffer_serve_health_response_encode(enum coffer_serve_health status, uint8_t **out,
+                                                                     size_t *out_size);
+
+/* ------------------------------------------------------------ model warm-up */
+
+/* TF Serving's warm-up file, VERSION/assets.extra/tf_serving_warmup_requests:
+ * TFRecord-framed PredictionLog records (CRCs checked), at most
+ * COFFER_SERVE_WARMUP_MAX_RECORDS (TF's kMaxNumRecords). coffer runs
+ * predict_log records; another log type is COFFER_E_UNSUPPORTED, naming
+ * it. *out (coffer_malloc; NULL when empty) holds each record's
+ * PredictRequest bytes, pointing into data. */
+#define COFFER_SERVE_WARMUP_FILE "assets.extra/tf_serving_warmup_requests"
+#define COFFER_SERVE_WARMUP_MAX_RECORDS 1000
+struct coffer_serve_warmup_record {
+    const uint8_t *request;
+    size_t size;
+};
+COFFER_NODISCARD enum coffer_err coffer_serve_warmup_parse(const uint8_t *data, size_t size,
+                                                           struct coffer_serve_warmup_record **out, size_t *count);
+
 /* -------------------------------------------------------------------- REST */
 
 enum coffer_serve_rest_kind {
@@ -486,6 +517,17 @@ COFFER_NODISCARD enum coffer_err coffer_serve_config_parse(const void *text, siz
                                                            struct coffer_serve_config *out);
 void coffer_serve_config_free(struct coffer_serve_config *c);
 
+/* ModelService/HandleReloadConfigRequest: the ModelServerConfig of a
+ * ReloadConfigRequest as the config-file parser gives it (model_config_list
+ * only; INVALID_ARGUMENT with TF's messages otherwise, or for a model listed
+ * twice, a config without name or base_path, an unknown platform, an empty
+ * `specific`). And the ReloadConfigResponse carrying status. */
+COFFER_NODISCARD enum coffer_err coffer_serve_reload_request_decode(const uint8_t *data, size_t size,
+                                                                    struct coffer_serve_config *out,
+                                                                    struct coffer_serve_status *st);
+COFFER_NODISCARD enum coffer_err coffer_serve_reload_response_encode(const struct coffer_serve_status *status,
+                                                                     uint8_t **out, size_t *out_size);
+
 /* --ssl_config_file (SSLConfig): PEM contents inline, not paths. TF Serving
  * applies it to gRPC only; coffer uses it for both ports. server_key and
  * server_cert are required; client_verify (mTLS) needs custom_ca. Owned;
@@ -602,8 +644,18 @@ void coffer_serve_registry_release(struct coffer_serve_registry *r, const struct
 COFFER_NODISCARD enum coffer_err coffer_serve_registry_status(struct coffer_serve_registry *r, const char *name,
                                                               struct coffer_serve_version_status **out,
                                                               size_t *count);
-size_t coffer_serve_registry_model_count(const struct coffer_serve_registry *r);
-const struct coffer_serve_model_config *coffer_serve_registry_model(const struct coffer_serve_registry *r, size_t i);
+/* Model records (reloads add some); model(i) is NULL for one a reload removed. */
+size_t coffer_serve_registry_model_count(struct coffer_serve_registry *r);
+const struct coffer_serve_model_config *coffer_serve_registry_model(struct coffer_serve_registry *r, size_t i);
+/* HandleReloadConfigRequest: serve cfg's models from now on (cfg is taken
+ * over, and zeroed). Models it leaves out are removed (NOT_FOUND for new
+ * requests; their versions unload once idle); the others take their new
+ * base path, policy and labels, and are polled at once, as at start-up.
+ * Returns the first failure (in st: the model and why); what loaded stays
+ * loaded. Duplicate names are INVALID_ARGUMENT (nothing changes). */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r,
+                                                             struct coffer_serve_config *cfg,
+                                                             struct coffer_serve_status *st);
 
 /* ---------------------------------------------------------------- batching */
 

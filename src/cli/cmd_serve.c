@@ -49,6 +49,8 @@ void cmd_serve_help(FILE *out)
             "                    [--file_system_poll_wait_seconds 1] [--model_instances N] [--model_threads N]\n"
             "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
+            "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
+            "                    [--enable_model_warmup[=false]] [--allow_reload_config]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
             "REST /v1/models/...) for ONNX models kept as Gramine protected files at\n"
@@ -79,6 +81,16 @@ void cmd_serve_help(FILE *out)
             "  --threads N            worker threads per port (default: the number of CPUs)\n"
             "  --monitoring_config_file F  TF's MonitoringConfig (prometheus_config { enable path })\n"
             "  --enable_serialization_as_tensor_content  gRPC outputs in tensor_content\n"
+            "  --grpc_channel_arguments K=V,...  as TF Serving: grpc.max_receive_message_length\n"
+            "                         and grpc.max_send_message_length (bytes; default and -1:\n"
+            "                         2147483647, TF Serving's); other keys are logged and ignored\n"
+            "  --rest_api_max_body_bytes N  REST request body cap (default 268435456, 256 MiB)\n"
+            "  --enable_model_warmup[=false]  replay VERSION/assets.extra/tf_serving_warmup_requests\n"
+            "                         (TF's TFRecord of PredictionLogs; protected like the model)\n"
+            "                         before a version is AVAILABLE (default on, as TF)\n"
+            "  --enable_grpc_healthcheck_service  accepted; grpc.health.v1.Health is always on\n"
+            "  --allow_reload_config  answer ModelService/HandleReloadConfigRequest (replace the\n"
+            "                         served models); needs client certificates (--ssl_client_ca)\n"
             "  --host ADDR            listen address (default 0.0.0.0)\n"
             "  --rest_api_port 0      no REST\n"
             "  --no-path-check        accept a model encrypted for another path\n"
@@ -182,11 +194,12 @@ static enum coffer_err tls_from_ssl_config(SSL_CTX *ssl, const char *path, bool 
 
 /* Register the server's metrics: TF's request series per API, and per
  * model the load time and (batching) the queue. */
+static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
+
 static enum coffer_err metrics_setup(struct serve_ctx *ctx)
 {
-    static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
-    static const double sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    static const double *bounds = latency_bounds;
     static const char *api[2] = {"rest", "grpc"};
     enum coffer_err r = coffer_net_metrics_new(&ctx->metrics);
     char labels[600];
@@ -201,34 +214,56 @@ static enum coffer_err metrics_setup(struct serve_ctx *ctx)
             break;
         snprintf(labels, sizeof(labels), "api=\"%s\"", api[a]);
         r = coffer_net_metrics_histogram(ctx->metrics, "coffer_serve_request_seconds", "Model request latency",
-                                         labels, bounds, sizeof(bounds) / sizeof(bounds[0]), &ctx->latency[a]);
-    }
-    if (r == COFFER_OK && (ctx->mm = coffer_calloc(ctx->models.model_count, sizeof(*ctx->mm))) == NULL)
-        r = COFFER_E_NOMEM;
-    for (size_t i = 0; i < ctx->models.model_count && r == COFFER_OK; i++) {
-        /* the model name as a label value: only what needs no escaping */
-        char name[256];
-        size_t k = 0;
-        for (const char *p = ctx->models.models[i].name; *p && k + 1 < sizeof(name); p++)
-            name[k++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
-        name[k] = '\0';
-        snprintf(labels, sizeof(labels), "model=\"%s\"", name);
-        struct serve_model_metrics *m = &ctx->mm[i];
-        if ((r = coffer_net_metrics_gauge(ctx->metrics, "coffer_serve_model_load_milliseconds",
-                                          "Time to decrypt and load the model's last version", labels,
-                                          &m->load_ms)) != COFFER_OK || !ctx->batching)
-            continue;
-        if ((r = coffer_net_metrics_gauge(ctx->metrics, "coffer_serve_batch_queue_depth",
-                                          "Predict requests waiting for a batch", labels, &m->queue_depth)) ==
-                COFFER_OK &&
-            (r = coffer_net_metrics_histogram(ctx->metrics, "coffer_serve_batch_size", "Items per batched run",
-                                              labels, sizes, sizeof(sizes) / sizeof(sizes[0]), &m->batch_size)) ==
-                COFFER_OK)
-            r = coffer_net_metrics_histogram(ctx->metrics, "coffer_serve_batch_queue_seconds",
-                                             "Time a request waited for its batch", labels, bounds,
-                                             sizeof(bounds) / sizeof(bounds[0]), &m->queue_wait);
+                                         labels, bounds, sizeof(latency_bounds) / sizeof(latency_bounds[0]),
+                                         &ctx->latency[a]);
     }
     return r;
+}
+
+/* see serve_cli.h */
+struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *model)
+{
+    static const double sizes[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    pthread_mutex_lock(&ctx->mm_mu);
+    struct serve_model_metrics *m = ctx->mm;
+    while (m != NULL && strcmp(m->name, model) != 0)
+        m = m->next;
+    if (m != NULL || (m = coffer_calloc(1, sizeof(*m))) == NULL || (m->name = coffer_strdup(model)) == NULL) {
+        if (m != NULL && m->name == NULL) {
+            coffer_free(m);
+            m = NULL;
+        }
+        pthread_mutex_unlock(&ctx->mm_mu);
+        return m;
+    }
+    /* the model name as a label value: only what needs no escaping */
+    char name[256], labels[300];
+    size_t k = 0;
+    for (const char *p = model; *p && k + 1 < sizeof(name); p++)
+        name[k++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? '_' : *p;
+    name[k] = '\0';
+    snprintf(labels, sizeof(labels), "model=\"%s\"", name);
+    enum coffer_err r = coffer_net_metrics_gauge(ctx->metrics, "coffer_serve_model_load_milliseconds",
+                                                 "Time to decrypt and load the model's last version", labels,
+                                                 &m->load_ms);
+    if (r == COFFER_OK && ctx->batching &&
+        (r = coffer_net_metrics_gauge(ctx->metrics, "coffer_serve_batch_queue_depth",
+                                      "Predict requests waiting for a batch", labels, &m->queue_depth)) == COFFER_OK &&
+        (r = coffer_net_metrics_histogram(ctx->metrics, "coffer_serve_batch_size", "Items per batched run", labels,
+                                          sizes, sizeof(sizes) / sizeof(sizes[0]), &m->batch_size)) == COFFER_OK)
+        r = coffer_net_metrics_histogram(ctx->metrics, "coffer_serve_batch_queue_seconds",
+                                         "Time a request waited for its batch", labels, latency_bounds,
+                                         sizeof(latency_bounds) / sizeof(latency_bounds[0]), &m->queue_wait);
+    if (r != COFFER_OK) { /* the registry keeps what was registered */
+        coffer_free(m->name);
+        coffer_free(m);
+        m = NULL;
+    } else {
+        m->next = ctx->mm;
+        ctx->mm = m;
+    }
+    pthread_mutex_unlock(&ctx->mm_mu);
+    return m;
 }
 
 /* --model_name/--model_base_path as a one-model config. */
@@ -247,6 +282,53 @@ static enum coffer_err single_model(struct coffer_serve_config *c, const char *n
     return COFFER_OK;
 }
 
+/* --grpc_channel_arguments: TF Serving passes K=V,... to gRPC core; of
+ * those, the message caps mean something here (TF Serving's own default for
+ * both is INT32_MAX, and -1 is gRPC's "unlimited", capped to the same). */
+static enum coffer_err grpc_channel_args(const char *text, size_t *recv, size_t *send)
+{
+    char *copy = coffer_strdup(text);
+    if (copy == NULL)
+        return COFFER_E_NOMEM;
+    enum coffer_err r = COFFER_OK;
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL && r == COFFER_OK; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL) {
+            r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--grpc_channel_arguments: '%s' is not KEY=VALUE", kv);
+            break;
+        }
+        *eq = '\0';
+        size_t *dst = strcmp(kv, "grpc.max_receive_message_length") == 0 ? recv
+                      : strcmp(kv, "grpc.max_send_message_length") == 0  ? send
+                                                                          : NULL;
+        if (dst == NULL) {
+            coffer_warn("serve: --grpc_channel_arguments: %s is not used by coffer serve (ignored)", kv);
+            continue;
+        }
+        char *end;
+        long long v = strtoll(eq + 1, &end, 10);
+        if (eq[1] == '\0' || *end != '\0' || v < -1 || v == 0 || v > INT32_MAX)
+            r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--grpc_channel_arguments: %s must be 1..%d or -1", kv, INT32_MAX);
+        else
+            *dst = v == -1 ? (size_t)INT32_MAX : (size_t)v;
+    }
+    coffer_free(copy);
+    return r;
+}
+
+/* Decoding caps for messages of up to max bytes: a tensor may be as large
+ * as its message. */
+static void limits_for(size_t max, struct coffer_serve_limits *lim)
+{
+    coffer_serve_limits_default(lim);
+    lim->max_message_size = max;
+    if (lim->max_tensor_size < max)
+        lim->max_tensor_size = max;
+    if (lim->max_total_size < max)
+        lim->max_total_size = max;
+}
+
 static int parse_count(const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -261,7 +343,7 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
-           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS };
+           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP, O_HEALTH, O_RELOAD };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -281,6 +363,11 @@ int cmd_serve(int argc, char **argv)
         {"ssl_config_file", required_argument, NULL, O_SSLCFG},
         {"monitoring_config_file", required_argument, NULL, O_MONCFG},
         {"enable_serialization_as_tensor_content", no_argument, NULL, O_CONTENT},
+        {"grpc_channel_arguments", required_argument, NULL, O_CHANARGS},
+        {"rest_api_max_body_bytes", required_argument, NULL, O_RESTMAX},
+        {"enable_model_warmup", optional_argument, NULL, O_WARMUP},
+        {"allow_reload_config", no_argument, NULL, O_RELOAD},
+        {"enable_grpc_healthcheck_service", optional_argument, NULL, O_HEALTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -288,7 +375,9 @@ int cmd_serve(int argc, char **argv)
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
-    bool check = true, plain = false, batching = false, content = false;
+    bool check = true, plain = false, batching = false, content = false, warm = true, reload = false;
+    const char *chan_args = NULL;
+    size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
     optind = 1;
     opterr = 0;
@@ -343,6 +432,29 @@ int cmd_serve(int argc, char **argv)
         case O_SSLCFG: ssl_config = optarg; break;
         case O_MONCFG: mon_file = optarg; break;
         case O_CONTENT: content = true; break;
+        case O_CHANARGS: chan_args = optarg; break;
+        case O_RELOAD: reload = true; break;
+        case O_WARMUP:
+        case O_HEALTH: {
+            /* TF's boolean flags: --flag, --flag=true, --flag=false */
+            bool v = optarg == NULL || strcmp(optarg, "true") == 0 || strcmp(optarg, "1") == 0;
+            if (!v && strcmp(optarg, "false") != 0 && strcmp(optarg, "0") != 0)
+                return cli_usage("serve", "--%s takes true or false", ch == O_WARMUP ? "enable_model_warmup"
+                                                                                     : "enable_grpc_healthcheck_service");
+            if (ch == O_WARMUP)
+                warm = v;
+            else if (!v)
+                coffer_warn("serve: the gRPC health service is always on in coffer serve");
+            break;
+        }
+        case O_RESTMAX: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 1024 || v > INT32_MAX)
+                return cli_usage("serve", "--rest_api_max_body_bytes must be 1024..%d", INT32_MAX);
+            rest_max = (size_t)v;
+            break;
+        }
         case 'h': cmd_serve_help(stdout); return CLI_OK;
         default: return cli_usage("serve", "unknown option '%s'", argv[optind - 1]);
         }
@@ -362,6 +474,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "--port and --rest_api_port must be different ports (--rest_api_port 0: no REST)");
     if (batch_file != NULL && !batching)
         return cli_usage("serve", "--batching_parameters_file needs --enable_batching");
+    if (chan_args != NULL && grpc_channel_args(chan_args, &grpc_recv, &grpc_send) != COFFER_OK)
+        return cli_usage("serve", "%s", coffer_err_detail());
     if (mo.provider == COFFER_ATTEST_PROVIDER_SIM)
         coffer_log_set_simulation(true);
     if (threads == 0)
@@ -369,6 +483,7 @@ int cmd_serve(int argc, char **argv)
 
     struct serve_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
+    pthread_mutex_init(&ctx.mm_mu, NULL);
     ctx.check_path = check;
     ctx.plain = plain;
     ctx.tensor_content = content;
@@ -379,6 +494,10 @@ int cmd_serve(int argc, char **argv)
      * weights and activations) */
     ctx.instances = (size_t)instances;
     ctx.model_threads = model_threads;
+    ctx.warmup = warm;
+    ctx.allow_reload = reload;
+    limits_for(grpc_recv, &ctx.grpc_lim);
+    limits_for(rest_max, &ctx.rest_lim);
     struct marble_result act;
     memset(&act, 0, sizeof(act));
     struct coffer_serve_monitoring_config mon = {0};
@@ -450,6 +569,9 @@ int cmd_serve(int argc, char **argv)
             SSL_CTX_set_client_CA_list(ssl, names);
         }
     }
+    if (r == COFFER_OK && reload && !client_verify)
+        r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--allow_reload_config lets a client change the served models: it "
+                        "needs client certificates (--ssl_client_ca, or client_verify in --ssl_config_file)");
     if (r == COFFER_OK && client_verify) {
         /* with client verification a resumed session needs a session id
          * context, or OpenSSL refuses the resumption with internal_error */
@@ -479,6 +601,14 @@ int cmd_serve(int argc, char **argv)
                                               .handler_arg = &ctx,
                                               .grpc_handler = i == 0 ? serve_grpc_handler : NULL,
                                               .grpc_handler_arg = &ctx};
+        if (i == 0) {
+            /* gRPC: TF Serving's caps (INT32_MAX both ways unless told);
+             * memory is bounded per connection by net/ (h2.c) */
+            sc.max_grpc_message_size = grpc_recv;
+            sc.max_response_size = grpc_send;
+        } else {
+            sc.max_body_size = rest_max;
+        }
         r = coffer_net_server_new(&sc, &servers[i]);
     }
     if (r == COFFER_OK) {
@@ -509,7 +639,13 @@ int cmd_serve(int argc, char **argv)
     if (r == COFFER_OK)
         coffer_info("serve: stopped");
     coffer_secret_free(ctx.key);
-    coffer_free(ctx.mm);
+    while (ctx.mm != NULL) {
+        struct serve_model_metrics *next = ctx.mm->next;
+        coffer_free(ctx.mm->name);
+        coffer_free(ctx.mm);
+        ctx.mm = next;
+    }
+    pthread_mutex_destroy(&ctx.mm_mu);
     coffer_net_metrics_free(ctx.metrics);
     coffer_serve_config_free(&ctx.models);
     coffer_serve_batching_config_free(&ctx.bcfg);

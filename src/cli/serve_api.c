@@ -191,7 +191,8 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
     if (r != COFFER_OK)
         return r;
     struct coffer_serve_rest_predict p;
-    if ((r = coffer_serve_rest_predict_parse(req->body, req->body_size, sv->sigs, sv->sig_count, NULL, &p, st)) !=
+    if ((r = coffer_serve_rest_predict_parse(req->body, req->body_size, sv->sigs, sv->sig_count, &ctx->rest_lim, &p,
+                                                 st)) !=
         COFFER_OK) {
         coffer_serve_registry_release(ctx->reg, sv);
         return r;
@@ -295,7 +296,8 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
 {
     struct coffer_serve_predict_request req;
     const struct coffer_serve_servable *sv = NULL;
-    enum coffer_err r = coffer_serve_predict_request_decode(call->message, call->message_size, NULL, &req, st);
+    enum coffer_err r = coffer_serve_predict_request_decode(call->message, call->message_size, &ctx->grpc_lim, &req,
+                                                                    st);
     if (r != COFFER_OK)
         return r;
     const struct coffer_serve_signature *sig = NULL;
@@ -322,13 +324,7 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
         return r;
     }
     /* inputs in signature order, moved into the job */
-    for (size_t i = 0; i < sig->input_count; i++)
-        for (size_t k = 0; k < req.input_count; k++)
-            if (req.inputs[k].name != NULL && strcmp(req.inputs[k].name, sig->inputs[i].alias) == 0) {
-                job->in[job->n_in++] = req.inputs[k];
-                memset(&req.inputs[k], 0, sizeof(req.inputs[k]));
-                break;
-            }
+    serve_job_take_inputs(job, sig, &req);
     job->output_filter = req.output_filter;
     job->n_filter = req.output_filter_count;
     req.output_filter = NULL;
@@ -338,6 +334,79 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
     *answered = true;
     job_start(job, NULL, reply);
     return COFFER_OK;
+}
+
+#define HEALTH_SERVICE "/grpc.health.v1.Health/"
+
+/* Every configured model has an AVAILABLE version. */
+static bool all_models_available(struct serve_ctx *ctx)
+{
+    for (size_t i = 0; i < coffer_serve_registry_model_count(ctx->reg); i++) {
+        const struct coffer_serve_model_config *m = coffer_serve_registry_model(ctx->reg, i);
+        struct coffer_serve_version_status *vs;
+        size_t count;
+        bool ok = false;
+        if (m == NULL)
+            continue; /* removed by a config reload */
+        if (coffer_serve_registry_status(ctx->reg, m->name, &vs, &count) != COFFER_OK)
+            return false;
+        for (size_t k = 0; k < count && !ok; k++)
+            ok = vs[k].state == COFFER_SERVE_STATE_AVAILABLE;
+        coffer_free(vs);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* grpc.health.v1.Health/Check: the services TF Serving names ("ModelService",
+ * "PredictionService"), also fully qualified, and "" for the server; the
+ * prediction service and the server are SERVING only while every model has
+ * an AVAILABLE version (readiness). Another name is NOT_FOUND, as gRPC's
+ * health service answers. */
+static enum coffer_err grpc_health(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, uint8_t **out,
+                                   size_t *n, struct coffer_serve_status *st)
+{
+    char *service;
+    enum coffer_err r = coffer_serve_health_request_decode(call->message, call->message_size, &service, st);
+    if (r != COFFER_OK)
+        return r;
+    enum coffer_serve_health h = COFFER_SERVE_HEALTH_UNKNOWN;
+    if (strcmp(service, "ModelService") == 0 || strcmp(service, "tensorflow.serving.ModelService") == 0 ||
+        strcmp(service, "grpc.health.v1.Health") == 0)
+        h = COFFER_SERVE_HEALTH_SERVING;
+    else if (service[0] == '\0' || strcmp(service, "PredictionService") == 0 ||
+             strcmp(service, "tensorflow.serving.PredictionService") == 0)
+        h = all_models_available(ctx) ? COFFER_SERVE_HEALTH_SERVING : COFFER_SERVE_HEALTH_NOT_SERVING;
+    else
+        r = coffer_serve_status_set(st, COFFER_SERVE_NOT_FOUND, "unknown service %.200s", service);
+    coffer_free(service);
+    if (r == COFFER_OK && (r = coffer_serve_health_response_encode(h, out, n)) != COFFER_OK)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    return r;
+}
+
+/* ModelService/HandleReloadConfigRequest, as TF Serving: the new
+ * ModelServerConfig replaces the served models, and the call returns once
+ * their versions have loaded (on this worker thread). Only with
+ * --allow_reload_config, which needs client certificates. */
+static enum coffer_err grpc_reload(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, uint8_t **out,
+                                   size_t *n, struct coffer_serve_status *st)
+{
+    if (!ctx->allow_reload)
+        return coffer_serve_status_set(st, COFFER_SERVE_UNIMPLEMENTED,
+                                       "HandleReloadConfigRequest is off: start coffer serve with "
+                                       "--allow_reload_config (and client certificates) to allow it");
+    struct coffer_serve_config cfg;
+    enum coffer_err r = coffer_serve_reload_request_decode(call->message, call->message_size, &cfg, st);
+    if (r == COFFER_OK) {
+        coffer_info("serve: config reload of %zu model%s asked by %s", cfg.model_count,
+                    cfg.model_count == 1 ? "" : "s", call->remote_addr ? call->remote_addr : "?");
+        r = coffer_serve_registry_reload(ctx->reg, &cfg, st); /* takes cfg */
+    }
+    if (r == COFFER_OK && (r = coffer_serve_reload_response_encode(st, out, n)) != COFFER_OK)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    return r;
 }
 
 /* see serve_cli.h */
@@ -382,10 +451,14 @@ enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call 
                                     "%s is not supported by coffer serve: its ONNX models have predict signatures "
                                     "only (use Predict)",
                                     call->path + strlen(PREDICTION_SERVICE));
-    } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
+    } else if (strcmp(call->path, HEALTH_SERVICE "Check") == 0) {
+        r = grpc_health(ctx, call, &out, &n, &st);
+    } else if (strcmp(call->path, HEALTH_SERVICE "Watch") == 0) {
+        /* a server-streaming call: coffer's gRPC is unary only */
         r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
-                                    "HandleReloadConfigRequest is not supported by coffer serve: the served "
-                                    "models come from --model_config_file and their base paths");
+                                    "Watch is not supported by coffer serve (unary calls only): poll Check");
+    } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
+        r = grpc_reload(ctx, call, &out, &n, &st);
     } else {
         r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED, "Method not found: %s", call->path);
     }

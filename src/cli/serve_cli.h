@@ -15,8 +15,11 @@
 
 #define SERVE_MAX_IO 16 /* inputs or outputs of a served model */
 
-/* Metrics of one configured model (labels model="NAME"). */
+/* Metrics of one model (labels model="NAME"), made when a version of it
+ * first loads (a config reload may add models). */
 struct serve_model_metrics {
+    struct serve_model_metrics *next;
+    char *name;
     struct coffer_net_gauge *load_ms;       /* last load of a version */
     struct coffer_net_gauge *queue_depth;   /* batching: requests waiting */
     struct coffer_net_histogram *batch_size; /* batching: items per run */
@@ -29,6 +32,7 @@ struct serve_ctx {
     struct coffer_serve_registry *reg;
     struct coffer_secret *key;          /* the model key; kept to load new versions (NULL: plain) */
     bool check_path, plain, tensor_content;
+    bool warmup;                        /* --enable_model_warmup (TF's default: on) */
     size_t instances;                   /* model copies per version without batching */
     int model_threads;                  /* kernel threads of each copy (0: one per CPU) */
     bool batching;
@@ -37,7 +41,10 @@ struct serve_ctx {
     const char *metrics_path;           /* NULL: no metrics endpoint */
     struct coffer_net_counter *ok[2], *failed[2]; /* [0] REST, [1] gRPC */
     struct coffer_net_histogram *latency[2];
-    struct serve_model_metrics *mm;     /* per configured model */
+    pthread_mutex_t mm_mu;
+    struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
+    bool allow_reload;                  /* --allow_reload_config */
+    struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
 };
 
 /* A copy of the model that one thread runs at a time. */
@@ -88,8 +95,15 @@ extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx *
  * (then the answer comes from a batch thread through job->pending, which
  * the caller has made). Either way the job is answered and freed. */
 void serve_job_run(struct serve_job *job);
+/* Move req's inputs into job in sig's order (the caller checked their
+ * names against sig). */
+void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_signature *sig,
+                           struct coffer_serve_predict_request *req);
 /* Answer the job (job->st says how) and free it. */
 void serve_job_finish(struct serve_job *job);
+
+/* cmd_serve.c: the metrics of model name, made on first use; NULL when out of memory. */
+struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *name);
 
 /* serve_api.c */
 enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp);

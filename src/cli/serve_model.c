@@ -347,6 +347,98 @@ static enum coffer_err read_model(struct serve_ctx *ctx, const char *path, struc
     return r;
 }
 
+/* see serve_cli.h */
+void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_signature *sig,
+                           struct coffer_serve_predict_request *req)
+{
+    for (size_t i = 0; i < sig->input_count; i++)
+        for (size_t k = 0; k < req->input_count; k++)
+            if (req->inputs[k].name != NULL && strcmp(req->inputs[k].name, sig->inputs[i].alias) == 0) {
+                job->in[job->n_in++] = req->inputs[k];
+                memset(&req->inputs[k], 0, sizeof(req->inputs[k]));
+                break;
+            }
+}
+
+/* One warm-up request on every instance made so far. */
+static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index)
+{
+    struct serve_job job;
+    memset(&job, 0, sizeof(job));
+    job.ld = ld;
+    struct coffer_serve_predict_request req;
+    const struct coffer_serve_signature *sig;
+    enum coffer_err r = coffer_serve_predict_request_decode(rec->request, rec->size, &ld->ctx->grpc_lim, &req, &job.st);
+    if (r != COFFER_OK)
+        return COFFER_FAIL(r, "warm-up record %zu: %s", index, job.st.message);
+    const char *names[SERVE_MAX_IO];
+    if (req.input_count > SERVE_MAX_IO)
+        r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs: %zu", req.input_count);
+    for (size_t i = 0; r == COFFER_OK && i < req.input_count; i++)
+        names[i] = req.inputs[i].name;
+    if (r == COFFER_OK && (r = coffer_serve_signature_find(&ld->sig, 1, req.spec.signature_name, &sig, &job.st)) ==
+                              COFFER_OK &&
+        (r = coffer_serve_signature_check_inputs(sig, names, req.input_count, &job.st)) == COFFER_OK) {
+        serve_job_take_inputs(&job, sig, &req);
+        r = check_inputs(&job);
+    }
+    coffer_serve_predict_request_free(&req);
+    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
+        if (ld->inst[i].nn == NULL)
+            continue; /* made later, on first use (batching) */
+        pthread_mutex_lock(&ld->inst[i].mu);
+        struct serve_job *jp = &job;
+        run_group(ld, &ld->inst[i], &jp, 1, 0);
+        pthread_mutex_unlock(&ld->inst[i].mu);
+        if (job.out != NULL)
+            coffer_serve_tensors_free(job.out, ld->n_out);
+        job.out = NULL;
+        if (job.st.code != COFFER_SERVE_OK)
+            r = COFFER_E_INVALID_ARG;
+    }
+    for (size_t i = 0; i < job.n_in; i++)
+        coffer_serve_tensor_free(&job.in[i]);
+    if (r != COFFER_OK && job.st.code != COFFER_SERVE_OK)
+        return COFFER_FAIL(r, "warm-up record %zu: %s", index, job.st.message);
+    return r;
+}
+
+/* TF Serving's model warm-up: replay VERSION/assets.extra/
+ * tf_serving_warmup_requests (TFRecord-framed PredictionLog records,
+ * predict_log ones), a protected file like the model (plain with
+ * --plain-model), once on every instance, before the version is
+ * AVAILABLE. No file: nothing to do, as in TF. A failure fails the load. */
+static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, size_t *records)
+{
+    *records = 0;
+    const char *slash = strrchr(model_path, '/');
+    char path[4096];
+    int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
+                                       COFFER_SERVE_WARMUP_FILE)
+                            : snprintf(path, sizeof(path), "%s", COFFER_SERVE_WARMUP_FILE);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        return COFFER_FAIL(COFFER_E_PATH_TOO_LONG, "warm-up file path");
+    if (access(path, F_OK) != 0)
+        return COFFER_OK;
+    struct coffer_secret *bytes;
+    enum coffer_err r = read_model(ld->ctx, path, &bytes);
+    if (r != COFFER_OK) {
+        coffer_err_context("warm-up file %s", path);
+        return r;
+    }
+    struct coffer_serve_warmup_record *recs = NULL;
+    size_t n = 0;
+    if ((r = coffer_serve_warmup_parse(bytes->data, bytes->size, &recs, &n)) != COFFER_OK)
+        coffer_err_context("%s", path);
+    for (size_t i = 0; i < n && r == COFFER_OK; i++)
+        if ((r = warmup_one(ld, &recs[i], i)) != COFFER_OK)
+            coffer_err_context("%s", path);
+    coffer_free(recs);
+    coffer_secret_free(bytes);
+    *records = n;
+    return r;
+}
+
 static enum coffer_err load(void *arg, const struct coffer_serve_model_config *model, int64_t version,
                             const char *path, struct coffer_serve_servable *out)
 {
@@ -356,7 +448,10 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     if (ld == NULL)
         return COFFER_E_NOMEM;
     ld->ctx = ctx;
-    ld->mm = &ctx->mm[model - ctx->models.models];
+    if ((ld->mm = serve_metrics_for(ctx, model->name)) == NULL) {
+        coffer_free(ld);
+        return COFFER_E_NOMEM;
+    }
     /* batching: an instance per batch thread and allowed batch size, all
      * but the first made when first needed; otherwise --model_instances */
     size_t n_inst = ctx->instances, n_eager = ctx->instances;
@@ -395,6 +490,15 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         if ((r = coffer_nn_model_output(ld->inst[0].nn, i, &v)) == COFFER_OK)
             info_of(&v, &ld->outputs[i]);
     }
+    ld->sig = (struct coffer_serve_signature){.key = COFFER_SERVE_DEFAULT_SIGNATURE,
+                                              .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
+                                              .input_count = ld->n_in, .outputs = ld->outputs,
+                                              .output_count = ld->n_out};
+    size_t warm = 0;
+    uint64_t tw = coffer_now_ns();
+    if (r == COFFER_OK && ctx->warmup)
+        r = warmup(ld, path, &warm);
+    tw = coffer_now_ns() - tw;
     if (r == COFFER_OK && ctx->batching) {
         const struct coffer_serve_batching_config *bc = &ctx->bcfg;
         struct coffer_serve_batcher_config cfg = {
@@ -415,10 +519,6 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         loaded_free(ld);
         return r;
     }
-    ld->sig = (struct coffer_serve_signature){.key = COFFER_SERVE_DEFAULT_SIGNATURE,
-                                              .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
-                                              .input_count = ld->n_in, .outputs = ld->outputs,
-                                              .output_count = ld->n_out};
     out->sigs = &ld->sig;
     out->sig_count = 1;
     out->handle = ld;
@@ -427,6 +527,9 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
                 ctx->batching ? ", batching" : "");
+    if (warm > 0)
+        coffer_info("serve: model %s version %lld warmed up with %zu request%s in %.1f ms", model->name,
+                    (long long)version, warm, warm == 1 ? "" : "s", (double)tw / 1e6);
     return COFFER_OK;
 }
 

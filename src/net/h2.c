@@ -16,8 +16,11 @@
  * Invariants: I1 a stream's memory lives until nghttp2 reports it closed.
  * I2 headers and body of a stream are bounded (max_header_size; max body or
  * gRPC message size plus its prefix), and the bodies of all streams of a
- * connection together by four times that; a stream over a bound is answered
- * with 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
+ * connection together by that plus three more (at most 48 MiB more, so that
+ * a 2 GiB message cap does not mean 8 GiB a connection); bodies grow as
+ * their bytes arrive, and a gRPC message whose length prefix is over the cap
+ * stops being buffered at once. A stream over a bound is answered with
+ * 431/413 or RESOURCE_EXHAUSTED, not buffered. I3 output pending on the
  * connection stays under OUT_HIGH: the send callback says WOULDBLOCK above
  * it and the connection's write callback resumes sending.
  * Trusts: nghttp2 for frame parsing; nothing in header values or bodies.
@@ -45,6 +48,7 @@ struct stream {
     bool headers_too_large;
     struct coffer_buf body;
     bool body_too_large;
+    bool prefix_checked;  /* gRPC: the length prefix was checked against the cap */
     size_t body_in;
     uint64_t start_ns;
     bool dispatched;
@@ -184,6 +188,19 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
         return 0;
     }
     h->buffered += len;
+    if (!st->prefix_checked && st->body.size >= 5 && st->content_type != NULL &&
+        strncmp(st->content_type, "application/grpc", 16) == 0) {
+        /* a message declared over the cap is refused before its bytes come */
+        st->prefix_checked = true;
+        const uint8_t *b = st->body.data;
+        uint32_t n = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+        const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
+        if (n > cfg->max_grpc_message_size) {
+            st->body_too_large = true;
+            h->buffered -= st->body.size;
+            coffer_buf_free(&st->body);
+        }
+    }
     return 0;
 }
 
@@ -477,7 +494,8 @@ enum coffer_err coffer_net__h2_new(struct coffer_net__conn *c, struct coffer_net
     const struct coffer_net_server_config *cfg = coffer_net__conn_config(c);
     size_t cap = cfg->max_body_size > cfg->max_grpc_message_size + 5 ? cfg->max_body_size
                                                                    : cfg->max_grpc_message_size + 5;
-    h->budget = cap > SIZE_MAX / 4 ? SIZE_MAX : cap * 4;
+    size_t more = cap < ((size_t)16 << 20) ? cap * 3 : (size_t)48 << 20;
+    h->budget = cap > SIZE_MAX - more ? SIZE_MAX : cap + more;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20},

@@ -35,7 +35,8 @@
  * after conn_close. I3 every request that got a head gets exactly one
  * response or the connection closes. I4 input and output held per
  * connection are bounded: the head by max_header_size, the body by
- * max_body_size, pending output by pausing reads above OUT_HIGH.
+ * max_body_size (and allocated as its bytes arrive, never from a
+ * Content-Length alone), pending output by pausing reads above OUT_HIGH.
  *
  * Trusts: the caller's SSL_CTX for TLS policy (a peer certificate is handed
  * to handlers only when verification succeeded). Nothing from the network.
@@ -70,6 +71,7 @@
 #include <openssl/err.h>
 
 #define OUT_HIGH (4u << 20) /* stop reading while this much output is pending */
+#define BODY_FIRST ((size_t)1 << 20) /* a body's first allocation, at most */
 
 enum h1_state { H1_HEAD, H1_BODY_LENGTH, H1_BODY_CHUNKED, H1_WAIT /* for a deferred answer */ };
 
@@ -495,7 +497,10 @@ static bool h1_process(struct coffer_net__conn *c)
                     return false;
                 }
                 c->body_left = c->head.content_length;
-                if (coffer_buf_reserve(&c->body, (size_t)c->body_left) != COFFER_OK) {
+                /* room for the first MiB only: the rest grows as the bytes
+                 * arrive, so a large Content-Length costs nothing until sent */
+                if (coffer_buf_reserve(&c->body, c->body_left < BODY_FIRST ? (size_t)c->body_left : BODY_FIRST) !=
+                    COFFER_OK) {
                     h1_fail(c, 503, "out of memory");
                     return false;
                 }
@@ -513,8 +518,8 @@ static bool h1_process(struct coffer_net__conn *c)
             size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
             if (take == 0)
                 return true;
-            if (COFFER_NEVER(c->body.size + take > c->body.cap)) {
-                h1_fail(c, 500, "internal error");
+            if (coffer_buf_reserve(&c->body, take) != COFFER_OK) {
+                h1_fail(c, 503, "out of memory");
                 return false;
             }
             if (evbuffer_remove(in, c->body.data + c->body.size, take) != (int)take) {

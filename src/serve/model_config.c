@@ -38,8 +38,8 @@
 
 #define MAX_DEPTH 16
 #define MAX_NODES 100000
-#define MAX_MODELS 4096 /* duplicate checks are quadratic: keep them bounded */
-#define MAX_LABELS 1024
+#define MAX_MODELS COFFER_SERVE__MAX_MODELS /* duplicate checks are quadratic: keep them bounded */
+#define MAX_LABELS COFFER_SERVE__MAX_LABELS
 
 /* ---------------------------------------------------------------- tokens */
 

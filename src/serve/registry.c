@@ -3,7 +3,11 @@
  * references held by requests, and the poll that loads new versions and
  * unloads retired ones while serving.
  *
- * Design: one entry per configured model (its config is borrowed), each with
+ * Design: one entry per configured model (its config is borrowed; a
+ * config reload, HandleReloadConfigRequest, hands over a new one, which the
+ * registry keeps to the end: servables borrow model names from it; models a
+ * reload drops are flagged removed, not freed, and one named again gets its
+ * record back), each with
  * a list of version records that only grows (a version that was unloaded
  * stays, in state END, as TF Serving's GetModelStatus keeps reporting it).
  * A poll pass per model: scan BASE for version folders, apply the version
@@ -58,7 +62,8 @@ struct version {
 };
 
 struct reg_model {
-    const struct coffer_serve_model_config *cfg;
+    const struct coffer_serve_model_config *cfg; /* swapped by a reload, under the lock and the poll */
+    bool removed;         /* a reload dropped it: requests cannot find it; its versions retire */
     struct version **v; /* oldest record first */
     size_t n, cap;
     struct coffer_serve_version_status *status; /* mirror of v, newest version first */
@@ -67,8 +72,11 @@ struct reg_model {
 
 struct coffer_serve_registry {
     struct coffer_serve_loader loader;
-    struct reg_model *models;
-    size_t count;
+    struct reg_model **models; /* records never move nor go (versions point to theirs) */
+    size_t count, cap;
+    struct coffer_serve_config *owned; /* configs reloads handed over, kept until free
+                                        * (servables borrow their model names) */
+    size_t n_owned;
     pthread_mutex_t mu;      /* versions' states, refs, status mirrors */
     pthread_mutex_t poll_mu; /* one poll at a time */
     pthread_cond_t cv;       /* the poll thread waits here */
@@ -104,8 +112,8 @@ static struct reg_model *find_model(struct coffer_serve_registry *r, const char 
     if (name == NULL)
         return NULL;
     for (size_t i = 0; i < r->count; i++)
-        if (strcmp(r->models[i].cfg->name, name) == 0)
-            return &r->models[i];
+        if (!r->models[i]->removed && strcmp(r->models[i]->cfg->name, name) == 0)
+            return r->models[i];
     return NULL;
 }
 
@@ -136,9 +144,17 @@ enum coffer_err coffer_serve_registry_new(const struct coffer_serve_config *cfg,
         coffer_free(r);
         return COFFER_E_NOMEM;
     }
-    r->count = cfg->model_count;
-    for (size_t i = 0; i < r->count; i++)
-        r->models[i].cfg = &cfg->models[i];
+    r->cap = cfg->model_count;
+    for (; r->count < cfg->model_count; r->count++) {
+        if ((r->models[r->count] = coffer_calloc(1, sizeof(**r->models))) == NULL) {
+            for (size_t i = 0; i < r->count; i++)
+                coffer_free(r->models[i]);
+            coffer_free(r->models);
+            coffer_free(r);
+            return COFFER_E_NOMEM;
+        }
+        r->models[r->count]->cfg = &cfg->models[r->count];
+    }
     r->loader = *loader;
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->poll_mu, NULL);
@@ -357,7 +373,7 @@ static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_mo
 static void free_idle(struct coffer_serve_registry *r)
 {
     for (size_t i = 0; i < r->count; i++) {
-        struct reg_model *m = &r->models[i];
+        struct reg_model *m = r->models[i];
         for (size_t k = 0;; k++) {
             pthread_mutex_lock(&r->mu);
             struct version *v = k < m->n ? m->v[k] : NULL;
@@ -377,10 +393,10 @@ enum coffer_err coffer_serve_registry_load(struct coffer_serve_registry *r)
     pthread_mutex_lock(&r->poll_mu);
     enum coffer_err first = COFFER_OK;
     for (size_t i = 0; i < r->count; i++) {
-        enum coffer_err e = poll_model(r, &r->models[i], true);
+        enum coffer_err e = poll_model(r, r->models[i], true);
         if (e != COFFER_OK && first == COFFER_OK) {
             first = e;
-            coffer_err_context("model %s", r->models[i].cfg->name);
+            coffer_err_context("model %s", r->models[i]->cfg->name);
         }
     }
     pthread_mutex_unlock(&r->poll_mu);
@@ -392,7 +408,8 @@ void coffer_serve_registry_poll(struct coffer_serve_registry *r)
 {
     pthread_mutex_lock(&r->poll_mu);
     for (size_t i = 0; i < r->count; i++)
-        (void)poll_model(r, &r->models[i], false);
+        if (!r->models[i]->removed)
+            (void)poll_model(r, r->models[i], false);
     free_idle(r);
     pthread_mutex_unlock(&r->poll_mu);
 }
@@ -456,7 +473,7 @@ void coffer_serve_registry_free(struct coffer_serve_registry *r)
         pthread_join(r->thread, NULL);
     }
     for (size_t i = 0; i < r->count; i++) {
-        struct reg_model *m = &r->models[i];
+        struct reg_model *m = r->models[i];
         for (size_t k = 0; k < m->n; k++) {
             struct version *v = m->v[k];
             if (v->loaded) {
@@ -475,8 +492,12 @@ void coffer_serve_registry_free(struct coffer_serve_registry *r)
         }
         coffer_free(m->v);
         coffer_free(m->status);
+        coffer_free(m);
     }
     coffer_free(r->models);
+    for (size_t i = 0; i < r->n_owned; i++)
+        coffer_serve_config_free(&r->owned[i]);
+    coffer_free(r->owned);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->poll_mu);
     pthread_mutex_destroy(&r->mu);
@@ -562,10 +583,109 @@ enum coffer_err coffer_serve_registry_status(struct coffer_serve_registry *r, co
 }
 
 /* see coffer/serve.h */
-size_t coffer_serve_registry_model_count(const struct coffer_serve_registry *r) { return r->count; }
+size_t coffer_serve_registry_model_count(struct coffer_serve_registry *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->count;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
 
 /* see coffer/serve.h */
-const struct coffer_serve_model_config *coffer_serve_registry_model(const struct coffer_serve_registry *r, size_t i)
+const struct coffer_serve_model_config *coffer_serve_registry_model(struct coffer_serve_registry *r, size_t i)
 {
-    return i < r->count ? r->models[i].cfg : NULL;
+    pthread_mutex_lock(&r->mu);
+    const struct coffer_serve_model_config *c = i < r->count && !r->models[i]->removed ? r->models[i]->cfg : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+/* The record of a model named in a reload: its own (even if removed
+ * earlier) or a new one. Under the poll. */
+static struct reg_model *reload_model(struct coffer_serve_registry *r, const struct coffer_serve_model_config *cfg)
+{
+    pthread_mutex_lock(&r->mu);
+    struct reg_model *m = NULL;
+    for (size_t i = 0; i < r->count && m == NULL; i++)
+        if (strcmp(r->models[i]->cfg->name, cfg->name) == 0)
+            m = r->models[i];
+    if (m == NULL && r->count == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 4;
+        struct reg_model **g = coffer_realloc(r->models, nc * sizeof(*g));
+        if (g != NULL) {
+            r->models = g;
+            r->cap = nc;
+        }
+    }
+    if (m == NULL && r->count < r->cap && (m = coffer_calloc(1, sizeof(*m))) != NULL)
+        r->models[r->count++] = m;
+    if (m != NULL) {
+        m->cfg = cfg;
+        m->removed = false;
+        m->scan_failed = false;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return m;
+}
+
+/* see coffer/serve.h */
+enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r, struct coffer_serve_config *cfg,
+                                            struct coffer_serve_status *st)
+{
+    coffer_serve_status_clear(st);
+    for (size_t i = 0; i < cfg->model_count; i++)
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(cfg->models[i].name, cfg->models[k].name) == 0) {
+                enum coffer_err e = coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT,
+                                                            "Illegal to list model %s multiple times in config list",
+                                                            cfg->models[i].name);
+                coffer_serve_config_free(cfg);
+                return e;
+            }
+    pthread_mutex_lock(&r->poll_mu);
+    struct coffer_serve_config *owned = coffer_realloc(r->owned, (r->n_owned + 1) * sizeof(*owned));
+    if (owned == NULL) {
+        pthread_mutex_unlock(&r->poll_mu);
+        coffer_serve_config_free(cfg);
+        return coffer_serve__nomem(st);
+    }
+    r->owned = owned;
+    struct coffer_serve_config *mine = &r->owned[r->n_owned++];
+    *mine = *cfg; /* taken over: kept until registry_free */
+    memset(cfg, 0, sizeof(*cfg));
+    /* the models the new config leaves out go: not found from now on,
+     * their versions unloaded once idle */
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->count; i++) {
+        struct reg_model *m = r->models[i];
+        bool kept = false;
+        for (size_t k = 0; k < mine->model_count && !kept; k++)
+            kept = strcmp(m->cfg->name, mine->models[k].name) == 0;
+        if (kept || m->removed)
+            continue;
+        m->removed = true;
+        for (size_t k = 0; k < m->n; k++)
+            if (m->v[k]->state == COFFER_SERVE_STATE_AVAILABLE)
+                m->v[k]->state = COFFER_SERVE_STATE_UNLOADING;
+        mirror(m);
+        coffer_info("serve: model %s removed by a config reload", m->cfg->name);
+    }
+    pthread_mutex_unlock(&r->mu);
+    /* the others take their new config, and load what their policy wants
+     * now (TF waits for them too) */
+    enum coffer_err first = COFFER_OK;
+    for (size_t i = 0; i < mine->model_count; i++) {
+        struct reg_model *m = reload_model(r, &mine->models[i]);
+        enum coffer_err e = m != NULL ? poll_model(r, m, true) : COFFER_E_NOMEM;
+        if (e != COFFER_OK && first == COFFER_OK) {
+            char msg[COFFER_SERVE_MSG_SIZE];
+            coffer_err_format(e, msg, sizeof(msg));
+            first = coffer_serve_status_set(st, code_of(e), "model %s: %s", mine->models[i].name, msg);
+        }
+    }
+    free_idle(r);
+    pthread_mutex_unlock(&r->poll_mu);
+    coffer_info("serve: config reloaded: %zu model%s%s", mine->model_count, mine->model_count == 1 ? "" : "s",
+                first == COFFER_OK ? "" : " (some failed to load)");
+    return first;
 }

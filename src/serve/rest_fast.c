@@ -86,79 +86,79 @@ static bool plain_string(struct coffer_rd *rd, char *buf, size_t size)
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* One JSON number (strict grammar) as jansson would give it. */
+static bool is_digit(uint8_t c) { return (unsigned)(c - '0') <= 9; }
+
+/* One JSON number (strict grammar) as jansson would give it. The bytes are
+ * walked with a pointer bounded by the reader's end (this loop is most of a
+ * REST predict's parsing), and rd moves past the number. */
 static bool number(struct coffer_rd *rd, double *out)
 {
     skip_ws(rd);
-    size_t start = rd->pos;
-    uint8_t c;
+    const uint8_t *p = rd->data + rd->pos, *end = rd->data + rd->size, *start = p;
     bool neg = false, frac_or_exp = false;
     uint64_t m = 0;
     int digits = 0, exp10 = 0;
-    if (peek(rd, &c) && c == '-') {
+    if (p < end && *p == '-') {
         neg = true;
-        rd->pos++;
+        p++;
     }
-    if (!peek(rd, &c) || c < '0' || c > '9')
+    if (p == end || !is_digit(*p))
         return false;
-    if (c == '0') {
-        rd->pos++;
+    if (*p == '0') {
+        p++;
     } else {
-        while (peek(rd, &c) && c >= '0' && c <= '9') {
+        /* the first digit is not 0: every digit here is significant */
+        for (; p < end && is_digit(*p); p++) {
             if (digits < 19) {
-                m = m * 10 + (uint64_t)(c - '0');
-                if (m != 0)
-                    digits++;
+                m = m * 10 + (uint64_t)(*p - '0');
+                digits++;
             } else {
                 exp10++;
                 digits = 20; /* too many significant digits for the fast path */
             }
-            rd->pos++;
         }
     }
-    if (peek(rd, &c) && c == '.') {
+    if (p < end && *p == '.') {
         frac_or_exp = true;
-        rd->pos++;
-        if (!peek(rd, &c) || c < '0' || c > '9')
+        p++;
+        if (p == end || !is_digit(*p))
             return false;
-        while (peek(rd, &c) && c >= '0' && c <= '9') {
+        for (; p < end && is_digit(*p); p++) {
             if (digits < 19) {
-                m = m * 10 + (uint64_t)(c - '0');
+                m = m * 10 + (uint64_t)(*p - '0');
                 exp10--;
                 if (m != 0)
                     digits++;
             } else {
                 digits = 20;
             }
-            rd->pos++;
         }
     }
-    if (peek(rd, &c) && (c == 'e' || c == 'E')) {
+    if (p < end && (*p == 'e' || *p == 'E')) {
         frac_or_exp = true;
-        rd->pos++;
+        p++;
         bool eneg = false;
-        if (peek(rd, &c) && (c == '+' || c == '-')) {
-            eneg = c == '-';
-            rd->pos++;
+        if (p < end && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
         }
-        if (!peek(rd, &c) || c < '0' || c > '9')
+        if (p == end || !is_digit(*p))
             return false;
         int e = 0;
-        while (peek(rd, &c) && c >= '0' && c <= '9') {
+        for (; p < end && is_digit(*p); p++)
             if (e < 100000)
-                e = e * 10 + (c - '0');
-            rd->pos++;
-        }
+                e = e * 10 + (*p - '0');
         exp10 += eneg ? -e : e;
     }
-    size_t len = rd->pos - start;
+    rd->pos = (size_t)(p - rd->data);
+    size_t len = (size_t)(p - start);
     if (!frac_or_exp) {
         /* jansson: an integer, through json_int_t (int64); outside it, an error */
         if (digits > 18 || exp10 != 0) {
             char buf[32];
             if (len >= sizeof(buf))
                 return false;
-            memcpy(buf, rd->data + start, len);
+            memcpy(buf, start, len);
             buf[len] = '\0';
             errno = 0;
             long long v = strtoll(buf, NULL, 10);
@@ -181,7 +181,7 @@ static bool number(struct coffer_rd *rd, double *out)
     char buf[128];
     if (len >= sizeof(buf))
         return false;
-    memcpy(buf, rd->data + start, len);
+    memcpy(buf, start, len);
     buf[len] = '\0';
     errno = 0;
     double v = strtod(buf, NULL);
@@ -220,8 +220,14 @@ static bool scan_list(struct coffer_rd *rd, struct shape *s, size_t depth)
             double v;
             if (s->rank_known && s->rank != depth + 1)
                 return false;
-            if (!number(rd, &v) || coffer_buf_put(&s->values, &v, sizeof(v)) != COFFER_OK)
+            if (!number(rd, &v))
                 return false;
+            if (s->values.size + sizeof(v) <= s->values.cap) { /* the common case, without a call */
+                memcpy(s->values.data + s->values.size, &v, sizeof(v));
+                s->values.size += sizeof(v);
+            } else if (coffer_buf_put(&s->values, &v, sizeof(v)) != COFFER_OK) {
+                return false;
+            }
             s->rank = depth + 1;
             s->rank_known = true;
         }

@@ -7,6 +7,10 @@
 #include "coffer/serve.h"
 
 /* Shorthands for the common canonical codes. */
+/* Caps on a model config (file or reload); duplicate checks are quadratic. */
+#define COFFER_SERVE__MAX_MODELS 4096
+#define COFFER_SERVE__MAX_LABELS 1024
+
 #define SERVE_INVALID(st, ...) coffer_serve_status_set((st), COFFER_SERVE_INVALID_ARGUMENT, __VA_ARGS__)
 
 /* lim or the defaults. */
@@ -25,6 +29,12 @@ enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
                                                 const struct coffer_serve_signature *sigs, size_t sig_count,
                                                 const struct coffer_serve_limits *lim,
                                                 struct coffer_serve_rest_predict *out);
+
+/* The next protobuf field of rd: its number, wire type and, for varints,
+ * *value; a length-delimited field's bytes in *sub (its length in *value);
+ * fixed32/64 skipped. Groups and undefined wire types are MALFORMED. */
+enum coffer_err coffer_serve__pb_next(struct coffer_rd *rd, uint32_t *field, uint32_t *wire, uint64_t *value,
+                                      struct coffer_rd *sub);
 
 /* Record COFFER_E_NOMEM in st as RESOURCE_EXHAUSTED and return it. */
 enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);

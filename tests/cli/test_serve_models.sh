@@ -28,6 +28,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout str
 "$coffer" pf gen-key -w model_key 2>/dev/null
 for v in 1 2 3; do "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o "models/digits/$v/model.onnx" 2>/dev/null; done
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/7/model.onnx 2>/dev/null
+# TF Serving warm-up files (made by the test's TF client), protected like the models
+client_py() { /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . localhost:1 ca.crt client.crt \
+                client.key "$1"; }
+for kind in good badinput classify; do client_py "warmupfile:warm_$kind:$kind"; done
+"$coffer" pf encrypt -w model_key -i warm_good -o models/other/7/assets.extra/tf_serving_warmup_requests 2>/dev/null
 cat > models.config <<'CFG'
 # two models: digits serves versions 1 and 2 (3 is on disk, not in the policy), other its latest
 model_config_list {
@@ -55,6 +60,8 @@ timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.
 pids+=($!)
 wait_log "gRPC on port" serve.log
 has "2 models" serve.log "both models served"
+has "model other version 7 warmed up with 2 requests" serve.log "warm-up file replayed before serving"
+if grep -q "model digits version 1 warmed up" serve.log; then bad "warm-up without a file"; else ok; fi
 
 client() { timeout 150 /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . "localhost:$1" \
              ca.crt client.crt client.key "$2"; }
@@ -76,10 +83,37 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > 
 [ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/digits/labels/beta:predict")" = 400 ] || bad "unknown label over REST: 400"
 [ "$("${C[@]}" -d '{}' "$U/v1/models/digits:classify")" = 501 ] && has "Classify is not supported" body "classify: 501" || bad "classify: 501"
-head -c 5000000 /dev/zero | tr '\0' ' ' > big.json
-[ "$("${C[@]}" -d @big.json "$U/v1/models/digits:predict")" = 413 ] || bad "oversize body: 413"
+# a 6 MB body (20000 instances), over the usual 4 MiB caps, is answered
+python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*20000}))' > big.json
+[ "$(stat -c %s big.json)" -gt 5000000 ] || bad "big.json is not big"
+[ "$("${C[@]}" -d @big.json "$U/v1/models/digits:predict")" = 200 ] && has '"predictions"' body "6 MB REST predict" \
+  || bad "6 MB REST predict: $(head -c 200 body)"
 if curl -s --cacert ca.crt "$U/healthz" -o /dev/null; then bad "REST without a client certificate answered"; else ok; fi
 if curl -s --cacert ca.crt --cert stranger.crt --key stranger.key "$U/healthz" -o /dev/null; then bad "a certificate from another CA was accepted"; else ok; fi
+
+# the caps are the operator's: TF Serving's --grpc_channel_arguments, and coffer's REST body cap
+G2=$(port); R2=$(port)
+timeout 100 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --ssl_client_ca ca.crt --port "$G2" --rest_api_port "$R2" --host 127.0.0.1 --threads 2 \
+  --grpc_channel_arguments grpc.max_receive_message_length=1048576,grpc.keepalive_time_ms=1000 \
+  --rest_api_max_body_bytes 1048576 --allow_reload_config > caps.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" caps.log
+has "grpc.keepalive_time_ms is not used by coffer serve" caps.log "unused channel argument named"
+if client "$G2" oversize > over.out 2>&1; then ok; else bad "gRPC message cap: $(head -5 over.out)"; fi
+[ "$("${C[@]}" -d @big.json "https://localhost:$R2/v1/models/digits:predict")" = 413 ] || bad "REST body over the cap: 413"
+# HandleReloadConfigRequest (allowed on this one), and the REST view of its result
+if client "$G2" reload > reload.out 2>&1; then ok; else bad "config reload: $(grep -v '^grpc_client: [0-9]' reload.out | head -5)"; fi
+has "config reload of 2 models asked by 127.0.0.1" caps.log "a reload is logged with its client"
+wait_log "model other version 7 unloaded" caps.log
+[ "$("${C[@]}" "https://localhost:$R2/v1/models/third")" = 200 ] || bad "REST status of a model added by a reload"
+[ "$("${C[@]}" "https://localhost:$R2/v1/models/other")" = 404 ] || bad "REST status of a model a reload dropped: 404"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+expect 1 "reload without client certificates" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --allow_reload_config --port "$(port)" --rest_api_port 0
+has "needs client certificates" err "why a reload needs client certificates"
+expect 2 "bad channel argument" -- "$coffer" serve --model_config_file models.config --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --grpc_channel_arguments grpc.max_receive_message_length=0
 
 # coffer predict with a client certificate, and without one
 /usr/bin/python3 "$src/tools/digits_io.py" inputs in 1 2>/dev/null
@@ -89,6 +123,24 @@ expect 0 "coffer predict REST with a client certificate" -- "$coffer" predict --
   --cert client.crt --key client.key --model digits -i in/img000.npy --top 1
 expect 1 "coffer predict without a client certificate" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
   --model digits -i in/img000.npy
+
+# a warm-up that fails fails the load, naming the record (as TF Serving); the flag turns warm-up off
+for kind in badinput classify; do
+  "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o "warm$kind/1/model.onnx" 2>/dev/null
+  "$coffer" pf encrypt -w model_key -i "warm_$kind" -o "warm$kind/1/assets.extra/tf_serving_warmup_requests" 2>/dev/null
+  expect 1 "warm-up $kind fails the start" -- "$coffer" serve --model_base_path "warm$kind" --tls-cert server.crt \
+    --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+  case $kind in
+    badinput) has "warm-up record 0: input size does not match signature" err "a bad warm-up request named" ;;
+    classify) has "warm-up record 0 is a classify_log" err "another log type named" ;;
+  esac
+done
+# a plain (unencrypted) warm-up file next to a protected model is refused: it must be the model owner's
+"$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o warmplain/1/model.onnx 2>/dev/null
+mkdir -p warmplain/1/assets.extra && cp warm_good warmplain/1/assets.extra/tf_serving_warmup_requests
+expect 1 "a plain warm-up file" -- "$coffer" serve --model_base_path warmplain --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+has "warm-up file" err "the warm-up file named"
 
 # a new version dropped into a base path is served without a restart; the old one is unloaded
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o models/other/8/model.onnx 2>/dev/null
@@ -116,7 +168,7 @@ timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.
 pids+=($!)
 wait_log "gRPC on port" batch1.log
 has "batching on" batch1.log "batching announced"
-if client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
+if BATCHING=1 client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
 stop_all
 # ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
 # flood is partly refused, never queued without bound

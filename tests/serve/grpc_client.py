@@ -8,8 +8,13 @@ MODE "models": Predict (tensor_content and float_val), GetModelMetadata,
 GetModelStatus across two models, versions and labels, gzip, every error
 path (unknown model, version, label, signature, inputs, dtypes, shapes,
 output filter, missing fields, Classify/Regress, unknown method, malformed
-and oversize messages), 16 concurrent clients, and a client without a
-certificate. MODE "wait:MODEL:VERSION": wait (bounded) until the version is
+messages), grpc.health.v1 Check and Watch, HandleReloadConfigRequest refused, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
+certificate. MODE "warmupfile:OUT:KIND" writes a TF Serving warm-up file (TFRecord of
+PredictionLogs; KIND good, badinput or classify). MODE "reload": HandleReloadConfigRequest against a server started with
+--allow_reload_config (models dropped, added, new policy and labels, errors).
+MODE "oversize": against a
+server with a 1 MiB message cap, a bigger Predict is RESOURCE_EXHAUSTED and a
+smaller one answered. MODE "wait:MODEL:VERSION": wait (bounded) until the version is
 the one Predict gets. MODE "flood:MODEL:N": N concurrent predicts; prints how
 many succeeded and how many were refused with RESOURCE_EXHAUSTED.
 Prints one line per failed check and exits 1 if any failed.
@@ -32,10 +37,11 @@ if not os.path.exists(os.path.join(gen, "tensorflow_serving", "apis", "predictio
 sys.path.insert(0, gen)
 
 import grpc  # noqa: E402
+from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,  # noqa: E402
-                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+                                     get_model_status_pb2, model_management_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
 
 failures = 0
 passes = 0
@@ -116,6 +122,87 @@ if mode.startswith("wait:"):
     while time.time() < deadline and served_version(model) != int(version):
         time.sleep(0.2)
     check(served_version(model) == int(version), f"{model} version {version} served after the reload")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+def crc32c(b):
+    c = 0xffffffff
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82f63b78 if c & 1 else 0)
+    return c ^ 0xffffffff
+
+
+def field(num, data):  # a length-delimited protobuf field
+    return _VarintBytes(num << 3 | 2) + _VarintBytes(len(data)) + data
+
+
+if mode.startswith("warmupfile:"):
+    # TF Serving's warm-up file: TFRecord frames of PredictionLog { predict_log { request } }
+    # (field numbers from tensorflow_serving/apis/prediction_log.proto, which the shared protos leave out)
+    _, out, kind = mode.split(":")
+
+    def tfrecord(d):
+        n = struct.pack("<Q", len(d))
+        m = lambda c: (((c >> 15) | (c << 17)) + 0xa282ead8) & 0xffffffff  # noqa: E731
+        return n + struct.pack("<I", m(crc32c(n))) + d + struct.pack("<I", m(crc32c(d)))
+    logs = {"good": [(6, predict_req("ignored", batch=b)) for b in (1, 4)],
+            "badinput": [(6, predict_req("ignored", name="img"))],
+            "classify": [(2, classification_pb2.ClassificationRequest())]}[kind]
+    with open(out, "wb") as f:
+        for num, req in logs:
+            f.write(tfrecord(field(num, field(1, req.SerializeToString()))))
+    sys.exit(0)
+
+if mode == "oversize":
+    # a server started with grpc.max_receive_message_length=1048576
+    _, c, d = code_of(pred.Predict, predict_req("digits", t=image(5000)), timeout=30)  # 1.28 MB
+    check(c == grpc.StatusCode.RESOURCE_EXHAUSTED, f"message over the configured cap: {c} {d}")
+    _, c, d = code_of(pred.Predict, predict_req("digits", t=image(3000)), timeout=30)  # 0.77 MB
+    check(c == grpc.StatusCode.OK, f"message under the configured cap: {c} {d}")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+def reload_req(*cfgs):
+    req = model_management_pb2.ReloadConfigRequest()
+    for name, base, versions, labels in cfgs:
+        c = req.config.model_config_list.config.add(name=name, base_path=base, model_platform="onnx")
+        if versions:
+            c.model_version_policy.specific.versions.extend(versions)
+        for k, v in labels.items():
+            c.version_labels[k] = v
+    return req
+
+
+if mode == "reload":
+    # a server started with --allow_reload_config on models.config (digits 1+2, other 7)
+    new = reload_req(("digits", "models/digits", [1], {"stable": 1}), ("third", "models/other", [], {}))
+    res, c, d = code_of(models.HandleReloadConfigRequest, new, timeout=60)
+    check(c == grpc.StatusCode.OK and res.status.error_code == 0, f"reload: {c} {d}")
+    check(served_version("digits") == 1, "digits now serves version 1 only (its new policy)")
+    check(served_version("third") == 7, "a model the reload added is served at once")
+    expect_error(pred.Predict, predict_req("other"), grpc.StatusCode.NOT_FOUND,
+                 "Servable not found for request: Latest(other)", "a model the reload dropped")
+    sr = get_model_status_pb2.GetModelStatusRequest()
+    sr.model_spec.name = "other"
+    expect_error(models.GetModelStatus, sr, grpc.StatusCode.NOT_FOUND, "Could not find any versions of model other",
+                 "status of a dropped model")
+    res, c, d = code_of(pred.Predict, predict_req("digits", label="stable"), timeout=20)
+    check(c == grpc.StatusCode.OK and res.model_spec.version.value == 1, f"the new label: {c} {d}")
+    # a model with nothing to serve is reported, naming it; the others keep serving
+    bad = reload_req(("digits", "models/digits", [1], {}), ("third", "models/other", [], {}),
+                     ("nope", "models/none", [], {}))
+    expect_error(models.HandleReloadConfigRequest, bad, grpc.StatusCode.NOT_FOUND, "model nope: ",
+                 "reload with a model that has no version")
+    check(served_version("third") == 7 and served_version("digits") == 1, "what loaded keeps serving")
+    expect_error(models.HandleReloadConfigRequest, reload_req(("a", "models/digits", [], {}), ("a", "x", [], {})),
+                 grpc.StatusCode.INVALID_ARGUMENT, "Illegal to list model a multiple times in config list",
+                 "reload listing a model twice")
+    custom = model_management_pb2.ReloadConfigRequest()
+    custom.config.custom_model_config.type_url = "x"
+    expect_error(models.HandleReloadConfigRequest, custom, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Only ModelConfigList is currently supported", "reload with custom_model_config")
     print(f"grpc_client: {passes} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
@@ -252,9 +339,15 @@ _, c, d = code_of(raw, b"\x0a\xff\xff\xff\xff\x0f", timeout=20)
 check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf: {c} {d}")
 _, c, d = code_of(raw, b"\xff" * 64, timeout=20)
 check(c == grpc.StatusCode.INVALID_ARGUMENT, f"garbage bytes: {c} {d}")
-big = predict_req("digits", t=image(20000))  # 5 MB, over the server's 4 MiB message cap
-_, c, d = code_of(pred.Predict, big, timeout=30)
-check(c == grpc.StatusCode.RESOURCE_EXHAUSTED, f"oversize message: {c} {d}")
+# 5 MB, over gRPC's usual 4 MiB default: TF Serving (and coffer) take up to INT32_MAX
+big = predict_req("digits", t=image(20000))
+res, c, d = code_of(pred.Predict, big, timeout=60)
+if os.environ.get("BATCHING"):  # the message gets through, to the batcher's max_batch_size (1000)
+    check(c == grpc.StatusCode.INVALID_ARGUMENT and "Task size 20000 is larger than maximum input batch size" in d,
+          f"5 MB message with batching: {c} {d}")
+else:
+    check(c == grpc.StatusCode.OK and len(res.outputs["probabilities"].float_val) == 200000,
+          f"5 MB message (over 4 MiB): {c} {d}")
 nomethod = ch.unary_unary("/tensorflow.serving.PredictionService/Nope", request_serializer=lambda b: b,
                           response_deserializer=lambda b: b)
 _, c, d = code_of(nomethod, b"", timeout=20)
@@ -262,6 +355,26 @@ check(c == grpc.StatusCode.UNIMPLEMENTED, f"unknown method: {c} {d}")
 # a generous deadline (grpc-timeout) is met
 _, c, _ = code_of(pred.Predict, predict_req("digits"), timeout=10)
 check(c == grpc.StatusCode.OK, f"predict with a deadline: {c}")
+
+# grpc.health.v1.Health/Check, hand-encoded (HealthCheckRequest { string service = 1; }):
+# SERVING is b"\x08\x01"; an unknown service is NOT_FOUND; Watch (streaming) UNIMPLEMENTED
+health = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+for svc in ("", "ModelService", "PredictionService", "tensorflow.serving.PredictionService"):
+    res, c, d = code_of(health, field(1, svc.encode()) if svc else b"", timeout=10)
+    check(c == grpc.StatusCode.OK and res == b"\x08\x01", f"health of {svc!r}: {c} {d} {res!r}")
+_, c, d = code_of(health, field(1, b"nope"), timeout=10)
+check(c == grpc.StatusCode.NOT_FOUND and "unknown service nope" in d, f"health of an unknown service: {c} {d}")
+_, c, d = code_of(health, b"\x0a\x05x", timeout=10)
+check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed HealthCheckRequest: {c} {d}")
+watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+_, c, d = code_of(lambda *a, **k: list(watch(*a, **k)), b"", timeout=10)
+check(c == grpc.StatusCode.UNIMPLEMENTED and "poll Check" in d, f"health Watch: {c} {d}")
+
+# HandleReloadConfigRequest is off unless the server allows it
+expect_error(models.HandleReloadConfigRequest, reload_req(("digits", "models/digits", [], {})),
+             grpc.StatusCode.UNIMPLEMENTED, "--allow_reload_config", "reload on a server that does not allow it")
 
 # many concurrent clients, each on its own channel (own TLS connection)
 errors = []

@@ -836,6 +836,7 @@ static void test_encode_alloc_faults(void **state)
 int test_rest_main(void);
 int test_config_main(void);
 int test_registry_main(void);
+int test_wire_main(void);
 
 int main(void)
 {
@@ -860,5 +861,6 @@ int main(void)
     int failed = cmocka_run_group_tests_name("serve_proto", tests, NULL, NULL);
     failed += test_rest_main();
     failed += test_config_main();
+    failed += test_wire_main();
     return failed + test_registry_main();
 }

@@ -164,6 +164,89 @@ static void test_registry_models_and_labels(void **state)
     free(dir);
 }
 
+/* HandleReloadConfigRequest: a new config replaces the models: a dropped one
+ * is NOT_FOUND and unloads once idle, a kept one takes its new policy and
+ * labels, a new one loads before the reload returns; a failed load is
+ * reported and what loaded stays. */
+static void test_registry_config_reload(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char a[512], b[512], c[512], text[2048];
+    snprintf(a, sizeof(a), "%s/a", dir);
+    snprintf(b, sizeof(b), "%s/b", dir);
+    snprintf(c, sizeof(c), "%s/c", dir);
+    put_version(a, 1, "ok");
+    put_version(a, 2, "ok");
+    put_version(b, 7, "ok");
+    put_version(c, 3, "ok");
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' } config { name: 'b' "
+             "base_path: '%s' } }", a, b);
+    struct coffer_serve_config cfg, next;
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    assert_int_equal(latest(r, "a"), 2);
+    const struct coffer_serve_servable *held;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_registry_acquire(r, "b", false, 0, NULL, &held, &st), COFFER_OK);
+
+    /* a: all versions and a label; b dropped (held by a request); c new */
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' model_version_policy "
+             "{ all {} } version_labels { key: 'old' value: 1 } } config { name: 'c' base_path: '%s' } }", a, c);
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &next), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_OK);
+    assert_int_equal(next.model_count, 0); /* taken over */
+    assert_int_equal(latest(r, "c"), 3);
+    assert_int_equal(state_of(r, "a", 1), COFFER_SERVE_STATE_AVAILABLE);
+    const struct coffer_serve_servable *sv;
+    assert_int_equal(coffer_serve_registry_acquire(r, "a", false, 0, "old", &sv, &st), COFFER_OK);
+    assert_int_equal(sv->version, 1);
+    coffer_serve_registry_release(r, sv);
+    assert_int_not_equal(coffer_serve_registry_acquire(r, "b", false, 0, NULL, &sv, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_NOT_FOUND);
+    assert_int_equal(f.live, 4); /* a/1, a/2, c/3, and b/7 still held */
+    assert_string_equal(held->model, "b"); /* the held servable's name outlives its config */
+    coffer_serve_registry_release(r, held);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(f.live, 3);
+    assert_null(coffer_serve_registry_model(r, 1)); /* b's record, removed */
+    assert_int_equal(coffer_serve_registry_model_count(r), 3);
+
+    /* b comes back; a model with no version fails, named; what loaded stays */
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'b' base_path: '%s' } config { name: 'd' "
+             "base_path: '%s/nothing' } }", b, dir);
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &next), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_E_NOT_FOUND);
+    assert_int_equal(st.code, COFFER_SERVE_NOT_FOUND);
+    assert_non_null(strstr(st.message, "model d: "));
+    assert_int_equal(latest(r, "b"), 7);
+    assert_int_equal(latest(r, "a"), -1);
+    /* a model listed twice changes nothing */
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'x' base_path: '%s' } }", b);
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &next), COFFER_OK);
+    struct coffer_serve_model_config *two = coffer_calloc(2, sizeof(*two));
+    assert_non_null(two);
+    two[0] = next.models[0];
+    two[1].name = coffer_strdup("x");
+    two[1].base_path = coffer_strdup(b);
+    two[1].platform = coffer_strdup("");
+    coffer_free(next.models);
+    next.models = two;
+    next.model_count = 2;
+    assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_E_MALFORMED);
+    assert_string_equal(st.message, "Illegal to list model x multiple times in config list");
+    assert_int_equal(latest(r, "b"), 7);
+    coffer_serve_registry_free(r);
+    assert_int_equal(f.live, 0);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void one_model(struct coffer_serve_config *cfg, const char *base, const char *policy)
 {
     char text[1024];
@@ -492,6 +575,7 @@ int test_registry_main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_models_and_labels),
         cmocka_unit_test(test_registry_hot_reload),
+        cmocka_unit_test(test_registry_config_reload),
         cmocka_unit_test(test_registry_policies_and_polling),
         cmocka_unit_test(test_batcher),
         cmocka_unit_test(test_batcher_concurrent),

@@ -1,0 +1,35 @@
+/* warmup_fuzz.c — TF Serving warm-up file bytes (TFRecord-framed
+ * PredictionLog records) -> the PredictRequests they hold, each decoded
+ * under small limits as the loader does; the same bytes also go through the
+ * grpc.health.v1 HealthCheckRequest decoder. */
+#include "coffer/serve.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    coffer_log_set_level(COFFER_LOG_OFF);
+    struct coffer_serve_limits lim;
+    coffer_serve_limits_default(&lim);
+    lim.max_tensor_size = 1 << 20;
+    lim.max_total_size = 4 << 20;
+    lim.max_tensors = 64;
+    struct coffer_serve_warmup_record *recs;
+    size_t count;
+    if (coffer_serve_warmup_parse(data, size, &recs, &count) == COFFER_OK) {
+        for (size_t i = 0; i < count; i++) {
+            if (recs[i].request < data || recs[i].request + recs[i].size > data + size)
+                __builtin_trap(); /* records point into the input */
+            struct coffer_serve_predict_request req;
+            struct coffer_serve_status st;
+            if (coffer_serve_predict_request_decode(recs[i].request, recs[i].size, &lim, &req, &st) == COFFER_OK)
+                coffer_serve_predict_request_free(&req);
+        }
+        coffer_free(recs);
+    }
+    char *service;
+    struct coffer_serve_status st;
+    if (coffer_serve_health_request_decode(data, size, &service, &st) == COFFER_OK)
+        coffer_free(service);
+    return 0;
+}
