@@ -257,6 +257,7 @@ static int64_t b_in_place(const struct nn_gemm *g)
 struct run {
     const struct nn_isa *isa;
     const struct nn_gemm *g;
+    bool fixed; /* tasks pinned to threads (plan_blocks' even column split) */
     int64_t mc, nc, mblocks, nblocks;
     char *scratch;
     size_t per;
@@ -337,6 +338,7 @@ static void task(void *arg, int64_t t, int tid)
 static int plan_blocks(const struct nn_isa *isa, int threads, const struct nn_gemm *g, struct run *r)
 {
     int64_t batches = g->nb[0] * g->nb[1];
+    r->fixed = false;
     r->nc = nc_of(isa, g->n);
     r->nblocks = ceil_div(g->n, r->nc);
     int64_t mpanels = ceil_div(g->m, isa->mr);
@@ -349,10 +351,12 @@ static int plan_blocks(const struct nn_isa *isa, int threads, const struct nn_ge
      * share of the columns per thread, so each thread streams its own part
      * of the weights, the same part on every run (it stays in that core's
      * cache); NC blocks would leave one thread most of the work */
-    if (threads > 1 && g->bp != NULL && mpanels < threads && batches * r->nblocks < threads) {
-        int64_t npanels = ceil_div(g->n, isa->nr), parts = min64(npanels, threads);
+    if (threads > 1 && g->bp != NULL && mpanels < threads && batches == 1) {
+        int64_t npanels = ceil_div(g->n, isa->nr);
+        int64_t parts = min64(npanels, ceil_div(r->nblocks, threads) * threads);
         r->nc = ceil_div(npanels, parts) * isa->nr;
         r->nblocks = ceil_div(g->n, r->nc);
+        r->fixed = true;
     }
     if (batches * r->nblocks < want)
         mblocks = min64(mpanels, ceil_div(want, batches * r->nblocks));
@@ -412,7 +416,7 @@ void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const
     threads = plan_blocks(isa, threads, g, &r);
     int64_t batches = g->nb[0] * g->nb[1];
     if (shared == NULL || nn_gemm_shared(isa, g, threads) == 0) {
-        nn_pool_run(p, threads, batches * r.mblocks * r.nblocks, task, &r);
+        (r.fixed ? nn_pool_run_fixed : nn_pool_run)(p, threads, batches * r.mblocks * r.nblocks, task, &r);
         return;
     }
     /* one matrix at a time: pack its B on all threads, then the products

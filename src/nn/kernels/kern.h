@@ -102,6 +102,10 @@ int nn_pool_size(const struct nn_pool *p);
 /* Run fn(arg, t, tid) for t in [0, ntasks) on up to `width` threads (the
  * caller is tid 0) and return when all are done. p may be NULL (inline). */
 void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg);
+/* The same with task t always on thread t % width (of those that run), so
+ * a thread meets the same data on every run: for jobs whose data stays in
+ * a core's cache between runs (a small model's weights). */
+void nn_pool_run_fixed(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg);
 
 /* ---------------------------------------------------------- SGEMM driver */
 

@@ -39,6 +39,7 @@ struct nn_pool {
     atomic_int busy;       /* workers still in the current generation */
     atomic_int_fast64_t next;
     int width;             /* threads taking part in the current generation */
+    bool fixed;            /* task t runs on thread t % width (nn_pool_run_fixed) */
     int64_t ntasks;
     nn_task_fn fn;
     void *arg;
@@ -64,6 +65,11 @@ int nn_cpu_count(void)
 
 static void take_tasks(struct nn_pool *p, int tid)
 {
+    if (p->fixed) {
+        for (int64_t t = tid; t < p->ntasks; t += p->width)
+            p->fn(p->arg, t, tid);
+        return;
+    }
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (t >= p->ntasks)
@@ -166,7 +172,7 @@ int nn_pool_size(const struct nn_pool *p)
     return p ? p->n : 1;
 }
 
-void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg)
+static void run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg, bool fixed)
 {
     if (ntasks <= 0)
         return;
@@ -181,6 +187,7 @@ void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, vo
     p->arg = arg;
     p->ntasks = ntasks;
     p->width = width;
+    p->fixed = fixed;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     atomic_store_explicit(&p->busy, p->n - 1, memory_order_relaxed);
     pthread_mutex_lock(&p->mu);
@@ -199,4 +206,14 @@ void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, vo
             pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }
+}
+
+void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg)
+{
+    run(p, width, ntasks, fn, arg, false);
+}
+
+void nn_pool_run_fixed(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg)
+{
+    run(p, width, ntasks, fn, arg, true);
 }
