@@ -63,13 +63,53 @@ static bool set_serial(X509 *x)
     return ok;
 }
 
-/* A certificate shell: version 3, serial, validity, subject CN, key. */
-static X509 *cert_new(const char *cn, EVP_PKEY *pub, long valid_days)
+/* Put a copy of src (a parsed SubjectPublicKeyInfo) into x as it is: the
+ * algorithm, its parameters and the key bits. X509_set_pubkey with an
+ * EVP_PKEY re-encodes the key through OpenSSL 3.0's encoder machinery,
+ * which cost more than signing the certificate (marblerun activations). */
+static bool copy_pubkey(X509 *x, X509_PUBKEY *src)
+{
+    ASN1_OBJECT *alg;
+    const unsigned char *bits;
+    int bits_n;
+    X509_ALGOR *algor;
+    const ASN1_OBJECT *aobj;
+    int ptype;
+    const void *pval;
+    if (X509_PUBKEY_get0_param(&alg, &bits, &bits_n, &algor, src) != 1 || bits_n <= 0)
+        return false;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, algor);
+    void *pv = NULL;
+    if (ptype == V_ASN1_OBJECT)
+        pv = OBJ_dup(pval);
+    else if (ptype == V_ASN1_SEQUENCE)
+        pv = ASN1_STRING_dup(pval);
+    else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+        return false;
+    ASN1_OBJECT *a = OBJ_dup(alg);
+    unsigned char *enc = OPENSSL_memdup(bits, (size_t)bits_n);
+    if (a == NULL || enc == NULL || (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF && pv == NULL) ||
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), a, ptype, pv, enc, bits_n) != 1) {
+        ASN1_OBJECT_free(a);
+        OPENSSL_free(enc);
+        if (ptype == V_ASN1_OBJECT)
+            ASN1_OBJECT_free(pv);
+        else
+            ASN1_STRING_free(pv);
+        return false;
+    }
+    return true;
+}
+
+/* A certificate shell: version 3, serial, validity, subject CN, and the
+ * key: pub, or else a copy of spki. */
+static X509 *cert_new_spki(const char *cn, EVP_PKEY *pub, X509_PUBKEY *spki, long valid_days)
 {
     X509 *x = X509_new();
     if (x == NULL || X509_set_version(x, 2) != 1 || !set_serial(x) ||
         X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
-        X509_time_adj_ex(X509_getm_notAfter(x), (int)valid_days, 0, NULL) == NULL || X509_set_pubkey(x, pub) != 1 ||
+        X509_time_adj_ex(X509_getm_notAfter(x), (int)valid_days, 0, NULL) == NULL ||
+        (pub != NULL ? X509_set_pubkey(x, pub) != 1 : !copy_pubkey(x, spki)) ||
         X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O", MBSTRING_ASC, (const unsigned char *)"coffer", -1,
                                    -1, 0) != 1 ||
         X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
@@ -79,6 +119,8 @@ static X509 *cert_new(const char *cn, EVP_PKEY *pub, long valid_days)
     }
     return x;
 }
+
+static X509 *cert_new(const char *cn, EVP_PKEY *pub, long valid_days) { return cert_new_spki(cn, pub, NULL, valid_days); }
 
 #define CA_DAYS (365L * 100)
 
@@ -329,7 +371,8 @@ enum coffer_err coffer_pki_certify_csr(const struct coffer_pki *pki, const uint8
     }
     enum coffer_err r = COFFER_OK;
     char *san = csr_sans(req);
-    X509 *x = cert_new(uuid, pub, valid_days ? valid_days : 365);
+    X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(req);
+    X509 *x = cert_new_spki(uuid, NULL, spki, valid_days ? valid_days : 365);
     ASN1_OBJECT *oid = OBJ_txt2obj("1.3.9903.2.1", 1);
     ASN1_OCTET_STRING *type = ASN1_OCTET_STRING_new();
     X509_EXTENSION *ext = NULL;
@@ -346,12 +389,12 @@ enum coffer_err coffer_pki_certify_csr(const struct coffer_pki *pki, const uint8
     if (r == COFFER_OK)
         r = to_der(x, cert_der, cert_size);
     if (r == COFFER_OK) {
-        int n = i2d_PUBKEY(pub, NULL);
+        int n = i2d_X509_PUBKEY(spki, NULL); /* as it came, no re-encoding through the EVP_PKEY */
         uint8_t *w;
         if (n <= 0 || (*spki_der = w = coffer_malloc((size_t)n)) == NULL) {
             r = COFFER_E_NOMEM;
         } else {
-            i2d_PUBKEY(pub, &w);
+            i2d_X509_PUBKEY(spki, &w);
             *spki_size = (size_t)n;
         }
     }
