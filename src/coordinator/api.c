@@ -43,6 +43,8 @@ struct route {
     bool user;
     bool body; /* a JSON body is expected */
     handler_fn fn;
+    bool marble; /* authenticated by a marble certificate: COFFER_E_CERT answers 401 */
+    const char *fail_field; /* set: a body that does not parse answers {"fail_field": ...} as data */
 };
 
 /* ---- query strings */
@@ -353,7 +355,66 @@ static enum coffer_err h_recover(struct coffer_coord *c, const struct coffer_coo
     return r;
 }
 
-/* ---- marble API handlers */
+static enum coffer_err h_recover_key(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                     json_t **data)
+{
+    (void)req;
+    (void)body;
+    uint8_t *der;
+    size_t n;
+    enum coffer_err r = coffer_coord_recovery_public_key(c, &der, &n);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:s,s:o}", "algorithm", "RSA", "ephemeralPublicKey", b64_string(der, n));
+    coffer_free(der);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_sign_quote(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                    json_t **data)
+{
+    (void)req;
+    uint8_t *quote, *sig;
+    size_t n, sig_n;
+    char tcb[48];
+    enum coffer_err r = body_b64(body, "sgxQuote", &quote, &n);
+    if (r != COFFER_OK)
+        return r;
+    r = coffer_coord_sign_quote(c, quote, n, &sig, &sig_n, tcb);
+    coffer_free(quote);
+    if (r == COFFER_E_POLICY) { /* MarbleRun: 400 fail, the reason in data.sgxQuote */
+        char why[600];
+        *data = json_pack("{s:s}", "sgxQuote", coffer_err_format(r, why, sizeof(why)));
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "quote verification failed");
+    }
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:o,s:s}", "verificationSignature", b64_string(sig, sig_n), "tcbStatus", tcb);
+    coffer_free(sig);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+/* ---- marble API handlers (monotonic counters are on both APIs) */
+
+static enum coffer_err h_counter(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                 json_t **data)
+{
+    const char *name = NULL;
+    int64_t value = 0;
+    enum coffer_err r;
+    if ((r = coffer_json_get_string(body, "$", "name", true, &name)) != COFFER_OK ||
+        (r = coffer_json_get_int(body, "$", "value", true, &value)) != COFFER_OK)
+        return r;
+    if (value < 0)
+        return COFFER_FAIL(COFFER_E_JSON, "$.value: a counter value is not negative");
+    uint64_t prev;
+    if ((r = coffer_coord_monotonic_counter(c, req->client_cert, req->client_cert_size, name, (uint64_t)value,
+                                            &prev)) != COFFER_OK)
+        return r;
+    *data = json_pack("{s:I}", "value", (json_int_t)prev);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
 
 static enum coffer_err h_nonce(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
                                json_t **data)
@@ -413,11 +474,17 @@ static const struct route routes[] = {
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update-cancel", ACTIVE, true, false, h_update_cancel},
     /* the secret and its signature are the authentication */
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true, h_recover},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/recover/public-key", STATE_BIT(COFFER_COORD_RECOVERY), false, false,
+     h_recover_key},
+    /* feature gates: checked by the core (403 when off) */
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/sign-quote", ANY_STATE, false, true, h_sign_quote, false, "sgxQuote"},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/monotonic-counter", ACTIVE, false, true, h_counter, true, NULL},
     /* marbles verify the coordinator on the address they know, before activating */
     {COFFER_COORD_API_MARBLE, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false,
      false, h_quote},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/nonce", ACTIVE, false, false, h_nonce},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/activate", ACTIVE, false, true, h_activate},
+    {COFFER_COORD_API_MARBLE, "POST", "/api/v2/monotonic-counter", ACTIVE, false, true, h_counter, true, NULL},
 };
 
 /* ---- responses */
@@ -471,16 +538,18 @@ static enum coffer_err envelope(struct coffer_coord_response *resp, int status, 
     return r;
 }
 
-static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...) COFFER_PRINTF(3, 4);
-static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...)
+static enum coffer_err fail_data(struct coffer_coord_response *resp, int status, json_t *data, const char *fmt, ...)
+    COFFER_PRINTF(4, 5);
+static enum coffer_err fail_data(struct coffer_coord_response *resp, int status, json_t *data, const char *fmt, ...)
 {
     char msg[800];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return envelope(resp, status, status >= 500 ? "error" : "fail", NULL, msg);
+    return envelope(resp, status, status >= 500 ? "error" : "fail", data, msg);
 }
+#define fail(resp, status, ...) fail_data(resp, status, NULL, __VA_ARGS__)
 
 /* see coffer/coordinator.h */
 enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_api api,
@@ -511,11 +580,13 @@ enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_ap
     if (rt->body) {
         if (req->body_size > COFFER_COORD_BODY_MAX)
             return fail(resp, 413, "request body of %zu bytes is over %u", req->body_size, COFFER_COORD_BODY_MAX);
-        if (coffer_json_parse(req->body, req->body_size, COFFER_COORD_BODY_MAX, &body) != COFFER_OK)
-            return fail(resp, 400, "request body: %s", coffer_err_detail());
-        if (!json_is_object(body)) {
+        bool parsed = coffer_json_parse(req->body, req->body_size, COFFER_COORD_BODY_MAX, &body) == COFFER_OK;
+        if (!parsed || !json_is_object(body)) {
             json_decref(body);
-            return fail(resp, 400, "request body: expected a JSON object");
+            json_t *d = rt->fail_field ? json_pack("{s:s}", rt->fail_field, "failed to parse JSON data") : NULL;
+            if (!parsed)
+                return fail_data(resp, 400, d, "request body: %s", coffer_err_detail());
+            return fail_data(resp, 400, d, "request body: expected a JSON object");
         }
     }
     coffer_err_clear();
@@ -524,9 +595,13 @@ enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_ap
     json_decref(body);
     if (r == COFFER_OK)
         return envelope(resp, 200, "success", data, NULL);
-    json_decref(data);
     if (r == COFFER_E_NOMEM)
         coffer_error("%s %s: out of memory", req->method, req->path);
     char msg[768];
-    return fail(resp, status_of(r), "%s", coffer_err_format(r, msg, sizeof(msg)));
+    int status = rt->marble && r == COFFER_E_CERT ? 401 : status_of(r);
+    if (rt->fail_field == NULL || status >= 500 || status == 401) { /* data only where MarbleRun gives it (sign-quote) */
+        json_decref(data);
+        data = NULL;
+    }
+    return fail_data(resp, status, data, "%s", coffer_err_format(r, msg, sizeof(msg)));
 }

@@ -398,7 +398,7 @@ static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
             if (c->manifest->packages[i].has_svn)
                 rc |= json_object_set_new(svn, c->manifest->packages[i].name, json_integer(c->svn[i]));
         rc |= json_object_set_new(o, "secrets", sec) | json_object_set_new(o, "activations", act) |
-              json_object_set_new(o, "svn", svn);
+              json_object_set_new(o, "svn", svn) | json_object_set_new(o, "counters", json_deep_copy(c->counters));
         if (rc == 0 && (r = coord_pending_to_json(c, o)) != COFFER_OK) {
             json_decref(o);
             return r;
@@ -574,6 +574,19 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
                 c->manifest->packages[i].security_version = c->svn[i];
             }
         }
+        json_t *counters = json_object_get(o, "counters"), *v;
+        const char *id;
+        json_object_clear(c->counters);
+        json_object_foreach(counters, id, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                r = COFFER_FAIL(COFFER_E_MALFORMED, "$.counters.%s: not a counter value", id);
+                goto out;
+            }
+            if (json_object_set(c->counters, id, v) != 0) {
+                r = COFFER_E_NOMEM;
+                goto out;
+            }
+        }
         r = coord_pending_from_json(c, o);
     }
 out:
@@ -720,7 +733,8 @@ enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct 
     enum coffer_err r = COFFER_OK;
     c->dns_names = coffer_strdup(cfg->dns_names ? cfg->dns_names : "localhost");
     c->nonces = coffer_calloc(COORD_NONCE_SLOTS, sizeof(*c->nonces));
-    if (c->dns_names == NULL || c->nonces == NULL)
+    c->counters = json_object();
+    if (c->dns_names == NULL || c->nonces == NULL || c->counters == NULL)
         r = COFFER_E_NOMEM;
     if (r == COFFER_OK && cfg->seal_dir != NULL) {
         if ((c->seal_dir = coffer_strdup(cfg->seal_dir)) == NULL ||
@@ -755,6 +769,8 @@ void coffer_coord_close(struct coffer_coord *c)
         coffer_info("coordinator: %llu audit entries written with %llu log syncs", (unsigned long long)c->audit_seq,
                     (unsigned long long)c->syncs);
     coord_recovery_clear(c);
+    EVP_PKEY_free(c->recovery_eph);
+    json_decref(c->counters);
     coord_pending_free(c->pending);
     coord_free_secrets(c);
     coffer_manifest_free(c->manifest);
@@ -890,6 +906,7 @@ static enum coffer_err start_over(struct coffer_coord *c)
     }
     coffer_warn("a new manifest in recovery mode: the old state is kept aside as *%s and not used", suffix);
     coord_recovery_clear(c);
+    json_object_clear(c->counters);
     coffer_secret_free(c->dek);
     c->dek = NULL;
     memset(c->audit_head, 0, 32);

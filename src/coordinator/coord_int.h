@@ -90,6 +90,8 @@ struct coffer_coord {
     struct recovery_share shares[COORD_RECOVERY_SHARES_MAX]; /* recovery mode */
     size_t shares_count;
     unsigned tls_root_gen; /* bumped when the root certificate changes (recovery) */
+    json_t *counters;      /* monotonic counters: {id: value} (services.c), sealed */
+    struct evp_pkey_st *recovery_eph; /* recovery mode: the ephemeral RSA key for encrypted secrets */
 
     /* under mu */
     uint64_t *activations; /* parallel to manifest->marbles */

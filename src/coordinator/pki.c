@@ -16,6 +16,7 @@
  * memory or inside the sealed state.
  */
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -409,6 +410,63 @@ enum coffer_err coffer_pki_certify_csr(const struct coffer_pki *pki, const uint8
     X509_free(x);
     coffer_free(san);
     X509_REQ_free(req);
+    return r;
+}
+
+enum coffer_err coffer_pki_verify_marble(const struct coffer_pki *pki, const uint8_t *der, size_t size,
+                                         char **marble_type, char **uuid)
+{
+    *marble_type = *uuid = NULL;
+    if (size > (1u << 16))
+        return COFFER_FAIL(COFFER_E_CERT, "client certificate of %zu bytes", size);
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)size);
+    if (x == NULL || p != der + size) {
+        X509_free(x);
+        ERR_clear_error();
+        return COFFER_FAIL(COFFER_E_CERT, "the client certificate is not DER X.509");
+    }
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    enum coffer_err r = COFFER_OK;
+    if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, pki->marble_root) != 1 ||
+        X509_STORE_CTX_init(ctx, store, x, NULL) != 1) {
+        r = ossl_fail("setting up the marble certificate check");
+    } else if (X509_verify_cert(ctx) != 1) {
+        r = COFFER_FAIL(COFFER_E_CERT, "the client certificate is not a marble certificate of this coordinator (%s)",
+                        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    }
+    ASN1_OBJECT *oid = r == COFFER_OK ? OBJ_txt2obj("1.3.9903.2.1", 1) : NULL;
+    int at = oid != NULL ? X509_get_ext_by_OBJ(x, oid, -1) : -1;
+    int cn_at = X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_commonName, -1);
+    if (r == COFFER_OK && (at < 0 || cn_at < 0))
+        r = COFFER_FAIL(COFFER_E_CERT, "the marble certificate has no %s", at < 0 ? "marble type extension" : "UUID");
+    if (r == COFFER_OK) {
+        const ASN1_OCTET_STRING *t = X509_EXTENSION_get_data(X509_get_ext(x, at));
+        const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(X509_get_subject_name(x), cn_at));
+        *marble_type = coffer_malloc((size_t)ASN1_STRING_length(t) + 1);
+        *uuid = coffer_malloc((size_t)ASN1_STRING_length(cn) + 1);
+        if (*marble_type == NULL || *uuid == NULL) {
+            r = COFFER_E_NOMEM;
+        } else {
+            memcpy(*marble_type, ASN1_STRING_get0_data(t), (size_t)ASN1_STRING_length(t));
+            (*marble_type)[ASN1_STRING_length(t)] = '\0';
+            memcpy(*uuid, ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn));
+            (*uuid)[ASN1_STRING_length(cn)] = '\0';
+            if (strlen(*marble_type) != (size_t)ASN1_STRING_length(t) || strlen(*uuid) != (size_t)ASN1_STRING_length(cn))
+                r = COFFER_FAIL(COFFER_E_CERT, "the marble certificate's type or UUID holds a NUL byte");
+        }
+    }
+    if (r != COFFER_OK) {
+        coffer_free(*marble_type);
+        coffer_free(*uuid);
+        *marble_type = *uuid = NULL;
+    }
+    ASN1_OBJECT_free(oid);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(x);
+    ERR_clear_error();
     return r;
 }
 

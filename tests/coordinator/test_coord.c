@@ -32,6 +32,12 @@ static enum coffer_err test_verify(void *arg, const uint8_t *ev, size_t n, const
                                    const uint8_t report_data[64], char *claims, size_t claims_size)
 {
     (void)arg;
+    if (pkg == NULL) { /* sign-quote: "quotes" that start with the measurement verify */
+        if (n < 32 || memcmp(ev, measurement, 32) != 0)
+            return COFFER_FAIL(COFFER_E_SIGNATURE, "test quote: bad signature");
+        snprintf(claims, claims_size, "{\"kind\":\"sgx\",\"tcb_status\":\"SWHardeningNeeded\"}");
+        return COFFER_OK;
+    }
     if (n != 96 && n != 98)
         return COFFER_FAIL(COFFER_E_MALFORMED, "test evidence is 96 bytes (98 with an SVN)");
     const uint8_t *want = pkg->has_signer_id ? pkg->signer_id : pkg->has_unique_id ? pkg->unique_id : NULL;
@@ -1005,11 +1011,46 @@ static void test_recovery(void **state)
     c = open_coord(dir, other_key);
     recovery_share(secrets, "k0", &k[0], &k[0], share, &share_n, sig, &sig_n);
     recovery_share(secrets, "k1", &k[1], &k[1], share2, &share2_n, sig2, &sig2_n);
-    assert_int_equal(recover(c, share, share_n, sig, sig_n, &remaining), COFFER_OK);
+    /* the first one encrypted to the coordinator's ephemeral key (MarbleRun's
+     * GET /recover/public-key); before that key exists, and with a wrong
+     * ciphertext, such an upload is refused */
+    uint8_t enc[512];
+    size_t enc_n = 0;
+    memset(enc, 0x11, sizeof(enc));
+    assert_int_equal(recover(c, enc, sizeof(enc), sig, sig_n, &remaining), COFFER_E_JSON);
+    struct call pk = call(c, COFFER_COORD_API_CLIENT, "GET", "/api/v2/recover/public-key", NULL, NULL);
+    assert_int_equal(pk.status, 200);
+    assert_string_equal(json_string_value(json_object_get(data_of(&pk), "algorithm")), "RSA");
+    const char *pk64 = json_string_value(json_object_get(data_of(&pk), "ephemeralPublicKey"));
+    uint8_t *pkder;
+    size_t pkder_n;
+    assert_int_equal(coffer_base64_decode(pk64, strlen(pk64), &pkder, &pkder_n), COFFER_OK);
+    json_decref(pk.json);
+    const uint8_t *pp = pkder;
+    EVP_PKEY *eph = d2i_PUBKEY(NULL, &pp, (long)pkder_n);
+    assert_non_null(eph);
+    assert_int_equal(EVP_PKEY_get_bits(eph), 4096);
+    EVP_PKEY_CTX *x = EVP_PKEY_CTX_new(eph, NULL);
+    enc_n = sizeof(enc);
+    assert_int_equal(EVP_PKEY_encrypt_init(x), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(x, RSA_PKCS1_OAEP_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_oaep_md(x, EVP_sha256()), 1);
+    assert_int_equal(EVP_PKEY_encrypt(x, enc, &enc_n, share, share_n), 1);
+    EVP_PKEY_CTX_free(x);
+    EVP_PKEY_free(eph);
+    coffer_free(pkder);
+    enc[100] ^= 1;
+    assert_int_equal(recover(c, enc, enc_n, sig, sig_n, &remaining), COFFER_E_JSON);
+    enc[100] ^= 1;
+    assert_int_equal(recover(c, enc, enc_n, sig, sig_n, &remaining), COFFER_OK);
     assert_int_equal(remaining, 1);
+    EXPECT(call(c, COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover/public-key", NULL, NULL), 405);
     assert_int_equal(recover(c, share, share_n, sig, sig_n, &remaining), COFFER_E_STATE); /* the same one again */
     assert_int_equal(recover(c, share2, share2_n, sig2, sig2_n, &remaining), COFFER_OK);
     assert_int_equal(remaining, 0);
+    uint8_t *none_der;
+    size_t none_n;
+    assert_int_equal(coffer_coord_recovery_public_key(c, &none_der, &none_n), COFFER_E_STATE); /* not recovering now */
     assert_recovered(c, dir, other_key);
     json_decref(secrets);
     tu_rmtree(dir);
@@ -1058,6 +1099,188 @@ static void test_recovery(void **state)
         EVP_PKEY_free(k[i].key);
 }
 
+/* The marble certificate (first of the chain) of an activation response. */
+static void marble_cert_of(json_t *resp, struct user *u)
+{
+    const char *pem = json_string_value(json_object_get(resp, "Certificate"));
+    assert_non_null(pem);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    assert_non_null(x);
+    uint8_t *w = u->der;
+    u->der_n = (size_t)i2d_X509(x, &w);
+    X509_free(x);
+    BIO_free(b);
+}
+
+static bool root_signed(struct coffer_coord *c, const char *msg, const uint8_t *sig, size_t sig_n)
+{
+    uint8_t *der;
+    size_t n;
+    assert_int_equal(coffer_coord_root_der(c, &der, &n), COFFER_OK);
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)n);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(x)) == 1 &&
+              EVP_DigestVerify(md, sig, sig_n, (const uint8_t *)msg, strlen(msg)) == 1;
+    EVP_MD_CTX_free(md);
+    X509_free(x);
+    coffer_free(der);
+    return ok;
+}
+
+/* Monotonic counters and sign-quote: feature gates, marble certificates,
+ * only-increasing values that survive a restart, every refusal, and the
+ * HTTP shapes (MarbleRun's). */
+static void test_services(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_coord(dir, NULL);
+    const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT, MB = COFFER_COORD_API_MARBLE;
+    char mhex[65], gated[2048];
+    coffer_hex_encode(measurement, 32, mhex);
+    snprintf(gated, sizeof(gated),
+             "{\"Packages\": {\"server\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%s\"}},"
+             " \"Marbles\": {\"server\": {\"Package\": \"server\"}, \"other\": {\"Package\": \"server\"}},"
+             " \"Config\": {\"FeatureGates\": [\"MonotonicCounter\", \"SignQuoteEndpoint\"]}}", mhex);
+    /* no manifest: the gates are off */
+    uint64_t prev = 99;
+    assert_int_equal(coffer_coord_monotonic_counter(c, admin.der, admin.der_n, "n", 1, &prev), COFFER_E_STATE);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"AAAA\"}", NULL), 403);
+    assert_int_equal(coffer_coord_set_manifest(c, gated, strlen(gated), NULL), COFFER_OK);
+
+    struct marble m, m2;
+    json_t *resp, *resp2;
+    struct user mc, mc2;
+    make_marble(&m, c, NULL);
+    assert_int_equal(activate(c, &m, "server", "uuid-1", &resp), COFFER_OK);
+    marble_cert_of(resp, &mc);
+    make_marble(&m2, c, NULL);
+    assert_int_equal(activate(c, &m2, "other", "uuid-2", &resp2), COFFER_OK);
+    marble_cert_of(resp2, &mc2);
+
+    /* counters start at 0, only go up, and are per marble */
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 5, &prev), COFFER_OK);
+    assert_int_equal(prev, 0);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 3, &prev), COFFER_OK);
+    assert_int_equal(prev, 5);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 9, &prev), COFFER_OK);
+    assert_int_equal(prev, 5);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc2.der, mc2.der_n, "db", 1, &prev), COFFER_OK);
+    assert_int_equal(prev, 0);
+    /* refusals: no certificate, a user's certificate, a forged one, bad names and values */
+    assert_int_equal(coffer_coord_monotonic_counter(c, NULL, 0, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, admin.der, admin.der_n, "db", 10, &prev), COFFER_E_CERT);
+    struct user forged = mc;
+    forged.der[forged.der_n - 5] ^= 1; /* inside the signature */
+    assert_int_equal(coffer_coord_monotonic_counter(c, forged.der, forged.der_n, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, 7, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "", 10, &prev), COFFER_E_JSON);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", (uint64_t)1 << 63, &prev),
+                     COFFER_E_JSON);
+    /* over HTTP, on both APIs */
+    struct call r = call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 12}", &mc);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&r), "value")), 9);
+    json_decref(r.json);
+    r = call(c, MB, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 2}", &mc);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&r), "value")), 12);
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 13}", NULL), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 13}", &admin), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": -1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": 5, \"value\": 1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"value\": 1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\"", &mc), 400);
+    EXPECT(call(c, CL, "GET", "/api/v2/monotonic-counter", NULL, &mc), 405);
+
+    /* sign-quote: the root key signs SHA-256(base64(quote) || TCB status) */
+    uint8_t quote[64];
+    memcpy(quote, measurement, 32);
+    memset(quote + 32, 0x5a, 32);
+    char q64[200], body[600], msg[300];
+    coffer_base64_encode(quote, sizeof(quote), q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "tcbStatus")), "SWHardeningNeeded");
+    const char *s64 = json_string_value(json_object_get(data_of(&r), "verificationSignature"));
+    uint8_t *sig;
+    size_t sig_n;
+    assert_int_equal(coffer_base64_decode(s64, strlen(s64), &sig, &sig_n), COFFER_OK);
+    snprintf(msg, sizeof(msg), "%sSWHardeningNeeded", q64);
+    assert_true(root_signed(c, msg, sig, sig_n));
+    snprintf(msg, sizeof(msg), "%sUpToDate", q64);
+    assert_false(root_signed(c, msg, sig, sig_n));
+    coffer_free(sig);
+    json_decref(r.json);
+    /* behind OpenEnclave's header: verified without it, signed as sent */
+    uint8_t oe[80];
+    coffer_store_u32le(oe, 1);
+    coffer_store_u32le(oe + 4, 2);
+    coffer_store_u64le(oe + 8, 64);
+    memcpy(oe + 16, quote, 64);
+    char tcb[48];
+    assert_int_equal(coffer_coord_sign_quote(c, oe, sizeof(oe), &sig, &sig_n, tcb), COFFER_OK);
+    coffer_base64_encode(oe, sizeof(oe), q64);
+    snprintf(msg, sizeof(msg), "%s%s", q64, tcb);
+    assert_true(root_signed(c, msg, sig, sig_n));
+    coffer_free(sig);
+    /* a quote that does not verify: 400 fail, the reason in data.sgxQuote */
+    quote[0] ^= 1;
+    coffer_base64_encode(quote, sizeof(quote), q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", body, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(msg_of(&r), "quote verification failed"));
+    assert_non_null(strstr(json_string_value(json_object_get(data_of(&r), "sgxQuote")), "bad signature"));
+    json_decref(r.json);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", "{not json", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "sgxQuote")), "failed to parse JSON data");
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"\"}", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"%%\"}", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{}", NULL), 400);
+    EXPECT(call(c, MB, "POST", "/api/v2/sign-quote", body, NULL), 404); /* a client API endpoint */
+
+    /* counters are sealed: a restart keeps them */
+    coffer_coord_close(c);
+    c = open_coord(dir, NULL);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 0, &prev), COFFER_OK);
+    assert_int_equal(prev, 12);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc2.der, mc2.der_n, "db", 0, &prev), COFFER_OK);
+    assert_int_equal(prev, 1);
+    json_t *audit;
+    assert_int_equal(coffer_coord_audit(c, &audit), COFFER_OK);
+    size_t raises = 0, i;
+    json_t *e;
+    json_array_foreach(audit, i, e)
+        raises += strcmp(json_string_value(json_object_get(e, "event")), "monotonic counter") == 0;
+    assert_int_equal(raises, 4); /* 5, 9, 1 (other marble), 12: never for a value not above */
+    json_decref(audit);
+    coffer_coord_close(c);
+
+    /* without the gates: 403 */
+    tu_rmtree(dir);
+    c = open_coord(dir, NULL);
+    assert_int_equal(coffer_coord_set_manifest(c, manifest, strlen(manifest), NULL), COFFER_OK);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 1, &prev), COFFER_E_DENIED);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 1}", &mc), 403);
+    coffer_base64_encode(measurement, 32, q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", body, NULL), 403);
+    coffer_coord_close(c);
+    json_decref(resp);
+    json_decref(resp2);
+    EVP_PKEY_free(m.key);
+    EVP_PKEY_free(m2.key);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int test_coord_main(void);
 int test_coord_main(void)
 {
@@ -1067,6 +1290,7 @@ int test_coord_main(void)
         cmocka_unit_test(test_api_endpoints),
         cmocka_unit_test(test_updates),
         cmocka_unit_test(test_recovery),
+        cmocka_unit_test(test_services),
     };
     return cmocka_run_group_tests_name("coordinator_core", tests, setup, NULL);
 }
