@@ -173,6 +173,7 @@ expect 1 "recover with another key" -- "$coffer" recover recovery.json "$A" --si
 has "no recovery secret encrypted to this key" err "wrong key named"
 expect 0 "recover" -- "$coffer" recover recovery.json "$A" --simulation --key rk.pem
 has "Recovered" err "recovered"
+has "encrypted to the coordinator's ephemeral key" err "recovery secret sent encrypted to the ephemeral key"
 expect 0 "status after recovery" -- "$coffer" status --simulation "$A"
 has "3: Coordinator is running" out "state back"
 expect 0 "secret after recovery" -- "$coffer" secret get pfKey "$A" --simulation --cert admin.crt --key admin.key
