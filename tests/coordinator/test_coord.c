@@ -1379,6 +1379,91 @@ static void test_services(void **state)
     free(dir);
 }
 
+/* .Previous.Secrets after a RotateRootSecret update: the values from before
+ * it (shared and per-marble), the current ones before any rotation, kept
+ * across a restart; unknown names refused at upload. */
+static void prev_manifest(char *out, size_t size, bool rotate, const char *extra_file)
+{
+    char mhex[65];
+    coffer_hex_encode(measurement, 32, mhex);
+    snprintf(out, size,
+             "{\"Packages\": {\"server\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%s\"}},"
+             " \"Marbles\": {\"m\": {\"Package\": \"server\", \"Parameters\": {\"Files\": {"
+             "     \"cur\": \"{{ hex .Secrets.shared }}\", \"prev\": \"{{ hex .Previous.Secrets.shared }}\","
+             "     \"pm\": \"{{ hex .Secrets.perMarble }}\", \"ppm\": \"{{ hex .Previous.Secrets.perMarble }}\","
+             "     \"pcert\": \"{{ pem .Previous.Secrets.svc.Cert }}\", \"cert\": \"{{ pem .Secrets.svc.Cert }}\"%s}}}},"
+             " \"Secrets\": {\"shared\": {\"Type\": \"symmetric-key\", \"Size\": 256, \"Shared\": true},"
+             "             \"perMarble\": {\"Type\": \"symmetric-key\", \"Size\": 256},"
+             "             \"svc\": {\"Type\": \"cert-ecdsa\", \"Size\": 256, \"Shared\": true}},"
+             " \"Users\": {\"admin\": {\"Certificate\": \"%s\", \"Roles\": [\"updater\"]}},"
+             " \"Roles\": {\"updater\": {\"ResourceType\": \"Manifest\", \"Actions\": [\"UpdateManifest\"]}},"
+             " \"Config\": {\"RotateRootSecret\": %s}}",
+             mhex, extra_file ? extra_file : "", admin.pem_json, rotate ? "true" : "false");
+}
+
+static void prev_files(struct coffer_coord *c, char vals[6][2048])
+{
+    static const char *const names[6] = {"cur", "prev", "pm", "ppm", "cert", "pcert"};
+    struct marble m;
+    json_t *resp;
+    make_marble(&m, c, NULL);
+    if (activate(c, &m, "m", "uuid-prev", &resp) != COFFER_OK)
+        fail_msg("activate: %s", coffer_err_detail());
+    for (int i = 0; i < 6; i++) {
+        uint8_t *d;
+        size_t n;
+        file_of(resp, "Files", names[i], &d, &n);
+        assert_true(n < 2048);
+        memcpy(vals[i], d, n);
+        vals[i][n] = '\0';
+        coffer_free(d);
+    }
+    json_decref(resp);
+    EVP_PKEY_free(m.key);
+}
+
+static void test_previous_secrets(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_coord(dir, NULL);
+    static char m1[16384], m2[16384], bad[16384];
+    prev_manifest(bad, sizeof(bad), false, ", \"x\": \"{{ hex .Previous.Secrets.nosuch }}\"");
+    assert_int_equal(coffer_coord_set_manifest(c, bad, strlen(bad), NULL), COFFER_E_JSON);
+    assert_non_null(strstr(coffer_err_detail(), ".Previous.Secrets.nosuch"));
+    prev_manifest(m1, sizeof(m1), false, NULL);
+    assert_int_equal(coffer_coord_set_manifest(c, m1, strlen(m1), NULL), COFFER_OK);
+    char before[6][2048], after[6][2048], again[6][2048];
+    prev_files(c, before);
+    /* no rotation yet: the previous value is the current one */
+    assert_string_equal(before[0], before[1]);
+    assert_string_equal(before[2], before[3]);
+    assert_string_equal(before[4], before[5]);
+    /* a full update that rotates the root secret (admin is the only updater: applied at once) */
+    prev_manifest(m2, sizeof(m2), true, NULL);
+    json_t *out = NULL;
+    if (coffer_coord_update(c, admin.der, admin.der_n, m2, strlen(m2), &out) != COFFER_OK)
+        fail_msg("update: %s", coffer_err_detail());
+    json_decref(out);
+    prev_files(c, after);
+    assert_string_not_equal(after[0], before[0]); /* new shared key */
+    assert_string_equal(after[1], before[0]);     /* the old one, as .Previous */
+    assert_string_not_equal(after[2], before[2]); /* per-marble key from the new root */
+    assert_string_equal(after[3], before[2]);     /* from the old root, same UUID */
+    assert_string_not_equal(after[4], before[4]); /* shared certificate renewed */
+    assert_string_equal(after[5], before[4]);
+    /* sealed: a restart keeps the previous values */
+    coffer_coord_close(c);
+    c = open_coord(dir, NULL);
+    prev_files(c, again);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(again[i], after[i]);
+    assert_string_equal(again[5], after[5]);
+    coffer_coord_close(c);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int test_coord_main(void);
 int test_coord_main(void)
 {
@@ -1390,6 +1475,7 @@ int test_coord_main(void)
         cmocka_unit_test(test_updates),
         cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_services),
+        cmocka_unit_test(test_previous_secrets),
     };
     return cmocka_run_group_tests_name("coordinator_core", tests, setup, NULL);
 }
