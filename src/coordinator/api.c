@@ -9,12 +9,15 @@
  * touches secrets. Responses use MarbleRun's JSend envelope:
  * {"status":"success","data":...}, {"status":"fail","data":null,
  * "message":...} for client mistakes (4xx), {"status":"error",...} for
- * server faults (5xx). Byte fields are standard base64.
+ * server faults (5xx). Byte fields are standard base64. MarbleRun's legacy
+ * v1 paths (bare, e.g. /manifest) take raw bodies, answer capitalised keys
+ * and only "error" envelopes; v1 /recover answers 410.
  *
  * Status codes: 400 malformed or invalid request, 401 no or unknown client
  * certificate, 403 authenticated but not allowed (role, policy, evidence),
  * 404 unknown path or name, 405 wrong method, 409 not allowed in the current
- * state, 413 body too large, 501 not implemented, 500 the rest.
+ * state, 410 gone (v1 /recover), 413 body too large, 501 not implemented,
+ * 500 the rest; 401 also for a marble certificate that is not one.
  *
  * Trusts: the transport for the verified client certificate; nothing in the
  * request.
