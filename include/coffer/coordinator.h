@@ -262,6 +262,14 @@ COFFER_NODISCARD enum coffer_err coffer_pki_sign_root(const struct coffer_pki *p
 COFFER_NODISCARD enum coffer_err coffer_pki_verify_marble(const struct coffer_pki *pki, const uint8_t *der, size_t size,
                                                           char **marble_type, char **uuid);
 
+/* A CSR alone, as coffer_pki_certify_csr reads it: signature verified, the
+ * SANs it would certify ("DNS:localhost,IP:127.0.0.1,IP:::1" then the CSR's
+ * DNS names and IP addresses) and the SubjectPublicKeyInfo DER of the key.
+ * openssl_only skips the fast DER path for the common EC CSR and uses
+ * OpenSSL's parser (tests and fuzz/csr_fuzz.c compare the two). */
+COFFER_NODISCARD enum coffer_err coffer_pki_csr_check(const uint8_t *csr_der, size_t csr_size, bool openssl_only,
+                                                      char **sans, uint8_t **spki_der, size_t *spki_size);
+
 /*
  * Certify a marble: csr_der is its PKCS#10 request (signature checked);
  * the certificate carries the CSR's own public key, so the coordinator
