@@ -199,6 +199,19 @@ static void init(void)
         __builtin_trap();
 }
 
+/* A fresh in-memory coordinator; with the update test's manifest set when
+ * asked. NULL when it cannot start (out of memory). */
+static struct coffer_coord *fresh_coord(bool with_manifest)
+{
+    struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
+    struct coffer_coord *c;
+    if (coffer_coord_open(&cfg, &c) != COFFER_OK)
+        return NULL;
+    if (with_manifest && coffer_coord_set_manifest(c, update_manifest, strlen(update_manifest), NULL) != COFFER_OK)
+        __builtin_trap();
+    return c;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (active == NULL)
@@ -219,23 +232,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             api = (data[0] & 8) ? COFFER_COORD_API_MARBLE : COFFER_COORD_API_CLIENT;
             break;
         case 1: req.path = "/api/v2/sign-quote"; break;
-        case 3: {
-            struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
-            if (coffer_coord_open(&cfg, &fresh) != COFFER_OK)
+        case 3:
+        case 4:
+            if ((c = fresh = fresh_coord(data[0] % 6 == 4)) == NULL)
                 return 0;
-            c = fresh;
-            req.path = "/manifest";
+            req.path = data[0] % 6 == 4 ? "/update" : "/manifest";
             break;
-        }
-        case 4: {
-            struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
-            if (coffer_coord_open(&cfg, &fresh) != COFFER_OK ||
-                coffer_coord_set_manifest(fresh, update_manifest, strlen(update_manifest), NULL) != COFFER_OK)
-                __builtin_trap();
-            c = fresh;
-            req.path = "/update";
-            break;
-        }
         case 5: req.path = "/secrets"; break;
         default: {
             c = recovering;
@@ -247,49 +249,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         }
-    } else
-    switch (data[0] % 6) {
-    case 0: {
-        struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
-        if (coffer_coord_open(&cfg, &fresh) != COFFER_OK)
-            return 0;
-        c = fresh;
-        req.path = "/api/v2/manifest";
-        break;
-    }
-    case 4: {
-        struct coffer_coord_config cfg = {.verify = verify, .simulation = true};
-        if (coffer_coord_open(&cfg, &fresh) != COFFER_OK ||
-            coffer_coord_set_manifest(fresh, update_manifest, strlen(update_manifest), NULL) != COFFER_OK)
-            __builtin_trap();
-        c = fresh;
-        req.path = "/api/v2/update";
-        struct coffer_coord_response first;
-        if (coffer_coord_handle(c, api, &req, &first) == COFFER_OK)
-            coffer_buf_free(&first.body);
-        req.path = (data[0] & 8) ? "/api/v2/update-manifest" : "/api/v2/update";
-        break;
-    }
-    case 5:
-        c = recovering;
-        req.path = "/api/v2/recover";
-        break;
-    case 1: req.path = "/api/v2/secrets"; break;
-    case 2:
-        api = COFFER_COORD_API_MARBLE;
-        req.path = "/api/v2/marble/activate";
-        break;
-    default: {
-        size_t n = size - 1 < sizeof(query) - 1 ? size - 1 : sizeof(query) - 1;
-        memcpy(query, data + 1, n);
-        query[n] = '\0';
-        req.method = "GET";
-        req.path = (data[0] & 4) ? "/api/v2/quote" : "/api/v2/secrets";
-        req.query = query;
-        req.body = NULL;
-        req.body_size = 0;
-        break;
-    }
+    } else {
+        switch (data[0] % 6) {
+        case 0:
+            if ((c = fresh = fresh_coord(false)) == NULL)
+                return 0;
+            req.path = "/api/v2/manifest";
+            break;
+        case 4: {
+            if ((c = fresh = fresh_coord(true)) == NULL)
+                return 0;
+            req.path = "/api/v2/update";
+            struct coffer_coord_response first;
+            if (coffer_coord_handle(c, api, &req, &first) == COFFER_OK)
+                coffer_buf_free(&first.body);
+            req.path = (data[0] & 8) ? "/api/v2/update-manifest" : "/api/v2/update";
+            break;
+        }
+        case 5:
+            c = recovering;
+            req.path = "/api/v2/recover";
+            break;
+        case 1: req.path = "/api/v2/secrets"; break;
+        case 2:
+            api = COFFER_COORD_API_MARBLE;
+            req.path = "/api/v2/marble/activate";
+            break;
+        default: {
+            size_t n = size - 1 < sizeof(query) - 1 ? size - 1 : sizeof(query) - 1;
+            memcpy(query, data + 1, n);
+            query[n] = '\0';
+            req.method = "GET";
+            req.path = (data[0] & 4) ? "/api/v2/quote" : "/api/v2/secrets";
+            req.query = query;
+            req.body = NULL;
+            req.body_size = 0;
+            break;
+        }
+        }
     }
     struct coffer_coord_response resp;
     if (coffer_coord_handle(c, api, &req, &resp) == COFFER_OK) {

@@ -40,6 +40,13 @@ static void sim_make(uint8_t rd[64], uint8_t **ev, size_t *n)
     assert_int_equal(*n, COFFER_ATTEST_SIM_SIZE);
 }
 
+/* sim_make, and the platform's public key. */
+static void sim_make_pub(uint8_t rd[64], uint8_t **ev, size_t *n, uint8_t pub[64])
+{
+    sim_make(rd, ev, n);
+    assert_int_equal(coffer_attest_sim_key_public(keypath, false, pub), COFFER_OK);
+}
+
 static void test_sim_roundtrip(void **state)
 {
     (void)state;
@@ -130,8 +137,7 @@ static void test_sim_signer(void **state)
     uint8_t rd[64], pub[64];
     uint8_t *ev;
     size_t n;
-    sim_make(rd, &ev, &n);
-    assert_int_equal(coffer_attest_sim_key_public(keypath, false, pub), COFFER_OK);
+    sim_make_pub(rd, &ev, &n, pub);
     struct coffer_attest_sim_signer *s;
     assert_int_equal(coffer_attest_sim_signer_open(keypath, NULL, &s), COFFER_OK);
     struct coffer_attest_verify_opts o = {.now = time(NULL), .sim_platform_key = pub};

@@ -148,6 +148,23 @@ static struct coffer_coord *open_coord(const char *dir, const uint8_t *key)
     return c;
 }
 
+/* Does sig verify over msg with the coordinator's root key? */
+static bool root_signed(struct coffer_coord *c, const void *msg, size_t msg_n, const uint8_t *sig, size_t sig_n)
+{
+    uint8_t *der;
+    size_t n;
+    assert_int_equal(coffer_coord_root_der(c, &der, &n), COFFER_OK);
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)n);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(x)) == 1 &&
+              EVP_DigestVerify(md, sig, sig_n, msg, msg_n) == 1;
+    EVP_MD_CTX_free(md);
+    X509_free(x);
+    coffer_free(der);
+    return ok;
+}
+
 /* A marble: a key, its CSR, evidence binding the key and a nonce. */
 struct marble {
     EVP_PKEY *key;
@@ -235,12 +252,9 @@ static void test_full_lifecycle(void **state)
     uint8_t *root_der;
     size_t root_n;
     assert_int_equal(coffer_coord_root_der(c, &root_der, &root_n), COFFER_OK);
+    assert_true(root_signed(c, raw, raw_n, sig, sig_n));
     const uint8_t *p = root_der;
     X509 *root = d2i_X509(NULL, &p, (long)root_n);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(root));
-    assert_int_equal(EVP_DigestVerify(md, sig, sig_n, raw, raw_n), 1);
-    EVP_MD_CTX_free(md);
     coffer_free(raw);
     coffer_free(sig);
 
@@ -540,6 +554,14 @@ static struct call call(struct coffer_coord *c, enum coffer_coord_api api, const
 static const char *msg_of(struct call *c) { return json_string_value(json_object_get(c->json, "message")); }
 static json_t *data_of(struct call *c) { return json_object_get(c->json, "data"); }
 
+/* A base64 member of the answer's data, decoded. */
+static void data_b64(struct call *c, const char *key, uint8_t **out, size_t *n)
+{
+    const char *s = json_string_value(json_object_get(data_of(c), key));
+    assert_non_null(s);
+    assert_int_equal(coffer_base64_decode(s, strlen(s), out, n), COFFER_OK);
+}
+
 #define EXPECT(call_expr, want_status)                                                           \
     do {                                                                                        \
         struct call _c = (call_expr);                                                           \
@@ -549,14 +571,21 @@ static json_t *data_of(struct call *c) { return json_object_get(c->json, "data")
         json_decref(_c.json);                                                                   \
     } while (0)
 
-static void test_api_endpoints(void **state)
+/* A coordinator that also makes (test) evidence, for the quote endpoints. */
+static struct coffer_coord *open_api_coord(const char *dir)
 {
-    (void)state;
-    char *dir = tu_mkdtemp();
     struct coffer_coord_config cfg = {.seal_dir = dir, .seal_key = seal_key, .simulation = true,
                                       .verify = test_verify, .evidence = test_evidence};
     struct coffer_coord *c;
     assert_int_equal(coffer_coord_open(&cfg, &c), COFFER_OK);
+    return c;
+}
+
+static void test_api_endpoints(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_api_coord(dir);
     const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT, MB = COFFER_COORD_API_MARBLE;
 
     struct call st = call(c, CL, "GET", "/api/v2/status", NULL, NULL);
@@ -704,10 +733,7 @@ static void test_api_v1(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp();
-    struct coffer_coord_config cfg = {.seal_dir = dir, .seal_key = seal_key, .simulation = true,
-                                      .verify = test_verify, .evidence = test_evidence};
-    struct coffer_coord *c;
-    assert_int_equal(coffer_coord_open(&cfg, &c), COFFER_OK);
+    struct coffer_coord *c = open_api_coord(dir);
     const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT;
     struct call r = call(c, CL, "GET", "/status", NULL, NULL);
     assert_int_equal(r.status, 200);
@@ -1119,10 +1145,9 @@ static void test_recovery(void **state)
     struct call pk = call(c, COFFER_COORD_API_CLIENT, "GET", "/api/v2/recover/public-key", NULL, NULL);
     assert_int_equal(pk.status, 200);
     assert_string_equal(json_string_value(json_object_get(data_of(&pk), "algorithm")), "RSA");
-    const char *pk64 = json_string_value(json_object_get(data_of(&pk), "ephemeralPublicKey"));
     uint8_t *pkder;
     size_t pkder_n;
-    assert_int_equal(coffer_base64_decode(pk64, strlen(pk64), &pkder, &pkder_n), COFFER_OK);
+    data_b64(&pk, "ephemeralPublicKey", &pkder, &pkder_n);
     json_decref(pk.json);
     const uint8_t *pp = pkder;
     EVP_PKEY *eph = d2i_PUBKEY(NULL, &pp, (long)pkder_n);
@@ -1211,22 +1236,6 @@ static void marble_cert_of(json_t *resp, struct user *u)
     BIO_free(b);
 }
 
-static bool root_signed(struct coffer_coord *c, const char *msg, const uint8_t *sig, size_t sig_n)
-{
-    uint8_t *der;
-    size_t n;
-    assert_int_equal(coffer_coord_root_der(c, &der, &n), COFFER_OK);
-    const uint8_t *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)n);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(x)) == 1 &&
-              EVP_DigestVerify(md, sig, sig_n, (const uint8_t *)msg, strlen(msg)) == 1;
-    EVP_MD_CTX_free(md);
-    X509_free(x);
-    coffer_free(der);
-    return ok;
-}
-
 /* Monotonic counters and sign-quote: feature gates, marble certificates,
  * only-increasing values that survive a restart, every refusal, and the
  * HTTP shapes (MarbleRun's). */
@@ -1304,14 +1313,13 @@ static void test_services(void **state)
     r = call(c, CL, "POST", "/api/v2/sign-quote", body, NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(json_string_value(json_object_get(data_of(&r), "tcbStatus")), "SWHardeningNeeded");
-    const char *s64 = json_string_value(json_object_get(data_of(&r), "verificationSignature"));
     uint8_t *sig;
     size_t sig_n;
-    assert_int_equal(coffer_base64_decode(s64, strlen(s64), &sig, &sig_n), COFFER_OK);
+    data_b64(&r, "verificationSignature", &sig, &sig_n);
     snprintf(msg, sizeof(msg), "%sSWHardeningNeeded", q64);
-    assert_true(root_signed(c, msg, sig, sig_n));
+    assert_true(root_signed(c, msg, strlen(msg), sig, sig_n));
     snprintf(msg, sizeof(msg), "%sUpToDate", q64);
-    assert_false(root_signed(c, msg, sig, sig_n));
+    assert_false(root_signed(c, msg, strlen(msg), sig, sig_n));
     coffer_free(sig);
     json_decref(r.json);
     /* behind OpenEnclave's header: verified without it, signed as sent */
@@ -1324,7 +1332,7 @@ static void test_services(void **state)
     assert_int_equal(coffer_coord_sign_quote(c, oe, sizeof(oe), &sig, &sig_n, tcb), COFFER_OK);
     coffer_base64_encode(oe, sizeof(oe), q64);
     snprintf(msg, sizeof(msg), "%s%s", q64, tcb);
-    assert_true(root_signed(c, msg, sig, sig_n));
+    assert_true(root_signed(c, msg, strlen(msg), sig, sig_n));
     coffer_free(sig);
     /* a quote that does not verify: 400 fail, the reason in data.sgxQuote */
     quote[0] ^= 1;
