@@ -40,8 +40,13 @@ one() { # SIDE ROUND
   "$bin" coordinator --simulation --client-addr "127.0.0.1:$cp" --mesh-addr "127.0.0.1:$mp" \
     --seal-dir "$tmp/seal" --threads "$sthreads" >/dev/null 2>"$tmp/coord.log" &
   pid=$!
-  for _ in $(seq 100); do grep -q "client API on port" "$tmp/coord.log" && break; sleep 0.1; done
-  "$coffer" manifest set "$tmp/manifest.json" "127.0.0.1:$cp" --simulation --coordinator-cert "$tmp/cc.pem" 2>/dev/null
+  for _ in $(seq 300); do grep -q "client API on port" "$tmp/coord.log" && break; sleep 0.1; done
+  if ! "$coffer" manifest set "$tmp/manifest.json" "127.0.0.1:$cp" --simulation --coordinator-cert "$tmp/cc.pem" \
+      2>"$tmp/set.err"; then
+    echo "round $2 $1: the coordinator did not take the manifest:" >&2
+    tail -3 "$tmp/set.err" "$tmp/coord.log" >&2
+    return 1
+  fi
   out=$(./build/bench/bench/bench_coord --mesh "127.0.0.1:$mp" --exe "$tmp/exe" --threads "$cthreads" --seconds 10)
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   syncs=$(sed -n 's/.*audit entries written with \([0-9]*\) log syncs.*/\1/p' "$tmp/coord.log" | tail -1)
