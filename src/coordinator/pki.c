@@ -411,6 +411,18 @@ static bool is_oid(const struct coffer_rd *v, const uint8_t *oid, size_t n)
     return v->size == n && memcmp(v->data, oid, n) == 0;
 }
 
+/* An OID's contents as OpenSSL accepts them: base-128 subidentifiers, none
+ * with a leading 0x80, the last byte ending one. */
+static bool oid_ok(const struct coffer_rd *v)
+{
+    if (v->size == 0 || (v->data[v->size - 1] & 0x80) != 0)
+        return false;
+    for (size_t i = 0; i < v->size; i++)
+        if (v->data[i] == 0x80 && (i == 0 || (v->data[i - 1] & 0x80) == 0))
+            return false;
+    return true;
+}
+
 static const uint8_t OID_EC_PUBLIC_KEY[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
 static const uint8_t OID_P256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 static const uint8_t OID_P384[] = {0x2b, 0x81, 0x04, 0x00, 0x22};
@@ -419,7 +431,6 @@ static const uint8_t OID_ECDSA_SHA256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0
 static const uint8_t OID_ECDSA_SHA384[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
 static const uint8_t OID_ECDSA_SHA512[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04};
 static const uint8_t OID_EXT_REQ[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e};
-static const uint8_t OID_MS_EXT_REQ[] = {0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01, 0x0e};
 static const uint8_t OID_SAN[] = {0x55, 0x1d, 0x11};
 
 /* A CSR as certify needs it: the key to certify and the SANs. */
@@ -443,7 +454,7 @@ static bool fast_exts(struct coffer_rd *exts, struct coffer_buf *b)
 {
     while (coffer_rd_left(exts) > 0) {
         struct coffer_rd ext, oid, crit, val, names, name;
-        if (!der(exts, 0x30, NULL, &ext, NULL, NULL) || !der(&ext, 0x06, NULL, &oid, NULL, NULL))
+        if (!der(exts, 0x30, NULL, &ext, NULL, NULL) || !der(&ext, 0x06, NULL, &oid, NULL, NULL) || !oid_ok(&oid))
             return false;
         if (coffer_rd_left(&ext) > 0 && ext.data[ext.pos] == 0x01 &&
             (!der(&ext, 0x01, NULL, &crit, NULL, NULL) || crit.size != 1 || (crit.data[0] != 0 && crit.data[0] != 0xff)))
@@ -474,12 +485,12 @@ static bool fast_exts(struct coffer_rd *exts, struct coffer_buf *b)
 static enum coffer_err csr_fast(const uint8_t *d, size_t n, struct csr *out)
 {
     struct coffer_rd rd, req, info, tmp, spki, alg, oid, cv, bits, sigalg, sig;
-    const uint8_t *tbs;
-    size_t tbs_n;
+    const uint8_t *tbs, *subject = NULL, *sp;
+    size_t tbs_n, subject_n = 0;
     coffer_rd_init(&rd, d, n);
     bool ok = der(&rd, 0x30, NULL, &req, NULL, NULL) && coffer_rd_left(&rd) == 0 &&
               der(&req, 0x30, NULL, &info, &tbs, &tbs_n) && der(&info, 0x02, NULL, &tmp, NULL, NULL) &&
-              tmp.size == 1 && tmp.data[0] == 0 && der(&info, 0x30, NULL, &tmp, NULL, NULL) &&
+              tmp.size == 1 && tmp.data[0] == 0 && der(&info, 0x30, NULL, &tmp, &subject, &subject_n) &&
               der(&info, 0x30, NULL, &spki, NULL, NULL) && der(&spki, 0x30, NULL, &alg, NULL, NULL) &&
               der(&alg, 0x06, NULL, &oid, NULL, NULL) && is_oid(&oid, OID_EC_PUBLIC_KEY, sizeof(OID_EC_PUBLIC_KEY)) &&
               der(&alg, 0x06, NULL, &cv, NULL, NULL) && coffer_rd_left(&alg) == 0 &&
@@ -500,15 +511,13 @@ static enum coffer_err csr_fast(const uint8_t *d, size_t n, struct csr *out)
         struct coffer_rd attrs, attr, aoid, vals, exts;
         ok = der(&info, 0xa0, NULL, &attrs, NULL, NULL) && coffer_rd_left(&info) == 0;
         while (ok && coffer_rd_left(&attrs) > 0) {
+            /* only one extensionRequest with one value (other attributes:
+             * OpenSSL's parser decides what they may hold) */
             ok = der(&attrs, 0x30, NULL, &attr, NULL, NULL) && der(&attr, 0x06, NULL, &aoid, NULL, NULL) &&
                  der(&attr, 0x31, NULL, &vals, NULL, NULL) && coffer_rd_left(&attr) == 0 &&
-                 !is_oid(&aoid, OID_MS_EXT_REQ, sizeof(OID_MS_EXT_REQ));
-            if (ok && is_oid(&aoid, OID_EXT_REQ, sizeof(OID_EXT_REQ))) {
-                /* one extensionRequest with one value, as OpenSSL reads the first */
-                ok = !ext_req_seen && der(&vals, 0x30, NULL, &exts, NULL, NULL) && coffer_rd_left(&vals) == 0 &&
-                     fast_exts(&exts, &b);
-                ext_req_seen = true;
-            }
+                 is_oid(&aoid, OID_EXT_REQ, sizeof(OID_EXT_REQ)) && !ext_req_seen &&
+                 der(&vals, 0x30, NULL, &exts, NULL, NULL) && coffer_rd_left(&vals) == 0 && fast_exts(&exts, &b);
+            ext_req_seen = true;
         }
     } else if (ok) {
         ok = false; /* no attributes field at all: OpenSSL's parser decides */
@@ -520,6 +529,14 @@ static enum coffer_err csr_fast(const uint8_t *d, size_t n, struct csr *out)
         md = is_oid(&oid, OID_ECDSA_SHA256, sizeof(OID_ECDSA_SHA256))   ? "SHA256"
              : is_oid(&oid, OID_ECDSA_SHA384, sizeof(OID_ECDSA_SHA384)) ? "SHA384"
              : is_oid(&oid, OID_ECDSA_SHA512, sizeof(OID_ECDSA_SHA512)) ? "SHA512" : NULL;
+    /* the subject is not used (CN := UUID), but it must be a Name OpenSSL
+     * reads, as on OpenSSL's path (this parse decodes no key: cheap) */
+    X509_NAME *name = NULL;
+    if (md != NULL && ((sp = subject) == NULL || (name = d2i_X509_NAME(NULL, &sp, (long)subject_n)) == NULL ||
+                       sp != subject + subject_n))
+        md = NULL;
+    X509_NAME_free(name);
+    ERR_clear_error();
     coffer_err_clear(); /* reader failures above only mean "not this path" */
     if (md == NULL) {
         coffer_buf_free(&b);
