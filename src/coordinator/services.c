@@ -81,8 +81,8 @@ enum coffer_err coffer_coord_monotonic_counter(struct coffer_coord *c, const uin
     }
     json_t *cur = json_object_get(c->counters, id);
     *previous = cur != NULL ? (uint64_t)json_integer_value(cur) : 0;
-    if (value <= *previous && cur != NULL)
-        goto out; /* never lowered; nothing to write */
+    if (value <= *previous)
+        goto out; /* never lowered, and 0 is every counter's start: nothing to write */
     json_t *fields = json_pack("{s:s,s:s,s:s,s:I}", "marbleType", type, "uuid", uuid, "name", name, "value",
                                (json_int_t)value);
     if (fields == NULL) {
