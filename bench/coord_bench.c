@@ -6,10 +6,12 @@
  * /api/v2/marble/activate. The coordinator makes every activation durable
  * before it answers. Prints activations/s and the failures (none expected).
  *
- * Marble keys and CSRs are made before the clock starts (a pool of 256,
- * reused round-robin: the coordinator certifies whatever key a CSR holds,
- * each activation still needs its own nonce and evidence). Evidence is
- * made per activation, inside the timed loop, like a real marble would.
+ * Each activation is what a marble does: a fresh P-256 key, a CSR for it
+ * (with a DNS SAN, as coffer activate makes), a nonce, simulation evidence
+ * binding SHA-256(SubjectPublicKeyInfo) || nonce, and the activation; all
+ * inside the timed loop. Only the platform key is loaded once, before the
+ * clock starts (a marble process would load it once too). The client runs
+ * on the same machine, so its work counts against the rate.
  *
  *   bench_coord --mesh HOST:PORT --exe FILE [--threads T] [--seconds S]
  *
@@ -17,9 +19,11 @@
  * names (the evidence measures it); $COFFER_SIM_PLATFORM_KEY signs.
  */
 #include <curl/curl.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +31,10 @@
 
 #include "coffer/attest.h"
 
-#define POOL 256
-
 static const char *mesh, *exe;
 static int seconds = 10;
-static uint8_t *csr[POOL], *spki_hash[POOL];
-static size_t csr_n[POOL];
 static uint64_t deadline_ns;
+static struct coffer_attest_sim_signer *signer; /* the platform key, loaded once (a marble process would too) */
 
 struct worker {
     pthread_t t;
@@ -61,6 +62,55 @@ static bool post(CURL *h, const char *path, const char *body, struct coffer_buf 
     return true;
 }
 
+/* The request's SubjectPublicKeyInfo for a P-256 key, set from the key's
+ * point (the same DER X509_REQ_set_pubkey makes; that one goes through
+ * OpenSSL 3.0's encoder and cost more than the rest of the client). */
+static bool set_p256_spki(X509_REQ *req, EVP_PKEY *k)
+{
+    unsigned char *pt = OPENSSL_malloc(65);
+    size_t n = 0;
+    if (pt == NULL || EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, 65, &n) != 1 ||
+        X509_PUBKEY_set0_param(X509_REQ_get_X509_PUBKEY(req), OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                               OBJ_nid2obj(NID_X9_62_prime256v1), pt, (int)n) != 1) {
+        OPENSSL_free(pt);
+        return false;
+    }
+    return true;
+}
+
+/* A fresh marble key and its CSR; spki_hash = SHA-256 of the key's
+ * SubjectPublicKeyInfo DER. */
+static bool make_csr(X509_EXTENSION *san, uint8_t **csr, size_t *csr_n, uint8_t spki_hash[32])
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509_REQ *req = X509_REQ_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    bool ok = k != NULL && req != NULL && exts != NULL && set_p256_spki(req, k) &&
+              sk_X509_EXTENSION_push(exts, san) > 0 && X509_REQ_add_extensions(req, exts) == 1 &&
+              X509_REQ_sign(req, k, EVP_sha256()) > 0;
+    int n = ok ? i2d_X509_REQ(req, NULL) : 0;
+    uint8_t *spki = NULL, *w = n > 0 ? malloc((size_t)n) : NULL;
+    int sn = 0;
+    if (w != NULL) {
+        *csr = w;
+        *csr_n = (size_t)n;
+        i2d_X509_REQ(req, &w);
+        sn = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &spki);
+    }
+    ok = sn > 0;
+    if (ok)
+        SHA256(spki, (size_t)sn, spki_hash);
+    else if (w != NULL) {
+        free(*csr);
+        *csr = NULL;
+    }
+    OPENSSL_free(spki);
+    sk_X509_EXTENSION_free(exts); /* san is the caller's */
+    X509_REQ_free(req);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
 static void *run(void *arg)
 {
     struct worker *w = arg;
@@ -74,26 +124,29 @@ static void *run(void *arg)
     struct coffer_buf out;
     coffer_buf_init(&out, 1 << 24, false);
     char *body = malloc(1 << 16), uuid[64];
-    for (unsigned long i = 0; coffer_now_ns() < deadline_ns; i++) {
-        size_t k = (i * 7 + (size_t)w->id) % POOL;
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, (char *)"DNS:localhost");
+    for (unsigned long i = 0; san != NULL && coffer_now_ns() < deadline_ns; i++) {
+        uint8_t *csr = NULL, spki_hash[32];
+        size_t csr_n = 0;
         long status = 0;
         json_t *j = NULL;
         uint8_t *nonce = NULL, *ev = NULL;
         size_t nonce_n = 0, ev_n = 0;
-        bool good = post(h, "/api/v2/marble/nonce", "", &out, &status) && status == 200 &&
+        bool good = make_csr(san, &csr, &csr_n, spki_hash) && post(h, "/api/v2/marble/nonce", "", &out, &status) &&
+                    status == 200 &&
                     coffer_json_parse(out.data, out.size, 1 << 20, &j) == COFFER_OK;
         const char *n64 = good ? json_string_value(json_object_get(json_object_get(j, "data"), "nonce")) : NULL;
         good = n64 != NULL && coffer_base64_decode(n64, strlen(n64), &nonce, &nonce_n) == COFFER_OK && nonce_n == 32;
         json_decref(j);
         uint8_t rd[64];
         if (good) {
-            memcpy(rd, spki_hash[k], 32);
+            memcpy(rd, spki_hash, 32);
             memcpy(rd + 32, nonce, 32);
-            good = coffer_attest_sim_evidence(NULL, exe, rd, &ev, &ev_n) == COFFER_OK;
+            good = coffer_attest_sim_signer_sign(signer, rd, &ev, &ev_n) == COFFER_OK;
         }
         if (good) {
-            char *c64 = malloc(coffer_base64_encoded_len(csr_n[k]) + 1), e64[512], n64b[64];
-            coffer_base64_encode(csr[k], csr_n[k], c64);
+            char *c64 = malloc(coffer_base64_encoded_len(csr_n) + 1), e64[512], n64b[64];
+            coffer_base64_encode(csr, csr_n, c64);
             coffer_base64_encode(ev, ev_n, e64);
             coffer_base64_encode(nonce, 32, n64b);
             snprintf(uuid, sizeof(uuid), "bench-%d-%lu", w->id, i);
@@ -106,6 +159,7 @@ static void *run(void *arg)
                 snprintf(w->last_error, sizeof(w->last_error), "%ld %.*s", status, (int)(out.size < 250 ? out.size : 250),
                          (const char *)out.data);
         }
+        free(csr);
         coffer_free(nonce);
         coffer_free(ev);
         if (good)
@@ -113,6 +167,7 @@ static void *run(void *arg)
         else
             w->failed++;
     }
+    X509_EXTENSION_free(san);
     free(body);
     coffer_buf_free(&out);
     curl_slist_free_all(hdr);
@@ -139,21 +194,9 @@ int main(int argc, char **argv)
     }
     coffer_log_set_level(COFFER_LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    for (int i = 0; i < POOL; i++) {
-        EVP_PKEY *k = EVP_EC_gen("P-256");
-        X509_REQ *req = X509_REQ_new();
-        X509_REQ_set_pubkey(req, k);
-        X509_REQ_sign(req, k, EVP_sha256());
-        csr_n[i] = (size_t)i2d_X509_REQ(req, NULL);
-        uint8_t *w = csr[i] = malloc(csr_n[i]);
-        i2d_X509_REQ(req, &w);
-        uint8_t *spki = NULL;
-        int n = i2d_PUBKEY(k, &spki);
-        spki_hash[i] = malloc(32);
-        SHA256(spki, (size_t)n, spki_hash[i]);
-        OPENSSL_free(spki);
-        X509_REQ_free(req);
-        EVP_PKEY_free(k);
+    if (coffer_attest_sim_signer_open(NULL, exe, &signer) != COFFER_OK) {
+        fprintf(stderr, "bench_coord: simulation key: %s\n", coffer_err_detail());
+        return 1;
     }
     struct worker *ws = calloc((size_t)threads, sizeof(*ws));
     uint64_t start = coffer_now_ns();
@@ -172,11 +215,8 @@ int main(int argc, char **argv)
     }
     double secs = (double)(coffer_now_ns() - start) / 1e9;
     printf("activations=%lu failed=%lu seconds=%.2f per_second=%.1f\n", ok, failed, secs, (double)ok / secs);
-    for (int i = 0; i < POOL; i++) {
-        free(csr[i]);
-        free(spki_hash[i]);
-    }
     free(ws);
+    coffer_attest_sim_signer_free(signer);
     curl_global_cleanup();
     return failed == 0 ? 0 : 1;
 }

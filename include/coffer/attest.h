@@ -372,6 +372,16 @@ COFFER_NODISCARD enum coffer_err coffer_attest_sim_evidence(const char *key_path
                                                             const uint8_t report_data[64],
                                                             uint8_t **out, size_t *out_size);
 
+/* The same, for a process that makes evidence many times: the key is
+ * loaded and the executable hashed once, at open. Free wipes the key. */
+struct coffer_attest_sim_signer;
+COFFER_NODISCARD enum coffer_err coffer_attest_sim_signer_open(const char *key_path, const char *exe_path,
+                                                               struct coffer_attest_sim_signer **out);
+COFFER_NODISCARD enum coffer_err coffer_attest_sim_signer_sign(struct coffer_attest_sim_signer *s,
+                                                               const uint8_t report_data[64], uint8_t **out,
+                                                               size_t *out_size);
+void coffer_attest_sim_signer_free(struct coffer_attest_sim_signer *s);
+
 /* -------------------------------------------------------------- providers */
 
 enum coffer_attest_provider {

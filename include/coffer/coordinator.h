@@ -254,6 +254,22 @@ COFFER_NODISCARD enum coffer_err coffer_pki_tls_use(const struct coffer_pki *pki
 COFFER_NODISCARD enum coffer_err coffer_pki_sign_root(const struct coffer_pki *pki, const void *data, size_t size,
                                                       uint8_t **sig, size_t *sig_size);
 
+/* A marble's TLS client certificate (DER): it must chain to the current
+ * marble root (so an intermediate rotated by an update invalidates it) and
+ * be valid now; *marble_type (extension 1.3.9903.2.1) and *uuid (CN) from
+ * coffer_malloc. COFFER_E_CERT when it is not a marble certificate of this
+ * coordinator. */
+COFFER_NODISCARD enum coffer_err coffer_pki_verify_marble(const struct coffer_pki *pki, const uint8_t *der, size_t size,
+                                                          char **marble_type, char **uuid);
+
+/* A CSR alone, as coffer_pki_certify_csr reads it: signature verified, the
+ * SANs it would certify ("DNS:localhost,IP:127.0.0.1,IP:::1" then the CSR's
+ * DNS names and IP addresses) and the SubjectPublicKeyInfo DER of the key.
+ * openssl_only skips the fast DER path for the common EC CSR and uses
+ * OpenSSL's parser (tests and fuzz/csr_fuzz.c compare the two). */
+COFFER_NODISCARD enum coffer_err coffer_pki_csr_check(const uint8_t *csr_der, size_t csr_size, bool openssl_only,
+                                                      char **sans, uint8_t **spki_der, size_t *spki_size);
+
 /*
  * Certify a marble: csr_der is its PKCS#10 request (signature checked);
  * the certificate carries the CSR's own public key, so the coordinator
@@ -300,6 +316,9 @@ enum coffer_coord_state {
  * Returns COFFER_OK, or the error naming the failed check; may fill
  * claims_json (a short JSON object of the verified claims, for the audit
  * log; at most claims_size bytes, NUL-terminated).
+ * package NULL (sign-quote): any SGX quote that verifies, whatever its
+ * identity, debug flag and TCB status, without a report data binding;
+ * claims_json must then carry "tcb_status".
  */
 typedef enum coffer_err (*coffer_coord_verify_fn)(void *arg, const uint8_t *evidence, size_t evidence_size,
                                                   const struct coffer_mf_package *package,
@@ -486,6 +505,31 @@ COFFER_NODISCARD enum coffer_err coffer_coord_update_pending(struct coffer_coord
 COFFER_NODISCARD enum coffer_err coffer_coord_recover(struct coffer_coord *c, const uint8_t *secret,
                                                       size_t secret_size, const uint8_t *sig, size_t sig_size,
                                                       json_t **out);
+
+/* Recovery mode: the DER SubjectPublicKeyInfo of an ephemeral RSA-4096 key
+ * (made on the first call of a recovery session, in memory only).
+ * coffer_coord_recover takes a secret RSA-OAEP-SHA256-encrypted to it, as
+ * MarbleRun's does: a secret that is not 16, 32 or 33 bytes long is
+ * decrypted with it first (the signature stays over the plain secret). */
+COFFER_NODISCARD enum coffer_err coffer_coord_recovery_public_key(struct coffer_coord *c, uint8_t **der, size_t *size);
+
+/* POST /api/v2/monotonic-counter (Config.FeatureGates MonotonicCounter,
+ * else COFFER_E_DENIED): marble_cert is the TLS client certificate of a
+ * marble this coordinator certified (COFFER_E_CERT otherwise). The counter
+ * named name of that marble (type, UUID) is raised to value when value is
+ * larger, never lowered; *previous is its value before (0 for a new one).
+ * A raise is audited and sealed before this returns. name: 1 to 256 bytes. */
+COFFER_NODISCARD enum coffer_err coffer_coord_monotonic_counter(struct coffer_coord *c, const uint8_t *marble_cert,
+                                                                size_t marble_cert_size, const char *name,
+                                                                uint64_t value, uint64_t *previous);
+
+/* POST /api/v2/sign-quote (Config.FeatureGates SignQuoteEndpoint, else
+ * COFFER_E_DENIED): verify an SGX quote (raw, or behind OpenEnclave's
+ * 16-byte header) with the verifier (package NULL), then sign
+ * SHA-256(base64(quote) || tcb_status) with the root key (ECDSA, DER).
+ * COFFER_E_POLICY with the reason when the quote does not verify. */
+COFFER_NODISCARD enum coffer_err coffer_coord_sign_quote(struct coffer_coord *c, const uint8_t *quote, size_t size,
+                                                         uint8_t **sig, size_t *sig_size, char tcb_status[48]);
 
 /* The audit log's entries, oldest first, as JSON objects. */
 COFFER_NODISCARD enum coffer_err coffer_coord_audit(struct coffer_coord *c, json_t **out);

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,40 +209,81 @@ out:
     return r;
 }
 
-enum coffer_err coffer_attest_sim_evidence(const char *key_path, const char *exe_path, const uint8_t report_data[64],
-                                           uint8_t **out, size_t *out_size)
+struct coffer_attest_sim_signer {
+    EVP_PKEY *key;
+    uint8_t head[112]; /* magic, version, exe hash; the report data follows at 48 */
+    uint8_t xy[64];
+};
+
+enum coffer_err coffer_attest_sim_signer_open(const char *key_path, const char *exe_path,
+                                              struct coffer_attest_sim_signer **out)
 {
     enum coffer_err r;
-    EVP_PKEY *pk = NULL;
     char def[4096];
     *out = NULL;
-    *out_size = 0;
-    if (report_data == NULL)
-        return COFFER_FAIL(COFFER_E_INVALID_ARG, "simulation: report data is required");
     if (key_path == NULL) {
         if ((r = coffer_attest_sim_key_path(def, sizeof(def))) != COFFER_OK)
             return r;
         key_path = def;
     }
+    struct coffer_attest_sim_signer *s = coffer_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return COFFER_E_NOMEM;
+    memcpy(s->head, SIM_MAGIC, 8);
+    s->head[8] = 1; /* version 1 LE; flags and reserved stay zero */
+    if ((r = exe_hash(exe_path != NULL ? exe_path : "/proc/self/exe", s->head + 16)) != COFFER_OK ||
+        (r = key_load(key_path, true, &s->key)) != COFFER_OK || (r = key_xy(s->key, s->xy)) != COFFER_OK) {
+        coffer_attest_sim_signer_free(s);
+        return r;
+    }
+    *out = s;
+    return COFFER_OK;
+}
+
+enum coffer_err coffer_attest_sim_signer_sign(struct coffer_attest_sim_signer *s, const uint8_t report_data[64],
+                                              uint8_t **out, size_t *out_size)
+{
+    *out = NULL;
+    *out_size = 0;
+    if (report_data == NULL)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "simulation: report data is required");
     uint8_t *ev = coffer_calloc(1, COFFER_ATTEST_SIM_SIZE);
     if (ev == NULL)
         return COFFER_E_NOMEM;
-    memcpy(ev, SIM_MAGIC, 8);
-    ev[8] = 1; /* version 1 LE; flags and reserved stay zero */
-    if ((r = exe_hash(exe_path != NULL ? exe_path : "/proc/self/exe", ev + 16)) != COFFER_OK)
-        goto fail;
+    memcpy(ev, s->head, 48);
     memcpy(ev + 48, report_data, 64);
-    if ((r = key_load(key_path, true, &pk)) != COFFER_OK || (r = key_xy(pk, ev + 112)) != COFFER_OK ||
-        (r = sign_raw(pk, ev, SIM_SIGNED_SIZE, ev + SIM_SIGNED_SIZE)) != COFFER_OK)
-        goto fail;
-    EVP_PKEY_free(pk);
+    memcpy(ev + 112, s->xy, 64);
+    enum coffer_err r = sign_raw(s->key, ev, SIM_SIGNED_SIZE, ev + SIM_SIGNED_SIZE);
+    if (r != COFFER_OK) {
+        coffer_free(ev);
+        return r;
+    }
     coffer_warn("simulation: made evidence signed by the software platform key (no hardware protection)");
     *out = ev;
     *out_size = COFFER_ATTEST_SIM_SIZE;
     return COFFER_OK;
-fail:
-    EVP_PKEY_free(pk);
-    coffer_free(ev);
+}
+
+void coffer_attest_sim_signer_free(struct coffer_attest_sim_signer *s)
+{
+    if (s == NULL)
+        return;
+    EVP_PKEY_free(s->key); /* OpenSSL clears private key material when it frees it */
+    coffer_free(s);
+}
+
+enum coffer_err coffer_attest_sim_evidence(const char *key_path, const char *exe_path, const uint8_t report_data[64],
+                                           uint8_t **out, size_t *out_size)
+{
+    struct coffer_attest_sim_signer *s;
+    *out = NULL;
+    *out_size = 0;
+    if (report_data == NULL)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "simulation: report data is required");
+    enum coffer_err r = coffer_attest_sim_signer_open(key_path, exe_path, &s);
+    if (r == COFFER_OK)
+        r = coffer_attest_sim_signer_sign(s, report_data, out, out_size);
+    coffer_attest_sim_signer_free(s);
     return r;
 }
 
@@ -300,6 +342,35 @@ enum coffer_err coffer_attest__sim_decode(const uint8_t *ev, size_t size, struct
     return COFFER_OK;
 }
 
+/* The trusted platform key as an EVP_PKEY, made once and kept: a verifier
+ * (the coordinator, per activation) sees the same key every time, and
+ * importing and checking the point cost as much as the signature check.
+ * Only a key equal to the caller's trusted key gets here. */
+static pthread_mutex_t trusted_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t trusted_xy[64];
+static EVP_PKEY *trusted_pk;
+
+static enum coffer_err trusted_key(const uint8_t xy[64], EVP_PKEY **out)
+{
+    pthread_mutex_lock(&trusted_mu);
+    bool hit = trusted_pk != NULL && memcmp(trusted_xy, xy, 64) == 0 && EVP_PKEY_up_ref(trusted_pk) == 1;
+    *out = hit ? trusted_pk : NULL;
+    pthread_mutex_unlock(&trusted_mu);
+    if (hit)
+        return COFFER_OK;
+    enum coffer_err r = coffer_attest__p256_key(xy, out);
+    if (r != COFFER_OK)
+        return r;
+    pthread_mutex_lock(&trusted_mu);
+    if (EVP_PKEY_up_ref(*out) == 1) {
+        EVP_PKEY_free(trusted_pk);
+        trusted_pk = *out;
+        memcpy(trusted_xy, xy, 64);
+    }
+    pthread_mutex_unlock(&trusted_mu);
+    return COFFER_OK;
+}
+
 enum coffer_err coffer_attest__sim_verify(const uint8_t *ev, size_t size, const struct coffer_attest_verify_opts *opts,
                                           struct coffer_attest_claims *out)
 {
@@ -316,7 +387,7 @@ enum coffer_err coffer_attest__sim_verify(const uint8_t *ev, size_t size, const 
             out, COFFER_ATTEST_STEP_SIM_KEY,
             COFFER_FAIL(COFFER_E_CERT, "simulation: the statement is not from the trusted platform key"));
     EVP_PKEY *pk;
-    if ((r = coffer_attest__p256_key(s.key, &pk)) != COFFER_OK)
+    if ((r = trusted_key(s.key, &pk)) != COFFER_OK)
         return coffer_attest__fail(out, COFFER_ATTEST_STEP_SIM_SIGNATURE, r);
     r = coffer_attest__ecdsa_verify(pk, "SHA256", s.sig, 32, false, s.signed_part, SIM_SIGNED_SIZE);
     EVP_PKEY_free(pk);

@@ -91,7 +91,9 @@ void cmd_recover_help(FILE *out)
                  "Bring a coordinator in recovery mode (state 1: its sealed state does not open\n"
                  "on this platform) back to its state. RECOVERY_DATA is what 'manifest set -r'\n"
                  "saved (the entry this key decrypts is used) or one encrypted secret; the\n"
-                 "secret is decrypted with the RSA private key, signed with it, and uploaded.\n"
+                 "secret is decrypted with the RSA private key, signed with it, and uploaded\n"
+                 "encrypted to the coordinator's ephemeral key (GET /api/v2/recover/public-key,\n"
+                 "as MarbleRun's CLI does; in the clear inside TLS when it has none).\n"
                  "With several recovery keys, each holder runs this; the answer says how many\n"
                  "are still needed.\n");
     common_help(out);
@@ -670,6 +672,58 @@ static enum coffer_err recovery_secret(const char *path, EVP_PKEY *k, struct cof
     return r;
 }
 
+/* The secret RSA-OAEP-SHA256-encrypted to the coordinator's ephemeral
+ * recovery key (GET /api/v2/recover/public-key, over the attested and
+ * pinned TLS), so that it is not in the clear wherever TLS ends, as
+ * MarbleRun's CLI does. *out NULL when the coordinator has no such key
+ * (404/405: an older one): the secret then goes as it is, inside TLS. */
+static enum coffer_err eph_encrypt(struct coord_client *cc, const struct coffer_secret *secret, uint8_t **out,
+                                   size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    struct coord_reply rep = {0};
+    enum coffer_err r = coord_client_call(cc, "GET", "/api/v2/recover/public-key", NULL, &rep);
+    if (r != COFFER_OK) {
+        bool absent = rep.http_status == 404 || rep.http_status == 405;
+        coord_reply_free(&rep);
+        if (absent)
+            coffer_err_clear();
+        return absent ? COFFER_OK : r;
+    }
+    const char *k64 = json_string_value(json_object_get(rep.data, "ephemeralPublicKey"));
+    uint8_t *der = NULL;
+    size_t der_n = 0;
+    EVP_PKEY *k = NULL;
+    if (k64 == NULL || coffer_base64_decode(k64, strlen(k64), &der, &der_n) != COFFER_OK) {
+        r = COFFER_FAIL(COFFER_E_MALFORMED, "the coordinator's ephemeral recovery key is not base64");
+    } else {
+        const uint8_t *p = der;
+        k = d2i_PUBKEY(NULL, &p, (long)der_n);
+        if (k == NULL || p != der + der_n || !EVP_PKEY_is_a(k, "RSA") || EVP_PKEY_get_bits(k) < 3072)
+            r = COFFER_FAIL(COFFER_E_MALFORMED, "the coordinator's ephemeral recovery key is not an RSA key of 3072 "
+                            "bits or more");
+    }
+    EVP_PKEY_CTX *x = k ? EVP_PKEY_CTX_new(k, NULL) : NULL;
+    size_t n = 0;
+    if (r == COFFER_OK &&
+        (x == NULL || EVP_PKEY_encrypt_init(x) != 1 || EVP_PKEY_CTX_set_rsa_padding(x, RSA_PKCS1_OAEP_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_rsa_oaep_md(x, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(x, EVP_sha256()) != 1 ||
+         EVP_PKEY_encrypt(x, NULL, &n, secret->data, secret->size) != 1 || (*out = coffer_malloc(n)) == NULL ||
+         EVP_PKEY_encrypt(x, *out, &n, secret->data, secret->size) != 1)) {
+        coffer_free(*out);
+        *out = NULL;
+        r = COFFER_FAIL(COFFER_E_CRYPTO, "encrypting the recovery secret to the coordinator's ephemeral key failed");
+    }
+    if (r == COFFER_OK)
+        *out_n = n;
+    EVP_PKEY_CTX_free(x);
+    EVP_PKEY_free(k);
+    coffer_free(der);
+    coord_reply_free(&rep);
+    return r;
+}
+
 int cmd_recover(int argc, char **argv)
 {
     struct opts o;
@@ -707,15 +761,21 @@ int cmd_recover(int argc, char **argv)
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(k);
     char *body = NULL;
+    uint8_t *enc = NULL;
+    size_t enc_n = 0;
+    if (r == COFFER_OK && (r = eph_encrypt(&o.cc, secret, &enc, &enc_n)) == COFFER_OK && enc != NULL)
+        fprintf(stderr, "The recovery secret goes encrypted to the coordinator's ephemeral key.\n");
+    const uint8_t *up = enc != NULL ? enc : secret ? secret->data : NULL;
+    size_t up_n = enc != NULL ? enc_n : secret ? secret->size : 0;
     if (r == COFFER_OK) {
-        size_t n = coffer_base64_encoded_len(secret->size) + coffer_base64_encoded_len(sig_n) + 80;
-        char *s64 = coffer_malloc(coffer_base64_encoded_len(secret->size) + 1);
+        size_t n = coffer_base64_encoded_len(up_n) + coffer_base64_encoded_len(sig_n) + 80;
+        char *s64 = coffer_malloc(coffer_base64_encoded_len(up_n) + 1);
         char *g64 = coffer_malloc(coffer_base64_encoded_len(sig_n) + 1);
         body = coffer_malloc(n);
         if (s64 == NULL || g64 == NULL || body == NULL) {
             r = COFFER_E_NOMEM;
         } else {
-            coffer_base64_encode(secret->data, secret->size, s64);
+            coffer_base64_encode(up, up_n, s64);
             coffer_base64_encode(sig, sig_n, g64);
             snprintf(body, n, "{\"recoverySecret\": \"%s\", \"recoverySecretSignature\": \"%s\"}", s64, g64);
             coffer_memzero(s64, strlen(s64));
@@ -723,6 +783,7 @@ int cmd_recover(int argc, char **argv)
         coffer_free(s64);
         coffer_free(g64);
     }
+    coffer_free(enc);
     coffer_secret_free(secret);
     struct coord_reply rep = {0};
     if (r == COFFER_OK && (r = coord_client_call(&o.cc, "POST", "/api/v2/recover", body, &rep)) == COFFER_OK) {

@@ -9,12 +9,15 @@
  * touches secrets. Responses use MarbleRun's JSend envelope:
  * {"status":"success","data":...}, {"status":"fail","data":null,
  * "message":...} for client mistakes (4xx), {"status":"error",...} for
- * server faults (5xx). Byte fields are standard base64.
+ * server faults (5xx). Byte fields are standard base64. MarbleRun's legacy
+ * v1 paths (bare, e.g. /manifest) take raw bodies, answer capitalised keys
+ * and only "error" envelopes; v1 /recover answers 410.
  *
  * Status codes: 400 malformed or invalid request, 401 no or unknown client
  * certificate, 403 authenticated but not allowed (role, policy, evidence),
  * 404 unknown path or name, 405 wrong method, 409 not allowed in the current
- * state, 413 body too large, 501 not implemented, 500 the rest.
+ * state, 410 gone (v1 /recover), 413 body too large, 501 not implemented,
+ * 500 the rest; 401 also for a marble certificate that is not one.
  *
  * Trusts: the transport for the verified client certificate; nothing in the
  * request.
@@ -43,7 +46,13 @@ struct route {
     bool user;
     bool body; /* a JSON body is expected */
     handler_fn fn;
+    bool marble; /* authenticated by a marble certificate: COFFER_E_CERT answers 401 */
+    const char *fail_field; /* set: a body that does not parse answers {"fail_field": ...} as data */
+    int v1; /* MarbleRun's legacy API: V1 (errors are "error" envelopes, never "fail"), V1_RAW (and the body is
+               taken as it is: a raw manifest), V1_GONE (410, as MarbleRun's /recover) */
 };
+
+enum { V2 = 0, V1, V1_RAW, V1_GONE };
 
 /* ---- query strings */
 
@@ -311,7 +320,7 @@ static enum coffer_err h_update(struct coffer_coord *c, const struct coffer_coor
     enum coffer_err r = body_b64(body, "manifest", &raw, &n);
     if (r != COFFER_OK)
         return r;
-    bool ack = strcmp(req->path, "/api/v2/update-manifest") == 0;
+    bool ack = strcmp(req->path, "/api/v2/update-manifest") == 0 || strcmp(req->path, "/update-manifest") == 0;
     r = ack ? coffer_coord_update_ack(c, req->client_cert, req->client_cert_size, raw, n, data)
             : coffer_coord_update(c, req->client_cert, req->client_cert_size, raw, n, data);
     coffer_free(raw);
@@ -353,7 +362,187 @@ static enum coffer_err h_recover(struct coffer_coord *c, const struct coffer_coo
     return r;
 }
 
-/* ---- marble API handlers */
+static enum coffer_err h_recover_key(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                     json_t **data)
+{
+    (void)req;
+    (void)body;
+    uint8_t *der;
+    size_t n;
+    enum coffer_err r = coffer_coord_recovery_public_key(c, &der, &n);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:s,s:o}", "algorithm", "RSA", "ephemeralPublicKey", b64_string(der, n));
+    coffer_free(der);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h_sign_quote(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                    json_t **data)
+{
+    (void)req;
+    uint8_t *quote, *sig;
+    size_t n, sig_n;
+    char tcb[48];
+    enum coffer_err r = body_b64(body, "sgxQuote", &quote, &n);
+    if (r != COFFER_OK)
+        return r;
+    r = coffer_coord_sign_quote(c, quote, n, &sig, &sig_n, tcb);
+    coffer_free(quote);
+    if (r == COFFER_E_POLICY) { /* MarbleRun: 400 fail, the reason in data.sgxQuote */
+        char why[600];
+        *data = json_pack("{s:s}", "sgxQuote", coffer_err_format(r, why, sizeof(why)));
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "quote verification failed");
+    }
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:o,s:s}", "verificationSignature", b64_string(sig, sig_n), "tcbStatus", tcb);
+    coffer_free(sig);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+/* ---- MarbleRun's legacy /api/v1 (bare paths): raw bodies, capitalised
+ * keys, data without the v2 wrappers */
+
+static enum coffer_err h1_status(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                 json_t **data)
+{
+    (void)req;
+    (void)body;
+    enum coffer_coord_state s = coffer_coord_get_state(c);
+    *data = json_pack("{s:i,s:s}", "StatusCode", (int)s, "StatusMessage", coffer_coord_state_message(s));
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_manifest_get(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                       json_t **data)
+{
+    (void)req;
+    (void)body;
+    uint8_t *raw, *sig, fp[32];
+    size_t raw_n, sig_n;
+    if (coffer_coord_get_manifest(c, &raw, &raw_n, fp, &sig, &sig_n) != COFFER_OK) {
+        coffer_err_clear(); /* v1 answers empty fields when there is none */
+        *data = json_pack("{s:n,s:s,s:n}", "ManifestSignatureRootECDSA", "ManifestSignature", "", "Manifest");
+        return *data ? COFFER_OK : COFFER_E_NOMEM;
+    }
+    char fph[65];
+    coffer_hex_encode(fp, 32, fph);
+    *data = json_pack("{s:o,s:s,s:o}", "ManifestSignatureRootECDSA", b64_string(sig, sig_n), "ManifestSignature", fph,
+                      "Manifest", b64_string(raw, raw_n));
+    coffer_free(raw);
+    coffer_free(sig);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_manifest_set(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                       json_t **data)
+{
+    (void)body;
+    json_t *rec = NULL;
+    enum coffer_err r = coffer_coord_set_manifest(c, req->body, req->body_size, &rec);
+    if (r != COFFER_OK)
+        return r;
+    if (json_object_size(rec) == 0) {
+        json_decref(rec);
+        *data = json_null();
+        return COFFER_OK;
+    }
+    *data = json_pack("{s:o}", "RecoverySecrets", rec);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_quote(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                json_t **data)
+{
+    (void)body;
+    struct coffer_coord_request no_nonce = *req; /* v1 has no nonce */
+    no_nonce.query = NULL;
+    json_t *v2 = NULL;
+    enum coffer_err r = h_quote(c, &no_nonce, NULL, &v2);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_pack("{s:O,s:O}", "Cert", json_object_get(v2, "cert"), "Quote", json_object_get(v2, "quote"));
+    json_decref(v2);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_update_log(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                     json_t **data)
+{
+    json_t *v2 = NULL;
+    enum coffer_err r = h_update_log(c, req, body, &v2);
+    if (r != COFFER_OK)
+        return r;
+    struct coffer_buf b; /* one string, lines joined by newlines, one at the end */
+    coffer_buf_init(&b, 0, false);
+    size_t i;
+    json_t *line;
+    json_array_foreach(json_object_get(v2, "updateLog"), i, line) {
+        if ((r = coffer_buf_printf(&b, "%s\n", json_string_value(line))) != COFFER_OK)
+            break;
+    }
+    if (r == COFFER_OK && (r = coffer_buf_put_u8(&b, 0)) == COFFER_OK)
+        *data = json_string((const char *)b.data);
+    coffer_buf_free(&b);
+    json_decref(v2);
+    return r != COFFER_OK ? r : *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_update(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                 json_t **data)
+{
+    (void)body;
+    json_t *out = NULL;
+    enum coffer_err r = coffer_coord_update(c, req->client_cert, req->client_cert_size, req->body, req->body_size, &out);
+    json_decref(out); /* v1 answers null (a full update's recovery secrets are a v2 thing) */
+    if (r == COFFER_OK)
+        *data = json_null();
+    return r;
+}
+
+static enum coffer_err h1_secrets_get(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                      json_t **data)
+{
+    json_t *v2 = NULL;
+    enum coffer_err r = h_secrets_get(c, req, body, &v2);
+    if (r != COFFER_OK)
+        return r;
+    *data = json_incref(json_object_get(v2, "secrets")); /* the map itself */
+    json_decref(v2);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
+static enum coffer_err h1_secrets_set(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                      json_t **data)
+{
+    enum coffer_err r = coffer_coord_set_secrets(c, req->client_cert, req->client_cert_size, body);
+    if (r == COFFER_OK)
+        *data = json_null();
+    return r;
+}
+
+/* ---- marble API handlers (monotonic counters are on both APIs) */
+
+static enum coffer_err h_counter(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
+                                 json_t **data)
+{
+    const char *name = NULL;
+    int64_t value = 0;
+    enum coffer_err r;
+    if ((r = coffer_json_get_string(body, "$", "name", true, &name)) != COFFER_OK ||
+        (r = coffer_json_get_int(body, "$", "value", true, &value)) != COFFER_OK)
+        return r;
+    if (value < 0)
+        return COFFER_FAIL(COFFER_E_JSON, "$.value: a counter value is not negative");
+    uint64_t prev;
+    if ((r = coffer_coord_monotonic_counter(c, req->client_cert, req->client_cert_size, name, (uint64_t)value,
+                                            &prev)) != COFFER_OK)
+        return r;
+    *data = json_pack("{s:I}", "value", (json_int_t)prev);
+    return *data ? COFFER_OK : COFFER_E_NOMEM;
+}
+
 
 static enum coffer_err h_nonce(struct coffer_coord *c, const struct coffer_coord_request *req, json_t *body,
                                json_t **data)
@@ -413,11 +602,33 @@ static const struct route routes[] = {
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/update-cancel", ACTIVE, true, false, h_update_cancel},
     /* the secret and its signature are the authentication */
     {COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover", STATE_BIT(COFFER_COORD_RECOVERY), false, true, h_recover},
+    {COFFER_COORD_API_CLIENT, "GET", "/api/v2/recover/public-key", STATE_BIT(COFFER_COORD_RECOVERY), false, false,
+     h_recover_key},
+    /* feature gates: checked by the core (403 when off) */
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/sign-quote", ANY_STATE, false, true, h_sign_quote, false, "sgxQuote"},
+    {COFFER_COORD_API_CLIENT, "POST", "/api/v2/monotonic-counter", ACTIVE, false, true, h_counter, true, NULL},
+    /* MarbleRun's v1 paths (/update-manifest and /update-cancel take and give v2's shapes, as MarbleRun's do) */
+    {COFFER_COORD_API_CLIENT, "GET", "/status", ANY_STATE, false, false, h1_status, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "GET", "/manifest", ANY_STATE, false, false, h1_manifest_get, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/manifest",
+     STATE_BIT(COFFER_COORD_ACCEPTING_MANIFEST) | STATE_BIT(COFFER_COORD_RECOVERY), false, false, h1_manifest_set,
+     false, NULL, V1_RAW},
+    {COFFER_COORD_API_CLIENT, "GET", "/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false, false,
+     h1_quote, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/recover", ANY_STATE, false, false, NULL, false, NULL, V1_GONE},
+    {COFFER_COORD_API_CLIENT, "GET", "/update", ACTIVE, false, false, h1_update_log, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/update", ACTIVE, true, false, h1_update, false, NULL, V1_RAW},
+    {COFFER_COORD_API_CLIENT, "GET", "/secrets", ACTIVE, true, false, h1_secrets_get, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/secrets", ACTIVE, true, true, h1_secrets_set, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "GET", "/update-manifest", ACTIVE, false, false, h_update_get, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/update-manifest", ACTIVE, true, true, h_update, false, NULL, V1},
+    {COFFER_COORD_API_CLIENT, "POST", "/update-cancel", ACTIVE, true, false, h_update_cancel, false, NULL, V1},
     /* marbles verify the coordinator on the address they know, before activating */
     {COFFER_COORD_API_MARBLE, "GET", "/api/v2/quote", ~STATE_BIT(COFFER_COORD_UNINITIALIZED) & ANY_STATE, false,
      false, h_quote},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/nonce", ACTIVE, false, false, h_nonce},
     {COFFER_COORD_API_MARBLE, "POST", "/api/v2/marble/activate", ACTIVE, false, true, h_activate},
+    {COFFER_COORD_API_MARBLE, "POST", "/api/v2/monotonic-counter", ACTIVE, false, true, h_counter, true, NULL},
 };
 
 /* ---- responses */
@@ -471,16 +682,20 @@ static enum coffer_err envelope(struct coffer_coord_response *resp, int status, 
     return r;
 }
 
-static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...) COFFER_PRINTF(3, 4);
-static enum coffer_err fail(struct coffer_coord_response *resp, int status, const char *fmt, ...)
+/* A "fail" (4xx) or "error" (5xx) envelope; v1 knows only "error". */
+static enum coffer_err fail_data(struct coffer_coord_response *resp, int status, bool v1, json_t *data,
+                                 const char *fmt, ...) COFFER_PRINTF(5, 6);
+static enum coffer_err fail_data(struct coffer_coord_response *resp, int status, bool v1, json_t *data,
+                                 const char *fmt, ...)
 {
     char msg[800];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return envelope(resp, status, status >= 500 ? "error" : "fail", NULL, msg);
+    return envelope(resp, status, status >= 500 || v1 ? "error" : "fail", data, msg);
 }
+#define fail(resp, status, ...) fail_data(resp, status, rt != NULL && rt->v1 != V2, NULL, __VA_ARGS__)
 
 /* see coffer/coordinator.h */
 enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_api api,
@@ -499,23 +714,28 @@ enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_ap
         }
     }
     if (rt == NULL && path_match != NULL)
-        return fail(resp, 405, "%s is not allowed on %s", req->method, req->path);
-    if (rt == NULL)
-        return fail(resp, 404, "no endpoint %s", req->path);
+        return fail_data(resp, 405, path_match->v1 != V2, NULL, "%s is not allowed on %s", req->method, req->path);
+    if (rt == NULL) /* outside /api/, the v1 way */
+        return fail_data(resp, 404, strncmp(req->path, "/api/", 5) != 0, NULL, "no endpoint %s", req->path);
+    if (rt->v1 == V1_GONE)
+        return fail(resp, 410, "Recovering the Coordinator using the %s API endpoint has been disabled. Use the "
+                    "/api/v2/recover endpoint instead.", req->path);
     enum coffer_coord_state st = coffer_coord_get_state(c);
     if ((rt->states & STATE_BIT(st)) == 0)
         return fail(resp, 409, "%s %s is not allowed now: %s", req->method, req->path, coffer_coord_state_message(st));
     if (rt->user && (req->client_cert == NULL || !coffer_coord_is_user(c, req->client_cert, req->client_cert_size)))
         return fail(resp, 401, "%s needs the client certificate of a user in the manifest", req->path);
     json_t *body = NULL;
+    if ((rt->body || rt->v1 == V1_RAW) && req->body_size > COFFER_COORD_BODY_MAX)
+        return fail(resp, 413, "request body of %zu bytes is over %u", req->body_size, COFFER_COORD_BODY_MAX);
     if (rt->body) {
-        if (req->body_size > COFFER_COORD_BODY_MAX)
-            return fail(resp, 413, "request body of %zu bytes is over %u", req->body_size, COFFER_COORD_BODY_MAX);
-        if (coffer_json_parse(req->body, req->body_size, COFFER_COORD_BODY_MAX, &body) != COFFER_OK)
-            return fail(resp, 400, "request body: %s", coffer_err_detail());
-        if (!json_is_object(body)) {
+        bool parsed = coffer_json_parse(req->body, req->body_size, COFFER_COORD_BODY_MAX, &body) == COFFER_OK;
+        if (!parsed || !json_is_object(body)) {
             json_decref(body);
-            return fail(resp, 400, "request body: expected a JSON object");
+            json_t *d = rt->fail_field ? json_pack("{s:s}", rt->fail_field, "failed to parse JSON data") : NULL;
+            if (!parsed)
+                return fail_data(resp, 400, rt->v1 != V2, d, "request body: %s", coffer_err_detail());
+            return fail_data(resp, 400, rt->v1 != V2, d, "request body: expected a JSON object");
         }
     }
     coffer_err_clear();
@@ -524,9 +744,13 @@ enum coffer_err coffer_coord_handle(struct coffer_coord *c, enum coffer_coord_ap
     json_decref(body);
     if (r == COFFER_OK)
         return envelope(resp, 200, "success", data, NULL);
-    json_decref(data);
     if (r == COFFER_E_NOMEM)
         coffer_error("%s %s: out of memory", req->method, req->path);
     char msg[768];
-    return fail(resp, status_of(r), "%s", coffer_err_format(r, msg, sizeof(msg)));
+    int status = rt->marble && r == COFFER_E_CERT ? 401 : status_of(r);
+    if (rt->fail_field == NULL || status >= 500 || status == 401) { /* data only where MarbleRun gives it (sign-quote) */
+        json_decref(data);
+        data = NULL;
+    }
+    return fail_data(resp, status, rt->v1 != V2, data, "%s", coffer_err_format(r, msg, sizeof(msg)));
 }

@@ -364,6 +364,85 @@ void coord_free_secrets(struct coffer_coord *c)
     c->svn = NULL;
 }
 
+void coord_prev_free(struct coffer_coord *c)
+{
+    for (size_t i = 0; i < c->prev_count; i++) {
+        coffer_free(c->prev[i].name);
+        coffer_secret_free(c->prev[i].key);
+        coffer_free(c->prev[i].cert);
+    }
+    coffer_free(c->prev);
+    coffer_secret_free(c->prev_root_secret);
+    c->prev = NULL;
+    c->prev_count = 0;
+    c->prev_root_secret = NULL;
+}
+
+/* Append one previous value (copies). */
+static enum coffer_err prev_add(struct prev_secret **arr, size_t *n, const char *name, int type, const uint8_t *key,
+                                size_t key_size, const uint8_t *cert, size_t cert_size)
+{
+    struct prev_secret *a = coffer_realloc(*arr, (*n + 1) * sizeof(*a));
+    if (a == NULL)
+        return COFFER_E_NOMEM;
+    *arr = a;
+    struct prev_secret *p = &a[*n];
+    memset(p, 0, sizeof(*p));
+    p->type = type;
+    enum coffer_err r = (p->name = coffer_strdup(name)) != NULL ? coffer_secret_new(key_size, &p->key) : COFFER_E_NOMEM;
+    if (r == COFFER_OK) {
+        memcpy(p->key->data, key, key_size);
+        if (cert != NULL && (p->cert = coffer_malloc(cert_size)) == NULL)
+            r = COFFER_E_NOMEM;
+        else if (cert != NULL) {
+            memcpy(p->cert, cert, cert_size);
+            p->cert_size = cert_size;
+        }
+    }
+    if (r != COFFER_OK) {
+        coffer_free(p->name);
+        coffer_secret_free(p->key);
+        coffer_free(p->cert);
+        return r;
+    }
+    (*n)++;
+    return COFFER_OK;
+}
+
+enum coffer_err coord_prev_snapshot(struct coffer_coord *c)
+{
+    struct prev_secret *arr = NULL;
+    size_t n = 0;
+    struct coffer_secret *root = NULL;
+    enum coffer_err r = coffer_secret_new(c->root_secret->size, &root);
+    if (r == COFFER_OK)
+        memcpy(root->data, c->root_secret->data, root->size);
+    for (size_t i = 0; r == COFFER_OK && i < c->manifest->secrets_count; i++) {
+        const struct secret_val *v = &c->secrets[i];
+        if (v->set)
+            r = prev_add(&arr, &n, c->manifest->secrets[i].name, (int)c->manifest->secrets[i].type, v->key->data,
+                         v->key->size, v->cert, v->cert_size);
+    }
+    if (r != COFFER_OK) {
+        struct coffer_coord tmp = {.prev = arr, .prev_count = n, .prev_root_secret = root};
+        coord_prev_free(&tmp);
+        return r;
+    }
+    coord_prev_free(c);
+    c->prev = arr;
+    c->prev_count = n;
+    c->prev_root_secret = root;
+    return COFFER_OK;
+}
+
+static const struct prev_secret *prev_find(const struct coffer_coord *c, const char *name)
+{
+    for (size_t i = 0; i < c->prev_count; i++)
+        if (strcmp(c->prev[i].name, name) == 0)
+            return &c->prev[i];
+    return NULL;
+}
+
 static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
 {
     json_t *o = json_object();
@@ -397,8 +476,20 @@ static enum coffer_err state_to_json(struct coffer_coord *c, json_t **out)
         for (size_t i = 0; svn != NULL && i < c->manifest->packages_count; i++)
             if (c->manifest->packages[i].has_svn)
                 rc |= json_object_set_new(svn, c->manifest->packages[i].name, json_integer(c->svn[i]));
+        if (c->prev_root_secret != NULL) {
+            json_t *prev = json_object(), *ps = json_object();
+            rc |= coord_json_set_b64(prev, "root_secret", c->prev_root_secret->data, c->prev_root_secret->size);
+            for (size_t i = 0; ps != NULL && i < c->prev_count; i++) {
+                json_t *e = json_pack("{s:i}", "type", c->prev[i].type);
+                rc |= coord_json_set_b64(e, "key", c->prev[i].key->data, c->prev[i].key->size);
+                if (c->prev[i].cert != NULL)
+                    rc |= coord_json_set_b64(e, "cert", c->prev[i].cert, c->prev[i].cert_size);
+                rc |= json_object_set_new(ps, c->prev[i].name, e);
+            }
+            rc |= json_object_set_new(prev, "secrets", ps) | json_object_set_new(o, "previous", prev);
+        }
         rc |= json_object_set_new(o, "secrets", sec) | json_object_set_new(o, "activations", act) |
-              json_object_set_new(o, "svn", svn);
+              json_object_set_new(o, "svn", svn) | json_object_set_new(o, "counters", json_deep_copy(c->counters));
         if (rc == 0 && (r = coord_pending_to_json(c, o)) != COFFER_OK) {
             json_decref(o);
             return r;
@@ -506,6 +597,54 @@ enum coffer_err coord_setup_manifest(struct coffer_coord *c, const uint8_t *raw,
     return COFFER_OK;
 }
 
+/* The sealed "previous" object: {"root_secret": b64, "secrets": {name:
+ * {"type", "key", "cert"?}}}, absent before the first rotation. */
+static enum coffer_err load_previous(struct coffer_coord *c, const json_t *prev)
+{
+    coord_prev_free(c);
+    if (prev == NULL)
+        return COFFER_OK;
+    uint8_t *rs = NULL;
+    size_t rs_n = 0;
+    json_t *ps = NULL;
+    enum coffer_err r;
+    if ((r = coord_json_get_b64(prev, "$.previous", "root_secret", &rs, &rs_n)) != COFFER_OK ||
+        (r = coffer_json_get_object(prev, "$.previous", "secrets", true, &ps)) != COFFER_OK)
+        goto out;
+    if (rs_n != 32) {
+        r = COFFER_FAIL(COFFER_E_MALFORMED, "$.previous.root_secret: %zu bytes", rs_n);
+        goto out;
+    }
+    if ((r = coffer_secret_new(rs_n, &c->prev_root_secret)) != COFFER_OK)
+        goto out;
+    memcpy(c->prev_root_secret->data, rs, rs_n);
+    const char *name;
+    json_t *e;
+    json_object_foreach(ps, name, e) {
+        int64_t type = -1;
+        uint8_t *k = NULL, *cert = NULL;
+        size_t kn = 0, cn = 0;
+        if ((r = coffer_json_get_int(e, "$.previous.secrets", "type", true, &type)) == COFFER_OK &&
+            (r = coord_json_get_b64(e, "$.previous.secrets", "key", &k, &kn)) == COFFER_OK &&
+            (json_object_get(e, "cert") == NULL ||
+             (r = coord_json_get_b64(e, "$.previous.secrets", "cert", &cert, &cn)) == COFFER_OK))
+            r = prev_add(&c->prev, &c->prev_count, name, (int)type, k, kn, cert, cn);
+        if (k != NULL)
+            coffer_memzero(k, kn);
+        coffer_free(k);
+        coffer_free(cert);
+        if (r != COFFER_OK)
+            break;
+    }
+out:
+    if (rs != NULL)
+        coffer_memzero(rs, rs_n);
+    coffer_free(rs);
+    if (r != COFFER_OK)
+        coord_prev_free(c);
+    return r;
+}
+
 static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_secret *plain)
 {
     json_t *o;
@@ -572,6 +711,21 @@ static enum coffer_err load_state(struct coffer_coord *c, const struct coffer_se
             if (json_is_integer(n) && json_integer_value(n) >= 0 && json_integer_value(n) <= 0xffff) {
                 c->svn[i] = (uint16_t)json_integer_value(n);
                 c->manifest->packages[i].security_version = c->svn[i];
+            }
+        }
+        if ((r = load_previous(c, json_object_get(o, "previous"))) != COFFER_OK)
+            goto out;
+        json_t *counters = json_object_get(o, "counters"), *v;
+        const char *id;
+        json_object_clear(c->counters);
+        json_object_foreach(counters, id, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                r = COFFER_FAIL(COFFER_E_MALFORMED, "$.counters.%s: not a counter value", id);
+                goto out;
+            }
+            if (json_object_set(c->counters, id, v) != 0) {
+                r = COFFER_E_NOMEM;
+                goto out;
             }
         }
         r = coord_pending_from_json(c, o);
@@ -720,7 +874,8 @@ enum coffer_err coffer_coord_open(const struct coffer_coord_config *cfg, struct 
     enum coffer_err r = COFFER_OK;
     c->dns_names = coffer_strdup(cfg->dns_names ? cfg->dns_names : "localhost");
     c->nonces = coffer_calloc(COORD_NONCE_SLOTS, sizeof(*c->nonces));
-    if (c->dns_names == NULL || c->nonces == NULL)
+    c->counters = json_object();
+    if (c->dns_names == NULL || c->nonces == NULL || c->counters == NULL)
         r = COFFER_E_NOMEM;
     if (r == COFFER_OK && cfg->seal_dir != NULL) {
         if ((c->seal_dir = coffer_strdup(cfg->seal_dir)) == NULL ||
@@ -755,6 +910,9 @@ void coffer_coord_close(struct coffer_coord *c)
         coffer_info("coordinator: %llu audit entries written with %llu log syncs", (unsigned long long)c->audit_seq,
                     (unsigned long long)c->syncs);
     coord_recovery_clear(c);
+    EVP_PKEY_free(c->recovery_eph);
+    json_decref(c->counters);
+    coord_prev_free(c);
     coord_pending_free(c->pending);
     coord_free_secrets(c);
     coffer_manifest_free(c->manifest);
@@ -890,6 +1048,8 @@ static enum coffer_err start_over(struct coffer_coord *c)
     }
     coffer_warn("a new manifest in recovery mode: the old state is kept aside as *%s and not used", suffix);
     coord_recovery_clear(c);
+    json_object_clear(c->counters);
+    coord_prev_free(c);
     coffer_secret_free(c->dek);
     c->dek = NULL;
     memset(c->audit_head, 0, 32);
@@ -1254,7 +1414,8 @@ struct render {
     size_t npub;
 };
 
-static enum coffer_err derive_symmetric(struct render *rd, const struct coffer_mf_secret *s, struct coffer_secret **out)
+static enum coffer_err derive_symmetric(struct render *rd, const struct coffer_mf_secret *s,
+                                        const struct coffer_secret *root, struct coffer_secret **out)
 {
     enum coffer_err r = coffer_secret_new(s->size_bits / 8, out);
     if (r != COFFER_OK)
@@ -1270,7 +1431,7 @@ static enum coffer_err derive_symmetric(struct render *rd, const struct coffer_m
     }
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, rd->c->root_secret->data, rd->c->root_secret->size),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, root->data, root->size),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt, salt_n),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (char *)info, strlen(info)),
         OSSL_PARAM_construct_end(),
@@ -1320,11 +1481,15 @@ static enum coffer_err lookup(void *arg, const char *path, const uint8_t **data,
         *data = coffer_pki_cert_der(c->pki, COFFER_PKI_INTERMEDIATE, size);
         return COFFER_OK;
     }
-    const char *prefix = ".Secrets.";
-    if (strncmp(path, prefix, strlen(prefix)) != 0)
+    /* .Previous.Secrets.X: X before the last root-secret rotation; X as it
+     * is now where it has no such value (no rotation yet, X is newer, or X
+     * is a certificate made per activation) */
+    const char *prefix = ".Secrets.", *previous_prefix = ".Previous.Secrets.";
+    bool previous = strncmp(path, previous_prefix, strlen(previous_prefix)) == 0;
+    if (!previous && strncmp(path, prefix, strlen(prefix)) != 0)
         return COFFER_E_NOT_FOUND;
     char name[256];
-    snprintf(name, sizeof(name), "%s", path + strlen(prefix));
+    snprintf(name, sizeof(name), "%s", path + strlen(previous ? previous_prefix : prefix));
     char *part = strchr(name, '.');
     if (part != NULL)
         *part++ = '\0';
@@ -1336,14 +1501,21 @@ static enum coffer_err lookup(void *arg, const char *path, const uint8_t **data,
     struct coffer_secret *key = v->key;
     uint8_t *cert = v->cert;
     size_t cert_size = v->cert_size;
+    const struct coffer_secret *root = previous && c->prev_root_secret ? c->prev_root_secret : c->root_secret;
+    const struct prev_secret *pv = previous && c->prev_root_secret ? prev_find(c, s->name) : NULL;
     enum coffer_err r;
-    if (!v->set && s->user_defined)
+    if (pv != NULL) {
+        key = pv->key;
+        cert = pv->cert;
+        cert_size = pv->cert_size;
+        *secret_type = pv->type;
+    } else if (!v->set && s->user_defined) {
         return COFFER_FAIL(COFFER_E_STATE, "user-defined secret %s has not been set yet", s->name);
-    if (!v->set) { /* per-marble: made for this activation */
+    } else if (!v->set) { /* per-marble: made for this activation */
         if (rd->ntmp >= 64)
             return COFFER_FAIL(COFFER_E_TOO_LARGE, "too many per-marble secrets in one activation");
         if (s->type == COFFER_SECRET_SYMMETRIC)
-            r = derive_symmetric(rd, s, &key);
+            r = derive_symmetric(rd, s, root, &key);
         else
             r = coffer_pki_issue_secret(c->pki, s, &cert, &cert_size, &key);
         if (r != COFFER_OK)

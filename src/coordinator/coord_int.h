@@ -44,6 +44,16 @@ struct nonce_slot {
     bool live;
 };
 
+/* A secret's value from before the last root-secret rotation (for
+ * .Previous.Secrets templates). */
+struct prev_secret {
+    char *name;
+    int type; /* enum coffer_secret_type */
+    struct coffer_secret *key;
+    uint8_t *cert;
+    size_t cert_size;
+};
+
 /* A full manifest update waiting for acknowledgements. */
 struct pending_update {
     uint8_t *raw;
@@ -90,6 +100,11 @@ struct coffer_coord {
     struct recovery_share shares[COORD_RECOVERY_SHARES_MAX]; /* recovery mode */
     size_t shares_count;
     unsigned tls_root_gen; /* bumped when the root certificate changes (recovery) */
+    json_t *counters;      /* monotonic counters: {id: value} (services.c), sealed */
+    struct coffer_secret *prev_root_secret; /* before the last RotateRootSecret update; NULL: never rotated */
+    struct prev_secret *prev;               /* the secrets set at that time */
+    size_t prev_count;
+    struct evp_pkey_st *recovery_eph; /* recovery mode: the ephemeral RSA key for encrypted secrets */
 
     /* under mu */
     uint64_t *activations; /* parallel to manifest->marbles */
@@ -135,6 +150,13 @@ void coord_free_secrets(struct coffer_coord *c);
 enum coffer_err coord_load_sealed(struct coffer_coord *c);
 /* Write sealed_key: the DEK sealed under this platform's seal key. */
 enum coffer_err coord_write_sealed_key(struct coffer_coord *c);
+
+/* Forget the values from before the last rotation. */
+void coord_prev_free(struct coffer_coord *c);
+/* Keep the current root secret and a copy of every set secret as the
+ * values before a rotation (replacing older ones). Caller holds cfg
+ * exclusively; nothing changes on failure. */
+enum coffer_err coord_prev_snapshot(struct coffer_coord *c);
 
 /* ---- updates (update.c) */
 void coord_pending_free(struct pending_update *p);

@@ -29,7 +29,9 @@
  * Trusts: nothing uploaded until the DEK authenticates the state and the
  * signatures verify against the keys inside it.
  */
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
@@ -360,6 +362,72 @@ out:
     return r;
 }
 
+/* ---- the ephemeral key (MarbleRun's GET /recover/public-key) */
+
+enum coffer_err coffer_coord_recovery_public_key(struct coffer_coord *c, uint8_t **der, size_t *size)
+{
+    *der = NULL;
+    *size = 0;
+    pthread_rwlock_rdlock(&c->cfg);
+    bool recovering = c->state == COFFER_COORD_RECOVERY;
+    bool have = c->recovery_eph != NULL;
+    pthread_rwlock_unlock(&c->cfg);
+    if (!recovering)
+        return COFFER_FAIL(COFFER_E_STATE, "the coordinator is not in recovery mode");
+    EVP_PKEY *k = NULL;
+    if (!have && (k = EVP_RSA_gen(4096)) == NULL) /* seconds: not under the lock */
+        return coord_ossl("generating the ephemeral RSA-4096 recovery key");
+    pthread_rwlock_wrlock(&c->cfg);
+    enum coffer_err r = COFFER_OK;
+    if (c->state != COFFER_COORD_RECOVERY) {
+        r = COFFER_FAIL(COFFER_E_STATE, "the coordinator is not in recovery mode");
+    } else {
+        if (c->recovery_eph == NULL) {
+            c->recovery_eph = k;
+            k = NULL;
+        }
+        int n = i2d_PUBKEY(c->recovery_eph, NULL);
+        uint8_t *w = n > 0 ? coffer_malloc((size_t)n) : NULL;
+        if (w == NULL) {
+            r = n > 0 ? COFFER_E_NOMEM : coord_ossl("encoding the ephemeral recovery key");
+        } else {
+            *der = w;
+            *size = (size_t)i2d_PUBKEY(c->recovery_eph, &w);
+        }
+    }
+    pthread_rwlock_unlock(&c->cfg);
+    EVP_PKEY_free(k);
+    return r;
+}
+
+/* A secret RSA-OAEP-SHA256-encrypted to the ephemeral key. Caller holds cfg. */
+static enum coffer_err eph_decrypt(struct coffer_coord *c, const uint8_t *in, size_t n, struct coffer_secret **out)
+{
+    *out = NULL;
+    if (c->recovery_eph == NULL)
+        return COFFER_FAIL(COFFER_E_JSON, "$.recoverySecret: %zu bytes is no recovery secret, and no ephemeral key was "
+                           "handed out to encrypt one (GET /api/v2/recover/public-key)", n);
+    EVP_PKEY_CTX *x = EVP_PKEY_CTX_new(c->recovery_eph, NULL);
+    size_t on = 0;
+    enum coffer_err r = COFFER_OK;
+    if (x == NULL || EVP_PKEY_decrypt_init(x) != 1 || EVP_PKEY_CTX_set_rsa_padding(x, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(x, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(x, EVP_sha256()) != 1 ||
+        EVP_PKEY_decrypt(x, NULL, &on, in, n) != 1)
+        r = COFFER_FAIL(COFFER_E_JSON, "$.recoverySecret: failed to decrypt the recovery secret with the ephemeral key");
+    if (r == COFFER_OK && (r = coffer_secret_new(on, out)) == COFFER_OK) {
+        if (EVP_PKEY_decrypt(x, (*out)->data, &on, in, n) != 1) {
+            r = COFFER_FAIL(COFFER_E_JSON, "$.recoverySecret: failed to decrypt the recovery secret with the ephemeral key");
+            coffer_secret_free(*out);
+            *out = NULL;
+        } else {
+            (*out)->size = on;
+        }
+    }
+    EVP_PKEY_CTX_free(x);
+    ERR_clear_error();
+    return r;
+}
+
 enum coffer_err coffer_coord_recover(struct coffer_coord *c, const uint8_t *secret, size_t secret_size,
                                      const uint8_t *sig, size_t sig_size, json_t **out)
 {
@@ -368,7 +436,19 @@ enum coffer_err coffer_coord_recover(struct coffer_coord *c, const uint8_t *secr
     enum mode mode = MODE_SINGLE;
     size_t needed = 0;
     enum coffer_err r = COFFER_OK;
-    if (c->state != COFFER_COORD_RECOVERY || c->seal_dir == NULL)
+    struct coffer_secret *plain = NULL;
+    /* MarbleRun's rule: 16, 32 or 33 bytes is a secret, anything else was
+     * encrypted to the ephemeral key */
+    if (c->state == COFFER_COORD_RECOVERY && secret_size != 16 && secret_size != DEK_SIZE &&
+        secret_size != DEK_SIZE + 1) {
+        if ((r = eph_decrypt(c, secret, secret_size, &plain)) == COFFER_OK) {
+            secret = plain->data;
+            secret_size = plain->size;
+        }
+    }
+    if (r != COFFER_OK)
+        ;
+    else if (c->state != COFFER_COORD_RECOVERY || c->seal_dir == NULL)
         r = COFFER_FAIL(COFFER_E_STATE, "the coordinator is not in recovery mode");
     else if ((r = read_meta(c, &mode, &needed)) != COFFER_OK)
         ;
@@ -403,6 +483,11 @@ enum coffer_err coffer_coord_recover(struct coffer_coord *c, const uint8_t *secr
     }
     if (r == COFFER_OK && *out == NULL)
         r = COFFER_E_NOMEM;
+    if (c->state != COFFER_COORD_RECOVERY) { /* recovered: the ephemeral key has done its work */
+        EVP_PKEY_free(c->recovery_eph);
+        c->recovery_eph = NULL;
+    }
     pthread_rwlock_unlock(&c->cfg);
+    coffer_secret_free(plain);
     return r;
 }

@@ -173,11 +173,12 @@ static enum coffer_err dry_lookup(void *arg, const char *path, const uint8_t **d
     if (strcmp(path, ".MarbleRun.MarbleCert.Private") == 0)
         return COFFER_FAIL(COFFER_E_UNSUPPORTED, ".MarbleRun.MarbleCert.Private: a coffer marble keeps its own "
                            "private key (it sends a CSR), so the coordinator cannot render it");
-    const char *prefix = ".Secrets.";
-    if (strncmp(path, prefix, strlen(prefix)) != 0)
+    const char *prefix = ".Secrets.", *previous_prefix = ".Previous.Secrets.";
+    bool previous = strncmp(path, previous_prefix, strlen(previous_prefix)) == 0;
+    if (!previous && strncmp(path, prefix, strlen(prefix)) != 0)
         return COFFER_E_NOT_FOUND;
     char name[ACTION_MAX];
-    snprintf(name, sizeof(name), "%s", path + strlen(prefix));
+    snprintf(name, sizeof(name), "%s", path + strlen(previous ? previous_prefix : prefix));
     char *part = strchr(name, '.');
     if (part != NULL)
         *part++ = '\0';

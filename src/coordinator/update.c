@@ -285,6 +285,9 @@ static enum coffer_err apply_update(struct coffer_coord *c, json_t **recovery)
         root = NULL;
     if (r == COFFER_OK)
         r = coffer_pki_rotate_intermediate(c->pki);
+    /* the values before the rotation stay reachable as .Previous.Secrets */
+    if (r == COFFER_OK && nm->rotate_root_secret)
+        r = coord_prev_snapshot(c);
     if (r != COFFER_OK) {
         coffer_free(sv);
         coffer_free(act);

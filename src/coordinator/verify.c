@@ -92,6 +92,40 @@ static void digest(struct coffer_attest_digest *d, const uint8_t *bytes, size_t 
     d->size = size;
 }
 
+static void claims_out(const struct coffer_attest_claims *c, char *claims_json, size_t claims_size)
+{
+    json_t *j = coffer_attest_claims_to_json(c);
+    char *s = NULL;
+    size_t n = 0;
+    if (j != NULL && coffer_json_dump(j, &s, &n) == COFFER_OK && n < claims_size)
+        memcpy(claims_json, s, n + 1);
+    coffer_free(s);
+    json_decref(j);
+}
+
+/* sign-quote: an SGX quote that verifies against the collateral, whatever
+ * it measures and whatever its TCB status (which goes into the signature). */
+static enum coffer_err verify_any_sgx(const struct coffer_coord_verifier *v, const uint8_t *evidence,
+                                      size_t evidence_size, char *claims_json, size_t claims_size)
+{
+    if (coffer_attest_evidence_kind(evidence, evidence_size) != COFFER_ATTEST_KIND_SGX)
+        return COFFER_FAIL(COFFER_E_MALFORMED, "not an SGX quote");
+    struct coffer_attest_verify_opts opts = {
+        .now = time(NULL),
+        .collateral = (const struct coffer_attest_collateral *const *)v->collateral,
+        .collateral_count = v->collateral_count,
+        .allow_missing_pck_crl = v->allow_missing_pck_crl,
+    };
+    struct coffer_attest_claims c;
+    enum coffer_err r = coffer_attest_evidence_verify(evidence, evidence_size, &opts, &c);
+    if (r != COFFER_OK) {
+        coffer_err_context("SGX quote (%s)", coffer_attest_step_name(c.failed_step));
+        return r;
+    }
+    claims_out(&c, claims_json, claims_size);
+    return COFFER_OK;
+}
+
 enum coffer_err coffer_coord_verify_attest(void *arg, const uint8_t *evidence, size_t evidence_size,
                                            const struct coffer_mf_package *pkg, const uint8_t report_data[64],
                                            char *claims_json, size_t claims_size)
@@ -99,6 +133,8 @@ enum coffer_err coffer_coord_verify_attest(void *arg, const uint8_t *evidence, s
     const struct coffer_coord_verifier *v = arg;
     struct coffer_attest_policy p;
     coffer_attest_policy_init(&p);
+    if (pkg == NULL)
+        return verify_any_sgx(v, evidence, evidence_size, claims_json, claims_size);
     p.check_report_data = true;
     memcpy(p.report_data, report_data, 64);
     p.allow_debug = pkg->debug;
@@ -169,12 +205,6 @@ enum coffer_err coffer_coord_verify_attest(void *arg, const uint8_t *evidence, s
         for (int i = 0; i < 4; i++)
             if (pkg->has_rtmr[i] && !coffer_ct_eq(pkg->rtmr[i], c.rtmr[i], 48))
                 return COFFER_FAIL(COFFER_E_POLICY, "RTMR%d is not the one package %s allows", i, pkg->name);
-    json_t *j = coffer_attest_claims_to_json(&c);
-    char *s = NULL;
-    size_t n = 0;
-    if (j != NULL && coffer_json_dump(j, &s, &n) == COFFER_OK && n < claims_size)
-        memcpy(claims_json, s, n + 1);
-    coffer_free(s);
-    json_decref(j);
+    claims_out(&c, claims_json, claims_size);
     return COFFER_OK;
 }

@@ -40,6 +40,13 @@ static void sim_make(uint8_t rd[64], uint8_t **ev, size_t *n)
     assert_int_equal(*n, COFFER_ATTEST_SIM_SIZE);
 }
 
+/* sim_make, and the platform's public key. */
+static void sim_make_pub(uint8_t rd[64], uint8_t **ev, size_t *n, uint8_t pub[64])
+{
+    sim_make(rd, ev, n);
+    assert_int_equal(coffer_attest_sim_key_public(keypath, false, pub), COFFER_OK);
+}
+
 static void test_sim_roundtrip(void **state)
 {
     (void)state;
@@ -117,6 +124,47 @@ static void test_sim_key_refused(void **state)
     char none[600];
     snprintf(none, sizeof(none), "%s/none.pem", tmpdir);
     assert_int_equal(coffer_attest_sim_key_public(none, false, opub), COFFER_E_NOT_FOUND);
+    free(ev);
+}
+
+/* A signer made once signs many statements: each verifies, binds its own
+ * report data, and carries the same executable hash and key as the one-shot
+ * call; a verifier that has the platform key memoised still checks every
+ * signature. */
+static void test_sim_signer(void **state)
+{
+    (void)state;
+    uint8_t rd[64], pub[64];
+    uint8_t *ev;
+    size_t n;
+    sim_make_pub(rd, &ev, &n, pub);
+    struct coffer_attest_sim_signer *s;
+    assert_int_equal(coffer_attest_sim_signer_open(keypath, NULL, &s), COFFER_OK);
+    struct coffer_attest_verify_opts o = {.now = time(NULL), .sim_platform_key = pub};
+    struct coffer_attest_claims c;
+    for (int k = 0; k < 3; k++) {
+        uint8_t rd2[64], *ev2;
+        size_t n2;
+        memset(rd2, 0x30 + k, sizeof(rd2));
+        assert_int_equal(coffer_attest_sim_signer_sign(s, rd2, &ev2, &n2), COFFER_OK);
+        assert_int_equal(n2, COFFER_ATTEST_SIM_SIZE);
+        assert_memory_equal(ev2, ev, 48);          /* magic, version, executable */
+        assert_memory_equal(ev2 + 112, ev + 112, 64); /* platform key */
+        assert_int_equal(coffer_attest_evidence_verify(ev2, n2, &o, &c), COFFER_OK);
+        assert_memory_equal(c.report_data, rd2, 64);
+        ev2[60] ^= 1; /* the report data is signed */
+        at_assert_fails(coffer_attest_evidence_verify(ev2, n2, &o, &c), &c, COFFER_E_SIGNATURE,
+                        COFFER_ATTEST_STEP_SIM_SIGNATURE);
+        free(ev2);
+    }
+    uint8_t *none;
+    size_t nn;
+    assert_int_equal(coffer_attest_sim_signer_sign(s, NULL, &none, &nn), COFFER_E_INVALID_ARG);
+    coffer_attest_sim_signer_free(s);
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/no-such-exe", tmpdir);
+    assert_int_equal(coffer_attest_sim_signer_open(keypath, missing, &s), COFFER_E_NOT_FOUND);
+    assert_null(s);
     free(ev);
 }
 
@@ -421,6 +469,7 @@ int at_run_sim_policy(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_roundtrip),
         cmocka_unit_test(test_sim_key_refused),
+        cmocka_unit_test(test_sim_signer),
         cmocka_unit_test(test_sim_mutations),
         cmocka_unit_test(test_policy_simulation_opt_in),
         cmocka_unit_test(test_policy_statuses_and_vmpl),

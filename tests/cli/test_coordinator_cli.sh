@@ -99,6 +99,13 @@ has '"event":"secret set"' out "audit log lists the secret set"
 grep -q "$(base64 -w0 model_key)" out && bad "the audit log holds the secret" || ok
 curl -sk "https://$A/metrics" > metrics.txt && has "coffer_http_requests_total" metrics.txt "metrics served"
 has 'method=POST path="/api/v2/secrets" status=200' "$LOG" "one log line per request"
+# MarbleRun's v1 paths and the gated endpoints over the real transport
+curl -sk "https://$A/status" > v1.json && has '"StatusCode":3' v1.json "v1 status"
+curl -sk --cert admin.crt --key admin.key "https://$A/secrets?s=pfKey" > v1.json &&
+  has "\"pfKey\":{.*\"Private\":\"$(base64 -w0 model_key)\"" v1.json "v1 secrets: the map itself"
+[ "$(curl -sk -o v1.json -w '%{http_code}' -X POST --data-binary x "https://$A/recover")" = 410 ] && ok || bad "v1 recover is gone"
+[ "$(curl -sk -o v1.json -w '%{http_code}' --data '{"name": "n", "value": 1}' "https://$A/api/v2/monotonic-counter")" = 403 ] &&
+  has "MonotonicCounter feature is not enabled" v1.json "monotonic counters need their feature gate" || bad "monotonic-counter without the gate"
 
 # a restart keeps everything; the root certificate stays the same
 stop
@@ -173,6 +180,7 @@ expect 1 "recover with another key" -- "$coffer" recover recovery.json "$A" --si
 has "no recovery secret encrypted to this key" err "wrong key named"
 expect 0 "recover" -- "$coffer" recover recovery.json "$A" --simulation --key rk.pem
 has "Recovered" err "recovered"
+has "encrypted to the coordinator's ephemeral key" err "recovery secret sent encrypted to the ephemeral key"
 expect 0 "status after recovery" -- "$coffer" status --simulation "$A"
 has "3: Coordinator is running" out "state back"
 expect 0 "secret after recovery" -- "$coffer" secret get pfKey "$A" --simulation --cert admin.crt --key admin.key

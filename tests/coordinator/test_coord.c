@@ -32,6 +32,12 @@ static enum coffer_err test_verify(void *arg, const uint8_t *ev, size_t n, const
                                    const uint8_t report_data[64], char *claims, size_t claims_size)
 {
     (void)arg;
+    if (pkg == NULL) { /* sign-quote: "quotes" that start with the measurement verify */
+        if (n < 32 || memcmp(ev, measurement, 32) != 0)
+            return COFFER_FAIL(COFFER_E_SIGNATURE, "test quote: bad signature");
+        snprintf(claims, claims_size, "{\"kind\":\"sgx\",\"tcb_status\":\"SWHardeningNeeded\"}");
+        return COFFER_OK;
+    }
     if (n != 96 && n != 98)
         return COFFER_FAIL(COFFER_E_MALFORMED, "test evidence is 96 bytes (98 with an SVN)");
     const uint8_t *want = pkg->has_signer_id ? pkg->signer_id : pkg->has_unique_id ? pkg->unique_id : NULL;
@@ -142,6 +148,23 @@ static struct coffer_coord *open_coord(const char *dir, const uint8_t *key)
     return c;
 }
 
+/* Does sig verify over msg with the coordinator's root key? */
+static bool root_signed(struct coffer_coord *c, const void *msg, size_t msg_n, const uint8_t *sig, size_t sig_n)
+{
+    uint8_t *der;
+    size_t n;
+    assert_int_equal(coffer_coord_root_der(c, &der, &n), COFFER_OK);
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)n);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(x)) == 1 &&
+              EVP_DigestVerify(md, sig, sig_n, msg, msg_n) == 1;
+    EVP_MD_CTX_free(md);
+    X509_free(x);
+    coffer_free(der);
+    return ok;
+}
+
 /* A marble: a key, its CSR, evidence binding the key and a nonce. */
 struct marble {
     EVP_PKEY *key;
@@ -229,12 +252,9 @@ static void test_full_lifecycle(void **state)
     uint8_t *root_der;
     size_t root_n;
     assert_int_equal(coffer_coord_root_der(c, &root_der, &root_n), COFFER_OK);
+    assert_true(root_signed(c, raw, raw_n, sig, sig_n));
     const uint8_t *p = root_der;
     X509 *root = d2i_X509(NULL, &p, (long)root_n);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, X509_get0_pubkey(root));
-    assert_int_equal(EVP_DigestVerify(md, sig, sig_n, raw, raw_n), 1);
-    EVP_MD_CTX_free(md);
     coffer_free(raw);
     coffer_free(sig);
 
@@ -526,12 +546,21 @@ static struct call call(struct coffer_coord *c, enum coffer_coord_api api, const
     coffer_buf_free(&resp.body);
     const char *st = json_string_value(json_object_get(out.json, "status"));
     assert_non_null(st);
-    assert_string_equal(st, out.status == 200 ? "success" : out.status >= 500 ? "error" : "fail");
+    bool v1 = strncmp(path, "/api/", 5) != 0; /* MarbleRun's v1 knows no "fail" */
+    assert_string_equal(st, out.status == 200 ? "success" : out.status >= 500 || v1 ? "error" : "fail");
     return out;
 }
 
 static const char *msg_of(struct call *c) { return json_string_value(json_object_get(c->json, "message")); }
 static json_t *data_of(struct call *c) { return json_object_get(c->json, "data"); }
+
+/* A base64 member of the answer's data, decoded. */
+static void data_b64(struct call *c, const char *key, uint8_t **out, size_t *n)
+{
+    const char *s = json_string_value(json_object_get(data_of(c), key));
+    assert_non_null(s);
+    assert_int_equal(coffer_base64_decode(s, strlen(s), out, n), COFFER_OK);
+}
 
 #define EXPECT(call_expr, want_status)                                                           \
     do {                                                                                        \
@@ -542,14 +571,21 @@ static json_t *data_of(struct call *c) { return json_object_get(c->json, "data")
         json_decref(_c.json);                                                                   \
     } while (0)
 
-static void test_api_endpoints(void **state)
+/* A coordinator that also makes (test) evidence, for the quote endpoints. */
+static struct coffer_coord *open_api_coord(const char *dir)
 {
-    (void)state;
-    char *dir = tu_mkdtemp();
     struct coffer_coord_config cfg = {.seal_dir = dir, .seal_key = seal_key, .simulation = true,
                                       .verify = test_verify, .evidence = test_evidence};
     struct coffer_coord *c;
     assert_int_equal(coffer_coord_open(&cfg, &c), COFFER_OK);
+    return c;
+}
+
+static void test_api_endpoints(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_api_coord(dir);
     const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT, MB = COFFER_COORD_API_MARBLE;
 
     struct call st = call(c, CL, "GET", "/api/v2/status", NULL, NULL);
@@ -686,6 +722,100 @@ static void test_api_endpoints(void **state)
     EXPECT(call(c, MB, "POST", "/api/v2/marble/activate", "{\"marbleType\": \"server\"}", NULL), 400);
     coffer_free(nonce);
     EVP_PKEY_free(m.key);
+    coffer_coord_close(c);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* MarbleRun's legacy v1 paths: raw bodies, capitalised keys, "error"
+ * envelopes, 410 for /recover. */
+static void test_api_v1(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_api_coord(dir);
+    const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT;
+    struct call r = call(c, CL, "GET", "/status", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&r), "StatusCode")), 2);
+    assert_non_null(json_string_value(json_object_get(data_of(&r), "StatusMessage")));
+    json_decref(r.json);
+    /* no manifest yet: empty fields, not an error */
+    r = call(c, CL, "GET", "/manifest", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_null(json_object_get(data_of(&r), "Manifest")));
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "ManifestSignature")), "");
+    json_decref(r.json);
+    EXPECT(call(c, CL, "GET", "/update", NULL, NULL), 409);
+    EXPECT(call(c, CL, "POST", "/manifest", "{\"Packages\": {}, \"Marbles\": {}}", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/manifest", "not json", NULL), 400);
+    /* the manifest as the raw body; no recovery keys: data null */
+    r = call(c, CL, "POST", "/manifest", manifest, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_null(data_of(&r)));
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/manifest", manifest, NULL), 409);
+    r = call(c, CL, "GET", "/manifest", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    uint8_t fp[32];
+    char fph[65];
+    SHA256((const uint8_t *)manifest, strlen(manifest), fp);
+    coffer_hex_encode(fp, 32, fph);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "ManifestSignature")), fph);
+    assert_non_null(json_string_value(json_object_get(data_of(&r), "ManifestSignatureRootECDSA")));
+    const char *m64 = json_string_value(json_object_get(data_of(&r), "Manifest"));
+    uint8_t *mraw;
+    size_t mraw_n;
+    assert_int_equal(coffer_base64_decode(m64, strlen(m64), &mraw, &mraw_n), COFFER_OK);
+    assert_int_equal(mraw_n, strlen(manifest));
+    assert_memory_equal(mraw, manifest, mraw_n);
+    coffer_free(mraw);
+    json_decref(r.json);
+    r = call(c, CL, "GET", "/quote", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(json_string_value(json_object_get(data_of(&r), "Cert")), "BEGIN CERTIFICATE"));
+    assert_non_null(json_string_value(json_object_get(data_of(&r), "Quote")));
+    json_decref(r.json);
+    /* secrets: the map is the body and the answer */
+    const char *sec = "{\"modelKey\": {\"Key\": \"AAECAwQFBgcICQoLDA0ODw==\"}}";
+    EXPECT(call(c, CL, "POST", "/secrets", sec, NULL), 401);
+    EXPECT(call(c, CL, "POST", "/secrets", sec, &stranger), 401);
+    EXPECT(call(c, CL, "POST", "/secrets", sec, &reader), 403);
+    EXPECT(call(c, CL, "POST", "/secrets", "[]", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/secrets", "{\"modelKey\": {\"Key\": \"AAEC\"}}", &admin), 400);
+    r = call(c, CL, "POST", "/secrets", sec, &admin);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_null(data_of(&r)));
+    json_decref(r.json);
+    r = call(c, CL, "GET", "/secrets?s=modelKey", NULL, &reader);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(data_of(&r), "modelKey"), "Private")),
+                        "AAECAwQFBgcICQoLDA0ODw==");
+    json_decref(r.json);
+    EXPECT(call(c, CL, "GET", "/secrets", NULL, &reader), 400);
+    EXPECT(call(c, CL, "GET", "/secrets?s=note", NULL, &reader), 403);
+    /* the update log is one string of lines */
+    r = call(c, CL, "GET", "/update", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *log = json_string_value(data_of(&r));
+    assert_non_null(log);
+    assert_int_equal(log[strlen(log) - 1], '\n');
+    assert_non_null(strstr(log, "secret set"));
+    json_decref(r.json);
+    /* update: raw body, a user; refusals as v2's */
+    EXPECT(call(c, CL, "POST", "/update", "{\"Packages\": {\"server\": {\"SecurityVersion\": 2}}}", NULL), 401);
+    EXPECT(call(c, CL, "POST", "/update", "{\"Packages\": {\"server\": {\"SecurityVersion\": 2}}}", &admin), 400);
+    EXPECT(call(c, CL, "POST", "/update", "{}", &admin), 403); /* a full update without UpdateManifest */
+    EXPECT(call(c, CL, "POST", "/update", "{", &admin), 400);
+    EXPECT(call(c, CL, "GET", "/update-manifest", NULL, NULL), 404);
+    EXPECT(call(c, CL, "POST", "/update-cancel", NULL, &admin), 403);
+    /* /recover is gone in v1, whatever the state */
+    r = call(c, CL, "POST", "/recover", "anything", NULL);
+    assert_int_equal(r.status, 410);
+    assert_non_null(strstr(msg_of(&r), "/api/v2/recover"));
+    json_decref(r.json);
+    EXPECT(call(c, CL, "DELETE", "/manifest", NULL, NULL), 405);
+    EXPECT(call(c, COFFER_COORD_API_MARBLE, "GET", "/status", NULL, NULL), 404);
     coffer_coord_close(c);
     tu_rmtree(dir);
     free(dir);
@@ -1005,11 +1135,45 @@ static void test_recovery(void **state)
     c = open_coord(dir, other_key);
     recovery_share(secrets, "k0", &k[0], &k[0], share, &share_n, sig, &sig_n);
     recovery_share(secrets, "k1", &k[1], &k[1], share2, &share2_n, sig2, &sig2_n);
-    assert_int_equal(recover(c, share, share_n, sig, sig_n, &remaining), COFFER_OK);
+    /* the first one encrypted to the coordinator's ephemeral key (MarbleRun's
+     * GET /recover/public-key); before that key exists, and with a wrong
+     * ciphertext, such an upload is refused */
+    uint8_t enc[512];
+    size_t enc_n = 0;
+    memset(enc, 0x11, sizeof(enc));
+    assert_int_equal(recover(c, enc, sizeof(enc), sig, sig_n, &remaining), COFFER_E_JSON);
+    struct call pk = call(c, COFFER_COORD_API_CLIENT, "GET", "/api/v2/recover/public-key", NULL, NULL);
+    assert_int_equal(pk.status, 200);
+    assert_string_equal(json_string_value(json_object_get(data_of(&pk), "algorithm")), "RSA");
+    uint8_t *pkder;
+    size_t pkder_n;
+    data_b64(&pk, "ephemeralPublicKey", &pkder, &pkder_n);
+    json_decref(pk.json);
+    const uint8_t *pp = pkder;
+    EVP_PKEY *eph = d2i_PUBKEY(NULL, &pp, (long)pkder_n);
+    assert_non_null(eph);
+    assert_int_equal(EVP_PKEY_get_bits(eph), 4096);
+    EVP_PKEY_CTX *x = EVP_PKEY_CTX_new(eph, NULL);
+    enc_n = sizeof(enc);
+    assert_int_equal(EVP_PKEY_encrypt_init(x), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(x, RSA_PKCS1_OAEP_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_oaep_md(x, EVP_sha256()), 1);
+    assert_int_equal(EVP_PKEY_encrypt(x, enc, &enc_n, share, share_n), 1);
+    EVP_PKEY_CTX_free(x);
+    EVP_PKEY_free(eph);
+    coffer_free(pkder);
+    enc[100] ^= 1;
+    assert_int_equal(recover(c, enc, enc_n, sig, sig_n, &remaining), COFFER_E_JSON);
+    enc[100] ^= 1;
+    assert_int_equal(recover(c, enc, enc_n, sig, sig_n, &remaining), COFFER_OK);
     assert_int_equal(remaining, 1);
+    EXPECT(call(c, COFFER_COORD_API_CLIENT, "POST", "/api/v2/recover/public-key", NULL, NULL), 405);
     assert_int_equal(recover(c, share, share_n, sig, sig_n, &remaining), COFFER_E_STATE); /* the same one again */
     assert_int_equal(recover(c, share2, share2_n, sig2, sig2_n, &remaining), COFFER_OK);
     assert_int_equal(remaining, 0);
+    uint8_t *none_der;
+    size_t none_n;
+    assert_int_equal(coffer_coord_recovery_public_key(c, &none_der, &none_n), COFFER_E_STATE); /* not recovering now */
     assert_recovered(c, dir, other_key);
     json_decref(secrets);
     tu_rmtree(dir);
@@ -1058,6 +1222,256 @@ static void test_recovery(void **state)
         EVP_PKEY_free(k[i].key);
 }
 
+/* The marble certificate (first of the chain) of an activation response. */
+static void marble_cert_of(json_t *resp, struct user *u)
+{
+    const char *pem = json_string_value(json_object_get(resp, "Certificate"));
+    assert_non_null(pem);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    assert_non_null(x);
+    uint8_t *w = u->der;
+    u->der_n = (size_t)i2d_X509(x, &w);
+    X509_free(x);
+    BIO_free(b);
+}
+
+/* Monotonic counters and sign-quote: feature gates, marble certificates,
+ * only-increasing values that survive a restart, every refusal, and the
+ * HTTP shapes (MarbleRun's). */
+static void test_services(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_coord(dir, NULL);
+    const enum coffer_coord_api CL = COFFER_COORD_API_CLIENT, MB = COFFER_COORD_API_MARBLE;
+    char mhex[65], gated[2048];
+    coffer_hex_encode(measurement, 32, mhex);
+    snprintf(gated, sizeof(gated),
+             "{\"Packages\": {\"server\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%s\"}},"
+             " \"Marbles\": {\"server\": {\"Package\": \"server\"}, \"other\": {\"Package\": \"server\"}},"
+             " \"Config\": {\"FeatureGates\": [\"MonotonicCounter\", \"SignQuoteEndpoint\"]}}", mhex);
+    /* no manifest: the gates are off */
+    uint64_t prev = 99;
+    assert_int_equal(coffer_coord_monotonic_counter(c, admin.der, admin.der_n, "n", 1, &prev), COFFER_E_STATE);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"AAAA\"}", NULL), 403);
+    assert_int_equal(coffer_coord_set_manifest(c, gated, strlen(gated), NULL), COFFER_OK);
+
+    struct marble m, m2;
+    json_t *resp, *resp2;
+    struct user mc, mc2;
+    make_marble(&m, c, NULL);
+    assert_int_equal(activate(c, &m, "server", "uuid-1", &resp), COFFER_OK);
+    marble_cert_of(resp, &mc);
+    make_marble(&m2, c, NULL);
+    assert_int_equal(activate(c, &m2, "other", "uuid-2", &resp2), COFFER_OK);
+    marble_cert_of(resp2, &mc2);
+
+    /* counters start at 0, only go up, and are per marble */
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 5, &prev), COFFER_OK);
+    assert_int_equal(prev, 0);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 3, &prev), COFFER_OK);
+    assert_int_equal(prev, 5);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 9, &prev), COFFER_OK);
+    assert_int_equal(prev, 5);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc2.der, mc2.der_n, "db", 1, &prev), COFFER_OK);
+    assert_int_equal(prev, 0);
+    /* refusals: no certificate, a user's certificate, a forged one, bad names and values */
+    assert_int_equal(coffer_coord_monotonic_counter(c, NULL, 0, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, admin.der, admin.der_n, "db", 10, &prev), COFFER_E_CERT);
+    struct user forged = mc;
+    forged.der[forged.der_n - 5] ^= 1; /* inside the signature */
+    assert_int_equal(coffer_coord_monotonic_counter(c, forged.der, forged.der_n, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, 7, "db", 10, &prev), COFFER_E_CERT);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "", 10, &prev), COFFER_E_JSON);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", (uint64_t)1 << 63, &prev),
+                     COFFER_E_JSON);
+    /* over HTTP, on both APIs */
+    struct call r = call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 12}", &mc);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&r), "value")), 9);
+    json_decref(r.json);
+    r = call(c, MB, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 2}", &mc);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(data_of(&r), "value")), 12);
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 13}", NULL), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 13}", &admin), 401);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": -1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": 5, \"value\": 1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"value\": 1}", &mc), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\"", &mc), 400);
+    EXPECT(call(c, CL, "GET", "/api/v2/monotonic-counter", NULL, &mc), 405);
+
+    /* sign-quote: the root key signs SHA-256(base64(quote) || TCB status) */
+    uint8_t quote[64];
+    memcpy(quote, measurement, 32);
+    memset(quote + 32, 0x5a, 32);
+    char q64[200], body[600], msg[300];
+    coffer_base64_encode(quote, sizeof(quote), q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "tcbStatus")), "SWHardeningNeeded");
+    uint8_t *sig;
+    size_t sig_n;
+    data_b64(&r, "verificationSignature", &sig, &sig_n);
+    snprintf(msg, sizeof(msg), "%sSWHardeningNeeded", q64);
+    assert_true(root_signed(c, msg, strlen(msg), sig, sig_n));
+    snprintf(msg, sizeof(msg), "%sUpToDate", q64);
+    assert_false(root_signed(c, msg, strlen(msg), sig, sig_n));
+    coffer_free(sig);
+    json_decref(r.json);
+    /* behind OpenEnclave's header: verified without it, signed as sent */
+    uint8_t oe[80];
+    coffer_store_u32le(oe, 1);
+    coffer_store_u32le(oe + 4, 2);
+    coffer_store_u64le(oe + 8, 64);
+    memcpy(oe + 16, quote, 64);
+    char tcb[48];
+    assert_int_equal(coffer_coord_sign_quote(c, oe, sizeof(oe), &sig, &sig_n, tcb), COFFER_OK);
+    coffer_base64_encode(oe, sizeof(oe), q64);
+    snprintf(msg, sizeof(msg), "%s%s", q64, tcb);
+    assert_true(root_signed(c, msg, strlen(msg), sig, sig_n));
+    coffer_free(sig);
+    /* a quote that does not verify: 400 fail, the reason in data.sgxQuote */
+    quote[0] ^= 1;
+    coffer_base64_encode(quote, sizeof(quote), q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", body, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(msg_of(&r), "quote verification failed"));
+    assert_non_null(strstr(json_string_value(json_object_get(data_of(&r), "sgxQuote")), "bad signature"));
+    json_decref(r.json);
+    r = call(c, CL, "POST", "/api/v2/sign-quote", "{not json", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(json_string_value(json_object_get(data_of(&r), "sgxQuote")), "failed to parse JSON data");
+    json_decref(r.json);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"\"}", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{\"sgxQuote\": \"%%\"}", NULL), 400);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", "{}", NULL), 400);
+    EXPECT(call(c, MB, "POST", "/api/v2/sign-quote", body, NULL), 404); /* a client API endpoint */
+
+    /* counters are sealed: a restart keeps them */
+    coffer_coord_close(c);
+    c = open_coord(dir, NULL);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 0, &prev), COFFER_OK);
+    assert_int_equal(prev, 12);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc2.der, mc2.der_n, "db", 0, &prev), COFFER_OK);
+    assert_int_equal(prev, 1);
+    json_t *audit;
+    assert_int_equal(coffer_coord_audit(c, &audit), COFFER_OK);
+    size_t raises = 0, i;
+    json_t *e;
+    json_array_foreach(audit, i, e)
+        raises += strcmp(json_string_value(json_object_get(e, "event")), "monotonic counter") == 0;
+    assert_int_equal(raises, 4); /* 5, 9, 1 (other marble), 12: never for a value not above */
+    json_decref(audit);
+    coffer_coord_close(c);
+
+    /* without the gates: 403 */
+    tu_rmtree(dir);
+    c = open_coord(dir, NULL);
+    assert_int_equal(coffer_coord_set_manifest(c, manifest, strlen(manifest), NULL), COFFER_OK);
+    assert_int_equal(coffer_coord_monotonic_counter(c, mc.der, mc.der_n, "db", 1, &prev), COFFER_E_DENIED);
+    EXPECT(call(c, CL, "POST", "/api/v2/monotonic-counter", "{\"name\": \"db\", \"value\": 1}", &mc), 403);
+    coffer_base64_encode(measurement, 32, q64);
+    snprintf(body, sizeof(body), "{\"sgxQuote\": \"%s\"}", q64);
+    EXPECT(call(c, CL, "POST", "/api/v2/sign-quote", body, NULL), 403);
+    coffer_coord_close(c);
+    json_decref(resp);
+    json_decref(resp2);
+    EVP_PKEY_free(m.key);
+    EVP_PKEY_free(m2.key);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* .Previous.Secrets after a RotateRootSecret update: the values from before
+ * it (shared and per-marble), the current ones before any rotation, kept
+ * across a restart; unknown names refused at upload. */
+static void prev_manifest(char *out, size_t size, bool rotate, const char *extra_file)
+{
+    char mhex[65];
+    coffer_hex_encode(measurement, 32, mhex);
+    snprintf(out, size,
+             "{\"Packages\": {\"server\": {\"TEE\": \"Simulation\", \"UniqueID\": \"%s\"}},"
+             " \"Marbles\": {\"m\": {\"Package\": \"server\", \"Parameters\": {\"Files\": {"
+             "     \"cur\": \"{{ hex .Secrets.shared }}\", \"prev\": \"{{ hex .Previous.Secrets.shared }}\","
+             "     \"pm\": \"{{ hex .Secrets.perMarble }}\", \"ppm\": \"{{ hex .Previous.Secrets.perMarble }}\","
+             "     \"pcert\": \"{{ pem .Previous.Secrets.svc.Cert }}\", \"cert\": \"{{ pem .Secrets.svc.Cert }}\"%s}}}},"
+             " \"Secrets\": {\"shared\": {\"Type\": \"symmetric-key\", \"Size\": 256, \"Shared\": true},"
+             "             \"perMarble\": {\"Type\": \"symmetric-key\", \"Size\": 256},"
+             "             \"svc\": {\"Type\": \"cert-ecdsa\", \"Size\": 256, \"Shared\": true}},"
+             " \"Users\": {\"admin\": {\"Certificate\": \"%s\", \"Roles\": [\"updater\"]}},"
+             " \"Roles\": {\"updater\": {\"ResourceType\": \"Manifest\", \"Actions\": [\"UpdateManifest\"]}},"
+             " \"Config\": {\"RotateRootSecret\": %s}}",
+             mhex, extra_file ? extra_file : "", admin.pem_json, rotate ? "true" : "false");
+}
+
+static void prev_files(struct coffer_coord *c, char vals[6][2048])
+{
+    static const char *const names[6] = {"cur", "prev", "pm", "ppm", "cert", "pcert"};
+    struct marble m;
+    json_t *resp;
+    make_marble(&m, c, NULL);
+    if (activate(c, &m, "m", "uuid-prev", &resp) != COFFER_OK)
+        fail_msg("activate: %s", coffer_err_detail());
+    for (int i = 0; i < 6; i++) {
+        uint8_t *d;
+        size_t n;
+        file_of(resp, "Files", names[i], &d, &n);
+        assert_true(n < 2048);
+        memcpy(vals[i], d, n);
+        vals[i][n] = '\0';
+        coffer_free(d);
+    }
+    json_decref(resp);
+    EVP_PKEY_free(m.key);
+}
+
+static void test_previous_secrets(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_coord *c = open_coord(dir, NULL);
+    static char m1[16384], m2[16384], bad[16384];
+    prev_manifest(bad, sizeof(bad), false, ", \"x\": \"{{ hex .Previous.Secrets.nosuch }}\"");
+    assert_int_equal(coffer_coord_set_manifest(c, bad, strlen(bad), NULL), COFFER_E_JSON);
+    assert_non_null(strstr(coffer_err_detail(), ".Previous.Secrets.nosuch"));
+    prev_manifest(m1, sizeof(m1), false, NULL);
+    assert_int_equal(coffer_coord_set_manifest(c, m1, strlen(m1), NULL), COFFER_OK);
+    char before[6][2048], after[6][2048], again[6][2048];
+    prev_files(c, before);
+    /* no rotation yet: the previous value is the current one */
+    assert_string_equal(before[0], before[1]);
+    assert_string_equal(before[2], before[3]);
+    assert_string_equal(before[4], before[5]);
+    /* a full update that rotates the root secret (admin is the only updater: applied at once) */
+    prev_manifest(m2, sizeof(m2), true, NULL);
+    json_t *out = NULL;
+    if (coffer_coord_update(c, admin.der, admin.der_n, m2, strlen(m2), &out) != COFFER_OK)
+        fail_msg("update: %s", coffer_err_detail());
+    json_decref(out);
+    prev_files(c, after);
+    assert_string_not_equal(after[0], before[0]); /* new shared key */
+    assert_string_equal(after[1], before[0]);     /* the old one, as .Previous */
+    assert_string_not_equal(after[2], before[2]); /* per-marble key from the new root */
+    assert_string_equal(after[3], before[2]);     /* from the old root, same UUID */
+    assert_string_not_equal(after[4], before[4]); /* shared certificate renewed */
+    assert_string_equal(after[5], before[4]);
+    /* sealed: a restart keeps the previous values */
+    coffer_coord_close(c);
+    c = open_coord(dir, NULL);
+    prev_files(c, again);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(again[i], after[i]);
+    assert_string_equal(again[5], after[5]);
+    coffer_coord_close(c);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int test_coord_main(void);
 int test_coord_main(void)
 {
@@ -1065,8 +1479,11 @@ int test_coord_main(void)
         cmocka_unit_test(test_full_lifecycle),
         cmocka_unit_test(test_crash_consistency),
         cmocka_unit_test(test_api_endpoints),
+        cmocka_unit_test(test_api_v1),
         cmocka_unit_test(test_updates),
         cmocka_unit_test(test_recovery),
+        cmocka_unit_test(test_services),
+        cmocka_unit_test(test_previous_secrets),
     };
     return cmocka_run_group_tests_name("coordinator_core", tests, setup, NULL);
 }

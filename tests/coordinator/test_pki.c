@@ -69,6 +69,107 @@ static uint8_t *make_csr(EVP_PKEY *k, const char *dns, size_t *size, bool corrup
     return d;
 }
 
+/* A CSR with the given key, digest and SAN config (NULL: no extension). */
+static uint8_t *csr_with(EVP_PKEY *k, const EVP_MD *md, const char *san, size_t *size)
+{
+    X509_REQ *req = X509_REQ_new();
+    X509_REQ_set_pubkey(req, k);
+    if (san != NULL) {
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, (char *)san));
+        X509_REQ_add_extensions(req, exts);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    X509_REQ_sign(req, k, md);
+    int n = i2d_X509_REQ(req, NULL);
+    uint8_t *d = malloc((size_t)n), *w = d;
+    i2d_X509_REQ(req, &w);
+    X509_REQ_free(req);
+    *size = (size_t)n;
+    return d;
+}
+
+/* The fast DER path and OpenSSL's parser agree: same SANs, same key, same
+ * refusals; CSRs the fast path does not read (RSA, other name forms) still
+ * work through OpenSSL's. */
+static void both_paths(const uint8_t *csr, size_t n, enum coffer_err want, const char *want_sans, EVP_PKEY *k)
+{
+    char *sans[2];
+    uint8_t *spki[2];
+    size_t spki_n[2];
+    for (int i = 0; i < 2; i++) {
+        enum coffer_err r = coffer_pki_csr_check(csr, n, i == 1, &sans[i], &spki[i], &spki_n[i]);
+        if (r != want)
+            fail_msg("%s path: %d, want %d (%s)", i ? "OpenSSL" : "fast", r, want, coffer_err_detail());
+    }
+    if (want == COFFER_OK) {
+        assert_string_equal(sans[0], sans[1]);
+        if (want_sans != NULL)
+            assert_string_equal(sans[0], want_sans);
+        assert_int_equal(spki_n[0], spki_n[1]);
+        assert_memory_equal(spki[0], spki[1], spki_n[0]);
+        uint8_t *kd = NULL;
+        int kn = i2d_PUBKEY(k, &kd);
+        assert_int_equal((size_t)kn, spki_n[0]);
+        assert_memory_equal(kd, spki[0], spki_n[0]);
+        OPENSSL_free(kd);
+    } else {
+        assert_null(sans[0]);
+        assert_null(spki[1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        coffer_free(sans[i]);
+        coffer_free(spki[i]);
+    }
+}
+
+static void test_csr_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *curve;
+        const char *md;
+    } keys[] = {{"P-256", "SHA256"}, {"P-384", "SHA384"}, {"P-521", "SHA512"}, {"P-256", "SHA384"}};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        EVP_PKEY *k = EVP_EC_gen(keys[i].curve);
+        size_t n;
+        uint8_t *csr = csr_with(k, EVP_get_digestbyname(keys[i].md), "DNS:a.example,DNS:*.b-c.example,IP:10.1.2.3,"
+                                "IP:fe80::1,DNS:bad_name", &n);
+        both_paths(csr, n, COFFER_OK,
+                   "DNS:localhost,IP:127.0.0.1,IP:::1,DNS:a.example,DNS:*.b-c.example,IP:10.1.2.3,IP:fe80:0:0:0:0:0:0:1",
+                   k);
+        csr[n - 5] ^= 1; /* inside the signature */
+        both_paths(csr, n, COFFER_E_SIGNATURE, NULL, k);
+        csr[n - 5] ^= 1;
+        csr[40] ^= 1; /* inside the request info: signature or parse fails either way */
+        char *sa;
+        uint8_t *sp;
+        size_t spn;
+        assert_int_not_equal(coffer_pki_csr_check(csr, n, false, &sa, &sp, &spn), COFFER_OK);
+        assert_int_not_equal(coffer_pki_csr_check(csr, n, true, &sa, &sp, &spn), COFFER_OK);
+        free(csr);
+        csr = csr_with(k, EVP_get_digestbyname(keys[i].md), NULL, &n); /* no extensions */
+        both_paths(csr, n, COFFER_OK, "DNS:localhost,IP:127.0.0.1,IP:::1", k);
+        both_paths(csr, n - 1, COFFER_E_MALFORMED, NULL, k);
+        free(csr);
+        EVP_PKEY_free(k);
+    }
+    /* read by OpenSSL's parser only: an RSA key, an e-mail name, SHA-1 */
+    EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256");
+    size_t n;
+    uint8_t *csr = csr_with(rsa, EVP_sha256(), "DNS:r.example", &n);
+    both_paths(csr, n, COFFER_OK, "DNS:localhost,IP:127.0.0.1,IP:::1,DNS:r.example", rsa);
+    free(csr);
+    csr = csr_with(ec, EVP_sha256(), "email:a@b.example,DNS:e.example", &n);
+    both_paths(csr, n, COFFER_OK, "DNS:localhost,IP:127.0.0.1,IP:::1,DNS:e.example", ec);
+    free(csr);
+    csr = csr_with(ec, EVP_sha1(), "DNS:s.example", &n);
+    both_paths(csr, n, COFFER_OK, NULL, ec);
+    free(csr);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+}
+
 static void test_chain_and_marble_cert(void **state)
 {
     (void)state;
@@ -245,6 +346,7 @@ int test_pki_main(void)
         cmocka_unit_test(test_chain_and_marble_cert),
         cmocka_unit_test(test_save_load_and_pem),
         cmocka_unit_test(test_certificate_secrets),
+        cmocka_unit_test(test_csr_paths),
     };
     return cmocka_run_group_tests_name("coordinator_pki", tests, NULL, NULL);
 }
