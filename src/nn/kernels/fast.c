@@ -507,6 +507,17 @@ static inline float max_nan(float acc, float v)
     return v > acc || v != v ? v : acc;
 }
 
+/* dst[i] = max_nan(dst[i], src[i]) or dst[i] + src[i], for i < n */
+static void pool_combine(float *dst, const float *src, int64_t n, bool is_max)
+{
+    if (is_max)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = max_nan(dst[i], src[i]);
+    else
+        for (int64_t i = 0; i < n; i++)
+            dst[i] += src[i];
+}
+
 static void pool_task(void *arg, int64_t t, int tid)
 {
     const struct pool_run *r = arg;
@@ -539,29 +550,15 @@ static void pool_task(void *arg, int64_t t, int tid)
                 row[i] = r->is_max ? -INFINITY : 0.0f;
         } else {
             memcpy(row, x + (oy * sh - pt + ky0 * dh) * iw, (size_t)iw * sizeof(float));
-            for (int64_t ky = ky0 + 1; ky < ky1; ky++) {
-                const float *src = x + (oy * sh - pt + ky * dh) * iw;
-                if (r->is_max)
-                    for (int64_t i = 0; i < iw; i++)
-                        row[i] = max_nan(row[i], src[i]);
-                else
-                    for (int64_t i = 0; i < iw; i++)
-                        row[i] += src[i];
-            }
+            for (int64_t ky = ky0 + 1; ky < ky1; ky++)
+                pool_combine(row, x + (oy * sh - pt + ky * dh) * iw, iw, r->is_max);
         }
         /* h[j]: the reduction of the window starting at column j */
         int64_t hn = iw - (kw - 1) * dwd;
         if (hn > 0 && ox1 > ox0) {
             memcpy(h, row, (size_t)hn * sizeof(float));
-            for (int64_t kx = 1; kx < kw; kx++) {
-                const float *src = row + kx * dwd;
-                if (r->is_max)
-                    for (int64_t j = 0; j < hn; j++)
-                        h[j] = max_nan(h[j], src[j]);
-                else
-                    for (int64_t j = 0; j < hn; j++)
-                        h[j] += src[j];
-            }
+            for (int64_t kx = 1; kx < kw; kx++)
+                pool_combine(h, row + kx * dwd, hn, r->is_max);
         }
         for (int64_t ox = 0; ox < ow; ox++) {
             float acc = r->is_max ? -INFINITY : 0.0f;

@@ -29,6 +29,17 @@
 
 enum nn_isa_id { NN_ISA_REF = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_COUNT };
 
+/* Unaligned load LD and store ST of vector type T from and to floats (for
+ * the per-ISA files; memcpy compiles to one vector move). */
+#define NN_VEC_IO(T, LD, ST)                                                                                     \
+    static inline T LD(const float *p)                                                                           \
+    {                                                                                                            \
+        T v;                                                                                                     \
+        memcpy(&v, p, sizeof(v));                                                                                \
+        return v;                                                                                                \
+    }                                                                                                            \
+    static inline void ST(float *p, T v) { memcpy(p, &v, sizeof(v)); }
+
 enum nn_act { NN_ACT_NONE = 0, NN_ACT_RELU = 1, NN_ACT_CLIP = 2 };
 
 /* What a micro-kernel applies after the last K block of its tile. Pointers

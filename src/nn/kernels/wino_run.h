@@ -17,32 +17,12 @@ static inline int64_t wceil(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 typedef float v4 __attribute__((vector_size(16)));
 
-static inline v4 ld4(const float *p)
-{
-    v4 v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void st4(float *p, v4 v)
-{
-    memcpy(p, &v, sizeof(v));
-}
+NN_VEC_IO(v4, ld4, st4)
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
-static inline v8f ld8(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void st8(float *p, v8f v)
-{
-    memcpy(p, &v, sizeof(v));
-}
+NN_VEC_IO(v8f, ld8, st8)
 
 #ifdef __clang__
 #define SH2(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)

@@ -31,17 +31,7 @@
 typedef float vf __attribute__((vector_size(VL * 4)));
 typedef int32_t vi __attribute__((vector_size(VL * 4)));
 
-static inline vf vld(const float *p)
-{
-    vf v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline void vst(float *p, vf v)
-{
-    memcpy(p, &v, sizeof(v));
-}
+NN_VEC_IO(vf, vld, vst)
 
 /* The first n lanes (0 < n <= VL) from p, the rest 0; nothing past p[n - 1]
  * is read. */
@@ -343,14 +333,7 @@ static inline __attribute__((always_inline)) void dw3(const int S, const struct 
                 acc += k[3] * vld_even(p1) + k[4] * vld_even(p1 + 1) + k[5] * vld_even(p1 + 2);
                 acc += k[6] * vld_even(p2) + k[7] * vld_even(p2 + 1) + k[8] * vld_even(p2 + 2);
             }
-            acc = vact(acc, act, vlo, vhi);
-            if (ox + VL <= d->ow) {
-                vst(yr + ox, acc);
-            } else {
-                float t[VL];
-                vst(t, acc);
-                memcpy(yr + ox, t, (size_t)(d->ow - ox) * sizeof(float));
-            }
+            vst_n(yr + ox, vact(acc, act, vlo, vhi), d->ow - ox < VL ? (int)(d->ow - ox) : VL);
         }
     }
 }
@@ -386,14 +369,7 @@ static void dw(const struct nn_dw *d, const float *xp, const float *w, float bia
                     acc += vset(w[ky * d->kw + kx]) * xv;
                 }
             }
-            acc = vact(acc, act, vlo, vhi);
-            if (ox + VL <= d->ow) {
-                vst(yr + ox, acc);
-            } else {
-                float t[VL];
-                vst(t, acc);
-                memcpy(yr + ox, t, (size_t)(d->ow - ox) * sizeof(float));
-            }
+            vst_n(yr + ox, vact(acc, act, vlo, vhi), d->ow - ox < VL ? (int)(d->ow - ox) : VL);
         }
     }
 }
