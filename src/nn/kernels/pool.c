@@ -52,6 +52,7 @@ struct nn_pool {
     nn_task_fn fn;
     void *arg;
     bool stop;
+    int *cpu;              /* pinned pools: cpu[i] is thread i's CPU (cpu[0] the one left to the caller), else NULL */
 };
 
 static inline void cpu_relax(void)
@@ -137,6 +138,32 @@ static void *worker(void *v)
     }
 }
 
+/* Keeps worker i on p->cpu[i] (best effort: unpinned is still correct). */
+static void pin(struct nn_pool *p, int i)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(p->cpu[i], &one);
+    (void)pthread_setaffinity_np(p->th[i], sizeof(one), &one);
+}
+
+/* The calling thread is not pinned and may run on another thread than the
+ * one that made the pool (a server's network thread, after a loader): when
+ * it is on a worker's CPU, that worker takes the CPU left to the caller. */
+static void keep_apart(struct nn_pool *p)
+{
+    int here = sched_getcpu();
+    if (here < 0 || here == p->cpu[0])
+        return;
+    for (int i = 1; i < p->n; i++)
+        if (p->cpu[i] == here) {
+            p->cpu[i] = p->cpu[0];
+            p->cpu[0] = here;
+            pin(p, i);
+            return;
+        }
+}
+
 struct nn_pool *nn_pool_new(int n)
 {
     if (n < 1)
@@ -159,14 +186,15 @@ struct nn_pool *nn_pool_new(int n)
      * threads sharing a core (MLP b1: 0.065 instead of 0.020 ms); the
      * caller's thread itself is left free */
     cpu_set_t set;
-    int cpus[CPU_SETSIZE], ncpus = 0, here = sched_getcpu();
+    int here = sched_getcpu();
     CPU_ZERO(&set);
     if (n > 1 && sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) == n && here >= 0 &&
-        here < CPU_SETSIZE && CPU_ISSET(here, &set)) {
-        cpus[ncpus++] = here; /* thread 0's */
-        for (int c = 0; c < CPU_SETSIZE && ncpus < n; c++)
+        here < CPU_SETSIZE && CPU_ISSET(here, &set) && (p->cpu = coffer_calloc((size_t)n, sizeof(int))) != NULL) {
+        int k = 0;
+        p->cpu[k++] = here; /* thread 0's */
+        for (int c = 0; c < CPU_SETSIZE && k < n; c++)
             if (c != here && CPU_ISSET(c, &set))
-                cpus[ncpus++] = c;
+                p->cpu[k++] = c;
     }
     for (int i = 1; i < n; i++) {
         struct worker_arg *wa = coffer_malloc(sizeof(*wa));
@@ -182,12 +210,8 @@ struct nn_pool *nn_pool_new(int n)
             return NULL;
         }
         p->n = i + 1;
-        if (ncpus == n) { /* best effort: unpinned is still correct */
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpus[i], &one);
-            (void)pthread_setaffinity_np(p->th[i], sizeof(one), &one);
-        }
+        if (p->cpu != NULL)
+            pin(p, i);
     }
     return p;
 }
@@ -207,6 +231,7 @@ void nn_pool_free(struct nn_pool *p)
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
     coffer_free(p->th);
+    coffer_free(p->cpu);
     coffer_free(p);
 }
 
@@ -226,6 +251,8 @@ static void run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, voi
     }
     if (width > p->n)
         width = p->n;
+    if (p->cpu != NULL)
+        keep_apart(p);
     p->fn = fn;
     p->arg = arg;
     p->ntasks = ntasks;
