@@ -74,19 +74,35 @@ static inline vf vset(float s)
 #endif
 }
 
-static inline vf vsel(vi m, vf a, vf b) /* m ? a : b, lane-wise */
+
+/* max and min as the instructions have them: the second operand when the
+ * two compare equal or either is NaN. With the operands in this order they
+ * are exactly sact's selects: Relu of NaN is 0 (max(v, 0)), Clip keeps
+ * NaN (max(lo, v), then min(hi, .)), and signed zeros come out as sact's. */
+static inline vf vmax2(vf a, vf b)
 {
-    return (vf)(((vi)a & m) | ((vi)b & ~m));
+#if VL == 16
+    return (vf)_mm512_max_ps((__m512)a, (__m512)b);
+#else
+    return (vf)_mm256_max_ps((__m256)a, (__m256)b);
+#endif
+}
+
+static inline vf vmin2(vf a, vf b)
+{
+#if VL == 16
+    return (vf)_mm512_min_ps((__m512)a, (__m512)b);
+#else
+    return (vf)_mm256_min_ps((__m256)a, (__m256)b);
+#endif
 }
 
 static inline vf vact(vf v, int act, vf lo, vf hi)
 {
     if (act == NN_ACT_RELU)
-        return vsel(v > vset(0.0f), v, vset(0.0f));
-    if (act == NN_ACT_CLIP) {
-        v = vsel(v < lo, lo, v);
-        return vsel(v > hi, hi, v);
-    }
+        return vmax2(v, vset(0.0f));
+    if (act == NN_ACT_CLIP)
+        return vmin2(hi, vmax2(lo, v));
     return v;
 }
 
