@@ -452,20 +452,28 @@ static void dw_task(void *arg, int64_t t, int tid)
     if (cols < 0)
         cols = 0;
     const float *x = r->x + t * isp;
-    /* the input rows with zero padding around them; only the padding and
-     * the slack after the plane are cleared, not the whole plane */
+    /* the input rows with zero padding around them: a small plane (a 7x7
+     * or 14x14 map) is cleared whole first (one call, not three a row); in
+     * a big one only the padding and the slack after it are cleared */
+    bool small = f->dw_floats <= 4096;
+    if (small)
+        memset(plane, 0, (size_t)f->dw_floats * sizeof(float));
     for (int64_t py = 0; py < f->dw_h; py++) {
         float *row = plane + py * f->dw_w;
         int64_t iy = py - pt;
         if (iy < 0 || iy >= ih || cols == 0) {
-            memset(row, 0, (size_t)f->dw_w * sizeof(float));
+            if (!small)
+                memset(row, 0, (size_t)f->dw_w * sizeof(float));
             continue;
         }
-        memset(row, 0, (size_t)pl * sizeof(float));
+        if (!small)
+            memset(row, 0, (size_t)pl * sizeof(float));
         memcpy(row + pl, x + iy * iw, (size_t)cols * sizeof(float));
-        memset(row + pl + cols, 0, (size_t)(f->dw_w - pl - cols) * sizeof(float));
+        if (!small)
+            memset(row + pl + cols, 0, (size_t)(f->dw_w - pl - cols) * sizeof(float));
     }
-    memset(plane + f->dw_h * f->dw_w, 0, (size_t)(f->dw_floats - f->dw_h * f->dw_w) * sizeof(float));
+    if (!small)
+        memset(plane + f->dw_h * f->dw_w, 0, (size_t)(f->dw_floats - f->dw_h * f->dw_w) * sizeof(float));
     float bias = r->bias ? r->bias[ch] : 0.0f;
     int64_t kv = (int64_t)f->dw.kh * f->dw.kw;
     float *y = r->y + t * osp;
