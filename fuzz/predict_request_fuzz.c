@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coffer/serve.h"
+#include "serve_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,12 +40,8 @@ static void same_tensors(const struct coffer_serve_tensor *a, const struct coffe
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    coffer_log_set_level(COFFER_LOG_OFF);
     struct coffer_serve_limits lim;
-    coffer_serve_limits_default(&lim);
-    lim.max_tensor_size = 1 << 20;
-    lim.max_total_size = 4 << 20;
-    lim.max_tensors = 64;
+    fuzz_serve_limits(&lim);
     struct coffer_serve_status st;
     struct coffer_serve_predict_request req;
     if (coffer_serve_predict_request_decode(data, size, &lim, &req, &st) == COFFER_OK) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "coffer/serve.h"
+#include "serve_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,13 +33,9 @@ static const struct coffer_serve_signature sigs[] = {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    coffer_log_set_level(COFFER_LOG_OFF);
     struct coffer_serve_limits lim;
-    coffer_serve_limits_default(&lim);
+    fuzz_serve_limits(&lim);
     lim.max_message_size = 1 << 20;
-    lim.max_tensor_size = 1 << 20;
-    lim.max_total_size = 4 << 20;
-    lim.max_tensors = 64;
     struct coffer_serve_rest_predict p;
     struct coffer_serve_status st;
     if (coffer_serve_rest_predict_parse(data, size, sigs, 3, &lim, &p, &st) != COFFER_OK) {

@@ -3,17 +3,14 @@
  * under small limits as the loader does; the same bytes also go through the
  * grpc.health.v1 HealthCheckRequest decoder. */
 #include "coffer/serve.h"
+#include "serve_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    coffer_log_set_level(COFFER_LOG_OFF);
     struct coffer_serve_limits lim;
-    coffer_serve_limits_default(&lim);
-    lim.max_tensor_size = 1 << 20;
-    lim.max_total_size = 4 << 20;
-    lim.max_tensors = 64;
+    fuzz_serve_limits(&lim);
     struct coffer_serve_warmup_record *recs;
     size_t count;
     if (coffer_serve_warmup_parse(data, size, &recs, &count) == COFFER_OK) {
