@@ -195,6 +195,7 @@ for t in coord serve run; do
   expect 0 "$t: every opened file is covered by the manifest" -- \
     /usr/bin/python3 "$src/deploy/gramine/render.py" check-opens "${tolerate[@]}" "$t.manifest" "$t.trace"
   cp out "$t.opens"
+  grep '^MISSING' "$t.opens" | sed "s/^/$t: /" >&2 || true  # which file, when one is not covered
   has "all [0-9]* opened files are covered" "$t.opens" "$t coverage summary"
 done
 has "ok *models/digits/1/model.onnx *(allowed_files models/digits/)" serve.opens "the model is read as allowed ciphertext"
