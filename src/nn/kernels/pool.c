@@ -13,8 +13,10 @@
  * caller's core does not hold it up for a time slice. In fixed mode
  * (nn_pool_run_fixed) thread t % width does task t when it gets there
  * first, so data a task reads stays in that core's cache from run to run;
- * a thread that finds its tasks taken moves on. Nothing is allocated per
- * run.
+ * a thread that finds its tasks taken moves on. Many small tasks are taken
+ * a chunk at a time. A pool as wide as the process's CPU set pins each
+ * worker to one CPU of it, away from the caller's (and moves a worker when
+ * the caller turns up on its CPU). Nothing is allocated per run.
  *
  * Invariants: I1 a run's tasks are all finished (by some thread) before
  * nn_pool_run returns; I2 a worker that joined a generation decrements
