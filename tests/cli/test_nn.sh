@@ -61,6 +61,13 @@ if [ -d "$MLP" ]; then
     [ "$(wc -l <<<"$line")" -eq 1 ] || fail "bench printed more than one line"
     /usr/bin/python3 -c 'import json,sys; json.loads(sys.argv[1])' "$line" 2>/dev/null || \
         { command -v python3 >/dev/null && fail "bench output is not JSON: $line"; }
+    # --profile: the JSON line unchanged on stdout, the per-node table on stderr
+    line=$("$COFFER" bench "$MLP/model.onnx" --runs 3 --warmup 1 --threads 1 --profile 2>"$TMP/prof") || \
+        fail "bench --profile exited $?"
+    grep -q median_ms <<<"$line" && [ "$(wc -l <<<"$line")" -eq 1 ] || fail "bench --profile changed stdout: $line"
+    grep -q "^profile: [0-9.]* ms per run in nodes" "$TMP/prof" || fail "no profile total: $(head -2 "$TMP/prof")"
+    grep -q "^Gemm/" "$TMP/prof" || fail "the profile does not list the Gemm node's op/kernel: $(cat "$TMP/prof")"
+    grep -q "^slowest nodes" "$TMP/prof" || fail "no slowest-nodes table"
 fi
 "$COFFER" bench "$CASE/model.onnx" --runs 0 2>/dev/null
 [ $? -eq 2 ] || fail "bench --runs 0 should be a usage error (2)"
