@@ -161,6 +161,7 @@ void coffer_nn_model_ops(const struct coffer_nn_model *m,
  */
 struct coffer_nn_node_time {
     const char *name;    /* the node's name, "" when it has none */
+    size_t index;        /* its position in the graph as imported */
     const char *op_type; /* ONNX op type */
     const char *kernel;  /* "gemm", "winograd", "depthwise", "pool" (fast paths) or "ref" */
     double ms;           /* mean per run */

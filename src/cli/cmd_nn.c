@@ -376,7 +376,12 @@ static void prof_print(const struct coffer_nn_model *m)
     for (int i = 0; i < p->n_top; i++) {
         char key[64];
         snprintf(key, sizeof(key), "%s/%s", p->top[i].op_type, p->top[i].kernel);
-        fprintf(stderr, "%-36.36s %-20s %10.3f %6.1f %8.1f\n", p->top[i].name, key, p->top[i].ms,
+        char name[40];
+        if (p->top[i].name[0] != '\0')
+            snprintf(name, sizeof(name), "%s", p->top[i].name);
+        else
+            snprintf(name, sizeof(name), "(node %zu)", p->top[i].index);
+        fprintf(stderr, "%-36.36s %-20s %10.3f %6.1f %8.1f\n", name, key, p->top[i].ms,
                 p->total > 0 ? 100.0 * p->top[i].ms / p->total : 0.0, gflops(p->top[i].work, p->top[i].ms));
     }
     free(p);

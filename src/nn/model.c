@@ -281,6 +281,7 @@ void coffer_nn_model_profile(const struct coffer_nn_model *m,
             continue;
         struct coffer_nn_node_time t = {
             .name = n->name ? n->name : "",
+            .index = i,
             .op_type = n->op_type ? n->op_type : nn_op_get(n->op)->name,
             .kernel = nn_fast_kernel(n),
             .ms = (double)m->prof_ns[i] / 1e6 / (double)m->prof_runs,
