@@ -249,7 +249,7 @@ void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t c
  * place than from the packed panels. */
 static int64_t b_in_place(const struct nn_gemm *g)
 {
-    if (g->bp != NULL || g->b == NULL || (g->n > NC_FLOATS && g->m > 64))
+    if (g->bp != NULL || (g->n > NC_FLOATS && g->m > 64))
         return 0;
     if (g->im != NULL)
         return g->im->direct ? g->im->in[0] * g->im->in[1] * g->im->in[2] : 0;
@@ -382,9 +382,7 @@ size_t nn_gemm_shared(const struct nn_isa *isa, const struct nn_gemm *g, int thr
     struct run r;
     if (g->bp != NULL || g->m <= 0 || g->n <= 0 || plan_blocks(isa, threads, g, &r) <= 1 || r.mblocks <= 1)
         return 0;
-    struct nn_gemm probe = *g;
-    probe.b = (const float *)g; /* any non-NULL: nn_gemm_shared is asked before the data exists */
-    if (b_in_place(&probe) != 0)
+    if (b_in_place(g) != 0)
         return 0;
     size_t bytes = nn_pack_b_size(isa, g->k, g->n);
     return bytes <= SHARED_B_MAX ? (bytes + 63) & ~(size_t)63 : 0;
@@ -417,7 +415,7 @@ void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const
     struct run r = {.isa = isa, .g = g, .scratch = scratch, .per = scratch_per_thread};
     threads = plan_blocks(isa, threads, g, &r);
     int64_t batches = g->nb[0] * g->nb[1];
-    if (shared == NULL || nn_gemm_shared(isa, g, threads) == 0) {
+    if (shared == NULL) {
         (r.fixed ? nn_pool_run_fixed : nn_pool_run)(p, threads, batches * r.mblocks * r.nblocks, task, &r);
         return;
     }

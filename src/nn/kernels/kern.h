@@ -155,7 +155,9 @@ size_t nn_gemm_scratch(const struct nn_isa *isa, const struct nn_gemm *g);
  * B once for all of them (0: it would not). */
 size_t nn_gemm_shared(const struct nn_isa *isa, const struct nn_gemm *g, int threads);
 /* Run g on the pool; scratch holds `threads` blocks of nn_gemm_scratch
- * bytes; shared (NULL: none) nn_gemm_shared bytes. */
+ * bytes; shared is NULL or nn_gemm_shared bytes, given only when
+ * nn_gemm_shared said so for the same g (its data pointers aside) and
+ * threads. */
 void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
                  size_t scratch_per_thread, void *shared);
 /* Bytes of a packed A (m x k) or B (k x n) and the packing itself; src is
