@@ -83,6 +83,8 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->wino = NN_WINO_AUTO;
     if (wenv != NULL && (wenv[0] == '0' || wenv[0] == '2') && wenv[1] == '\0')
         m->wino = wenv[0] - '0';
+    const char *benv = getenv("COFFER_NN_BLOCKED");
+    m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
     if (r == COFFER_OK && threads > 1 && (m->pool = nn_pool_new(threads)) == NULL)
         r = COFFER_FAIL(COFFER_E_NOMEM, "thread pool of %d", threads);

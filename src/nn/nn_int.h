@@ -88,6 +88,7 @@ struct nn_val {
     bool pinned;              /* a small int64 graph input whose value is part of the plan */
     bool shape_input;         /* a graph input read directly where a value decides a shape */
     size_t offset;            /* in the arena, for ACT values */
+    bool blocked;             /* held as NCHW16c (kern.h), per prepare (kernels/fast.c) */
     /* declared (from ValueInfo) for inputs and outputs */
     int decl_rank;
     int64_t decl_dims[COFFER_NN_MAX_RANK];
@@ -152,6 +153,7 @@ struct coffer_nn_model {
     struct nn_pool *pool;       /* threads - 1 workers, NULL for one thread */
     int threads;
     int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0|1|2, default 1 */
+    bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
     size_t pack_size, pack_cap;
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */

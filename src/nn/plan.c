@@ -232,6 +232,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
             v->data = NULL;
         }
         v->last_use = -1;
+        v->blocked = false;
     }
     if ((r = set_inputs(m, inputs)) != COFFER_OK || m->deferred)
         return r;

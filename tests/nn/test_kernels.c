@@ -174,6 +174,7 @@ void test_kernels_gemm_avx512(void **state)
 /* Load bytes, force the ISA and thread count, run once on inputs; the
  * outputs are copied to out (malloc). */
 static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
+static int last_direct;              /* nodes run_with's model ran on the blocked direct convolution */
 
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
                        const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
@@ -191,6 +192,10 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     struct coffer_nn_tensor out;
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
+    last_direct = 0;
+    for (size_t i = 0; i < m->g.n_nodes; i++)
+        if (m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "direct") == 0)
+            last_direct++;
     *count = out.size / sizeof(float);
     float *y = malloc(out.size + 4);
     memcpy(y, out.data, out.size);
@@ -198,20 +203,30 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     return y;
 }
 
-static void compare_models(const struct nn_isa *isa, const uint8_t *bytes, size_t size,
-                           const struct coffer_nn_tensor *in, size_t n_in, const char *what)
+/* ISA against ref; min_direct: nodes each fast run must have run on the
+ * blocked direct convolution. */
+static void compare_direct(const struct nn_isa *isa, const uint8_t *bytes, size_t size,
+                           const struct coffer_nn_tensor *in, size_t n_in, const char *what, int min_direct)
 {
     size_t nr, nf;
     float *want = run_with(bytes, size, nn_isa_get(NN_ISA_REF), 1, in, n_in, &nr);
     for (int threads = 1; threads <= 2; threads++) {
         float *got = run_with(bytes, size, isa, threads, in, n_in, &nf);
         assert_int_equal(nr, nf);
+        if (last_direct < min_direct)
+            fail_msg("%s: %d nodes on the blocked kernel, want %d", what, last_direct, min_direct);
         char w[300];
         snprintf(w, sizeof(w), "%s (%s, %d threads)", what, isa->name, threads);
         near(got, want, nr, 2e-4, w);
         free(got);
     }
     free(want);
+}
+
+static void compare_models(const struct nn_isa *isa, const uint8_t *bytes, size_t size,
+                           const struct coffer_nn_tensor *in, size_t n_in, const char *what)
+{
+    compare_direct(isa, bytes, size, in, n_in, what, 0);
 }
 
 static struct coffer_nn_tensor ft(float *data, int rank, const int64_t *dims)
@@ -374,6 +389,142 @@ static void conv_tests(enum nn_isa_id id)
     for (int t = 0; t < 40; t++)
         conv_case(isa, t, true, false, false);
     wino_mode = NN_WINO_AUTO;
+    coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+/* A chain that keeps values in the blocked layout (NCHW16c) between
+ * nodes: Conv (+Relu) -> [MaxPool | AveragePool] -> Conv (+BatchNorm)
+ * [+ residual Add of its input] (+Relu) -> [GlobalAveragePool |
+ * GlobalMaxPool | 1x1 Conv | the graph output]. The first Conv reads the
+ * plain graph input (any channel count, odd maps, padding, strides,
+ * dilations); output channel counts are multiples of 16 (blocked) or
+ * not (the chain falls back to NCHW), and the blocked kernel is checked
+ * to have run where it can. */
+static void chain_case(const struct nn_isa *isa, int t)
+{
+    int64_t n = rint_in(1, 2), c = rint_in(1, 20), h = rint_in(3, 17), w = rint_in(3, 17);
+    bool blocks = t % 5 != 4;
+    int64_t m1 = blocks ? 16 * rint_in(1, 5) : rint_in(1, 40);
+    int mid = (int)rint_in(0, 2), tail = (int)rint_in(0, 3);
+    int64_t k1[2] = {rint_in(1, 3), rint_in(1, 3)}, s1[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t d1[2] = {rint_in(1, 2), 1}, p1[4] = {rint_in(0, 1), rint_in(0, 1), rint_in(0, 2), rint_in(0, 1)};
+    /* conv2 keeps the map and channels when the residual is added */
+    bool resid = t % 3 != 0;
+    int64_t m2 = resid ? m1 : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
+    int64_t k2v = resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
+    int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
+    if (!resid) {
+        s2[0] = rint_in(1, 2);
+        p2[2] = rint_in(0, 1);
+    }
+    int64_t kp[2] = {rint_in(2, 3), rint_in(1, 3)}, sp[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t pp[4] = {rint_in(0, 1), 0, rint_in(0, 1), 0}, cip = rint_in(0, 1);
+    /* sizes */
+    int64_t h1 = (h + p1[0] + p1[2] - (d1[0] * (k1[0] - 1) + 1)) / s1[0] + 1;
+    int64_t w1 = (w + p1[1] + p1[3] - (d1[1] * (k1[1] - 1) + 1)) / s1[1] + 1;
+    if (h1 < 1 || w1 < 1) {
+        p1[0] = p1[2] = 2;
+        k1[0] = 1;
+        h1 = (h + 4 - 1) / s1[0] + 1;
+        w1 = (w + p1[1] + p1[3] - k1[1]) / s1[1] + 1;
+    }
+    if (mid) {
+        pp[1] = pp[0] < kp[0] ? pp[0] : 0;
+        pp[3] = pp[2] < kp[1] ? pp[2] : 0;
+        pp[0] = pp[1];
+        pp[2] = pp[3];
+        if (h1 + pp[0] + pp[1] < kp[0] || w1 + pp[2] + pp[3] < kp[1])
+            mid = 0;
+    }
+    int64_t h2 = mid ? (h1 + pp[0] + pp[1] - kp[0]) / sp[0] + 1 : h1;
+    int64_t w2 = mid ? (w1 + pp[2] + pp[3] - kp[1]) / sp[1] + 1 : w1;
+    if (h2 + p2[0] + p2[2] < k2v || w2 + p2[1] + p2[3] < k2v)
+        k2v = k2[0] = k2[1] = 1;
+    int64_t xd[4] = {n, c, h, w}, w1d[4] = {m1, c, k1[0], k1[1]}, w2d[4] = {m2, m1, k2[0], k2[1]};
+    int64_t w3d[4] = {rint_in(1, 20), m2, 1, 1};
+    float *x = rbuf(prod(xd, 4)), *wa = rbuf(prod(w1d, 4)), *wb = rbuf(prod(w2d, 4)), *wc = rbuf(prod(w3d, 4));
+    float *b1 = rbuf((size_t)m1), *bn[4];
+    for (int i = 0; i < 4; i++)
+        bn[i] = rbuf((size_t)m2);
+    for (int64_t i = 0; i < m2; i++)
+        bn[3][i] = fabsf(bn[3][i]) + 0.5f;
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec a1[4] = {{"kernel_shape", 7, 0, 0, k1, 2, NULL}, {"strides", 7, 0, 0, s1, 2, NULL},
+                              {"dilations", 7, 0, 0, d1, 2, NULL}, {"pads", 7, 0, 0, p1, 4, NULL}};
+    struct attr_spec a2[4] = {{"kernel_shape", 7, 0, 0, k2, 2, NULL}, {"strides", 7, 0, 0, s2, 2, NULL},
+                              {"dilations", 7, 0, 0, d2, 2, NULL}, {"pads", 7, 0, 0, p2, 4, NULL}};
+    int64_t pads_p[4] = {pp[0], pp[2], pp[1], pp[3]};
+    struct attr_spec ap[4] = {{"kernel_shape", 7, 0, 0, kp, 2, NULL}, {"strides", 7, 0, 0, sp, 2, NULL},
+                              {"pads", 7, 0, 0, pads_p, 4, NULL}, {"count_include_pad", 2, 0, cip, NULL, 0, NULL}};
+    node(&g, "Conv", "c1", (const char *[]){"X", "W1", "B1"}, 3, (const char *[]){"a"}, 1, a1, 4);
+    node(&g, "Relu", "r1", (const char *[]){"a"}, 1, (const char *[]){"b"}, 1, NULL, 0);
+    const char *cur = "b";
+    if (mid) {
+        node(&g, mid == 1 ? "MaxPool" : "AveragePool", "pool", (const char *[]){"b"}, 1, (const char *[]){"p"}, 1,
+             ap, mid == 1 ? 3 : 4);
+        cur = "p";
+    }
+    node(&g, "Conv", "c2", (const char *[]){cur, "W2"}, 2, (const char *[]){"e"}, 1, a2, 4);
+    node(&g, "BatchNormalization", "bn", (const char *[]){"e", "s", "bb", "mean", "var"}, 5, (const char *[]){"f"}, 1,
+         NULL, 0);
+    const char *last = "f";
+    if (resid) {
+        node(&g, "Add", "add", (const char *[]){"f", cur}, 2, (const char *[]){"q"}, 1, NULL, 0);
+        last = "q";
+    }
+    const char *fin = tail == 3 ? "Y" : "z";
+    node(&g, "Relu", "r2", (const char *[]){last}, 1, (const char *[]){fin}, 1, NULL, 0);
+    if (tail == 0 || tail == 1)
+        node(&g, tail == 0 ? "GlobalAveragePool" : "GlobalMaxPool", "gp", (const char *[]){"z"}, 1,
+             (const char *[]){"Y"}, 1, NULL, 0);
+    else if (tail == 2)
+        node(&g, "Conv", "c3", (const char *[]){"z", "W3"}, 2, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "g");
+    tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, w1d, wa, prod(w1d, 4));
+    tensor(&g, 5, "B1", COFFER_NN_FLOAT, 1, &m1, b1, (size_t)m1);
+    tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
+    tensor(&g, 5, "W3", COFFER_NN_FLOAT, 4, w3d, wc, prod(w3d, 4));
+    const char *bnn[4] = {"s", "bb", "mean", "var"};
+    for (int i = 0; i < 4; i++)
+        tensor(&g, 5, bnn[i], COFFER_NN_FLOAT, 1, &m2, bn[i], (size_t)m2);
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, xd);
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    size_t size;
+    uint8_t *bytes = model(&g, 13, &size);
+    struct coffer_nn_tensor in_t = ft(x, 4, xd);
+    char what[400];
+    snprintf(what, sizeof(what),
+             "chain %d: x[%lld,%lld,%lld,%lld] conv1 m %lld k %lldx%lld s %lld,%lld d %lld pads %lld,%lld,%lld,%lld "
+             "mid %d (k %lldx%lld s %lld,%lld) conv2 m %lld k %lld s %lld resid %d tail %d",
+             t, (long long)n, (long long)c, (long long)h, (long long)w, (long long)m1, (long long)k1[0],
+             (long long)k1[1], (long long)s1[0], (long long)s1[1], (long long)d1[0], (long long)p1[0],
+             (long long)p1[1], (long long)p1[2], (long long)p1[3], mid, (long long)kp[0], (long long)kp[1],
+             (long long)sp[0], (long long)sp[1], (long long)m2, (long long)k2v, (long long)s2[0], resid, tail);
+    /* conv1's output is blocked whenever its channels are whole blocks
+     * and every reader can read it so: the pool and conv2 always, conv2's
+     * residual when conv2 writes blocked too */
+    bool out2_blocked = m2 % 16 == 0 && (tail <= 1 || (tail == 2 && w3d[0] % 16 == 0));
+    compare_direct(isa, bytes, size, &in_t, 1, what,
+                   isa->bconv != NULL && m1 % 16 == 0 && (!resid || out2_blocked) ? 2 : 0);
+    coffer_free(bytes);
+    free(x);
+    free(wa);
+    free(wb);
+    free(wc);
+    free(b1);
+    for (int i = 0; i < 4; i++)
+        free(bn[i]);
+}
+
+void test_kernels_blocked_avx512(void **state)
+{
+    (void)state;
+    const struct nn_isa *isa = need(NN_ISA_AVX512);
+    rng_state = 5151;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    for (int t = 0; t < 60; t++)
+        chain_case(isa, t);
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

@@ -32,7 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL };
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL };
 
 struct fast {
     int kind;
@@ -51,6 +51,13 @@ struct fast {
     struct nn_dw dw;
     struct nn_wino wn;
     const float *wu;        /* Winograd: transformed, packed weights */
+    /* blocked direct convolution (kern.h) */
+    struct nn_bconv bc;
+    const float *bw;        /* packed weights */
+    bool in_blocked, out_blocked, bpad;
+    int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
+    int64_t row, px;        /* its strides of a row and a pixel */
+    int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
 };
 
 static bool is_const(const struct nn_val *v)
@@ -151,6 +158,175 @@ static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, b
     return wino < 0.8 * direct;
 }
 
+/* ------------------------------------------------- the blocked layout */
+
+static bool is_pool_op(int op);
+static bool pool_ok(struct coffer_nn_model *m, size_t i);
+
+/* Whether node i can run the blocked direct convolution: a 2-D,
+ * ungrouped convolution with constant weights and output channels in
+ * whole blocks of 16, on an ISA that has the kernel. */
+static bool bconv_ok(struct coffer_nn_model *m, size_t i)
+{
+    if (m->no_blocked || m->isa == NULL || m->isa->bconv == NULL || m->g.nodes[i].op != NN_OP_CONV ||
+        !nn_fast_ok(m, i))
+        return false;
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    struct nn_geom g;
+    if (nn_geom_get(&c, 0, &g) != COFFER_OK || c.in[0]->rank != 4 || !is_const(c.in[1]))
+        return false;
+    return g.group == 1 && g.m % 16 == 0 && g.m > 0 && g.c > 0 && g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 &&
+           g.pb[0] == 0;
+}
+
+static bool bpool_ok(struct coffer_nn_model *m, size_t i)
+{
+    return !m->no_blocked && m->isa != NULL && m->isa->bpool != NULL && pool_ok(m, i) &&
+           m->g.vals[m->g.nodes[i].in[0]].rank == 4;
+}
+
+static bool bgpool_ok(const struct coffer_nn_model *m, const struct nn_node *n)
+{
+    return (n->op == NN_OP_GLOBALAVERAGEPOOL || n->op == NN_OP_GLOBALMAXPOOL) && m->g.vals[n->in[0]].rank == 4 &&
+           m->g.vals[n->in[0]].dtype == COFFER_NN_FLOAT;
+}
+
+/* Which values are held blocked: a value is, when the node that writes
+ * it can write it blocked (a blocked convolution, a blocked pool), every
+ * node that reads it can read it so (a blocked convolution as its input,
+ * or as its residual when its own output is blocked; a pool whose output
+ * is blocked; a global pool), and it is a 4-D float activation with whole
+ * channel blocks that is not a graph output. Start from every candidate
+ * and drop those that break a rule until none does (only drops: it ends).
+ * A blocked convolution reads and writes either layout; a pool keeps its
+ * input's. */
+static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
+{
+    struct nn_graph *g = &m->g;
+    for (size_t i = 0; i < g->n_vals; i++)
+        g->vals[i].blocked = false;
+    if (m->no_blocked || m->isa == NULL || m->isa->bconv == NULL)
+        return;
+    /* cap[i]: 1 node i is a blocked-capable convolution, 2 a pool, 3 a global pool */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        struct nn_node *n = &g->nodes[i];
+        cap[i] = 0;
+        if (!n->live || n->skip)
+            continue;
+        if (bconv_ok(m, i))
+            cap[i] = 1;
+        else if (is_pool_op(n->op) && bpool_ok(m, i))
+            cap[i] = 2;
+        else if (bgpool_ok(m, n))
+            cap[i] = 3;
+        if (cap[i] == 1 || cap[i] == 2) {
+            struct nn_val *v = &g->vals[nn_node_out(n, 0)];
+            v->blocked = v->kind == NN_VAL_ACT && v->dtype == COFFER_NN_FLOAT && v->rank == 4 && v->dims[1] % 16 == 0 &&
+                         !v->is_output;
+        }
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            struct nn_node *n = &g->nodes[i];
+            if (!n->live || n->skip)
+                continue;
+            struct nn_val *out = nn_node_out(n, 0) >= 0 ? &g->vals[nn_node_out(n, 0)] : NULL;
+            for (int k = 0; k < nn_node_n_in(n); k++) {
+                if (nn_node_in(n, k) < 0)
+                    continue;
+                struct nn_val *v = &g->vals[nn_node_in(n, k)];
+                if (!v->blocked)
+                    continue;
+                bool ok = (cap[i] == 1 && k == 0) || (cap[i] == 1 && k == n->n_in && out && out->blocked) ||
+                          (cap[i] == 2 && k == 0 && out && out->blocked) || (cap[i] == 3 && k == 0);
+                if (!ok) {
+                    v->blocked = false;
+                    changed = true;
+                }
+            }
+            if (out == NULL || !out->blocked)
+                continue;
+            /* a pool keeps its input's layout; a residual has its output's */
+            if ((cap[i] == 2 && !g->vals[n->in[0]].blocked) || (cap[i] == 1 && n->f_res >= 0 && !g->vals[n->f_res].blocked)) {
+                out->blocked = false;
+                changed = true;
+            }
+        }
+    }
+}
+
+/* Pack the weights w [m][c][kh][kw] (row j scaled by scale[j] unless NULL)
+ * for the blocked kernel: per group of up to 4 output blocks,
+ * [cb][ky][kx][ic][vg * 16]. */
+static void bconv_pack(const struct nn_geom *g, const float *w, const float *scale, float *dst)
+{
+    int64_t kh = g->k[1], kw = g->k[2], c = g->c, kv = kh * kw;
+    for (int64_t og = 0; og * 64 < g->m; og++) {
+        int64_t vg = (g->m - og * 64) / 16 < NN_BCONV_V ? (g->m - og * 64) / 16 : NN_BCONV_V;
+        for (int64_t cb = 0; cb * 16 < c; cb++) {
+            int64_t cbl = c - cb * 16 < 16 ? c - cb * 16 : 16;
+            for (int64_t ky = 0; ky < kh; ky++)
+                for (int64_t kx = 0; kx < kw; kx++)
+                    for (int64_t ic = 0; ic < cbl; ic++)
+                        for (int64_t j = 0; j < vg * 16; j++) {
+                            int64_t oc = og * 64 + j, ci = cb * 16 + ic;
+                            *dst++ = w[(oc * c + ci) * kv + ky * kw + kx] * (scale ? scale[oc] : 1.0f);
+                        }
+        }
+    }
+}
+
+static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
+                       const float *bn_a)
+{
+    struct nn_geom *g = &f->geo;
+    f->kind = FAST_BCONV;
+    f->in_blocked = c->in[0]->blocked;
+    f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
+    float *bw = take(fl, (size_t)(g->m * g->c * g->k[1] * g->k[2]) * sizeof(float));
+    if (bw != NULL)
+        bconv_pack(g, c->in[1]->data, bn_a, bw);
+    f->bw = bw;
+    int64_t h = g->in[1], w = g->in[2];
+    int64_t hp = g->out[1] > 0 ? (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1 : 0;
+    int64_t wp = g->out[2] > 0 ? (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1 : 0;
+    /* read in place unless the window leaves the map somewhere */
+    f->bpad = g->pb[1] > 0 || g->pb[2] > 0 || hp > h || wp > w;
+    f->hx = f->bpad ? hp : h;
+    f->wx = f->bpad ? wp : w;
+    f->px = f->in_blocked ? 16 : 1;
+    f->row = f->wx * f->px;
+    struct nn_bconv *b = &f->bc;
+    b->c = g->c;
+    b->kh = (int)g->k[1];
+    b->kw = (int)g->k[2];
+    b->x_cb = f->in_blocked ? f->hx * f->wx * 16 : 16 * f->hx * f->wx;
+    b->x_c = f->in_blocked ? 1 : f->hx * f->wx;
+    b->x_ky = g->d[1] * f->row;
+    b->x_kx = g->d[2] * f->px;
+    int64_t osp = g->out[1] * g->out[2];
+    b->y_px = f->out_blocked ? 16 : 1;
+    b->y_cb = osp * 16;
+    b->y_c = osp;
+    b->act = c->node->f_act;
+    b->lo = c->node->f_lo;
+    b->hi = c->node->f_hi;
+    /* tasks: every group's tiles in chunks, about eight tasks a thread */
+    int64_t groups = (g->m + 63) / 64;
+    f->tiles = (osp + NN_BCONV_R - 1) / NN_BCONV_R;
+    int64_t want = 8 * (int64_t)m->threads, per_img = (want + g->n - 1) / g->n;
+    f->chunks = (per_img + groups - 1) / groups;
+    if (f->chunks > f->tiles)
+        f->chunks = f->tiles;
+    if (f->chunks < 1)
+        f->chunks = 1;
+    f->threads = m->threads;
+    f->shared = f->bpad ? align64((size_t)(g->c * f->hx * f->wx) * sizeof(float)) : 0;
+    f->per_thread = 0;
+}
+
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
@@ -180,6 +356,10 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     f->gm.epi.lo = n->f_lo;
     f->gm.epi.hi = n->f_hi;
     f->threads = m->threads;
+    if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes))) {
+        plan_bconv(m, c, f, fl, bn_a);
+        return;
+    }
     if (is_dw(g) && !f->a_runtime) {
         f->kind = FAST_DW;
         float *dww = take(fl, (size_t)(g->m * kv) * sizeof(float));
@@ -265,11 +445,8 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
             for (int64_t gi = 0; gi < g->group; gi++) {
                 float *dst = ap + gi * gm->sa[1];
                 nn_pack_a(isa, w + gi * mg * kk, kk, 1, mg, kk, dst);
-                if (bn_a != NULL) /* scale the rows of each MR panel */
-                    for (int64_t r0 = 0; r0 < mg; r0 += isa->mr)
-                        for (int64_t k = 0; k < kk; k++)
-                            for (int64_t i = 0; i < isa->mr && r0 + i < mg; i++)
-                                dst[r0 * kk + k * isa->mr + i] *= bn_a[gi * mg + r0 + i];
+                if (bn_a != NULL)
+                    nn_pack_a_scale(isa, dst, mg, kk, bn_a + gi * mg);
             }
         }
     }
@@ -372,12 +549,15 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
     if (c.node->op == NN_OP_CONV) {
         plan_conv(m, &c, f, fl);
     } else if (is_pool_op(c.node->op)) {
-        f->kind = FAST_POOL;
+        f->kind = c.in[0]->blocked ? FAST_BPOOL : FAST_POOL;
         f->threads = m->threads;
         if (nn_geom_get(&c, 1, &f->geo) != COFFER_OK) /* checked by pool_ok */
             f->kind = 0;
-        else
+        else if (f->kind == FAST_POOL)
             f->per_thread = 2 * align64((size_t)f->geo.in[2] * sizeof(float));
+    } else if (c.node->op == NN_OP_GLOBALAVERAGEPOOL || c.node->op == NN_OP_GLOBALMAXPOOL) {
+        f->kind = FAST_BGPOOL; /* only for a blocked input */
+        f->threads = m->threads;
     } else {
         plan_gemm(m, &c, f, fl);
     }
@@ -392,12 +572,20 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
     struct nn_graph *g = &m->g;
     if (m->isa == NULL || m->isa->id == NN_ISA_REF)
         return COFFER_OK;
+    uint8_t *cap = coffer_calloc(g->n_nodes + 1, 1);
+    if (cap == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "layout pass");
+    plan_layout(m, cap);
+    coffer_free(cap);
     for (int pass = 0; pass < 2; pass++) {
         struct filler fl = {.base = pass ? m->pack : NULL};
         for (size_t i = 0; i < g->n_nodes; i++) {
             struct nn_node *n = &g->nodes[i];
             bool gemm_like = n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL;
-            if (!n->live || n->skip || !(gemm_like ? nn_fast_ok(m, i) : pool_ok(m, i)))
+            bool ok = gemm_like ? nn_fast_ok(m, i) : pool_ok(m, i);
+            if (!gemm_like && bgpool_ok(m, n) && g->vals[n->in[0]].blocked)
+                ok = true;
+            if (!n->live || n->skip || !ok)
                 continue;
             plan_node(m, i, &fl);
         }
@@ -429,7 +617,12 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_WINO:
         return "winograd";
     case FAST_POOL:
+    case FAST_BPOOL:
         return "pool";
+    case FAST_BCONV:
+        return "direct";
+    case FAST_BGPOOL:
+        return "gpool";
     default:
         return "gemm";
     }
@@ -596,6 +789,152 @@ static void pool_task(void *arg, int64_t t, int tid)
     }
 }
 
+/* The blocked convolution of one image: the input copied into a zero-
+ * padded map first when the window leaves it (one task per channel block
+ * or plain channel), then tiles of NN_BCONV_R output pixels per group of
+ * output blocks, each task a run of tiles of one group (its weights stay
+ * in the core's cache across the run). */
+struct bconv_run {
+    const struct nn_isa *isa;
+    const struct fast *f;
+    const float *x, *res, *bias;
+    float *y, *pad;
+};
+
+static void bpad_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t h = g->in[1], w = g->in[2], pt = g->pb[1], pl = g->pb[2], px = f->px;
+    /* t: a channel block (blocked) or a channel (plain) */
+    const float *src = r->x + t * h * w * px;
+    float *dst = r->pad + t * f->hx * f->wx * px;
+    int64_t cols = w < f->wx - pl ? w : f->wx - pl;
+    if (cols < 0)
+        cols = 0;
+    for (int64_t py = 0; py < f->hx; py++) {
+        float *row = dst + py * f->wx * px;
+        int64_t iy = py - pt;
+        if (iy < 0 || iy >= h || cols == 0) {
+            memset(row, 0, (size_t)(f->wx * px) * sizeof(float));
+            continue;
+        }
+        memset(row, 0, (size_t)(pl * px) * sizeof(float));
+        memcpy(row + pl * px, src + iy * w * px, (size_t)(cols * px) * sizeof(float));
+        memset(row + (pl + cols) * px, 0, (size_t)((f->wx - pl - cols) * px) * sizeof(float));
+    }
+}
+
+static void bconv_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t og = t / f->chunks, ch = t % f->chunks;
+    int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
+    int64_t t0 = ch * per, t1 = t0 + per < f->tiles ? t0 + per : f->tiles;
+    int64_t ow = g->out[2], osp = g->out[1] * ow;
+    int vg = (int)((g->m - og * 64) / 16 < NN_BCONV_V ? (g->m - og * 64) / 16 : NN_BCONV_V);
+    const float *w = f->bw + og * 64 * g->c * g->k[1] * g->k[2];
+    const float *bias = r->bias ? r->bias + og * 64 : NULL;
+    int64_t yo = f->out_blocked ? og * 4 * f->bc.y_cb : og * 64 * f->bc.y_c;
+    for (int64_t tile = t0; tile < t1; tile++) {
+        int64_t p0 = tile * NN_BCONV_R;
+        int rr = (int)(osp - p0 < NN_BCONV_R ? osp - p0 : NN_BCONV_R);
+        int64_t xoff[NN_BCONV_R];
+        for (int i = 0; i < rr; i++) {
+            int64_t p = p0 + i, oy = p / ow, ox = p % ow;
+            xoff[i] = oy * g->s[1] * f->row + ox * g->s[2] * f->px;
+        }
+        int64_t o = yo + p0 * f->bc.y_px;
+        r->isa->bconv(&f->bc, r->x, xoff, rr, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
+    }
+}
+
+static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
+{
+    const struct fast *f = c->node->fast;
+    const struct nn_geom *g = &f->geo;
+    struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch};
+    r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+    int64_t isz = g->c * g->in[1] * g->in[2], osz = g->m * g->out[1] * g->out[2];
+    int64_t groups = (g->m + 63) / 64;
+    for (int64_t n = 0; n < g->n; n++) {
+        r.x = (const float *)c->in[0]->data + n * isz;
+        if (f->bpad) {
+            nn_pool_run(m->pool, f->threads, f->in_blocked ? g->c / 16 : g->c, bpad_task, &r);
+            r.x = r.pad;
+        }
+        r.y = y + n * osz;
+        r.res = res ? res + n * osz : NULL;
+        nn_pool_run(m->pool, f->threads, groups * f->chunks, bconv_task, &r);
+    }
+}
+
+/* A MaxPool / AveragePool on a blocked input: one task per image and
+ * channel block. */
+struct bpool_run {
+    const struct nn_isa *isa;
+    const struct nn_geom *g;
+    const float *x;
+    float *y;
+    bool is_max;
+};
+
+static void bpool_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bpool_run *r = arg;
+    const struct nn_geom *g = r->g;
+    int64_t ih = g->in[1], iw = g->in[2], oh = g->out[1], ow = g->out[2];
+    int64_t kh = g->k[1], sh = g->s[1], dh = g->d[1], pt = g->pb[1];
+    struct nn_bpool p = {.iw = iw, .ow = ow, .kw = g->k[2], .sw = g->s[2], .dw = g->d[2], .pl = g->pb[2],
+                         .kh_all = kh * g->k[2], .dh = dh, .is_max = r->is_max, .include_pad = g->include_pad};
+    const float *x = r->x + t * ih * iw * 16;
+    float *y = r->y + t * oh * ow * 16;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        int64_t ky0 = 0, ky1 = kh;
+        while (ky0 < kh && oy * sh - pt + ky0 * dh < 0)
+            ky0++;
+        while (ky1 > ky0 && oy * sh - pt + (ky1 - 1) * dh >= ih)
+            ky1--;
+        const float *xr = ky1 > ky0 ? x + (oy * sh - pt + ky0 * dh) * iw * 16 : x;
+        r->isa->bpool(&p, xr, ky0, ky1, y + oy * ow * 16);
+    }
+}
+
+/* GlobalAveragePool / GlobalMaxPool of a blocked input into the plain
+ * [N, C, 1, 1] (the reference kernel's order of the sum, per lane). */
+struct bgpool_run {
+    const float *x;
+    float *y;
+    int64_t sp;
+    bool is_max;
+};
+
+static void bgpool_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bgpool_run *r = arg;
+    const float *x = r->x + t * r->sp * 16;
+    float acc[16];
+    for (int j = 0; j < 16; j++)
+        acc[j] = r->is_max ? -INFINITY : 0.0f;
+    for (int64_t i = 0; i < r->sp; i++)
+        for (int j = 0; j < 16; j++) {
+            float v = x[i * 16 + j];
+            if (r->is_max)
+                acc[j] = v > acc[j] ? v : acc[j];
+            else
+                acc[j] += v;
+        }
+    for (int j = 0; j < 16; j++)
+        r->y[t * 16 + j] = r->is_max ? acc[j] : acc[j] / (float)r->sp;
+}
+
 void nn_fast_run(struct nn_ctx *c)
 {
     struct coffer_nn_model *m = c->m;
@@ -603,6 +942,24 @@ void nn_fast_run(struct nn_ctx *c)
     struct nn_node *n = c->node;
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
+    if (f->kind == FAST_BCONV) {
+        run_bconv(m, c, res, y);
+        return;
+    }
+    if (f->kind == FAST_BPOOL) {
+        struct bpool_run r = {.isa = m->isa, .g = &f->geo, .x = c->in[0]->data, .y = y,
+                              .is_max = n->op == NN_OP_MAXPOOL};
+        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c / 16, bpool_task, &r);
+        return;
+    }
+    if (f->kind == FAST_BGPOOL) {
+        const struct nn_val *xv = c->in[0];
+        struct bgpool_run r = {.x = xv->data, .y = y, .sp = xv->dims[2] * xv->dims[3],
+                               .is_max = n->op == NN_OP_GLOBALMAXPOOL};
+        nn_pool_run(m->pool, r.sp * xv->dims[1] >= 4096 ? f->threads : 1, xv->dims[0] * xv->dims[1] / 16,
+                    bgpool_task, &r);
+        return;
+    }
     if (f->kind == FAST_POOL) {
         struct pool_run r = {.g = &f->geo, .x = c->in[0]->data, .y = y, .is_max = n->op == NN_OP_MAXPOOL,
                              .scratch = c->scratch, .per_thread = f->per_thread};

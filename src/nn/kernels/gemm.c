@@ -215,14 +215,33 @@ size_t nn_pack_a_size(const struct nn_isa *isa, int64_t m, int64_t k)
     return (size_t)(ceil_div(m, isa->mr) * isa->mr * k) * sizeof(float);
 }
 
+void nn_pack_a_scale(const struct nn_isa *isa, float *dst, int64_t m, int64_t k, const float *scale)
+{
+    int64_t mr = isa->mr, mpad = ceil_div(m, mr) * mr;
+    for (int64_t k0 = 0; k0 < k; k0 += KC) {
+        int64_t kb = min64(KC, k - k0);
+        float *blk = dst + k0 * mpad;
+        for (int64_t r0 = 0; r0 < m; r0 += mr)
+            for (int64_t kk = 0; kk < kb; kk++)
+                for (int64_t i = 0; i < mr && r0 + i < m; i++)
+                    blk[r0 * kb + kk * mr + i] *= scale[r0 + i];
+    }
+}
+
 size_t nn_pack_b_size(const struct nn_isa *isa, int64_t k, int64_t n)
 {
     return (size_t)(ceil_div(n, isa->nr) * isa->nr * k) * sizeof(float);
 }
 
+/* K block after K block (KC rows of every panel, then the next KC), so a
+ * task's A block of one K block is one contiguous run of memory: the
+ * hardware prefetchers follow it across pages, where panels over the
+ * whole K put each task's 8 KiB micro-panels a panel of K apart. */
 void nn_pack_a(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t m, int64_t k, float *dst)
 {
-    pack_a_block(isa->mr, src, rs, cs, 0, m, 0, k, dst);
+    int64_t mpad = ceil_div(m, isa->mr) * isa->mr;
+    for (int64_t k0 = 0; k0 < k; k0 += KC)
+        pack_a_block(isa->mr, src, rs, cs, 0, m, k0, min64(KC, k - k0), dst + k0 * mpad);
 }
 
 void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t k, int64_t n, float scale,
@@ -299,8 +318,8 @@ static void task(void *arg, int64_t t, int tid)
             bstep = nr * kb;
         }
         if (g->ap != NULL) {
-            apan = g->ap + aoff + (m0 / mr) * mr * g->k + k0 * mr;
-            astep = mr * g->k;
+            apan = g->ap + aoff + k0 * (ceil_div(g->m, mr) * mr) + (m0 / mr) * mr * kb;
+            astep = mr * kb;
         } else {
             pack_a_block(mr, g->a + aoff, g->a_rs, g->a_cs, m0, m1, k0, kb, bufa);
             apan = bufa;

@@ -15,7 +15,8 @@
  * GEMM layout: C[M x N] (row stride ldc) = A[M x K] * B[K x N]. A is read
  * from MR-row panels (element (i, k) of a panel at k * MR + i), B from
  * NR-column panels (element (k, j) at k * NR + j); weights are packed into
- * these layouts once per plan, activations per K block into per-thread
+ * these layouts once per plan (a packed A K block after K block: the KC
+ * rows of every panel, then the next KC), activations per K block into per-thread
  * scratch. For a convolution in NCHW, A is the weight [M, C/g * kh * kw],
  * B the (implicit) im2col of one image and C the output planes; for
  * Gemm/MatMul, A is the activation and B the weight.
@@ -73,6 +74,45 @@ struct nn_dw {
 typedef void (*nn_dw_fn)(const struct nn_dw *d, const float *xp, const float *w, float bias, int act, float lo,
                          float hi, float *y);
 
+/* The blocked channel layout (NCHW16c): a 4-D float tensor [N, C, H, W]
+ * with C a multiple of 16 held as [N][C / 16][H][W][16], so the 16
+ * channels of one pixel are one AVX-512 vector. Chosen per value by the
+ * planner (kernels/fast.c) where producer and every reader handle it.
+ *
+ * A direct convolution on it (struct nn_bconv): one call computes r <= 6
+ * output pixels (of one image, in output order) for vg <= 4 blocks of 16
+ * output channels, the whole reduction in registers. The input is read at
+ * x + xoff[i] + cb * x_cb + ic * x_c + ky * x_ky + kx * x_kx for pixel i,
+ * input channel block cb and channel ic within it, window row ky and
+ * column kx: the same call reads a blocked input (x_c 1) or a plain NCHW
+ * one (x_c a plane), already zero-padded by the caller where the window
+ * leaves the map. Weights w are packed [cb][ky][kx][ic][vg * 16]. The
+ * output (and the residual, in the same layout) is at y: blocked when
+ * y_px is 16 (pixel i, block v at y + v * y_cb + 16 i), plain when y_px is
+ * 1 (channel j of pixel i at y + j * y_c + i). */
+#define NN_BCONV_R 6
+#define NN_BCONV_V 4
+struct nn_bconv {
+    int64_t c; /* input channels */
+    int kh, kw;
+    int64_t x_cb, x_c, x_ky, x_kx;
+    int64_t y_cb, y_c; /* blocked: floats per channel block; plain: per channel */
+    int y_px;          /* 16: blocked output, 1: plain */
+    int act;
+    float lo, hi;
+};
+typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
+                            int vg, const float *bias, const float *res, float *y);
+/* One output row of a MaxPool / AveragePool over a blocked input plane
+ * (16 channels): y[ox] for ox < ow, input rows [ky0, ky1) of the window
+ * in range (rows), x the plane (ih x iw pixels of 16 floats) at the
+ * window's first row; semantics as the reference kernel. */
+struct nn_bpool {
+    int64_t iw, ow, kw, sw, dw, pl, kh_all, dh;
+    bool is_max, include_pad;
+};
+typedef void (*nn_bpool_fn)(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t ky1, float *y);
+
 /* A pool task function (kernels/pool.c). */
 typedef void (*nn_task_fn)(void *arg, int64_t task, int tid);
 
@@ -86,6 +126,8 @@ struct nn_isa {
     nn_task_fn wino_task; /* one Winograd block (wino_run.h), arg a struct nn_wrun */
     /* dst[i] = src[i * stride] for i < n (reads no further than src[(n - 1) * stride]) */
     void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
+    nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
+    nn_bpool_fn bpool;
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),
@@ -130,7 +172,7 @@ struct nn_im2col {
 
 struct nn_gemm {
     int64_t m, n, k;
-    /* A: prepacked MR panels over the whole K (ap), or a strided matrix */
+    /* A: prepacked MR panels, K block after K block (ap, nn_pack_a), or a strided matrix */
     const float *ap;
     const float *a;
     int64_t a_rs, a_cs;
@@ -165,6 +207,8 @@ void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const
 size_t nn_pack_a_size(const struct nn_isa *isa, int64_t m, int64_t k);
 size_t nn_pack_b_size(const struct nn_isa *isa, int64_t k, int64_t n);
 void nn_pack_a(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t m, int64_t k, float *dst);
+/* Multiply row i of a packed A (m x k) by scale[i]. */
+void nn_pack_a_scale(const struct nn_isa *isa, float *dst, int64_t m, int64_t k, const float *scale);
 void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t k, int64_t n, float scale,
                float *dst);
 

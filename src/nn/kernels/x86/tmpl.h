@@ -22,6 +22,7 @@
  * tile bounds and the padded plane's slack.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "../kern.h"
@@ -403,9 +404,166 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
         dst[i] = src[i * stride];
 }
 
+#if VL == 16
+/* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
+ * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
+ * weight vectors and a broadcast: 29 of the 32), one pass over the whole
+ * reduction; per step V weight loads and R broadcasts feed R * V FMAs. */
+static inline __attribute__((always_inline)) void bconv_gen(const int R, const int V, const struct nn_bconv *p,
+                                                           const float *x, const int64_t *xoff, const float *w,
+                                                           const float *bias, const float *res, float *y)
+{
+    vf acc[NN_BCONV_R][NN_BCONV_V];
+    const float *xr[NN_BCONV_R];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+        xr[i] = x + xoff[i];
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            acc[i][v] = vset(0.0f);
+    }
+    int64_t ncb = (p->c + 15) / 16;
+    for (int64_t cb = 0; cb < ncb; cb++) {
+        int cbl = p->c - cb * 16 < 16 ? (int)(p->c - cb * 16) : 16;
+        for (int ky = 0; ky < p->kh; ky++)
+            for (int kx = 0; kx < p->kw; kx++) {
+                int64_t o = cb * p->x_cb + ky * p->x_ky + kx * p->x_kx;
+                if (p->x_c == 1 && cbl == 16) {
+                    /* the blocked input: 16 channels a pixel, contiguous */
+#pragma GCC unroll 16
+                    for (int ic = 0; ic < 16; ic++) {
+                        vf wv[NN_BCONV_V];
+#pragma GCC unroll 4
+                        for (int v = 0; v < V; v++)
+                            wv[v] = vld(w + v * VL);
+#pragma GCC unroll 8
+                        for (int i = 0; i < R; i++) {
+                            vf b = vset(xr[i][o + ic]);
+#pragma GCC unroll 4
+                            for (int v = 0; v < V; v++)
+                                acc[i][v] += b * wv[v];
+                        }
+                        w += V * VL;
+                    }
+                    continue;
+                }
+                for (int ic = 0; ic < cbl; ic++) {
+                    vf wv[NN_BCONV_V];
+#pragma GCC unroll 4
+                    for (int v = 0; v < V; v++)
+                        wv[v] = vld(w + v * VL);
+                    int64_t oc = o + ic * p->x_c;
+#pragma GCC unroll 8
+                    for (int i = 0; i < R; i++) {
+                        vf b = vset(xr[i][oc]);
+#pragma GCC unroll 4
+                        for (int v = 0; v < V; v++)
+                            acc[i][v] += b * wv[v];
+                    }
+                    w += V * VL;
+                }
+            }
+    }
+    vf lo = vset(p->lo), hi = vset(p->hi);
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) {
+        vf bv = bias ? vld(bias + v * VL) : vset(0.0f);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            vf t = acc[i][v] + bv;
+            if (p->y_px == VL) {
+                int64_t off = v * p->y_cb + i * VL;
+                if (res)
+                    t += vld(res + off);
+                vst(y + off, vact(t, p->act, lo, hi));
+            } else {
+                /* a plain output: lane j is channel v * 16 + j of pixel i */
+                int64_t off = v * VL * p->y_c + i;
+                for (int j = 0; j < VL; j++) {
+                    float s = t[j];
+                    if (res)
+                        s += res[off + j * p->y_c];
+                    y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
+                }
+            }
+        }
+    }
+}
+
+#define BCONV_INST(R, V)                                                                                         \
+    static void bconv_##R##_##V(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r,           \
+                                const float *w, int vg, const float *bias, const float *res, float *y)          \
+    {                                                                                                            \
+        (void)r;                                                                                                 \
+        (void)vg;                                                                                                \
+        bconv_gen(R, V, p, x, xoff, w, bias, res, y);                                                            \
+    }
+#define BCONV_ROW(R) BCONV_INST(R, 1) BCONV_INST(R, 2) BCONV_INST(R, 3) BCONV_INST(R, 4)
+#define BCONV_FNS(R) {bconv_##R##_1, bconv_##R##_2, bconv_##R##_3, bconv_##R##_4}
+BCONV_ROW(1)
+BCONV_ROW(2)
+BCONV_ROW(3)
+BCONV_ROW(4)
+BCONV_ROW(5)
+BCONV_ROW(6)
+
+static void bconv(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w, int vg,
+                  const float *bias, const float *res, float *y)
+{
+    static const nn_bconv_fn fns[NN_BCONV_R][NN_BCONV_V] = {BCONV_FNS(1), BCONV_FNS(2), BCONV_FNS(3),
+                                                              BCONV_FNS(4), BCONV_FNS(5), BCONV_FNS(6)};
+    fns[r - 1][vg - 1](p, x, xoff, r, w, vg, bias, res, y);
+}
+
+/* max as the reference pool has it: NaN wins */
+static inline vf vmax_nan(vf acc, vf v)
+{
+    __mmask16 take = _mm512_cmp_ps_mask((__m512)v, (__m512)acc, _CMP_GT_OQ) |
+                     _mm512_cmp_ps_mask((__m512)v, (__m512)v, _CMP_UNORD_Q);
+    return (vf)_mm512_mask_blend_ps(take, (__m512)acc, (__m512)v);
+}
+
+/* One output row of a blocked MaxPool / AveragePool: per window, the
+ * column sums over its rows first, then across the columns, the reference
+ * kernel's order (kernels/fast.c, pool_task). */
+static void bpool(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t ky1, float *y)
+{
+    int64_t rows = ky1 - ky0;
+    for (int64_t ox = 0; ox < p->ow; ox++) {
+        vf acc = vset(p->is_max ? -INFINITY : 0.0f);
+        int64_t cnt = 0;
+        for (int64_t kx = 0; kx < p->kw; kx++) {
+            int64_t ix = ox * p->sw - p->pl + kx * p->dw;
+            if (ix < 0 || ix >= p->iw)
+                continue;
+            const float *c = x + ix * VL;
+            vf col = vld(c);
+            for (int64_t ky = 1; ky < rows; ky++) {
+                vf v = vld(c + ky * p->dh * p->iw * VL);
+                col = p->is_max ? vmax_nan(col, v) : col + v;
+            }
+            acc = p->is_max ? vmax_nan(acc, col) : acc + col;
+            cnt++;
+        }
+        if (rows == 0)
+            acc = vset(p->is_max ? -INFINITY : 0.0f);
+        else if (!p->is_max)
+            acc = acc / vset(p->include_pad ? (float)p->kh_all : (cnt ? (float)(cnt * rows) : 1.0f));
+        if (!p->is_max && rows > 0 && cnt == 0 && !p->include_pad)
+            acc = vset(0.0f);
+        vst(y + ox * VL, acc);
+    }
+}
+#define ISA_BCONV bconv
+#define ISA_BPOOL bpool
+#else
+#define ISA_BCONV NULL
+#define ISA_BPOOL NULL
+#endif
+
 #include "../wino_run.h"
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather,
+    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL,
 };
