@@ -393,7 +393,7 @@ static void conv_tests(enum nn_isa_id id)
 }
 
 /* A chain that keeps values in the blocked layout (NCHW16c) between
- * nodes: Conv (+Relu) -> [MaxPool | AveragePool] -> Conv (+BatchNorm)
+ * nodes: Conv (+Relu) -> [MaxPool | AveragePool | depthwise Conv + Clip] -> Conv (+BatchNorm)
  * [+ residual Add of its input] (+Relu) -> [GlobalAveragePool |
  * GlobalMaxPool | 1x1 Conv | the graph output]. The first Conv reads the
  * plain graph input (any channel count, odd maps, padding, strides,
@@ -405,7 +405,7 @@ static void chain_case(const struct nn_isa *isa, int t)
     int64_t n = rint_in(1, 2), c = rint_in(1, 20), h = rint_in(3, 17), w = rint_in(3, 17);
     bool blocks = t % 5 != 4;
     int64_t m1 = blocks ? 16 * rint_in(1, 5) : rint_in(1, 40);
-    int mid = (int)rint_in(0, 2), tail = (int)rint_in(0, 3);
+    int mid = (int)rint_in(0, 3), tail = (int)rint_in(0, 3);
     int64_t k1[2] = {rint_in(1, 3), rint_in(1, 3)}, s1[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t d1[2] = {rint_in(1, 2), 1}, p1[4] = {rint_in(0, 1), rint_in(0, 1), rint_in(0, 2), rint_in(0, 1)};
     /* conv2 keeps the map and channels when the residual is added */
@@ -436,6 +436,13 @@ static void chain_case(const struct nn_isa *isa, int t)
         if (h1 + pp[0] + pp[1] < kp[0] || w1 + pp[2] + pp[3] < kp[1])
             mid = 0;
     }
+    /* mid 3: a depthwise convolution (group = channels), 3x3 or 1x3, pads 1 */
+    int64_t kd[2] = {rint_in(0, 1) ? 3 : 1, 3}, sd[2] = {rint_in(1, 2), rint_in(1, 2)}, pd[4] = {kd[0] / 2, 1, kd[0] / 2, 1};
+    if (mid == 3) {
+        kp[0] = kd[0], kp[1] = kd[1], sp[0] = sd[0], sp[1] = sd[1];
+        pp[0] = pp[1] = kd[0] / 2;
+        pp[2] = pp[3] = 1;
+    }
     int64_t h2 = mid ? (h1 + pp[0] + pp[1] - kp[0]) / sp[0] + 1 : h1;
     int64_t w2 = mid ? (w1 + pp[2] + pp[3] - kp[1]) / sp[1] + 1 : w1;
     if (h2 + p2[0] + p2[2] < k2v || w2 + p2[1] + p2[3] < k2v)
@@ -460,7 +467,15 @@ static void chain_case(const struct nn_isa *isa, int t)
     node(&g, "Conv", "c1", (const char *[]){"X", "W1", "B1"}, 3, (const char *[]){"a"}, 1, a1, 4);
     node(&g, "Relu", "r1", (const char *[]){"a"}, 1, (const char *[]){"b"}, 1, NULL, 0);
     const char *cur = "b";
-    if (mid) {
+    struct attr_spec ad[4] = {{"kernel_shape", 7, 0, 0, kd, 2, NULL}, {"strides", 7, 0, 0, sd, 2, NULL},
+                              {"pads", 7, 0, 0, pd, 4, NULL}, {"group", 2, 0, m1, NULL, 0, NULL}};
+    int64_t wdd[4] = {m1, 1, kd[0], kd[1]};
+    float *wdw = rbuf(prod(wdd, 4));
+    if (mid == 3) {
+        node(&g, "Conv", "dw", (const char *[]){"b", "WD", "B1"}, 3, (const char *[]){"p0"}, 1, ad, 4);
+        node(&g, "Clip", "clip", (const char *[]){"p0", "lo", "hi"}, 3, (const char *[]){"p"}, 1, NULL, 0);
+        cur = "p";
+    } else if (mid) {
         node(&g, mid == 1 ? "MaxPool" : "AveragePool", "pool", (const char *[]){"b"}, 1, (const char *[]){"p"}, 1,
              ap, mid == 1 ? 3 : 4);
         cur = "p";
@@ -485,6 +500,11 @@ static void chain_case(const struct nn_isa *isa, int t)
     tensor(&g, 5, "B1", COFFER_NN_FLOAT, 1, &m1, b1, (size_t)m1);
     tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
     tensor(&g, 5, "W3", COFFER_NN_FLOAT, 4, w3d, wc, prod(w3d, 4));
+    tensor(&g, 5, "WD", COFFER_NN_FLOAT, 4, wdd, wdw, prod(wdd, 4));
+    float lo = -0.5f, hi = 0.7f;
+    int64_t one = 1;
+    tensor(&g, 5, "lo", COFFER_NN_FLOAT, 0, &one, &lo, 1);
+    tensor(&g, 5, "hi", COFFER_NN_FLOAT, 0, &one, &hi, 1);
     const char *bnn[4] = {"s", "bb", "mean", "var"};
     for (int i = 0; i < 4; i++)
         tensor(&g, 5, bnn[i], COFFER_NN_FLOAT, 1, &m2, bn[i], (size_t)m2);
@@ -514,6 +534,7 @@ static void chain_case(const struct nn_isa *isa, int t)
     free(wa);
     free(wb);
     free(wc);
+    free(wdw);
     free(b1);
     for (int i = 0; i < 4; i++)
         free(bn[i]);

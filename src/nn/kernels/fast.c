@@ -32,7 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL };
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL, FAST_BDW };
 
 struct fast {
     int kind;
@@ -58,6 +58,7 @@ struct fast {
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
+    struct nn_bdw bd;       /* blocked depthwise (dw_h, dw_w: its padded plane) */
 };
 
 static bool is_const(const struct nn_val *v)
@@ -180,6 +181,19 @@ static bool bconv_ok(struct coffer_nn_model *m, size_t i)
            g.pb[0] == 0;
 }
 
+/* Whether node i can run the blocked depthwise convolution. */
+static bool bdw_ok(struct coffer_nn_model *m, size_t i)
+{
+    if (m->no_blocked || m->isa == NULL || m->isa->bdw == NULL || m->g.nodes[i].op != NN_OP_CONV ||
+        !nn_fast_ok(m, i))
+        return false;
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    struct nn_geom g;
+    return nn_geom_get(&c, 0, &g) == COFFER_OK && c.in[0]->rank == 4 && is_const(c.in[1]) && is_dw(&g) &&
+           g.c % 16 == 0;
+}
+
 static bool bpool_ok(struct coffer_nn_model *m, size_t i)
 {
     return !m->no_blocked && m->isa != NULL && m->isa->bpool != NULL && pool_ok(m, i) &&
@@ -216,11 +230,13 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
             continue;
         if (bconv_ok(m, i))
             cap[i] = 1;
+        else if (bdw_ok(m, i))
+            cap[i] = 4;
         else if (is_pool_op(n->op) && bpool_ok(m, i))
             cap[i] = 2;
         else if (bgpool_ok(m, n))
             cap[i] = 3;
-        if (cap[i] == 1 || cap[i] == 2) {
+        if (cap[i] == 1 || cap[i] == 2 || cap[i] == 4) {
             struct nn_val *v = &g->vals[nn_node_out(n, 0)];
             v->blocked = v->kind == NN_VAL_ACT && v->dtype == COFFER_NN_FLOAT && v->rank == 4 && v->dims[1] % 16 == 0 &&
                          !v->is_output;
@@ -239,8 +255,10 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
                 struct nn_val *v = &g->vals[nn_node_in(n, k)];
                 if (!v->blocked)
                     continue;
-                bool ok = (cap[i] == 1 && k == 0) || (cap[i] == 1 && k == n->n_in && out && out->blocked) ||
-                          (cap[i] == 2 && k == 0 && out && out->blocked) || (cap[i] == 3 && k == 0);
+                bool out_b = out && out->blocked;
+                bool ok = (cap[i] == 1 && k == 0) || (cap[i] == 1 && k == n->n_in && out_b) ||
+                          (cap[i] == 2 && k == 0 && out_b) || (cap[i] == 3 && k == 0) ||
+                          (cap[i] == 4 && (k == 0 || k == n->n_in) && out_b);
                 if (!ok) {
                     v->blocked = false;
                     changed = true;
@@ -259,8 +277,10 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
             }
             if (out == NULL || !out->blocked)
                 continue;
-            /* a pool keeps its input's layout; a residual has its output's */
-            if ((cap[i] == 2 && !g->vals[n->in[0]].blocked) || (cap[i] == 1 && n->f_res >= 0 && !g->vals[n->f_res].blocked)) {
+            /* a pool or depthwise convolution keeps its input's layout; a
+             * residual has its output's */
+            if (((cap[i] == 2 || cap[i] == 4) && !g->vals[n->in[0]].blocked) ||
+                ((cap[i] == 1 || cap[i] == 4) && n->f_res >= 0 && !g->vals[n->f_res].blocked)) {
                 out->blocked = false;
                 changed = true;
             }
@@ -371,6 +391,37 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     f->gm.epi.lo = n->f_lo;
     f->gm.epi.hi = n->f_hi;
     f->threads = m->threads;
+    if (c->in[0]->blocked && bdw_ok(m, (size_t)(n - m->g.nodes))) {
+        f->kind = FAST_BDW;
+        (void)0; /* kv: the window size, from above */
+        float *bw = take(fl, (size_t)(g->c * kv) * sizeof(float));
+        if (bw != NULL) /* [cb][kv][16] */
+            for (int64_t ch = 0; ch < g->c; ch++)
+                for (int64_t t = 0; t < kv; t++)
+                    bw[((ch / 16) * kv + t) * 16 + ch % 16] = w[ch * kv + t] * (bn_a ? bn_a[ch] : 1.0f);
+        f->bw = bw;
+        struct nn_bdw *d = &f->bd;
+        d->ow = g->out[2];
+        d->kh = (int)g->k[1];
+        d->kw = (int)g->k[2];
+        d->sh = (int)g->s[1];
+        d->sw = (int)g->s[2];
+        d->dh = (int)g->d[1];
+        d->dw = (int)g->d[2];
+        d->act = n->f_act;
+        d->lo = n->f_lo;
+        d->hi = n->f_hi;
+        f->dw_h = g->out[1] > 0 ? (g->out[1] - 1) * d->sh + (d->kh - 1) * d->dh + 1 : 0;
+        f->dw_w = d->ow > 0 ? (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 : 0;
+        d->xw = f->dw_w;
+        /* the padded plane as bpad_task fills it */
+        f->hx = f->dw_h;
+        f->wx = f->dw_w;
+        f->px = 16;
+        f->in_blocked = f->out_blocked = true;
+        f->per_thread = align64((size_t)(f->dw_h * f->dw_w * 16) * sizeof(float));
+        return;
+    }
     if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes))) {
         plan_bconv(m, c, f, fl, bn_a);
         return;
@@ -628,6 +679,7 @@ const char *nn_fast_kernel(const struct nn_node *n)
         return "ref";
     switch (f->kind) {
     case FAST_DW:
+    case FAST_BDW:
         return "depthwise";
     case FAST_WINO:
         return "winograd";
@@ -889,6 +941,30 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
     }
 }
 
+/* A blocked depthwise convolution: one task per image and channel block,
+ * its plane padded into the thread's scratch, then every row. */
+struct bdw_run {
+    const struct nn_isa *isa;
+    const struct fast *f;
+    const float *x, *res, *bias;
+    float *y;
+    uint8_t *scratch;
+};
+
+static void bdw_task(void *arg, int64_t t, int tid)
+{
+    const struct bdw_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t cbs = g->c / 16, cb = t % cbs, isz = g->in[1] * g->in[2] * 16, osz = g->out[1] * g->out[2] * 16;
+    float *plane = (float *)(r->scratch + (size_t)tid * f->per_thread);
+    struct bconv_run pr = {.f = f, .x = r->x + (t / cbs) * cbs * isz, .pad = plane - cb * f->hx * f->wx * 16};
+    bpad_task(&pr, cb, tid); /* writes the block at pad + cb * plane: the thread's plane */
+    const float *res = r->res ? r->res + t * osz : NULL;
+    r->isa->bdw(&f->bd, plane, f->bw + cb * f->bd.kh * f->bd.kw * 16, r->bias ? r->bias + cb * 16 : NULL, res,
+                r->y + t * osz, 0, g->out[1]);
+}
+
 /* A MaxPool / AveragePool on a blocked input: one task per image and
  * channel block. */
 struct bpool_run {
@@ -959,6 +1035,12 @@ void nn_fast_run(struct nn_ctx *c)
     float *y = c->out[0]->data;
     if (f->kind == FAST_BCONV) {
         run_bconv(m, c, res, y);
+        return;
+    }
+    if (f->kind == FAST_BDW) {
+        struct bdw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
+        r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c / 16, bdw_task, &r);
         return;
     }
     if (f->kind == FAST_BPOOL) {

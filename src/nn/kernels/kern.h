@@ -103,6 +103,18 @@ struct nn_bconv {
 };
 typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
                             int vg, const float *bias, const float *res, float *y);
+/* A depthwise convolution of one blocked channel block: output rows
+ * [oy0, oy1) of y (ow pixels of 16 floats a row) from the zero-padded
+ * input plane x (rows of xw pixels), weights w [kh * kw][16], then bias,
+ * the residual (same layout as y) and the activation. */
+struct nn_bdw {
+    int64_t ow, xw;
+    int kh, kw, sh, sw, dh, dw;
+    int act;
+    float lo, hi;
+};
+typedef void (*nn_bdw_fn)(const struct nn_bdw *p, const float *x, const float *w, const float *bias,
+                          const float *res, float *y, int64_t oy0, int64_t oy1);
 /* One output row of a MaxPool / AveragePool over a blocked input plane
  * (16 channels): y[ox] for ox < ow, input rows [ky0, ky1) of the window
  * in range (rows), x the plane (ih x iw pixels of 16 floats) at the
@@ -128,6 +140,7 @@ struct nn_isa {
     void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
     nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
     nn_bpool_fn bpool;
+    nn_bdw_fn bdw;
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),

@@ -554,16 +554,65 @@ static void bpool(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t
         vst(y + ox * VL, acc);
     }
 }
+/* A blocked depthwise convolution: four output pixels at a time (four
+ * independent FMA chains), the window's weights one vector each. */
+static void bdw(const struct nn_bdw *p, const float *x, const float *w, const float *bias, const float *res, float *y,
+                int64_t oy0, int64_t oy1)
+{
+    int kv = p->kh * p->kw;
+    vf bv = bias ? vld(bias) : vset(0.0f), lo = vset(p->lo), hi = vset(p->hi);
+    int64_t sx = (int64_t)p->sw * VL;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        const float *xr = x + oy * p->sh * p->xw * VL;
+        float *yr = y + oy * p->ow * VL;
+        const float *rr = res ? res + oy * p->ow * VL : NULL;
+        int64_t ox = 0;
+        for (; ox + 4 <= p->ow; ox += 4) {
+            vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
+            for (int t = 0; t < kv; t++) {
+                int ky = t / p->kw, kx = t % p->kw;
+                const float *q = xr + (ky * p->dh * p->xw + ox * p->sw + kx * p->dw) * VL;
+                vf wv = vld(w + t * VL);
+                a0 += wv * vld(q);
+                a1 += wv * vld(q + sx);
+                a2 += wv * vld(q + 2 * sx);
+                a3 += wv * vld(q + 3 * sx);
+            }
+            if (rr) {
+                a0 += vld(rr + ox * VL);
+                a1 += vld(rr + (ox + 1) * VL);
+                a2 += vld(rr + (ox + 2) * VL);
+                a3 += vld(rr + (ox + 3) * VL);
+            }
+            vst(yr + ox * VL, vact(a0, p->act, lo, hi));
+            vst(yr + (ox + 1) * VL, vact(a1, p->act, lo, hi));
+            vst(yr + (ox + 2) * VL, vact(a2, p->act, lo, hi));
+            vst(yr + (ox + 3) * VL, vact(a3, p->act, lo, hi));
+        }
+        for (; ox < p->ow; ox++) {
+            vf a = bv;
+            for (int t = 0; t < kv; t++) {
+                int ky = t / p->kw, kx = t % p->kw;
+                a += vld(w + t * VL) * vld(xr + (ky * p->dh * p->xw + ox * p->sw + kx * p->dw) * VL);
+            }
+            if (rr)
+                a += vld(rr + ox * VL);
+            vst(yr + ox * VL, vact(a, p->act, lo, hi));
+        }
+    }
+}
 #define ISA_BCONV bconv
 #define ISA_BPOOL bpool
+#define ISA_BDW bdw
 #else
 #define ISA_BCONV NULL
 #define ISA_BPOOL NULL
+#define ISA_BDW NULL
 #endif
 
 #include "../wino_run.h"
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL,
+    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL, .bdw = ISA_BDW,
 };
