@@ -174,7 +174,7 @@ void test_kernels_gemm_avx512(void **state)
 /* Load bytes, force the ISA and thread count, run once on inputs; the
  * outputs are copied to out (malloc). */
 static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
-static int last_direct;              /* nodes run_with's model ran on the blocked direct convolution */
+static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
                        const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
@@ -192,10 +192,14 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     struct coffer_nn_tensor out;
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
-    last_direct = 0;
-    for (size_t i = 0; i < m->g.n_nodes; i++)
-        if (m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "direct") == 0)
+    last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
+    for (size_t i = 0; i < m->g.n_nodes; i++) {
+        const struct nn_node *nd = &m->g.nodes[i];
+        const char *k = nn_fast_kernel(nd);
+        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strcmp(k, "direct") == 0 || strcmp(k, "winograd") == 0) &&
+            (m->g.vals[nd->in[0]].blocked || m->g.vals[nn_node_out(nd, 0)].blocked))
             last_direct++;
+    }
     *count = out.size / sizeof(float);
     float *y = malloc(out.size + 4);
     memcpy(y, out.data, out.size);
@@ -203,8 +207,8 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     return y;
 }
 
-/* ISA against ref; min_direct: nodes each fast run must have run on the
- * blocked direct convolution. */
+/* ISA against ref; min_direct: convolutions each fast run must have run
+ * on the blocked layout. */
 static void compare_direct(const struct nn_isa *isa, const uint8_t *bytes, size_t size,
                            const struct coffer_nn_tensor *in, size_t n_in, const char *what, int min_direct)
 {
@@ -546,8 +550,13 @@ void test_kernels_blocked_avx512(void **state)
     const struct nn_isa *isa = need(NN_ISA_AVX512);
     rng_state = 5151;
     coffer_log_set_level(COFFER_LOG_OFF);
-    for (int t = 0; t < 60; t++)
+    for (int t = 0; t < 60; t++) {
+        /* every other case with Winograd wherever it applies (blocked 3x3
+         * stride-1 convolutions in the chain) */
+        wino_mode = t % 2 ? NN_WINO_ALWAYS : NN_WINO_AUTO;
         chain_case(isa, t);
+    }
+    wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

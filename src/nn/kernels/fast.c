@@ -32,7 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL, FAST_BDW };
+enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL, FAST_BDW, FAST_BWINO };
 
 struct fast {
     int kind;
@@ -59,6 +59,10 @@ struct fast {
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
     struct nn_bdw bd;       /* blocked depthwise (dw_h, dw_w: its padded plane) */
+    /* blocked Winograd: tiles (oth x otw an image, t in all), tiles per
+     * block, blocks, output-group splits per block; bc is the 1x1
+     * product's geometry over a block's tiles */
+    int64_t oth, otw, wt, wtb, wblocks, wsplit;
 };
 
 static bool is_const(const struct nn_val *v)
@@ -364,6 +368,113 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->per_thread = 0;
 }
 
+/* Winograd F(4x4, 3x3) on the blocked layout: for 3x3, stride-1,
+ * dilation-1 convolutions whose input and output are both blocked, in
+ * "auto" mode only with at least 16 tiles a run (a 7x7 map at batch 1 has
+ * 4: one pass over the 4x larger transformed weights costs more than the
+ * products save) and transformed weights of at most 4 MiB. Per block of tiles: the input transform into V (36
+ * points x channel blocks x tiles x 16), the 36 products as 1x1 blocked
+ * convolutions of V with U (the transformed weights, packed as the direct
+ * kernel's), then the output transform with the fused epilogue. */
+static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
+{
+    if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL)
+        return false;
+    for (int i = 1; i < NN_SP; i++)
+        if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
+            return false;
+    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    /* U is 4x the weights and every block of tiles reads all of it: past
+     * a few MiB (resnet50's 256-channel layers: 9.4 MiB) it streams from
+     * memory per block, and those layers ran 1.2-1.4x slower than direct
+     * (0.97-1.1 vs 0.80 ms at batch 1); the 64- and 128-channel ones 1.4x
+     * faster (0.47-0.51 vs 0.69-0.72 ms) */
+    return m->wino == NN_WINO_ALWAYS || (t >= 16 && 36 * g->c * g->m * (int64_t)sizeof(float) <= (4 << 20));
+}
+
+static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
+                       const float *bn_a)
+{
+    struct nn_geom *g = &f->geo;
+    f->kind = FAST_BWINO;
+    f->in_blocked = f->out_blocked = true;
+    int64_t cc = g->c, mm = g->m;
+    float *u = take(fl, (size_t)(36 * cc * mm) * sizeof(float));
+    if (u != NULL) {
+        /* U[xi] = (G g G^T)[xi], in double, packed per point as a 1x1
+         * blocked convolution's weights ([og][cb][ic][vg * 16]) */
+        static const double G[6][3] = {
+            {1.0 / 4, 0, 0},
+            {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+            {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+            {1.0 / 24, 1.0 / 12, 1.0 / 6},
+            {1.0 / 24, -1.0 / 12, 1.0 / 6},
+            {0, 0, 1},
+        };
+        const float *w = c->in[1]->data;
+        for (int64_t j = 0; j < mm; j++) {
+            double sc = bn_a ? bn_a[j] : 1.0;
+            int64_t og = j / 64, vg = (mm - og * 64) / 16 < NN_BCONV_V ? (mm - og * 64) / 16 : NN_BCONV_V;
+            for (int64_t k = 0; k < cc; k++) {
+                const float *gk = w + (j * cc + k) * 9;
+                double t[6][3];
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 3; b++)
+                        t[a][b] = G[a][0] * gk[b] + G[a][1] * gk[3 + b] + G[a][2] * gk[6 + b];
+                int64_t at = og * 64 * cc + k * vg * 16 + (j - og * 64);
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 6; b++)
+                        u[(a * 6 + b) * cc * mm + at] =
+                            (float)(sc * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
+            }
+        }
+    }
+    f->bw = u;
+    f->oth = (g->out[1] + 3) / 4;
+    f->otw = (g->out[2] + 3) / 4;
+    f->wt = g->n * f->oth * f->otw;
+    /* the padded input covers every 6x6 patch */
+    f->hx = f->oth * 4 + 2;
+    f->wx = f->otw * 4 + 2;
+    f->px = 16;
+    f->row = f->wx * 16;
+    f->bpad = true;
+    /* tiles per block: V and the products of a block (36 x (C + M) x 16
+     * floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
+     * pixels), about two blocks a thread where there are tiles enough */
+    int64_t per_tile = 36 * (cc + mm) * (int64_t)sizeof(float);
+    int64_t tb = ((int64_t)(3 << 19) / per_tile) / NN_BCONV_R * NN_BCONV_R;
+    int64_t share = (f->wt + 2 * m->threads - 1) / (2 * m->threads);
+    share = (share + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R;
+    if (tb > share)
+        tb = share;
+    if (tb < NN_BCONV_R)
+        tb = NN_BCONV_R;
+    f->wtb = tb;
+    f->wblocks = (f->wt + tb - 1) / tb;
+    /* few blocks: split the output groups of a block over several tasks */
+    int64_t groups = (mm + 63) / 64, want = 2 * (int64_t)m->threads;
+    f->wsplit = f->wblocks >= want ? 1 : (want + f->wblocks - 1) / f->wblocks;
+    if (f->wsplit > groups)
+        f->wsplit = groups;
+    struct nn_bconv *b = &f->bc;
+    b->c = cc;
+    b->kh = b->kw = 1;
+    b->x_cb = tb * 16;
+    b->x_c = 1;
+    b->x_ky = b->x_kx = 0;
+    b->y_px = 16;
+    b->y_cb = tb * 16;
+    b->y_c = tb;
+    b->act = NN_ACT_NONE;
+    f->bd.act = c->node->f_act;
+    f->bd.lo = c->node->f_lo;
+    f->bd.hi = c->node->f_hi;
+    f->threads = m->threads;
+    f->shared = align64((size_t)(g->n * cc * f->hx * f->wx) * sizeof(float));
+    f->per_thread = align64((size_t)(36 * tb * (cc + mm)) * sizeof(float));
+}
+
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
@@ -422,6 +533,11 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
         f->px = 16;
         f->in_blocked = f->out_blocked = true;
         f->per_thread = align64((size_t)(f->dw_h * f->dw_w * 16) * sizeof(float));
+        return;
+    }
+    if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes)) &&
+        use_bwino(m, g, c->in[0]->blocked, m->g.vals[nn_node_out(n, 0)].blocked)) {
+        plan_bwino(m, c, f, fl, bn_a);
         return;
     }
     if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes))) {
@@ -684,6 +800,7 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_BDW:
         return "depthwise";
     case FAST_WINO:
+    case FAST_BWINO:
         return "winograd";
     case FAST_POOL:
     case FAST_BPOOL:
@@ -868,6 +985,7 @@ struct bconv_run {
     const struct fast *f;
     const float *x, *res, *bias;
     float *y, *pad;
+    uint8_t *scratch; /* per-thread blocks (Winograd) */
 };
 
 static void bpad_task(void *arg, int64_t t, int tid)
@@ -939,6 +1057,57 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
     r.y = y;
     r.res = res;
     nn_pool_run(m->pool, f->threads, groups * f->chunks, bconv_task, &r);
+}
+
+/* Blocked Winograd: task = (block of tiles, share of the output groups). */
+static void bwino_task(void *arg, int64_t t, int tid)
+{
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    const struct nn_isa *isa = r->isa;
+    int64_t blk = t / f->wsplit, part = t % f->wsplit;
+    int64_t tile0 = blk * f->wtb, nt = f->wt - tile0 < f->wtb ? f->wt - tile0 : f->wtb;
+    int64_t cc = g->c, mm = g->m, cbs = cc / 16, groups = (mm + 63) / 64;
+    int64_t per = (groups + f->wsplit - 1) / f->wsplit, og0 = part * per, og1 = og0 + per < groups ? og0 + per : groups;
+    if (og0 >= og1)
+        return;
+    float *v = (float *)(r->scratch + (size_t)tid * f->per_thread); /* V: [36][cb][tb][16] */
+    float *pm = v + 36 * f->wtb * cc;        /* products: [36][ob][tb][16] */
+    int64_t vs = cc * f->wtb, ps = mm * f->wtb; /* floats a point */
+    int64_t tpi = f->oth * f->otw, ximg = cc * f->hx * f->wx;
+    /* input transform: V[xi][cb][tile][16] */
+    for (int64_t i = 0; i < nt; i++) {
+        int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
+        const float *xp = r->x + n * ximg + (ty * 4 * f->wx + tx * 4) * 16;
+        for (int64_t cb = 0; cb < cbs; cb++)
+            isa->bwin_in(xp + cb * f->hx * f->wx * 16, f->row, v + (cb * f->wtb + i) * 16, vs);
+    }
+    /* the 36 products, each a 1x1 blocked convolution over the block's tiles */
+    for (int xi = 0; xi < 36; xi++)
+        for (int64_t og = og0; og < og1; og++) {
+            int vg = (int)((mm - og * 64) / 16 < NN_BCONV_V ? (mm - og * 64) / 16 : NN_BCONV_V);
+            const float *w = f->bw + xi * cc * mm + og * 64 * cc;
+            for (int64_t i = 0; i < nt; i += NN_BCONV_R) {
+                int rr = (int)(nt - i < NN_BCONV_R ? nt - i : NN_BCONV_R);
+                int64_t xoff[NN_BCONV_R];
+                for (int q = 0; q < rr; q++)
+                    xoff[q] = q * 16;
+                isa->bconv(&f->bc, v + xi * vs + i * 16, xoff, rr, w, vg, NULL, NULL,
+                           pm + xi * ps + (og * 4 * f->wtb + i) * 16);
+            }
+        }
+    /* output transform with the epilogue, into the blocked output */
+    int64_t oh = g->out[1], ow = g->out[2], osz = mm * oh * ow;
+    for (int64_t i = 0; i < nt; i++) {
+        int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
+        int rows = (int)(oh - ty * 4 < 4 ? oh - ty * 4 : 4), cols = (int)(ow - tx * 4 < 4 ? ow - tx * 4 : 4);
+        for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mm / 16; ob++) {
+            int64_t o = n * osz + ob * oh * ow * 16 + (ty * 4 * ow + tx * 4) * 16;
+            isa->bwin_out(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
+                          r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo, f->bd.hi);
+        }
+    }
 }
 
 /* A blocked depthwise convolution: one task per image and channel block,
@@ -1035,6 +1204,15 @@ void nn_fast_run(struct nn_ctx *c)
     float *y = c->out[0]->data;
     if (f->kind == FAST_BCONV) {
         run_bconv(m, c, res, y);
+        return;
+    }
+    if (f->kind == FAST_BWINO) {
+        struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch, .x = c->in[0]->data, .y = y,
+                              .res = res, .scratch = (uint8_t *)c->scratch + f->shared};
+        r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+        nn_pool_run(m->pool, f->threads, f->geo.n * (f->geo.c / 16), bpad_task, &r);
+        r.x = r.pad;
+        nn_pool_run(m->pool, f->threads, f->wblocks * f->wsplit, bwino_task, &r);
         return;
     }
     if (f->kind == FAST_BDW) {

@@ -115,6 +115,16 @@ struct nn_bdw {
 };
 typedef void (*nn_bdw_fn)(const struct nn_bdw *p, const float *x, const float *w, const float *bias,
                           const float *res, float *y, int64_t oy0, int64_t oy1);
+/* Winograd F(4x4, 3x3) on the blocked layout (kernels/fast.c): the input
+ * transform of one 6x6 patch of one channel block (x at its first pixel,
+ * xrow floats a row) into v, its 36 points vs floats apart; the output
+ * transform of one tile of one output block from m (36 points ms floats
+ * apart) into y (yrow floats a row), rows x cols outputs kept, with bias
+ * (16 floats or NULL), the residual at res (y's layout or NULL) and the
+ * activation. */
+typedef void (*nn_bwin_in_fn)(const float *x, int64_t xrow, float *v, int64_t vs);
+typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
+                               int rows, int cols, int act, float lo, float hi);
 /* One output row of a MaxPool / AveragePool over a blocked input plane
  * (16 channels): y[ox] for ox < ow, input rows [ky0, ky1) of the window
  * in range (rows), x the plane (ih x iw pixels of 16 floats) at the
@@ -141,6 +151,8 @@ struct nn_isa {
     nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
     nn_bpool_fn bpool;
     nn_bdw_fn bdw;
+    nn_bwin_in_fn bwin_in;
+    nn_bwin_out_fn bwin_out;
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),

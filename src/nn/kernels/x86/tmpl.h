@@ -601,18 +601,88 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         }
     }
 }
+/* Winograd F(4x4, 3x3), points 0, +-1, +-2 (kernels/wino.c has the
+ * matrices): B^T on six vectors, A^T on six vectors to four. */
+static inline void bt6v(const vf d[6], vf o[6])
+{
+    o[0] = vset(4.0f) * d[0] - vset(5.0f) * d[2] + d[4];
+    o[1] = vset(-4.0f) * (d[1] + d[2]) + d[3] + d[4];
+    o[2] = vset(4.0f) * (d[1] - d[2]) - d[3] + d[4];
+    o[3] = vset(2.0f) * (d[3] - d[1]) - d[2] + d[4];
+    o[4] = vset(2.0f) * (d[1] - d[3]) - d[2] + d[4];
+    o[5] = vset(4.0f) * d[1] - vset(5.0f) * d[3] + d[5];
+}
+
+static inline void at6v(const vf z[6], vf o[4])
+{
+    vf s12 = z[1] + z[2], d12 = z[1] - z[2], s34 = z[3] + z[4], d34 = z[3] - z[4];
+    o[0] = z[0] + s12 + s34;
+    o[1] = d12 + vset(2.0f) * d34;
+    o[2] = s12 + vset(4.0f) * s34;
+    o[3] = d12 + vset(8.0f) * d34 + z[5];
+}
+
+static void bwin_in(const float *x, int64_t xrow, float *v, int64_t vs)
+{
+    vf t[6][6];
+    /* B^T over the rows of the patch (column by column), then over columns */
+    for (int b = 0; b < 6; b++) {
+        vf d[6], o[6];
+        for (int a = 0; a < 6; a++)
+            d[a] = vld(x + a * xrow + b * VL);
+        bt6v(d, o);
+        for (int a = 0; a < 6; a++)
+            t[a][b] = o[a];
+    }
+    for (int a = 0; a < 6; a++) {
+        vf o[6];
+        bt6v(t[a], o);
+        for (int b = 0; b < 6; b++)
+            vst(v + (a * 6 + b) * vs, o[b]);
+    }
+}
+
+static void bwin_out(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow, int rows,
+                     int cols, int act, float lo, float hi)
+{
+    vf h[6][4];
+    for (int a = 0; a < 6; a++) {
+        vf z[6];
+        for (int b = 0; b < 6; b++)
+            z[b] = vld(m + (a * 6 + b) * ms);
+        at6v(z, h[a]);
+    }
+    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
+    for (int b = 0; b < cols; b++) {
+        vf z[6], o[4];
+        for (int a = 0; a < 6; a++)
+            z[a] = h[a][b];
+        at6v(z, o);
+        for (int a = 0; a < rows; a++) {
+            vf t = o[a] + bv;
+            if (res)
+                t += vld(res + a * yrow + b * VL);
+            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
+        }
+    }
+}
 #define ISA_BCONV bconv
 #define ISA_BPOOL bpool
 #define ISA_BDW bdw
+#define ISA_BWIN_IN bwin_in
+#define ISA_BWIN_OUT bwin_out
 #else
 #define ISA_BCONV NULL
 #define ISA_BPOOL NULL
 #define ISA_BDW NULL
+#define ISA_BWIN_IN NULL
+#define ISA_BWIN_OUT NULL
 #endif
 
 #include "../wino_run.h"
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL, .bdw = ISA_BDW,
+    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
+    .bwin_out = ISA_BWIN_OUT,
 };
