@@ -525,14 +525,16 @@ static void chain_case(const struct nn_isa *isa, int t)
              (long long)k1[1], (long long)s1[0], (long long)s1[1], (long long)d1[0], (long long)p1[0],
              (long long)p1[1], (long long)p1[2], (long long)p1[3], mid, (long long)kp[0], (long long)kp[1],
              (long long)sp[0], (long long)sp[1], (long long)m2, (long long)k2v, (long long)s2[0], resid, tail);
-    /* conv1's output is blocked whenever its channels are whole blocks
-     * and every reader can read it so: the pool when it writes blocked,
-     * conv2 when it does or its reduction is long, conv2's residual when
-     * conv2 writes blocked */
+    /* conv1's output is blocked (channels that are not whole blocks of
+     * 16 padded) whenever every reader can read it so: the pool or
+     * depthwise convolution when it writes blocked, conv2 when it does or
+     * may write NCHW, conv2's residual when conv2 writes blocked */
     /* the 1x1 tail's reduction (m2 <= 80) is too short to read a blocked input for a plain output */
     bool out2_blocked = m2 % 16 == 0 && tail <= 1;
-    bool reads_blocked = out2_blocked || (!resid && m1 * k2v * k2v >= 256); /* fast.c: plan_layout */
-    compare_direct(isa, bytes, size, &in_t, 1, what, isa->bconv != NULL && m1 % 16 == 0 && reads_blocked ? 2 : 0);
+    /* fast.c, plan_layout: a blocked input for an NCHW output needs whole
+     * output blocks and a reduction of 256 or more */
+    bool reads_blocked = out2_blocked || (!resid && m2 % 16 == 0 && m1 * k2v * k2v >= 256);
+    compare_direct(isa, bytes, size, &in_t, 1, what, isa->bconv != NULL && reads_blocked ? 2 : 0);
     coffer_free(bytes);
     free(x);
     free(wa);

@@ -168,9 +168,20 @@ static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, b
 static bool is_pool_op(int op);
 static bool pool_ok(struct coffer_nn_model *m, size_t i);
 
+/* Blocks of 16 channels, the last one padded. */
+static int64_t blocks16(int64_t c) { return (c + 15) / 16; }
+
+/* Whether a node's bias (input 2) is absent or constant: blocked kernels
+ * read it 16 channels at a time from a copy padded at plan time. */
+static bool bias_const(const struct nn_ctx *c)
+{
+    return c->n_in < 3 || c->in[2] == NULL || is_const(c->in[2]);
+}
+
 /* Whether node i can run the blocked direct convolution: a 2-D,
- * ungrouped convolution with constant weights and output channels in
- * whole blocks of 16, on an ISA that has the kernel. */
+ * ungrouped convolution with constant weights (and bias), on an ISA that
+ * has the kernel. Output channels that are not whole blocks of 16 are
+ * written only into a blocked output (padded lanes; plan_layout). */
 static bool bconv_ok(struct coffer_nn_model *m, size_t i)
 {
     if (m->no_blocked || m->isa == NULL || m->isa->bconv == NULL || m->g.nodes[i].op != NN_OP_CONV ||
@@ -181,8 +192,8 @@ static bool bconv_ok(struct coffer_nn_model *m, size_t i)
     struct nn_geom g;
     if (nn_geom_get(&c, 0, &g) != COFFER_OK || c.in[0]->rank != 4 || !is_const(c.in[1]))
         return false;
-    return g.group == 1 && g.m % 16 == 0 && g.m > 0 && g.c > 0 && g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 &&
-           g.pb[0] == 0;
+    return g.group == 1 && g.m > 0 && g.c > 0 && g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 &&
+           bias_const(&c);
 }
 
 /* Whether node i can run the blocked depthwise convolution. */
@@ -194,8 +205,8 @@ static bool bdw_ok(struct coffer_nn_model *m, size_t i)
     struct nn_ctx c;
     nn_ctx_init(m, i, &c, false);
     struct nn_geom g;
-    return nn_geom_get(&c, 0, &g) == COFFER_OK && c.in[0]->rank == 4 && is_const(c.in[1]) && is_dw(&g) &&
-           g.c % 16 == 0;
+    return nn_geom_get(&c, 0, &g) == COFFER_OK && c.in[0]->rank == 4 && is_const(c.in[1]) && is_dw(&g) && g.c > 0 &&
+           bias_const(&c);
 }
 
 static bool bpool_ok(struct coffer_nn_model *m, size_t i)
@@ -242,7 +253,7 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
             cap[i] = 3;
         if (cap[i] == 1 || cap[i] == 2 || cap[i] == 4) {
             struct nn_val *v = &g->vals[nn_node_out(n, 0)];
-            v->blocked = v->kind == NN_VAL_ACT && v->dtype == COFFER_NN_FLOAT && v->rank == 4 && v->dims[1] % 16 == 0 &&
+            v->blocked = v->kind == NN_VAL_ACT && v->dtype == COFFER_NN_FLOAT && v->rank == 4 && v->dims[1] > 0 &&
                          !v->is_output;
         }
     }
@@ -274,7 +285,8 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
              * (mobilenet_v2's short 1x1 expansions ran 1.5x slower so) */
             if (cap[i] == 1 && out && !out->blocked && g->vals[n->in[0]].blocked) {
                 const struct nn_val *wv = &g->vals[n->in[1]];
-                if (wv->dims[0] <= 0 || (int64_t)wv->count / wv->dims[0] < 256) {
+                /* (and only for whole blocks of output channels) */
+                if (wv->dims[0] <= 0 || wv->dims[0] % 16 != 0 || (int64_t)wv->count / wv->dims[0] < 256) {
                     g->vals[n->in[0]].blocked = false;
                     changed = true;
                 }
@@ -290,6 +302,13 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
             }
         }
     }
+    /* a blocked value's last block is padded to 16 lanes (never read as
+     * channels: reductions stop at the real ones, other ops are lane-wise) */
+    for (size_t i = 0; i < g->n_vals; i++) {
+        struct nn_val *v = &g->vals[i];
+        if (v->blocked)
+            v->size = (size_t)(v->dims[0] * blocks16(v->dims[1]) * 16 * v->dims[2] * v->dims[3]) * sizeof(float);
+    }
 }
 
 /* Pack the weights w [m][c][kh][kw] (row j scaled by scale[j] unless NULL)
@@ -299,13 +318,18 @@ static void bconv_pack(const struct nn_geom *g, const float *w, const float *sca
 {
     int64_t c = g->c, kv = g->k[1] * g->k[2];
     for (int64_t og = 0; og * 64 < g->m; og++) {
-        int64_t vg = (g->m - og * 64) / 16 < NN_BCONV_V ? (g->m - og * 64) / 16 : NN_BCONV_V;
+        int64_t vg = blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V;
         for (int64_t cb = 0; cb * 16 < c; cb++) {
             int64_t cbl = c - cb * 16 < 16 ? c - cb * 16 : 16;
             /* source rows read in order, the block (at most 16 KiB x kv)
              * written where the kernel reads it: [kyx][ic][j] */
             for (int64_t j = 0; j < vg * 16; j++) {
                 int64_t oc = og * 64 + j;
+                if (oc >= g->m) { /* the padded lanes of the last block */
+                    for (int64_t q = 0; q < cbl * kv; q++)
+                        dst[q * vg * 16 + j] = 0.0f;
+                    continue;
+                }
                 float sc = scale ? scale[oc] : 1.0f;
                 const float *src = w + (oc * c + cb * 16) * kv;
                 for (int64_t ic = 0; ic < cbl; ic++)
@@ -317,14 +341,29 @@ static void bconv_pack(const struct nn_geom *g, const float *w, const float *sca
     }
 }
 
+/* A constant bias copied into whole blocks of 16 (zero padding), unless
+ * folding BatchNorm made one already or the channels are whole blocks. */
+static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_t ch)
+{
+    if (f->bias != NULL || ch % 16 == 0 || c->n_in < 3 || c->in[2] == NULL)
+        return;
+    float *pb = take(fl, (size_t)round_up(ch, 16) * sizeof(float));
+    if (pb != NULL) {
+        memset(pb, 0, (size_t)round_up(ch, 16) * sizeof(float));
+        memcpy(pb, c->in[2]->data, (size_t)ch * sizeof(float));
+    }
+    f->bias = pb;
+}
+
 static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
     struct nn_geom *g = &f->geo;
     f->kind = FAST_BCONV;
+    pad_bias(c, f, fl, g->m);
     f->in_blocked = c->in[0]->blocked;
     f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
-    float *bw = take(fl, (size_t)(g->m * g->c * g->k[1] * g->k[2]) * sizeof(float));
+    float *bw = take(fl, (size_t)(round_up(g->m, 16) * g->c * g->k[1] * g->k[2]) * sizeof(float));
     if (bw != NULL)
         bconv_pack(g, c->in[1]->data, bn_a, bw);
     f->bw = bw;
@@ -341,7 +380,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->c = g->c;
     b->kh = (int)g->k[1];
     b->kw = (int)g->k[2];
-    b->x_cb = f->in_blocked ? f->hx * f->wx * 16 : 16 * f->hx * f->wx;
+    b->x_cb = 16 * f->hx * f->wx;
     b->x_c = f->in_blocked ? 1 : f->hx * f->wx;
     b->x_ky = g->d[1] * f->row;
     b->x_kx = g->d[2] * f->px;
@@ -364,7 +403,9 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     if (f->chunks < 1)
         f->chunks = 1;
     f->threads = m->threads;
-    f->shared = f->bpad ? align64((size_t)(g->n * g->c * f->hx * f->wx) * sizeof(float)) : 0;
+    f->shared = f->bpad ? align64((size_t)(g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx) *
+                                  sizeof(float))
+                        : 0;
     f->per_thread = 0;
 }
 
@@ -389,7 +430,7 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
      * memory per block, and those layers ran 1.2-1.4x slower than direct
      * (0.97-1.1 vs 0.80 ms at batch 1); the 64- and 128-channel ones 1.4x
      * faster (0.47-0.51 vs 0.69-0.72 ms) */
-    return m->wino == NN_WINO_ALWAYS || (t >= 16 && 36 * g->c * g->m * (int64_t)sizeof(float) <= (4 << 20));
+    return m->wino == NN_WINO_ALWAYS || (t >= 16 && 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) <= (4 << 20));
 }
 
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
@@ -397,10 +438,12 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
 {
     struct nn_geom *g = &f->geo;
     f->kind = FAST_BWINO;
+    pad_bias(c, f, fl, g->m);
     f->in_blocked = f->out_blocked = true;
-    int64_t cc = g->c, mm = g->m;
-    float *u = take(fl, (size_t)(36 * cc * mm) * sizeof(float));
+    int64_t cc = g->c, mm = g->m, mmp = round_up(mm, 16);
+    float *u = take(fl, (size_t)(36 * cc * mmp) * sizeof(float));
     if (u != NULL) {
+        memset(u, 0, (size_t)(36 * cc * mmp) * sizeof(float)); /* padded output lanes */
         /* U[xi] = (G g G^T)[xi], in double, packed per point as a 1x1
          * blocked convolution's weights ([og][cb][ic][vg * 16]) */
         static const double G[6][3] = {
@@ -414,7 +457,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         const float *w = c->in[1]->data;
         for (int64_t j = 0; j < mm; j++) {
             double sc = bn_a ? bn_a[j] : 1.0;
-            int64_t og = j / 64, vg = (mm - og * 64) / 16 < NN_BCONV_V ? (mm - og * 64) / 16 : NN_BCONV_V;
+            int64_t og = j / 64, vg = blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V;
             for (int64_t k = 0; k < cc; k++) {
                 const float *gk = w + (j * cc + k) * 9;
                 double t[6][3];
@@ -424,7 +467,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                 int64_t at = og * 64 * cc + k * vg * 16 + (j - og * 64);
                 for (int a = 0; a < 6; a++)
                     for (int b = 0; b < 6; b++)
-                        u[(a * 6 + b) * cc * mm + at] =
+                        u[(a * 6 + b) * cc * mmp + at] =
                             (float)(sc * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
             }
         }
@@ -442,7 +485,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     /* tiles per block: V and the products of a block (36 x (C + M) x 16
      * floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
      * pixels), about two blocks a thread where there are tiles enough */
-    int64_t per_tile = 36 * (cc + mm) * (int64_t)sizeof(float);
+    int64_t per_tile = 36 * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
     int64_t tb = ((int64_t)(3 << 19) / per_tile) / NN_BCONV_R * NN_BCONV_R;
     int64_t share = (f->wt + 2 * m->threads - 1) / (2 * m->threads);
     share = (share + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R;
@@ -471,8 +514,8 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->bd.lo = c->node->f_lo;
     f->bd.hi = c->node->f_hi;
     f->threads = m->threads;
-    f->shared = align64((size_t)(g->n * cc * f->hx * f->wx) * sizeof(float));
-    f->per_thread = align64((size_t)(36 * tb * (cc + mm)) * sizeof(float));
+    f->shared = align64((size_t)(g->n * round_up(cc, 16) * f->hx * f->wx) * sizeof(float));
+    f->per_thread = align64((size_t)(36 * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
 }
 
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
@@ -491,10 +534,12 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     /* BatchNorm folding: per output channel scale and shift */
     float *bn_a = NULL, *fbias = NULL;
     if (n->f_bn >= 0) {
-        fbias = take(fl, (size_t)g->m * sizeof(float));
+        /* whole blocks of 16 for the blocked kernels, the padding zero */
+        fbias = take(fl, (size_t)round_up(g->m, 16) * sizeof(float));
         bn_a = take(fl, (size_t)g->m * sizeof(float));
         f->bias = fbias;
         if (fbias != NULL) {
+            memset(fbias + g->m, 0, (size_t)(round_up(g->m, 16) - g->m) * sizeof(float));
             bn_factors(m, &m->g.nodes[n->f_bn], g->m, bn_a, fbias);
             for (int64_t k = 0; k < g->m; k++)
                 fbias[k] += (b ? b[k] : 0.0f) * bn_a[k];
@@ -507,8 +552,11 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     if (c->in[0]->blocked && bdw_ok(m, (size_t)(n - m->g.nodes))) {
         f->kind = FAST_BDW;
         (void)0; /* kv: the window size, from above */
-        float *bw = take(fl, (size_t)(g->c * kv) * sizeof(float));
-        if (bw != NULL) /* [cb][kv][16] */
+        pad_bias(c, f, fl, g->c);
+        float *bw = take(fl, (size_t)(round_up(g->c, 16) * kv) * sizeof(float));
+        if (bw != NULL) /* [cb][kv][16], the padded lanes zero */
+            memset(bw, 0, (size_t)(round_up(g->c, 16) * kv) * sizeof(float));
+        if (bw != NULL)
             for (int64_t ch = 0; ch < g->c; ch++)
                 for (int64_t t = 0; t < kv; t++)
                     bw[((ch / 16) * kv + t) * 16 + ch % 16] = w[ch * kv + t] * (bn_a ? bn_a[ch] : 1.0f);
@@ -533,6 +581,7 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
         f->px = 16;
         f->in_blocked = f->out_blocked = true;
         f->per_thread = align64((size_t)(f->dw_h * f->dw_w * 16) * sizeof(float));
+        f->shared = 0;
         return;
     }
     if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes)) &&
@@ -1024,8 +1073,9 @@ static void bconv_task(void *arg, int64_t t, int tid)
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
     int64_t t0 = ch * per, t1 = t0 + per < f->tiles ? t0 + per : f->tiles;
     int64_t ow = g->out[2], osp = g->out[1] * ow, tpi = (osp + NN_BCONV_R - 1) / NN_BCONV_R;
-    int64_t ximg = g->c * f->hx * f->wx, yimg = g->m * osp;
-    int vg = (int)((g->m - og * 64) / 16 < NN_BCONV_V ? (g->m - og * 64) / 16 : NN_BCONV_V);
+    int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx;
+    int64_t yimg = (f->out_blocked ? round_up(g->m, 16) : g->m) * osp;
+    int vg = (int)(blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V);
     const float *w = f->bw + og * 64 * g->c * g->k[1] * g->k[2];
     const float *bias = r->bias ? r->bias + og * 64 : NULL;
     int64_t yo = f->out_blocked ? og * 4 * f->bc.y_cb : og * 64 * f->bc.y_c;
@@ -1051,7 +1101,7 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
     int64_t groups = (g->m + 63) / 64;
     r.x = c->in[0]->data;
     if (f->bpad) { /* every image's channel blocks (or plain channels) */
-        nn_pool_run(m->pool, f->threads, g->n * (f->in_blocked ? g->c / 16 : g->c), bpad_task, &r);
+        nn_pool_run(m->pool, f->threads, g->n * (f->in_blocked ? blocks16(g->c) : g->c), bpad_task, &r);
         r.x = r.pad;
     }
     r.y = y;
@@ -1068,14 +1118,14 @@ static void bwino_task(void *arg, int64_t t, int tid)
     const struct nn_isa *isa = r->isa;
     int64_t blk = t / f->wsplit, part = t % f->wsplit;
     int64_t tile0 = blk * f->wtb, nt = f->wt - tile0 < f->wtb ? f->wt - tile0 : f->wtb;
-    int64_t cc = g->c, mm = g->m, cbs = cc / 16, groups = (mm + 63) / 64;
+    int64_t cc = g->c, mm = g->m, cbs = blocks16(cc), mmp = round_up(mm, 16), groups = (mm + 63) / 64;
     int64_t per = (groups + f->wsplit - 1) / f->wsplit, og0 = part * per, og1 = og0 + per < groups ? og0 + per : groups;
     if (og0 >= og1)
         return;
     float *v = (float *)(r->scratch + (size_t)tid * f->per_thread); /* V: [36][cb][tb][16] */
-    float *pm = v + 36 * f->wtb * cc;        /* products: [36][ob][tb][16] */
-    int64_t vs = cc * f->wtb, ps = mm * f->wtb; /* floats a point */
-    int64_t tpi = f->oth * f->otw, ximg = cc * f->hx * f->wx;
+    int64_t vs = cbs * 16 * f->wtb, ps = mmp * f->wtb; /* floats a point */
+    float *pm = v + 36 * vs;                            /* products: [36][ob][tb][16] */
+    int64_t tpi = f->oth * f->otw, ximg = cbs * 16 * f->hx * f->wx;
     /* input transform: V[xi][cb][tile][16] */
     for (int64_t i = 0; i < nt; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
@@ -1086,8 +1136,8 @@ static void bwino_task(void *arg, int64_t t, int tid)
     /* the 36 products, each a 1x1 blocked convolution over the block's tiles */
     for (int xi = 0; xi < 36; xi++)
         for (int64_t og = og0; og < og1; og++) {
-            int vg = (int)((mm - og * 64) / 16 < NN_BCONV_V ? (mm - og * 64) / 16 : NN_BCONV_V);
-            const float *w = f->bw + xi * cc * mm + og * 64 * cc;
+            int vg = (int)(blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V);
+            const float *w = f->bw + xi * cc * mmp + og * 64 * cc;
             for (int64_t i = 0; i < nt; i += NN_BCONV_R) {
                 int rr = (int)(nt - i < NN_BCONV_R ? nt - i : NN_BCONV_R);
                 int64_t xoff[NN_BCONV_R];
@@ -1098,11 +1148,11 @@ static void bwino_task(void *arg, int64_t t, int tid)
             }
         }
     /* output transform with the epilogue, into the blocked output */
-    int64_t oh = g->out[1], ow = g->out[2], osz = mm * oh * ow;
+    int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow;
     for (int64_t i = 0; i < nt; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         int rows = (int)(oh - ty * 4 < 4 ? oh - ty * 4 : 4), cols = (int)(ow - tx * 4 < 4 ? ow - tx * 4 : 4);
-        for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mm / 16; ob++) {
+        for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mmp / 16; ob++) {
             int64_t o = n * osz + ob * oh * ow * 16 + (ty * 4 * ow + tx * 4) * 16;
             isa->bwin_out(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
                           r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo, f->bd.hi);
@@ -1125,7 +1175,7 @@ static void bdw_task(void *arg, int64_t t, int tid)
     const struct bdw_run *r = arg;
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
-    int64_t cbs = g->c / 16, cb = t % cbs, isz = g->in[1] * g->in[2] * 16, osz = g->out[1] * g->out[2] * 16;
+    int64_t cbs = blocks16(g->c), cb = t % cbs, isz = g->in[1] * g->in[2] * 16, osz = g->out[1] * g->out[2] * 16;
     float *plane = (float *)(r->scratch + (size_t)tid * f->per_thread);
     struct bconv_run pr = {.f = f, .x = r->x + (t / cbs) * cbs * isz, .pad = plane - cb * f->hx * f->wx * 16};
     bpad_task(&pr, cb, tid); /* writes the block at pad + cb * plane: the thread's plane */
@@ -1171,7 +1221,7 @@ static void bpool_task(void *arg, int64_t t, int tid)
 struct bgpool_run {
     const float *x;
     float *y;
-    int64_t sp;
+    int64_t sp, c; /* pixels a plane, channels */
     bool is_max;
 };
 
@@ -1191,8 +1241,10 @@ static void bgpool_task(void *arg, int64_t t, int tid)
             else
                 acc[j] += v;
         }
-    for (int j = 0; j < 16; j++)
-        r->y[t * 16 + j] = r->is_max ? acc[j] : acc[j] / (float)r->sp;
+    /* t: image t / blocks, block t % blocks; the padded lanes are dropped */
+    int64_t cbs = blocks16(r->c), img = t / cbs, c0 = (t % cbs) * 16;
+    for (int j = 0; j < 16 && c0 + j < r->c; j++)
+        r->y[img * r->c + c0 + j] = r->is_max ? acc[j] : acc[j] / (float)r->sp;
 }
 
 void nn_fast_run(struct nn_ctx *c)
@@ -1210,7 +1262,7 @@ void nn_fast_run(struct nn_ctx *c)
         struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch, .x = c->in[0]->data, .y = y,
                               .res = res, .scratch = (uint8_t *)c->scratch + f->shared};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-        nn_pool_run(m->pool, f->threads, f->geo.n * (f->geo.c / 16), bpad_task, &r);
+        nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bpad_task, &r);
         r.x = r.pad;
         nn_pool_run(m->pool, f->threads, f->wblocks * f->wsplit, bwino_task, &r);
         return;
@@ -1218,20 +1270,20 @@ void nn_fast_run(struct nn_ctx *c)
     if (f->kind == FAST_BDW) {
         struct bdw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c / 16, bdw_task, &r);
+        nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bdw_task, &r);
         return;
     }
     if (f->kind == FAST_BPOOL) {
         struct bpool_run r = {.isa = m->isa, .g = &f->geo, .x = c->in[0]->data, .y = y,
                               .is_max = n->op == NN_OP_MAXPOOL};
-        nn_pool_run(m->pool, f->threads, f->geo.n * f->geo.c / 16, bpool_task, &r);
+        nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bpool_task, &r);
         return;
     }
     if (f->kind == FAST_BGPOOL) {
         const struct nn_val *xv = c->in[0];
-        struct bgpool_run r = {.x = xv->data, .y = y, .sp = xv->dims[2] * xv->dims[3],
+        struct bgpool_run r = {.x = xv->data, .y = y, .sp = xv->dims[2] * xv->dims[3], .c = xv->dims[1],
                                .is_max = n->op == NN_OP_GLOBALMAXPOOL};
-        nn_pool_run(m->pool, r.sp * xv->dims[1] >= 4096 ? f->threads : 1, xv->dims[0] * xv->dims[1] / 16,
+        nn_pool_run(m->pool, r.sp * xv->dims[1] >= 4096 ? f->threads : 1, xv->dims[0] * blocks16(xv->dims[1]),
                     bgpool_task, &r);
         return;
     }
