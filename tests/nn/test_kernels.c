@@ -38,7 +38,9 @@ static uint32_t rnd(void)
 }
 
 static int64_t rint_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint32_t)(hi - lo + 1)); }
-static float rfloat(void) { return (float)rnd() / 2147483648.0f - 1.0f; }
+/* uniform in [-1, 1): rnd() has 31 bits (it was [-1, 0) before, every
+ * random tensor negative) */
+static float rfloat(void) { return (float)rnd() / 1073741824.0f - 1.0f; }
 
 static float *rbuf(size_t n)
 {
@@ -404,12 +406,14 @@ static void conv_tests(enum nn_isa_id id)
  * dilations); output channel counts are multiples of 16 (blocked) or
  * not (the chain falls back to NCHW), and the blocked kernel is checked
  * to have run where it can. */
-static void chain_case(const struct nn_isa *isa, int t)
+static void chain_case(const struct nn_isa *isa, int t, int force_mid)
 {
     int64_t n = rint_in(1, 2), c = rint_in(1, 20), h = rint_in(3, 17), w = rint_in(3, 17);
     bool blocks = t % 5 != 4;
     int64_t m1 = blocks ? 16 * rint_in(1, 5) : rint_in(1, 40);
     int mid = (int)rint_in(0, 3), tail = (int)rint_in(0, 3);
+    if (force_mid >= 0)
+        mid = force_mid, tail = (int)rint_in(0, 1); /* a global pool: conv2 writes blocked */
     int64_t k1[2] = {rint_in(1, 3), rint_in(1, 3)}, s1[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t d1[2] = {rint_in(1, 2), 1}, p1[4] = {rint_in(0, 1), rint_in(0, 1), rint_in(0, 2), rint_in(0, 1)};
     /* conv2 keeps the map and channels when the residual is added */
@@ -440,15 +444,22 @@ static void chain_case(const struct nn_isa *isa, int t)
         if (h1 + pp[0] + pp[1] < kp[0] || w1 + pp[2] + pp[3] < kp[1])
             mid = 0;
     }
-    /* mid 3: a depthwise convolution (group = channels), 3x3 or 1x3, pads 1 */
-    int64_t kd[2] = {rint_in(0, 1) ? 3 : 1, 3}, sd[2] = {rint_in(1, 2), rint_in(1, 2)}, pd[4] = {kd[0] / 2, 1, kd[0] / 2, 1};
-    if (mid == 3) {
-        kp[0] = kd[0], kp[1] = kd[1], sp[0] = sd[0], sp[1] = sd[1];
-        pp[0] = pp[1] = kd[0] / 2;
-        pp[2] = pp[3] = 1;
+    /* mid 3: a depthwise convolution (group = channels), 3x3 or 1x3,
+     * any pads of 0 to 2 and dilations 1 or 2 (pads 1, dilation 1 where
+     * the window would not fit) */
+    int64_t kd[2] = {rint_in(0, 1) ? 3 : 1, 3}, sd[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)}, pd[4] = {rint_in(0, 2), rint_in(0, 2), rint_in(0, 2), rint_in(0, 2)};
+    if (h1 + pd[0] + pd[2] < (kd[0] - 1) * dd[0] + 1 || w1 + pd[1] + pd[3] < (kd[1] - 1) * dd[1] + 1) {
+        dd[0] = dd[1] = 1;
+        pd[0] = pd[2] = kd[0] / 2;
+        pd[1] = pd[3] = 1;
     }
     int64_t h2 = mid ? (h1 + pp[0] + pp[1] - kp[0]) / sp[0] + 1 : h1;
     int64_t w2 = mid ? (w1 + pp[2] + pp[3] - kp[1]) / sp[1] + 1 : w1;
+    if (mid == 3) {
+        h2 = (h1 + pd[0] + pd[2] - (kd[0] - 1) * dd[0] - 1) / sd[0] + 1;
+        w2 = (w1 + pd[1] + pd[3] - (kd[1] - 1) * dd[1] - 1) / sd[1] + 1;
+    }
     if (h2 + p2[0] + p2[2] < k2v || w2 + p2[1] + p2[3] < k2v)
         k2v = k2[0] = k2[1] = 1;
     int64_t xd[4] = {n, c, h, w}, w1d[4] = {m1, c, k1[0], k1[1]}, w2d[4] = {m2, m1, k2[0], k2[1]};
@@ -471,13 +482,14 @@ static void chain_case(const struct nn_isa *isa, int t)
     node(&g, "Conv", "c1", (const char *[]){"X", "W1", "B1"}, 3, (const char *[]){"a"}, 1, a1, 4);
     node(&g, "Relu", "r1", (const char *[]){"a"}, 1, (const char *[]){"b"}, 1, NULL, 0);
     const char *cur = "b";
-    struct attr_spec ad[4] = {{"kernel_shape", 7, 0, 0, kd, 2, NULL}, {"strides", 7, 0, 0, sd, 2, NULL},
-                              {"pads", 7, 0, 0, pd, 4, NULL}, {"group", 2, 0, m1, NULL, 0, NULL}};
+    struct attr_spec ad[5] = {{"kernel_shape", 7, 0, 0, kd, 2, NULL}, {"strides", 7, 0, 0, sd, 2, NULL},
+                              {"pads", 7, 0, 0, pd, 4, NULL}, {"group", 2, 0, m1, NULL, 0, NULL},
+                              {"dilations", 7, 0, 0, dd, 2, NULL}};
     int64_t wdd[4] = {m1, 1, kd[0], kd[1]};
     float *wdw = rbuf(prod(wdd, 4));
     if (mid == 3) {
-        node(&g, "Conv", "dw", (const char *[]){"b", "WD", "B1"}, 3, (const char *[]){"p0"}, 1, ad, 4);
-        node(&g, "Clip", "clip", (const char *[]){"p0", "lo", "hi"}, 3, (const char *[]){"p"}, 1, NULL, 0);
+        node(&g, "Conv", "dw", (const char *[]){"b", "WD", "B1"}, 3, (const char *[]){"p0"}, 1, ad, 5);
+        node(&g, "Clip", "clip", (const char *[]){"p0", "lo6", "hi6"}, 3, (const char *[]){"p"}, 1, NULL, 0);
         cur = "p";
     } else if (mid) {
         node(&g, mid == 1 ? "MaxPool" : "AveragePool", "pool", (const char *[]){"b"}, 1, (const char *[]){"p"}, 1,
@@ -505,10 +517,10 @@ static void chain_case(const struct nn_isa *isa, int t)
     tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
     tensor(&g, 5, "W3", COFFER_NN_FLOAT, 4, w3d, wc, prod(w3d, 4));
     tensor(&g, 5, "WD", COFFER_NN_FLOAT, 4, wdd, wdw, prod(wdd, 4));
-    float lo = -0.5f, hi = 0.7f;
+    float lo = 0.0f, hi = 6.0f; /* ReLU6, as mobilenet_v2 has it */
     int64_t one = 1;
-    tensor(&g, 5, "lo", COFFER_NN_FLOAT, 0, &one, &lo, 1);
-    tensor(&g, 5, "hi", COFFER_NN_FLOAT, 0, &one, &hi, 1);
+    tensor(&g, 5, "lo6", COFFER_NN_FLOAT, 0, &one, &lo, 1);
+    tensor(&g, 5, "hi6", COFFER_NN_FLOAT, 0, &one, &hi, 1);
     const char *bnn[4] = {"s", "bb", "mean", "var"};
     for (int i = 0; i < 4; i++)
         tensor(&g, 5, bnn[i], COFFER_NN_FLOAT, 1, &m2, bn[i], (size_t)m2);
@@ -556,8 +568,11 @@ void test_kernels_blocked_avx512(void **state)
         /* every other case with Winograd wherever it applies (blocked 3x3
          * stride-1 convolutions in the chain) */
         wino_mode = t % 2 ? NN_WINO_ALWAYS : NN_WINO_AUTO;
-        chain_case(isa, t);
+        chain_case(isa, t, -1);
     }
+    /* and the depthwise middle on the blocked layout, many shapes */
+    for (int t = 60; t < 100; t++)
+        chain_case(isa, t, 3);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

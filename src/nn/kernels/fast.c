@@ -572,15 +572,12 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
         d->act = n->f_act;
         d->lo = n->f_lo;
         d->hi = n->f_hi;
-        f->dw_h = g->out[1] > 0 ? (g->out[1] - 1) * d->sh + (d->kh - 1) * d->dh + 1 : 0;
-        f->dw_w = d->ow > 0 ? (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 : 0;
-        d->xw = f->dw_w;
-        /* the padded plane as bpad_task fills it */
-        f->hx = f->dw_h;
-        f->wx = f->dw_w;
-        f->px = 16;
+        d->xw = g->in[2];
+        d->ih = g->in[1];
+        d->pt = g->pb[1];
+        d->pl = g->pb[2];
         f->in_blocked = f->out_blocked = true;
-        f->per_thread = align64((size_t)(f->dw_h * f->dw_w * 16) * sizeof(float));
+        f->per_thread = 0;
         f->shared = 0;
         return;
     }
@@ -1161,13 +1158,13 @@ static void bwino_task(void *arg, int64_t t, int tid)
 }
 
 /* A blocked depthwise convolution: one task per image and channel block,
- * its plane padded into the thread's scratch, then every row. */
+ * every row, read straight from the input (the kernel clips the window at
+ * the edges). */
 struct bdw_run {
     const struct nn_isa *isa;
     const struct fast *f;
     const float *x, *res, *bias;
     float *y;
-    uint8_t *scratch;
 };
 
 static void bdw_task(void *arg, int64_t t, int tid)
@@ -1175,12 +1172,10 @@ static void bdw_task(void *arg, int64_t t, int tid)
     const struct bdw_run *r = arg;
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
+    (void)tid;
     int64_t cbs = blocks16(g->c), cb = t % cbs, isz = g->in[1] * g->in[2] * 16, osz = g->out[1] * g->out[2] * 16;
-    float *plane = (float *)(r->scratch + (size_t)tid * f->per_thread);
-    struct bconv_run pr = {.f = f, .x = r->x + (t / cbs) * cbs * isz, .pad = plane - cb * f->hx * f->wx * 16};
-    bpad_task(&pr, cb, tid); /* writes the block at pad + cb * plane: the thread's plane */
     const float *res = r->res ? r->res + t * osz : NULL;
-    r->isa->bdw(&f->bd, plane, f->bw + cb * f->bd.kh * f->bd.kw * 16, r->bias ? r->bias + cb * 16 : NULL, res,
+    r->isa->bdw(&f->bd, r->x + t * isz, f->bw + cb * f->bd.kh * f->bd.kw * 16, r->bias ? r->bias + cb * 16 : NULL, res,
                 r->y + t * osz, 0, g->out[1]);
 }
 
@@ -1268,7 +1263,7 @@ void nn_fast_run(struct nn_ctx *c)
         return;
     }
     if (f->kind == FAST_BDW) {
-        struct bdw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
+        struct bdw_run r = {.isa = m->isa, .f = f, .x = c->in[0]->data, .res = res, .y = y};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
         nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bdw_task, &r);
         return;

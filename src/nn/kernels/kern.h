@@ -104,11 +104,12 @@ struct nn_bconv {
 typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
                             int vg, const float *bias, const float *res, float *y);
 /* A depthwise convolution of one blocked channel block: output rows
- * [oy0, oy1) of y (ow pixels of 16 floats a row) from the zero-padded
- * input plane x (rows of xw pixels), weights w [kh * kw][16], then bias,
- * the residual (same layout as y) and the activation. */
+ * [oy0, oy1) of y (ow pixels of 16 floats a row) from the input plane x
+ * (ih x iw pixels, xw = iw; the window starts pt rows above and pl
+ * columns left of it, outside is zero), weights w [kh * kw][16], then
+ * bias, the residual (same layout as y) and the activation. */
 struct nn_bdw {
-    int64_t ow, xw;
+    int64_t ow, xw, ih, pt, pl;
     int kh, kw, sh, sw, dh, dw;
     int act;
     float lo, hi;
