@@ -58,7 +58,7 @@ struct fast {
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
-    struct nn_bdw bd;       /* blocked depthwise (dw_h, dw_w: its padded plane) */
+    struct nn_bdw bd;       /* blocked depthwise; its act, lo, hi also Winograd's epilogue */
     /* blocked Winograd: tiles (oth x otw an image, t in all), tiles per
      * block, blocks, output-group splits per block; bc is the 1x1
      * product's geometry over a block's tiles */
@@ -222,14 +222,16 @@ static bool bgpool_ok(const struct coffer_nn_model *m, const struct nn_node *n)
 }
 
 /* Which values are held blocked: a value is, when the node that writes
- * it can write it blocked (a blocked convolution, a blocked pool), every
- * node that reads it can read it so (a blocked convolution as its input,
- * or as its residual when its own output is blocked; a pool whose output
- * is blocked; a global pool), and it is a 4-D float activation with whole
- * channel blocks that is not a graph output. Start from every candidate
- * and drop those that break a rule until none does (only drops: it ends).
- * A blocked convolution reads and writes either layout; a pool keeps its
- * input's. */
+ * it can write it blocked (a blocked convolution, depthwise convolution
+ * or pool), every node that reads it can read it so (a blocked
+ * convolution as its input, or as its residual when its own output is
+ * blocked; a depthwise convolution or pool whose output is blocked; a
+ * global pool), and it is a 4-D float activation that is not a graph
+ * output. Start from every candidate and drop those that break a rule
+ * until none does (only drops: it ends). A blocked convolution reads and
+ * writes either layout (NCHW out of a blocked input only for whole
+ * output blocks and long reductions); a depthwise convolution or pool
+ * keeps its input's. */
 static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
 {
     struct nn_graph *g = &m->g;
@@ -237,7 +239,8 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
         g->vals[i].blocked = false;
     if (m->no_blocked || m->isa == NULL || m->isa->bconv == NULL)
         return;
-    /* cap[i]: 1 node i is a blocked-capable convolution, 2 a pool, 3 a global pool */
+    /* cap[i]: node i is a blocked-capable convolution (1), pool (2),
+     * global pool (3), depthwise convolution (4) */
     for (size_t i = 0; i < g->n_nodes; i++) {
         struct nn_node *n = &g->nodes[i];
         cap[i] = 0;
@@ -391,7 +394,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->act = c->node->f_act;
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
-    /* tasks: every group's tiles in chunks, about eight tasks a thread */
+    /* tasks: every group's tiles in chunks, about four tasks a thread */
     int64_t groups = (g->m + 63) / 64;
     /* the tiles of all images in one pass, so a task's weights serve
      * every image (batch 8: a group's weights are read once, not 8 times) */
@@ -413,10 +416,11 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
  * dilation-1 convolutions whose input and output are both blocked, in
  * "auto" mode only with at least 16 tiles a run (a 7x7 map at batch 1 has
  * 4: one pass over the 4x larger transformed weights costs more than the
- * products save) and transformed weights of at most 4 MiB. Per block of tiles: the input transform into V (36
- * points x channel blocks x tiles x 16), the 36 products as 1x1 blocked
- * convolutions of V with U (the transformed weights, packed as the direct
- * kernel's), then the output transform with the fused epilogue. */
+ * products save) and transformed weights of at most 4 MiB. Per block of
+ * tiles: the input transform into V (36 points x channel blocks x tiles x
+ * 16), the 36 products as 1x1 blocked convolutions of V with U (the
+ * transformed weights, packed as the direct kernel's), then the output
+ * transform with the fused epilogue. */
 static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
 {
     if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL)
@@ -430,7 +434,8 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
      * memory per block, and those layers ran 1.2-1.4x slower than direct
      * (0.97-1.1 vs 0.80 ms at batch 1); the 64- and 128-channel ones 1.4x
      * faster (0.47-0.51 vs 0.69-0.72 ms) */
-    return m->wino == NN_WINO_ALWAYS || (t >= 16 && 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) <= (4 << 20));
+    int64_t u_bytes = 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
+    return m->wino == NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (4 << 20));
 }
 
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
@@ -551,7 +556,6 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     f->threads = m->threads;
     if (c->in[0]->blocked && bdw_ok(m, (size_t)(n - m->g.nodes))) {
         f->kind = FAST_BDW;
-        (void)0; /* kv: the window size, from above */
         pad_bias(c, f, fl, g->c);
         float *bw = take(fl, (size_t)(round_up(g->c, 16) * kv) * sizeof(float));
         if (bw != NULL) /* [cb][kv][16], the padded lanes zero */
