@@ -448,7 +448,8 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
      * any pads of 0 to 2 and dilations 1 or 2 (pads 1, dilation 1 where
      * the window would not fit) */
     int64_t kd[2] = {rint_in(0, 1) ? 3 : 1, 3}, sd[2] = {rint_in(1, 2), rint_in(1, 2)};
-    int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)}, pd[4] = {rint_in(0, 2), rint_in(0, 2), rint_in(0, 2), rint_in(0, 2)};
+    int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t pd[4] = {rint_in(0, 2), rint_in(0, 2), rint_in(0, 2), rint_in(0, 2)};
     if (h1 + pd[0] + pd[2] < (kd[0] - 1) * dd[0] + 1 || w1 + pd[1] + pd[3] < (kd[1] - 1) * dd[1] + 1) {
         dd[0] = dd[1] = 1;
         pd[0] = pd[2] = kd[0] / 2;

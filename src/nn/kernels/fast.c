@@ -32,7 +32,11 @@
 #include <math.h>
 #include <string.h>
 
-enum { FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL, FAST_BCONV, FAST_BPOOL, FAST_BGPOOL, FAST_BDW, FAST_BWINO };
+enum {
+    FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL,
+    /* on the blocked layout */
+    FAST_BCONV, FAST_BPOOL, FAST_BGPOOL, FAST_BDW, FAST_BWINO,
+};
 
 struct fast {
     int kind;
@@ -178,35 +182,33 @@ static bool bias_const(const struct nn_ctx *c)
     return c->n_in < 3 || c->in[2] == NULL || is_const(c->in[2]);
 }
 
-/* Whether node i can run the blocked direct convolution: a 2-D,
- * ungrouped convolution with constant weights (and bias), on an ISA that
- * has the kernel. Output channels that are not whole blocks of 16 are
- * written only into a blocked output (padded lanes; plan_layout). */
-static bool bconv_ok(struct coffer_nn_model *m, size_t i)
+/* The geometry of node i when it is a 2-D convolution with constant
+ * weights (and bias) that a blocked kernel of this ISA (has_kernel)
+ * could run. */
+static bool blocked_conv(struct coffer_nn_model *m, size_t i, bool has_kernel, struct nn_geom *g)
 {
-    if (m->no_blocked || m->isa == NULL || m->isa->bconv == NULL || m->g.nodes[i].op != NN_OP_CONV ||
-        !nn_fast_ok(m, i))
+    if (m->no_blocked || !has_kernel || m->g.nodes[i].op != NN_OP_CONV || !nn_fast_ok(m, i))
         return false;
     struct nn_ctx c;
     nn_ctx_init(m, i, &c, false);
+    return nn_geom_get(&c, 0, g) == COFFER_OK && c.in[0]->rank == 4 && is_const(c.in[1]) && bias_const(&c) &&
+           g->m > 0 && g->c > 0 && g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1 && g->pb[0] == 0;
+}
+
+/* Whether node i can run the blocked direct convolution (ungrouped).
+ * Output channels that are not whole blocks of 16 are written only into
+ * a blocked output (padded lanes; plan_layout). */
+static bool bconv_ok(struct coffer_nn_model *m, size_t i)
+{
     struct nn_geom g;
-    if (nn_geom_get(&c, 0, &g) != COFFER_OK || c.in[0]->rank != 4 || !is_const(c.in[1]))
-        return false;
-    return g.group == 1 && g.m > 0 && g.c > 0 && g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 &&
-           bias_const(&c);
+    return blocked_conv(m, i, m->isa != NULL && m->isa->bconv != NULL, &g) && g.group == 1;
 }
 
 /* Whether node i can run the blocked depthwise convolution. */
 static bool bdw_ok(struct coffer_nn_model *m, size_t i)
 {
-    if (m->no_blocked || m->isa == NULL || m->isa->bdw == NULL || m->g.nodes[i].op != NN_OP_CONV ||
-        !nn_fast_ok(m, i))
-        return false;
-    struct nn_ctx c;
-    nn_ctx_init(m, i, &c, false);
     struct nn_geom g;
-    return nn_geom_get(&c, 0, &g) == COFFER_OK && c.in[0]->rank == 4 && is_const(c.in[1]) && is_dw(&g) && g.c > 0 &&
-           bias_const(&c);
+    return blocked_conv(m, i, m->isa != NULL && m->isa->bdw != NULL, &g) && is_dw(&g);
 }
 
 static bool bpool_ok(struct coffer_nn_model *m, size_t i)
@@ -449,32 +451,14 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     float *u = take(fl, (size_t)(36 * cc * mmp) * sizeof(float));
     if (u != NULL) {
         memset(u, 0, (size_t)(36 * cc * mmp) * sizeof(float)); /* padded output lanes */
-        /* U[xi] = (G g G^T)[xi], in double, packed per point as a 1x1
-         * blocked convolution's weights ([og][cb][ic][vg * 16]) */
-        static const double G[6][3] = {
-            {1.0 / 4, 0, 0},
-            {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-            {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-            {1.0 / 24, 1.0 / 12, 1.0 / 6},
-            {1.0 / 24, -1.0 / 12, 1.0 / 6},
-            {0, 0, 1},
-        };
+        /* U[xi] = (G g G^T)[xi], packed per point as a 1x1 blocked
+         * convolution's weights ([og][cb][ic][vg * 16]) */
         const float *w = c->in[1]->data;
         for (int64_t j = 0; j < mm; j++) {
-            double sc = bn_a ? bn_a[j] : 1.0;
             int64_t og = j / 64, vg = blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V;
-            for (int64_t k = 0; k < cc; k++) {
-                const float *gk = w + (j * cc + k) * 9;
-                double t[6][3];
-                for (int a = 0; a < 6; a++)
-                    for (int b = 0; b < 3; b++)
-                        t[a][b] = G[a][0] * gk[b] + G[a][1] * gk[3 + b] + G[a][2] * gk[6 + b];
-                int64_t at = og * 64 * cc + k * vg * 16 + (j - og * 64);
-                for (int a = 0; a < 6; a++)
-                    for (int b = 0; b < 6; b++)
-                        u[(a * 6 + b) * cc * mmp + at] =
-                            (float)(sc * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
-            }
+            for (int64_t k = 0; k < cc; k++)
+                nn_wino_u(w + (j * cc + k) * 9, bn_a ? bn_a[j] : 1.0, u + og * 64 * cc + k * vg * 16 + (j - og * 64),
+                          cc * mmp);
         }
     }
     f->bw = u;
@@ -523,6 +507,19 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->per_thread = align64((size_t)(36 * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
 }
 
+/* A depthwise convolution's window and output size. */
+static void dw_window(const struct nn_geom *g, struct nn_dw *d)
+{
+    d->oh = g->out[1];
+    d->ow = g->out[2];
+    d->kh = (int)g->k[1];
+    d->kw = (int)g->k[2];
+    d->sh = (int)g->s[1];
+    d->sw = (int)g->s[2];
+    d->dh = (int)g->d[1];
+    d->dw = (int)g->d[2];
+}
+
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
@@ -566,17 +563,11 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
                     bw[((ch / 16) * kv + t) * 16 + ch % 16] = w[ch * kv + t] * (bn_a ? bn_a[ch] : 1.0f);
         f->bw = bw;
         struct nn_bdw *d = &f->bd;
-        d->ow = g->out[2];
-        d->kh = (int)g->k[1];
-        d->kw = (int)g->k[2];
-        d->sh = (int)g->s[1];
-        d->sw = (int)g->s[2];
-        d->dh = (int)g->d[1];
-        d->dw = (int)g->d[2];
+        dw_window(g, &d->d);
+        d->d.xw = g->in[2];
         d->act = n->f_act;
         d->lo = n->f_lo;
         d->hi = n->f_hi;
-        d->xw = g->in[2];
         d->ih = g->in[1];
         d->pt = g->pb[1];
         d->pl = g->pb[2];
@@ -602,14 +593,7 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
                 dww[k] = w[k] * (bn_a ? bn_a[k / kv] : 1.0f);
         f->w = dww;
         struct nn_dw *d = &f->dw;
-        d->oh = g->out[1];
-        d->ow = g->out[2];
-        d->kh = (int)g->k[1];
-        d->kw = (int)g->k[2];
-        d->sh = (int)g->s[1];
-        d->sw = (int)g->s[2];
-        d->dh = (int)g->d[1];
-        d->dw = (int)g->d[2];
+        dw_window(g, d);
         f->dw_h = d->oh > 0 ? (d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1 : 0;
         f->dw_w = d->ow > 0 ? (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 : 0;
         d->xw = f->dw_w;
@@ -1179,8 +1163,8 @@ static void bdw_task(void *arg, int64_t t, int tid)
     (void)tid;
     int64_t cbs = blocks16(g->c), cb = t % cbs, isz = g->in[1] * g->in[2] * 16, osz = g->out[1] * g->out[2] * 16;
     const float *res = r->res ? r->res + t * osz : NULL;
-    r->isa->bdw(&f->bd, r->x + t * isz, f->bw + cb * f->bd.kh * f->bd.kw * 16, r->bias ? r->bias + cb * 16 : NULL, res,
-                r->y + t * osz, 0, g->out[1]);
+    const float *w = f->bw + cb * f->bd.d.kh * f->bd.d.kw * 16;
+    r->isa->bdw(&f->bd, r->x + t * isz, w, r->bias ? r->bias + cb * 16 : NULL, res, r->y + t * osz, 0, g->out[1]);
 }
 
 /* A MaxPool / AveragePool on a blocked input: one task per image and

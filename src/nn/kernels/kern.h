@@ -109,8 +109,8 @@ typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int6
  * columns left of it, outside is zero), weights w [kh * kw][16], then
  * bias, the residual (same layout as y) and the activation. */
 struct nn_bdw {
-    int64_t ow, xw, ih, pt, pl;
-    int kh, kw, sh, sw, dh, dw;
+    struct nn_dw d; /* the window (oh, ow, kh .. dw; xw: the input's width) */
+    int64_t ih, pt, pl;
     int act;
     float lo, hi;
 };
@@ -262,6 +262,9 @@ struct nn_wrun {
 /* Bytes of the transformed, packed weights and of the scratch per thread. */
 size_t nn_wino_weights_size(const struct nn_isa *isa, int64_t c, int64_t m);
 size_t nn_wino_scratch(const struct nn_wino *w);
+/* U = G g G^T of one 3x3 kernel g (in double), times scale: point xi at
+ * u[xi * stride]. */
+void nn_wino_u(const float *g, double scale, float *u, int64_t stride);
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);
 /* y (n images, [n][m][oh][ow]) = conv(x) + bias + res, then e->act; the

@@ -100,11 +100,8 @@ size_t nn_wino_scratch(const struct nn_wino *w)
     return (size_t)(36 * (w->sv + w->tb * w->mb)) * sizeof(float);
 }
 
-void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst)
+void nn_wino_u(const float *g, double scale, float *u, int64_t stride)
 {
-    int nr = isa->nr;
-    int64_t c = w->c, m = w->m;
-    memset(dst, 0, (size_t)(36 * w->su) * sizeof(float));
     static const double G[6][3] = {
         {1.0 / 4, 0, 0},
         {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -113,21 +110,23 @@ void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float
         {1.0 / 24, -1.0 / 12, 1.0 / 6},
         {0, 0, 1},
     };
-    for (int64_t j = 0; j < m; j++) {
-        double s = scale ? scale[j] : 1.0;
-        for (int64_t k = 0; k < c; k++) {
-            const float *gk = g + (j * c + k) * 9;
-            double t[6][3];
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 3; b++)
-                    t[a][b] = G[a][0] * gk[b] + G[a][1] * gk[3 + b] + G[a][2] * gk[6 + b];
-            /* B panel element (k, j) of matrix xi */
-            float *p = dst + (j / nr) * nr * c + k * nr + j % nr;
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++)
-                    p[(a * 6 + b) * w->su] = (float)(s * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
-        }
-    }
+    double t[6][3];
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 3; b++)
+            t[a][b] = G[a][0] * g[b] + G[a][1] * g[3 + b] + G[a][2] * g[6 + b];
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++)
+            u[(a * 6 + b) * stride] = (float)(scale * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
+}
+
+void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst)
+{
+    int nr = isa->nr;
+    int64_t c = w->c, m = w->m;
+    memset(dst, 0, (size_t)(36 * w->su) * sizeof(float));
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t k = 0; k < c; k++) /* B panel element (k, j) of matrix xi */
+            nn_wino_u(g + (j * c + k) * 9, scale ? scale[j] : 1.0, dst + (j / nr) * nr * c + k * nr + j % nr, w->su);
 }
 
 void nn_wino_run(const struct nn_isa *isa, struct nn_pool *pool, int threads, const struct nn_wino *w,

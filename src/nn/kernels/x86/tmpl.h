@@ -561,14 +561,14 @@ static void bpool(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t
  * products). */
 static inline vf bdw_edge(const struct nn_bdw *p, const float *x, const float *w, vf acc, int64_t oy, int64_t ox)
 {
-    for (int ky = 0; ky < p->kh; ky++) {
-        int64_t iy = oy * p->sh - p->pt + (int64_t)ky * p->dh;
+    for (int ky = 0; ky < p->d.kh; ky++) {
+        int64_t iy = oy * p->d.sh - p->pt + (int64_t)ky * p->d.dh;
         if (iy < 0 || iy >= p->ih)
             continue;
-        for (int kx = 0; kx < p->kw; kx++) {
-            int64_t ix = ox * p->sw - p->pl + (int64_t)kx * p->dw;
-            if (ix >= 0 && ix < p->xw)
-                acc += vld(w + (ky * p->kw + kx) * VL) * vld(x + (iy * p->xw + ix) * VL);
+        for (int kx = 0; kx < p->d.kw; kx++) {
+            int64_t ix = ox * p->d.sw - p->pl + (int64_t)kx * p->d.dw;
+            if (ix >= 0 && ix < p->d.xw)
+                acc += vld(w + (ky * p->d.kw + kx) * VL) * vld(x + (iy * p->d.xw + ix) * VL);
         }
     }
     return acc;
@@ -577,36 +577,36 @@ static inline vf bdw_edge(const struct nn_bdw *p, const float *x, const float *w
 static void bdw(const struct nn_bdw *p, const float *x, const float *w, const float *bias, const float *res, float *y,
                 int64_t oy0, int64_t oy1)
 {
-    int kv = p->kh * p->kw;
+    int kv = p->d.kh * p->d.kw;
     vf bv = bias ? vld(bias) : vset(0.0f), lo = vset(p->lo), hi = vset(p->hi);
-    int64_t sx = (int64_t)p->sw * VL;
+    int64_t sx = (int64_t)p->d.sw * VL;
     /* ox in [in0, in1): the window's columns all inside the row */
-    int64_t in0 = p->pl > 0 ? (p->pl + p->sw - 1) / p->sw : 0;
-    int64_t lastx = p->xw - 1 + p->pl - (int64_t)(p->kw - 1) * p->dw;
-    int64_t in1 = lastx < 0 ? 0 : lastx / p->sw + 1;
-    if (in1 > p->ow)
-        in1 = p->ow;
+    int64_t in0 = p->pl > 0 ? (p->pl + p->d.sw - 1) / p->d.sw : 0;
+    int64_t lastx = p->d.xw - 1 + p->pl - (int64_t)(p->d.kw - 1) * p->d.dw;
+    int64_t in1 = lastx < 0 ? 0 : lastx / p->d.sw + 1;
+    if (in1 > p->d.ow)
+        in1 = p->d.ow;
     if (in0 > in1)
         in0 = in1;
     for (int64_t oy = oy0; oy < oy1; oy++) {
-        float *yr = y + oy * p->ow * VL;
-        const float *rr = res ? res + oy * p->ow * VL : NULL;
-        int64_t iy0 = oy * p->sh - p->pt;
-        bool rows_in = iy0 >= 0 && iy0 + (int64_t)(p->kh - 1) * p->dh < p->ih;
-        int64_t a = rows_in ? in0 : p->ow, b = rows_in ? in1 : p->ow;
+        float *yr = y + oy * p->d.ow * VL;
+        const float *rr = res ? res + oy * p->d.ow * VL : NULL;
+        int64_t iy0 = oy * p->d.sh - p->pt;
+        bool rows_in = iy0 >= 0 && iy0 + (int64_t)(p->d.kh - 1) * p->d.dh < p->ih;
+        int64_t a = rows_in ? in0 : p->d.ow, b = rows_in ? in1 : p->d.ow;
         for (int64_t ox = 0; ox < a; ox++) {
             vf t = bdw_edge(p, x, w, bv, oy, ox);
             if (rr)
                 t += vld(rr + ox * VL);
             vst(yr + ox * VL, vact(t, p->act, lo, hi));
         }
-        const float *xr = x + iy0 * p->xw * VL;
+        const float *xr = x + iy0 * p->d.xw * VL;
         int64_t ox = a;
         for (; ox + 4 <= b; ox += 4) {
             vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
             for (int t = 0; t < kv; t++) {
-                int ky = t / p->kw, kx = t % p->kw;
-                const float *q = xr + (ky * p->dh * p->xw + ox * p->sw - p->pl + kx * p->dw) * VL;
+                int ky = t / p->d.kw, kx = t % p->d.kw;
+                const float *q = xr + (ky * p->d.dh * p->d.xw + ox * p->d.sw - p->pl + kx * p->d.dw) * VL;
                 vf wv = vld(w + t * VL);
                 a0 += wv * vld(q);
                 a1 += wv * vld(q + sx);
@@ -624,12 +624,13 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
             vst(yr + (ox + 2) * VL, vact(a2, p->act, lo, hi));
             vst(yr + (ox + 3) * VL, vact(a3, p->act, lo, hi));
         }
-        for (; ox < p->ow; ox++) { /* the interior's last few, then the right edge */
+        for (; ox < p->d.ow; ox++) { /* the interior's last few, then the right edge */
             vf t = ox < b ? bv : bdw_edge(p, x, w, bv, oy, ox);
             if (ox < b)
                 for (int q = 0; q < kv; q++) {
-                    int ky = q / p->kw, kx = q % p->kw;
-                    t += vld(w + q * VL) * vld(xr + (ky * p->dh * p->xw + ox * p->sw - p->pl + kx * p->dw) * VL);
+                    int ky = q / p->d.kw, kx = q % p->d.kw;
+                    int64_t col = ox * p->d.sw - p->pl + kx * p->d.dw;
+                    t += vld(w + q * VL) * vld(xr + (ky * p->d.dh * p->d.xw + col) * VL);
                 }
             if (rr)
                 t += vld(rr + ox * VL);
