@@ -221,6 +221,16 @@ struct coffer_net_server_config {
     struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here
                                          * (once per registry: a second server in the same
                                          * registry gets COFFER_E_EXISTS); must outlive it */
+    /* optional: called on each worker's thread at the end of every turn of
+     * its loop (after the callbacks of the events one wait returned, before
+     * the next wait; also before the first), as Redis's beforeSleep: work
+     * the turn's handlers collected can run here at once, e.g. the requests
+     * of every ready connection as one batch. Answers finished on a
+     * worker's own thread (here or in a handler) are sent after the hook
+     * without a wake-up; the hook is called again while sending them
+     * started new requests. */
+    void (*turn_hook)(void *arg);
+    void *turn_hook_arg;
 };
 
 struct coffer_net_server;

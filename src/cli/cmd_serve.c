@@ -600,7 +600,9 @@ int cmd_serve(int argc, char **argv)
                                               .decode_gzip_bodies = true, .handler = serve_rest_handler,
                                               .handler_arg = &ctx,
                                               .grpc_handler = i == 0 ? serve_grpc_handler : NULL,
-                                              .grpc_handler_arg = &ctx};
+                                              .grpc_handler_arg = &ctx,
+                                              /* batching: a turn's requests are queued together */
+                                              .turn_hook = ctx.batching ? serve_turn_end : NULL};
         if (i == 0) {
             /* gRPC: TF Serving's caps (INT32_MAX both ways unless told);
              * memory is bounded per connection by net/ (h2.c) */

@@ -65,6 +65,7 @@ struct serve_loaded {
     size_t n_in, n_out;
     struct coffer_serve_signature sig;
     struct coffer_serve_batcher *batcher; /* NULL without batching */
+    atomic_uint_fast64_t item_ns;     /* batching: ns per item of the last batch run (0: none yet) */
 };
 
 /* One predict request on its way: from the handler through (maybe) a
@@ -87,6 +88,7 @@ struct serve_job {
     struct coffer_net_pending *pending;
     struct coffer_net_response *resp;
     struct coffer_net_grpc_reply *reply;
+    struct serve_job *held_next;                 /* serve_turn_end's list */
 };
 
 /* serve_model.c */
@@ -95,6 +97,9 @@ extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx *
  * (then the answer comes from a batch thread through job->pending, which
  * the caller has made). Either way the job is answered and freed. */
 void serve_job_run(struct serve_job *job);
+/* The network workers' turn hook (coffer_net_server_config.turn_hook):
+ * queue the batching jobs the turn collected, together. */
+void serve_turn_end(void *arg);
 /* Move req's inputs into job in sig's order (the caller checked their
  * names against sig). */
 void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_signature *sig,

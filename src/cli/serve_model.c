@@ -222,6 +222,64 @@ static enum coffer_err check_inputs(struct serve_job *job)
     return COFFER_OK;
 }
 
+/* Batching jobs a network thread's loop turn collected (oldest first),
+ * handled together when the turn ends (serve_turn_end), so that the
+ * requests of every connection that was ready form one batch. Only on
+ * threads that call serve_turn_end. */
+static _Thread_local struct serve_job *held, *held_last;
+static _Thread_local bool turn_thread;
+static _Thread_local size_t turn_index; /* which batch thread's instances an inline run takes */
+static atomic_size_t turn_threads;
+
+/* A batch expected to take at most this long runs on the network thread
+ * that collected it: a hand-off to a batch thread and back (two wake-ups)
+ * costs about as much as a small model's run. */
+#define SERVE_INLINE_NS 1000000u
+
+/* see serve_cli.h */
+void serve_turn_end(void *arg)
+{
+    (void)arg;
+    if (!turn_thread) {
+        turn_thread = true;
+        turn_index = atomic_fetch_add(&turn_threads, 1);
+    }
+    while (held != NULL) {
+        /* the first job's version: its jobs leave the list as one group
+         * (the jobs hold the version, so its batcher is there meanwhile) */
+        struct serve_loaded *ld = held->ld;
+        struct coffer_serve_batch_task *tasks = NULL, **tail = &tasks;
+        struct serve_job **link = &held, *last = NULL;
+        size_t items = 0;
+        for (struct serve_job *j = held; j != NULL; j = *link) {
+            if (j->ld != ld) {
+                last = j;
+                link = &j->held_next;
+                continue;
+            }
+            *link = j->held_next;
+            *tail = &j->task;
+            tail = &j->task.next;
+            j->task.next = NULL;
+            items += j->task.size;
+        }
+        held_last = last;
+        uint64_t item_ns = atomic_load_explicit(&ld->item_ns, memory_order_relaxed);
+        if (ld->ctx->bcfg.batch_timeout_micros == 0 && item_ns != 0 && item_ns * items <= SERVE_INLINE_NS) {
+            coffer_serve_batcher_run_here(ld->batcher, turn_index, tasks);
+            continue;
+        }
+        /* queued, waking the batch threads once, with the last */
+        while (tasks != NULL) {
+            struct coffer_serve_batch_task *next = tasks->next;
+            struct serve_job *job = (struct serve_job *)tasks;
+            if (coffer_serve_batcher_submit_ex(ld->batcher, tasks, next == NULL, &job->st) != COFFER_OK)
+                serve_job_finish(job);
+            tasks = next;
+        }
+    }
+}
+
 /* see serve_cli.h */
 void serve_job_run(struct serve_job *job)
 {
@@ -231,6 +289,19 @@ void serve_job_run(struct serve_job *job)
         return;
     }
     if (ld->batcher != NULL) {
+        if (turn_thread) {
+            if (coffer_serve_batcher_check(ld->batcher, job->task.size, &job->st) != COFFER_OK) {
+                serve_job_finish(job);
+                return;
+            }
+            job->held_next = NULL;
+            if (held_last != NULL)
+                held_last->held_next = job;
+            else
+                held = job;
+            held_last = job;
+            return; /* queued at the turn's end; a batch thread answers it */
+        }
         if (coffer_serve_batcher_submit(ld->batcher, &job->task, &job->st) != COFFER_OK)
             serve_job_finish(job);
         return; /* a batch thread answers it */
@@ -248,9 +319,9 @@ void serve_job_run(struct serve_job *job)
 /* The batcher's runner: split the batch into runs of compatible requests. */
 static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count, size_t items)
 {
-    (void)items;
     struct serve_loaded *ld = arg;
     const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    uint64_t t0 = coffer_now_ns();
     struct serve_job **jobs = coffer_mallocarray(count, sizeof(*jobs));
     size_t n = 0;
     for (struct coffer_serve_batch_task *t = tasks; t != NULL; t = t->next) {
@@ -296,6 +367,9 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
         pthread_mutex_unlock(&in->mu);
         s = e;
     }
+    /* what an item costs (serve_turn_end decides by it where batches run) */
+    if (n > 0 && items > 0)
+        atomic_store_explicit(&ld->item_ns, (coffer_now_ns() - t0) / items, memory_order_relaxed);
     /* answer every task, in arrival order (next is read before the job goes) */
     for (struct coffer_serve_batch_task *t = tasks; t != NULL;) {
         struct coffer_serve_batch_task *next = t->next;

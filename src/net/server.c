@@ -20,6 +20,12 @@
  * Deferred answers: a handler may defer; the answer is finished on any
  * thread into the worker's mutex-guarded queue plus a byte on its wake pipe,
  * and sent by the worker (an HTTP/1.1 connection stops reading meanwhile).
+ * An answer finished on the worker's own thread goes into a list only that
+ * thread touches and is sent when the loop turn ends, without a wake-up.
+ * The loop runs a turn at a time (EVLOOP_ONCE: one wait, its callbacks);
+ * after each, the caller's turn hook runs (work the turn's handlers
+ * collected, such as one batch of every ready connection's request), then
+ * the answers finished on the thread are sent.
  * A pending answer holds no reference to its connection: the connection
  * clears the pending's pointer when it closes, so a late answer is dropped.
  *
@@ -116,6 +122,8 @@ struct coffer_net__worker {
     pthread_mutex_t qlock;
     bool qlock_ready;
     struct coffer_net_pending *queue;
+    struct coffer_net_pending *local; /* finished on this worker's own thread (no lock, no wake-up) */
+    bool stop_loop;                   /* the loop must end (worker_break) */
     int wake_pipe[2];
     struct event *wake_ev;
     pthread_t thread;
@@ -217,6 +225,14 @@ void coffer_net__conn_log(struct coffer_net__conn *c, const char *method, const 
 
 /* ------------------------------------------------------------- connections */
 
+/* End the worker's loop. worker_main runs the loop a turn at a time, so a
+ * break from outside event_base_loop (from the turn's end) is kept too. */
+static void worker_break(struct coffer_net__worker *w)
+{
+    w->stop_loop = true;
+    event_base_loopbreak(w->base);
+}
+
 static void conn_close(struct coffer_net__conn *c)
 {
     struct coffer_net__worker *w = c->w;
@@ -243,7 +259,7 @@ static void conn_close(struct coffer_net__conn *c)
     coffer_free(c);
     ERR_clear_error();
     if (w->draining && w->nconns == 0)
-        event_base_loopbreak(w->base);
+        worker_break(w);
 }
 
 /* Close now if nothing is pending, otherwise once output drains. */
@@ -786,12 +802,22 @@ struct coffer_net_grpc_reply *coffer_net_pending_grpc_reply(struct coffer_net_pe
 
 struct coffer_net_response *coffer_net_pending_response(struct coffer_net_pending *p) { return &p->resp; }
 
+/* The worker whose loop runs on this thread (NULL elsewhere). */
+static _Thread_local struct coffer_net__worker *this_worker;
+
 /* see coffer/net.h */
 void coffer_net_pending_finish(struct coffer_net_pending *p)
 {
     if (p == NULL)
         return;
     struct coffer_net__worker *w = p->w;
+    if (w == this_worker) {
+        /* finished on the worker's own thread (in a callback or at the
+         * turn's end): sent when the turn ends, without lock or wake-up */
+        p->qnext = w->local;
+        w->local = p;
+        return;
+    }
     pthread_mutex_lock(&w->qlock);
     p->qnext = w->queue;
     w->queue = p;
@@ -835,18 +861,9 @@ static void deliver(struct coffer_net_pending *p)
     pending_free(p);
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+/* Send a newest-first list of finished answers, oldest first. */
+static void deliver_list(struct coffer_net_pending *list)
 {
-    (void)what;
-    struct coffer_net__worker *w = arg;
-    char b[64];
-    while (read(fd, b, sizeof(b)) > 0) {
-    }
-    pthread_mutex_lock(&w->qlock);
-    struct coffer_net_pending *list = w->queue;
-    w->queue = NULL;
-    pthread_mutex_unlock(&w->qlock);
-    /* the queue is newest first: answer in the order they were finished */
     struct coffer_net_pending *fifo = NULL;
     while (list != NULL) {
         struct coffer_net_pending *next = list->qnext;
@@ -858,6 +875,37 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
         struct coffer_net_pending *next = fifo->qnext;
         deliver(fifo);
         fifo = next;
+    }
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct coffer_net__worker *w = arg;
+    char b[64];
+    while (read(fd, b, sizeof(b)) > 0) {
+    }
+    pthread_mutex_lock(&w->qlock);
+    struct coffer_net_pending *list = w->queue;
+    w->queue = NULL;
+    pthread_mutex_unlock(&w->qlock);
+    deliver_list(list);
+}
+
+/* The end of a loop turn: the turn hook (which may finish answers, e.g.
+ * batches it runs), then the answers finished on this thread; sending
+ * them may start pipelined requests, so again until nothing is left. */
+static void turn_end(struct coffer_net__worker *w)
+{
+    const struct coffer_net_server_config *cfg = &w->srv->cfg;
+    for (;;) {
+        if (cfg->turn_hook != NULL)
+            cfg->turn_hook(cfg->turn_hook_arg);
+        struct coffer_net_pending *list = w->local;
+        w->local = NULL;
+        if (list == NULL)
+            break;
+        deliver_list(list);
     }
 }
 
@@ -890,7 +938,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     struct coffer_net__worker *w = arg;
     while (w->conns != NULL)
         conn_close(w->conns);
-    event_base_loopbreak(w->base);
+    worker_break(w);
 }
 
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
@@ -926,7 +974,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         c = next;
     }
     if (w->nconns == 0) {
-        event_base_loopbreak(w->base);
+        worker_break(w);
         return;
     }
     struct timeval tv = ms_tv(atomic_load(&w->srv->grace_ms));
@@ -1082,6 +1130,11 @@ static void worker_teardown(struct coffer_net__worker *w)
         pthread_mutex_destroy(&w->qlock);
         w->qlock_ready = false;
     }
+    while (w->local != NULL) {
+        struct coffer_net_pending *next = w->local->qnext;
+        pending_free(w->local);
+        w->local = next;
+    }
     for (int i = 0; i < 2; i++)
         if (w->wake_pipe[i] >= 0)
             close(w->wake_pipe[i]);
@@ -1215,14 +1268,24 @@ fail:
 
 uint16_t coffer_net_server_port(const struct coffer_net_server *s) { return s != NULL ? s->port : 0; }
 
+/* The worker's loop, a turn at a time (each turn waits for events and runs
+ * their callbacks), with turn_end after each, as Redis's beforeSleep. */
 static void *worker_main(void *arg)
 {
     struct coffer_net__worker *w = arg;
-    event_base_dispatch(w->base);
+    this_worker = w;
+    for (;;) {
+        turn_end(w);
+        if (w->stop_loop || event_base_loop(w->base, EVLOOP_ONCE) != 0)
+            break;
+    }
+    turn_end(w);
     /* A bufferevent freed from inside one of its own callbacks is finalized
      * by a callback the loop runs later; the loop broke before that, so run
      * what is pending once more (without waiting). */
     event_base_loop(w->base, EVLOOP_NONBLOCK);
+    turn_end(w);
+    this_worker = NULL;
     return NULL;
 }
 
