@@ -844,11 +844,16 @@ void coffer_net_pending_finish(struct coffer_net_pending *p)
         return;
     }
     pthread_mutex_lock(&w->qlock);
+    bool first = w->queue == NULL;
     p->qnext = w->queue;
     w->queue = p;
     pthread_mutex_unlock(&w->qlock);
-    ssize_t n = write(w->wake_pipe[1], "p", 1);
-    (void)n; /* a full pipe already holds a wake-up */
+    /* one wake-up per batch of answers: the worker takes the whole queue
+     * after reading the pipe, so only a push onto an empty queue needs one */
+    if (first) {
+        ssize_t n = write(w->wake_pipe[1], "p", 1);
+        (void)n; /* a full pipe already holds a wake-up */
+    }
 }
 
 static void pending_free(struct coffer_net_pending *p)

@@ -232,12 +232,12 @@ enum coffer_err coffer_serve_batcher_submit_ex(struct coffer_serve_batcher *b, s
         b->unwoken++;
     }
     b->depth++;
+    if (b->cfg.queue_depth != NULL)
+        coffer_net_gauge_add(b->cfg.queue_depth, 1);
 out:
     if (wake_now)
         wake(b);
-    pthread_mutex_unlock(&b->mu);
-    if (r == COFFER_OK && b->cfg.queue_depth != NULL)
-        coffer_net_gauge_add(b->cfg.queue_depth, 1);
+    pthread_mutex_unlock(&b->mu); /* the task may run, and b go, from here on */
     return r;
 }
 
