@@ -602,6 +602,11 @@ struct coffer_serve_loader {
     /* Free what load made; called once no request holds the servable (and
      * for everything still loaded at coffer_serve_registry_free). */
     void (*unload)(void *arg, struct coffer_serve_servable *sv);
+    /* Optional: the versions' states may have changed (called after each
+     * poll pass, unload of idle versions and config reload, on the thread
+     * that did it, without the registry's locks), e.g. to tell health
+     * watchers. */
+    void (*changed)(void *arg);
     void *arg;
 };
 

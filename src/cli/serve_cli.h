@@ -45,6 +45,9 @@ struct serve_ctx {
     struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
     bool allow_reload;                  /* --allow_reload_config */
     struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
+    pthread_mutex_t watch_mu;
+    struct serve_watch *watches;        /* grpc.health.v1.Health/Watch calls under way */
+    size_t n_watches;
 };
 
 /* A copy of the model that one thread runs at a time. */
@@ -111,6 +114,9 @@ void serve_job_finish(struct serve_job *job);
 struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *name);
 
 /* serve_api.c */
+/* The registry's changed hook: send health watchers their services' new
+ * statuses. */
+void serve_health_changed(void *arg);
 enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp);
 enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call *call,
                                    struct coffer_net_grpc_reply *reply);

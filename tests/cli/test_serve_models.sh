@@ -152,8 +152,18 @@ mkdir -p models/other/9 && head -c 100000 /dev/urandom > models/other/9/model.on
 wait_log "model other version 9 failed to load" serve.log
 "${C[@]}" "$U/v1/models/other/versions/9" > /dev/null; has '"error_code": "' body "failed version has its error in the status"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/other:predict")" = 200 ] || bad "version 8 keeps serving next to a broken 9"
+# a health Watch open at a graceful stop hears NOT_SERVING and ends UNAVAILABLE, and does not hold the stop
+client "$G" watchstop:watching.flag > watchstop.out 2>&1 &
+wpid=$!
+for _ in $(seq 200); do [ -s watching.flag ] && break; sleep 0.05; done
+[ -s watching.flag ] && ok || bad "the Watch client did not start: $(head -3 watchstop.out)"
+t0=$(date +%s)
 stop_all
+[ $(($(date +%s) - t0)) -lt 8 ] && ok || bad "an open Watch held the graceful stop"
+if wait "$wpid"; then ok; else bad "Watch at the stop: $(grep -v '^grpc_client: [0-9]' watchstop.out | head -3)"; fi
 has "serve: stopped" serve.log "graceful stop"
+has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=1 ' serve.log "access log: a cancelled Watch"
+has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=14 ' serve.log "access log: a Watch ended by the stop"
 # at start-up a broken version is fatal (as in TF Serving), and named
 expect 1 "start with a broken latest version" -- "$coffer" serve --model_config_file models.config \
   --tls-cert server.crt --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
