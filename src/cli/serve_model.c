@@ -15,8 +15,12 @@
  * agree in everything but dimension 0 into one run (padded with zero rows to
  * the next allowed_batch_sizes entry when that list is given), and splits
  * every output along dimension 0 again. Each batch thread has an instance
- * per allowed batch size (made on first use), because nn re-plans, and
- * re-packs its weights, whenever an input shape changes.
+ * per allowed batch size (made at load and warmed at its size when the
+ * version has warm-up records, else on first use), because nn re-plans,
+ * and re-packs its weights, whenever an input shape changes. Network
+ * threads collect the batching requests of a loop turn and queue them
+ * together at its end (serve_turn_end); a small model's batches then run
+ * right there, on the network thread.
  *
  * Invariants: I1 an instance runs under its lock, and its outputs (which
  * live in its arena) are copied out before the lock goes. I2 every job that
@@ -206,7 +210,7 @@ static enum coffer_err check_inputs(struct serve_job *job)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
                                            "input %s has rank %zu; at most %d", ld->inputs[i].alias, t->rank,
                                            COFFER_NN_MAX_RANK);
-        if (ld->batcher == NULL)
+        if (!ld->ctx->batching)
             continue;
         if (t->rank == 0 || t->dims[0] < 1)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
@@ -351,8 +355,8 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
                 break;
             }
         /* this thread's instance for this batch size: planned for it once,
-         * loaded on first use (nn re-plans, and re-packs weights, whenever
-         * the input shape changes) */
+         * made at warm-up or on first use (nn re-plans, and re-packs
+         * weights, whenever the input shape changes) */
         struct serve_instance *in = &ld->inst[(thread * slots + slot) % ld->n_inst];
         pthread_mutex_lock(&in->mu);
         enum coffer_err r = COFFER_OK;
@@ -434,8 +438,39 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
             }
 }
 
-/* One warm-up request on every instance made so far. */
-static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index)
+/* Run a warm-up job on inst (made here if it is not yet), as a batch of
+ * padded items (its own size, or more: zero rows added; 0 without
+ * batching); false with job->st set when it failed. */
+static bool warm_instance(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job *job, size_t padded)
+{
+    pthread_mutex_lock(&inst->mu);
+    enum coffer_err r = COFFER_OK;
+    if (inst->nn == NULL) {
+        struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+        r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &inst->nn);
+    }
+    if (r == COFFER_OK)
+        run_group(ld, inst, &job, 1, padded);
+    else
+        fail_all(&job, 1, r);
+    pthread_mutex_unlock(&inst->mu);
+    if (job->out != NULL)
+        coffer_serve_tensors_free(job->out, ld->n_out);
+    job->out = NULL;
+    return job->st.code == COFFER_SERVE_OK;
+}
+
+/* One warm-up request on every instance that serves it. Without batching
+ * those are the --model_instances copies. With batching they are every
+ * batch thread's instances (made now, at load, instead of on first use),
+ * each run at the batch size it serves: the request padded with zero rows
+ * to that allowed_batch_sizes entry (sizes below the request's are
+ * skipped: such a batch never holds it), as a batch of it would run, so
+ * that nn has planned, and packed its weights, for the shapes serving
+ * will use. A request larger than max_batch_size fails, as serving it
+ * would. *warmed counts the runs. */
+static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index,
+                                  size_t *warmed)
 {
     struct serve_job job;
     memset(&job, 0, sizeof(job));
@@ -457,18 +492,28 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
         r = check_inputs(&job);
     }
     coffer_serve_predict_request_free(&req);
-    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
-        if (ld->inst[i].nn == NULL)
-            continue; /* made later, on first use (batching) */
-        pthread_mutex_lock(&ld->inst[i].mu);
-        struct serve_job *jp = &job;
-        run_group(ld, &ld->inst[i], &jp, 1, 0);
-        pthread_mutex_unlock(&ld->inst[i].mu);
-        if (job.out != NULL)
-            coffer_serve_tensors_free(job.out, ld->n_out);
-        job.out = NULL;
-        if (job.st.code != COFFER_SERVE_OK)
-            r = COFFER_E_INVALID_ARG;
+    const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    if (r == COFFER_OK && ld->ctx->batching && job.task.size > (size_t)bc->max_batch_size)
+        r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT,
+                                    "Task size %zu is larger than maximum input batch size %lld", job.task.size,
+                                    (long long)bc->max_batch_size);
+    if (r == COFFER_OK && !ld->ctx->batching) {
+        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++, (*warmed)++)
+            if (!warm_instance(ld, &ld->inst[i], &job, 0))
+                r = COFFER_E_INVALID_ARG;
+    } else if (r == COFFER_OK) {
+        size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
+        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
+            size_t padded = job.task.size; /* a batch of this request alone */
+            if (bc->allowed_batch_size_count > 0) {
+                padded = (size_t)bc->allowed_batch_sizes[i % slots];
+                if (padded < job.task.size)
+                    continue; /* batches of this size never hold it */
+            }
+            if (!warm_instance(ld, &ld->inst[i], &job, padded))
+                r = COFFER_E_INVALID_ARG;
+            (*warmed)++;
+        }
     }
     for (size_t i = 0; i < job.n_in; i++)
         coffer_serve_tensor_free(&job.in[i]);
@@ -482,9 +527,10 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
  * predict_log ones), a protected file like the model (plain with
  * --plain-model), once on every instance, before the version is
  * AVAILABLE. No file: nothing to do, as in TF. A failure fails the load. */
-static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, size_t *records)
+static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, size_t *records, size_t *runs)
 {
     *records = 0;
+    *runs = 0;
     const char *slash = strrchr(model_path, '/');
     char path[4096];
     int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
@@ -505,7 +551,7 @@ static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, s
     if ((r = coffer_serve_warmup_parse(bytes->data, bytes->size, &recs, &n)) != COFFER_OK)
         coffer_err_context("%s", path);
     for (size_t i = 0; i < n && r == COFFER_OK; i++)
-        if ((r = warmup_one(ld, &recs[i], i)) != COFFER_OK)
+        if ((r = warmup_one(ld, &recs[i], i, runs)) != COFFER_OK)
             coffer_err_context("%s", path);
     coffer_free(recs);
     coffer_secret_free(bytes);
@@ -568,10 +614,10 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
                                               .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
                                               .input_count = ld->n_in, .outputs = ld->outputs,
                                               .output_count = ld->n_out};
-    size_t warm = 0;
+    size_t warm = 0, warm_runs = 0;
     uint64_t tw = coffer_now_ns();
     if (r == COFFER_OK && ctx->warmup)
-        r = warmup(ld, path, &warm);
+        r = warmup(ld, path, &warm, &warm_runs);
     tw = coffer_now_ns() - tw;
     if (r == COFFER_OK && ctx->batching) {
         const struct coffer_serve_batching_config *bc = &ctx->bcfg;
@@ -601,9 +647,15 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
                 ctx->batching ? ", batching" : "");
-    if (warm > 0)
-        coffer_info("serve: model %s version %lld warmed up with %zu request%s in %.1f ms", model->name,
-                    (long long)version, warm, warm == 1 ? "" : "s", (double)tw / 1e6);
+    if (warm > 0) {
+        size_t made = 0;
+        for (size_t i = 0; i < ld->n_inst; i++)
+            made += ld->inst[i].nn != NULL;
+        coffer_info("serve: model %s version %lld warmed up with %zu request%s in %.1f ms (%zu runs on %zu "
+                    "instance%s)",
+                    model->name, (long long)version, warm, warm == 1 ? "" : "s", (double)tw / 1e6, warm_runs, made,
+                    made == 1 ? "" : "s");
+    }
     return COFFER_OK;
 }
 

@@ -180,6 +180,21 @@ wait_log "gRPC on port" batch1.log
 has "batching on" batch1.log "batching announced"
 if BATCHING=1 client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
 stop_all
+# with batching, warm-up makes and warms every batch thread's instances at load, each at the batch
+# size it serves (records of 1 and 4 items; sizes 2 and 8 on 2 threads: 1->2, 1->8, 4->8 per thread)
+printf 'max_batch_size { value: 8 }\nnum_batch_threads { value: 2 }\nallowed_batch_sizes: [2, 8]\n' > warmbatch.cfg
+G=$(port); R=$(port)
+timeout 100 "$coffer" serve --model_base_path models/other --model_name other --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --enable_batching --batching_parameters_file warmbatch.cfg \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > warmbatch.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" warmbatch.log
+has "model other version 7 warmed up with 2 requests in [0-9.]* ms (6 runs on 4 instances)" warmbatch.log \
+  "batch threads' instances warmed at load"
+UW="https://localhost:$R"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "$UW/v1/models/other:predict")" = 200 ] &&
+  has '"predictions"' body "a predict after the batched warm-up" || bad "predict after the batched warm-up"
+stop_all
 # ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
 # flood is partly refused, never queued without bound
 printf 'max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\nnum_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1 }\n' > batching.cfg
