@@ -155,7 +155,7 @@ wait_log "model other version 9 failed to load" serve.log
 # a health Watch open at a graceful stop hears NOT_SERVING and ends UNAVAILABLE, and does not hold the stop
 client "$G" watchstop:watching.flag > watchstop.out 2>&1 &
 wpid=$!
-for _ in $(seq 200); do [ -s watching.flag ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s watching.flag ] && break; sleep 0.05; done
 [ -s watching.flag ] && ok || bad "the Watch client did not start: $(head -3 watchstop.out)"
 t0=$(date +%s)
 stop_all
