@@ -542,6 +542,57 @@ static void *produce(void *arg)
     return NULL;
 }
 
+/* A network thread's way in: tasks queued without waking the batch threads
+ * wait (until a wake or a thread is awake anyway), then one wake-up runs
+ * them as one batch; run_here runs a list on the calling thread, cut at
+ * max_batch_size items, before it returns. */
+static void test_batcher_quiet_and_here(void **state)
+{
+    (void)state;
+    struct runner rn = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct coffer_serve_batcher_config bc = {.max_batch_size = 4, .batch_timeout_us = 0, .num_threads = 1,
+                                             .max_enqueued_batches = 3, .run = run_batch, .arg = &rn};
+    struct coffer_serve_batcher *b;
+    assert_int_equal(coffer_serve_batcher_new(&bc, &b), COFFER_OK);
+    struct job j[8];
+    memset(j, 0, sizeof(j));
+    struct coffer_serve_status st;
+    usleep(20000); /* the batch thread is asleep */
+    for (int i = 0; i < 3; i++) {
+        j[i].task.size = 1;
+        assert_int_equal(coffer_serve_batcher_submit_ex(b, &j[i].task, false, &st), COFFER_OK);
+    }
+    usleep(50000);
+    assert_int_equal(done_of(&rn), 0); /* nobody was woken */
+    assert_int_equal(coffer_serve_batcher_depth(b), 3);
+    j[3].task.size = 1;
+    assert_int_equal(coffer_serve_batcher_submit_ex(b, &j[3].task, true, &st), COFFER_OK);
+    for (int i = 0; i < 500 && done_of(&rn) < 4; i++)
+        usleep(1000);
+    assert_int_equal(done_of(&rn), 4);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(batch_of(&rn, &j[i]), batch_of(&rn, &j[0])); /* one batch */
+    /* a quiet submit that is refused still wakes when asked: size 5 > 4 */
+    j[4].task.size = 5;
+    assert_int_not_equal(coffer_serve_batcher_submit_ex(b, &j[4].task, true, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_INVALID_ARGUMENT);
+    assert_int_not_equal(coffer_serve_batcher_check(b, 5, &st), COFFER_OK);
+    assert_int_equal(coffer_serve_batcher_check(b, 4, &st), COFFER_OK);
+    /* run here: 3 | 2 + 1, on this thread, done when it returns */
+    j[5].task.size = 3;
+    j[6].task.size = 2;
+    j[7].task.size = 1;
+    j[5].task.next = &j[6].task;
+    j[6].task.next = &j[7].task;
+    j[7].task.next = NULL;
+    coffer_serve_batcher_run_here(b, 7, &j[5].task);
+    assert_int_equal(done_of(&rn), 7);
+    assert_int_not_equal(batch_of(&rn, &j[5]), batch_of(&rn, &j[6]));
+    assert_int_equal(batch_of(&rn, &j[6]), batch_of(&rn, &j[7]));
+    assert_int_equal(coffer_serve_batcher_depth(b), 0);
+    coffer_serve_batcher_free(b);
+}
+
 static void test_batcher_concurrent(void **state)
 {
     (void)state;
@@ -579,6 +630,7 @@ int test_registry_main(void)
         cmocka_unit_test(test_registry_policies_and_polling),
         cmocka_unit_test(test_batcher),
         cmocka_unit_test(test_batcher_concurrent),
+        cmocka_unit_test(test_batcher_quiet_and_here),
     };
     return cmocka_run_group_tests_name("serve_registry", tests, NULL, NULL);
 }
