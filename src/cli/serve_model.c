@@ -177,6 +177,25 @@ static void run_group(struct serve_loaded *ld, struct serve_instance *inst, stru
         fail_all(jobs, k, r);
 }
 
+/* Run jobs[0..k) as run_group does on inst, under its lock, making the
+ * instance first if it is not yet (batch threads' instances are made at
+ * warm-up or on first use). */
+static void run_on(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job **jobs, size_t k,
+                   size_t padded)
+{
+    pthread_mutex_lock(&inst->mu);
+    enum coffer_err r = COFFER_OK;
+    if (inst->nn == NULL) {
+        struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+        r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &inst->nn);
+    }
+    if (r == COFFER_OK)
+        run_group(ld, inst, jobs, k, padded);
+    else
+        fail_all(jobs, k, r);
+    pthread_mutex_unlock(&inst->mu);
+}
+
 /* Which instance runs now: the first free one, else wait for one. */
 static struct serve_instance *take_instance(struct serve_loaded *ld)
 {
@@ -357,18 +376,7 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
         /* this thread's instance for this batch size: planned for it once,
          * made at warm-up or on first use (nn re-plans, and re-packs
          * weights, whenever the input shape changes) */
-        struct serve_instance *in = &ld->inst[(thread * slots + slot) % ld->n_inst];
-        pthread_mutex_lock(&in->mu);
-        enum coffer_err r = COFFER_OK;
-        if (in->nn == NULL) {
-            struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
-            r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &in->nn);
-        }
-        if (r == COFFER_OK)
-            run_group(ld, in, jobs + s, e - s, padded);
-        else
-            fail_all(jobs + s, e - s, r);
-        pthread_mutex_unlock(&in->mu);
+        run_on(ld, &ld->inst[(thread * slots + slot) % ld->n_inst], jobs + s, e - s, padded);
         s = e;
     }
     /* what an item costs (serve_turn_end decides by it where batches run) */
@@ -443,17 +451,7 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
  * batching); false with job->st set when it failed. */
 static bool warm_instance(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job *job, size_t padded)
 {
-    pthread_mutex_lock(&inst->mu);
-    enum coffer_err r = COFFER_OK;
-    if (inst->nn == NULL) {
-        struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
-        r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &inst->nn);
-    }
-    if (r == COFFER_OK)
-        run_group(ld, inst, &job, 1, padded);
-    else
-        fail_all(&job, 1, r);
-    pthread_mutex_unlock(&inst->mu);
+    run_on(ld, inst, &job, 1, padded);
     if (job->out != NULL)
         coffer_serve_tensors_free(job->out, ld->n_out);
     job->out = NULL;

@@ -430,8 +430,11 @@ void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending 
     if (st == NULL || st->pending != p)
         return; /* the stream was reset or closed meanwhile */
     if (msgs->size > 0) {
-        /* server streaming: the messages go out now, the trailers later */
-        if (coffer_buf_put(&st->out, msgs->data, msgs->size) != COFFER_OK) {
+        /* server streaming: the messages go out now, the trailers later;
+         * a client that does not read them (its window stays shut) is cut
+         * off at OUT_HIGH held for the stream (the reset tells the owner) */
+        if (st->out.size - st->out_off + msgs->size > OUT_HIGH ||
+            coffer_buf_put(&st->out, msgs->data, msgs->size) != COFFER_OK) {
             nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
             return;
         }
