@@ -158,12 +158,16 @@ struct coffer_net_grpc_reply *coffer_net_pending_grpc_reply(struct coffer_net_pe
  * when more than 1 MiB of sent messages wait for the worker. */
 COFFER_NODISCARD enum coffer_err coffer_net_pending_grpc_send(struct coffer_net_pending *p, const void *msg,
                                                               size_t size);
-/* Inside the handler: fn(arg, stopping) is called once, on the
+/* Inside the handler: fn(arg, p, stopping) is called once, on the
  * connection's worker thread, when the call cannot go on by itself: the
  * client cancelled it or went away (stopping false: what is sent is
  * dropped), or the server stops gracefully (true: finish it now; what is
- * sent still goes out). The owner must still finish p (fn may do so). */
-void coffer_net_pending_on_end(struct coffer_net_pending *p, void (*fn)(void *arg, bool stopping), void *arg);
+ * sent still goes out). The owner must still finish p (fn may do so). fn
+ * may come after the owner finished p from another thread (p itself is
+ * valid during the call): it should find p among its own calls rather
+ * than trust per-call state it may have freed. */
+void coffer_net_pending_on_end(struct coffer_net_pending *p,
+                               void (*fn)(void *arg, struct coffer_net_pending *p, bool stopping), void *arg);
 
 /* Returning an error without a status set answers INTERNAL
  * (RESOURCE_EXHAUSTED for COFFER_E_NOMEM). */

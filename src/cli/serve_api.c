@@ -461,17 +461,24 @@ static void watch_finish(struct serve_watch *w, enum coffer_net_grpc_code code, 
     coffer_free(w);
 }
 
-/* net/: the client went, or the server stops (worker thread). */
-static void watch_end(void *arg, bool stopping)
+/* net/: the client went, or the server stops (worker thread). The watcher
+ * is looked up by its call: one that is no longer listed is being (or was)
+ * finished elsewhere, and may be freed already. */
+static void watch_end(void *arg, struct coffer_net_pending *p, bool stopping)
 {
-    struct serve_watch *w = arg;
-    struct serve_ctx *ctx = w->ctx;
+    struct serve_ctx *ctx = arg;
+    struct serve_watch *w = NULL;
     pthread_mutex_lock(&ctx->watch_mu);
-    bool mine = watch_unlink(w);
-    if (mine && stopping && w->sent != COFFER_SERVE_HEALTH_NOT_SERVING)
-        (void)watch_send(w, COFFER_SERVE_HEALTH_NOT_SERVING);
+    for (struct serve_watch *k = ctx->watches; k != NULL && w == NULL; k = k->next)
+        if (k->p == p)
+            w = k;
+    if (w != NULL) {
+        (void)watch_unlink(w);
+        if (stopping && w->sent != COFFER_SERVE_HEALTH_NOT_SERVING)
+            (void)watch_send(w, COFFER_SERVE_HEALTH_NOT_SERVING);
+    }
     pthread_mutex_unlock(&ctx->watch_mu);
-    if (mine)
+    if (w != NULL)
         watch_finish(w, stopping ? COFFER_NET_GRPC_UNAVAILABLE : COFFER_NET_GRPC_CANCELLED,
                      stopping ? "the server is shutting down" : "cancelled");
 }
@@ -525,7 +532,7 @@ static enum coffer_err grpc_watch(struct serve_ctx *ctx, const struct coffer_net
     else if (coffer_net_grpc_reply_defer(reply, &w->p) != COFFER_OK)
         r = coffer_serve_status_set(st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
     if (r == COFFER_OK) {
-        coffer_net_pending_on_end(w->p, watch_end, w);
+        coffer_net_pending_on_end(w->p, watch_end, ctx);
         w->next = ctx->watches;
         ctx->watches = w;
         ctx->n_watches++;

@@ -99,7 +99,7 @@ struct coffer_net_pending {
     bool finished;                   /* coffer_net_pending_finish was called */
     struct coffer_buf msgs;          /* gRPC messages sent (framed), not yet taken by the worker */
     /* worker thread only: */
-    void (*on_end)(void *arg, bool stopping);
+    void (*on_end)(void *arg, struct coffer_net_pending *p, bool stopping);
     void *on_end_arg;
     bool ended;                      /* on_end was called */
 };

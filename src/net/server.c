@@ -122,7 +122,7 @@ struct coffer_net__worker {
     pthread_mutex_t qlock;
     bool qlock_ready;
     struct coffer_net_pending *queue;
-    struct coffer_net_pending *local; /* finished on this worker's own thread (no lock, no wake-up) */
+    struct coffer_net_pending *local; /* handed over on this worker's own thread (no wake-up) */
     bool stop_loop;                   /* the loop must end (worker_break) */
     int wake_pipe[2];
     struct event *wake_ev;
@@ -866,9 +866,14 @@ enum coffer_err coffer_net_pending_grpc_send(struct coffer_net_pending *p, const
         r = COFFER_FAIL(COFFER_E_STATE, "the call is finished");
     else if (size > UINT32_MAX || p->msgs.size + 5 + size > STREAM_PENDING_MAX)
         r = COFFER_FAIL(COFFER_E_TOO_LARGE, "%zu bytes of streamed messages waiting", p->msgs.size + 5 + size);
-    else if ((r = coffer_buf_put_u8(&p->msgs, 0)) == COFFER_OK &&
-             (r = coffer_buf_put_u32be(&p->msgs, (uint32_t)size)) == COFFER_OK)
-        r = coffer_buf_put(&p->msgs, msg, size);
+    else {
+        /* the frame goes in whole or not at all */
+        size_t mark = p->msgs.size;
+        if ((r = coffer_buf_put_u8(&p->msgs, 0)) != COFFER_OK ||
+            (r = coffer_buf_put_u32be(&p->msgs, (uint32_t)size)) != COFFER_OK ||
+            (r = coffer_buf_put(&p->msgs, msg, size)) != COFFER_OK)
+            p->msgs.size = mark;
+    }
     bool wake = r == COFFER_OK && pending_push(p);
     pthread_mutex_unlock(&w->qlock);
     if (wake)
@@ -877,7 +882,8 @@ enum coffer_err coffer_net_pending_grpc_send(struct coffer_net_pending *p, const
 }
 
 /* see coffer/net.h */
-void coffer_net_pending_on_end(struct coffer_net_pending *p, void (*fn)(void *arg, bool stopping), void *arg)
+void coffer_net_pending_on_end(struct coffer_net_pending *p,
+                               void (*fn)(void *arg, struct coffer_net_pending *p, bool stopping), void *arg)
 {
     p->on_end = fn;
     p->on_end_arg = arg;
@@ -888,7 +894,7 @@ void coffer_net__pending_ended(struct coffer_net_pending *p, bool stopping)
 {
     if (p->on_end != NULL && !p->ended) {
         p->ended = true;
-        p->on_end(p->on_end_arg, stopping);
+        p->on_end(p->on_end_arg, p, stopping);
     }
 }
 
