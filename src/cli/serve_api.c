@@ -419,7 +419,6 @@ struct serve_watch {
     struct coffer_net_pending *p;
     char *service;
     enum coffer_serve_health sent; /* the last status sent */
-    uint64_t t0;
 };
 
 /* Send h to w (under watch_mu); false when the client does not take its
@@ -455,7 +454,10 @@ static void watch_finish(struct serve_watch *w, enum coffer_net_grpc_code code, 
 {
     struct coffer_net_grpc_reply *reply = coffer_net_pending_grpc_reply(w->p);
     coffer_net_grpc_reply_status(reply, code, msg);
-    count(w->ctx, 1, w->t0, code == COFFER_NET_GRPC_OK || code == COFFER_NET_GRPC_UNAVAILABLE);
+    /* counted as a call, but kept out of the latency histogram: a watch
+     * lasts as long as its client wants */
+    bool ok = code == COFFER_NET_GRPC_OK || code == COFFER_NET_GRPC_UNAVAILABLE || code == COFFER_NET_GRPC_CANCELLED;
+    coffer_net_counter_add(ok ? w->ctx->ok[1] : w->ctx->failed[1], 1);
     coffer_net_pending_finish(w->p);
     coffer_free(w->service);
     coffer_free(w);
@@ -508,8 +510,7 @@ void serve_health_changed(void *arg)
 }
 
 static enum coffer_err grpc_watch(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call,
-                                  struct coffer_net_grpc_reply *reply, uint64_t t0, struct coffer_serve_status *st,
-                                  bool *answered)
+                                  struct coffer_net_grpc_reply *reply, struct coffer_serve_status *st, bool *answered)
 {
     char *service;
     enum coffer_err r = coffer_serve_health_request_decode(call->message, call->message_size, &service, st);
@@ -522,7 +523,6 @@ static enum coffer_err grpc_watch(struct serve_ctx *ctx, const struct coffer_net
     }
     w->ctx = ctx;
     w->service = service;
-    w->t0 = t0;
     w->sent = COFFER_SERVE_HEALTH_UNKNOWN;
     int avail = -1;
     pthread_mutex_lock(&ctx->watch_mu);
@@ -622,7 +622,7 @@ enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call 
     } else if (strcmp(call->path, HEALTH_SERVICE "Check") == 0) {
         r = grpc_health(ctx, call, &out, &n, &st);
     } else if (strcmp(call->path, HEALTH_SERVICE "Watch") == 0) {
-        r = grpc_watch(ctx, call, reply, t0, &st, &answered);
+        r = grpc_watch(ctx, call, reply, &st, &answered);
     } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
         r = grpc_reload(ctx, call, &out, &n, &st);
     } else {
