@@ -20,6 +20,7 @@
 struct fake {
     int loads, unloads;
     int live;
+    int changes; /* the changed hook's calls */
 };
 
 static const struct coffer_serve_signature fake_sig = {.key = COFFER_SERVE_DEFAULT_SIGNATURE};
@@ -45,6 +46,12 @@ static enum coffer_err fake_load(void *arg, const struct coffer_serve_model_conf
     out->sig_count = 1;
     out->handle = f;
     return COFFER_OK;
+}
+
+static void fake_changed(void *arg)
+{
+    struct fake *f = arg;
+    f->changes++;
 }
 
 static void fake_unload(void *arg, struct coffer_serve_servable *sv)
@@ -185,7 +192,7 @@ static void test_registry_config_reload(void **state)
     struct coffer_serve_config cfg, next;
     assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = &f};
     struct coffer_serve_registry *r;
     assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
     assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
@@ -198,7 +205,9 @@ static void test_registry_config_reload(void **state)
     snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' model_version_policy "
              "{ all {} } version_labels { key: 'old' value: 1 } } config { name: 'c' base_path: '%s' } }", a, c);
     assert_int_equal(coffer_serve_config_parse(text, strlen(text), &next), COFFER_OK);
+    int before = f.changes;
     assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_OK);
+    assert_int_equal(f.changes, before + 1); /* the loader hears of it (health watchers) */
     assert_int_equal(next.model_count, 0); /* taken over */
     assert_int_equal(latest(r, "c"), 3);
     assert_int_equal(state_of(r, "a", 1), COFFER_SERVE_STATE_AVAILABLE);
@@ -211,7 +220,9 @@ static void test_registry_config_reload(void **state)
     assert_int_equal(f.live, 4); /* a/1, a/2, c/3, and b/7 still held */
     assert_string_equal(held->model, "b"); /* the held servable's name outlives its config */
     coffer_serve_registry_release(r, held);
+    before = f.changes;
     coffer_serve_registry_poll(r);
+    assert_int_equal(f.changes, before + 1); /* after each poll pass too */
     assert_int_equal(f.live, 3);
     assert_null(coffer_serve_registry_model(r, 1)); /* b's record, removed */
     assert_int_equal(coffer_serve_registry_model_count(r), 3);
