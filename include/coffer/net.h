@@ -149,6 +149,26 @@ COFFER_NODISCARD enum coffer_err coffer_net_grpc_reply_defer(struct coffer_net_g
 /* The reply to fill (no status, empty); valid until coffer_net_pending_finish. */
 struct coffer_net_grpc_reply *coffer_net_pending_grpc_reply(struct coffer_net_pending *p);
 
+/* Server streaming (a deferred gRPC call over HTTP/2): send one message
+ * now, from any thread, before the finish; the response headers go out
+ * with the first. The finish then ends the stream with the reply's status
+ * as trailers (and its message, if it has one, as a last message). Streamed
+ * messages are not compressed. COFFER_E_UNSUPPORTED for HTTP/1.1 or a
+ * plain HTTP answer, COFFER_E_STATE after the finish, COFFER_E_TOO_LARGE
+ * when more than 1 MiB of sent messages wait for the worker. */
+COFFER_NODISCARD enum coffer_err coffer_net_pending_grpc_send(struct coffer_net_pending *p, const void *msg,
+                                                              size_t size);
+/* Inside the handler: fn(arg, p, stopping) is called once, on the
+ * connection's worker thread, when the call cannot go on by itself: the
+ * client cancelled it or went away (stopping false: what is sent is
+ * dropped), or the server stops gracefully (true: finish it now; what is
+ * sent still goes out). The owner must still finish p (fn may do so). fn
+ * may come after the owner finished p from another thread (p itself is
+ * valid during the call): it should find p among its own calls rather
+ * than trust per-call state it may have freed. */
+void coffer_net_pending_on_end(struct coffer_net_pending *p,
+                               void (*fn)(void *arg, struct coffer_net_pending *p, bool stopping), void *arg);
+
 /* Returning an error without a status set answers INTERNAL
  * (RESOURCE_EXHAUSTED for COFFER_E_NOMEM). */
 typedef enum coffer_err (*coffer_net_grpc_handler_fn)(void *arg, const struct coffer_net_grpc_call *call,
@@ -221,6 +241,16 @@ struct coffer_net_server_config {
     struct coffer_net_metrics *metrics; /* optional: the server registers its own metrics here
                                          * (once per registry: a second server in the same
                                          * registry gets COFFER_E_EXISTS); must outlive it */
+    /* optional: called on each worker's thread at the end of every turn of
+     * its loop (after the callbacks of the events one wait returned, before
+     * the next wait; also before the first), as Redis's beforeSleep: work
+     * the turn's handlers collected can run here at once, e.g. the requests
+     * of every ready connection as one batch. Answers finished on a
+     * worker's own thread (here or in a handler) are sent after the hook
+     * without a wake-up; the hook is called again while sending them
+     * started new requests. */
+    void (*turn_hook)(void *arg);
+    void *turn_hook_arg;
 };
 
 struct coffer_net_server;

@@ -602,6 +602,11 @@ struct coffer_serve_loader {
     /* Free what load made; called once no request holds the servable (and
      * for everything still loaded at coffer_serve_registry_free). */
     void (*unload)(void *arg, struct coffer_serve_servable *sv);
+    /* Optional: the versions' states may have changed (called after each
+     * poll pass, unload of idle versions and config reload, on the thread
+     * that did it, without the registry's locks), e.g. to tell health
+     * watchers. */
+    void (*changed)(void *arg);
     void *arg;
 };
 
@@ -708,6 +713,30 @@ COFFER_NODISCARD enum coffer_err coffer_serve_batcher_new(const struct coffer_se
 COFFER_NODISCARD enum coffer_err coffer_serve_batcher_submit(struct coffer_serve_batcher *b,
                                                              struct coffer_serve_batch_task *task,
                                                              struct coffer_serve_status *st);
+/* As coffer_serve_batcher_submit, but the batch threads are woken only
+ * when wake is true (then for everything queued since the last wake-up;
+ * also when this task is refused). A caller that queues several tasks at
+ * once (the requests one network loop turn read) wakes them once, with the
+ * last task, so the tasks form batches instead of each waking a thread for
+ * a batch of its own. Until that wake-up the tasks wait (unless a thread
+ * is awake anyway). */
+COFFER_NODISCARD enum coffer_err coffer_serve_batcher_submit_ex(struct coffer_serve_batcher *b,
+                                                                struct coffer_serve_batch_task *task, bool wake,
+                                                                struct coffer_serve_status *st);
+/* Whether a task of size items can be batched: INVALID_ARGUMENT as submit
+ * answers it, or COFFER_OK. */
+COFFER_NODISCARD enum coffer_err coffer_serve_batcher_check(const struct coffer_serve_batcher *b, size_t size,
+                                                            struct coffer_serve_status *st);
+/* Run tasks (linked by next, oldest first, each passed
+ * coffer_serve_batcher_check) now on the calling thread, in batches of at
+ * most max_batch_size items, as a batch thread would run them, with the
+ * same metrics (a queue wait of 0), without queueing: for a caller that
+ * collected the tasks itself and whose runs are short (a network thread
+ * answering one loop turn's requests without a hand-off to a batch
+ * thread). Nothing waits, so nothing counts against max_enqueued_batches.
+ * The runner gets thread % num_threads. */
+void coffer_serve_batcher_run_here(struct coffer_serve_batcher *b, size_t thread,
+                                   struct coffer_serve_batch_task *tasks);
 /* Tasks waiting now. */
 size_t coffer_serve_batcher_depth(struct coffer_serve_batcher *b);
 /* Refuse new tasks, run every queued batch (without waiting for timeouts),

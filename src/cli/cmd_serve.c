@@ -484,6 +484,7 @@ int cmd_serve(int argc, char **argv)
     struct serve_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     pthread_mutex_init(&ctx.mm_mu, NULL);
+    pthread_mutex_init(&ctx.watch_mu, NULL);
     ctx.check_path = check;
     ctx.plain = plain;
     ctx.tensor_content = content;
@@ -586,6 +587,7 @@ int cmd_serve(int argc, char **argv)
         r = metrics_setup(&ctx);
     struct coffer_serve_loader loader = serve_loader;
     loader.arg = &ctx;
+    loader.changed = serve_health_changed;
     if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK &&
         (r = coffer_serve_registry_load(ctx.reg)) == COFFER_OK && poll_s > 0)
         r = coffer_serve_registry_start_polling(ctx.reg, (uint32_t)poll_s * 1000u);
@@ -600,7 +602,9 @@ int cmd_serve(int argc, char **argv)
                                               .decode_gzip_bodies = true, .handler = serve_rest_handler,
                                               .handler_arg = &ctx,
                                               .grpc_handler = i == 0 ? serve_grpc_handler : NULL,
-                                              .grpc_handler_arg = &ctx};
+                                              .grpc_handler_arg = &ctx,
+                                              /* batching: a turn's requests are queued together */
+                                              .turn_hook = ctx.batching ? serve_turn_end : NULL};
         if (i == 0) {
             /* gRPC: TF Serving's caps (INT32_MAX both ways unless told);
              * memory is bounded per connection by net/ (h2.c) */
@@ -646,6 +650,7 @@ int cmd_serve(int argc, char **argv)
         ctx.mm = next;
     }
     pthread_mutex_destroy(&ctx.mm_mu);
+    pthread_mutex_destroy(&ctx.watch_mu);
     coffer_net_metrics_free(ctx.metrics);
     coffer_serve_config_free(&ctx.models);
     coffer_serve_batching_config_free(&ctx.bcfg);

@@ -359,11 +359,28 @@ static bool all_models_available(struct serve_ctx *ctx)
     return true;
 }
 
-/* grpc.health.v1.Health/Check: the services TF Serving names ("ModelService",
- * "PredictionService"), also fully qualified, and "" for the server; the
+/* The serving status of a service, as grpc.health.v1 reports it: the
+ * services TF Serving names ("ModelService", "PredictionService"), also
+ * fully qualified, the health service itself, and "" for the server. The
  * prediction service and the server are SERVING only while every model has
- * an AVAILABLE version (readiness). Another name is NOT_FOUND, as gRPC's
- * health service answers. */
+ * an AVAILABLE version (readiness); another name is SERVICE_UNKNOWN. *avail
+ * caches all_models_available (-1: not known yet). */
+static enum coffer_serve_health health_of(struct serve_ctx *ctx, const char *service, int *avail)
+{
+    if (strcmp(service, "ModelService") == 0 || strcmp(service, "tensorflow.serving.ModelService") == 0 ||
+        strcmp(service, "grpc.health.v1.Health") == 0)
+        return COFFER_SERVE_HEALTH_SERVING;
+    if (service[0] == '\0' || strcmp(service, "PredictionService") == 0 ||
+        strcmp(service, "tensorflow.serving.PredictionService") == 0) {
+        if (*avail < 0)
+            *avail = all_models_available(ctx);
+        return *avail ? COFFER_SERVE_HEALTH_SERVING : COFFER_SERVE_HEALTH_NOT_SERVING;
+    }
+    return COFFER_SERVE_HEALTH_SERVICE_UNKNOWN;
+}
+
+/* grpc.health.v1.Health/Check: health_of; an unknown service is NOT_FOUND,
+ * as gRPC's health service answers. */
 static enum coffer_err grpc_health(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, uint8_t **out,
                                    size_t *n, struct coffer_serve_status *st)
 {
@@ -371,19 +388,170 @@ static enum coffer_err grpc_health(struct serve_ctx *ctx, const struct coffer_ne
     enum coffer_err r = coffer_serve_health_request_decode(call->message, call->message_size, &service, st);
     if (r != COFFER_OK)
         return r;
-    enum coffer_serve_health h = COFFER_SERVE_HEALTH_UNKNOWN;
-    if (strcmp(service, "ModelService") == 0 || strcmp(service, "tensorflow.serving.ModelService") == 0 ||
-        strcmp(service, "grpc.health.v1.Health") == 0)
-        h = COFFER_SERVE_HEALTH_SERVING;
-    else if (service[0] == '\0' || strcmp(service, "PredictionService") == 0 ||
-             strcmp(service, "tensorflow.serving.PredictionService") == 0)
-        h = all_models_available(ctx) ? COFFER_SERVE_HEALTH_SERVING : COFFER_SERVE_HEALTH_NOT_SERVING;
-    else
+    int avail = -1;
+    enum coffer_serve_health h = health_of(ctx, service, &avail);
+    if (h == COFFER_SERVE_HEALTH_SERVICE_UNKNOWN)
         r = coffer_serve_status_set(st, COFFER_SERVE_NOT_FOUND, "unknown service %.200s", service);
     coffer_free(service);
     if (r == COFFER_OK && (r = coffer_serve_health_response_encode(h, out, n)) != COFFER_OK)
         r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
     return r;
+}
+
+/* ---- grpc.health.v1.Health/Watch
+ *
+ * A server-streaming call (net/ sends the messages of a deferred call as
+ * they come): the current status at once, then one message each time the
+ * service's status changes (the registry's changed hook, after its polls
+ * and reloads), until the client cancels or the server stops. An unknown
+ * service gets SERVICE_UNKNOWN as a message and the call stays open, as the
+ * protocol says (coffer's set of services is fixed, so it stays unknown). At
+ * a graceful stop every watcher gets NOT_SERVING (as gRPC's own health
+ * service does at shutdown) and the call ends with UNAVAILABLE. At most
+ * SERVE_MAX_WATCHES calls at once (RESOURCE_EXHAUSTED beyond). The list is
+ * under ctx->watch_mu; a watcher leaves it before its call is finished. */
+
+#define SERVE_MAX_WATCHES 1024
+
+struct serve_watch {
+    struct serve_watch *next;
+    struct serve_ctx *ctx;
+    struct coffer_net_pending *p;
+    char *service;
+    enum coffer_serve_health sent; /* the last status sent */
+};
+
+/* Send h to w (under watch_mu); false when the client does not take its
+ * messages (over net/'s cap): then the caller ends the call. */
+static bool watch_send(struct serve_watch *w, enum coffer_serve_health h)
+{
+    uint8_t *msg;
+    size_t n;
+    if (coffer_serve_health_response_encode(h, &msg, &n) != COFFER_OK)
+        return false;
+    enum coffer_err r = coffer_net_pending_grpc_send(w->p, msg, n);
+    coffer_free(msg);
+    if (r == COFFER_OK)
+        w->sent = h;
+    return r == COFFER_OK;
+}
+
+/* Unlink w (under watch_mu); false when it was not in the list. */
+static bool watch_unlink(struct serve_watch *w)
+{
+    struct serve_ctx *ctx = w->ctx;
+    for (struct serve_watch **l = &ctx->watches; *l != NULL; l = &(*l)->next)
+        if (*l == w) {
+            *l = w->next;
+            ctx->n_watches--;
+            return true;
+        }
+    return false;
+}
+
+/* End the call with code (w is unlinked) and free w. */
+static void watch_finish(struct serve_watch *w, enum coffer_net_grpc_code code, const char *msg)
+{
+    struct coffer_net_grpc_reply *reply = coffer_net_pending_grpc_reply(w->p);
+    coffer_net_grpc_reply_status(reply, code, msg);
+    /* counted as a call, but kept out of the latency histogram: a watch
+     * lasts as long as its client wants */
+    bool ok = code == COFFER_NET_GRPC_OK || code == COFFER_NET_GRPC_UNAVAILABLE || code == COFFER_NET_GRPC_CANCELLED;
+    coffer_net_counter_add(ok ? w->ctx->ok[1] : w->ctx->failed[1], 1);
+    coffer_net_pending_finish(w->p);
+    coffer_free(w->service);
+    coffer_free(w);
+}
+
+/* net/: the client went, or the server stops (worker thread). The watcher
+ * is looked up by its call: one that is no longer listed is being (or was)
+ * finished elsewhere, and may be freed already. */
+static void watch_end(void *arg, struct coffer_net_pending *p, bool stopping)
+{
+    struct serve_ctx *ctx = arg;
+    struct serve_watch *w = NULL;
+    pthread_mutex_lock(&ctx->watch_mu);
+    for (struct serve_watch *k = ctx->watches; k != NULL && w == NULL; k = k->next)
+        if (k->p == p)
+            w = k;
+    if (w != NULL) {
+        (void)watch_unlink(w);
+        if (stopping && w->sent != COFFER_SERVE_HEALTH_NOT_SERVING)
+            (void)watch_send(w, COFFER_SERVE_HEALTH_NOT_SERVING);
+    }
+    pthread_mutex_unlock(&ctx->watch_mu);
+    if (w != NULL)
+        watch_finish(w, stopping ? COFFER_NET_GRPC_UNAVAILABLE : COFFER_NET_GRPC_CANCELLED,
+                     stopping ? "the server is shutting down" : "cancelled");
+}
+
+/* see serve_cli.h */
+void serve_health_changed(void *arg)
+{
+    struct serve_ctx *ctx = arg;
+    struct serve_watch *dead = NULL;
+    int avail = -1;
+    pthread_mutex_lock(&ctx->watch_mu);
+    for (struct serve_watch *w = ctx->watches, *next; w != NULL; w = next) {
+        next = w->next;
+        enum coffer_serve_health h = health_of(ctx, w->service, &avail);
+        if (h != w->sent && !watch_send(w, h)) {
+            (void)watch_unlink(w);
+            w->next = dead;
+            dead = w;
+        }
+    }
+    pthread_mutex_unlock(&ctx->watch_mu);
+    while (dead != NULL) {
+        struct serve_watch *next = dead->next;
+        watch_finish(dead, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "the client does not read its health updates");
+        dead = next;
+    }
+}
+
+static enum coffer_err grpc_watch(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call,
+                                  struct coffer_net_grpc_reply *reply, struct coffer_serve_status *st, bool *answered)
+{
+    char *service;
+    enum coffer_err r = coffer_serve_health_request_decode(call->message, call->message_size, &service, st);
+    if (r != COFFER_OK)
+        return r;
+    struct serve_watch *w = coffer_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        coffer_free(service);
+        return coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    w->ctx = ctx;
+    w->service = service;
+    w->sent = COFFER_SERVE_HEALTH_UNKNOWN;
+    int avail = -1;
+    pthread_mutex_lock(&ctx->watch_mu);
+    if (ctx->n_watches >= SERVE_MAX_WATCHES)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "too many health watchers (%d)",
+                                    SERVE_MAX_WATCHES);
+    else if (coffer_net_grpc_reply_defer(reply, &w->p) != COFFER_OK)
+        r = coffer_serve_status_set(st, COFFER_SERVE_INTERNAL, "cannot defer the answer");
+    if (r == COFFER_OK) {
+        coffer_net_pending_on_end(w->p, watch_end, ctx);
+        w->next = ctx->watches;
+        ctx->watches = w;
+        ctx->n_watches++;
+        if (!watch_send(w, health_of(ctx, service, &avail))) {
+            (void)watch_unlink(w);
+            pthread_mutex_unlock(&ctx->watch_mu);
+            *answered = true;
+            watch_finish(w, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return COFFER_OK;
+        }
+    }
+    pthread_mutex_unlock(&ctx->watch_mu);
+    if (r != COFFER_OK) {
+        coffer_free(w->service);
+        coffer_free(w);
+        return r;
+    }
+    *answered = true;
+    return COFFER_OK;
 }
 
 /* ModelService/HandleReloadConfigRequest, as TF Serving: the new
@@ -454,9 +622,7 @@ enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call 
     } else if (strcmp(call->path, HEALTH_SERVICE "Check") == 0) {
         r = grpc_health(ctx, call, &out, &n, &st);
     } else if (strcmp(call->path, HEALTH_SERVICE "Watch") == 0) {
-        /* a server-streaming call: coffer's gRPC is unary only */
-        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
-                                    "Watch is not supported by coffer serve (unary calls only): poll Check");
+        r = grpc_watch(ctx, call, reply, &st, &answered);
     } else if (strcmp(call->path, MODEL_SERVICE "HandleReloadConfigRequest") == 0) {
         r = grpc_reload(ctx, call, &out, &n, &st);
     } else {

@@ -45,6 +45,9 @@ struct serve_ctx {
     struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
     bool allow_reload;                  /* --allow_reload_config */
     struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
+    pthread_mutex_t watch_mu;
+    struct serve_watch *watches;        /* grpc.health.v1.Health/Watch calls under way */
+    size_t n_watches;
 };
 
 /* A copy of the model that one thread runs at a time. */
@@ -65,6 +68,7 @@ struct serve_loaded {
     size_t n_in, n_out;
     struct coffer_serve_signature sig;
     struct coffer_serve_batcher *batcher; /* NULL without batching */
+    atomic_uint_fast64_t item_ns;     /* batching: ns per item of the last batch run (0: none yet) */
 };
 
 /* One predict request on its way: from the handler through (maybe) a
@@ -87,6 +91,7 @@ struct serve_job {
     struct coffer_net_pending *pending;
     struct coffer_net_response *resp;
     struct coffer_net_grpc_reply *reply;
+    struct serve_job *held_next;                 /* serve_turn_end's list */
 };
 
 /* serve_model.c */
@@ -95,6 +100,9 @@ extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx *
  * (then the answer comes from a batch thread through job->pending, which
  * the caller has made). Either way the job is answered and freed. */
 void serve_job_run(struct serve_job *job);
+/* The network workers' turn hook (coffer_net_server_config.turn_hook):
+ * queue the batching jobs the turn collected, together. */
+void serve_turn_end(void *arg);
 /* Move req's inputs into job in sig's order (the caller checked their
  * names against sig). */
 void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_signature *sig,
@@ -106,6 +114,9 @@ void serve_job_finish(struct serve_job *job);
 struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *name);
 
 /* serve_api.c */
+/* The registry's changed hook: send health watchers their services' new
+ * statuses. */
+void serve_health_changed(void *arg);
 enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *req, struct coffer_net_response *resp);
 enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call *call,
                                    struct coffer_net_grpc_reply *reply);

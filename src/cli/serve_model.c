@@ -15,8 +15,12 @@
  * agree in everything but dimension 0 into one run (padded with zero rows to
  * the next allowed_batch_sizes entry when that list is given), and splits
  * every output along dimension 0 again. Each batch thread has an instance
- * per allowed batch size (made on first use), because nn re-plans, and
- * re-packs its weights, whenever an input shape changes.
+ * per allowed batch size (made at load and warmed at its size when the
+ * version has warm-up records, else on first use), because nn re-plans,
+ * and re-packs its weights, whenever an input shape changes. Network
+ * threads collect the batching requests of a loop turn and queue them
+ * together at its end (serve_turn_end); a small model's batches then run
+ * right there, on the network thread.
  *
  * Invariants: I1 an instance runs under its lock, and its outputs (which
  * live in its arena) are copied out before the lock goes. I2 every job that
@@ -173,6 +177,25 @@ static void run_group(struct serve_loaded *ld, struct serve_instance *inst, stru
         fail_all(jobs, k, r);
 }
 
+/* Run jobs[0..k) as run_group does on inst, under its lock, making the
+ * instance first if it is not yet (batch threads' instances are made at
+ * warm-up or on first use). */
+static void run_on(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job **jobs, size_t k,
+                   size_t padded)
+{
+    pthread_mutex_lock(&inst->mu);
+    enum coffer_err r = COFFER_OK;
+    if (inst->nn == NULL) {
+        struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+        r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &inst->nn);
+    }
+    if (r == COFFER_OK)
+        run_group(ld, inst, jobs, k, padded);
+    else
+        fail_all(jobs, k, r);
+    pthread_mutex_unlock(&inst->mu);
+}
+
 /* Which instance runs now: the first free one, else wait for one. */
 static struct serve_instance *take_instance(struct serve_loaded *ld)
 {
@@ -206,7 +229,7 @@ static enum coffer_err check_inputs(struct serve_job *job)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
                                            "input %s has rank %zu; at most %d", ld->inputs[i].alias, t->rank,
                                            COFFER_NN_MAX_RANK);
-        if (ld->batcher == NULL)
+        if (!ld->ctx->batching)
             continue;
         if (t->rank == 0 || t->dims[0] < 1)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
@@ -222,6 +245,64 @@ static enum coffer_err check_inputs(struct serve_job *job)
     return COFFER_OK;
 }
 
+/* Batching jobs a network thread's loop turn collected (oldest first),
+ * handled together when the turn ends (serve_turn_end), so that the
+ * requests of every connection that was ready form one batch. Only on
+ * threads that call serve_turn_end. */
+static _Thread_local struct serve_job *held, *held_last;
+static _Thread_local bool turn_thread;
+static _Thread_local size_t turn_index; /* which batch thread's instances an inline run takes */
+static atomic_size_t turn_threads;
+
+/* A batch expected to take at most this long runs on the network thread
+ * that collected it: a hand-off to a batch thread and back (two wake-ups)
+ * costs about as much as a small model's run. */
+#define SERVE_INLINE_NS 1000000u
+
+/* see serve_cli.h */
+void serve_turn_end(void *arg)
+{
+    (void)arg;
+    if (!turn_thread) {
+        turn_thread = true;
+        turn_index = atomic_fetch_add(&turn_threads, 1);
+    }
+    while (held != NULL) {
+        /* the first job's version: its jobs leave the list as one group
+         * (the jobs hold the version, so its batcher is there meanwhile) */
+        struct serve_loaded *ld = held->ld;
+        struct coffer_serve_batch_task *tasks = NULL, **tail = &tasks;
+        struct serve_job **link = &held, *last = NULL;
+        size_t items = 0;
+        for (struct serve_job *j = held; j != NULL; j = *link) {
+            if (j->ld != ld) {
+                last = j;
+                link = &j->held_next;
+                continue;
+            }
+            *link = j->held_next;
+            *tail = &j->task;
+            tail = &j->task.next;
+            j->task.next = NULL;
+            items += j->task.size;
+        }
+        held_last = last;
+        uint64_t item_ns = atomic_load_explicit(&ld->item_ns, memory_order_relaxed);
+        if (ld->ctx->bcfg.batch_timeout_micros == 0 && item_ns != 0 && item_ns * items <= SERVE_INLINE_NS) {
+            coffer_serve_batcher_run_here(ld->batcher, turn_index, tasks);
+            continue;
+        }
+        /* queued, waking the batch threads once, with the last */
+        while (tasks != NULL) {
+            struct coffer_serve_batch_task *next = tasks->next;
+            struct serve_job *job = (struct serve_job *)tasks;
+            if (coffer_serve_batcher_submit_ex(ld->batcher, tasks, next == NULL, &job->st) != COFFER_OK)
+                serve_job_finish(job);
+            tasks = next;
+        }
+    }
+}
+
 /* see serve_cli.h */
 void serve_job_run(struct serve_job *job)
 {
@@ -231,6 +312,19 @@ void serve_job_run(struct serve_job *job)
         return;
     }
     if (ld->batcher != NULL) {
+        if (turn_thread) {
+            if (coffer_serve_batcher_check(ld->batcher, job->task.size, &job->st) != COFFER_OK) {
+                serve_job_finish(job);
+                return;
+            }
+            job->held_next = NULL;
+            if (held_last != NULL)
+                held_last->held_next = job;
+            else
+                held = job;
+            held_last = job;
+            return; /* queued at the turn's end; a batch thread answers it */
+        }
         if (coffer_serve_batcher_submit(ld->batcher, &job->task, &job->st) != COFFER_OK)
             serve_job_finish(job);
         return; /* a batch thread answers it */
@@ -248,9 +342,9 @@ void serve_job_run(struct serve_job *job)
 /* The batcher's runner: split the batch into runs of compatible requests. */
 static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count, size_t items)
 {
-    (void)items;
     struct serve_loaded *ld = arg;
     const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    uint64_t t0 = coffer_now_ns();
     struct serve_job **jobs = coffer_mallocarray(count, sizeof(*jobs));
     size_t n = 0;
     for (struct coffer_serve_batch_task *t = tasks; t != NULL; t = t->next) {
@@ -280,22 +374,14 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
                 break;
             }
         /* this thread's instance for this batch size: planned for it once,
-         * loaded on first use (nn re-plans, and re-packs weights, whenever
-         * the input shape changes) */
-        struct serve_instance *in = &ld->inst[(thread * slots + slot) % ld->n_inst];
-        pthread_mutex_lock(&in->mu);
-        enum coffer_err r = COFFER_OK;
-        if (in->nn == NULL) {
-            struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
-            r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &in->nn);
-        }
-        if (r == COFFER_OK)
-            run_group(ld, in, jobs + s, e - s, padded);
-        else
-            fail_all(jobs + s, e - s, r);
-        pthread_mutex_unlock(&in->mu);
+         * made at warm-up or on first use (nn re-plans, and re-packs
+         * weights, whenever the input shape changes) */
+        run_on(ld, &ld->inst[(thread * slots + slot) % ld->n_inst], jobs + s, e - s, padded);
         s = e;
     }
+    /* what an item costs (serve_turn_end decides by it where batches run) */
+    if (n > 0 && items > 0)
+        atomic_store_explicit(&ld->item_ns, (coffer_now_ns() - t0) / items, memory_order_relaxed);
     /* answer every task, in arrival order (next is read before the job goes) */
     for (struct coffer_serve_batch_task *t = tasks; t != NULL;) {
         struct coffer_serve_batch_task *next = t->next;
@@ -360,8 +446,29 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
             }
 }
 
-/* One warm-up request on every instance made so far. */
-static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index)
+/* Run a warm-up job on inst (made here if it is not yet), as a batch of
+ * padded items (its own size, or more: zero rows added; 0 without
+ * batching); false with job->st set when it failed. */
+static bool warm_instance(struct serve_loaded *ld, struct serve_instance *inst, struct serve_job *job, size_t padded)
+{
+    run_on(ld, inst, &job, 1, padded);
+    if (job->out != NULL)
+        coffer_serve_tensors_free(job->out, ld->n_out);
+    job->out = NULL;
+    return job->st.code == COFFER_SERVE_OK;
+}
+
+/* One warm-up request on every instance that serves it. Without batching
+ * those are the --model_instances copies. With batching they are every
+ * batch thread's instances (made now, at load, instead of on first use),
+ * each run at the batch size it serves: the request padded with zero rows
+ * to that allowed_batch_sizes entry (sizes below the request's are
+ * skipped: such a batch never holds it), as a batch of it would run, so
+ * that nn has planned, and packed its weights, for the shapes serving
+ * will use. A request larger than max_batch_size fails, as serving it
+ * would. *warmed counts the runs. */
+static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index,
+                                  size_t *warmed)
 {
     struct serve_job job;
     memset(&job, 0, sizeof(job));
@@ -383,18 +490,28 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
         r = check_inputs(&job);
     }
     coffer_serve_predict_request_free(&req);
-    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
-        if (ld->inst[i].nn == NULL)
-            continue; /* made later, on first use (batching) */
-        pthread_mutex_lock(&ld->inst[i].mu);
-        struct serve_job *jp = &job;
-        run_group(ld, &ld->inst[i], &jp, 1, 0);
-        pthread_mutex_unlock(&ld->inst[i].mu);
-        if (job.out != NULL)
-            coffer_serve_tensors_free(job.out, ld->n_out);
-        job.out = NULL;
-        if (job.st.code != COFFER_SERVE_OK)
-            r = COFFER_E_INVALID_ARG;
+    const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    if (r == COFFER_OK && ld->ctx->batching && job.task.size > (size_t)bc->max_batch_size)
+        r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT,
+                                    "Task size %zu is larger than maximum input batch size %lld", job.task.size,
+                                    (long long)bc->max_batch_size);
+    if (r == COFFER_OK && !ld->ctx->batching) {
+        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++, (*warmed)++)
+            if (!warm_instance(ld, &ld->inst[i], &job, 0))
+                r = COFFER_E_INVALID_ARG;
+    } else if (r == COFFER_OK) {
+        size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
+        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
+            size_t padded = job.task.size; /* a batch of this request alone */
+            if (bc->allowed_batch_size_count > 0) {
+                padded = (size_t)bc->allowed_batch_sizes[i % slots];
+                if (padded < job.task.size)
+                    continue; /* batches of this size never hold it */
+            }
+            if (!warm_instance(ld, &ld->inst[i], &job, padded))
+                r = COFFER_E_INVALID_ARG;
+            (*warmed)++;
+        }
     }
     for (size_t i = 0; i < job.n_in; i++)
         coffer_serve_tensor_free(&job.in[i]);
@@ -408,9 +525,10 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
  * predict_log ones), a protected file like the model (plain with
  * --plain-model), once on every instance, before the version is
  * AVAILABLE. No file: nothing to do, as in TF. A failure fails the load. */
-static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, size_t *records)
+static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, size_t *records, size_t *runs)
 {
     *records = 0;
+    *runs = 0;
     const char *slash = strrchr(model_path, '/');
     char path[4096];
     int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
@@ -431,7 +549,7 @@ static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, s
     if ((r = coffer_serve_warmup_parse(bytes->data, bytes->size, &recs, &n)) != COFFER_OK)
         coffer_err_context("%s", path);
     for (size_t i = 0; i < n && r == COFFER_OK; i++)
-        if ((r = warmup_one(ld, &recs[i], i)) != COFFER_OK)
+        if ((r = warmup_one(ld, &recs[i], i, runs)) != COFFER_OK)
             coffer_err_context("%s", path);
     coffer_free(recs);
     coffer_secret_free(bytes);
@@ -494,10 +612,10 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
                                               .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
                                               .input_count = ld->n_in, .outputs = ld->outputs,
                                               .output_count = ld->n_out};
-    size_t warm = 0;
+    size_t warm = 0, warm_runs = 0;
     uint64_t tw = coffer_now_ns();
     if (r == COFFER_OK && ctx->warmup)
-        r = warmup(ld, path, &warm);
+        r = warmup(ld, path, &warm, &warm_runs);
     tw = coffer_now_ns() - tw;
     if (r == COFFER_OK && ctx->batching) {
         const struct coffer_serve_batching_config *bc = &ctx->bcfg;
@@ -527,9 +645,15 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
                 ctx->batching ? ", batching" : "");
-    if (warm > 0)
-        coffer_info("serve: model %s version %lld warmed up with %zu request%s in %.1f ms", model->name,
-                    (long long)version, warm, warm == 1 ? "" : "s", (double)tw / 1e6);
+    if (warm > 0) {
+        size_t made = 0;
+        for (size_t i = 0; i < ld->n_inst; i++)
+            made += ld->inst[i].nn != NULL;
+        coffer_info("serve: model %s version %lld warmed up with %zu request%s in %.1f ms (%zu runs on %zu "
+                    "instance%s)",
+                    model->name, (long long)version, warm, warm == 1 ? "" : "s", (double)tw / 1e6, warm_runs, made,
+                    made == 1 ? "" : "s");
+    }
     return COFFER_OK;
 }
 

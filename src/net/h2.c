@@ -60,6 +60,8 @@ struct stream {
     char grpc_msg[3200];
     int status;
     struct coffer_net_pending *pending; /* a deferred answer this stream waits for */
+    bool streaming;       /* gRPC server streaming: headers out, messages as they come */
+    bool stream_done;     /* ... and the trailers follow what is queued */
 };
 
 struct coffer_net__h2 {
@@ -216,6 +218,12 @@ static ssize_t read_out_cb(nghttp2_session *session, int32_t stream_id, uint8_t 
     if (n > 0)
         memcpy(buf, st->out.data + st->out_off, n);
     st->out_off += n;
+    if (st->out_off == st->out.size && st->streaming && !st->stream_done) {
+        /* all sent so far: wait for the next message (h2_deliver resumes) */
+        coffer_buf_reset(&st->out);
+        st->out_off = 0;
+        return n > 0 ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+    }
     if (st->out_off == st->out.size) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->grpc) {
@@ -415,19 +423,61 @@ static void submit_http(struct coffer_net__h2 *h, struct stream *st, struct coff
                          st->out.size, st->start_ns, "HTTP/2");
 }
 
-void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p)
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p, const struct coffer_buf *msgs,
+                            bool fin)
 {
     struct stream *st = nghttp2_session_get_stream_user_data(h->session, p->stream_id);
     if (st == NULL || st->pending != p)
         return; /* the stream was reset or closed meanwhile */
-    st->pending = NULL;
-    if (p->grpc) {
-        bool gzip;
-        coffer_net__grpc_settle(&p->reply, COFFER_OK, p->deadline_ns, p->gzip, &gzip);
-        submit_grpc(h, st, &p->reply, gzip);
-    } else {
-        submit_http(h, st, &p->resp);
+    if (msgs->size > 0) {
+        /* server streaming: the messages go out now, the trailers later;
+         * a client that does not read them (its window stays shut) is cut
+         * off at OUT_HIGH held for the stream (the reset tells the owner) */
+        if (st->out.size - st->out_off + msgs->size > OUT_HIGH ||
+            coffer_buf_put(&st->out, msgs->data, msgs->size) != COFFER_OK) {
+            nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        if (!st->streaming) {
+            st->streaming = true;
+            st->grpc = true;
+            nghttp2_nv nva[2] = {NV(":status", "200"), NV("content-type", "application/grpc")};
+            nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_out_cb};
+            if (nghttp2_submit_response(h->session, st->id, nva, 2, &dp) != 0) {
+                nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+                return;
+            }
+        } else {
+            (void)nghttp2_session_resume_data(h->session, st->id);
+        }
     }
+    if (!fin)
+        return;
+    st->pending = NULL;
+    if (!p->grpc) {
+        submit_http(h, st, &p->resp);
+        return;
+    }
+    bool gzip;
+    coffer_net__grpc_settle(&p->reply, COFFER_OK, p->deadline_ns, p->gzip, &gzip);
+    if (!st->streaming) {
+        submit_grpc(h, st, &p->reply, gzip);
+        return;
+    }
+    /* a streamed call ends: a last message if the reply has one (not
+     * compressed: the headers went out without grpc-encoding), then the
+     * trailers */
+    if (p->reply.code == COFFER_NET_GRPC_OK && p->reply.message.size > 0 &&
+        (p->reply.message.size > UINT32_MAX || coffer_buf_put_u8(&st->out, 0) != COFFER_OK ||
+         coffer_buf_put_u32be(&st->out, (uint32_t)p->reply.message.size) != COFFER_OK ||
+         coffer_buf_put(&st->out, p->reply.message.data, p->reply.message.size) != COFFER_OK))
+        coffer_net_grpc_reply_status(&p->reply, COFFER_NET_GRPC_RESOURCE_EXHAUSTED, "response message too large");
+    st->grpc_code = p->reply.code;
+    coffer_net__grpc_percent_encode(p->reply.text, st->grpc_msg, sizeof(st->grpc_msg));
+    st->stream_done = true;
+    (void)nghttp2_session_resume_data(h->session, st->id);
+    coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200, st->grpc_code,
+                         st->body_in, st->out.size, st->start_ns, "HTTP/2+gRPC");
 }
 
 static int frame_recv_cb(nghttp2_session *session, const nghttp2_frame *frame, void *user)
@@ -456,6 +506,13 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st == NULL)
         return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    if (st->pending != NULL) {
+        /* the client cancelled a call still under way (reset the stream) */
+        if (st->streaming)
+            coffer_net__conn_log(h->conn, st->method ? st->method : "-", st->path ? st->path : "-", 200,
+                                 COFFER_NET_GRPC_CANCELLED, st->body_in, st->out.size, st->start_ns, "HTTP/2+gRPC");
+        coffer_net__pending_ended(st->pending, false);
+    }
     if (st->prev != NULL)
         st->prev->next = st->next;
     else

@@ -93,8 +93,19 @@ struct coffer_net_pending {
     uint64_t deadline_ns;            /* the call's grpc-timeout, 0 when none */
     bool gzip;                       /* the call came gzip-encoded */
     struct coffer_net_pending *prev, *next; /* the connection's list (worker thread) */
-    struct coffer_net_pending *qnext;       /* the worker's finished queue (under its lock) */
+    struct coffer_net_pending *qnext;       /* the worker's queue or local list */
+    /* under the worker's qlock: */
+    bool queued;                     /* on the worker's queue or local list */
+    bool finished;                   /* coffer_net_pending_finish was called */
+    struct coffer_buf msgs;          /* gRPC messages sent (framed), not yet taken by the worker */
+    /* worker thread only: */
+    void (*on_end)(void *arg, struct coffer_net_pending *p, bool stopping);
+    void *on_end_arg;
+    bool ended;                      /* on_end was called */
 };
+/* Tell p's owner the call cannot go on by itself (once; worker thread):
+ * the client went (stopping false) or the server stops (true). */
+void coffer_net__pending_ended(struct coffer_net_pending *p, bool stopping);
 void coffer_net__response_init(struct coffer_net_response *r, size_t max_body);
 void coffer_net__response_reset(struct coffer_net_response *r);
 void coffer_net__response_free(struct coffer_net_response *r);
@@ -133,8 +144,11 @@ bool coffer_net__h2_idle(const struct coffer_net__h2 *h);
 /* Streams answered so far. */
 uint64_t coffer_net__h2_served(const struct coffer_net__h2 *h);
 void coffer_net__h2_free(struct coffer_net__h2 *h);
-/* Send a finished deferred answer on its stream, if the stream still waits for it. */
-void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p);
+/* Send what a deferred answer has for its stream, if the stream still
+ * waits for it: gRPC messages streamed since the last call (framed, in
+ * msgs), and with fin the answer itself (the trailers of a stream). */
+void coffer_net__h2_deliver(struct coffer_net__h2 *h, struct coffer_net_pending *p, const struct coffer_buf *msgs,
+                            bool fin);
 
 /* Connection services the h2 layer uses (server.c). */
 const struct coffer_net_server_config *coffer_net__conn_config(const struct coffer_net__conn *c);

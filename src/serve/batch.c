@@ -43,6 +43,7 @@ struct coffer_serve_batcher {
     struct batch *head, *tail;
     size_t nbatches;
     size_t depth; /* tasks queued */
+    size_t unwoken; /* batches queued or closed since the threads were last woken */
     bool stopping;
     pthread_t *threads;
     size_t nthreads;
@@ -162,33 +163,53 @@ enum coffer_err coffer_serve_batcher_new(const struct coffer_serve_batcher_confi
     return COFFER_OK;
 }
 
+/* Wake the batch threads for what was queued since the last wake-up: one
+ * for one new batch, all for more. Under b->mu. */
+static void wake(struct coffer_serve_batcher *b)
+{
+    if (b->unwoken > 1)
+        pthread_cond_broadcast(&b->cv);
+    else if (b->unwoken == 1)
+        pthread_cond_signal(&b->cv);
+    b->unwoken = 0;
+}
+
 /* see coffer/serve.h */
 enum coffer_err coffer_serve_batcher_submit(struct coffer_serve_batcher *b, struct coffer_serve_batch_task *task,
                                             struct coffer_serve_status *st)
 {
-    if (task->size == 0 || task->size > b->cfg.max_batch_size)
-        return SERVE_INVALID(st, "Task size %zu is larger than maximum input batch size %zu", task->size,
-                             b->cfg.max_batch_size);
+    return coffer_serve_batcher_submit_ex(b, task, true, st);
+}
+
+/* see coffer/serve.h */
+enum coffer_err coffer_serve_batcher_submit_ex(struct coffer_serve_batcher *b, struct coffer_serve_batch_task *task,
+                                               bool wake_now, struct coffer_serve_status *st)
+{
+    enum coffer_err r = COFFER_OK;
     task->next = NULL;
     task->enqueued_ns = coffer_now_ns();
     pthread_mutex_lock(&b->mu);
-    if (b->stopping) {
-        pthread_mutex_unlock(&b->mu);
-        return coffer_serve_status_set(st, COFFER_SERVE_UNAVAILABLE, "the model is being unloaded");
-    }
     struct batch *bt = b->tail;
+    if ((r = coffer_serve_batcher_check(b, task->size, st)) != COFFER_OK)
+        goto out;
+    if (b->stopping) {
+        r = coffer_serve_status_set(st, COFFER_SERVE_UNAVAILABLE, "the model is being unloaded");
+        goto out;
+    }
     if (bt == NULL || bt->closed || bt->items + task->size > b->cfg.max_batch_size) {
-        if (bt != NULL)
+        if (bt != NULL && !bt->closed) {
             bt->closed = true; /* the next task could not fit either: run it */
+            b->unwoken++;      /* a thread waiting for its timeout can take it now */
+        }
         if (b->nbatches >= b->cfg.max_enqueued_batches) {
-            pthread_mutex_unlock(&b->mu);
-            return coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED,
-                                           "The batch scheduling queue to which this task was submitted is full");
+            r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED,
+                                        "The batch scheduling queue to which this task was submitted is full");
+            goto out;
         }
         bt = coffer_calloc(1, sizeof(*bt));
         if (bt == NULL) {
-            pthread_mutex_unlock(&b->mu);
-            return coffer_serve__nomem(st);
+            r = coffer_serve__nomem(st);
+            goto out;
         }
         bt->first_ns = task->enqueued_ns;
         if (b->tail != NULL)
@@ -197,6 +218,7 @@ enum coffer_err coffer_serve_batcher_submit(struct coffer_serve_batcher *b, stru
             b->head = bt;
         b->tail = bt;
         b->nbatches++;
+        b->unwoken++;
     }
     if (bt->tail != NULL)
         bt->tail->next = task;
@@ -205,14 +227,56 @@ enum coffer_err coffer_serve_batcher_submit(struct coffer_serve_batcher *b, stru
     bt->tail = task;
     bt->count++;
     bt->items += task->size;
-    if (bt->items == b->cfg.max_batch_size)
+    if (bt->items == b->cfg.max_batch_size) {
         bt->closed = true;
+        b->unwoken++;
+    }
     b->depth++;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
     if (b->cfg.queue_depth != NULL)
         coffer_net_gauge_add(b->cfg.queue_depth, 1);
+out:
+    if (wake_now)
+        wake(b);
+    pthread_mutex_unlock(&b->mu); /* the task may run, and b go, from here on */
+    return r;
+}
+
+/* see coffer/serve.h */
+enum coffer_err coffer_serve_batcher_check(const struct coffer_serve_batcher *b, size_t size,
+                                           struct coffer_serve_status *st)
+{
+    if (size == 0 || size > b->cfg.max_batch_size)
+        return SERVE_INVALID(st, "Task size %zu is larger than maximum input batch size %zu", size,
+                             b->cfg.max_batch_size);
     return COFFER_OK;
+}
+
+/* see coffer/serve.h */
+void coffer_serve_batcher_run_here(struct coffer_serve_batcher *b, size_t thread, struct coffer_serve_batch_task *tasks)
+{
+    uint64_t now = coffer_now_ns();
+    while (tasks != NULL) {
+        /* the longest run of tasks within max_batch_size items (each task
+         * is within it: coffer_serve_batcher_check) */
+        struct coffer_serve_batch_task *last = tasks;
+        size_t count = 1, items = tasks->size;
+        tasks->enqueued_ns = now;
+        while (last->next != NULL && items + last->next->size <= b->cfg.max_batch_size) {
+            last = last->next;
+            last->enqueued_ns = now;
+            items += last->size;
+            count++;
+        }
+        struct coffer_serve_batch_task *rest = last->next;
+        last->next = NULL;
+        if (b->cfg.batch_size != NULL)
+            coffer_net_histogram_observe(b->cfg.batch_size, (double)items);
+        if (b->cfg.queue_wait != NULL)
+            for (size_t i = 0; i < count; i++)
+                coffer_net_histogram_observe(b->cfg.queue_wait, 0.0);
+        b->cfg.run(b->cfg.arg, thread % b->cfg.num_threads, tasks, count, items);
+        tasks = rest;
+    }
 }
 
 /* see coffer/serve.h */

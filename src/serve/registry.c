@@ -412,6 +412,8 @@ void coffer_serve_registry_poll(struct coffer_serve_registry *r)
             (void)poll_model(r, r->models[i], false);
     free_idle(r);
     pthread_mutex_unlock(&r->poll_mu);
+    if (r->loader.changed != NULL)
+        r->loader.changed(r->loader.arg);
 }
 
 static void *poll_thread(void *arg)
@@ -441,6 +443,8 @@ static void *poll_thread(void *arg)
             pthread_mutex_lock(&r->poll_mu);
             free_idle(r);
             pthread_mutex_unlock(&r->poll_mu);
+            if (r->loader.changed != NULL)
+                r->loader.changed(r->loader.arg);
         }
         pthread_mutex_lock(&r->mu);
     }
@@ -685,6 +689,8 @@ enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r, st
     }
     free_idle(r);
     pthread_mutex_unlock(&r->poll_mu);
+    if (r->loader.changed != NULL)
+        r->loader.changed(r->loader.arg);
     coffer_info("serve: config reloaded: %zu model%s%s", mine->model_count, mine->model_count == 1 ? "" : "s",
                 first == COFFER_OK ? "" : " (some failed to load)");
     return first;

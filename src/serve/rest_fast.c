@@ -339,6 +339,12 @@ enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
     /* every number takes two bytes of the body at least ("1,"): 4 × size
      * bounds the doubles */
     coffer_buf_init(&s.values, size * 4 + 8, false);
+    /* room for a small body's numbers at once (not doubled up from 64
+     * bytes: eight reallocations for a 784-float image); a big body's
+     * grow as they are found */
+    size_t first = size * 4 + 8 < ((size_t)1 << 20) ? size * 4 + 8 : (size_t)1 << 20;
+    if (coffer_buf_reserve(&s.values, first) != COFFER_OK)
+        return COFFER_E_NOMEM;
     enum coffer_err r = scan(&rd, &s, key, sizeof(key), sig_name, sizeof(sig_name), &format);
     if (r == COFFER_OK)
         r = build(&s, sigs, sig_count, lim, sig_name, format, out);

@@ -85,6 +85,176 @@ enum coffer_err coffer_serve__json_string(struct coffer_buf *b, const void *s, s
     return r;
 }
 
+/* ---- floats without printf
+ *
+ * A float is M × 2^E (M < 2^24). For E >= 0, and for -44 <= E < 0 (|f| >=
+ * 2^-21), f × 10^k is the integer N = M << E (k = 0) or M × 5^k (k = -E),
+ * below 2^127: N's decimal digits are f's exact digits, so rounding them to
+ * P significant digits (half to even, as glibc's printf rounds the exact
+ * value) gives printf's "%.Pg" digits with integer arithmetic only. Other
+ * floats (tiny, subnormal, zero) take the printf path. */
+
+typedef unsigned __int128 u128;
+
+static const uint64_t pow10_64[20] = {1ull,
+                                      10ull,
+                                      100ull,
+                                      1000ull,
+                                      10000ull,
+                                      100000ull,
+                                      1000000ull,
+                                      10000000ull,
+                                      100000000ull,
+                                      1000000000ull,
+                                      10000000000ull,
+                                      100000000000ull,
+                                      1000000000000ull,
+                                      10000000000000ull,
+                                      100000000000000ull,
+                                      1000000000000000ull,
+                                      10000000000000000ull,
+                                      100000000000000000ull,
+                                      1000000000000000000ull,
+                                      10000000000000000000ull};
+
+/* 10^n for n <= 38 */
+static u128 pow10_u128(int n) { return n <= 19 ? pow10_64[n] : (u128)pow10_64[19] * pow10_64[n - 19]; }
+
+/* 5^n for n <= 44 */
+static u128 pow5_u128(int n)
+{
+    u128 p = 1;
+    for (; n >= 27; n -= 27)
+        p *= 7450580596923828125ull; /* 5^27 */
+    uint64_t q = 1;
+    while (n-- > 0)
+        q *= 5;
+    return p * q;
+}
+
+/* N rounded to p significant digits (half to even): the digits in *q
+ * (exactly p of them, trailing zeros included) and N's digit count in *nd
+ * (one more when rounding carried into a new digit); *dn is q scaled back to
+ * N's magnitude (q × 10^(nd - p), or N itself when nd <= p). N > 0. */
+static void round_digits(u128 n, int p, u128 *q, int *nd, u128 *dn)
+{
+    uint64_t hi = (uint64_t)(n >> 64);
+    int bits = hi != 0 ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)n);
+    int d = ((bits * 1233) >> 12) + 1; /* digits of 2^bits - 1, give or take one */
+    if (d > 39)
+        d = 39;
+    if (d > 1 && n < pow10_u128(d - 1))
+        d--;
+    if (d <= p) {
+        *q = n * pow10_u128(p - d);
+        *nd = d;
+        *dn = n;
+        return;
+    }
+    u128 scale = pow10_u128(d - p);
+    *q = n / scale;
+    u128 r = n - *q * scale, half = scale / 2; /* scale is even */
+    if (r > half || (r == half && (*q & 1) != 0))
+        (*q)++;
+    *dn = *q * scale;
+    if (*q == pow10_u128(p)) { /* 9.99.. rounded up to 10.0.. */
+        *q /= 10;
+        d++;
+    }
+    *nd = d;
+}
+
+/* The p digits of q (with decimal exponent x: the value is d1.d2... × 10^x)
+ * written as printf's "%.<p>g" writes them. */
+static size_t format_g(char *s, bool neg, uint64_t q, int p, int x)
+{
+    char dig[20];
+    for (int i = p - 1; i >= 0; i--) {
+        dig[i] = (char)('0' + (int)(q % 10));
+        q /= 10;
+    }
+    int last = p; /* digits kept: trailing zeros go */
+    while (last > 1 && dig[last - 1] == '0')
+        last--;
+    size_t n = 0;
+    if (neg)
+        s[n++] = '-';
+    if (x < -4 || x >= p) {
+        s[n++] = dig[0];
+        if (last > 1) {
+            s[n++] = '.';
+            for (int i = 1; i < last; i++)
+                s[n++] = dig[i];
+        }
+        s[n++] = 'e';
+        s[n++] = x < 0 ? '-' : '+';
+        int ax = x < 0 ? -x : x;
+        if (ax >= 100)
+            s[n++] = (char)('0' + ax / 100);
+        s[n++] = (char)('0' + ax / 10 % 10);
+        s[n++] = (char)('0' + ax % 10);
+    } else if (x < 0) {
+        s[n++] = '0';
+        s[n++] = '.';
+        for (int i = 0; i < -x - 1; i++)
+            s[n++] = '0';
+        for (int i = 0; i < last; i++)
+            s[n++] = dig[i];
+    } else {
+        for (int i = 0; i <= x; i++)
+            s[n++] = dig[i];
+        if (last > x + 1) {
+            s[n++] = '.';
+            for (int i = x + 1; i < last; i++)
+                s[n++] = dig[i];
+        }
+    }
+    s[n] = '\0';
+    return n;
+}
+
+/* TF's float text (6 digits when they read back as f, else 9) into s
+ * (at least 32 bytes); false for the floats left to printf. */
+static bool float_text(float f, char *s, size_t *len)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    bool neg = (bits >> 31) != 0;
+    int ef = (int)((bits >> 23) & 0xff);
+    if (ef == 0 || ef == 0xff)
+        return false; /* zero, subnormal, NaN, infinity */
+    uint64_t m = (bits & 0x7fffffu) | 0x800000u;
+    int e = ef - 150, k;
+    u128 n, ulp; /* f × 10^k and f's spacing × 10^k */
+    if (e >= 0) {
+        n = (u128)m << e;
+        ulp = (u128)1 << e;
+        k = 0;
+    } else if (e >= -44) {
+        k = -e;
+        ulp = pow5_u128(k);
+        n = m * ulp;
+    } else {
+        return false;
+    }
+    u128 q, dn;
+    int nd;
+    round_digits(n, 6, &q, &nd, &dn);
+    /* does the 6-digit decimal read back as f? Inside f's rounding
+     * interval, or on its edge with M even (strtof rounds half to even);
+     * below a power of two the lower neighbour is half as far. */
+    u128 diff = dn >= n ? dn - n : n - dn;
+    u128 twice = dn < n && m == 0x800000u ? 4 * diff : 2 * diff;
+    bool exact = twice < ulp || (twice == ulp && (m & 1) == 0);
+    int p = 6;
+    if (!exact) {
+        round_digits(n, 9, &q, &nd, &dn);
+        p = 9;
+    }
+    *len = format_g(s, neg, (uint64_t)q, p, nd - 1 - k);
+    return true;
+}
+
 enum coffer_err coffer_serve__json_real(struct coffer_buf *b, double v, bool single)
 {
     if (isnan(v))
@@ -92,6 +262,14 @@ enum coffer_err coffer_serve__json_real(struct coffer_buf *b, double v, bool sin
     if (isinf(v))
         return v > 0 ? coffer_buf_put(b, "Infinity", 8) : coffer_buf_put(b, "-Infinity", 9);
     char s[40];
+    size_t len;
+    if (single && float_text((float)v, s, &len)) {
+        if (memchr(s, '.', len) == NULL && memchr(s, 'e', len) == NULL) { /* a whole number: "3" -> "3.0" */
+            memcpy(s + len, ".0", 3);
+            len += 2;
+        }
+        return coffer_buf_put(b, s, len);
+    }
     snprintf(s, sizeof(s), "%.6g", v);
     bool exact = single ? strtof(s, NULL) == (float)v : strtod(s, NULL) == v;
     if (!exact)

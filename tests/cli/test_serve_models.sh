@@ -152,8 +152,18 @@ mkdir -p models/other/9 && head -c 100000 /dev/urandom > models/other/9/model.on
 wait_log "model other version 9 failed to load" serve.log
 "${C[@]}" "$U/v1/models/other/versions/9" > /dev/null; has '"error_code": "' body "failed version has its error in the status"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/other:predict")" = 200 ] || bad "version 8 keeps serving next to a broken 9"
+# a health Watch open at a graceful stop hears NOT_SERVING and ends UNAVAILABLE, and does not hold the stop
+client "$G" watchstop:watching.flag > watchstop.out 2>&1 &
+wpid=$!
+for _ in $(seq 1200); do [ -s watching.flag ] && break; sleep 0.05; done
+[ -s watching.flag ] && ok || bad "the Watch client did not start: $(head -3 watchstop.out)"
+t0=$(date +%s)
 stop_all
+[ $(($(date +%s) - t0)) -lt 8 ] && ok || bad "an open Watch held the graceful stop"
+if wait "$wpid"; then ok; else bad "Watch at the stop: $(grep -v '^grpc_client: [0-9]' watchstop.out | head -3)"; fi
 has "serve: stopped" serve.log "graceful stop"
+has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=1 ' serve.log "access log: a cancelled Watch"
+has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=14 ' serve.log "access log: a Watch ended by the stop"
 # at start-up a broken version is fatal (as in TF Serving), and named
 expect 1 "start with a broken latest version" -- "$coffer" serve --model_config_file models.config \
   --tls-cert server.crt --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
@@ -169,6 +179,21 @@ pids+=($!)
 wait_log "gRPC on port" batch1.log
 has "batching on" batch1.log "batching announced"
 if BATCHING=1 client "$G" models > grpc2.out 2>&1; then ok; else bad "gRPC client with batching: $(grep FAILED grpc2.out | head -5)"; fi
+stop_all
+# with batching, warm-up makes and warms every batch thread's instances at load, each at the batch
+# size it serves (records of 1 and 4 items; sizes 2 and 8 on 2 threads: 1->2, 1->8, 4->8 per thread)
+printf 'max_batch_size { value: 8 }\nnum_batch_threads { value: 2 }\nallowed_batch_sizes: [2, 8]\n' > warmbatch.cfg
+G=$(port); R=$(port)
+timeout 100 "$coffer" serve --model_base_path models/other --model_name other --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --enable_batching --batching_parameters_file warmbatch.cfg \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > warmbatch.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" warmbatch.log
+has "model other version 7 warmed up with 2 requests in [0-9.]* ms (6 runs on 4 instances)" warmbatch.log \
+  "batch threads' instances warmed at load"
+UW="https://localhost:$R"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "$UW/v1/models/other:predict")" = 200 ] &&
+  has '"predictions"' body "a predict after the batched warm-up" || bad "predict after the batched warm-up"
 stop_all
 # ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
 # flood is partly refused, never queued without bound

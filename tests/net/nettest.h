@@ -11,6 +11,7 @@
 #include "coffer/net.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -34,6 +35,10 @@ SSL_CTX *nt_server_ctx(const struct nt_cert *server, const struct nt_cert *clien
 /* The test server: handlers at /echo, /sleep?ms=N, /fail, /big?n=N, /metrics;
  * gRPC /test.Echo/Echo (echo), /test.Echo/Sleep (sleep 200 ms), others
  * UNIMPLEMENTED. */
+/* Deferred plain HTTP answers whose coffer_net_pending_grpc_send was
+ * refused with COFFER_E_UNSUPPORTED (the test server tries each). */
+extern atomic_int nt_stream_refusals;
+
 struct nt_server {
     struct coffer_net_server *srv;
     pthread_mutex_t lock; /* the threads answering deferred requests */

@@ -112,10 +112,13 @@ static long query_num(const char *q, const char *key, long dflt)
     return strtol(p + strlen(key) + 1, NULL, 10);
 }
 
+atomic_int nt_stream_refusals;
+
 struct defer_job {
     struct coffer_net_pending *p;
     long ms;
     bool grpc;          /* a gRPC echo of msg */
+    int stream;         /* gRPC: msg sent this many times, 20 ms apart, then the finish */
     uint8_t msg[64];
     size_t msg_size;
 };
@@ -125,6 +128,18 @@ static void *finisher(void *arg)
 {
     struct defer_job *j = arg;
     usleep((useconds_t)j->ms * 1000);
+    if (j->grpc && j->stream > 0) {
+        struct coffer_net_grpc_reply *reply = coffer_net_pending_grpc_reply(j->p);
+        for (int i = 0; i < j->stream; i++) {
+            if (i > 0)
+                usleep(20 * 1000);
+            if (coffer_net_pending_grpc_send(j->p, j->msg, j->msg_size) != COFFER_OK)
+                coffer_net_grpc_reply_status(reply, COFFER_NET_GRPC_INTERNAL, "cannot stream");
+        }
+        coffer_net_pending_finish(j->p);
+        free(j);
+        return NULL;
+    }
     if (j->grpc) {
         struct coffer_net_grpc_reply *reply = coffer_net_pending_grpc_reply(j->p);
         if (coffer_net_grpc_reply_append(reply, j->msg, j->msg_size) != COFFER_OK)
@@ -133,6 +148,9 @@ static void *finisher(void *arg)
         free(j);
         return NULL;
     }
+    /* a plain HTTP answer cannot stream */
+    if (coffer_net_pending_grpc_send(j->p, "x", 1) == COFFER_E_UNSUPPORTED)
+        atomic_fetch_add(&nt_stream_refusals, 1);
     struct coffer_net_response *resp = coffer_net_pending_response(j->p);
     coffer_net_response_set_status(resp, 202);
     if (coffer_net_response_add_header(resp, "Content-Type", "text/plain") != COFFER_OK ||
@@ -232,8 +250,8 @@ static enum coffer_err test_handler(void *arg, const struct coffer_net_request *
 static enum coffer_err test_grpc(void *arg, const struct coffer_net_grpc_call *call, struct coffer_net_grpc_reply *reply)
 {
     struct nt_server *s = arg;
-    if (strcmp(call->path, "/test.Echo/Later") == 0) {
-        /* echo from another thread 100 ms later */
+    if (strcmp(call->path, "/test.Echo/Later") == 0 || strcmp(call->path, "/test.Echo/Stream") == 0) {
+        /* echo from another thread 100 ms later (Stream: three times, then the trailers) */
         struct defer_job *j = calloc(1, sizeof(*j));
         if (j == NULL || call->message_size > sizeof(j->msg)) {
             free(j);
@@ -241,6 +259,7 @@ static enum coffer_err test_grpc(void *arg, const struct coffer_net_grpc_call *c
         }
         j->ms = 100;
         j->grpc = true;
+        j->stream = strcmp(call->path, "/test.Echo/Stream") == 0 ? 3 : 0;
         memcpy(j->msg, call->message, call->message_size);
         j->msg_size = call->message_size;
         enum coffer_err r = coffer_net_grpc_reply_defer(reply, &j->p);

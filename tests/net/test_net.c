@@ -1083,6 +1083,7 @@ static void test_deferred_answers(void **state)
     assert_non_null(strstr(b.r.headers, "Connection: close"));
     nt_resp_free(&b.r);
     coffer_net_server_wait(s.srv);
+    assert_true(atomic_load(&nt_stream_refusals) > 0); /* plain HTTP answers cannot stream */
     /* defer outside a handler is refused */
     struct coffer_net_pending *p;
     struct coffer_net_response *none = NULL;
@@ -1215,6 +1216,14 @@ static void test_grpc_unary(void **state)
     nt_resp_free(&r);
     grpc_call(s.url, "/test.Echo/Later", msg, sizeof(msg), "grpc-timeout: 30m", &r);
     assert_int_equal(grpc_status_of(&r), COFFER_NET_GRPC_DEADLINE_EXCEEDED);
+    nt_resp_free(&r);
+    /* server streaming: three messages sent from another thread, then the trailers */
+    grpc_call(s.url, "/test.Echo/Stream", msg, sizeof(msg), NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(grpc_status_of(&r), 0);
+    assert_int_equal(r.body_size, 3 * sizeof(msg));
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(r.body + i * sizeof(msg), msg, sizeof(msg));
     nt_resp_free(&r);
     nt_server_stop(&s);
 }

@@ -21,6 +21,7 @@ Prints one line per failed check and exits 1 if any failed.
 """
 import glob
 import os
+import queue
 import struct
 import subprocess
 import sys
@@ -116,6 +117,35 @@ def served_version(model):
     return res.model_spec.version.value if c == grpc.StatusCode.OK else None
 
 
+health = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
+                        response_deserializer=lambda b: b)
+
+
+def watcher(svc, timeout=120):
+    """A Watch call and a queue of its events: ("msg", bytes) per message, then ("end", code, details)."""
+    call = watch(field(1, svc.encode()) if svc else b"", timeout=timeout)
+    q = queue.Queue()
+
+    def run():
+        try:
+            for m in call:
+                q.put(("msg", m))
+            q.put(("end", grpc.StatusCode.OK, ""))
+        except grpc.RpcError as e:
+            q.put(("end", e.code(), e.details()))
+    threading.Thread(target=run, daemon=True).start()
+    return call, q
+
+
+def next_event(q, t=20):
+    try:
+        return q.get(timeout=t)
+    except queue.Empty:
+        return None
+
+
 if mode.startswith("wait:"):
     _, model, version = mode.split(":")
     deadline = time.time() + 30
@@ -176,7 +206,12 @@ def reload_req(*cfgs):
 
 
 if mode == "reload":
-    # a server started with --allow_reload_config on models.config (digits 1+2, other 7)
+    # a server started with --allow_reload_config on models.config (digits 1+2, other 7);
+    # a health Watch of the server follows the reloads (below)
+    w_call, w_q = watcher("")
+    check(next_event(w_q) == ("msg", b"\x08\x01"), "Watch before the reloads: SERVING")
+    p_call, p_q = watcher("PredictionService")
+    check(next_event(p_q) == ("msg", b"\x08\x01"), "Watch of the prediction service: SERVING")
     new = reload_req(("digits", "models/digits", [1], {"stable": 1}), ("third", "models/other", [], {}))
     res, c, d = code_of(models.HandleReloadConfigRequest, new, timeout=60)
     check(c == grpc.StatusCode.OK and res.status.error_code == 0, f"reload: {c} {d}")
@@ -195,6 +230,14 @@ if mode == "reload":
                      ("nope", "models/none", [], {}))
     expect_error(models.HandleReloadConfigRequest, bad, grpc.StatusCode.NOT_FOUND, "model nope: ",
                  "reload with a model that has no version")
+    # a model without an AVAILABLE version: the watchers hear NOT_SERVING (and nothing before it:
+    # the first reload kept every model available)
+    check(next_event(w_q) == ("msg", b"\x08\x02"), "Watch: NOT_SERVING once a model has no version")
+    check(next_event(p_q) == ("msg", b"\x08\x02"), "Watch of the prediction service: NOT_SERVING")
+    res, c, d = code_of(models.HandleReloadConfigRequest, new, timeout=60)
+    check(c == grpc.StatusCode.OK, f"reload back to two models: {c} {d}")
+    check(next_event(w_q) == ("msg", b"\x08\x01"), "Watch: SERVING again after the reload")
+    p_call.cancel()
     check(served_version("third") == 7 and served_version("digits") == 1, "what loaded keeps serving")
     expect_error(models.HandleReloadConfigRequest, reload_req(("a", "models/digits", [], {}), ("a", "x", [], {})),
                  grpc.StatusCode.INVALID_ARGUMENT, "Illegal to list model a multiple times in config list",
@@ -203,6 +246,8 @@ if mode == "reload":
     custom.config.custom_model_config.type_url = "x"
     expect_error(models.HandleReloadConfigRequest, custom, grpc.StatusCode.INVALID_ARGUMENT,
                  "Only ModelConfigList is currently supported", "reload with custom_model_config")
+    check(next_event(w_q, 0.5) is None, "Watch: refused reloads change nothing")
+    w_call.cancel()
     print(f"grpc_client: {passes} passed, {failures} failed")
     sys.exit(1 if failures else 0)
 
@@ -226,6 +271,20 @@ if mode.startswith("flood:"):
     other = [r for r in results if r[0] not in (grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED)]
     print(f"flood: ok={ok} refused={full} other={len(other)} {other[:2]}")
     sys.exit(0 if not other else 1)
+
+if mode.startswith("watchstop:"):
+    # a Watch open while the server stops gracefully (the caller sends SIGTERM once the file
+    # names the first status): NOT_SERVING, then the call ends UNAVAILABLE
+    flag = mode.split(":", 1)[1]
+    w_call, w_q = watcher("ModelService")
+    check(next_event(w_q) == ("msg", b"\x08\x01"), "Watch before the stop: SERVING")
+    open(flag, "w").write("watching\n")
+    check(next_event(w_q, 30) == ("msg", b"\x08\x02"), "Watch at a graceful stop: NOT_SERVING")
+    ev = next_event(w_q, 30)
+    check(ev is not None and ev[0] == "end" and ev[1] == grpc.StatusCode.UNAVAILABLE and "shutting down" in ev[2],
+          f"Watch at a graceful stop ends UNAVAILABLE: {ev}")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
 
 # ---- mode "models"
 
@@ -357,9 +416,7 @@ _, c, _ = code_of(pred.Predict, predict_req("digits"), timeout=10)
 check(c == grpc.StatusCode.OK, f"predict with a deadline: {c}")
 
 # grpc.health.v1.Health/Check, hand-encoded (HealthCheckRequest { string service = 1; }):
-# SERVING is b"\x08\x01"; an unknown service is NOT_FOUND; Watch (streaming) UNIMPLEMENTED
-health = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
-                        response_deserializer=lambda b: b)
+# SERVING is b"\x08\x01"; an unknown service is NOT_FOUND
 for svc in ("", "ModelService", "PredictionService", "tensorflow.serving.PredictionService"):
     res, c, d = code_of(health, field(1, svc.encode()) if svc else b"", timeout=10)
     check(c == grpc.StatusCode.OK and res == b"\x08\x01", f"health of {svc!r}: {c} {d} {res!r}")
@@ -367,10 +424,24 @@ _, c, d = code_of(health, field(1, b"nope"), timeout=10)
 check(c == grpc.StatusCode.NOT_FOUND and "unknown service nope" in d, f"health of an unknown service: {c} {d}")
 _, c, d = code_of(health, b"\x0a\x05x", timeout=10)
 check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed HealthCheckRequest: {c} {d}")
-watch = ch.unary_stream("/grpc.health.v1.Health/Watch", request_serializer=lambda b: b,
-                        response_deserializer=lambda b: b)
-_, c, d = code_of(lambda *a, **k: list(watch(*a, **k)), b"", timeout=10)
-check(c == grpc.StatusCode.UNIMPLEMENTED and "poll Check" in d, f"health Watch: {c} {d}")
+# Watch (server streaming): the current status at once, the call stays open (also for an
+# unknown service: SERVICE_UNKNOWN, b"\x08\x03", as a message), the client's cancel ends it
+w_call, w_q = watcher("")
+check(next_event(w_q) == ("msg", b"\x08\x01"), "Watch of the server: SERVING first")
+u_call, u_q = watcher("nope")
+check(next_event(u_q) == ("msg", b"\x08\x03"), "Watch of an unknown service: SERVICE_UNKNOWN, not an error")
+m_call, m_q = watcher("tensorflow.serving.ModelService")
+check(next_event(m_q) == ("msg", b"\x08\x01"), "Watch of the model service: SERVING first")
+check(next_event(u_q, 1.0) is None and next_event(w_q, 0.1) is None, "Watch calls stay open without changes")
+u_call.cancel()
+ev = next_event(u_q)
+check(ev is not None and ev[0] == "end" and ev[1] == grpc.StatusCode.CANCELLED, f"a cancelled Watch ends: {ev}")
+res, c, d = code_of(health, b"", timeout=10)
+check(c == grpc.StatusCode.OK and res == b"\x08\x01", f"Check beside open Watch calls: {c} {d}")
+w_call.cancel()
+m_call.cancel()
+_, c, d = code_of(lambda *a, **k: list(watch(*a, **k)), b"\x0a\x05x", timeout=10)
+check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed Watch request: {c} {d}")
 
 # HandleReloadConfigRequest is off unless the server allows it
 expect_error(models.HandleReloadConfigRequest, reload_req(("digits", "models/digits", [], {})),

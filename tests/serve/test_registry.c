@@ -20,6 +20,7 @@
 struct fake {
     int loads, unloads;
     int live;
+    int changes; /* the changed hook's calls */
 };
 
 static const struct coffer_serve_signature fake_sig = {.key = COFFER_SERVE_DEFAULT_SIGNATURE};
@@ -45,6 +46,12 @@ static enum coffer_err fake_load(void *arg, const struct coffer_serve_model_conf
     out->sig_count = 1;
     out->handle = f;
     return COFFER_OK;
+}
+
+static void fake_changed(void *arg)
+{
+    struct fake *f = arg;
+    f->changes++;
 }
 
 static void fake_unload(void *arg, struct coffer_serve_servable *sv)
@@ -185,7 +192,7 @@ static void test_registry_config_reload(void **state)
     struct coffer_serve_config cfg, next;
     assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = &f};
     struct coffer_serve_registry *r;
     assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
     assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
@@ -198,7 +205,9 @@ static void test_registry_config_reload(void **state)
     snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' model_version_policy "
              "{ all {} } version_labels { key: 'old' value: 1 } } config { name: 'c' base_path: '%s' } }", a, c);
     assert_int_equal(coffer_serve_config_parse(text, strlen(text), &next), COFFER_OK);
+    int before = f.changes;
     assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_OK);
+    assert_int_equal(f.changes, before + 1); /* the loader hears of it (health watchers) */
     assert_int_equal(next.model_count, 0); /* taken over */
     assert_int_equal(latest(r, "c"), 3);
     assert_int_equal(state_of(r, "a", 1), COFFER_SERVE_STATE_AVAILABLE);
@@ -211,7 +220,9 @@ static void test_registry_config_reload(void **state)
     assert_int_equal(f.live, 4); /* a/1, a/2, c/3, and b/7 still held */
     assert_string_equal(held->model, "b"); /* the held servable's name outlives its config */
     coffer_serve_registry_release(r, held);
+    before = f.changes;
     coffer_serve_registry_poll(r);
+    assert_int_equal(f.changes, before + 1); /* after each poll pass too */
     assert_int_equal(f.live, 3);
     assert_null(coffer_serve_registry_model(r, 1)); /* b's record, removed */
     assert_int_equal(coffer_serve_registry_model_count(r), 3);
@@ -542,6 +553,57 @@ static void *produce(void *arg)
     return NULL;
 }
 
+/* A network thread's way in: tasks queued without waking the batch threads
+ * wait (until a wake or a thread is awake anyway), then one wake-up runs
+ * them as one batch; run_here runs a list on the calling thread, cut at
+ * max_batch_size items, before it returns. */
+static void test_batcher_quiet_and_here(void **state)
+{
+    (void)state;
+    struct runner rn = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct coffer_serve_batcher_config bc = {.max_batch_size = 4, .batch_timeout_us = 0, .num_threads = 1,
+                                             .max_enqueued_batches = 3, .run = run_batch, .arg = &rn};
+    struct coffer_serve_batcher *b;
+    assert_int_equal(coffer_serve_batcher_new(&bc, &b), COFFER_OK);
+    struct job j[8];
+    memset(j, 0, sizeof(j));
+    struct coffer_serve_status st;
+    usleep(20000); /* the batch thread is asleep */
+    for (int i = 0; i < 3; i++) {
+        j[i].task.size = 1;
+        assert_int_equal(coffer_serve_batcher_submit_ex(b, &j[i].task, false, &st), COFFER_OK);
+    }
+    usleep(50000);
+    assert_int_equal(done_of(&rn), 0); /* nobody was woken */
+    assert_int_equal(coffer_serve_batcher_depth(b), 3);
+    j[3].task.size = 1;
+    assert_int_equal(coffer_serve_batcher_submit_ex(b, &j[3].task, true, &st), COFFER_OK);
+    for (int i = 0; i < 500 && done_of(&rn) < 4; i++)
+        usleep(1000);
+    assert_int_equal(done_of(&rn), 4);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(batch_of(&rn, &j[i]), batch_of(&rn, &j[0])); /* one batch */
+    /* a quiet submit that is refused still wakes when asked: size 5 > 4 */
+    j[4].task.size = 5;
+    assert_int_not_equal(coffer_serve_batcher_submit_ex(b, &j[4].task, true, &st), COFFER_OK);
+    assert_int_equal(st.code, COFFER_SERVE_INVALID_ARGUMENT);
+    assert_int_not_equal(coffer_serve_batcher_check(b, 5, &st), COFFER_OK);
+    assert_int_equal(coffer_serve_batcher_check(b, 4, &st), COFFER_OK);
+    /* run here: 3 | 2 + 1, on this thread, done when it returns */
+    j[5].task.size = 3;
+    j[6].task.size = 2;
+    j[7].task.size = 1;
+    j[5].task.next = &j[6].task;
+    j[6].task.next = &j[7].task;
+    j[7].task.next = NULL;
+    coffer_serve_batcher_run_here(b, 7, &j[5].task);
+    assert_int_equal(done_of(&rn), 7);
+    assert_int_not_equal(batch_of(&rn, &j[5]), batch_of(&rn, &j[6]));
+    assert_int_equal(batch_of(&rn, &j[6]), batch_of(&rn, &j[7]));
+    assert_int_equal(coffer_serve_batcher_depth(b), 0);
+    coffer_serve_batcher_free(b);
+}
+
 static void test_batcher_concurrent(void **state)
 {
     (void)state;
@@ -579,6 +641,7 @@ int test_registry_main(void)
         cmocka_unit_test(test_registry_policies_and_polling),
         cmocka_unit_test(test_batcher),
         cmocka_unit_test(test_batcher_concurrent),
+        cmocka_unit_test(test_batcher_quiet_and_here),
     };
     return cmocka_run_group_tests_name("serve_registry", tests, NULL, NULL);
 }
