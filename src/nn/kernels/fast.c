@@ -486,7 +486,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->wblocks = (f->wt + tb - 1) / tb;
     /* few blocks: split the output groups of a block over several tasks */
     int64_t groups = (mm + 63) / 64, want = 2 * (int64_t)m->threads;
-    f->wsplit = f->wblocks >= want ? 1 : (want + f->wblocks - 1) / f->wblocks;
+    f->wsplit = f->wblocks >= want || f->wblocks == 0 ? 1 : (want + f->wblocks - 1) / f->wblocks;
     if (f->wsplit > groups)
         f->wsplit = groups;
     struct nn_bconv *b = &f->bc;

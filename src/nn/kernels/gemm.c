@@ -379,7 +379,7 @@ static int plan_blocks(const struct nn_isa *isa, int threads, const struct nn_ge
         r->nblocks = ceil_div(g->n, r->nc);
         r->fixed = true;
     }
-    if (batches * r->nblocks < want)
+    if (batches * r->nblocks < want && batches > 0) /* no images (batch 0): nothing to split */
         mblocks = min64(mpanels, ceil_div(want, batches * r->nblocks));
     int64_t cap_panels = MC_MAX / isa->mr; /* mc_cap */
     if (g->ap == NULL && mblocks < ceil_div(mpanels, cap_panels))
@@ -429,7 +429,7 @@ static void bpack_task(void *arg, int64_t t, int tid)
 void nn_gemm_run(const struct nn_isa *isa, struct nn_pool *p, int threads, const struct nn_gemm *g, void *scratch,
                  size_t scratch_per_thread, void *shared)
 {
-    if (g->m <= 0 || g->n <= 0)
+    if (g->m <= 0 || g->n <= 0 || g->nb[0] * g->nb[1] <= 0)
         return;
     struct run r = {.isa = isa, .g = g, .scratch = scratch, .per = scratch_per_thread};
     threads = plan_blocks(isa, threads, g, &r);
