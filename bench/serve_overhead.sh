@@ -57,11 +57,11 @@ esac
 url="https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict"
 h2() { h2load -t1 -c1 -m1 -d "$tmp/predict.grpc" -H 'content-type: application/grpc' -H 'te: trailers' "$@" "$url"; }
 for _ in $(seq 600); do
-  h2 -n1 2>/dev/null | grep -q '1 succeeded' && break
+  h2 -n1 2>/dev/null | grep '1 succeeded' >/dev/null && break
   kill -0 "$spid" 2>/dev/null || { cat "$tmp/serve.log" >&2; exit 1; }
   sleep 0.1
 done
-h2 -n1 2>/dev/null | grep -q '1 succeeded' || { echo "gRPC predict failed" >&2; cat "$tmp/serve.log" >&2; exit 1; }
+h2 -n1 2>/dev/null | grep '1 succeeded' >/dev/null || { echo "gRPC predict failed" >&2; cat "$tmp/serve.log" >&2; exit 1; }
 run_bench() {
   "$coffer" bench "$models/${model}_dyn.onnx" --batch 1 --threads "$threads" --runs "$runs" --warmup 5 \
     --input "$models/${model}_in.f32" | sed 's/.*"median_ms":\([0-9.]*\).*/\1/'

@@ -70,7 +70,7 @@ expect 0 "PNG predict" -- "$coffer" predict --url "localhost:$G" --crt coordinat
   --channels 1 --scale 1/240 --labels "$src/models/digits/labels.txt" --top 1 "${pngs[@]/#/-i}"
 for f in "${pngs[@]}"; do
   label=$(basename "$f" .png); label=${label#*_}
-  grep -A1 -F "$f" out | grep -q "1. class $label " && ok "PNG $label predicted" || bad "PNG $label predicted" out
+  grep -A1 -F "$f" out | grep "1. class $label " >/dev/null && ok "PNG $label predicted" || bad "PNG $label predicted" out
 done
 # a JPEG, four times the size: resized back to 8x8 by the client
 /usr/bin/python3 -c "from PIL import Image; import sys; Image.open(sys.argv[1]).resize((32, 32), Image.BILINEAR).save(sys.argv[2], quality=95)" \
