@@ -360,6 +360,25 @@ static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_
     f->bias = pb;
 }
 
+/* The kernel's step offsets over whole blocked channel blocks (kern.h,
+ * nn_bconv.otab), taken from the pack; none for other inputs. */
+static void bconv_otab(struct nn_bconv *b, struct filler *fl)
+{
+    b->otab = NULL;
+    b->ntab = 0;
+    if (b->x_c != 1 || b->c % 16 != 0 || b->c == 0)
+        return;
+    int64_t n = b->c / 16 * b->kh * b->kw;
+    int64_t *t = take(fl, (size_t)n * sizeof(int64_t));
+    if (t != NULL)
+        for (int64_t cb = 0, i = 0; cb < b->c / 16; cb++)
+            for (int ky = 0; ky < b->kh; ky++)
+                for (int kx = 0; kx < b->kw; kx++)
+                    t[i++] = (cb * b->x_cb + ky * b->x_ky + kx * b->x_kx) * (int64_t)sizeof(float);
+    b->otab = t;
+    b->ntab = n;
+}
+
 static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
@@ -396,6 +415,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->act = c->node->f_act;
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
+    bconv_otab(b, fl);
     /* tasks: every group's tiles in chunks, about four tasks a thread */
     int64_t groups = (g->m + 63) / 64;
     /* the tiles of all images in one pass, so a task's weights serve
@@ -499,6 +519,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->y_cb = tb * 16;
     b->y_c = tb;
     b->act = NN_ACT_NONE;
+    bconv_otab(b, fl);
     f->bd.act = c->node->f_act;
     f->bd.lo = c->node->f_lo;
     f->bd.hi = c->node->f_hi;

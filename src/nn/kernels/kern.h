@@ -100,6 +100,11 @@ struct nn_bconv {
     int y_px;          /* 16: blocked output, 1: plain */
     int act;
     float lo, hi;
+    /* whole blocked channel blocks (x_c 1, c % 16 == 0): the byte offset
+     * cb * x_cb + ky * x_ky + kx * x_kx of each of the ntab steps, in the
+     * order the weights are packed; NULL otherwise */
+    const int64_t *otab;
+    int64_t ntab;
 };
 typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
                             int vg, const float *bias, const float *res, float *y);

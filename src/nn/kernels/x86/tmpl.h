@@ -405,6 +405,57 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
 }
 
 #if VL == 16
+/* The reduction of bconv_6_4 over whole blocked channel blocks (x_c 1,
+ * c % 16 == 0), in assembly: compiled from C, the 24 accumulators, 4
+ * weight vectors and the broadcasts did not stay put (register moves and
+ * stack spills on the FMA ports inside the 16-step loop). zmm0-23 hold
+ * pixel i's block v in zmm(4 i + v), zmm24-27 the step's weights, zmm28-31
+ * the broadcasts. For each of the n byte offsets in tab (one per channel
+ * block and window position, in the order the weights are packed), 16
+ * steps; the sums go to acc[4 i + v][16]. */
+#define BR_PX(x, b, a0, a1, a2, a3)                                                                                    \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
+    "vfmadd231ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                \
+    "vfmadd231ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"                                                                \
+    "vfmadd231ps %%zmm26, %%zmm" b ", %%zmm" a2 "\n\t"                                                                \
+    "vfmadd231ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
+#define BR_ZERO(a) "vpxord %%zmm" a ", %%zmm" a ", %%zmm" a "\n\t"
+#define BR_SAVE(a) "vmovups %%zmm" a ", " a "*64(%[acc])\n\t"
+static void bconv_red_6x4(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)
+{
+    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+    __asm__ volatile(BR_ZERO("0") BR_ZERO("1") BR_ZERO("2") BR_ZERO("3") BR_ZERO("4") BR_ZERO("5") BR_ZERO("6")
+                         BR_ZERO("7") BR_ZERO("8") BR_ZERO("9") BR_ZERO("10") BR_ZERO("11") BR_ZERO("12")
+                             BR_ZERO("13") BR_ZERO("14") BR_ZERO("15") BR_ZERO("16") BR_ZERO("17") BR_ZERO("18")
+                                 BR_ZERO("19") BR_ZERO("20") BR_ZERO("21") BR_ZERO("22") BR_ZERO("23")
+                     "1:\n\t"
+                     "movq (%[tab]), %%rax\n\t"
+                     "addq $8, %[tab]\n\t"
+                     ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+                     "vmovups \\ic*256(%[w]), %%zmm24\n\t"
+                     "vmovups \\ic*256+64(%[w]), %%zmm25\n\t"
+                     "vmovups \\ic*256+128(%[w]), %%zmm26\n\t"
+                     "vmovups \\ic*256+192(%[w]), %%zmm27\n\t"
+                     BR_PX("x0", "28", "0", "1", "2", "3") BR_PX("x1", "29", "4", "5", "6", "7")
+                         BR_PX("x2", "30", "8", "9", "10", "11") BR_PX("x3", "31", "12", "13", "14", "15")
+                             BR_PX("x4", "28", "16", "17", "18", "19") BR_PX("x5", "29", "20", "21", "22", "23")
+                     ".endr\n\t"
+                     "addq $4096, %[w]\n\t"
+                     "decq %[n]\n\t"
+                     "jnz 1b\n\t"
+                     BR_SAVE("0") BR_SAVE("1") BR_SAVE("2") BR_SAVE("3") BR_SAVE("4") BR_SAVE("5") BR_SAVE("6")
+                         BR_SAVE("7") BR_SAVE("8") BR_SAVE("9") BR_SAVE("10") BR_SAVE("11") BR_SAVE("12")
+                             BR_SAVE("13") BR_SAVE("14") BR_SAVE("15") BR_SAVE("16") BR_SAVE("17") BR_SAVE("18")
+                                 BR_SAVE("19") BR_SAVE("20") BR_SAVE("21") BR_SAVE("22") BR_SAVE("23")
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
+                     : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3), [x4] "r"(x4), [x5] "r"(x5),
+                       [acc] "r"(acc)
+                     : "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
+                       "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
+                       "xmm29", "xmm30", "xmm31");
+}
+
 /* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
  * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
  * weight vectors and a broadcast: 29 of the 32), one pass over the whole
@@ -421,6 +472,14 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             acc[i][v] = vset(0.0f);
+    }
+    if (R == 6 && V == 4 && p->otab != NULL) {
+        float sums[6 * 4 * VL] __attribute__((aligned(64)));
+        bconv_red_6x4(w, p->otab, p->ntab, xr, sums);
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < V; v++)
+                acc[i][v] = vld(sums + (i * 4 + v) * VL);
+        goto epilogue;
     }
     int64_t ncb = (p->c + 15) / 16;
     for (int64_t cb = 0; cb < ncb; cb++) {
@@ -464,6 +523,7 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
                 }
             }
     }
+epilogue:;
     vf lo = vset(p->lo), hi = vset(p->hi);
 #pragma GCC unroll 4
     for (int v = 0; v < V; v++) {
