@@ -634,10 +634,45 @@ static inline vf bdw_edge(const struct nn_bdw *p, const float *x, const float *w
     return acc;
 }
 
+/* Interior outputs [ox, b) of one row of a 3x3, dilation-1 depthwise
+ * window with stride S (xr: the window's top row at column -pl), eight at
+ * a time with the nine weight vectors in registers; returns where it
+ * stopped (fewer than eight left). */
+static inline __attribute__((always_inline)) int64_t bdw3(const int S, const struct nn_bdw *p, const float *xr,
+                                                         const vf wv[9], vf bv, const float *rr, float *yr,
+                                                         int64_t ox, int64_t b, vf lo, vf hi)
+{
+    int64_t xw = p->d.xw * VL;
+    for (; ox + 8 <= b; ox += 8) {
+        vf a[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            a[j] = bv;
+        const float *q = xr + (ox * S - p->pl) * VL;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    a[j] += wv[ky * 3 + kx] * vld(q + ky * xw + (j * S + kx) * VL);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            if (rr)
+                a[j] += vld(rr + (ox + j) * VL);
+            vst(yr + (ox + j) * VL, vact(a[j], p->act, lo, hi));
+        }
+    }
+    return ox;
+}
+
 static void bdw(const struct nn_bdw *p, const float *x, const float *w, const float *bias, const float *res, float *y,
                 int64_t oy0, int64_t oy1)
 {
-    int kv = p->d.kh * p->d.kw;
+    bool k3 = p->d.kh == 3 && p->d.kw == 3 && p->d.dh == 1 && p->d.dw == 1 && (p->d.sw == 1 || p->d.sw == 2);
+    vf w3[9];
+    for (int q = 0; q < 9; q++)
+        w3[q] = k3 ? vld(w + q * VL) : vset(0.0f);
     vf bv = bias ? vld(bias) : vset(0.0f), lo = vset(p->lo), hi = vset(p->hi);
     int64_t sx = (int64_t)p->d.sw * VL;
     /* ox in [in0, in1): the window's columns all inside the row */
@@ -662,17 +697,21 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         }
         const float *xr = x + iy0 * p->d.xw * VL;
         int64_t ox = a;
+        if (k3 && p->d.sw == 1)
+            ox = bdw3(1, p, xr, w3, bv, rr, yr, ox, b, lo, hi);
+        else if (k3)
+            ox = bdw3(2, p, xr, w3, bv, rr, yr, ox, b, lo, hi);
         for (; ox + 4 <= b; ox += 4) {
             vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
-            for (int t = 0; t < kv; t++) {
-                int ky = t / p->d.kw, kx = t % p->d.kw;
-                const float *q = xr + (ky * p->d.dh * p->d.xw + ox * p->d.sw - p->pl + kx * p->d.dw) * VL;
-                vf wv = vld(w + t * VL);
-                a0 += wv * vld(q);
-                a1 += wv * vld(q + sx);
-                a2 += wv * vld(q + 2 * sx);
-                a3 += wv * vld(q + 3 * sx);
-            }
+            for (int ky = 0; ky < p->d.kh; ky++)
+                for (int kx = 0; kx < p->d.kw; kx++) {
+                    const float *q = xr + (ky * p->d.dh * p->d.xw + ox * p->d.sw - p->pl + kx * p->d.dw) * VL;
+                    vf wv = vld(w + (ky * p->d.kw + kx) * VL);
+                    a0 += wv * vld(q);
+                    a1 += wv * vld(q + sx);
+                    a2 += wv * vld(q + 2 * sx);
+                    a3 += wv * vld(q + 3 * sx);
+                }
             if (rr) {
                 a0 += vld(rr + ox * VL);
                 a1 += vld(rr + (ox + 1) * VL);
@@ -687,11 +726,11 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         for (; ox < p->d.ow; ox++) { /* the interior's last few, then the right edge */
             vf t = ox < b ? bv : bdw_edge(p, x, w, bv, oy, ox);
             if (ox < b)
-                for (int q = 0; q < kv; q++) {
-                    int ky = q / p->d.kw, kx = q % p->d.kw;
-                    int64_t col = ox * p->d.sw - p->pl + kx * p->d.dw;
-                    t += vld(w + q * VL) * vld(xr + (ky * p->d.dh * p->d.xw + col) * VL);
-                }
+                for (int ky = 0; ky < p->d.kh; ky++)
+                    for (int kx = 0; kx < p->d.kw; kx++) {
+                        int64_t col = ox * p->d.sw - p->pl + kx * p->d.dw;
+                        t += vld(w + (ky * p->d.kw + kx) * VL) * vld(xr + (ky * p->d.dh * p->d.xw + col) * VL);
+                    }
             if (rr)
                 t += vld(rr + ox * VL);
             vst(yr + ox * VL, vact(t, p->act, lo, hi));
