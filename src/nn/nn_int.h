@@ -177,7 +177,9 @@ int nn_node_out(const struct nn_node *n, int k);
 
 /* Winograd for 3x3 stride-1 convolutions: never, where the cost estimate
  * says it wins, or wherever it applies (tests, comparisons). */
-enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2 };
+/* NN_WINO_ALL: always, and the blocked kind over all tiles at once (the
+ * mode large layers get in "auto"; for tests) */
+enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2, NN_WINO_ALL = 3 };
 
 /* kernels/fast.c */
 /* Whether node i runs a fast kernel (and so can take fused epilogues). */

@@ -67,6 +67,8 @@ struct fast {
      * block, blocks, output-group splits per block; bc is the 1x1
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
+    bool wall;         /* one block of all tiles, three phases (run_bwino) */
+    size_t wall_bytes; /* its V and products, at the end of the shared scratch */
 };
 
 static bool is_const(const struct nn_val *v)
@@ -146,7 +148,7 @@ static bool use_wino(const struct coffer_nn_model *m, const struct nn_geom *g, b
     for (int i = 1; i < NN_SP; i++)
         if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
             return false;
-    if (m->wino == NN_WINO_ALWAYS)
+    if (m->wino >= NN_WINO_ALWAYS)
         return true;
     const struct nn_isa *isa = m->isa;
     /* 4x the weights: above 16 MiB (resnet50's 512-channel layers) they
@@ -454,10 +456,18 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
     /* U is 4x the weights and every block of tiles reads all of it: past
      * a few MiB (resnet50's 256-channel layers: 9.4 MiB) it streams from
      * memory per block, and those layers ran 1.2-1.4x slower than direct
-     * (0.97-1.1 vs 0.80 ms at batch 1); the 64- and 128-channel ones 1.4x
-     * faster (0.47-0.51 vs 0.69-0.72 ms) */
+     * at batch 1 (0.97-1.1 vs 0.80 ms, 16 tiles); the 64- and 128-channel
+     * ones 1.4x faster (0.47-0.51 vs 0.69-0.72 ms). With many tiles (batch
+     * 8: 128) U up to 10 MiB goes over all tiles at once (wino_all), so
+     * it is read once a run; more would outgrow the direct kernel's
+     * weights in memory (resnet50's 512-channel layers: 37.7 MiB). */
     int64_t u_bytes = 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
-    return m->wino == NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (4 << 20));
+    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (4 << 20)) || (t >= 64 && u_bytes <= (10 << 20));
+}
+
+static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    return m->wino == NN_WINO_ALL || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
@@ -502,6 +512,9 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         tb = share;
     if (tb < NN_BCONV_R)
         tb = NN_BCONV_R;
+    f->wall = wino_all(m, g);
+    if (f->wall)
+        tb = f->wt;
     f->wtb = tb;
     f->wblocks = (f->wt + tb - 1) / tb;
     /* few blocks: split the output groups of a block over several tasks */
@@ -526,6 +539,11 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->threads = m->threads;
     f->shared = align64((size_t)(g->n * round_up(cc, 16) * f->hx * f->wx) * sizeof(float));
     f->per_thread = align64((size_t)(36 * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
+    if (f->wall) { /* V and the products shared, after the padded input */
+        f->wall_bytes = f->per_thread;
+        f->shared += f->wall_bytes;
+        f->per_thread = 0;
+    }
 }
 
 /* A depthwise convolution's window and output size. */
@@ -1115,32 +1133,31 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
     nn_pool_run(m->pool, f->threads, groups * f->chunks, bconv_task, &r);
 }
 
-/* Blocked Winograd: task = (block of tiles, share of the output groups). */
-static void bwino_task(void *arg, int64_t t, int tid)
+/* Blocked Winograd, in three phases over a block's tiles [tile0, tile0 +
+ * nt) with V ([36][cb][wtb][16]) and the products pm ([36][ob][wtb][16]):
+ * the input transform of tiles [i0, i1) of the block, ... */
+static void wino_in(const struct bconv_run *r, float *v, int64_t tile0, int64_t i0, int64_t i1)
 {
-    const struct bconv_run *r = arg;
     const struct fast *f = r->f;
-    const struct nn_geom *g = &f->geo;
-    const struct nn_isa *isa = r->isa;
-    int64_t blk = t / f->wsplit, part = t % f->wsplit;
-    int64_t tile0 = blk * f->wtb, nt = f->wt - tile0 < f->wtb ? f->wt - tile0 : f->wtb;
-    int64_t cc = g->c, mm = g->m, cbs = blocks16(cc), mmp = round_up(mm, 16), groups = (mm + 63) / 64;
-    int64_t per = (groups + f->wsplit - 1) / f->wsplit, og0 = part * per, og1 = og0 + per < groups ? og0 + per : groups;
-    if (og0 >= og1)
-        return;
-    float *v = (float *)(r->scratch + (size_t)tid * f->per_thread); /* V: [36][cb][tb][16] */
-    int64_t vs = cbs * 16 * f->wtb, ps = mmp * f->wtb; /* floats a point */
-    float *pm = v + 36 * vs;                            /* products: [36][ob][tb][16] */
+    int64_t cbs = blocks16(f->geo.c), vs = cbs * 16 * f->wtb;
     int64_t tpi = f->oth * f->otw, ximg = cbs * 16 * f->hx * f->wx;
-    /* input transform: V[xi][cb][tile][16] */
-    for (int64_t i = 0; i < nt; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         const float *xp = r->x + n * ximg + (ty * 4 * f->wx + tx * 4) * 16;
         for (int64_t cb = 0; cb < cbs; cb++)
-            isa->bwin_in(xp + cb * f->hx * f->wx * 16, f->row, v + (cb * f->wtb + i) * 16, vs);
+            r->isa->bwin_in(xp + cb * f->hx * f->wx * 16, f->row, v + (cb * f->wtb + i) * 16, vs);
     }
-    /* the 36 products, each a 1x1 blocked convolution over the block's tiles */
-    for (int xi = 0; xi < 36; xi++)
+}
+
+/* ... the products of points [xi0, xi1) for output groups [og0, og1), each
+ * a 1x1 blocked convolution over the block's nt tiles, ... */
+static void wino_prod(const struct bconv_run *r, const float *v, float *pm, int64_t nt, int xi0, int xi1,
+                      int64_t og0, int64_t og1)
+{
+    const struct fast *f = r->f;
+    int64_t cc = f->geo.c, mm = f->geo.m, mmp = round_up(mm, 16);
+    int64_t vs = blocks16(cc) * 16 * f->wtb, ps = mmp * f->wtb;
+    for (int xi = xi0; xi < xi1; xi++)
         for (int64_t og = og0; og < og1; og++) {
             int vg = (int)(blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V);
             const float *w = f->bw + xi * cc * mmp + og * 64 * cc;
@@ -1149,21 +1166,90 @@ static void bwino_task(void *arg, int64_t t, int tid)
                 int64_t xoff[NN_BCONV_R];
                 for (int q = 0; q < rr; q++)
                     xoff[q] = q * 16;
-                isa->bconv(&f->bc, v + xi * vs + i * 16, xoff, rr, w, vg, NULL, NULL,
-                           pm + xi * ps + (og * 4 * f->wtb + i) * 16);
+                r->isa->bconv(&f->bc, v + xi * vs + i * 16, xoff, rr, w, vg, NULL, NULL,
+                              pm + xi * ps + (og * 4 * f->wtb + i) * 16);
             }
         }
-    /* output transform with the epilogue, into the blocked output */
+}
+
+/* ... and the output transform with the epilogue of tiles [i0, i1) of the
+ * block, output groups [og0, og1), into the blocked output. */
+static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, int64_t i0, int64_t i1, int64_t og0,
+                     int64_t og1)
+{
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t mmp = round_up(g->m, 16), ps = mmp * f->wtb, tpi = f->oth * f->otw;
     int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow;
-    for (int64_t i = 0; i < nt; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         int rows = (int)(oh - ty * 4 < 4 ? oh - ty * 4 : 4), cols = (int)(ow - tx * 4 < 4 ? ow - tx * 4 : 4);
         for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mmp / 16; ob++) {
             int64_t o = n * osz + ob * oh * ow * 16 + (ty * 4 * ow + tx * 4) * 16;
-            isa->bwin_out(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
-                          r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo, f->bd.hi);
+            r->isa->bwin_out(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
+                             r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo,
+                             f->bd.hi);
         }
     }
+}
+
+/* Blocked Winograd: task = (block of tiles, share of the output groups),
+ * V and the products in the thread's scratch. */
+static void bwino_task(void *arg, int64_t t, int tid)
+{
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    int64_t blk = t / f->wsplit, part = t % f->wsplit;
+    int64_t tile0 = blk * f->wtb, nt = f->wt - tile0 < f->wtb ? f->wt - tile0 : f->wtb;
+    int64_t groups = (f->geo.m + 63) / 64;
+    int64_t per = (groups + f->wsplit - 1) / f->wsplit, og0 = part * per, og1 = og0 + per < groups ? og0 + per : groups;
+    if (og0 >= og1)
+        return;
+    float *v = (float *)(r->scratch + (size_t)tid * f->per_thread);
+    float *pm = v + 36 * blocks16(f->geo.c) * 16 * f->wtb;
+    wino_in(r, v, tile0, 0, nt);
+    wino_prod(r, v, pm, nt, 0, 36, og0, og1);
+    wino_out(r, pm, tile0, 0, nt, og0, og1);
+}
+
+/* Blocked Winograd over all tiles at once (f->wall: transformed weights
+ * too large to read again for every block of tiles), each phase a pool
+ * run, V and the products in shared scratch: tasks of WALL_TILES tiles
+ * for the transforms, one per point and output group for the products,
+ * whose weights (at most 256 x 64 floats) are then read once a run. */
+#define WALL_TILES 8
+static float *wall_v(const struct bconv_run *r)
+{
+    return (float *)r->scratch;
+}
+
+static float *wall_pm(const struct bconv_run *r)
+{
+    return wall_v(r) + 36 * blocks16(r->f->geo.c) * 16 * r->f->wtb;
+}
+
+static void wall_in_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    int64_t i1 = (t + 1) * WALL_TILES < r->f->wt ? (t + 1) * WALL_TILES : r->f->wt;
+    wino_in(r, wall_v(r), 0, t * WALL_TILES, i1);
+}
+
+static void wall_prod_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    int64_t groups = (r->f->geo.m + 63) / 64, og = t % groups;
+    wino_prod(r, wall_v(r), wall_pm(r), r->f->wt, (int)(t / groups), (int)(t / groups) + 1, og, og + 1);
+}
+
+static void wall_out_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    int64_t i1 = (t + 1) * WALL_TILES < r->f->wt ? (t + 1) * WALL_TILES : r->f->wt;
+    wino_out(r, wall_pm(r), 0, t * WALL_TILES, i1, 0, (r->f->geo.m + 63) / 64);
 }
 
 /* A blocked depthwise convolution: one task per image and channel block,
@@ -1268,6 +1354,14 @@ void nn_fast_run(struct nn_ctx *c)
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
         nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bpad_task, &r);
         r.x = r.pad;
+        if (f->wall) {
+            r.scratch = (uint8_t *)c->scratch + f->shared - f->wall_bytes;
+            int64_t chunks = (f->wt + WALL_TILES - 1) / WALL_TILES;
+            nn_pool_run(m->pool, f->threads, chunks, wall_in_task, &r);
+            nn_pool_run(m->pool, f->threads, 36 * ((f->geo.m + 63) / 64), wall_prod_task, &r);
+            nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
+            return;
+        }
         nn_pool_run(m->pool, f->threads, f->wblocks * f->wsplit, bwino_task, &r);
         return;
     }
