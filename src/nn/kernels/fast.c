@@ -362,23 +362,22 @@ static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_
     f->bias = pb;
 }
 
-/* The kernel's step offsets over whole blocked channel blocks (kern.h,
- * nn_bconv.otab), taken from the pack; none for other inputs. */
+/* The kernel's step offsets (kern.h, nn_bconv.otab), taken from the pack. */
 static void bconv_otab(struct nn_bconv *b, struct filler *fl)
 {
-    b->otab = NULL;
-    b->ntab = 0;
-    if (b->x_c != 1 || b->c % 16 != 0 || b->c == 0)
-        return;
-    int64_t n = b->c / 16 * b->kh * b->kw;
-    int64_t *t = take(fl, (size_t)n * sizeof(int64_t));
-    if (t != NULL)
-        for (int64_t cb = 0, i = 0; cb < b->c / 16; cb++)
-            for (int ky = 0; ky < b->kh; ky++)
-                for (int kx = 0; kx < b->kw; kx++)
-                    t[i++] = (cb * b->x_cb + ky * b->x_ky + kx * b->x_kx) * (int64_t)sizeof(float);
+    b->otab_step = b->x_c == 1 && b->c % 16 == 0 ? 16 : 1;
+    b->ntab = b->c / b->otab_step * b->kh * b->kw;
+    int64_t *t = b->ntab > 0 ? take(fl, (size_t)b->ntab * sizeof(int64_t)) : NULL;
     b->otab = t;
-    b->ntab = n;
+    if (t == NULL)
+        return;
+    for (int64_t cb = 0, i = 0; cb * 16 < b->c; cb++) {
+        int64_t cbl = b->c - cb * 16 < 16 ? b->c - cb * 16 : 16;
+        for (int ky = 0; ky < b->kh; ky++)
+            for (int kx = 0; kx < b->kw; kx++)
+                for (int64_t ic = 0; ic < (b->otab_step == 16 ? 1 : cbl); ic++)
+                    t[i++] = (cb * b->x_cb + ky * b->x_ky + kx * b->x_kx + ic * b->x_c) * (int64_t)sizeof(float);
+    }
 }
 
 static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,

@@ -100,11 +100,14 @@ struct nn_bconv {
     int y_px;          /* 16: blocked output, 1: plain */
     int act;
     float lo, hi;
-    /* whole blocked channel blocks (x_c 1, c % 16 == 0): the byte offset
-     * cb * x_cb + ky * x_ky + kx * x_kx of each of the ntab steps, in the
-     * order the weights are packed; NULL otherwise */
+    /* the input's byte offsets the kernel steps through, in the order the
+     * weights are packed (or NULL): with whole blocked channel blocks (x_c
+     * 1, c % 16 == 0; otab_step 16) cb * x_cb + ky * x_ky + kx * x_kx, 16
+     * channels from each; otherwise (otab_step 1) that plus ic * x_c, one
+     * channel each */
     const int64_t *otab;
     int64_t ntab;
+    int otab_step;
 };
 typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
                             int vg, const float *bias, const float *res, float *y);

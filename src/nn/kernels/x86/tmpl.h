@@ -421,45 +421,57 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     "vfmadd231ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
 #define BR_ZERO(a) "vpxord %%zmm" a ", %%zmm" a ", %%zmm" a "\n\t"
 #define BR_SAVE(a) "vmovups %%zmm" a ", " a "*64(%[acc])\n\t"
-static void bconv_red_6x4(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)
-{
-    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
-    __asm__ volatile(BR_ZERO("0") BR_ZERO("1") BR_ZERO("2") BR_ZERO("3") BR_ZERO("4") BR_ZERO("5") BR_ZERO("6")
-                         BR_ZERO("7") BR_ZERO("8") BR_ZERO("9") BR_ZERO("10") BR_ZERO("11") BR_ZERO("12")
-                             BR_ZERO("13") BR_ZERO("14") BR_ZERO("15") BR_ZERO("16") BR_ZERO("17") BR_ZERO("18")
-                                 BR_ZERO("19") BR_ZERO("20") BR_ZERO("21") BR_ZERO("22") BR_ZERO("23")
-                     "1:\n\t"
-                     "movq (%[tab]), %%rax\n\t"
-                     "addq $8, %[tab]\n\t"
-                     ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
-                     "vmovups \\ic*256(%[w]), %%zmm24\n\t"
-                     "vmovups \\ic*256+64(%[w]), %%zmm25\n\t"
-                     "vmovups \\ic*256+128(%[w]), %%zmm26\n\t"
-                     "vmovups \\ic*256+192(%[w]), %%zmm27\n\t"
-                     BR_PX("x0", "28", "0", "1", "2", "3") BR_PX("x1", "29", "4", "5", "6", "7")
-                         BR_PX("x2", "30", "8", "9", "10", "11") BR_PX("x3", "31", "12", "13", "14", "15")
-                             BR_PX("x4", "28", "16", "17", "18", "19") BR_PX("x5", "29", "20", "21", "22", "23")
-                     ".endr\n\t"
-                     "addq $4096, %[w]\n\t"
-                     "decq %[n]\n\t"
-                     "jnz 1b\n\t"
-                     BR_SAVE("0") BR_SAVE("1") BR_SAVE("2") BR_SAVE("3") BR_SAVE("4") BR_SAVE("5") BR_SAVE("6")
-                         BR_SAVE("7") BR_SAVE("8") BR_SAVE("9") BR_SAVE("10") BR_SAVE("11") BR_SAVE("12")
-                             BR_SAVE("13") BR_SAVE("14") BR_SAVE("15") BR_SAVE("16") BR_SAVE("17") BR_SAVE("18")
-                                 BR_SAVE("19") BR_SAVE("20") BR_SAVE("21") BR_SAVE("22") BR_SAVE("23")
-                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
-                     : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3), [x4] "r"(x4), [x5] "r"(x5),
-                       [acc] "r"(acc)
-                     : "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
-                       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18",
-                       "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",
-                       "xmm29", "xmm30", "xmm31");
-}
+#define BR_ZERO_ALL                                                                                                    \
+    BR_ZERO("0") BR_ZERO("1") BR_ZERO("2") BR_ZERO("3") BR_ZERO("4") BR_ZERO("5") BR_ZERO("6") BR_ZERO("7")          \
+        BR_ZERO("8") BR_ZERO("9") BR_ZERO("10") BR_ZERO("11") BR_ZERO("12") BR_ZERO("13") BR_ZERO("14")             \
+            BR_ZERO("15") BR_ZERO("16") BR_ZERO("17") BR_ZERO("18") BR_ZERO("19") BR_ZERO("20") BR_ZERO("21")       \
+                BR_ZERO("22") BR_ZERO("23")
+#define BR_SAVE_ALL                                                                                                    \
+    BR_SAVE("0") BR_SAVE("1") BR_SAVE("2") BR_SAVE("3") BR_SAVE("4") BR_SAVE("5") BR_SAVE("6") BR_SAVE("7")          \
+        BR_SAVE("8") BR_SAVE("9") BR_SAVE("10") BR_SAVE("11") BR_SAVE("12") BR_SAVE("13") BR_SAVE("14")             \
+            BR_SAVE("15") BR_SAVE("16") BR_SAVE("17") BR_SAVE("18") BR_SAVE("19") BR_SAVE("20") BR_SAVE("21")       \
+                BR_SAVE("22") BR_SAVE("23")
+/* one step: 4 weight vectors at the given offset from w, 6 broadcasts */
+#define BR_STEP6x4(wo)                                                                                                 \
+    "vmovups " wo "(%[w]), %%zmm24\n\t"                                                                             \
+    "vmovups " wo "+64(%[w]), %%zmm25\n\t"                                                                          \
+    "vmovups " wo "+128(%[w]), %%zmm26\n\t"                                                                         \
+    "vmovups " wo "+192(%[w]), %%zmm27\n\t"                                                                         \
+    BR_PX("x0", "28", "0", "1", "2", "3") BR_PX("x1", "29", "4", "5", "6", "7") BR_PX("x2", "30", "8", "9", "10", "11") \
+        BR_PX("x3", "31", "12", "13", "14", "15") BR_PX("x4", "28", "16", "17", "18", "19")                            \
+            BR_PX("x5", "29", "20", "21", "22", "23")
+#define BR_OPERANDS                                                                                                    \
+    : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)                                                                       \
+    : [x0] "r"(xr[0]), [x1] "r"(xr[1]), [x2] "r"(xr[2]), [x3] "r"(xr[3]), [x4] "r"(xr[4]), [x5] "r"(xr[5]),           \
+      [acc] "r"(acc)                                                                                                   \
+    : "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",      \
+      "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
+/* one function: the offsets list of .irp (the steps of a tab entry), the
+ * weights' offset of a step and the bytes of weights a tab entry */
+#define BR_FN(name, steps, wo, wbytes)                                                                                 \
+    static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)              \
+    {                                                                                                                  \
+        __asm__ volatile(BR_ZERO_ALL "1:\n\t"                                                                          \
+                                     "movq (%[tab]), %%rax\n\t"                                                      \
+                                     "addq $8, %[tab]\n\t"                                                           \
+                                     ".irp ic," steps "\n\t" BR_STEP6x4(wo) ".endr\n\t"                              \
+                                     "addq $" wbytes ", %[w]\n\t"                                                    \
+                                     "decq %[n]\n\t"                                                                 \
+                                     "jnz 1b\n\t" BR_SAVE_ALL BR_OPERANDS);                                            \
+    }
+BR_FN(bconv_red_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096")
+/* The same for any other input (a plain NCHW one, or a partial last
+ * channel block): one step per offset in tab, each an input channel at
+ * one window position, in the order the weights are packed. */
+BR_FN(bconv_red1_6x4, "0", "0", "256")
 
 /* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
  * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
  * weight vectors and a broadcast: 29 of the 32), one pass over the whole
- * reduction; per step V weight loads and R broadcasts feed R * V FMAs. */
+ * reduction; per step V weight loads and R broadcasts feed R * V FMAs;
+ * bconv_6_4 runs its reduction in bconv_red_6x4 or bconv_red1_6x4 where
+ * the plan made the offsets (otab). */
 static inline __attribute__((always_inline)) void bconv_gen(const int R, const int V, const struct nn_bconv *p,
                                                            const float *x, const int64_t *xoff, const float *w,
                                                            const float *bias, const float *res, float *y)
@@ -475,7 +487,10 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
     }
     if (R == 6 && V == 4 && p->otab != NULL) {
         float sums[6 * 4 * VL] __attribute__((aligned(64)));
-        bconv_red_6x4(w, p->otab, p->ntab, xr, sums);
+        if (p->otab_step == 16)
+            bconv_red_6x4(w, p->otab, p->ntab, xr, sums);
+        else
+            bconv_red1_6x4(w, p->otab, p->ntab, xr, sums);
         for (int i = 0; i < R; i++)
             for (int v = 0; v < V; v++)
                 acc[i][v] = vld(sums + (i * 4 + v) * VL);
