@@ -415,13 +415,25 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     if (force_mid >= 0)
         mid = force_mid, tail = (int)rint_in(0, 1); /* a global pool: conv2 writes blocked */
     int64_t k1[2] = {rint_in(1, 3), rint_in(1, 3)}, s1[2] = {rint_in(1, 2), rint_in(1, 2)};
+    /* force_mid -2: a 1x1 conv2 over a map of 36 or more pixels with 16 or
+     * 32 channels in its last group of 64 (the wide kernels) */
+    bool proj = force_mid == -2;
+    if (proj) {
+        static const int64_t ms[4] = {16, 32, 80, 96};
+        mid = 0;
+        h = rint_in(6, 17);
+        w = rint_in(6, 17);
+        blocks = true;
+        m1 = ms[rint_in(0, 3)];
+        s1[0] = s1[1] = 1;
+    }
     int64_t d1[2] = {rint_in(1, 2), 1}, p1[4] = {rint_in(0, 1), rint_in(0, 1), rint_in(0, 2), rint_in(0, 1)};
     /* conv2 keeps the map and channels when the residual is added */
     bool resid = t % 3 != 0;
     int64_t m2 = resid ? m1 : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
-    int64_t k2v = resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
+    int64_t k2v = proj ? 1 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
     int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
-    if (!resid) {
+    if (!resid && !proj) {
         s2[0] = rint_in(1, 2);
         p2[2] = rint_in(0, 1);
     }
@@ -574,6 +586,9 @@ void test_kernels_blocked_avx512(void **state)
     /* and the depthwise middle on the blocked layout, many shapes */
     for (int t = 60; t < 100; t++)
         chain_case(isa, t, 3);
+    /* and 1x1 projections to 16 or 32 channels a group */
+    for (int t = 100; t < 130; t++)
+        chain_case(isa, t, -2);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

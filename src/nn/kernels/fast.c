@@ -59,6 +59,7 @@ struct fast {
     struct nn_bconv bc;
     const float *bw;        /* packed weights */
     bool in_blocked, out_blocked, bpad;
+    bool wide;              /* 1x1, stride 1, whole blocks: nn_isa.bconv_wide for vg <= 2 */
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
@@ -417,6 +418,8 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
     bconv_otab(b, fl);
+    f->wide = m->isa->bconv_wide != NULL && b->otab_step == 16 && b->kh == 1 && b->kw == 1 && g->s[1] == 1 &&
+              g->s[2] == 1 && !f->bpad;
     /* tasks: every group's tiles in chunks, about four tasks a thread */
     int64_t groups = (g->m + 63) / 64;
     /* the tiles of all images in one pass, so a task's weights serve
@@ -1102,8 +1105,17 @@ static void bconv_task(void *arg, int64_t t, int tid)
     const float *w = f->bw + og * 64 * g->c * g->k[1] * g->k[2];
     const float *bias = r->bias ? r->bias + og * 64 : NULL;
     int64_t yo = f->out_blocked ? og * 4 * f->bc.y_cb : og * 64 * f->bc.y_c;
+    /* groups of 32 or 16 channels: 2 or 4 tiles at a time where they can */
+    int span = f->wide && vg <= 2 ? NN_BCONV_WIDE / NN_BCONV_R / vg : 1;
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t n = tile / tpi, p0 = (tile % tpi) * NN_BCONV_R;
+        if (span > 1 && tile + span <= t1 && p0 + span * NN_BCONV_R <= osp) {
+            int64_t o = n * yimg + yo + p0 * f->bc.y_px;
+            r->isa->bconv_wide(&f->bc, r->x + n * ximg + p0 * 16, span * NN_BCONV_R, w, vg, bias,
+                               r->res ? r->res + o : NULL, r->y + o);
+            tile += span - 1;
+            continue;
+        }
         int rr = (int)(osp - p0 < NN_BCONV_R ? osp - p0 : NN_BCONV_R);
         int64_t xoff[NN_BCONV_R];
         for (int i = 0; i < rr; i++) {

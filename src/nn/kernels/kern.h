@@ -111,6 +111,13 @@ struct nn_bconv {
 };
 typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int r, const float *w,
                             int vg, const float *bias, const float *res, float *y);
+/* The same for npx consecutive pixels of a 1x1, stride-1 convolution over
+ * whole blocked channel blocks (otab_step 16, unpadded input: pixel i at
+ * x + 16 i), 12 of them for vg 2 or 24 for vg 1; output (and residual)
+ * pixel i where nn_bconv_fn puts it. */
+#define NN_BCONV_WIDE 24
+typedef void (*nn_bconv_wide_fn)(const struct nn_bconv *p, const float *x, int npx, const float *w, int vg,
+                                 const float *bias, const float *res, float *y);
 /* A depthwise convolution of one blocked channel block: output rows
  * [oy0, oy1) of y (ow pixels of 16 floats a row) from the input plane x
  * (ih x iw pixels, xw = iw; the window starts pt rows above and pl
@@ -158,6 +165,7 @@ struct nn_isa {
     /* dst[i] = src[i * stride] for i < n (reads no further than src[(n - 1) * stride]) */
     void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
     nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
+    nn_bconv_wide_fn bconv_wide;
     nn_bpool_fn bpool;
     nn_bdw_fn bdw;
     nn_bwin_in_fn bwin_in;

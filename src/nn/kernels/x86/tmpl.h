@@ -444,7 +444,9 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)                                                                       \
     : [x0] "r"(xr[0]), [x1] "r"(xr[1]), [x2] "r"(xr[2]), [x3] "r"(xr[3]), [x4] "r"(xr[4]), [x5] "r"(xr[5]),           \
       [acc] "r"(acc)                                                                                                   \
-    : "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
+    : BR_CLOBBERS
+#define BR_CLOBBERS                                                                                                    \
+    "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",      \
       "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
 /* one function: the offsets list of .irp (the steps of a tab entry), the
@@ -466,12 +468,157 @@ BR_FN(bconv_red_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096"
  * one window position, in the order the weights are packed. */
 BR_FN(bconv_red1_6x4, "0", "0", "256")
 
+/* 1x1, stride-1 convolutions over whole blocked channel blocks, for the
+ * groups of 32 or 16 output channels (vg 2 or 1), whose 6-pixel tiles
+ * would feed 12 or 6 FMAs a step from 6 broadcasts: 12 or 24 consecutive
+ * pixels, which are contiguous in the input (x + 16 i floats for pixel i),
+ * read through one pointer. Sums to acc[V i + v][16] as above. */
+#define BR_WIDE_12x2 \
+    "vmovups \\ic*128+0(%[w]), %%zmm24\n\t" \
+    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
+    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm0\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm2\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm27, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm28\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm28, %%zmm4\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm28, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm29\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm29, %%zmm6\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm29, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm30\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm30, %%zmm8\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm30, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm31\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm31, %%zmm10\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm31, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+384(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm12\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm26, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+448(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm14\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm27, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+512(%[x],%%rax), %%zmm28\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm28, %%zmm16\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+576(%[x],%%rax), %%zmm29\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm29, %%zmm18\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm29, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+640(%[x],%%rax), %%zmm30\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm30, %%zmm20\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm30, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+704(%[x],%%rax), %%zmm31\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm31, %%zmm22\n\t" \
+    "vfmadd231ps %%zmm25, %%zmm31, %%zmm23\n\t"
+static void bconv_red_12x2(const float *w, const int64_t *tab, int64_t n, const float *x, float *acc)
+{
+    __asm__ volatile(BR_ZERO_ALL "1:\n\t"
+                                 "movq (%[tab]), %%rax\n\t"
+                                 "addq $8, %[tab]\n\t"
+                                 ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_WIDE_12x2 ".endr\n\t"
+                                 "addq $2048, %[w]\n\t"
+                                 "decq %[n]\n\t"
+                                 "jnz 1b\n\t" BR_SAVE_ALL
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
+                     : [x] "r"(x), [acc] "r"(acc)
+                     : BR_CLOBBERS);
+}
+
+#define BR_WIDE_24x1 \
+    "vmovups \\ic*64+0(%[w]), %%zmm24\n\t" \
+    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm25\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm25, %%zmm0\n\t" \
+    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm2\n\t" \
+    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm28\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm28, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm29\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm29, %%zmm4\n\t" \
+    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm30\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm30, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+384(%[x],%%rax), %%zmm31\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm31, %%zmm6\n\t" \
+    "vbroadcastss \\ic*4+448(%[x],%%rax), %%zmm25\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm25, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+512(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm8\n\t" \
+    "vbroadcastss \\ic*4+576(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+640(%[x],%%rax), %%zmm28\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm28, %%zmm10\n\t" \
+    "vbroadcastss \\ic*4+704(%[x],%%rax), %%zmm29\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm29, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+768(%[x],%%rax), %%zmm30\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm30, %%zmm12\n\t" \
+    "vbroadcastss \\ic*4+832(%[x],%%rax), %%zmm31\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm31, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+896(%[x],%%rax), %%zmm25\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm25, %%zmm14\n\t" \
+    "vbroadcastss \\ic*4+960(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+1024(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm16\n\t" \
+    "vbroadcastss \\ic*4+1088(%[x],%%rax), %%zmm28\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+1152(%[x],%%rax), %%zmm29\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm29, %%zmm18\n\t" \
+    "vbroadcastss \\ic*4+1216(%[x],%%rax), %%zmm30\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm30, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+1280(%[x],%%rax), %%zmm31\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm31, %%zmm20\n\t" \
+    "vbroadcastss \\ic*4+1344(%[x],%%rax), %%zmm25\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm25, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+1408(%[x],%%rax), %%zmm26\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm26, %%zmm22\n\t" \
+    "vbroadcastss \\ic*4+1472(%[x],%%rax), %%zmm27\n\t" \
+    "vfmadd231ps %%zmm24, %%zmm27, %%zmm23\n\t"
+static void bconv_red_24x1(const float *w, const int64_t *tab, int64_t n, const float *x, float *acc)
+{
+    __asm__ volatile(BR_ZERO_ALL "1:\n\t"
+                                 "movq (%[tab]), %%rax\n\t"
+                                 "addq $8, %[tab]\n\t"
+                                 ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_WIDE_24x1 ".endr\n\t"
+                                 "addq $1024, %[w]\n\t"
+                                 "decq %[n]\n\t"
+                                 "jnz 1b\n\t" BR_SAVE_ALL
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
+                     : [x] "r"(x), [acc] "r"(acc)
+                     : BR_CLOBBERS);
+}
+
+
 /* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
  * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
  * weight vectors and a broadcast: 29 of the 32), one pass over the whole
  * reduction; per step V weight loads and R broadcasts feed R * V FMAs;
  * bconv_6_4 runs its reduction in bconv_red_6x4 or bconv_red1_6x4 where
  * the plan made the offsets (otab). */
+/* Block v of output pixel i (sums plus bias in t): the residual, the
+ * activation, stored blocked or plain. */
+static inline __attribute__((always_inline)) void bconv_put(const struct nn_bconv *p, vf t, int v, int i,
+                                                           const float *res, float *y, vf lo, vf hi)
+{
+    if (p->y_px == VL) {
+        int64_t off = v * p->y_cb + i * VL;
+        if (res)
+            t += vld(res + off);
+        vst(y + off, vact(t, p->act, lo, hi));
+        return;
+    }
+    /* a plain output: lane j is channel v * 16 + j of pixel i */
+    int64_t off = v * VL * p->y_c + i;
+    for (int j = 0; j < VL; j++) {
+        float s = t[j];
+        if (res)
+            s += res[off + j * p->y_c];
+        y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
+    }
+}
+
 static inline __attribute__((always_inline)) void bconv_gen(const int R, const int V, const struct nn_bconv *p,
                                                            const float *x, const int64_t *xoff, const float *w,
                                                            const float *bias, const float *res, float *y)
@@ -544,24 +691,25 @@ epilogue:;
     for (int v = 0; v < V; v++) {
         vf bv = bias ? vld(bias + v * VL) : vset(0.0f);
 #pragma GCC unroll 8
-        for (int i = 0; i < R; i++) {
-            vf t = acc[i][v] + bv;
-            if (p->y_px == VL) {
-                int64_t off = v * p->y_cb + i * VL;
-                if (res)
-                    t += vld(res + off);
-                vst(y + off, vact(t, p->act, lo, hi));
-            } else {
-                /* a plain output: lane j is channel v * 16 + j of pixel i */
-                int64_t off = v * VL * p->y_c + i;
-                for (int j = 0; j < VL; j++) {
-                    float s = t[j];
-                    if (res)
-                        s += res[off + j * p->y_c];
-                    y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
-                }
-            }
-        }
+        for (int i = 0; i < R; i++)
+            bconv_put(p, acc[i][v] + bv, v, i, res, y, lo, hi);
+    }
+}
+
+/* kern.h, nn_bconv_wide_fn */
+static void bconv_wide(const struct nn_bconv *p, const float *x, int npx, const float *w, int vg, const float *bias,
+                       const float *res, float *y)
+{
+    float sums[24 * VL] __attribute__((aligned(64)));
+    if (vg == 2)
+        bconv_red_12x2(w, p->otab, p->ntab, x, sums);
+    else
+        bconv_red_24x1(w, p->otab, p->ntab, x, sums);
+    vf lo = vset(p->lo), hi = vset(p->hi);
+    for (int v = 0; v < vg; v++) {
+        vf bv = bias ? vld(bias + v * VL) : vset(0.0f);
+        for (int i = 0; i < npx; i++)
+            bconv_put(p, vld(sums + (i * vg + v) * VL) + bv, v, i, res, y, lo, hi);
     }
 }
 
@@ -819,12 +967,14 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
     }
 }
 #define ISA_BCONV bconv
+#define ISA_BCONV_WIDE bconv_wide
 #define ISA_BPOOL bpool
 #define ISA_BDW bdw
 #define ISA_BWIN_IN bwin_in
 #define ISA_BWIN_OUT bwin_out
 #else
 #define ISA_BCONV NULL
+#define ISA_BCONV_WIDE NULL
 #define ISA_BPOOL NULL
 #define ISA_BDW NULL
 #define ISA_BWIN_IN NULL
@@ -835,6 +985,6 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather, .bconv = ISA_BCONV, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
+    .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
     .bwin_out = ISA_BWIN_OUT,
 };
