@@ -797,36 +797,76 @@ static inline vf bdw_edge(const struct nn_bdw *p, const float *x, const float *w
     return acc;
 }
 
-/* Interior outputs [ox, b) of one row of a 3x3, dilation-1 depthwise
- * window with stride S (xr: the window's top row at column -pl), eight at
- * a time with the nine weight vectors in registers; returns where it
- * stopped (fewer than eight left). */
-static inline __attribute__((always_inline)) int64_t bdw3(const int S, const struct nn_bdw *p, const float *xr,
-                                                         const vf wv[9], vf bv, const float *rr, float *yr,
+/* Outputs [ox, b) of one row of a 3x3, dilation-1 depthwise window with
+ * stride S whose columns are inside the plane, NP at a time (xr: input
+ * row iy0 + ky0 at column -pl; window rows [ky0, ky0 + nky) inside the
+ * plane, the others zero padding: FULL means all three, the weights then
+ * in registers); taps summed in the reference's order. Returns where it
+ * stopped (fewer than NP left). */
+static inline __attribute__((always_inline)) int64_t bdw3(const int S, const int NP, const bool FULL,
+                                                         const struct nn_bdw *p, const float *xr, const vf *wv,
+                                                         int ky0, int nky, vf bv, const float *rr, float *yr,
                                                          int64_t ox, int64_t b, vf lo, vf hi)
 {
     int64_t xw = p->d.xw * VL;
-    for (; ox + 8 <= b; ox += 8) {
+    if (FULL)
+        ky0 = 0, nky = 3;
+    for (; ox + NP <= b; ox += NP) {
         vf a[8];
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < NP; j++)
             a[j] = bv;
         const float *q = xr + (ox * S - p->pl) * VL;
 #pragma GCC unroll 3
-        for (int ky = 0; ky < 3; ky++)
+        for (int ky = 0; ky < 3; ky++) {
+            if (ky >= nky)
+                break;
 #pragma GCC unroll 3
             for (int kx = 0; kx < 3; kx++)
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++)
-                    a[j] += wv[ky * 3 + kx] * vld(q + ky * xw + (j * S + kx) * VL);
+                for (int j = 0; j < NP; j++)
+                    a[j] += wv[(ky0 + ky) * 3 + kx] * vld(q + ky * xw + (j * S + kx) * VL);
+        }
 #pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NP; j++) {
             if (rr)
                 a[j] += vld(rr + (ox + j) * VL);
             vst(yr + (ox + j) * VL, vact(a[j], p->act, lo, hi));
         }
     }
     return ox;
+}
+
+/* One output row oy of a 3x3, dilation-1, stride-S depthwise window:
+ * the edge columns (before in0, from in1 on) through bdw_edge, the rest
+ * in bdw3 (rows partly outside the plane: only the taps inside). */
+static inline __attribute__((always_inline)) void bdw3_row(const int S, const struct nn_bdw *p, const float *x,
+                                                          const float *w, const vf w3[9], vf bv, const float *rr,
+                                                          float *yr, int64_t oy, int64_t in0, int64_t in1, vf lo,
+                                                          vf hi)
+{
+    int64_t iy0 = oy * p->d.sh - p->pt;
+    int ky0 = iy0 < 0 ? (int)-iy0 : 0, ky1 = p->ih - iy0 < 3 ? (int)(p->ih - iy0) : 3;
+    if (ky0 >= ky1)
+        in0 = in1 = p->d.ow; /* no row of the window inside: edges (bias only) */
+    for (int64_t ox = 0; ox < p->d.ow; ox++) {
+        if (ox == in0) {
+            const float *xr = x + (iy0 + ky0) * p->d.xw * VL;
+            if (ky0 == 0 && ky1 == 3) {
+                ox = bdw3(S, 8, true, p, xr, w3, 0, 3, bv, rr, yr, ox, in1, lo, hi);
+                ox = bdw3(S, 1, true, p, xr, w3, 0, 3, bv, rr, yr, ox, in1, lo, hi);
+            } else {
+                ox = bdw3(S, 4, false, p, xr, w3, ky0, ky1 - ky0, bv, rr, yr, ox, in1, lo, hi);
+                ox = bdw3(S, 1, false, p, xr, w3, ky0, ky1 - ky0, bv, rr, yr, ox, in1, lo, hi);
+            }
+            if (ox >= p->d.ow)
+                break;
+        }
+        vf t = bdw_edge(p, x, w, bv, oy, ox);
+        if (rr)
+            t += vld(rr + ox * VL);
+        vst(yr + ox * VL, vact(t, p->act, lo, hi));
+    }
 }
 
 static void bdw(const struct nn_bdw *p, const float *x, const float *w, const float *bias, const float *res, float *y,
@@ -849,6 +889,13 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
     for (int64_t oy = oy0; oy < oy1; oy++) {
         float *yr = y + oy * p->d.ow * VL;
         const float *rr = res ? res + oy * p->d.ow * VL : NULL;
+        if (k3) {
+            if (p->d.sw == 1)
+                bdw3_row(1, p, x, w, w3, bv, rr, yr, oy, in0, in1, lo, hi);
+            else
+                bdw3_row(2, p, x, w, w3, bv, rr, yr, oy, in0, in1, lo, hi);
+            continue;
+        }
         int64_t iy0 = oy * p->d.sh - p->pt;
         bool rows_in = iy0 >= 0 && iy0 + (int64_t)(p->d.kh - 1) * p->d.dh < p->ih;
         int64_t a = rows_in ? in0 : p->d.ow, b = rows_in ? in1 : p->d.ow;
@@ -860,10 +907,6 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         }
         const float *xr = x + iy0 * p->d.xw * VL;
         int64_t ox = a;
-        if (k3 && p->d.sw == 1)
-            ox = bdw3(1, p, xr, w3, bv, rr, yr, ox, b, lo, hi);
-        else if (k3)
-            ox = bdw3(2, p, xr, w3, bv, rr, yr, ox, b, lo, hi);
         for (; ox + 4 <= b; ox += 4) {
             vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
             for (int ky = 0; ky < p->d.kh; ky++)
