@@ -468,6 +468,203 @@ BR_FN(bconv_red_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096"
  * one window position, in the order the weights are packed. */
 BR_FN(bconv_red1_6x4, "0", "0", "256")
 
+/* The same with the epilogue in registers, for a blocked output (struct
+ * br_out): bias (never NULL: zeros), the residual where there is one and
+ * the activation, in bconv_gen's order and with vact's operand order, then
+ * pixel i's block v stored at y + v * ycb + 64 i bytes. */
+struct br_out {
+    const float *bias;
+    const float *res;
+    float *y;
+    int64_t ycb; /* bytes from one output block to the next */
+    int64_t act; /* enum nn_act */
+    float lo, hi;
+};
+#define BR_EPI \
+    "movq (%[e]), %%rax\n\t" \
+    "vaddps 0(%%rax), %%zmm0, %%zmm0\n\t" \
+    "vaddps 64(%%rax), %%zmm1, %%zmm1\n\t" \
+    "vaddps 128(%%rax), %%zmm2, %%zmm2\n\t" \
+    "vaddps 192(%%rax), %%zmm3, %%zmm3\n\t" \
+    "vaddps 0(%%rax), %%zmm4, %%zmm4\n\t" \
+    "vaddps 64(%%rax), %%zmm5, %%zmm5\n\t" \
+    "vaddps 128(%%rax), %%zmm6, %%zmm6\n\t" \
+    "vaddps 192(%%rax), %%zmm7, %%zmm7\n\t" \
+    "vaddps 0(%%rax), %%zmm8, %%zmm8\n\t" \
+    "vaddps 64(%%rax), %%zmm9, %%zmm9\n\t" \
+    "vaddps 128(%%rax), %%zmm10, %%zmm10\n\t" \
+    "vaddps 192(%%rax), %%zmm11, %%zmm11\n\t" \
+    "vaddps 0(%%rax), %%zmm12, %%zmm12\n\t" \
+    "vaddps 64(%%rax), %%zmm13, %%zmm13\n\t" \
+    "vaddps 128(%%rax), %%zmm14, %%zmm14\n\t" \
+    "vaddps 192(%%rax), %%zmm15, %%zmm15\n\t" \
+    "vaddps 0(%%rax), %%zmm16, %%zmm16\n\t" \
+    "vaddps 64(%%rax), %%zmm17, %%zmm17\n\t" \
+    "vaddps 128(%%rax), %%zmm18, %%zmm18\n\t" \
+    "vaddps 192(%%rax), %%zmm19, %%zmm19\n\t" \
+    "vaddps 0(%%rax), %%zmm20, %%zmm20\n\t" \
+    "vaddps 64(%%rax), %%zmm21, %%zmm21\n\t" \
+    "vaddps 128(%%rax), %%zmm22, %%zmm22\n\t" \
+    "vaddps 192(%%rax), %%zmm23, %%zmm23\n\t" \
+    "movq 8(%[e]), %%rax\n\t" \
+    "testq %%rax, %%rax\n\t" \
+    "jz 4f\n\t" \
+    "movq 24(%[e]), %[x1]\n\t" \
+    "leaq (%[x1],%[x1],2), %[x2]\n\t" \
+    "vaddps 0(%%rax), %%zmm0, %%zmm0\n\t" \
+    "vaddps 0(%%rax,%[x1],1), %%zmm1, %%zmm1\n\t" \
+    "vaddps 0(%%rax,%[x1],2), %%zmm2, %%zmm2\n\t" \
+    "vaddps 0(%%rax,%[x2],1), %%zmm3, %%zmm3\n\t" \
+    "vaddps 64(%%rax), %%zmm4, %%zmm4\n\t" \
+    "vaddps 64(%%rax,%[x1],1), %%zmm5, %%zmm5\n\t" \
+    "vaddps 64(%%rax,%[x1],2), %%zmm6, %%zmm6\n\t" \
+    "vaddps 64(%%rax,%[x2],1), %%zmm7, %%zmm7\n\t" \
+    "vaddps 128(%%rax), %%zmm8, %%zmm8\n\t" \
+    "vaddps 128(%%rax,%[x1],1), %%zmm9, %%zmm9\n\t" \
+    "vaddps 128(%%rax,%[x1],2), %%zmm10, %%zmm10\n\t" \
+    "vaddps 128(%%rax,%[x2],1), %%zmm11, %%zmm11\n\t" \
+    "vaddps 192(%%rax), %%zmm12, %%zmm12\n\t" \
+    "vaddps 192(%%rax,%[x1],1), %%zmm13, %%zmm13\n\t" \
+    "vaddps 192(%%rax,%[x1],2), %%zmm14, %%zmm14\n\t" \
+    "vaddps 192(%%rax,%[x2],1), %%zmm15, %%zmm15\n\t" \
+    "vaddps 256(%%rax), %%zmm16, %%zmm16\n\t" \
+    "vaddps 256(%%rax,%[x1],1), %%zmm17, %%zmm17\n\t" \
+    "vaddps 256(%%rax,%[x1],2), %%zmm18, %%zmm18\n\t" \
+    "vaddps 256(%%rax,%[x2],1), %%zmm19, %%zmm19\n\t" \
+    "vaddps 320(%%rax), %%zmm20, %%zmm20\n\t" \
+    "vaddps 320(%%rax,%[x1],1), %%zmm21, %%zmm21\n\t" \
+    "vaddps 320(%%rax,%[x1],2), %%zmm22, %%zmm22\n\t" \
+    "vaddps 320(%%rax,%[x2],1), %%zmm23, %%zmm23\n\t" \
+    "4:\n\t" \
+    "movq 32(%[e]), %%rax\n\t" \
+    "cmpq $1, %%rax\n\t" \
+    "jne 5f\n\t" \
+    "vpxord %%zmm24, %%zmm24, %%zmm24\n\t" \
+    "vmaxps %%zmm24, %%zmm0, %%zmm0\n\t" \
+    "vmaxps %%zmm24, %%zmm1, %%zmm1\n\t" \
+    "vmaxps %%zmm24, %%zmm2, %%zmm2\n\t" \
+    "vmaxps %%zmm24, %%zmm3, %%zmm3\n\t" \
+    "vmaxps %%zmm24, %%zmm4, %%zmm4\n\t" \
+    "vmaxps %%zmm24, %%zmm5, %%zmm5\n\t" \
+    "vmaxps %%zmm24, %%zmm6, %%zmm6\n\t" \
+    "vmaxps %%zmm24, %%zmm7, %%zmm7\n\t" \
+    "vmaxps %%zmm24, %%zmm8, %%zmm8\n\t" \
+    "vmaxps %%zmm24, %%zmm9, %%zmm9\n\t" \
+    "vmaxps %%zmm24, %%zmm10, %%zmm10\n\t" \
+    "vmaxps %%zmm24, %%zmm11, %%zmm11\n\t" \
+    "vmaxps %%zmm24, %%zmm12, %%zmm12\n\t" \
+    "vmaxps %%zmm24, %%zmm13, %%zmm13\n\t" \
+    "vmaxps %%zmm24, %%zmm14, %%zmm14\n\t" \
+    "vmaxps %%zmm24, %%zmm15, %%zmm15\n\t" \
+    "vmaxps %%zmm24, %%zmm16, %%zmm16\n\t" \
+    "vmaxps %%zmm24, %%zmm17, %%zmm17\n\t" \
+    "vmaxps %%zmm24, %%zmm18, %%zmm18\n\t" \
+    "vmaxps %%zmm24, %%zmm19, %%zmm19\n\t" \
+    "vmaxps %%zmm24, %%zmm20, %%zmm20\n\t" \
+    "vmaxps %%zmm24, %%zmm21, %%zmm21\n\t" \
+    "vmaxps %%zmm24, %%zmm22, %%zmm22\n\t" \
+    "vmaxps %%zmm24, %%zmm23, %%zmm23\n\t" \
+    "jmp 6f\n\t" \
+    "5:\n\t" \
+    "cmpq $2, %%rax\n\t" \
+    "jne 6f\n\t" \
+    "vbroadcastss 40(%[e]), %%zmm24\n\t" \
+    "vbroadcastss 44(%[e]), %%zmm25\n\t" \
+    "vmaxps %%zmm0, %%zmm24, %%zmm0\n\t" \
+    "vminps %%zmm0, %%zmm25, %%zmm0\n\t" \
+    "vmaxps %%zmm1, %%zmm24, %%zmm1\n\t" \
+    "vminps %%zmm1, %%zmm25, %%zmm1\n\t" \
+    "vmaxps %%zmm2, %%zmm24, %%zmm2\n\t" \
+    "vminps %%zmm2, %%zmm25, %%zmm2\n\t" \
+    "vmaxps %%zmm3, %%zmm24, %%zmm3\n\t" \
+    "vminps %%zmm3, %%zmm25, %%zmm3\n\t" \
+    "vmaxps %%zmm4, %%zmm24, %%zmm4\n\t" \
+    "vminps %%zmm4, %%zmm25, %%zmm4\n\t" \
+    "vmaxps %%zmm5, %%zmm24, %%zmm5\n\t" \
+    "vminps %%zmm5, %%zmm25, %%zmm5\n\t" \
+    "vmaxps %%zmm6, %%zmm24, %%zmm6\n\t" \
+    "vminps %%zmm6, %%zmm25, %%zmm6\n\t" \
+    "vmaxps %%zmm7, %%zmm24, %%zmm7\n\t" \
+    "vminps %%zmm7, %%zmm25, %%zmm7\n\t" \
+    "vmaxps %%zmm8, %%zmm24, %%zmm8\n\t" \
+    "vminps %%zmm8, %%zmm25, %%zmm8\n\t" \
+    "vmaxps %%zmm9, %%zmm24, %%zmm9\n\t" \
+    "vminps %%zmm9, %%zmm25, %%zmm9\n\t" \
+    "vmaxps %%zmm10, %%zmm24, %%zmm10\n\t" \
+    "vminps %%zmm10, %%zmm25, %%zmm10\n\t" \
+    "vmaxps %%zmm11, %%zmm24, %%zmm11\n\t" \
+    "vminps %%zmm11, %%zmm25, %%zmm11\n\t" \
+    "vmaxps %%zmm12, %%zmm24, %%zmm12\n\t" \
+    "vminps %%zmm12, %%zmm25, %%zmm12\n\t" \
+    "vmaxps %%zmm13, %%zmm24, %%zmm13\n\t" \
+    "vminps %%zmm13, %%zmm25, %%zmm13\n\t" \
+    "vmaxps %%zmm14, %%zmm24, %%zmm14\n\t" \
+    "vminps %%zmm14, %%zmm25, %%zmm14\n\t" \
+    "vmaxps %%zmm15, %%zmm24, %%zmm15\n\t" \
+    "vminps %%zmm15, %%zmm25, %%zmm15\n\t" \
+    "vmaxps %%zmm16, %%zmm24, %%zmm16\n\t" \
+    "vminps %%zmm16, %%zmm25, %%zmm16\n\t" \
+    "vmaxps %%zmm17, %%zmm24, %%zmm17\n\t" \
+    "vminps %%zmm17, %%zmm25, %%zmm17\n\t" \
+    "vmaxps %%zmm18, %%zmm24, %%zmm18\n\t" \
+    "vminps %%zmm18, %%zmm25, %%zmm18\n\t" \
+    "vmaxps %%zmm19, %%zmm24, %%zmm19\n\t" \
+    "vminps %%zmm19, %%zmm25, %%zmm19\n\t" \
+    "vmaxps %%zmm20, %%zmm24, %%zmm20\n\t" \
+    "vminps %%zmm20, %%zmm25, %%zmm20\n\t" \
+    "vmaxps %%zmm21, %%zmm24, %%zmm21\n\t" \
+    "vminps %%zmm21, %%zmm25, %%zmm21\n\t" \
+    "vmaxps %%zmm22, %%zmm24, %%zmm22\n\t" \
+    "vminps %%zmm22, %%zmm25, %%zmm22\n\t" \
+    "vmaxps %%zmm23, %%zmm24, %%zmm23\n\t" \
+    "vminps %%zmm23, %%zmm25, %%zmm23\n\t" \
+    "6:\n\t" \
+    "movq 16(%[e]), %%rax\n\t" \
+    "movq 24(%[e]), %[x1]\n\t" \
+    "leaq (%[x1],%[x1],2), %[x2]\n\t" \
+    "vmovups %%zmm0, 0(%%rax)\n\t" \
+    "vmovups %%zmm1, 0(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm2, 0(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm3, 0(%%rax,%[x2],1)\n\t" \
+    "vmovups %%zmm4, 64(%%rax)\n\t" \
+    "vmovups %%zmm5, 64(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm6, 64(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm7, 64(%%rax,%[x2],1)\n\t" \
+    "vmovups %%zmm8, 128(%%rax)\n\t" \
+    "vmovups %%zmm9, 128(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm10, 128(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm11, 128(%%rax,%[x2],1)\n\t" \
+    "vmovups %%zmm12, 192(%%rax)\n\t" \
+    "vmovups %%zmm13, 192(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm14, 192(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm15, 192(%%rax,%[x2],1)\n\t" \
+    "vmovups %%zmm16, 256(%%rax)\n\t" \
+    "vmovups %%zmm17, 256(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm18, 256(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm19, 256(%%rax,%[x2],1)\n\t" \
+    "vmovups %%zmm20, 320(%%rax)\n\t" \
+    "vmovups %%zmm21, 320(%%rax,%[x1],1)\n\t" \
+    "vmovups %%zmm22, 320(%%rax,%[x1],2)\n\t" \
+    "vmovups %%zmm23, 320(%%rax,%[x2],1)\n\t"
+#define BR_FN_OUT(name, steps, wo, wbytes)                                                                             \
+    static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, const struct br_out *e)  \
+    {                                                                                                                  \
+        const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];                    \
+        __asm__ volatile(BR_ZERO_ALL "1:\n\t"                                                                          \
+                                     "movq (%[tab]), %%rax\n\t"                                                      \
+                                     "addq $8, %[tab]\n\t"                                                           \
+                                     ".irp ic," steps "\n\t" BR_STEP6x4(wo) ".endr\n\t"                              \
+                                     "addq $" wbytes ", %[w]\n\t"                                                    \
+                                     "decq %[n]\n\t"                                                                 \
+                                     "jnz 1b\n\t" BR_EPI                                                             \
+                         : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2),   \
+                           [x3] "+r"(x3), [x4] "+r"(x4), [x5] "+r"(x5)                                                 \
+                         : [e] "r"(e)                                                                                  \
+                         : BR_CLOBBERS);                                                                               \
+    }
+BR_FN_OUT(bconv_out_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096")
+BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
+
 /* 1x1, stride-1 convolutions over whole blocked channel blocks, for the
  * groups of 32 or 16 output channels (vg 2 or 1), whose 6-pixel tiles
  * would feed 12 or 6 FMAs a step from 6 broadcasts: 12 or 24 consecutive
@@ -631,6 +828,16 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
             acc[i][v] = vset(0.0f);
+    }
+    if (R == 6 && V == 4 && p->otab != NULL && p->y_px == VL) {
+        static const float zeros[4 * VL] __attribute__((aligned(64)));
+        struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+                           .act = p->act, .lo = p->lo, .hi = p->hi};
+        if (p->otab_step == 16)
+            bconv_out_6x4(w, p->otab, p->ntab, xr, &e);
+        else
+            bconv_out1_6x4(w, p->otab, p->ntab, xr, &e);
+        return;
     }
     if (R == 6 && V == 4 && p->otab != NULL) {
         float sums[6 * 4 * VL] __attribute__((aligned(64)));
