@@ -456,15 +456,15 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
             return false;
     int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
     /* U is 4x the weights and every block of tiles reads all of it: past
-     * a few MiB (resnet50's 256-channel layers: 9.4 MiB) it streams from
-     * memory per block, and those layers ran 1.2-1.4x slower than direct
-     * at batch 1 (0.97-1.1 vs 0.80 ms, 16 tiles); the 64- and 128-channel
-     * ones 1.4x faster (0.47-0.51 vs 0.69-0.72 ms). With many tiles (batch
-     * 8: 128) U up to 10 MiB goes over all tiles at once (wino_all), so
-     * it is read once a run; more would outgrow the direct kernel's
-     * weights in memory (resnet50's 512-channel layers: 37.7 MiB). */
+     * a few MiB (resnet50's 256-channel layers: 9.4 MiB) U goes over all
+     * tiles at once (wino_all), so it is read once a run: those layers
+     * then take 0.68 ms against the direct kernel's 0.76 at batch 1 (16
+     * tiles; when each block of tiles read U they took 0.97-1.1). More
+     * than 10 MiB would outgrow the direct kernel's weights in memory and
+     * in time (resnet50's 512-channel layers: 37.7 MiB, 1.7 against 1.07
+     * ms at batch 1). */
     int64_t u_bytes = 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
-    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (4 << 20)) || (t >= 64 && u_bytes <= (10 << 20));
+    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (10 << 20));
 }
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
