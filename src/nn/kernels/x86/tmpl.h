@@ -449,18 +449,22 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",      \
       "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
+/* the reduction loop: for each of the n offsets in tab (into rax), the
+ * steps of .irp over `body`, then wbytes on to the next weights */
+#define BR_LOOP(steps, body, wbytes)                                                                                   \
+    BR_ZERO_ALL "1:\n\t"                                                                                              \
+                "movq (%[tab]), %%rax\n\t"                                                                          \
+                "addq $8, %[tab]\n\t"                                                                               \
+                ".irp ic," steps "\n\t" body ".endr\n\t"                                                            \
+                "addq $" wbytes ", %[w]\n\t"                                                                        \
+                "decq %[n]\n\t"                                                                                     \
+                "jnz 1b\n\t"
 /* one function: the offsets list of .irp (the steps of a tab entry), the
  * weights' offset of a step and the bytes of weights a tab entry */
 #define BR_FN(name, steps, wo, wbytes)                                                                                 \
     static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)              \
     {                                                                                                                  \
-        __asm__ volatile(BR_ZERO_ALL "1:\n\t"                                                                          \
-                                     "movq (%[tab]), %%rax\n\t"                                                      \
-                                     "addq $8, %[tab]\n\t"                                                           \
-                                     ".irp ic," steps "\n\t" BR_STEP6x4(wo) ".endr\n\t"                              \
-                                     "addq $" wbytes ", %[w]\n\t"                                                    \
-                                     "decq %[n]\n\t"                                                                 \
-                                     "jnz 1b\n\t" BR_SAVE_ALL BR_OPERANDS);                                            \
+        __asm__ volatile(BR_LOOP(steps, BR_STEP6x4(wo), wbytes) BR_SAVE_ALL BR_OPERANDS);                                            \
     }
 BR_FN(bconv_red_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096")
 /* The same for any other input (a plain NCHW one, or a partial last
@@ -650,13 +654,7 @@ struct br_out {
     static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, const struct br_out *e)  \
     {                                                                                                                  \
         const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];                    \
-        __asm__ volatile(BR_ZERO_ALL "1:\n\t"                                                                          \
-                                     "movq (%[tab]), %%rax\n\t"                                                      \
-                                     "addq $8, %[tab]\n\t"                                                           \
-                                     ".irp ic," steps "\n\t" BR_STEP6x4(wo) ".endr\n\t"                              \
-                                     "addq $" wbytes ", %[w]\n\t"                                                    \
-                                     "decq %[n]\n\t"                                                                 \
-                                     "jnz 1b\n\t" BR_EPI                                                             \
+        __asm__ volatile(BR_LOOP(steps, BR_STEP6x4(wo), wbytes) BR_EPI                                                             \
                          : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2),   \
                            [x3] "+r"(x3), [x4] "+r"(x4), [x5] "+r"(x5)                                                 \
                          : [e] "r"(e)                                                                                  \
@@ -670,6 +668,15 @@ BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
  * would feed 12 or 6 FMAs a step from 6 broadcasts: 12 or 24 consecutive
  * pixels, which are contiguous in the input (x + 16 i floats for pixel i),
  * read through one pointer. Sums to acc[V i + v][16] as above. */
+/* one function: the 16 steps of a tab entry and the bytes of weights they read */
+#define BR_FN_WIDE(name, step, wbytes)                                                                                 \
+    static void name(const float *w, const int64_t *tab, int64_t n, const float *x, float *acc)                        \
+    {                                                                                                                  \
+        __asm__ volatile(BR_LOOP("0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", step, wbytes) BR_SAVE_ALL                   \
+                         : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)                                                  \
+                         : [x] "r"(x), [acc] "r"(acc)                                                                  \
+                         : BR_CLOBBERS);                                                                               \
+    }
 #define BR_WIDE_12x2 \
     "vmovups \\ic*128+0(%[w]), %%zmm24\n\t" \
     "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
@@ -709,19 +716,7 @@ BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
     "vbroadcastss \\ic*4+704(%[x],%%rax), %%zmm31\n\t" \
     "vfmadd231ps %%zmm24, %%zmm31, %%zmm22\n\t" \
     "vfmadd231ps %%zmm25, %%zmm31, %%zmm23\n\t"
-static void bconv_red_12x2(const float *w, const int64_t *tab, int64_t n, const float *x, float *acc)
-{
-    __asm__ volatile(BR_ZERO_ALL "1:\n\t"
-                                 "movq (%[tab]), %%rax\n\t"
-                                 "addq $8, %[tab]\n\t"
-                                 ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_WIDE_12x2 ".endr\n\t"
-                                 "addq $2048, %[w]\n\t"
-                                 "decq %[n]\n\t"
-                                 "jnz 1b\n\t" BR_SAVE_ALL
-                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
-                     : [x] "r"(x), [acc] "r"(acc)
-                     : BR_CLOBBERS);
-}
+BR_FN_WIDE(bconv_red_12x2, BR_WIDE_12x2, "2048")
 
 #define BR_WIDE_24x1 \
     "vmovups \\ic*64+0(%[w]), %%zmm24\n\t" \
@@ -773,27 +768,8 @@ static void bconv_red_12x2(const float *w, const int64_t *tab, int64_t n, const 
     "vfmadd231ps %%zmm24, %%zmm26, %%zmm22\n\t" \
     "vbroadcastss \\ic*4+1472(%[x],%%rax), %%zmm27\n\t" \
     "vfmadd231ps %%zmm24, %%zmm27, %%zmm23\n\t"
-static void bconv_red_24x1(const float *w, const int64_t *tab, int64_t n, const float *x, float *acc)
-{
-    __asm__ volatile(BR_ZERO_ALL "1:\n\t"
-                                 "movq (%[tab]), %%rax\n\t"
-                                 "addq $8, %[tab]\n\t"
-                                 ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_WIDE_24x1 ".endr\n\t"
-                                 "addq $1024, %[w]\n\t"
-                                 "decq %[n]\n\t"
-                                 "jnz 1b\n\t" BR_SAVE_ALL
-                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)
-                     : [x] "r"(x), [acc] "r"(acc)
-                     : BR_CLOBBERS);
-}
+BR_FN_WIDE(bconv_red_24x1, BR_WIDE_24x1, "1024")
 
-
-/* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
- * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
- * weight vectors and a broadcast: 29 of the 32), one pass over the whole
- * reduction; per step V weight loads and R broadcasts feed R * V FMAs;
- * bconv_6_4 runs its reduction in bconv_red_6x4 or bconv_red1_6x4 where
- * the plan made the offsets (otab). */
 /* Block v of output pixel i (sums plus bias in t): the residual, the
  * activation, stored blocked or plain. */
 static inline __attribute__((always_inline)) void bconv_put(const struct nn_bconv *p, vf t, int v, int i,
@@ -816,6 +792,12 @@ static inline __attribute__((always_inline)) void bconv_put(const struct nn_bcon
     }
 }
 
+/* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
+ * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
+ * weight vectors and a broadcast: 29 of the 32), one pass over the whole
+ * reduction; per step V weight loads and R broadcasts feed R * V FMAs;
+ * bconv_6_4 runs in assembly (bconv_out_6x4 and the others above) where
+ * the plan made the offsets (otab). */
 static inline __attribute__((always_inline)) void bconv_gen(const int R, const int V, const struct nn_bconv *p,
                                                            const float *x, const int64_t *xoff, const float *w,
                                                            const float *bias, const float *res, float *y)
