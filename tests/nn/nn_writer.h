@@ -48,5 +48,6 @@ void test_kernels_gemm_ops_avx512(void **state);
 void test_kernels_pool_avx2(void **state);
 void test_kernels_pool_avx512(void **state);
 void test_kernels_isa_choice(void **state);
+void test_nn_pool_solo(void **state);
 
 #endif

@@ -21,9 +21,11 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coffer/nn.h"
 #include "nn_writer.h"
@@ -758,6 +760,92 @@ void test_kernels_pool_avx512(void **state)
 {
     (void)state;
     pool_tests(NN_ISA_AVX512);
+}
+
+/* The thread pool goes on alone after waiting long for a worker the OS
+ * did not run (kern.h, NN_POOL_SOLO_RUNS), then takes the worker again.
+ * The stalled worker is simulated: the caller's task returns once the
+ * worker has started its own, and the worker's task then sleeps, from
+ * the moment the caller's returned, 5 ms or four times as long as the
+ * caller's took, whichever is longer (so however the two are scheduled,
+ * the caller waits over 1 ms and over twice its own share). */
+struct solo_arg {
+    atomic_int worker_tasks, worker_started;
+    atomic_llong caller_done;
+    int64_t start_ns;
+    bool stall;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec d = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    nanosleep(&d, NULL);
+}
+
+static void solo_task(void *arg, int64_t t, int tid)
+{
+    struct solo_arg *a = arg;
+    if (tid != 0) {
+        atomic_fetch_add(&a->worker_tasks, 1);
+        atomic_store(&a->worker_started, 1);
+        if (a->stall) {
+            int64_t done = 0;
+            for (int i = 0; i < 5000 && (done = atomic_load(&a->caller_done)) == 0; i++)
+                sleep_ns(1000000);
+            int64_t ns = 4 * (done - a->start_ns);
+            ns = ns > 5000000 ? ns : 5000000;
+            ns -= mono_ns() - done;
+            if (ns > 0)
+                sleep_ns(ns);
+        }
+        return;
+    }
+    if (t == 0) { /* the caller's own task: until the worker is inside its own (at most 5 s) */
+        for (int i = 0; i < 5000 && atomic_load(&a->worker_started) == 0; i++)
+            sleep_ns(1000000);
+        atomic_store(&a->caller_done, mono_ns());
+    }
+}
+
+static int solo_run(struct nn_pool *p, bool stall)
+{
+    struct solo_arg a = {.start_ns = mono_ns(), .stall = stall};
+    atomic_init(&a.worker_tasks, 0);
+    atomic_init(&a.worker_started, 0);
+    atomic_init(&a.caller_done, 0);
+    nn_pool_run_fixed(p, 2, 2, solo_task, &a);
+    return atomic_load(&a.worker_tasks);
+}
+
+void test_nn_pool_solo(void **state)
+{
+    (void)state;
+    struct nn_pool *p = nn_pool_new(2);
+    assert_non_null(p);
+    if (nn_pool_size(p) < 2) {
+        nn_pool_free(p);
+        skip();
+    }
+    assert_int_equal(solo_run(p, true), 1); /* the worker took task 1 and stalled */
+    /* the next runs are the caller's alone: no task reaches the worker */
+    for (int i = 0; i < NN_POOL_SOLO_RUNS; i++) {
+        struct solo_arg a = {.start_ns = mono_ns()};
+        atomic_init(&a.worker_tasks, 0);
+        atomic_init(&a.worker_started, 1);
+        atomic_init(&a.caller_done, 0);
+        nn_pool_run_fixed(p, 2, 2, solo_task, &a);
+        assert_int_equal(atomic_load(&a.worker_tasks), 0);
+    }
+    /* and then the worker again */
+    assert_int_equal(solo_run(p, false), 1);
+    nn_pool_free(p);
 }
 
 /* The process's choice is one the CPU has, and reported by info. */

@@ -197,6 +197,11 @@ int nn_pool_size(const struct nn_pool *p);
 /* Run fn(arg, t, tid) for t in [0, ntasks) on up to `width` threads (the
  * caller is tid 0) and return when all are done. p may be NULL (inline). */
 void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg);
+/* After a run in which the caller, out of tasks, waited over 1 ms and over
+ * twice its own share for a worker (one the OS did not run: CPUs shared
+ * with other work), the next NN_POOL_SOLO_RUNS runs are the caller's
+ * alone. */
+#define NN_POOL_SOLO_RUNS 64
 /* The same with task t always on thread t % width (of those that run), so
  * a thread meets the same data on every run: for jobs whose data stays in
  * a core's cache between runs (a small model's weights). */
