@@ -837,6 +837,7 @@ int test_rest_main(void);
 int test_config_main(void);
 int test_registry_main(void);
 int test_wire_main(void);
+int test_proto_view_main(void);
 
 int main(void)
 {
@@ -862,5 +863,6 @@ int main(void)
     failed += test_rest_main();
     failed += test_config_main();
     failed += test_wire_main();
+    failed += test_proto_view_main();
     return failed + test_registry_main();
 }
