@@ -86,35 +86,54 @@ static enum coffer_err str(struct coffer_serve__scratch *s, struct field *f, cha
             return DECLINE;                                                                                        \
     } while (0)
 
+/* A message of descriptor d in the scratch, with its defaults. */
+static void *new_msg(struct coffer_serve__scratch *s, const ProtobufCMessageDescriptor *d)
+{
+    void *m = coffer_serve__scratch_alloc(s, 1, d->sizeof_message);
+    if (m != NULL)
+        protobuf_c_message_init(d, m);
+    return m;
+}
+
+/* Read the next field of rd into f while *r is fine and bytes are left;
+ * a field the scanner cannot read sets *r to DECLINE. */
+static bool more(struct coffer_rd *rd, struct field *f, enum coffer_err *r)
+{
+    if (*r != COFFER_OK || coffer_rd_left(rd) == 0)
+        return false;
+    if (next(rd, f) != COFFER_OK) {
+        *r = DECLINE;
+        return false;
+    }
+    return true;
+}
+
 static enum coffer_err int64_value(struct coffer_rd rd, struct coffer_serve__scratch *s, Google__Protobuf__Int64Value **out)
 {
-    Google__Protobuf__Int64Value *v = coffer_serve__scratch_alloc(s, 1, sizeof(*v));
+    Google__Protobuf__Int64Value *v = new_msg(s, &google__protobuf__int64_value__descriptor);
     if (v == NULL)
         return COFFER_E_NOMEM;
-    google__protobuf__int64_value__init(v);
     struct field f;
-    while (coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK || f.num != 1)
+    enum coffer_err r = COFFER_OK;
+    while (more(&rd, &f, &r)) {
+        if (f.num != 1)
             return DECLINE;
         WANT(f, 0);
         v->value = (int64_t)f.v;
     }
     *out = v;
-    return COFFER_OK;
+    return r;
 }
 
 static enum coffer_err model_spec(struct coffer_rd rd, struct coffer_serve__scratch *s,
                                   Tensorflow__Serving__ModelSpec **out)
 {
-    Tensorflow__Serving__ModelSpec *ms = coffer_serve__scratch_alloc(s, 1, sizeof(*ms));
+    Tensorflow__Serving__ModelSpec *ms = new_msg(s, &tensorflow__serving__model_spec__descriptor);
     if (ms == NULL)
         return COFFER_E_NOMEM;
-    tensorflow__serving__model_spec__init(ms);
     struct field f;
     enum coffer_err r = COFFER_OK;
-    while (r == COFFER_OK && coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    while (more(&rd, &f, &r)) {
         WANT(f, 2);
         switch (f.num) {
         case 1: r = str(s, &f, &ms->name); break;
@@ -141,17 +160,15 @@ static enum coffer_err model_spec(struct coffer_rd rd, struct coffer_serve__scra
 
 static enum coffer_err shape(struct coffer_rd rd, struct coffer_serve__scratch *s, Tensorflow__TensorShapeProto **out)
 {
-    Tensorflow__TensorShapeProto *sh = coffer_serve__scratch_alloc(s, 1, sizeof(*sh));
+    Tensorflow__TensorShapeProto *sh = new_msg(s, &tensorflow__tensor_shape_proto__descriptor);
     if (sh == NULL)
         return COFFER_E_NOMEM;
-    tensorflow__tensor_shape_proto__init(sh);
     /* pass 1: the fields' kinds, and how many dims */
     struct coffer_rd t = rd;
     struct field f;
     size_t n = 0;
-    while (coffer_rd_left(&t) > 0) {
-        if (next(&t, &f) != COFFER_OK)
-            return DECLINE;
+    enum coffer_err r = COFFER_OK;
+    while (more(&t, &f, &r)) {
         if (f.num == 2) {
             WANT(f, 2);
             n++;
@@ -162,22 +179,20 @@ static enum coffer_err shape(struct coffer_rd rd, struct coffer_serve__scratch *
             return DECLINE;
         }
     }
+    if (r != COFFER_OK)
+        return r;
     Tensorflow__TensorShapeProto__Dim **dp = coffer_serve__scratch_alloc(s, n, sizeof(*dp));
     Tensorflow__TensorShapeProto__Dim *dv = coffer_serve__scratch_alloc(s, n, sizeof(*dv));
     if (dp == NULL || dv == NULL)
         return COFFER_E_NOMEM;
     /* pass 2: the dims */
     size_t i = 0;
-    while (coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    while (more(&rd, &f, &r)) {
         if (f.num != 2)
             continue;
         tensorflow__tensor_shape_proto__dim__init(&dv[i]);
         struct field g;
-        while (coffer_rd_left(&f.sub) > 0) {
-            if (next(&f.sub, &g) != COFFER_OK)
-                return DECLINE;
+        while (more(&f.sub, &g, &r)) {
             if (g.num == 1) {
                 WANT(g, 0);
                 dv[i].size = (int64_t)g.v;
@@ -193,20 +208,17 @@ static enum coffer_err shape(struct coffer_rd rd, struct coffer_serve__scratch *
     sh->n_dim = n;
     sh->dim = dp;
     *out = sh;
-    return COFFER_OK;
+    return r;
 }
 
 static enum coffer_err tensor(struct coffer_rd rd, struct coffer_serve__scratch *s, Tensorflow__TensorProto **out)
 {
-    Tensorflow__TensorProto *tp = coffer_serve__scratch_alloc(s, 1, sizeof(*tp));
+    Tensorflow__TensorProto *tp = new_msg(s, &tensorflow__tensor_proto__descriptor);
     if (tp == NULL)
         return COFFER_E_NOMEM;
-    tensorflow__tensor_proto__init(tp);
     struct field f;
     enum coffer_err r = COFFER_OK;
-    while (r == COFFER_OK && coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    while (more(&rd, &f, &r)) {
         switch (f.num) {
         case 1: /* an enum: protobuf-c keeps the low 32 bits */
             WANT(f, 0);
@@ -241,15 +253,13 @@ static enum coffer_err tensor(struct coffer_rd rd, struct coffer_serve__scratch 
 static enum coffer_err entry(struct coffer_rd rd, struct coffer_serve__scratch *s,
                              Tensorflow__Serving__PredictRequest__InputsEntry **out)
 {
-    Tensorflow__Serving__PredictRequest__InputsEntry *e = coffer_serve__scratch_alloc(s, 1, sizeof(*e));
+    Tensorflow__Serving__PredictRequest__InputsEntry *e =
+        new_msg(s, &tensorflow__serving__predict_request__inputs_entry__descriptor);
     if (e == NULL)
         return COFFER_E_NOMEM;
-    tensorflow__serving__predict_request__inputs_entry__init(e);
     struct field f;
     enum coffer_err r = COFFER_OK;
-    while (r == COFFER_OK && coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    while (more(&rd, &f, &r)) {
         WANT(f, 2);
         if (f.num == 1) {
             r = str(s, &f, &e->key);
@@ -275,9 +285,8 @@ enum coffer_err coffer_serve__predict_request_view(const uint8_t *data, size_t s
     /* pass 1: the fields' kinds, and how many inputs and filters */
     struct field f;
     size_t n_in = 0, n_filter = 0, n_spec = 0;
-    while (coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    enum coffer_err r = COFFER_OK;
+    while (more(&rd, &f, &r)) {
         WANT(f, 2);
         switch (f.num) {
         case 1: n_spec++; break;
@@ -286,18 +295,15 @@ enum coffer_err coffer_serve__predict_request_view(const uint8_t *data, size_t s
         default: return DECLINE;
         }
     }
-    if (n_spec > 1)
-        return DECLINE; /* protobuf-c would merge them */
+    if (r != COFFER_OK || n_spec > 1)
+        return DECLINE; /* n_spec > 1: protobuf-c would merge them */
     m->inputs = coffer_serve__scratch_alloc(s, n_in, sizeof(*m->inputs));
     m->output_filter = coffer_serve__scratch_alloc(s, n_filter, sizeof(*m->output_filter));
     if (m->inputs == NULL || m->output_filter == NULL)
         return COFFER_E_NOMEM;
     /* pass 2 */
     coffer_rd_init(&rd, data, size);
-    enum coffer_err r = COFFER_OK;
-    while (r == COFFER_OK && coffer_rd_left(&rd) > 0) {
-        if (next(&rd, &f) != COFFER_OK)
-            return DECLINE;
+    while (more(&rd, &f, &r)) {
         switch (f.num) {
         case 1: r = model_spec(f.sub, s, &m->model_spec); break;
         case 2: r = entry(f.sub, s, &m->inputs[m->n_inputs++]); break;

@@ -651,8 +651,10 @@ static void test_codes_and_truncation(void **state)
     assert_string_equal(out + 1024, "...TRUNCATED");
 }
 
-/* Allocation failures anywhere in a request decode end in an error, no leak. */
-static enum coffer_err fault_body(void *arg)
+/* Allocation failures anywhere in a request decode end in an error, no leak
+ * (also test_proto_view.c's, for the in-place path). */
+enum coffer_err serve_predict_fault_body(void *arg);
+enum coffer_err serve_predict_fault_body(void *arg)
 {
     const struct coffer_serve_bytes *pb = arg;
     struct coffer_serve_predict_request got;
@@ -688,7 +690,7 @@ static void test_alloc_faults(void **state)
     req.input_count = 2;
     struct coffer_serve_bytes pb;
     assert_int_equal(coffer_serve_predict_request_encode(&req, false, &pb.data, &pb.size), COFFER_OK);
-    tu_fault_loop(fault_body, &pb);
+    tu_fault_loop(serve_predict_fault_body, &pb);
     coffer_free(pb.data);
     coffer_serve_tensor_free(&ts[0]);
     coffer_serve_tensor_free(&ts[1]);
