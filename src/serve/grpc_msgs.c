@@ -4,8 +4,10 @@
  * GetModelStatusRequest/Response, between bytes and neutral structs.
  *
  * Design: decoding is size check -> protobuf-c unpack (allocating through
- * coffer_malloc) -> semantic checks with TF's messages -> copy out into
- * owned structs -> free the unpacked message. Encoding builds the
+ * coffer_malloc; for a PredictRequest, predict_view.c's in-place decoder
+ * first, which builds the same structs without copying tensor_content, and
+ * leaves what it does not take to protobuf-c) -> semantic checks with TF's
+ * messages -> copy out into owned structs -> free the unpacked message. Encoding builds the
  * protobuf-c structs on the stack and in a scratch list, pointing at the
  * caller's data wherever the wire type allows, and packs once.
  *
