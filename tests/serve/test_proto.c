@@ -21,6 +21,10 @@
 #include "tensorflow_serving/apis/get_model_status.pb-c.h"
 #include "tensorflow_serving/apis/predict.pb-c.h"
 
+/* test_proto_view.c: the in-place and the protobuf-c path agree on these
+ * bytes; returns the in-place decoder's verdict */
+enum coffer_err serve_view_same_answer(const uint8_t *data, size_t size, const struct coffer_serve_limits *lim);
+
 /* A TensorProto of dtype with the given dims, packed. */
 struct tp_builder {
     Tensorflow__TensorProto tp;
@@ -775,6 +779,30 @@ static void test_python_interop(void **state)
     struct coffer_serve_status st;
     assert_int_equal(coffer_serve_predict_request_decode(req_bytes, n, NULL, &req, &st), COFFER_OK);
     free(req_bytes);
+    /* Python's tensor_content-only request takes the in-place path, and
+     * gives what protobuf-c gives */
+    snprintf(path, sizeof(path), "%s/request_content.pb", dir);
+    size_t cn;
+    uint8_t *content_bytes = tu_read(path, &cn);
+    assert_int_equal(serve_view_same_answer(content_bytes, cn, NULL), COFFER_OK);
+    struct coffer_serve_predict_request creq;
+    assert_int_equal(coffer_serve_predict_request_decode(content_bytes, cn, NULL, &creq, &st), COFFER_OK);
+    free(content_bytes);
+    assert_true(creq.spec.has_version && creq.spec.version == 3);
+    assert_int_equal(creq.input_count, 2);
+    assert_int_equal(creq.output_filter_count, 1);
+    for (size_t i = 0; i < creq.input_count; i++) {
+        const struct coffer_serve_tensor *t = &creq.inputs[i];
+        if (strcmp(t->name, "input") == 0) {
+            assert_int_equal(t->count, 12);
+            assert_true(((const float *)t->data)[11] == 11 / 3.0f);
+        } else {
+            assert_string_equal(t->name, "ids");
+            int64_t want[] = {-7, (int64_t)1 << 40};
+            assert_memory_equal(t->data, want, sizeof(want));
+        }
+    }
+    coffer_serve_predict_request_free(&creq);
     assert_string_equal(req.spec.name, "resnet50-v15-fp32");
     assert_string_equal(req.spec.version_label, "canary");
     assert_int_equal(req.output_filter_count, 1);

@@ -101,8 +101,10 @@ static void same_str(const char *a, const char *b)
 }
 
 /* Both paths give the same answer for these bytes; returns the in-place
- * decoder's own verdict (COFFER_OK: it took them). */
-static enum coffer_err same_answer(const uint8_t *data, size_t size, const struct coffer_serve_limits *lim)
+ * decoder's own verdict (COFFER_OK: it took them). Also test_proto.c's,
+ * for the request Python writes. */
+enum coffer_err serve_view_same_answer(const uint8_t *data, size_t size, const struct coffer_serve_limits *lim);
+enum coffer_err serve_view_same_answer(const uint8_t *data, size_t size, const struct coffer_serve_limits *lim)
 {
     struct coffer_serve_predict_request a, b;
     struct coffer_serve_status sa, sb;
@@ -154,13 +156,13 @@ static enum coffer_err same_answer(const uint8_t *data, size_t size, const struc
 static void same_answer_mutated(const struct wb *w, const struct coffer_serve_limits *lim)
 {
     for (size_t n = 0; n <= w->n; n++)
-        (void)same_answer(w->b, n, lim);
+        (void)serve_view_same_answer(w->b, n, lim);
     static const uint8_t with[] = {0x00, 0x01, 0x02, 0x05, 0x08, 0x0a, 0x12, 0x22, 0x7f, 0x80, 0xff};
     struct wb m = *w;
     for (size_t i = 0; i < w->n; i++) {
         for (size_t k = 0; k < sizeof(with); k++) {
             m.b[i] = with[k];
-            (void)same_answer(m.b, m.n, lim);
+            (void)serve_view_same_answer(m.b, m.n, lim);
         }
         m.b[i] = w->b[i];
     }
@@ -174,7 +176,7 @@ static void test_view_takes_tensor_content(void **state)
     struct wb t, w;
     tensor_content(&t, 2, 3);
     request(&w, "input", &t);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
 
     /* what coffer's own encoder writes (the bench's, a TF client's form):
      * version and label, several inputs, an output filter */
@@ -193,11 +195,11 @@ static void test_view_takes_tensor_content(void **state)
         uint8_t *pb;
         size_t n;
         assert_int_equal(coffer_serve_predict_request_encode(&req, true, &pb, &n), COFFER_OK);
-        assert_int_equal(same_answer(pb, n, NULL), COFFER_OK);
+        assert_int_equal(serve_view_same_answer(pb, n, NULL), COFFER_OK);
         coffer_free(pb);
         /* the typed fields are protobuf-c's */
         assert_int_equal(coffer_serve_predict_request_encode(&req, false, &pb, &n), COFFER_OK);
-        assert_int_equal(same_answer(pb, n, NULL), COFFER_E_UNSUPPORTED);
+        assert_int_equal(serve_view_same_answer(pb, n, NULL), COFFER_E_UNSUPPORTED);
         coffer_free(pb);
         req.spec.has_version = false;
         req.spec.version_label = "stable";
@@ -213,12 +215,12 @@ static void test_view_edges(void **state)
     struct wb t, w, spec, e, x;
 
     /* empty message: no ModelSpec */
-    assert_int_equal(same_answer((const uint8_t *)"", 0, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer((const uint8_t *)"", 0, NULL), COFFER_OK);
 
     /* an empty ModelSpec, no inputs */
     memset(&w, 0, sizeof(w));
     put_ld(&w, 1, "", 0);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
 
     /* strings given twice: the last wins; NUL inside a name and invalid
      * UTF-8 read as protobuf-c reads them */
@@ -231,7 +233,7 @@ static void test_view_edges(void **state)
     put_msg(&w, 1, &spec);
     put_ld(&w, 3, "out\0put", 7);
     put_str(&w, 3, "");
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
 
     /* version as Int64Value: negative, 10-byte varint; an empty Int64Value */
     memset(&spec, 0, sizeof(spec));
@@ -240,12 +242,12 @@ static void test_view_edges(void **state)
     put_msg(&spec, 2, &x);
     memset(&w, 0, sizeof(w));
     put_msg(&w, 1, &spec);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
     memset(&spec, 0, sizeof(spec));
     put_ld(&spec, 2, "", 0);
     memset(&w, 0, sizeof(w));
     put_msg(&w, 1, &spec);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
 
     /* map entries: missing key, missing value, an empty entry, duplicate
      * keys (the last wins), the model spec after the inputs */
@@ -265,7 +267,7 @@ static void test_view_edges(void **state)
     put_str(&e, 1, "a");
     put_msg(&e, 2, &t);
     put_msg(&w, 2, &e);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
 
     /* TensorProto: dtype and content twice (last wins), version_number,
      * unknown_rank, dim names, a rank-0 tensor, a negative dim, a dtype
@@ -319,7 +321,7 @@ static void test_view_edges(void **state)
         if (cases[c].content != NULL)
             put_ld(&t, 4, cases[c].content, cases[c].content_n);
         request(&w, "x", &t);
-        assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_OK);
+        assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_OK);
     }
 
     /* over the limits: tensors, inputs, filters, message size */
@@ -329,12 +331,12 @@ static void test_view_edges(void **state)
     lim.max_tensor_size = 4;
     tensor_content(&t, 1, 2);
     request(&w, "a", &t);
-    assert_int_equal(same_answer(w.b, w.n, &lim), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, &lim), COFFER_OK);
     put_str(&w, 3, "f1");
     put_str(&w, 3, "f2");
-    assert_int_equal(same_answer(w.b, w.n, &lim), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, &lim), COFFER_OK);
     lim.max_message_size = w.n - 1;
-    assert_int_equal(same_answer(w.b, w.n, &lim), COFFER_OK);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, &lim), COFFER_OK);
 }
 
 /* Forms the view leaves to protobuf-c, which gives the answer. */
@@ -366,7 +368,7 @@ static void test_view_declines(void **state)
     for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
         struct wb m = w;
         put_raw(&m, tails[i].bytes, tails[i].n);
-        if (same_answer(m.b, m.n, NULL) != COFFER_E_UNSUPPORTED)
+        if (serve_view_same_answer(m.b, m.n, NULL) != COFFER_E_UNSUPPORTED)
             fail_msg("the view took %s", tails[i].what);
     }
 
@@ -377,18 +379,18 @@ static void test_view_declines(void **state)
     put_tag(&x, 5, 5);
     put_raw(&x, "\x00\x00\x80\x3f", 4);
     request(&w, "a", &x);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     x = t;
     put_ld(&x, 2, "", 0);
     request(&w, "a", &x);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     struct wb e = {0};
     put_str(&e, 1, "a");
     put_msg(&e, 2, &t);
     put_msg(&e, 2, &t);
     memset(&w, 0, sizeof(w));
     put_msg(&w, 2, &e);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     struct wb v = {0};
     put_uint(&v, 1, 5);
     memset(&spec, 0, sizeof(spec));
@@ -396,13 +398,13 @@ static void test_view_declines(void **state)
     put_str(&spec, 4, "stable");
     memset(&w, 0, sizeof(w));
     put_msg(&w, 1, &spec);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     memset(&spec, 0, sizeof(spec));
     put_msg(&spec, 2, &v);
     put_msg(&spec, 2, &v);
     memset(&w, 0, sizeof(w));
     put_msg(&w, 1, &spec);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     memset(&x, 0, sizeof(x));
     struct wb shape = {0}, dim = {0};
     put_uint(&dim, 1, 2);
@@ -410,13 +412,13 @@ static void test_view_declines(void **state)
     put_msg(&shape, 2, &dim);
     put_msg(&x, 2, &shape);
     request(&w, "a", &x);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
     /* a varint over 64 bits (protobuf-c drops the high bits; coffer_rd refuses) */
     memset(&x, 0, sizeof(x));
     put_tag(&x, 1, 0);
     put_raw(&x, "\x81\x80\x80\x80\x80\x80\x80\x80\x80\x7f", 10);
     request(&w, "a", &x);
-    assert_int_equal(same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
+    assert_int_equal(serve_view_same_answer(w.b, w.n, NULL), COFFER_E_UNSUPPORTED);
 }
 
 /* Every truncation and one-byte change of two requests: the same answers. */
