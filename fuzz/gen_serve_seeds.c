@@ -1,7 +1,8 @@
 /* gen_serve_seeds.c — writes the binary PredictRequest seeds of
  * fuzz/seeds/predict_request with coffer's own encoder: tensor_content and
  * typed-field inputs, int64 and string inputs, a version and a version
- * label, an output filter. Usage: gen_serve_seeds DIR */
+ * label, an output filter; numeric inputs in tensor_content alone (the
+ * in-place decoder's form). Usage: gen_serve_seeds DIR */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,14 @@ int main(int argc, char **argv)
     req.spec.has_version = false;
     req.spec.version_label = "stable";
     put(argv[1], "three_inputs_content.pb", &req, true);
+    /* numeric inputs only, in tensor_content: the in-place decoder's form */
+    req.input_count = 2;
+    req.spec.version_label = NULL;
+    req.spec.has_version = true;
+    req.spec.version = 12;
+    put(argv[1], "two_inputs_content_version.pb", &req, true);
+    req.spec.has_version = false;
+    req.spec.version_label = "stable";
     /* a scalar-like float input with a version label */
     coffer_serve_tensor_free(&ts[0]);
     int64_t one[] = {1};

@@ -1,6 +1,8 @@
 /* predict_request_fuzz.c — protobuf PredictRequest bytes -> tensors, under
  * small limits, then the signature checks and a response encode/decode
  * round trip of whatever was accepted (which must come back identical).
+ * The in-place decoder (predict_view.c) and protobuf-c's unpack alone must
+ * give the same answer: the same error and status, or the same request.
  * The same bytes also go through the TensorProto, GetModelMetadataRequest,
  * GetModelStatusRequest and ReloadConfigRequest decoders. */
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "coffer/serve.h"
 #include "serve_limits.h"
+#include "../src/serve/serve_int.h" /* both decoding paths */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,13 +41,47 @@ static void same_tensors(const struct coffer_serve_tensor *a, const struct coffe
     }
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* The in-place path's answer (a, sa, ra) is protobuf-c's (b, sb, rb). */
+static void same_answer(const struct coffer_serve_predict_request *a, const struct coffer_serve_status *sa,
+                        enum coffer_err ra, const struct coffer_serve_predict_request *b,
+                        const struct coffer_serve_status *sb, enum coffer_err rb)
+{
+    if (ra != rb || sa->code != sb->code || strcmp(sa->message, sb->message) != 0)
+        abort();
+    if (ra != COFFER_OK)
+        return;
+    if (!same_str(a->spec.name, b->spec.name) || !same_str(a->spec.signature_name, b->spec.signature_name) ||
+        !same_str(a->spec.version_label, b->spec.version_label) || a->spec.has_version != b->spec.has_version ||
+        a->spec.version != b->spec.version || a->output_filter_count != b->output_filter_count ||
+        a->input_count != b->input_count)
+        abort();
+    for (size_t i = 0; i < a->output_filter_count; i++)
+        if (strcmp(a->output_filter[i], b->output_filter[i]) != 0)
+            abort();
+    for (size_t i = 0; i < a->input_count; i++)
+        if (memcmp(a->inputs[i].dims, b->inputs[i].dims, sizeof(a->inputs[i].dims)) != 0 ||
+            a->inputs[i].size != b->inputs[i].size)
+            abort();
+    same_tensors(a->inputs, b->inputs, a->input_count);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct coffer_serve_limits lim;
     fuzz_serve_limits(&lim);
-    struct coffer_serve_status st;
-    struct coffer_serve_predict_request req;
-    if (coffer_serve_predict_request_decode(data, size, &lim, &req, &st) == COFFER_OK) {
+    struct coffer_serve_status st, st_slow;
+    struct coffer_serve_predict_request req, slow;
+    enum coffer_err r = coffer_serve__predict_request_decode(data, size, &lim, true, &req, &st);
+    enum coffer_err r_slow = coffer_serve__predict_request_decode(data, size, &lim, false, &slow, &st_slow);
+    same_answer(&req, &st, r, &slow, &st_slow, r_slow);
+    if (r_slow == COFFER_OK)
+        coffer_serve_predict_request_free(&slow);
+    if (r == COFFER_OK) {
         const char *names[64];
         for (size_t i = 0; i < req.input_count; i++)
             names[i] = req.inputs[i].name;

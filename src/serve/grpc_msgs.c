@@ -4,8 +4,10 @@
  * GetModelStatusRequest/Response, between bytes and neutral structs.
  *
  * Design: decoding is size check -> protobuf-c unpack (allocating through
- * coffer_malloc) -> semantic checks with TF's messages -> copy out into
- * owned structs -> free the unpacked message. Encoding builds the
+ * coffer_malloc; for a PredictRequest, predict_view.c's in-place decoder
+ * first, which builds the same structs without copying tensor_content, and
+ * leaves what it does not take to protobuf-c) -> semantic checks with TF's
+ * messages -> copy out into owned structs -> free the unpacked message. Encoding builds the
  * protobuf-c structs on the stack and in a scratch list, pointing at the
  * caller's data wherever the wire type allows, and packs once.
  *
@@ -151,15 +153,33 @@ enum coffer_err coffer_serve_predict_request_decode(const uint8_t *data, size_t 
                                                     struct coffer_serve_predict_request *out,
                                                     struct coffer_serve_status *st)
 {
+    return coffer_serve__predict_request_decode(data, size, lim, true, out, st);
+}
+
+/* see serve_int.h */
+enum coffer_err coffer_serve__predict_request_decode(const uint8_t *data, size_t size,
+                                                     const struct coffer_serve_limits *lim, bool fast,
+                                                     struct coffer_serve_predict_request *out,
+                                                     struct coffer_serve_status *st)
+{
     memset(out, 0, sizeof(*out));
     coffer_serve_status_clear(st);
     struct coffer_serve_limits dl;
     lim = coffer_serve__limits(lim, &dl);
     if (size > lim->max_message_size)
         return too_big(st, size, lim->max_message_size);
-    Tensorflow__Serving__PredictRequest *m =
-        tensorflow__serving__predict_request__unpack(&coffer_serve__pb_alloc, size, data);
-    if (m == NULL)
+    /* in place when it can (the tensors' bytes are copied once, from the
+     * message into the tensors), else protobuf-c's unpack */
+    struct coffer_serve__scratch view_mem = {0};
+    Tensorflow__Serving__PredictRequest view, *m = NULL;
+    if (fast) {
+        if (coffer_serve__predict_request_view(data, size, &view_mem, &view) == COFFER_OK)
+            m = &view;
+        else
+            coffer_serve__scratch_free(&view_mem);
+        coffer_err_clear(); /* a declined view is no failure */
+    }
+    if (m == NULL && (m = tensorflow__serving__predict_request__unpack(&coffer_serve__pb_alloc, size, data)) == NULL)
         return bad_message(st, "PredictRequest");
     struct coffer_serve_predict_request req = {0};
     enum coffer_err r;
@@ -201,7 +221,10 @@ enum coffer_err coffer_serve_predict_request_decode(const uint8_t *data, size_t 
     r = tensors_from_map(entries, m->n_inputs, lim, "inputs", &req.inputs, &req.input_count, st);
 out:
     coffer_free(entries);
-    tensorflow__serving__predict_request__free_unpacked(m, &coffer_serve__pb_alloc);
+    if (m == &view)
+        coffer_serve__scratch_free(&view_mem);
+    else
+        tensorflow__serving__predict_request__free_unpacked(m, &coffer_serve__pb_alloc);
     if (r != COFFER_OK) {
         coffer_serve_predict_request_free(&req);
         return r;

@@ -44,6 +44,7 @@ enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);
 /* ---------------------------------------------- protobuf-c glue (generated) */
 #include "tensorflow/core/framework/tensor.pb-c.h"
 #include "tensorflow_serving/apis/model.pb-c.h"
+#include "tensorflow_serving/apis/predict.pb-c.h"
 
 /* protobuf-c allocations go through coffer_malloc (fault injection). */
 extern ProtobufCAllocator coffer_serve__pb_alloc;
@@ -69,6 +70,22 @@ enum coffer_err coffer_serve__spec_from_proto(const Tensorflow__Serving__ModelSp
                                               struct coffer_serve_model_spec *out);
 enum coffer_err coffer_serve__spec_to_proto(const struct coffer_serve_model_spec *spec,
                                             struct coffer_serve__scratch *s, Tensorflow__Serving__ModelSpec *ms);
+/* A PredictRequest decoded in place (predict_view.c): *m as protobuf-c's
+ * unpack would give it, built in s, its tensor_content borrowing data.
+ * COFFER_E_UNSUPPORTED: not a form it takes (unpack with protobuf-c, which
+ * gives every error); COFFER_E_NOMEM. */
+enum coffer_err coffer_serve__predict_request_view(const uint8_t *data, size_t size, struct coffer_serve__scratch *s,
+                                                   Tensorflow__Serving__PredictRequest *m);
+/* coffer_serve_predict_request_decode with the in-place path (fast) or
+ * protobuf-c's unpack alone: the two must agree (tests, fuzz). */
+enum coffer_err coffer_serve__predict_request_decode(const uint8_t *data, size_t size,
+                                                     const struct coffer_serve_limits *lim, bool fast,
+                                                     struct coffer_serve_predict_request *out,
+                                                     struct coffer_serve_status *st);
+/* coffer_serve_tensor_init without zeroing numeric data the caller fills. */
+enum coffer_err coffer_serve__tensor_alloc(struct coffer_serve_tensor *t, const char *name,
+                                           enum coffer_serve_dtype dtype, size_t rank, const int64_t *dims,
+                                           bool zero);
 /* Pack a built message into coffer_malloc memory. */
 enum coffer_err coffer_serve__pack(const ProtobufCMessage *m, uint8_t **out, size_t *out_size);
 /* Strings borrowed into a message under construction (protobuf-c wants char*). */

@@ -20,6 +20,13 @@
 enum coffer_err coffer_serve_tensor_init(struct coffer_serve_tensor *t, const char *name,
                                          enum coffer_serve_dtype dtype, size_t rank, const int64_t *dims)
 {
+    return coffer_serve__tensor_alloc(t, name, dtype, rank, dims, true);
+}
+
+/* see serve_int.h */
+enum coffer_err coffer_serve__tensor_alloc(struct coffer_serve_tensor *t, const char *name,
+                                           enum coffer_serve_dtype dtype, size_t rank, const int64_t *dims, bool zero)
+{
     memset(t, 0, sizeof(*t));
     if (!coffer_serve_dtype_supported((int)dtype))
         return COFFER_FAIL(COFFER_E_UNSUPPORTED, "tensor: unsupported dtype %d", (int)dtype);
@@ -37,7 +44,8 @@ enum coffer_err coffer_serve_tensor_init(struct coffer_serve_tensor *t, const ch
         memcpy(n.dims, dims, rank * sizeof(dims[0]));
     if (name != NULL && (n.name = coffer_strdup(name)) == NULL)
         return COFFER_E_NOMEM;
-    n.data = coffer_calloc(size ? size : 1, 1);
+    /* STRING elements are always zeroed: empty strings until set */
+    n.data = zero || dtype == COFFER_SERVE_DT_STRING ? coffer_calloc(size ? size : 1, 1) : coffer_malloc(size);
     if (n.data == NULL) {
         coffer_free(n.name);
         return COFFER_E_NOMEM;

@@ -235,7 +235,9 @@ enum coffer_err coffer_serve__tensor_from_proto(const Tensorflow__TensorProto *t
     }
 
     struct coffer_serve_tensor t;
-    enum coffer_err r = coffer_serve_tensor_init(&t, name, dt, rank, dims);
+    /* tensor_content fills it all: no need to zero it first */
+    bool filled = dt != COFFER_SERVE_DT_STRING && content->len > 0;
+    enum coffer_err r = coffer_serve__tensor_alloc(&t, name, dt, rank, dims, !filled);
     if (r != COFFER_OK)
         return r == COFFER_E_NOMEM ? coffer_serve__nomem(st) : PARSE_ERR(st, name, "%s", coffer_strerror(r));
 

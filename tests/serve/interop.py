@@ -106,4 +106,21 @@ i.tensor_shape.CopyFrom(shape(3))
 i.tensor_content = struct.pack("<3q", -1, 0, 2**40)
 with open(f"{work}/request.pb", "wb") as out:
     out.write(req.SerializeToString())
+
+# A request with numeric tensor_content inputs only, as a numpy array
+# through tf.make_tensor_proto gives it: what coffer decodes in place.
+req = predict_pb2.PredictRequest()
+req.model_spec.name = "resnet50-v15-fp32"
+req.model_spec.version.value = 3
+req.output_filter.append("probs")
+x = req.inputs["input"]
+x.dtype = types_pb2.DT_FLOAT
+x.tensor_shape.CopyFrom(shape(1, 2, 2, 3))
+x.tensor_content = struct.pack("<12f", *[i / 3.0 for i in range(12)])
+i = req.inputs["ids"]
+i.dtype = types_pb2.DT_INT64
+i.tensor_shape.CopyFrom(shape(2))
+i.tensor_content = struct.pack("<2q", -7, 2**40)
+with open(f"{work}/request_content.pb", "wb") as out:
+    out.write(req.SerializeToString())
 print("interop: python side OK")

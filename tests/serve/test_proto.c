@@ -21,6 +21,10 @@
 #include "tensorflow_serving/apis/get_model_status.pb-c.h"
 #include "tensorflow_serving/apis/predict.pb-c.h"
 
+/* test_proto_view.c: the in-place and the protobuf-c path agree on these
+ * bytes; returns the in-place decoder's verdict */
+enum coffer_err serve_view_same_answer(const uint8_t *data, size_t size, const struct coffer_serve_limits *lim);
+
 /* A TensorProto of dtype with the given dims, packed. */
 struct tp_builder {
     Tensorflow__TensorProto tp;
@@ -651,8 +655,10 @@ static void test_codes_and_truncation(void **state)
     assert_string_equal(out + 1024, "...TRUNCATED");
 }
 
-/* Allocation failures anywhere in a request decode end in an error, no leak. */
-static enum coffer_err fault_body(void *arg)
+/* Allocation failures anywhere in a request decode end in an error, no leak
+ * (also test_proto_view.c's, for the in-place path). */
+enum coffer_err serve_predict_fault_body(void *arg);
+enum coffer_err serve_predict_fault_body(void *arg)
 {
     const struct coffer_serve_bytes *pb = arg;
     struct coffer_serve_predict_request got;
@@ -688,7 +694,7 @@ static void test_alloc_faults(void **state)
     req.input_count = 2;
     struct coffer_serve_bytes pb;
     assert_int_equal(coffer_serve_predict_request_encode(&req, false, &pb.data, &pb.size), COFFER_OK);
-    tu_fault_loop(fault_body, &pb);
+    tu_fault_loop(serve_predict_fault_body, &pb);
     coffer_free(pb.data);
     coffer_serve_tensor_free(&ts[0]);
     coffer_serve_tensor_free(&ts[1]);
@@ -773,6 +779,30 @@ static void test_python_interop(void **state)
     struct coffer_serve_status st;
     assert_int_equal(coffer_serve_predict_request_decode(req_bytes, n, NULL, &req, &st), COFFER_OK);
     free(req_bytes);
+    /* Python's tensor_content-only request takes the in-place path, and
+     * gives what protobuf-c gives */
+    snprintf(path, sizeof(path), "%s/request_content.pb", dir);
+    size_t cn;
+    uint8_t *content_bytes = tu_read(path, &cn);
+    assert_int_equal(serve_view_same_answer(content_bytes, cn, NULL), COFFER_OK);
+    struct coffer_serve_predict_request creq;
+    assert_int_equal(coffer_serve_predict_request_decode(content_bytes, cn, NULL, &creq, &st), COFFER_OK);
+    free(content_bytes);
+    assert_true(creq.spec.has_version && creq.spec.version == 3);
+    assert_int_equal(creq.input_count, 2);
+    assert_int_equal(creq.output_filter_count, 1);
+    for (size_t i = 0; i < creq.input_count; i++) {
+        const struct coffer_serve_tensor *t = &creq.inputs[i];
+        if (strcmp(t->name, "input") == 0) {
+            assert_int_equal(t->count, 12);
+            assert_true(((const float *)t->data)[11] == 11 / 3.0f);
+        } else {
+            assert_string_equal(t->name, "ids");
+            int64_t want[] = {-7, (int64_t)1 << 40};
+            assert_memory_equal(t->data, want, sizeof(want));
+        }
+    }
+    coffer_serve_predict_request_free(&creq);
     assert_string_equal(req.spec.name, "resnet50-v15-fp32");
     assert_string_equal(req.spec.version_label, "canary");
     assert_int_equal(req.output_filter_count, 1);
@@ -837,6 +867,7 @@ int test_rest_main(void);
 int test_config_main(void);
 int test_registry_main(void);
 int test_wire_main(void);
+int test_proto_view_main(void);
 
 int main(void)
 {
@@ -862,5 +893,6 @@ int main(void)
     failed += test_rest_main();
     failed += test_config_main();
     failed += test_wire_main();
+    failed += test_proto_view_main();
     return failed + test_registry_main();
 }
