@@ -83,6 +83,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->wino = NN_WINO_AUTO;
     if (wenv != NULL && (wenv[0] == '0' || wenv[0] == '2' || wenv[0] == '3') && wenv[1] == '\0')
         m->wino = wenv[0] - '0';
+    const char *kenv = getenv("COFFER_NN_KSEC");
+    m->ksec = NN_KSEC_AUTO;
+    if (kenv != NULL && (kenv[0] == '0' || kenv[0] == '2') && kenv[1] == '\0')
+        m->ksec = kenv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);

@@ -178,6 +178,7 @@ void test_kernels_gemm_avx512(void **state)
 /* Load bytes, force the ISA and thread count, run once on inputs; the
  * outputs are copied to out (malloc). */
 static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
+static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
@@ -190,6 +191,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->isa = isa;
     m->threads = threads;
     m->wino = wino_mode;
+    m->ksec = ksec_mode;
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -420,6 +422,15 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     /* force_mid -2: a 1x1 conv2 over a map of 36 or more pixels with 16 or
      * 32 channels in its last group of 64 (the wide kernels) */
     bool proj = force_mid == -2;
+    /* force_mid -3: a conv2 of 64 or more output channels (a whole group
+     * of 4 blocks, in sections under NN_KSEC_ALWAYS) from whole blocks,
+     * writing blocked (a global pool after it) */
+    bool sec = force_mid == -3;
+    if (sec) {
+        mid = 0;
+        tail = (int)rint_in(0, 1);
+        blocks = true;
+    }
     if (proj) {
         static const int64_t ms[4] = {16, 32, 80, 96};
         mid = 0;
@@ -432,7 +443,9 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     int64_t d1[2] = {rint_in(1, 2), 1}, p1[4] = {rint_in(0, 1), rint_in(0, 1), rint_in(0, 2), rint_in(0, 1)};
     /* conv2 keeps the map and channels when the residual is added */
     bool resid = t % 3 != 0;
-    int64_t m2 = resid ? m1 : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
+    if (sec && resid && m1 < 64)
+        m1 = 16 * rint_in(4, 6);
+    int64_t m2 = resid ? m1 : sec ? 16 * rint_in(4, 9) : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
     int64_t k2v = proj ? 1 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
     int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
     if (!resid && !proj) {
@@ -444,7 +457,9 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     /* sizes */
     int64_t h1 = (h + p1[0] + p1[2] - (d1[0] * (k1[0] - 1) + 1)) / s1[0] + 1;
     int64_t w1 = (w + p1[1] + p1[3] - (d1[1] * (k1[1] - 1) + 1)) / s1[1] + 1;
-    if (h1 < 1 || w1 < 1) {
+    /* (a window longer than the padded map: C's division would round the
+     * negative quotient up to 0, h1 1) */
+    if (h + p1[0] + p1[2] < d1[0] * (k1[0] - 1) + 1 || w + p1[1] + p1[3] < d1[1] * (k1[1] - 1) + 1) {
         p1[0] = p1[2] = 2;
         k1[0] = 1;
         h1 = (h + 4 - 1) / s1[0] + 1;
@@ -593,6 +608,12 @@ void test_kernels_blocked_avx512(void **state)
     /* and 1x1 projections to 16 or 32 channels a group */
     for (int t = 100; t < 130; t++)
         chain_case(isa, t, -2);
+    /* and the reduction in sections of two tab entries (any number of
+     * sections, a short last one, partial tiles after them) */
+    ksec_mode = NN_KSEC_ALWAYS;
+    for (int t = 130; t < 170; t++)
+        chain_case(isa, t, -3);
+    ksec_mode = NN_KSEC_AUTO;
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

@@ -118,6 +118,19 @@ typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int6
 #define NN_BCONV_WIDE 24
 typedef void (*nn_bconv_wide_fn)(const struct nn_bconv *p, const float *x, int npx, const float *w, int vg,
                                  const float *bias, const float *res, float *y);
+/* One section of the reduction of a whole 6-pixel tile for 4 output
+ * blocks (vg 4) over whole blocked channel blocks (otab_step 16) into a
+ * blocked output: the tab entries [e0, e1) of p->otab, w at entry e0's
+ * weights (4 KiB an entry), the sums carried in acc[24][16]
+ * (pixel i's block v at 4 i + v), loaded first and saved after, or, when
+ * y is not NULL (the last section), bias, the residual and the activation
+ * applied and the tile stored as nn_bconv_fn stores it. Each tab entry
+ * also prefetches 512 bytes from pf on (into L2), so that the next
+ * section's weights arrive while this one's are read from the cache. */
+#define NN_BCONV_SEC_PF 512
+typedef void (*nn_bconv_sec_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int64_t e0, int64_t e1,
+                                const float *w, float *acc, const float *bias, const float *res, float *y,
+                                const void *pf);
 /* A depthwise convolution of one blocked channel block: output rows
  * [oy0, oy1) of y (ow pixels of 16 floats a row) from the input plane x
  * (ih x iw pixels, xw = iw; the window starts pt rows above and pl
@@ -166,6 +179,7 @@ struct nn_isa {
     void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
     nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
     nn_bconv_wide_fn bconv_wide;
+    nn_bconv_sec_fn bconv_sec;
     nn_bpool_fn bpool;
     nn_bdw_fn bdw;
     nn_bwin_in_fn bwin_in;

@@ -23,6 +23,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../kern.h"
@@ -483,6 +484,7 @@ struct br_out {
     int64_t ycb; /* bytes from one output block to the next */
     int64_t act; /* enum nn_act */
     float lo, hi;
+    const float *acc; /* at byte 48: the sums so far (bconv_secout_6x4) */
 };
 #define BR_EPI \
     "movq (%[e]), %%rax\n\t" \
@@ -662,6 +664,47 @@ struct br_out {
     }
 BR_FN_OUT(bconv_out_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096")
 BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
+
+/* A section of the reduction (kern.h, nn_bconv_sec_fn): the 24 sums
+ * loaded from acc (rax) first, and each tab entry prefetching
+ * NN_BCONV_SEC_PF bytes from pf into L2 before its 16 steps. */
+#define BR_LOAD(a) "vmovups " a "*64(%%rax), %%zmm" a "\n\t"
+#define BR_LOAD_ALL                                                                                                    \
+    BR_LOAD("0") BR_LOAD("1") BR_LOAD("2") BR_LOAD("3") BR_LOAD("4") BR_LOAD("5") BR_LOAD("6") BR_LOAD("7")          \
+        BR_LOAD("8") BR_LOAD("9") BR_LOAD("10") BR_LOAD("11") BR_LOAD("12") BR_LOAD("13") BR_LOAD("14")             \
+            BR_LOAD("15") BR_LOAD("16") BR_LOAD("17") BR_LOAD("18") BR_LOAD("19") BR_LOAD("20") BR_LOAD("21")       \
+                BR_LOAD("22") BR_LOAD("23")
+#define BR_PF(o) "prefetcht1 " o "(%[pf])\n\t"
+#define BR_LOOP_SEC                                                                                                    \
+    BR_LOAD_ALL "1:\n\t"                                                                                              \
+                "movq (%[tab]), %%rax\n\t"                                                                          \
+                "addq $8, %[tab]\n\t" BR_PF("0") BR_PF("64") BR_PF("128") BR_PF("192") BR_PF("256") BR_PF("320")   \
+                    BR_PF("384") BR_PF("448") "addq $512, %[pf]\n\t"                                                \
+                ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_STEP6x4("\\ic*256") ".endr\n\t"               \
+                "addq $4096, %[w]\n\t"                                                                             \
+                "decq %[n]\n\t"                                                                                     \
+                "jnz 1b\n\t"
+static void bconv_sec_6x4(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc,
+                          const char *pf)
+{
+    __asm__ volatile("movq %[acc], %%rax\n\t" BR_LOOP_SEC BR_SAVE_ALL
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [pf] "+r"(pf)
+                     : [x0] "r"(xr[0]), [x1] "r"(xr[1]), [x2] "r"(xr[2]), [x3] "r"(xr[3]), [x4] "r"(xr[4]),
+                       [x5] "r"(xr[5]), [acc] "r"(acc)
+                     : BR_CLOBBERS);
+}
+static void bconv_secout_6x4(const float *w, const int64_t *tab, int64_t n, const float *const *xr,
+                             const struct br_out *e, const char *pf)
+{
+    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+    __asm__ volatile("movq 48(%[e]), %%rax\n\t" BR_LOOP_SEC BR_EPI
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [pf] "+r"(pf), [x0] "+r"(x0), [x1] "+r"(x1),
+                       [x2] "+r"(x2), [x3] "+r"(x3), [x4] "+r"(x4), [x5] "+r"(x5)
+                     : [e] "r"(e)
+                     : BR_CLOBBERS);
+}
+_Static_assert(offsetof(struct br_out, acc) == 48, "BR_LOOP_SEC reads acc at 48(e)");
+_Static_assert(NN_BCONV_SEC_PF == 512, "BR_LOOP_SEC prefetches 512 bytes an entry");
 
 /* 1x1, stride-1 convolutions over whole blocked channel blocks, for the
  * groups of 32 or 16 output channels (vg 2 or 1), whose 6-pixel tiles
@@ -900,6 +943,23 @@ static void bconv_wide(const struct nn_bconv *p, const float *x, int npx, const 
         for (int i = 0; i < npx; i++)
             bconv_put(p, vld(sums + (i * vg + v) * VL) + bv, v, i, res, y, lo, hi);
     }
+}
+
+/* kern.h, nn_bconv_sec_fn */
+static void bconv_sec(const struct nn_bconv *p, const float *x, const int64_t *xoff, int64_t e0, int64_t e1,
+                      const float *w, float *acc, const float *bias, const float *res, float *y, const void *pf)
+{
+    const float *xr[NN_BCONV_R];
+    for (int i = 0; i < NN_BCONV_R; i++)
+        xr[i] = x + xoff[i];
+    if (y == NULL) {
+        bconv_sec_6x4(w, p->otab + e0, e1 - e0, xr, acc, pf);
+        return;
+    }
+    static const float zeros[4 * VL] __attribute__((aligned(64)));
+    struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+                       .act = p->act, .lo = p->lo, .hi = p->hi, .acc = acc};
+    bconv_secout_6x4(w, p->otab + e0, e1 - e0, xr, &e, pf);
 }
 
 #define BCONV_INST(R, V)                                                                                         \
@@ -1200,6 +1260,7 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 }
 #define ISA_BCONV bconv
 #define ISA_BCONV_WIDE bconv_wide
+#define ISA_BCONV_SEC bconv_sec
 #define ISA_BPOOL bpool
 #define ISA_BDW bdw
 #define ISA_BWIN_IN bwin_in
@@ -1207,6 +1268,7 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 #else
 #define ISA_BCONV NULL
 #define ISA_BCONV_WIDE NULL
+#define ISA_BCONV_SEC NULL
 #define ISA_BPOOL NULL
 #define ISA_BDW NULL
 #define ISA_BWIN_IN NULL
@@ -1217,6 +1279,6 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
+    .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
     .bwin_out = ISA_BWIN_OUT,
 };
