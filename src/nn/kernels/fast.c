@@ -59,6 +59,8 @@ struct fast {
     struct nn_bconv bc;
     const float *bw;        /* packed weights */
     bool in_blocked, out_blocked, bpad;
+    bool sub;               /* a strided 1x1: the pixels it reads gathered into a compact map first */
+    int64_t sy, sx;         /* the strides the kernel reads the (padded or compact) map with */
     bool wide;              /* 1x1, stride 1, whole blocks: nn_isa.bconv_wide for vg <= 2 */
     int64_t ksec;           /* > 0: the reduction in sections of ksec tab entries (nn_isa.bconv_sec) */
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
@@ -401,6 +403,19 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->bpad = g->pb[1] > 0 || g->pb[2] > 0 || hp > h || wp > w;
     f->hx = f->bpad ? hp : h;
     f->wx = f->bpad ? wp : w;
+    f->sy = g->s[1];
+    f->sx = g->s[2];
+    /* A strided 1x1 (resnet50's downsampling) read in place takes every
+     * group's pixels from a map several times its L2 share (56x56x256 at
+     * stride 2: 3.2 MiB, a quarter of it used); gathered first into a
+     * compact map (0.8 MiB), the groups read that from L2, through the
+     * stride-1 kernels. */
+    f->sub = !f->bpad && f->in_blocked && g->k[1] == 1 && g->k[2] == 1 && (g->s[1] > 1 || g->s[2] > 1);
+    if (f->sub) {
+        f->hx = g->out[1];
+        f->wx = g->out[2];
+        f->sy = f->sx = 1;
+    }
     f->px = f->in_blocked ? 16 : 1;
     f->row = f->wx * f->px;
     struct nn_bconv *b = &f->bc;
@@ -419,8 +434,8 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
     bconv_otab(b, fl);
-    f->wide = m->isa->bconv_wide != NULL && b->otab_step == 16 && b->kh == 1 && b->kw == 1 && g->s[1] == 1 &&
-              g->s[2] == 1 && !f->bpad;
+    f->wide = m->isa->bconv_wide != NULL && b->otab_step == 16 && b->kh == 1 && b->kw == 1 && f->sy == 1 &&
+              f->sx == 1 && !f->bpad;
     /* tasks: every group's tiles in chunks, about four tasks a thread */
     int64_t groups = (g->m + 63) / 64;
     /* the tiles of all images in one pass, so a task's weights serve
@@ -433,7 +448,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     if (f->chunks < 1)
         f->chunks = 1;
     f->threads = m->threads;
-    f->shared = f->bpad ? align64((size_t)(g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx) *
+    f->shared = f->bpad || f->sub ? align64((size_t)(g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx) *
                                   sizeof(float))
                         : 0;
     f->per_thread = 0;
@@ -1154,7 +1169,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
             int64_t xoff[NN_BCONV_R];
             for (int i = 0; i < NN_BCONV_R; i++) {
                 int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-                xoff[i] = oy * g->s[1] * f->row + ox * g->s[2] * f->px;
+                xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
             }
             const void *pf = j * stretch < n_next ? (const void *)(next + j * stretch) : (const void *)ws;
             int64_t o = n * yimg + yo + p0 * 16;
@@ -1172,11 +1187,27 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
         int64_t xoff[NN_BCONV_R];
         for (int i = 0; i < rr; i++) {
             int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-            xoff[i] = oy * g->s[1] * f->row + ox * g->s[2] * f->px;
+            xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
         }
         int64_t o = n * yimg + yo + p0 * 16;
         r->isa->bconv(b, r->x + n * ximg, xoff, rr, w, NN_BCONV_V, bias, r->res ? r->res + o : NULL, r->y + o);
     }
+}
+
+/* One image's channel block of a strided 1x1's input gathered into the
+ * compact map (struct fast, sub). */
+static void bsub_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_geom *g = &f->geo;
+    int64_t w = g->in[2], sy = g->s[1], sx = g->s[2];
+    const float *src = r->x + t * g->in[1] * w * 16;
+    float *dst = r->pad + t * f->hx * f->wx * 16;
+    for (int64_t oy = 0; oy < f->hx; oy++)
+        for (int64_t ox = 0; ox < f->wx; ox++)
+            memcpy(dst + (oy * f->wx + ox) * 16, src + (oy * sy * w + ox * sx) * 16, 16 * sizeof(float));
 }
 
 static void bconv_task(void *arg, int64_t t, int tid)
@@ -1216,7 +1247,7 @@ static void bconv_task(void *arg, int64_t t, int tid)
         int64_t xoff[NN_BCONV_R];
         for (int i = 0; i < rr; i++) {
             int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-            xoff[i] = oy * g->s[1] * f->row + ox * g->s[2] * f->px;
+            xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
         }
         int64_t o = n * yimg + yo + p0 * f->bc.y_px;
         r->isa->bconv(&f->bc, r->x + n * ximg, xoff, rr, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
@@ -1233,6 +1264,9 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
     r.x = c->in[0]->data;
     if (f->bpad) { /* every image's channel blocks (or plain channels) */
         nn_pool_run(m->pool, f->threads, g->n * (f->in_blocked ? blocks16(g->c) : g->c), bpad_task, &r);
+        r.x = r.pad;
+    } else if (f->sub) {
+        nn_pool_run(m->pool, f->threads, g->n * blocks16(g->c), bsub_task, &r);
         r.x = r.pad;
     }
     r.y = y;
