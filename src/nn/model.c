@@ -87,6 +87,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->ksec = NN_KSEC_AUTO;
     if (kenv != NULL && (kenv[0] == '0' || kenv[0] == '2') && kenv[1] == '\0')
         m->ksec = kenv[0] - '0';
+    const char *senv = getenv("COFFER_NN_SPATIAL");
+    m->spatial = NN_SPATIAL_AUTO;
+    if (senv != NULL && (senv[0] == '0' || senv[0] == '2') && senv[1] == '\0')
+        m->spatial = senv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);

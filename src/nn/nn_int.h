@@ -155,6 +155,7 @@ struct coffer_nn_model {
     int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0|1|2, default 1 */
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
+    int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
     size_t pack_size, pack_cap;
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
@@ -186,6 +187,10 @@ enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2, NN_WI
  * weights stream from memory (default), or wherever it applies, in
  * sections of two tab entries (tests). */
 enum nn_ksec_mode { NN_KSEC_OFF = 0, NN_KSEC_AUTO = 1, NN_KSEC_ALWAYS = 2 };
+/* Blocked convolutions as one band of output pixels a thread for every
+ * group or plane (fast.c, plan_bconv): never, where the weights are small
+ * (default), or wherever it applies (tests). */
+enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAYS = 2 };
 
 /* kernels/fast.c */
 /* Whether node i runs a fast kernel (and so can take fused epilogues). */

@@ -179,6 +179,7 @@ void test_kernels_gemm_avx512(void **state)
  * outputs are copied to out (malloc). */
 static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
 static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
+static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
@@ -192,6 +193,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->threads = threads;
     m->wino = wino_mode;
     m->ksec = ksec_mode;
+    m->spatial = spatial_mode;
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -600,11 +602,17 @@ void test_kernels_blocked_avx512(void **state)
         /* every other case with Winograd wherever it applies (blocked 3x3
          * stride-1 convolutions in the chain) */
         wino_mode = t % 4 == 1 ? NN_WINO_ALL : t % 2 ? NN_WINO_ALWAYS : NN_WINO_AUTO;
+        /* a third in bands of pixels a thread wherever they apply */
+        spatial_mode = t % 3 == 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
         chain_case(isa, t, -1);
     }
-    /* and the depthwise middle on the blocked layout, many shapes */
-    for (int t = 60; t < 100; t++)
+    /* and the depthwise middle on the blocked layout, many shapes, half
+     * of them in bands of rows a thread */
+    for (int t = 60; t < 100; t++) {
+        spatial_mode = t % 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
         chain_case(isa, t, 3);
+    }
+    spatial_mode = NN_SPATIAL_AUTO;
     /* and 1x1 projections to 16 or 32 channels a group */
     for (int t = 100; t < 130; t++)
         chain_case(isa, t, -2);
