@@ -433,6 +433,15 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
         tail = (int)rint_in(0, 1);
         blocks = true;
     }
+    /* force_mid -4: maps of 20 to 40 pixels a side (a thread's band of
+     * pixels in several blocks of tiles) */
+    if (force_mid == -4) {
+        h = rint_in(20, 40);
+        w = rint_in(20, 40);
+        mid = (int)rint_in(0, 1) ? 3 : 0;
+        tail = (int)rint_in(0, 1);
+        blocks = true;
+    }
     if (proj) {
         static const int64_t ms[4] = {16, 32, 80, 96};
         mid = 0;
@@ -622,6 +631,11 @@ void test_kernels_blocked_avx512(void **state)
     for (int t = 130; t < 170; t++)
         chain_case(isa, t, -3);
     ksec_mode = NN_KSEC_AUTO;
+    /* and larger maps in bands of pixels a thread */
+    spatial_mode = NN_SPATIAL_ALWAYS;
+    for (int t = 170; t < 180; t++)
+        chain_case(isa, t, -4);
+    spatial_mode = NN_SPATIAL_AUTO;
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

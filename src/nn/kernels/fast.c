@@ -1225,15 +1225,21 @@ static void bsub_task(void *arg, int64_t t, int tid)
 }
 
 static void bconv_tiles(const struct bconv_run *r, int tid, int64_t t, int64_t og, int64_t t0, int64_t t1);
+/* A thread's band in blocks of this many tiles, every group over one block
+ * before the next, so the block's pixels (at most 192 x the input
+ * channels) are read from L1/L2 by every group, not from memory once a
+ * group: resnet50 b8's layer1/2 1x1 layers 47.5 -> 45.6 ms */
+#define SPATIAL_TB 32
 
 static void bconv_task(void *arg, int64_t t, int tid)
 {
     const struct bconv_run *r = arg;
     const struct fast *f = r->f;
     if (f->spatial) {
-        int64_t groups = (f->geo.m + 63) / 64, w = f->threads;
-        for (int64_t og = 0; og < groups; og++)
-            bconv_tiles(r, tid, t, og, f->tiles * t / w, f->tiles * (t + 1) / w);
+        int64_t groups = (f->geo.m + 63) / 64, w = f->threads, t0 = f->tiles * t / w, t1 = f->tiles * (t + 1) / w;
+        for (int64_t b0 = t0; b0 < t1; b0 += SPATIAL_TB)
+            for (int64_t og = 0; og < groups; og++)
+                bconv_tiles(r, tid, t, og, b0, b0 + SPATIAL_TB < t1 ? b0 + SPATIAL_TB : t1);
         return;
     }
     int64_t og = t / f->chunks, ch = t % f->chunks;
