@@ -422,16 +422,12 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     "vfmadd231ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
 #define BR_ZERO(a) "vpxord %%zmm" a ", %%zmm" a ", %%zmm" a "\n\t"
 #define BR_SAVE(a) "vmovups %%zmm" a ", " a "*64(%[acc])\n\t"
-#define BR_ZERO_ALL                                                                                                    \
-    BR_ZERO("0") BR_ZERO("1") BR_ZERO("2") BR_ZERO("3") BR_ZERO("4") BR_ZERO("5") BR_ZERO("6") BR_ZERO("7")          \
-        BR_ZERO("8") BR_ZERO("9") BR_ZERO("10") BR_ZERO("11") BR_ZERO("12") BR_ZERO("13") BR_ZERO("14")             \
-            BR_ZERO("15") BR_ZERO("16") BR_ZERO("17") BR_ZERO("18") BR_ZERO("19") BR_ZERO("20") BR_ZERO("21")       \
-                BR_ZERO("22") BR_ZERO("23")
-#define BR_SAVE_ALL                                                                                                    \
-    BR_SAVE("0") BR_SAVE("1") BR_SAVE("2") BR_SAVE("3") BR_SAVE("4") BR_SAVE("5") BR_SAVE("6") BR_SAVE("7")          \
-        BR_SAVE("8") BR_SAVE("9") BR_SAVE("10") BR_SAVE("11") BR_SAVE("12") BR_SAVE("13") BR_SAVE("14")             \
-            BR_SAVE("15") BR_SAVE("16") BR_SAVE("17") BR_SAVE("18") BR_SAVE("19") BR_SAVE("20") BR_SAVE("21")       \
-                BR_SAVE("22") BR_SAVE("23")
+/* M for each of the 24 accumulators */
+#define BR_ALL(M)                                                                                                      \
+    M("0") M("1") M("2") M("3") M("4") M("5") M("6") M("7") M("8") M("9") M("10") M("11") M("12") M("13") M("14")    \
+        M("15") M("16") M("17") M("18") M("19") M("20") M("21") M("22") M("23")
+#define BR_ZERO_ALL BR_ALL(BR_ZERO)
+#define BR_SAVE_ALL BR_ALL(BR_SAVE)
 /* one step: 4 weight vectors at the given offset from w, 6 broadcasts */
 #define BR_STEP6x4(wo)                                                                                                 \
     "vmovups " wo "(%[w]), %%zmm24\n\t"                                                                             \
@@ -669,11 +665,7 @@ BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
  * loaded from acc (rax) first, and each tab entry prefetching
  * NN_BCONV_SEC_PF bytes from pf into L2 before its 16 steps. */
 #define BR_LOAD(a) "vmovups " a "*64(%%rax), %%zmm" a "\n\t"
-#define BR_LOAD_ALL                                                                                                    \
-    BR_LOAD("0") BR_LOAD("1") BR_LOAD("2") BR_LOAD("3") BR_LOAD("4") BR_LOAD("5") BR_LOAD("6") BR_LOAD("7")          \
-        BR_LOAD("8") BR_LOAD("9") BR_LOAD("10") BR_LOAD("11") BR_LOAD("12") BR_LOAD("13") BR_LOAD("14")             \
-            BR_LOAD("15") BR_LOAD("16") BR_LOAD("17") BR_LOAD("18") BR_LOAD("19") BR_LOAD("20") BR_LOAD("21")       \
-                BR_LOAD("22") BR_LOAD("23")
+#define BR_LOAD_ALL BR_ALL(BR_LOAD)
 #define BR_PF(o) "prefetcht1 " o "(%[pf])\n\t"
 #define BR_LOOP_SEC                                                                                                    \
     BR_LOAD_ALL "1:\n\t"                                                                                              \
