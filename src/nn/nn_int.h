@@ -181,7 +181,9 @@ int nn_node_out(const struct nn_node *n, int k);
  * says it wins, or wherever it applies (tests, comparisons). */
 /* NN_WINO_ALL: always, and the blocked kind over all tiles at once (the
  * mode large layers get in "auto"; for tests) */
-enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2, NN_WINO_ALL = 3 };
+/* NN_WINO_FLY: as NN_WINO_ALL, with U made from the weights as it is used
+ * (fast.c, wfly_task) wherever the layer's shape allows it (tests) */
+enum nn_wino_mode { NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2, NN_WINO_ALL = 3, NN_WINO_FLY = 4 };
 /* The blocked direct convolution's reduction in sections with the next
  * section's weights prefetched (fast.c, plan_bconv): never, where the
  * weights stream from memory (default), or wherever it applies, in

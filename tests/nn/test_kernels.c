@@ -631,6 +631,12 @@ void test_kernels_blocked_avx512(void **state)
     for (int t = 130; t < 170; t++)
         chain_case(isa, t, -3);
     ksec_mode = NN_KSEC_AUTO;
+    /* and Winograd with U made as it is used, wherever it applies (3x3
+     * stride-1 conv2s from whole blocks to 64 or 128 channels) */
+    wino_mode = NN_WINO_FLY;
+    for (int t = 180; t < 220; t++)
+        chain_case(isa, t, -3);
+    wino_mode = NN_WINO_AUTO;
     /* and larger maps in bands of pixels a thread */
     spatial_mode = NN_SPATIAL_ALWAYS;
     for (int t = 170; t < 180; t++)

@@ -73,6 +73,7 @@ struct fast {
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
     bool wall;         /* one block of all tiles, three phases (run_bwino) */
+    bool wfly;         /* wall, U made from the weights as the products use it (wfly_task) */
     size_t wall_bytes; /* its V and products, at the end of the shared scratch */
 };
 
@@ -495,6 +496,26 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
  * 16), the 36 products as 1x1 blocked convolutions of V with U (the
  * transformed weights, packed as the direct kernel's), then the output
  * transform with the fused epilogue. */
+/* U made as it is used (wfly_task) where it would be too large to keep
+ * (resnet50's 512-channel 7x7 layers: 37.7 MiB, 75 MiB for the two, over
+ * the RSS bound at batch 8) and there are tiles enough to pay for making
+ * it: at batch 8 (32 tiles) the two layers take 8.0-9.0 ms against the
+ * direct kernel's 10.9-11.5; at batch 1 (4 tiles) making U would cost
+ * more than the direct kernel takes. (At batch 1 for the 256-channel
+ * layers, whose U is stored and streamed, making it cost more than the
+ * stream: 0.70-0.74 against 0.64 ms.) */
+#define WFLY_TILES 24 /* at least this many tiles a run */
+#define WFLY_TILES_MAX 96
+#define WFLY_CB 4 /* channel blocks a chunk of U */
+static bool wfly_ok(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    return m->wino != NN_WINO_OFF && m->isa->bwin_u != NULL && m->isa->bconv_sec != NULL && g->c % 16 == 0 &&
+           g->m % 64 == 0 &&
+           (m->wino == NN_WINO_FLY ||
+            (36 * g->c * g->m * (int64_t)sizeof(float) > (10 << 20) && t >= WFLY_TILES && t <= WFLY_TILES_MAX));
+}
+
 static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
 {
     if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL)
@@ -512,12 +533,12 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
      * in time (resnet50's 512-channel layers: 37.7 MiB, 1.7 against 1.07
      * ms at batch 1). */
     int64_t u_bytes = 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
-    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (10 << 20));
+    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (10 << 20)) || wfly_ok(m, g);
 }
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
-    return m->wino == NN_WINO_ALL || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
+    return m->wino >= NN_WINO_ALL || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
@@ -528,7 +549,20 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     pad_bias(c, f, fl, g->m);
     f->in_blocked = f->out_blocked = true;
     int64_t cc = g->c, mm = g->m, mmp = round_up(mm, 16);
-    float *u = take(fl, (size_t)(36 * cc * mmp) * sizeof(float));
+    f->wfly = wfly_ok(m, g);
+    if (f->wfly) {
+        /* the weights (BatchNorm folded) as [og][cb][ic][9][64] */
+        float *wp = take(fl, (size_t)(9 * cc * mm) * sizeof(float));
+        const float *w = c->in[1]->data;
+        if (wp != NULL)
+            for (int64_t j = 0; j < mm; j++)
+                for (int64_t k = 0; k < cc; k++)
+                    for (int t = 0; t < 9; t++)
+                        wp[(j / 64) * 64 * cc * 9 + k * 9 * 64 + t * 64 + j % 64] =
+                            w[(j * cc + k) * 9 + t] * (bn_a ? bn_a[j] : 1.0f);
+        f->bw = wp;
+    }
+    float *u = f->wfly ? NULL : take(fl, (size_t)(36 * cc * mmp) * sizeof(float));
     if (u != NULL) {
         memset(u, 0, (size_t)(36 * cc * mmp) * sizeof(float)); /* padded output lanes */
         /* U[xi] = (G g G^T)[xi], packed per point as a 1x1 blocked
@@ -541,7 +575,8 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                           cc * mmp);
         }
     }
-    f->bw = u;
+    if (!f->wfly)
+        f->bw = u;
     f->oth = (g->out[1] + 3) / 4;
     f->otw = (g->out[2] + 3) / 4;
     f->wt = g->n * f->oth * f->otw;
@@ -562,9 +597,9 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         tb = share;
     if (tb < NN_BCONV_R)
         tb = NN_BCONV_R;
-    f->wall = wino_all(m, g);
-    if (f->wall)
-        tb = f->wt;
+    f->wall = wino_all(m, g) || f->wfly;
+    if (f->wall) /* (wfly: whole calls of the kernel; the last tiles' products go unused) */
+        tb = f->wfly ? (f->wt + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R : f->wt;
     f->wtb = tb;
     f->wblocks = (f->wt + tb - 1) / tb;
     /* few blocks: split the output groups of a block over several tasks */
@@ -594,6 +629,8 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         f->shared += f->wall_bytes;
         f->per_thread = 0;
     }
+    if (f->wfly) /* a point's U for a chunk, and every point's sums */
+        f->per_thread = align64((size_t)(WFLY_CB * 16 * 64 + 36 * tb * 64) * sizeof(float));
 }
 
 /* A depthwise convolution's window and output size. */
@@ -1118,6 +1155,7 @@ struct bconv_run {
     const float *x, *res, *bias;
     float *y, *pad;
     uint8_t *scratch; /* per-thread blocks (Winograd) */
+    uint8_t *thr;     /* per-thread blocks where scratch holds the shared ones (wfly) */
 };
 
 static void bpad_task(void *arg, int64_t t, int tid)
@@ -1427,6 +1465,53 @@ static void wall_prod_task(void *arg, int64_t t, int tid)
     wino_prod(r, wall_v(r), wall_pm(r), r->f->wt, (int)(t / groups), (int)(t / groups) + 1, og, og + 1);
 }
 
+/* The products over all tiles for output group t with U made as it is
+ * used (struct fast, wfly): per chunk of WFLY_CB input channel blocks and
+ * per point, the point's U for the chunk ([cb][ic][64], 16 KiB, in L1)
+ * from the chunk's weights (in L2), then the point's whole-tile calls
+ * over the chunk's entries, the sums carried between chunks, the last
+ * chunk storing the products. (All 36 points of a chunk made at once, as
+ * G g G^T per weight, stored 36 lines a weight vector into 576 KiB: every
+ * store missed L1, and making U took twice as long as the products.) */
+static void wfly_task(void *arg, int64_t t, int tid)
+{
+    const struct bconv_run *r = arg;
+    const struct fast *f = r->f;
+    const struct nn_bconv *b = &f->bc;
+    int64_t cc = f->geo.c, cbs = cc / 16, calls = f->wtb / NN_BCONV_R, mmp = round_up(f->geo.m, 16);
+    int64_t vs = cbs * 16 * f->wtb, ps = mmp * f->wtb;
+    float *uc = (float *)(r->thr + (size_t)tid * f->per_thread);
+    float *acc = uc + WFLY_CB * 16 * 64;
+    const float *v = wall_v(r);
+    float *pm = wall_pm(r);
+    const float *w = f->bw + t * 64 * cc * 9;
+    /* run fixed: task t + threads is likely this thread's next */
+    const float *after = t + f->threads < f->geo.m / 64 ? w + f->threads * 64 * cc * 9 : NULL;
+    memset(acc, 0, (size_t)(36 * calls * NN_BCONV_R * 64) * sizeof(float));
+    for (int64_t c0 = 0; c0 < cbs; c0 += WFLY_CB) {
+        int64_t n = cbs - c0 < WFLY_CB ? cbs - c0 : WFLY_CB;
+        bool last = c0 + n == cbs;
+        /* the weights of the next chunk (or the next task's first) fetched
+         * while this chunk's products run, NN_BCONV_SEC_PF bytes a step */
+        const char *next = (const char *)(last ? after : w + (c0 + n) * 16 * 9 * 64);
+        int64_t n_next = next == NULL ? 0 : WFLY_CB * 16 * 9 * 64 * (int64_t)sizeof(float), k = 0;
+        for (int xi = 0; xi < 36; xi++) {
+            const float *ux = uc;
+            r->isa->bwin_u(w + c0 * 16 * 9 * 64, n * 16, xi, uc);
+            for (int64_t j = 0; j < calls; j++, k++) {
+                int64_t xoff[NN_BCONV_R];
+                for (int q = 0; q < NN_BCONV_R; q++)
+                    xoff[q] = q * 16;
+                const void *pf = k * n * NN_BCONV_SEC_PF < n_next ? (const void *)(next + k * n * NN_BCONV_SEC_PF)
+                                                                  : (const void *)ux;
+                float *y = last ? pm + xi * ps + (t * 4 * f->wtb + j * NN_BCONV_R) * 16 : NULL;
+                r->isa->bconv_sec(b, v + xi * vs + j * NN_BCONV_R * 16, xoff, c0, c0 + n, ux,
+                                  acc + (xi * calls + j) * NN_BCONV_R * 64, NULL, NULL, y, pf);
+            }
+        }
+    }
+}
+
 static void wall_out_task(void *arg, int64_t t, int tid)
 {
     (void)tid;
@@ -1563,7 +1648,17 @@ void nn_fast_run(struct nn_ctx *c)
             r.scratch = (uint8_t *)c->scratch + f->shared - f->wall_bytes;
             int64_t chunks = (f->wt + WALL_TILES - 1) / WALL_TILES;
             nn_pool_run(m->pool, f->threads, chunks, wall_in_task, &r);
-            nn_pool_run(m->pool, f->threads, 36 * ((f->geo.m + 63) / 64), wall_prod_task, &r);
+            if (f->wfly) {
+                /* the tiles past the last, whose products go unused: zeros, not
+                 * whatever an earlier layer left there (denormals are slow) */
+                float *v = wall_v(&r);
+                for (int64_t k = 0; k < 36 * blocks16(f->geo.c); k++)
+                    memset(v + (k * f->wtb + f->wt) * 16, 0, (size_t)((f->wtb - f->wt) * 16) * sizeof(float));
+                r.thr = (uint8_t *)c->scratch + f->shared;
+                nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wfly_task, &r);
+            } else {
+                nn_pool_run(m->pool, f->threads, 36 * ((f->geo.m + 63) / 64), wall_prod_task, &r);
+            }
             nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
             return;
         }

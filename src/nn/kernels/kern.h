@@ -154,6 +154,12 @@ typedef void (*nn_bdw_fn)(const struct nn_bdw *p, const float *x, const float *w
 typedef void (*nn_bwin_in_fn)(const float *x, int64_t xrow, float *v, int64_t vs);
 typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                                int rows, int cols, int act, float lo, float hi);
+/* Its weight transform U = G g G^T at one point xi (a = xi / 6, b = xi %
+ * 6), for weights transformed as they are used: for nk input channels and
+ * 64 output channels, u[k][64] = sum over taps t of G[a][t / 3] G[b][t %
+ * 3] g[k][t][64] (g: [k][9][64]), in float (the plan's nn_wino_u works in
+ * double). */
+typedef void (*nn_bwin_u_fn)(const float *g, int64_t nk, int xi, float *u);
 /* One output row of a MaxPool / AveragePool over a blocked input plane
  * (16 channels): y[ox] for ox < ow, input rows [ky0, ky1) of the window
  * in range (rows), x the plane (ih x iw pixels of 16 floats) at the
@@ -184,6 +190,7 @@ struct nn_isa {
     nn_bdw_fn bdw;
     nn_bwin_in_fn bwin_in;
     nn_bwin_out_fn bwin_out;
+    nn_bwin_u_fn bwin_u;
 };
 
 /* The ISA chosen for this process (COFFER_NN_ISA or the best the CPU has),

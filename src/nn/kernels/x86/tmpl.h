@@ -1250,6 +1250,29 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
         }
     }
 }
+/* kern.h, nn_bwin_u_fn */
+static void bwin_u(const float *g, int64_t nk, int xi, float *u)
+{
+    static const float G[6][3] = {
+        {1.0f / 4, 0, 0},
+        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+        {1.0f / 24, 1.0f / 12, 1.0f / 6},
+        {1.0f / 24, -1.0f / 12, 1.0f / 6},
+        {0, 0, 1},
+    };
+    vf c[9];
+    for (int t = 0; t < 9; t++)
+        c[t] = vset(G[xi / 6][t / 3] * G[xi % 6][t % 3]);
+    for (int64_t k = 0; k < nk; k++)
+        for (int q = 0; q < 4; q++) {
+            const float *p = g + k * 9 * 64 + q * VL;
+            vf s = c[0] * vld(p);
+            for (int t = 1; t < 9; t++)
+                s += c[t] * vld(p + t * 64);
+            vst(u + k * 64 + q * VL, s);
+        }
+}
 #define ISA_BCONV bconv
 #define ISA_BCONV_WIDE bconv_wide
 #define ISA_BCONV_SEC bconv_sec
@@ -1257,6 +1280,7 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 #define ISA_BDW bdw
 #define ISA_BWIN_IN bwin_in
 #define ISA_BWIN_OUT bwin_out
+#define ISA_BWIN_U bwin_u
 #else
 #define ISA_BCONV NULL
 #define ISA_BCONV_WIDE NULL
@@ -1265,6 +1289,7 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 #define ISA_BDW NULL
 #define ISA_BWIN_IN NULL
 #define ISA_BWIN_OUT NULL
+#define ISA_BWIN_U NULL
 #endif
 
 #include "../wino_run.h"
@@ -1272,5 +1297,5 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
     .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
-    .bwin_out = ISA_BWIN_OUT,
+    .bwin_out = ISA_BWIN_OUT, .bwin_u = ISA_BWIN_U,
 };
