@@ -480,9 +480,10 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     /* Small weights (mobilenet_v2's layers, resnet50's first stages): one
      * task a thread, the same band of output pixels for every group, so
      * a thread reads the pixels it wrote in the layer before (the
-     * depthwise layers split their rows the same way) instead of half of
-     * them from the other core's cache: mobilenet_v2 b1 3.24-3.28 ->
-     * 3.01-3.11 ms on 2 threads; at batch 8 a thread keeps to its images. */
+     * depthwise and pooling layers split their rows the same way) instead
+     * of half of them from the other core's cache: mobilenet_v2 b1
+     * 3.11-3.12 -> 2.88-2.91 ms on 2 threads; at batch 8 a thread keeps to
+     * its images. */
     f->spatial = f->ksec == 0 && m->threads > 1 && m->spatial != NN_SPATIAL_OFF &&
                  (m->spatial == NN_SPATIAL_ALWAYS || (wbytes <= (512 << 10) && f->tiles >= 2 * m->threads));
 }
