@@ -581,12 +581,11 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->oth = (g->out[1] + 3) / 4;
     f->otw = (g->out[2] + 3) / 4;
     f->wt = g->n * f->oth * f->otw;
-    /* the padded input covers every 6x6 patch */
+    /* the 6x6 patches of the tiles (hx x wx with the padding) */
     f->hx = f->oth * 4 + 2;
     f->wx = f->otw * 4 + 2;
     f->px = 16;
     f->row = f->wx * 16;
-    f->bpad = true;
     /* tiles per block: V and the products of a block (36 x (C + M) x 16
      * floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
      * pixels), about two blocks a thread where there are tiles enough */
@@ -623,9 +622,9 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->bd.lo = c->node->f_lo;
     f->bd.hi = c->node->f_hi;
     f->threads = m->threads;
-    f->shared = align64((size_t)(g->n * round_up(cc, 16) * f->hx * f->wx) * sizeof(float));
+    f->shared = 0; /* (wino_in reads the input in place) */
     f->per_thread = align64((size_t)(36 * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
-    if (f->wall) { /* V and the products shared, after the padded input */
+    if (f->wall) { /* V and the products shared */
         f->wall_bytes = f->per_thread;
         f->shared += f->wall_bytes;
         f->per_thread = 0;
@@ -1361,13 +1360,33 @@ static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *
 static void wino_in(const struct bconv_run *r, float *v, int64_t tile0, int64_t i0, int64_t i1)
 {
     const struct fast *f = r->f;
-    int64_t cbs = blocks16(f->geo.c), vs = cbs * 16 * f->wtb;
-    int64_t tpi = f->oth * f->otw, ximg = cbs * 16 * f->hx * f->wx;
+    const struct nn_geom *g = &f->geo;
+    int64_t cbs = blocks16(g->c), vs = cbs * 16 * f->wtb, tpi = f->oth * f->otw;
+    int64_t h = g->in[1], w = g->in[2], plane = h * w * 16;
+    float patch[36 * 16] __attribute__((aligned(64)));
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
-        const float *xp = r->x + n * ximg + (ty * 4 * f->wx + tx * 4) * 16;
-        for (int64_t cb = 0; cb < cbs; cb++)
-            r->isa->bwin_in(xp + cb * f->hx * f->wx * 16, f->row, v + (cb * f->wtb + i) * 16, vs);
+        /* the tile's 6x6 patch, read in place where it lies inside the
+         * map, else through a zero-padded copy of just the patch (a
+         * padded copy of the whole map cost a pass over it every run) */
+        int64_t y0 = ty * 4 - g->pb[1], x0 = tx * 4 - g->pb[2];
+        const float *xp = r->x + n * cbs * plane;
+        if (y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w) {
+            for (int64_t cb = 0; cb < cbs; cb++)
+                r->isa->bwin_in(xp + cb * plane + (y0 * w + x0) * 16, w * 16, v + (cb * f->wtb + i) * 16, vs);
+            continue;
+        }
+        for (int64_t cb = 0; cb < cbs; cb++) {
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++) {
+                    int64_t iy = y0 + a, ix = x0 + b;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                        memcpy(patch + (a * 6 + b) * 16, xp + cb * plane + (iy * w + ix) * 16, 16 * sizeof(float));
+                    else
+                        memset(patch + (a * 6 + b) * 16, 0, 16 * sizeof(float));
+                }
+            r->isa->bwin_in(patch, 6 * 16, v + (cb * f->wtb + i) * 16, vs);
+        }
     }
 }
 
@@ -1643,8 +1662,6 @@ void nn_fast_run(struct nn_ctx *c)
         struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch, .x = c->in[0]->data, .y = y,
                               .res = res, .scratch = (uint8_t *)c->scratch + f->shared};
         r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-        nn_pool_run(m->pool, f->threads, f->geo.n * blocks16(f->geo.c), bpad_task, &r);
-        r.x = r.pad;
         if (f->wall) {
             r.scratch = (uint8_t *)c->scratch + f->shared - f->wall_bytes;
             int64_t chunks = (f->wt + WALL_TILES - 1) / WALL_TILES;
