@@ -157,7 +157,8 @@ typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, co
 /* Its weight transform U = G g G^T at one point xi (a = xi / 6, b = xi %
  * 6), for weights transformed as they are used: for nk input channels and
  * 64 output channels, u[k][64] = sum over taps t of G[a][t / 3] G[b][t %
- * 3] g[k][t][64] (g: [k][9][64]), in float (the plan's nn_wino_u works in
+ * 3] g[k][t][64] (g: [k][9][64]; the coefficients rounded once from
+ * double, the sums in float, where the plan's nn_wino_u works in
  * double). */
 typedef void (*nn_bwin_u_fn)(const float *g, int64_t nk, int xi, float *u);
 /* One output row of a MaxPool / AveragePool over a blocked input plane
@@ -307,6 +308,8 @@ size_t nn_wino_scratch(const struct nn_wino *w);
 /* U = G g G^T of one 3x3 kernel g (in double), times scale: point xi at
  * u[xi * stride]. */
 void nn_wino_u(const float *g, double scale, float *u, int64_t stride);
+/* F(4x4, 3x3)'s weight transform matrix G (6 x 3) */
+extern const double nn_wino_g[6][3];
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);
 /* y (n images, [n][m][oh][ow]) = conv(x) + bias + res, then e->act; the

@@ -100,16 +100,18 @@ size_t nn_wino_scratch(const struct nn_wino *w)
     return (size_t)(36 * (w->sv + w->tb * w->mb)) * sizeof(float);
 }
 
+const double nn_wino_g[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
 void nn_wino_u(const float *g, double scale, float *u, int64_t stride)
 {
-    static const double G[6][3] = {
-        {1.0 / 4, 0, 0},
-        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-        {1.0 / 24, 1.0 / 12, 1.0 / 6},
-        {1.0 / 24, -1.0 / 12, 1.0 / 6},
-        {0, 0, 1},
-    };
+    const double(*G)[3] = nn_wino_g;
     double t[6][3];
     for (int a = 0; a < 6; a++)
         for (int b = 0; b < 3; b++)

@@ -1253,17 +1253,9 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
 /* kern.h, nn_bwin_u_fn */
 static void bwin_u(const float *g, int64_t nk, int xi, float *u)
 {
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0},
-        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6},
-        {1.0f / 24, -1.0f / 12, 1.0f / 6},
-        {0, 0, 1},
-    };
     vf c[9];
     for (int t = 0; t < 9; t++)
-        c[t] = vset(G[xi / 6][t / 3] * G[xi % 6][t % 3]);
+        c[t] = vset((float)(nn_wino_g[xi / 6][t / 3] * nn_wino_g[xi % 6][t % 3]));
     for (int64_t k = 0; k < nk; k++)
         for (int q = 0; q < 4; q++) {
             const float *p = g + k * 9 * 64 + q * VL;
