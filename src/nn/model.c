@@ -81,7 +81,7 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->threads = threads;
     const char *wenv = getenv("COFFER_NN_WINOGRAD");
     m->wino = NN_WINO_AUTO;
-    if (wenv != NULL && (wenv[0] == '0' || wenv[0] == '2' || wenv[0] == '3' || wenv[0] == '4') && wenv[1] == '\0')
+    if (wenv != NULL && wenv[0] >= '0' && wenv[0] <= '5' && wenv[0] != '1' && wenv[1] == '\0')
         m->wino = wenv[0] - '0';
     const char *kenv = getenv("COFFER_NN_KSEC");
     m->ksec = NN_KSEC_AUTO;

@@ -609,8 +609,8 @@ void test_kernels_blocked_avx512(void **state)
     coffer_log_set_level(COFFER_LOG_OFF);
     for (int t = 0; t < 60; t++) {
         /* every other case with Winograd wherever it applies (blocked 3x3
-         * stride-1 convolutions in the chain) */
-        wino_mode = t % 4 == 1 ? NN_WINO_ALL : t % 2 ? NN_WINO_ALWAYS : NN_WINO_AUTO;
+         * stride-1 convolutions in the chain), one in eight as F(2x2, 3x3) */
+        wino_mode = t % 8 == 3 ? NN_WINO_F2 : t % 4 == 1 ? NN_WINO_ALL : t % 2 ? NN_WINO_ALWAYS : NN_WINO_AUTO;
         /* a third in bands of pixels a thread wherever they apply */
         spatial_mode = t % 3 == 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
         chain_case(isa, t, -1);
@@ -636,6 +636,11 @@ void test_kernels_blocked_avx512(void **state)
     wino_mode = NN_WINO_FLY;
     for (int t = 180; t < 220; t++)
         chain_case(isa, t, -3);
+    wino_mode = NN_WINO_AUTO;
+    /* and F(2x2, 3x3) on the same shapes and the 20-40 pixel maps */
+    wino_mode = NN_WINO_F2;
+    for (int t = 220; t < 240; t++)
+        chain_case(isa, t, t % 2 ? -3 : -4);
     wino_mode = NN_WINO_AUTO;
     /* and larger maps in bands of pixels a thread */
     spatial_mode = NN_SPATIAL_ALWAYS;

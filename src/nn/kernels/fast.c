@@ -72,6 +72,7 @@ struct fast {
      * block, blocks, output-group splits per block; bc is the 1x1
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
+    int wm, wa, wp;    /* F(wm x wm, 3x3): 4 or 2; the patch's side wm + 2; its points wa^2 */
     bool wall;         /* one block of all tiles, three phases (run_bwino) */
     bool wfly;         /* wall, U made from the weights as the products use it (wfly_task) */
     size_t wall_bytes; /* its V and products, at the end of the shared scratch */
@@ -542,6 +543,20 @@ static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
     return m->wino >= NN_WINO_ALL || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
+/* F(2x2, 3x3) instead of F(4x4, 3x3) where U is stored and read once a
+ * run (wino_all) over few tiles: there the products are bound by U's
+ * stream, and F(2x2)'s U is 16/36 of F(4x4)'s for 2.25x the products
+ * (resnet50's 256-channel 14x14 layers at batch 1: 16 tiles of 4x4, or
+ * 49 of 2x2 that cover the map without waste). */
+#define WINO2_TILES 32 /* at most this many F(4x4) tiles a run */
+static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    if (m->isa->bwin_in2 == NULL || wfly_ok(m, g) || !wino_all(m, g))
+        return false;
+    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES);
+}
+
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
@@ -551,6 +566,10 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->in_blocked = f->out_blocked = true;
     int64_t cc = g->c, mm = g->m, mmp = round_up(mm, 16);
     f->wfly = wfly_ok(m, g);
+    f->wm = wino_f2(m, g) ? 2 : 4;
+    f->wa = f->wm + 2;
+    f->wp = f->wa * f->wa;
+    int pts = f->wp;
     if (f->wfly) {
         /* the weights (BatchNorm folded) as [og][cb][ic][9][64] */
         float *wp = take(fl, (size_t)(9 * cc * mm) * sizeof(float));
@@ -563,33 +582,33 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                             w[(j * cc + k) * 9 + t] * (bn_a ? bn_a[j] : 1.0f);
         f->bw = wp;
     }
-    float *u = f->wfly ? NULL : take(fl, (size_t)(36 * cc * mmp) * sizeof(float));
+    float *u = f->wfly ? NULL : take(fl, (size_t)(pts * cc * mmp) * sizeof(float));
     if (u != NULL) {
-        memset(u, 0, (size_t)(36 * cc * mmp) * sizeof(float)); /* padded output lanes */
+        memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
         /* U[xi] = (G g G^T)[xi], packed per point as a 1x1 blocked
          * convolution's weights ([og][cb][ic][vg * 16]) */
         const float *w = c->in[1]->data;
         for (int64_t j = 0; j < mm; j++) {
             int64_t og = j / 64, vg = blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V;
             for (int64_t k = 0; k < cc; k++)
-                nn_wino_u(w + (j * cc + k) * 9, bn_a ? bn_a[j] : 1.0, u + og * 64 * cc + k * vg * 16 + (j - og * 64),
-                          cc * mmp);
+                (f->wm == 2 ? nn_wino_u2 : nn_wino_u)(w + (j * cc + k) * 9, bn_a ? bn_a[j] : 1.0,
+                                                      u + og * 64 * cc + k * vg * 16 + (j - og * 64), cc * mmp);
         }
     }
     if (!f->wfly)
         f->bw = u;
-    f->oth = (g->out[1] + 3) / 4;
-    f->otw = (g->out[2] + 3) / 4;
+    f->oth = (g->out[1] + f->wm - 1) / f->wm;
+    f->otw = (g->out[2] + f->wm - 1) / f->wm;
     f->wt = g->n * f->oth * f->otw;
-    /* the 6x6 patches of the tiles (hx x wx with the padding) */
-    f->hx = f->oth * 4 + 2;
-    f->wx = f->otw * 4 + 2;
+    /* the patches of the tiles (hx x wx with the padding) */
+    f->hx = f->oth * f->wm + 2;
+    f->wx = f->otw * f->wm + 2;
     f->px = 16;
     f->row = f->wx * 16;
     /* tiles per block: V and the products of a block (36 x (C + M) x 16
      * floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
      * pixels), about two blocks a thread where there are tiles enough */
-    int64_t per_tile = 36 * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
+    int64_t per_tile = pts * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
     int64_t tb = ((int64_t)(3 << 19) / per_tile) / NN_BCONV_R * NN_BCONV_R;
     int64_t share = (f->wt + 2 * m->threads - 1) / (2 * m->threads);
     share = (share + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R;
@@ -623,7 +642,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->bd.hi = c->node->f_hi;
     f->threads = m->threads;
     f->shared = 0; /* (wino_in reads the input in place) */
-    f->per_thread = align64((size_t)(36 * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
+    f->per_thread = align64((size_t)(pts * tb * (round_up(cc, 16) + mmp)) * sizeof(float));
     if (f->wall) { /* V and the products shared */
         f->wall_bytes = f->per_thread;
         f->shared += f->wall_bytes;
@@ -1364,28 +1383,30 @@ static void wino_in(const struct bconv_run *r, float *v, int64_t tile0, int64_t 
     int64_t cbs = blocks16(g->c), vs = cbs * 16 * f->wtb, tpi = f->oth * f->otw;
     int64_t h = g->in[1], w = g->in[2], plane = h * w * 16;
     float patch[36 * 16] __attribute__((aligned(64)));
+    int wm = f->wm, wa = f->wa;
+    nn_bwin_in_fn tr = wm == 2 ? r->isa->bwin_in2 : r->isa->bwin_in;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
-        /* the tile's 6x6 patch, read in place where it lies inside the
-         * map, else through a zero-padded copy of just the patch (a
+        /* the tile's wa x wa patch, read in place where it lies inside
+         * the map, else through a zero-padded copy of just the patch (a
          * padded copy of the whole map cost a pass over it every run) */
-        int64_t y0 = ty * 4 - g->pb[1], x0 = tx * 4 - g->pb[2];
+        int64_t y0 = ty * wm - g->pb[1], x0 = tx * wm - g->pb[2];
         const float *xp = r->x + n * cbs * plane;
-        if (y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w) {
+        if (y0 >= 0 && x0 >= 0 && y0 + wa <= h && x0 + wa <= w) {
             for (int64_t cb = 0; cb < cbs; cb++)
-                r->isa->bwin_in(xp + cb * plane + (y0 * w + x0) * 16, w * 16, v + (cb * f->wtb + i) * 16, vs);
+                tr(xp + cb * plane + (y0 * w + x0) * 16, w * 16, v + (cb * f->wtb + i) * 16, vs);
             continue;
         }
         for (int64_t cb = 0; cb < cbs; cb++) {
-            for (int a = 0; a < 6; a++)
-                for (int b = 0; b < 6; b++) {
+            for (int a = 0; a < wa; a++)
+                for (int b = 0; b < wa; b++) {
                     int64_t iy = y0 + a, ix = x0 + b;
                     if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-                        memcpy(patch + (a * 6 + b) * 16, xp + cb * plane + (iy * w + ix) * 16, 16 * sizeof(float));
+                        memcpy(patch + (a * wa + b) * 16, xp + cb * plane + (iy * w + ix) * 16, 16 * sizeof(float));
                     else
-                        memset(patch + (a * 6 + b) * 16, 0, 16 * sizeof(float));
+                        memset(patch + (a * wa + b) * 16, 0, 16 * sizeof(float));
                 }
-            r->isa->bwin_in(patch, 6 * 16, v + (cb * f->wtb + i) * 16, vs);
+            tr(patch, wa * 16, v + (cb * f->wtb + i) * 16, vs);
         }
     }
 }
@@ -1421,13 +1442,14 @@ static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, 
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
     int64_t mmp = round_up(g->m, 16), ps = mmp * f->wtb, tpi = f->oth * f->otw;
-    int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow;
+    int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow, wm = f->wm;
+    nn_bwin_out_fn tr = wm == 2 ? r->isa->bwin_out2 : r->isa->bwin_out;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
-        int rows = (int)(oh - ty * 4 < 4 ? oh - ty * 4 : 4), cols = (int)(ow - tx * 4 < 4 ? ow - tx * 4 : 4);
+        int rows = (int)(oh - ty * wm < wm ? oh - ty * wm : wm), cols = (int)(ow - tx * wm < wm ? ow - tx * wm : wm);
         for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mmp / 16; ob++) {
-            int64_t o = n * osz + ob * oh * ow * 16 + (ty * 4 * ow + tx * 4) * 16;
-            r->isa->bwin_out(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
+            int64_t o = n * osz + ob * oh * ow * 16 + (ty * wm * ow + tx * wm) * 16;
+            tr(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
                              r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo,
                              f->bd.hi);
         }
@@ -1447,9 +1469,9 @@ static void bwino_task(void *arg, int64_t t, int tid)
     if (og0 >= og1)
         return;
     float *v = (float *)(r->scratch + (size_t)tid * f->per_thread);
-    float *pm = v + 36 * blocks16(f->geo.c) * 16 * f->wtb;
+    float *pm = v + f->wp * blocks16(f->geo.c) * 16 * f->wtb;
     wino_in(r, v, tile0, 0, nt);
-    wino_prod(r, v, pm, nt, 0, 36, og0, og1);
+    wino_prod(r, v, pm, nt, 0, f->wp, og0, og1);
     wino_out(r, pm, tile0, 0, nt, og0, og1);
 }
 
@@ -1466,7 +1488,7 @@ static float *wall_v(const struct bconv_run *r)
 
 static float *wall_pm(const struct bconv_run *r)
 {
-    return wall_v(r) + 36 * blocks16(r->f->geo.c) * 16 * r->f->wtb;
+    return wall_v(r) + r->f->wp * blocks16(r->f->geo.c) * 16 * r->f->wtb;
 }
 
 static void wall_in_task(void *arg, int64_t t, int tid)
@@ -1675,7 +1697,7 @@ void nn_fast_run(struct nn_ctx *c)
                 r.thr = (uint8_t *)c->scratch + f->shared;
                 nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wfly_task, &r);
             } else {
-                nn_pool_run(m->pool, f->threads, 36 * ((f->geo.m + 63) / 64), wall_prod_task, &r);
+                nn_pool_run(m->pool, f->threads, f->wp * ((f->geo.m + 63) / 64), wall_prod_task, &r);
             }
             nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
             return;

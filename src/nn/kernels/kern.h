@@ -154,6 +154,8 @@ typedef void (*nn_bdw_fn)(const struct nn_bdw *p, const float *x, const float *w
 typedef void (*nn_bwin_in_fn)(const float *x, int64_t xrow, float *v, int64_t vs);
 typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                                int rows, int cols, int act, float lo, float hi);
+/* The same for F(2x2, 3x3) (nn_isa.bwin_in2, bwin_out2): a 4x4 patch
+ * into 16 points; 16 points into a 2x2 tile. */
 /* Its weight transform U = G g G^T at one point xi (a = xi / 6, b = xi %
  * 6), for weights transformed as they are used: for nk input channels and
  * 64 output channels, u[k][64] = sum over taps t of G[a][t / 3] G[b][t %
@@ -191,6 +193,8 @@ struct nn_isa {
     nn_bdw_fn bdw;
     nn_bwin_in_fn bwin_in;
     nn_bwin_out_fn bwin_out;
+    nn_bwin_in_fn bwin_in2;
+    nn_bwin_out_fn bwin_out2;
     nn_bwin_u_fn bwin_u;
 };
 
@@ -310,6 +314,9 @@ size_t nn_wino_scratch(const struct nn_wino *w);
 void nn_wino_u(const float *g, double scale, float *u, int64_t stride);
 /* F(4x4, 3x3)'s weight transform matrix G (6 x 3) */
 extern const double nn_wino_g[6][3];
+/* The same for F(2x2, 3x3) (points 0, +-1): 16 points, G 4 x 3. */
+void nn_wino_u2(const float *g, double scale, float *u, int64_t stride);
+extern const double nn_wino_g2[4][3];
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);
 /* y (n images, [n][m][oh][ow]) = conv(x) + bias + res, then e->act; the

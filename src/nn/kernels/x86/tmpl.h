@@ -1250,6 +1250,58 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
         }
     }
 }
+/* Winograd F(2x2, 3x3), points 0, +-1: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+ * 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1] (kernels/wino.c has G). */
+static inline void bt4v(const vf d[4], vf o[4])
+{
+    o[0] = d[0] - d[2];
+    o[1] = d[1] + d[2];
+    o[2] = d[2] - d[1];
+    o[3] = d[1] - d[3];
+}
+
+static void bwin_in2(const float *x, int64_t xrow, float *v, int64_t vs)
+{
+    vf t[4][4];
+    for (int b = 0; b < 4; b++) {
+        vf d[4], o[4];
+        for (int a = 0; a < 4; a++)
+            d[a] = vld(x + a * xrow + b * VL);
+        bt4v(d, o);
+        for (int a = 0; a < 4; a++)
+            t[a][b] = o[a];
+    }
+    for (int a = 0; a < 4; a++) {
+        vf o[4];
+        bt4v(t[a], o);
+        for (int b = 0; b < 4; b++)
+            vst(v + (a * 4 + b) * vs, o[b]);
+    }
+}
+
+static void bwin_out2(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
+                      int rows, int cols, int act, float lo, float hi)
+{
+    vf h[4][2];
+    for (int a = 0; a < 4; a++) {
+        vf z[4];
+        for (int b = 0; b < 4; b++)
+            z[b] = vld(m + (a * 4 + b) * ms);
+        h[a][0] = z[0] + z[1] + z[2];
+        h[a][1] = z[1] - z[2] - z[3];
+    }
+    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
+    for (int b = 0; b < cols; b++) {
+        vf o[2] = {h[0][b] + h[1][b] + h[2][b], h[1][b] - h[2][b] - h[3][b]};
+        for (int a = 0; a < rows; a++) {
+            vf t = o[a] + bv;
+            if (res)
+                t += vld(res + a * yrow + b * VL);
+            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
+        }
+    }
+}
+
 /* kern.h, nn_bwin_u_fn */
 static void bwin_u(const float *g, int64_t nk, int xi, float *u)
 {
@@ -1272,6 +1324,8 @@ static void bwin_u(const float *g, int64_t nk, int xi, float *u)
 #define ISA_BDW bdw
 #define ISA_BWIN_IN bwin_in
 #define ISA_BWIN_OUT bwin_out
+#define ISA_BWIN_IN2 bwin_in2
+#define ISA_BWIN_OUT2 bwin_out2
 #define ISA_BWIN_U bwin_u
 #else
 #define ISA_BCONV NULL
@@ -1281,6 +1335,8 @@ static void bwin_u(const float *g, int64_t nk, int xi, float *u)
 #define ISA_BDW NULL
 #define ISA_BWIN_IN NULL
 #define ISA_BWIN_OUT NULL
+#define ISA_BWIN_IN2 NULL
+#define ISA_BWIN_OUT2 NULL
 #define ISA_BWIN_U NULL
 #endif
 
@@ -1289,5 +1345,5 @@ static void bwin_u(const float *g, int64_t nk, int xi, float *u)
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
     .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
-    .bwin_out = ISA_BWIN_OUT, .bwin_u = ISA_BWIN_U,
+    .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2, .bwin_u = ISA_BWIN_U,
 };
