@@ -32,6 +32,10 @@
  * B panels zero past M (the driver's I1); I2 a task writes only its own
  * channels of V (input) or its own tiles of y (output).
  *
+ * Also here: F(2x2, 3x3)'s G and weight transform (nn_wino_u2), which the
+ * blocked layout's Winograd (kernels/fast.c) uses where F(4x4)'s
+ * transformed weights would be streamed for few tiles.
+ *
  * Trusts: kernels/fast.c for the geometry (3x3, stride 1, dilation 1, pads
  * that give oh = ih + pt + pb - 2) and for scratch of nn_wino_scratch bytes.
  */
