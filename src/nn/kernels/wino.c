@@ -121,28 +121,26 @@ const double nn_wino_g2[4][3] = {
     {0, 0, 1},
 };
 
-void nn_wino_u2(const float *g, double scale, float *u, int64_t stride)
+/* U = G g G^T for G with n rows (n points a side), in double */
+static void wino_u(const double (*G)[3], int n, const float *g, double scale, float *u, int64_t stride)
 {
-    const double(*G)[3] = nn_wino_g2;
-    double t[4][3];
-    for (int a = 0; a < 4; a++)
+    double t[6][3];
+    for (int a = 0; a < n; a++)
         for (int b = 0; b < 3; b++)
             t[a][b] = G[a][0] * g[b] + G[a][1] * g[3 + b] + G[a][2] * g[6 + b];
-    for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 4; b++)
-            u[(a * 4 + b) * stride] = (float)(scale * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
+    for (int a = 0; a < n; a++)
+        for (int b = 0; b < n; b++)
+            u[(a * n + b) * stride] = (float)(scale * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
+}
+
+void nn_wino_u2(const float *g, double scale, float *u, int64_t stride)
+{
+    wino_u(nn_wino_g2, 4, g, scale, u, stride);
 }
 
 void nn_wino_u(const float *g, double scale, float *u, int64_t stride)
 {
-    const double(*G)[3] = nn_wino_g;
-    double t[6][3];
-    for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 3; b++)
-            t[a][b] = G[a][0] * g[b] + G[a][1] * g[3 + b] + G[a][2] * g[6 + b];
-    for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 6; b++)
-            u[(a * 6 + b) * stride] = (float)(scale * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
+    wino_u(nn_wino_g, 6, g, scale, u, stride);
 }
 
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst)

@@ -1206,24 +1206,47 @@ static inline void at6v(const vf z[6], vf o[4])
     o[3] = d12 + vset(8.0f) * d34 + z[5];
 }
 
-static void bwin_in(const float *x, int64_t xrow, float *v, int64_t vs)
+/* Winograd F(2x2, 3x3), points 0, +-1: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
+ * 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1] (kernels/wino.c has G). */
+static inline void bt4v(const vf d[4], vf o[4])
+{
+    o[0] = d[0] - d[2];
+    o[1] = d[1] + d[2];
+    o[2] = d[2] - d[1];
+    o[3] = d[1] - d[3];
+}
+
+/* The input transform of an n x n patch (n 6: F(4x4), 4: F(2x2)): B^T
+ * over the rows of the patch (column by column), then over columns. */
+static inline __attribute__((always_inline)) void bwin_in_n(const int n, const float *x, int64_t xrow, float *v,
+                                                           int64_t vs)
 {
     vf t[6][6];
-    /* B^T over the rows of the patch (column by column), then over columns */
-    for (int b = 0; b < 6; b++) {
+    for (int b = 0; b < n; b++) {
         vf d[6], o[6];
-        for (int a = 0; a < 6; a++)
+        for (int a = 0; a < n; a++)
             d[a] = vld(x + a * xrow + b * VL);
-        bt6v(d, o);
-        for (int a = 0; a < 6; a++)
+        if (n == 6)
+            bt6v(d, o);
+        else
+            bt4v(d, o);
+        for (int a = 0; a < n; a++)
             t[a][b] = o[a];
     }
-    for (int a = 0; a < 6; a++) {
+    for (int a = 0; a < n; a++) {
         vf o[6];
-        bt6v(t[a], o);
-        for (int b = 0; b < 6; b++)
-            vst(v + (a * 6 + b) * vs, o[b]);
+        if (n == 6)
+            bt6v(t[a], o);
+        else
+            bt4v(t[a], o);
+        for (int b = 0; b < n; b++)
+            vst(v + (a * n + b) * vs, o[b]);
     }
+}
+
+static void bwin_in(const float *x, int64_t xrow, float *v, int64_t vs)
+{
+    bwin_in_n(6, x, xrow, v, vs);
 }
 
 static void bwin_out(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow, int rows,
@@ -1250,33 +1273,10 @@ static void bwin_out(const float *m, int64_t ms, const float *bias, const float 
         }
     }
 }
-/* Winograd F(2x2, 3x3), points 0, +-1: B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0;
- * 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1] (kernels/wino.c has G). */
-static inline void bt4v(const vf d[4], vf o[4])
-{
-    o[0] = d[0] - d[2];
-    o[1] = d[1] + d[2];
-    o[2] = d[2] - d[1];
-    o[3] = d[1] - d[3];
-}
 
 static void bwin_in2(const float *x, int64_t xrow, float *v, int64_t vs)
 {
-    vf t[4][4];
-    for (int b = 0; b < 4; b++) {
-        vf d[4], o[4];
-        for (int a = 0; a < 4; a++)
-            d[a] = vld(x + a * xrow + b * VL);
-        bt4v(d, o);
-        for (int a = 0; a < 4; a++)
-            t[a][b] = o[a];
-    }
-    for (int a = 0; a < 4; a++) {
-        vf o[4];
-        bt4v(t[a], o);
-        for (int b = 0; b < 4; b++)
-            vst(v + (a * 4 + b) * vs, o[b]);
-    }
+    bwin_in_n(4, x, xrow, v, vs);
 }
 
 static void bwin_out2(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
