@@ -607,8 +607,8 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->wx = f->otw * f->wm + 2;
     f->px = 16;
     f->row = f->wx * 16;
-    /* tiles per block: V and the products of a block (36 x (C + M) x 16
-     * floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
+    /* tiles per block: V and the products of a block (points x (C + M) x
+     * 16 floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
      * pixels), about two blocks a thread where there are tiles enough */
     int64_t per_tile = pts * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
     int64_t tb = ((int64_t)(3 << 19) / per_tile) / NN_BCONV_R * NN_BCONV_R;
@@ -1458,9 +1458,8 @@ static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, 
         int rows = (int)(oh - ty * wm < wm ? oh - ty * wm : wm), cols = (int)(ow - tx * wm < wm ? ow - tx * wm : wm);
         for (int64_t ob = og0 * 4; ob < og1 * 4 && ob < mmp / 16; ob++) {
             int64_t o = n * osz + ob * oh * ow * 16 + (ty * wm * ow + tx * wm) * 16;
-            tr(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL,
-                             r->res ? r->res + o : NULL, r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo,
-                             f->bd.hi);
+            tr(pm + (ob * f->wtb + i) * 16, ps, r->bias ? r->bias + ob * 16 : NULL, r->res ? r->res + o : NULL,
+               r->y + o, ow * 16, rows, cols, f->bd.act, f->bd.lo, f->bd.hi);
         }
     }
 }
