@@ -91,6 +91,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->spatial = NN_SPATIAL_AUTO;
     if (senv != NULL && (senv[0] == '0' || senv[0] == '2') && senv[1] == '\0')
         m->spatial = senv[0] - '0';
+    const char *cenv = getenv("COFFER_NN_CDW");
+    m->cdw = NN_CDW_AUTO;
+    if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2') && cenv[1] == '\0')
+        m->cdw = cenv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
@@ -287,7 +291,7 @@ void coffer_nn_model_profile(const struct coffer_nn_model *m,
         return;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         const struct nn_node *n = &m->g.nodes[i];
-        if (!n->live || n->skip)
+        if (!n->live || n->skip || n->by_prev) /* (by_prev: timed with the node before it) */
             continue;
         struct coffer_nn_node_time t = {
             .name = n->name ? n->name : "",
@@ -295,7 +299,7 @@ void coffer_nn_model_profile(const struct coffer_nn_model *m,
             .op_type = n->op_type ? n->op_type : nn_op_get(n->op)->name,
             .kernel = nn_fast_kernel(n),
             .ms = (double)m->prof_ns[i] / 1e6 / (double)m->prof_runs,
-            .work = n->work,
+            .work = n->work + (n->with_next >= 0 ? m->g.nodes[n->with_next].work : 0.0),
             .runs = m->prof_runs,
         };
         fn(&t, arg);

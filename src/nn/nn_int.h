@@ -119,6 +119,9 @@ struct nn_node {
     int f_act;        /* enum nn_act applied last */
     float f_lo, f_hi; /* its bounds (Clip) */
     void *fast;       /* the fast kernel's plan (in the model's pack), NULL: reference kernel */
+    int with_next;    /* kernels/fast.c runs the next live node (this index) inside this node's run: its
+                       * outputs are placed with this node's, before this node's inputs are freed; -1 */
+    bool by_prev;     /* run inside the previous live node's run (with_next): not run on its own */
 };
 
 struct nn_graph {
@@ -156,6 +159,7 @@ struct coffer_nn_model {
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
+    int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2, default 1 */
     uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
     size_t pack_size, pack_cap;
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
@@ -197,6 +201,11 @@ enum nn_ksec_mode { NN_KSEC_OFF = 0, NN_KSEC_AUTO = 1, NN_KSEC_ALWAYS = 2 };
  * group or plane (fast.c, plan_bconv): never, where the weights are small
  * (default), or wherever it applies (tests). */
 enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAYS = 2 };
+/* A convolution on the blocked layout and the depthwise convolution that
+ * reads its output run as one, band of rows by band of rows (fast.c,
+ * plan_cdw): never, where the map is large (default), or wherever it
+ * applies (tests). */
+enum nn_cdw_mode { NN_CDW_OFF = 0, NN_CDW_AUTO = 1, NN_CDW_ALWAYS = 2 };
 
 /* kernels/fast.c */
 /* Whether node i runs a fast kernel (and so can take fused epilogues). */

@@ -135,6 +135,20 @@ static void alloc_give(struct alloc *a, size_t off, size_t size)
     a->n++;
 }
 
+/* Place node n's outputs. */
+static enum coffer_err take_outputs(struct alloc *al, struct nn_graph *g, const struct nn_node *n)
+{
+    for (int k = 0; k < n->n_out; k++) {
+        if (nn_node_out(n, k) < 0)
+            continue;
+        struct nn_val *v = &g->vals[nn_node_out(n, k)];
+        enum coffer_err r = alloc_take(al, v->size, &v->offset);
+        if (r != COFFER_OK)
+            return r;
+    }
+    return COFFER_OK;
+}
+
 /* -------------------------------------------------------------- prepare */
 
 static enum coffer_err set_inputs(struct coffer_nn_model *m, const struct coffer_nn_tensor *inputs)
@@ -244,6 +258,8 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         n->f_out = n->f_res = -1;
         n->skip = false;
         n->fast = NULL;
+        n->with_next = -1;
+        n->by_prev = false;
         nn_ctx_init(m, i, &c, false);
         n->folded = false;
         n->live = false;
@@ -328,13 +344,11 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         struct nn_node *n = &g->nodes[i];
         if (!n->live)
             continue;
-        for (int k = 0; k < n->n_out; k++) {
-            if (nn_node_out(n, k) < 0)
-                continue;
-            struct nn_val *v = &g->vals[nn_node_out(n, k)];
-            if ((r = alloc_take(&al, v->size, &v->offset)) != COFFER_OK)
-                goto out;
-        }
+        /* a node run inside this one's run writes its outputs while this
+         * one still reads its inputs: they are placed first */
+        if ((!n->by_prev && (r = take_outputs(&al, g, n)) != COFFER_OK) ||
+            (n->with_next >= 0 && (r = take_outputs(&al, g, &g->nodes[n->with_next])) != COFFER_OK))
+            goto out;
         if (n->scratch > 0 && (r = alloc_take(&al, n->scratch, &n->scratch_off)) != COFFER_OK)
             goto out;
         if (n->scratch > 0)
@@ -390,7 +404,7 @@ enum coffer_err nn_execute(struct coffer_nn_model *m)
         return COFFER_FAIL(COFFER_E_STATE, "model not planned");
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         struct nn_node *n = &m->g.nodes[i];
-        if (!n->live)
+        if (!n->live || n->by_prev)
             continue;
         struct nn_ctx c;
         nn_ctx_init(m, i, &c, true);

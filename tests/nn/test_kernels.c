@@ -180,7 +180,10 @@ void test_kernels_gemm_avx512(void **state)
 static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
 static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
+static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depthwise reader */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
+static int last_cdw;                 /* of them, run with the depthwise convolution after them */
+static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
 
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
                        const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
@@ -194,6 +197,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->wino = wino_mode;
     m->ksec = ksec_mode;
     m->spatial = spatial_mode;
+    m->cdw = cdw_mode;
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -201,10 +205,12 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
+    last_cdw = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         const struct nn_node *nd = &m->g.nodes[i];
+        last_cdw += nd->live && nd->with_next >= 0;
         const char *k = nn_fast_kernel(nd);
-        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strcmp(k, "direct") == 0 || strcmp(k, "winograd") == 0) &&
+        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strncmp(k, "direct", 6) == 0 || strcmp(k, "winograd") == 0) &&
             (m->g.vals[nd->in[0]].blocked || m->g.vals[nn_node_out(nd, 0)].blocked))
             last_direct++;
     }
@@ -222,7 +228,7 @@ static void compare_direct(const struct nn_isa *isa, const uint8_t *bytes, size_
 {
     size_t nr, nf;
     float *want = run_with(bytes, size, nn_isa_get(NN_ISA_REF), 1, in, n_in, &nr);
-    for (int threads = 1; threads <= 2; threads++) {
+    for (int threads = 1; threads <= max_threads; threads++) {
         float *got = run_with(bytes, size, isa, threads, in, n_in, &nf);
         assert_int_equal(nr, nf);
         if (last_direct < min_direct)
@@ -601,6 +607,88 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
         free(bn[i]);
 }
 
+/* A convolution and the depthwise convolution reading its output, run
+ * as one (fast.c, run_cdw): X -> 1x1 Conv (blocked, an activation that
+ * dies at the next node, where the depthwise output could be placed if
+ * the plan did not place it first) -> Conv (any kernel, stride, padding)
+ * + Relu -> depthwise Conv (3x3, 1x3 or 3x1, strides, pads, dilations) +
+ * Clip -> 1x1 Conv -> GlobalAveragePool -> Y (all of it blocked), on 1 to 3 threads (two band boundaries), one to
+ * three of the first Conv's rows at a time. Returns whether the fast runs
+ * took the fused path. */
+static bool cdw_case(const struct nn_isa *isa, int t)
+{
+    int64_t n = rint_in(1, 2), c = rint_in(1, 12), h = rint_in(2, 30), w = rint_in(2, 30);
+    int64_t m0 = 16 * rint_in(2, 4), m1 = t % 6 == 5 ? rint_in(1, 40) : 16 * rint_in(1, 3), m2 = 16 * rint_in(1, 2);
+    int64_t k1 = rint_in(1, 3), s1 = k1 > 1 ? rint_in(1, 2) : 1, p1 = k1 > 1 ? rint_in(0, 1) : 0;
+    int64_t kd[2] = {rint_in(0, 2) ? 3 : 1, rint_in(0, 2) ? 3 : 1}, sd[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)};
+    int64_t pd[4] = {rint_in(0, 2), rint_in(0, 2), rint_in(0, 2), rint_in(0, 2)};
+    if (h + 2 * p1 < k1 || w + 2 * p1 < k1)
+        k1 = 1, s1 = 1, p1 = 0;
+    int64_t h1 = (h + 2 * p1 - k1) / s1 + 1, w1 = (w + 2 * p1 - k1) / s1 + 1;
+    if (h1 + pd[0] + pd[2] < (kd[0] - 1) * dd[0] + 1 || w1 + pd[1] + pd[3] < (kd[1] - 1) * dd[1] + 1) {
+        dd[0] = dd[1] = 1;
+        pd[0] = pd[1] = pd[2] = pd[3] = 1;
+    }
+    int64_t xd[4] = {n, c, h, w}, w0d[4] = {m0, c, 1, 1}, w1d[4] = {m1, m0, k1, k1}, wdd[4] = {m1, 1, kd[0], kd[1]};
+    int64_t w2d[4] = {m2, m1, 1, 1}, k1v[2] = {k1, k1}, s1v[2] = {s1, s1}, p1v[4] = {p1, p1, p1, p1};
+    float *x = rbuf(prod(xd, 4)), *w0 = rbuf(prod(w0d, 4)), *wa = rbuf(prod(w1d, 4)), *wd = rbuf(prod(wdd, 4));
+    float *wb = rbuf(prod(w2d, 4)), *b1 = rbuf((size_t)m1), *bd = rbuf((size_t)m1);
+    for (size_t i = 0; i < prod(w1d, 4); i++) /* (so that the Relu and Clip let most values through) */
+        wa[i] = fabsf(wa[i]) * 0.5f;
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec a1[3] = {{"kernel_shape", 7, 0, 0, k1v, 2, NULL}, {"strides", 7, 0, 0, s1v, 2, NULL},
+                              {"pads", 7, 0, 0, p1v, 4, NULL}};
+    struct attr_spec ad[5] = {{"kernel_shape", 7, 0, 0, kd, 2, NULL}, {"strides", 7, 0, 0, sd, 2, NULL},
+                              {"pads", 7, 0, 0, pd, 4, NULL}, {"group", 2, 0, m1, NULL, 0, NULL},
+                              {"dilations", 7, 0, 0, dd, 2, NULL}};
+    node(&g, "Conv", "c0", (const char *[]){"X", "W0"}, 2, (const char *[]){"a"}, 1, NULL, 0);
+    node(&g, "Conv", "c1", (const char *[]){"a", "W1", "B1"}, 3, (const char *[]){"b0"}, 1, a1, 3);
+    node(&g, "Relu", "r1", (const char *[]){"b0"}, 1, (const char *[]){"b"}, 1, NULL, 0);
+    node(&g, "Conv", "dw", (const char *[]){"b", "WD", "BD"}, 3, (const char *[]){"p0"}, 1, ad, 5);
+    node(&g, "Clip", "clip", (const char *[]){"p0", "lo6", "hi6"}, 3, (const char *[]){"p"}, 1, NULL, 0);
+    node(&g, "Conv", "c2", (const char *[]){"p", "W2"}, 2, (const char *[]){"e"}, 1, NULL, 0);
+    node(&g, "GlobalAveragePool", "gp", (const char *[]){"e"}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "g");
+    tensor(&g, 5, "W0", COFFER_NN_FLOAT, 4, w0d, w0, prod(w0d, 4));
+    tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, w1d, wa, prod(w1d, 4));
+    tensor(&g, 5, "B1", COFFER_NN_FLOAT, 1, &m1, b1, (size_t)m1);
+    tensor(&g, 5, "WD", COFFER_NN_FLOAT, 4, wdd, wd, prod(wdd, 4));
+    tensor(&g, 5, "BD", COFFER_NN_FLOAT, 1, &m1, bd, (size_t)m1);
+    tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
+    float lo = 0.0f, hi = 6.0f;
+    int64_t one = 1;
+    tensor(&g, 5, "lo6", COFFER_NN_FLOAT, 0, &one, &lo, 1);
+    tensor(&g, 5, "hi6", COFFER_NN_FLOAT, 0, &one, &hi, 1);
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, xd);
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    size_t size;
+    uint8_t *bytes = model(&g, 13, &size);
+    struct coffer_nn_tensor in_t = ft(x, 4, xd);
+    char what[300];
+    snprintf(what, sizeof(what),
+             "conv+dw %d: x[%lld,%lld,%lld,%lld] m0 %lld conv m %lld k %lld s %lld p %lld dw k %lldx%lld s %lld,%lld "
+             "d %lld,%lld pads %lld,%lld,%lld,%lld m2 %lld",
+             t, (long long)n, (long long)c, (long long)h, (long long)w, (long long)m0, (long long)m1, (long long)k1,
+             (long long)s1, (long long)p1, (long long)kd[0], (long long)kd[1], (long long)sd[0], (long long)sd[1],
+             (long long)dd[0], (long long)dd[1], (long long)pd[0], (long long)pd[1], (long long)pd[2],
+             (long long)pd[3], (long long)m2);
+    max_threads = 3;
+    compare_direct(isa, bytes, size, &in_t, 1, what, isa->bconv != NULL && m1 % 16 == 0 ? 2 : 0);
+    max_threads = 2;
+    bool fused = last_cdw > 0;
+    coffer_free(bytes);
+    free(x);
+    free(w0);
+    free(wa);
+    free(wd);
+    free(wb);
+    free(b1);
+    free(bd);
+    return fused;
+}
+
 void test_kernels_blocked_avx512(void **state)
 {
     (void)state;
@@ -647,6 +735,15 @@ void test_kernels_blocked_avx512(void **state)
     for (int t = 170; t < 180; t++)
         chain_case(isa, t, -4);
     spatial_mode = NN_SPATIAL_AUTO;
+    /* and convolutions run with the depthwise convolution reading them
+     * (on 3 threads the last run of each case; whole blocks in 5 of 6) */
+    cdw_mode = NN_CDW_ALWAYS;
+    int fused = 0;
+    for (int t = 240; t < 300; t++)
+        fused += cdw_case(isa, t);
+    cdw_mode = NN_CDW_AUTO;
+    if (fused < 40)
+        fail_msg("conv+dw: %d of 60 cases ran fused, want 40 or more", fused);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
