@@ -410,6 +410,20 @@ static void conv_tests(enum nn_isa_id id)
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 
+/* The end of a blocked chain's graph g: the bounds of its Clips (0 and 6,
+ * ReLU6 as mobilenet_v2 has it, "lo6" and "hi6"), the input X (xd) and the
+ * output Y; the model's bytes (coffer_free). */
+static uint8_t *graph_end(struct coffer_buf *g, const int64_t xd[4], size_t *size)
+{
+    float lo = 0.0f, hi = 6.0f;
+    int64_t one = 1;
+    tensor(g, 5, "lo6", COFFER_NN_FLOAT, 0, &one, &lo, 1);
+    tensor(g, 5, "hi6", COFFER_NN_FLOAT, 0, &one, &hi, 1);
+    value_info(g, 11, "X", COFFER_NN_FLOAT, 4, xd);
+    value_info(g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
+    return model(g, 13, size);
+}
+
 /* A chain that keeps values in the blocked layout (NCHW16c) between
  * nodes: Conv (+Relu) -> [MaxPool | AveragePool | depthwise Conv + Clip] -> Conv (+BatchNorm)
  * [+ residual Add of its input] (+Relu) -> [GlobalAveragePool |
@@ -566,17 +580,11 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
     tensor(&g, 5, "W3", COFFER_NN_FLOAT, 4, w3d, wc, prod(w3d, 4));
     tensor(&g, 5, "WD", COFFER_NN_FLOAT, 4, wdd, wdw, prod(wdd, 4));
-    float lo = 0.0f, hi = 6.0f; /* ReLU6, as mobilenet_v2 has it */
-    int64_t one = 1;
-    tensor(&g, 5, "lo6", COFFER_NN_FLOAT, 0, &one, &lo, 1);
-    tensor(&g, 5, "hi6", COFFER_NN_FLOAT, 0, &one, &hi, 1);
     const char *bnn[4] = {"s", "bb", "mean", "var"};
     for (int i = 0; i < 4; i++)
         tensor(&g, 5, bnn[i], COFFER_NN_FLOAT, 1, &m2, bn[i], (size_t)m2);
-    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, xd);
-    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
     size_t size;
-    uint8_t *bytes = model(&g, 13, &size);
+    uint8_t *bytes = graph_end(&g, xd, &size);
     struct coffer_nn_tensor in_t = ft(x, 4, xd);
     char what[400];
     snprintf(what, sizeof(what),
@@ -657,23 +665,18 @@ static bool cdw_case(const struct nn_isa *isa, int t)
     tensor(&g, 5, "WD", COFFER_NN_FLOAT, 4, wdd, wd, prod(wdd, 4));
     tensor(&g, 5, "BD", COFFER_NN_FLOAT, 1, &m1, bd, (size_t)m1);
     tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, wb, prod(w2d, 4));
-    float lo = 0.0f, hi = 6.0f;
-    int64_t one = 1;
-    tensor(&g, 5, "lo6", COFFER_NN_FLOAT, 0, &one, &lo, 1);
-    tensor(&g, 5, "hi6", COFFER_NN_FLOAT, 0, &one, &hi, 1);
-    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, xd);
-    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 0, NULL);
     size_t size;
-    uint8_t *bytes = model(&g, 13, &size);
+    uint8_t *bytes = graph_end(&g, xd, &size);
     struct coffer_nn_tensor in_t = ft(x, 4, xd);
+    /* the case, named */
+    const int64_t v[20] = {n, c, h, w, m0, m1, k1, s1, p1, kd[0], kd[1], sd[0], sd[1], dd[0], dd[1], pd[0], pd[1],
+                           pd[2], pd[3], m2};
+    static const char *const names[20] = {"n", "c", "h", "w", "m0", "| conv m", "k", "s", "p", "| dw kh", "kw",
+                                          "sh", "sw", "dh", "dw", "pt", "pl", "pb", "pr", "| m2"};
     char what[300];
-    snprintf(what, sizeof(what),
-             "conv+dw %d: x[%lld,%lld,%lld,%lld] m0 %lld conv m %lld k %lld s %lld p %lld dw k %lldx%lld s %lld,%lld "
-             "d %lld,%lld pads %lld,%lld,%lld,%lld m2 %lld",
-             t, (long long)n, (long long)c, (long long)h, (long long)w, (long long)m0, (long long)m1, (long long)k1,
-             (long long)s1, (long long)p1, (long long)kd[0], (long long)kd[1], (long long)sd[0], (long long)sd[1],
-             (long long)dd[0], (long long)dd[1], (long long)pd[0], (long long)pd[1], (long long)pd[2],
-             (long long)pd[3], (long long)m2);
+    size_t len = (size_t)snprintf(what, sizeof(what), "conv+dw %d:", t);
+    for (int i = 0; i < 20 && len < sizeof(what); i++)
+        len += (size_t)snprintf(what + len, sizeof(what) - len, " %s %lld", names[i], (long long)v[i]);
     max_threads = 3;
     compare_direct(isa, bytes, size, &in_t, 1, what, isa->bconv != NULL && m1 % 16 == 0 ? 2 : 0);
     max_threads = 2;
