@@ -1615,7 +1615,10 @@ static void wfly_task(void *arg, int64_t t, int tid)
         int64_t n_next = next == NULL ? 0 : WFLY_CB * 16 * 9 * 64 * (int64_t)sizeof(float), k = 0;
         for (int xi = 0; xi < 36; xi++) {
             const float *ux = uc;
-            r->isa->bwin_u(w + c0 * 16 * 9 * 64, n * 16, xi, uc);
+            float coef[9];
+            for (int q = 0; q < 9; q++)
+                coef[q] = (float)(nn_wino_g[xi / 6][q / 3] * nn_wino_g[xi % 6][q % 3]);
+            r->isa->bwin_u(w + c0 * 16 * 9 * 64, n * 16, coef, uc);
             for (int64_t j = 0; j < calls; j++, k++) {
                 int64_t xoff[NN_BCONV_R];
                 for (int q = 0; q < NN_BCONV_R; q++)

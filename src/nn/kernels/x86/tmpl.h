@@ -1303,17 +1303,25 @@ static void bwin_out2(const float *m, int64_t ms, const float *bias, const float
 }
 
 /* kern.h, nn_bwin_u_fn */
-static void bwin_u(const float *g, int64_t nk, int xi, float *u)
+static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 {
     vf c[9];
+    int tap[9], nt = 0;
     for (int t = 0; t < 9; t++)
-        c[t] = vset((float)(nn_wino_g[xi / 6][t / 3] * nn_wino_g[xi % 6][t % 3]));
+        if (coef[t] != 0.0f) {
+            c[nt] = vset(coef[t]);
+            tap[nt++] = t * 64;
+        }
+    if (nt == 0) {
+        memset(u, 0, (size_t)(nk * 64) * sizeof(float));
+        return;
+    }
     for (int64_t k = 0; k < nk; k++)
         for (int q = 0; q < 4; q++) {
             const float *p = g + k * 9 * 64 + q * VL;
-            vf s = c[0] * vld(p);
-            for (int t = 1; t < 9; t++)
-                s += c[t] * vld(p + t * 64);
+            vf s = c[0] * vld(p + tap[0]);
+            for (int t = 1; t < nt; t++)
+                s += c[t] * vld(p + tap[t]);
             vst(u + k * 64 + q * VL, s);
         }
 }
