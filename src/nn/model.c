@@ -121,8 +121,8 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
         return;
     nn_pool_free(m->pool);
     coffer_free(m->prof_ns);
-    coffer_free(m->act);
-    coffer_free(m->pack_mem);
+    coffer_secret_free(m->act_mem);
+    coffer_secret_free(m->pack_mem);
     if (m->fold)
         coffer_arena_free(m->fold);
     if (m->arena)

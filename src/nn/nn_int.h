@@ -143,7 +143,8 @@ struct coffer_nn_model {
     size_t param_count, param_size, weights_copied;
     /* the plan */
     struct coffer_arena *fold;  /* folded constants; reset on re-plan */
-    uint8_t *act;               /* the activation arena */
+    uint8_t *act;               /* the activation arena (act_mem's data) */
+    struct coffer_secret *act_mem;
     size_t act_size, act_cap;
     size_t live_nodes;
     double work;                /* sum over live nodes */
@@ -160,7 +161,8 @@ struct coffer_nn_model {
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2, default 1 */
-    uint8_t *pack, *pack_mem;   /* packed weights and fast plans of the current plan (64-aligned) */
+    uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
+    struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
     uint64_t *prof_ns;

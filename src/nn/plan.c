@@ -373,13 +373,21 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     }
     m->act_size = al.top;
     if (m->act_size > m->act_cap) {
-        coffer_free(m->act);
+        /* user data: locked, wiped when freed, and (from 2 MiB) on 2 MiB
+         * pages: on 4 KiB pages the kernels, which touch many pages at
+         * once (the Winograd transforms' 36 points, the channel blocks of
+         * the blocked maps), missed the TLB: resnet50 b1 ~7 % and
+         * mobilenet_v2 ~8 % slower with this and the packed weights on
+         * small pages (docs/benchmarks.md) */
+        coffer_secret_free(m->act_mem);
+        m->act_mem = NULL;
+        m->act = NULL;
         m->act_cap = 0;
-        m->act = coffer_malloc(m->act_size);
-        if (m->act == NULL) {
-            r = COFFER_FAIL(COFFER_E_NOMEM, "activation arena of %zu bytes", m->act_size);
+        if ((r = coffer_secret_new(m->act_size, &m->act_mem)) != COFFER_OK) {
+            r = COFFER_FAIL(r, "activation arena of %zu bytes", m->act_size);
             goto out;
         }
+        m->act = m->act_mem->data;
         m->act_cap = m->act_size;
     }
     for (size_t i = 0; i < g->n_nodes; i++) {

@@ -170,6 +170,20 @@ static void test_secret_and_ct(void **state)
     memset(s->data, 0x5a, 100);
     coffer_secret_free(s);
     coffer_secret_free(NULL);
+    /* from 2 MiB: whole 2 MiB pages (nn's arenas, decrypted models), zeroed,
+     * every byte of the size usable; below: whole 4 KiB pages */
+    const size_t huge = (size_t)2 << 20, sizes[] = {huge - 4096, huge, huge + 1, 3 * huge + 12345};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        assert_int_equal(coffer_secret_new(sizes[i], &s), COFFER_OK);
+        assert_int_equal(s->size, sizes[i]);
+        size_t align = sizes[i] >= huge ? huge : 4096;
+        assert_int_equal((uintptr_t)s->data % align, 0);
+        assert_int_equal(s->map_size % align, 0);
+        assert_true(s->map_size >= sizes[i] && s->map_size < sizes[i] + align);
+        assert_int_equal(s->data[0] | s->data[sizes[i] / 2] | s->data[sizes[i] - 1], 0);
+        memset(s->data, 0x5a, sizes[i]);
+        coffer_secret_free(s);
+    }
     uint8_t a[16] = {1}, b[16] = {1};
     assert_true(coffer_ct_eq(a, b, 16));
     b[15] = 2;

@@ -1019,14 +1019,17 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         if (pass == 0) {
             m->pack_size = fl.used;
             if (fl.used > m->pack_cap) {
-                coffer_free(m->pack_mem);
-                m->pack = m->pack_mem = NULL;
+                /* the model in plaintext: locked, zeroed when freed, on 2
+                 * MiB pages from 2 MiB (page-aligned, so 64-aligned) */
+                coffer_secret_free(m->pack_mem);
+                m->pack_mem = NULL;
+                m->pack = NULL;
                 m->pack_cap = 0;
-                m->pack_mem = coffer_malloc(fl.used + 64);
-                if (m->pack_mem == NULL)
-                    return COFFER_FAIL(COFFER_E_NOMEM, "packed weights: %zu bytes", fl.used);
+                enum coffer_err r = coffer_secret_new(fl.used, &m->pack_mem);
+                if (r != COFFER_OK)
+                    return COFFER_FAIL(r, "packed weights: %zu bytes", fl.used);
                 m->pack_cap = fl.used;
-                m->pack = (uint8_t *)(((uintptr_t)m->pack_mem + 63) & ~(uintptr_t)63);
+                m->pack = m->pack_mem->data;
             }
         }
     }
