@@ -997,8 +997,9 @@ void test_nn_pool_solo(void **state)
         nn_pool_run_fixed(p, 2, 2, solo_task, &a);
         assert_int_equal(atomic_load(&a.worker_tasks), 0);
     }
-    /* and then the worker again */
-    assert_int_equal(solo_run(p, false), 1);
+    /* and then the worker again (its task returns at once, so it may also
+     * take the caller's before the caller gets to it: 1 or 2) */
+    assert_true(solo_run(p, false) >= 1);
     nn_pool_free(p);
 }
 
