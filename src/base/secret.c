@@ -96,7 +96,9 @@ void coffer_secret_free(struct coffer_secret *s)
     if (s == NULL)
         return;
     if (s->data != NULL) {
-        coffer_memzero(s->data, s->map_size);
+        /* the bytes the caller had: the rest of the mapping was never
+         * written (wiping it would fault in a huge page just to clear it) */
+        coffer_memzero(s->data, s->size);
         (void)munlock(s->data, s->map_size);
         munmap(s->data, s->map_size);
     }
