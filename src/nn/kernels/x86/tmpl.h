@@ -1062,11 +1062,14 @@ static inline __attribute__((always_inline)) int64_t bdw3(const int S, const int
         for (int ky = 0; ky < 3; ky++) {
             if (ky >= nky)
                 break;
+            const float *row = q + ky * xw; /* one pointer a row: constant offsets from it */
 #pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++)
+            for (int kx = 0; kx < 3; kx++) {
+                vf wk = wv[(ky0 + ky) * 3 + kx];
 #pragma GCC unroll 8
                 for (int j = 0; j < NP; j++)
-                    a[j] += wv[(ky0 + ky) * 3 + kx] * vld(q + ky * xw + (j * S + kx) * VL);
+                    a[j] += wk * vld(row + (j * S + kx) * VL);
+            }
         }
 #pragma GCC unroll 8
         for (int j = 0; j < NP; j++) {
@@ -1076,6 +1079,64 @@ static inline __attribute__((always_inline)) int64_t bdw3(const int S, const int
         }
     }
     return ox;
+}
+
+/* bdw3's last n < 8 outputs of a run, as one group of n sums. */
+static inline __attribute__((always_inline)) void bdw3_tail(const int S, int n, const struct nn_bdw *p,
+                                                           const float *xr, const vf *wv, vf bv, const float *rr,
+                                                           float *yr, int64_t ox, vf lo, vf hi)
+{
+    switch (n) {
+    case 7: bdw3(S, 7, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 7, lo, hi); break;
+    case 6: bdw3(S, 6, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 6, lo, hi); break;
+    case 5: bdw3(S, 5, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 5, lo, hi); break;
+    case 4: bdw3(S, 4, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 4, lo, hi); break;
+    case 3: bdw3(S, 3, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 3, lo, hi); break;
+    case 2: bdw3(S, 2, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 2, lo, hi); break;
+    case 1: bdw3(S, 1, true, p, xr, wv, 0, 3, bv, rr, yr, ox, ox + 1, lo, hi); break;
+    default: break;
+    }
+}
+
+/* A small plane (mobilenet's 14x14 and 7x7 maps) is mostly edges, which
+ * bdw_edge takes one output at a time: 7x7 planes ran at a quarter of the
+ * FMA peak. Such a plane is copied with its zero padding into a buffer
+ * on the stack (at most BDW_PAD_MAX pixels), and every output row is then
+ * one run of whole windows. */
+#define BDW_PAD_MAX 400
+static inline __attribute__((always_inline)) void bdw3_small(const int S, const struct nn_bdw *p, const float *x,
+                                                            const vf w3[9], vf bv, const float *res, float *y,
+                                                            int64_t oy0, int64_t oy1, int64_t ph, int64_t pw,
+                                                            vf lo, vf hi)
+{
+    float buf[BDW_PAD_MAX * VL] __attribute__((aligned(64)));
+    /* rows [r0, r1) of the padded plane hold input rows r - pt */
+    int64_t r0 = oy0 * p->d.sh, r1 = (oy1 - 1) * p->d.sh + 3;
+    for (int64_t r = r0; r < r1; r++) {
+        float *b = buf + r * pw * VL;
+        int64_t iy = r - p->pt, c = 0;
+        /* columns [pl, c1) hold the input's [0, c1 - pl) */
+        int64_t c1 = iy >= 0 && iy < p->ih ? (p->pl + p->d.xw < pw ? p->pl + p->d.xw : pw) : 0;
+        const float *xr = x + (iy * p->d.xw - p->pl) * VL;
+        for (; c < p->pl && c < pw; c++)
+            vst(b + c * VL, vset(0.0f));
+        for (; c < c1; c++)
+            vst(b + c * VL, vld(xr + c * VL));
+        for (; c < pw; c++)
+            vst(b + c * VL, vset(0.0f));
+    }
+    (void)ph;
+    struct nn_bdw q = *p;
+    q.d.xw = pw;
+    q.pl = 0;
+    int64_t ow = q.d.ow;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        const float *xr = buf + oy * q.d.sh * pw * VL;
+        float *yr = y + oy * ow * VL;
+        const float *rr = res ? res + oy * ow * VL : NULL;
+        int64_t ox = bdw3(S, 8, true, &q, xr, w3, 0, 3, bv, rr, yr, 0, ow, lo, hi);
+        bdw3_tail(S, (int)(ow - ox), &q, xr, w3, bv, rr, yr, ox, lo, hi);
+    }
 }
 
 /* One output row oy of a 3x3, dilation-1, stride-S depthwise window:
@@ -1095,7 +1156,8 @@ static inline __attribute__((always_inline)) void bdw3_row(const int S, const st
             const float *xr = x + (iy0 + ky0) * p->d.xw * VL;
             if (ky0 == 0 && ky1 == 3) {
                 ox = bdw3(S, 8, true, p, xr, w3, 0, 3, bv, rr, yr, ox, in1, lo, hi);
-                ox = bdw3(S, 1, true, p, xr, w3, 0, 3, bv, rr, yr, ox, in1, lo, hi);
+                bdw3_tail(S, (int)(in1 - ox), p, xr, w3, bv, rr, yr, ox, lo, hi);
+                ox = in1;
             } else {
                 ox = bdw3(S, 4, false, p, xr, w3, ky0, ky1 - ky0, bv, rr, yr, ox, in1, lo, hi);
                 ox = bdw3(S, 1, false, p, xr, w3, ky0, ky1 - ky0, bv, rr, yr, ox, in1, lo, hi);
@@ -1127,6 +1189,14 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         in1 = p->d.ow;
     if (in0 > in1)
         in0 = in1;
+    int64_t ph = (p->d.oh - 1) * p->d.sh + 3, pw = (p->d.ow - 1) * p->d.sw + 3;
+    if (k3 && p->d.sw == 1 && oy0 < oy1 && ph * pw <= BDW_PAD_MAX) {
+        if (p->d.sw == 1)
+            bdw3_small(1, p, x, w3, bv, res, y, oy0, oy1, ph, pw, lo, hi);
+        else
+            bdw3_small(2, p, x, w3, bv, res, y, oy0, oy1, ph, pw, lo, hi);
+        return;
+    }
     for (int64_t oy = oy0; oy < oy1; oy++) {
         float *yr = y + oy * p->d.ow * VL;
         const float *rr = res ? res + oy * p->d.ow * VL : NULL;
