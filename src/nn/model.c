@@ -93,7 +93,7 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         m->spatial = senv[0] - '0';
     const char *cenv = getenv("COFFER_NN_CDW");
     m->cdw = NN_CDW_AUTO;
-    if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2') && cenv[1] == '\0')
+    if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2' || cenv[0] == '3') && cenv[1] == '\0')
         m->cdw = cenv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;

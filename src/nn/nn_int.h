@@ -160,7 +160,7 @@ struct coffer_nn_model {
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
-    int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2, default 1 */
+    int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
@@ -204,10 +204,11 @@ enum nn_ksec_mode { NN_KSEC_OFF = 0, NN_KSEC_AUTO = 1, NN_KSEC_ALWAYS = 2 };
  * (default), or wherever it applies (tests). */
 enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAYS = 2 };
 /* A convolution on the blocked layout and the depthwise convolution that
- * reads its output run as one, band of rows by band of rows (fast.c,
- * plan_cdw): never, where the map is large (default), or wherever it
- * applies (tests). */
-enum nn_cdw_mode { NN_CDW_OFF = 0, NN_CDW_AUTO = 1, NN_CDW_ALWAYS = 2 };
+ * reads its output run as one (fast.c, plan_cdw): never; band of rows by
+ * band of rows where the map is large and group by group of channels
+ * where it is small (default); by rows wherever it applies (tests); by
+ * groups wherever it applies (tests). */
+enum nn_cdw_mode { NN_CDW_OFF = 0, NN_CDW_AUTO = 1, NN_CDW_ALWAYS = 2, NN_CDW_GROUPS = 3 };
 
 /* kernels/fast.c */
 /* Whether node i runs a fast kernel (and so can take fused epilogues). */

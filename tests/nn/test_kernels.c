@@ -627,6 +627,8 @@ static bool cdw_case(const struct nn_isa *isa, int t)
 {
     int64_t n = rint_in(1, 2), c = rint_in(1, 12), h = rint_in(2, 30), w = rint_in(2, 30);
     int64_t m0 = 16 * rint_in(2, 4), m1 = t % 6 == 5 ? rint_in(1, 40) : 16 * rint_in(1, 3), m2 = 16 * rint_in(1, 2);
+    if (cdw_mode == NN_CDW_GROUPS) /* several groups of 64, the last one partial in most */
+        m1 = t % 6 == 5 ? rint_in(65, 200) : 16 * rint_in(4, 12);
     int64_t k1 = rint_in(1, 3), s1 = k1 > 1 ? rint_in(1, 2) : 1, p1 = k1 > 1 ? rint_in(0, 1) : 0;
     int64_t kd[2] = {rint_in(0, 2) ? 3 : 1, rint_in(0, 2) ? 3 : 1}, sd[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)};
@@ -744,9 +746,16 @@ void test_kernels_blocked_avx512(void **state)
     int fused = 0;
     for (int t = 240; t < 300; t++)
         fused += cdw_case(isa, t);
-    cdw_mode = NN_CDW_AUTO;
     if (fused < 40)
         fail_msg("conv+dw: %d of 60 cases ran fused, want 40 or more", fused);
+    /* and group by group of output channels (run_gdw) */
+    cdw_mode = NN_CDW_GROUPS;
+    fused = 0;
+    for (int t = 300; t < 330; t++)
+        fused += cdw_case(isa, t);
+    cdw_mode = NN_CDW_AUTO;
+    if (fused < 20)
+        fail_msg("conv+dw by groups: %d of 30 cases ran fused, want 20 or more", fused);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

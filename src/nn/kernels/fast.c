@@ -66,6 +66,7 @@ struct fast {
     bool spatial;           /* one task a thread, a band of the output's pixels for every group (or plane) */
     int64_t cdw_rows;       /* > 0: the depthwise convolution after it runs in this run (run_cdw), over
                              * this many of this convolution's output rows at a time */
+    bool cdw_grp;           /* or group by group of output channels (run_gdw) */
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
@@ -962,6 +963,14 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
  * measured alike; 1 MiB slower). */
 #define CDW_MIN (512 << 10)
 #define CDW_ROWS (256 << 10)
+/* Smaller maps (mobilenet_v2's 14x14 and 7x7 expansions to 384-960
+ * channels) run the pair group by group of 64 output channels instead
+ * (run_gdw): a task makes its group's 4 planes of A's output, every pixel,
+ * and at once the depthwise convolution of those planes, from L1/L2 of
+ * the same core. Run as two layers, the depthwise layer read about half
+ * of its planes from the other core's cache (A's tasks split by group or
+ * by band of pixels, B's by plane) and took longer on two threads than
+ * on one. Where there are at least 2 groups a thread. */
 static void plan_cdw(struct coffer_nn_model *m)
 {
     struct nn_graph *g = &m->g;
@@ -984,11 +993,17 @@ static void plan_cdw(struct coffer_nn_model *m)
         nn_ctx_init(m, j, &cb, true);
         const struct nn_val *v = ca.out[0];
         int64_t row = round_up(fa->geo.m, 16) * fa->geo.out[2] * (int64_t)sizeof(float);
-        if (v == NULL || cb.in[0] != v || v->is_output || v->last_use != (int)j || nb->f_res == (int)(v - g->vals) ||
-            (m->cdw != NN_CDW_ALWAYS && row * fa->geo.out[1] < CDW_MIN))
+        if (v == NULL || cb.in[0] != v || v->is_output || v->last_use != (int)j || nb->f_res == (int)(v - g->vals))
+            continue;
+        bool rows = m->cdw == NN_CDW_ALWAYS || (m->cdw == NN_CDW_AUTO && row * fa->geo.out[1] >= CDW_MIN);
+        bool grp = m->cdw == NN_CDW_GROUPS ||
+                   (m->cdw == NN_CDW_AUTO && !rows && !fb->spatial && (fa->geo.m + 63) / 64 >= 2 * fa->threads);
+        if (!rows && !grp)
             continue;
         /* (tests: one to three rows at a time, so that small maps take several) */
-        fa->cdw_rows = m->cdw == NN_CDW_ALWAYS ? 1 + (int64_t)i % 3 : CDW_ROWS / row > 1 ? CDW_ROWS / row : 1;
+        if (rows)
+            fa->cdw_rows = m->cdw == NN_CDW_ALWAYS ? 1 + (int64_t)i % 3 : CDW_ROWS / row > 1 ? CDW_ROWS / row : 1;
+        fa->cdw_grp = grp;
         na->with_next = (int)j;
         nb->by_prev = true;
     }
@@ -1053,7 +1068,7 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_BPOOL:
         return "pool";
     case FAST_BCONV:
-        return f->cdw_rows > 0 ? "direct+depthwise" : "direct";
+        return f->cdw_rows > 0 || f->cdw_grp ? "direct+depthwise" : "direct";
     case FAST_BGPOOL:
         return "gpool";
     default:
@@ -1262,6 +1277,21 @@ static void bpad_task(void *arg, int64_t t, int tid)
     }
 }
 
+/* The input offsets of output pixels [p0, p0 + rr) of an image: one
+ * division, not one a pixel (six a tile cost as much as the products of
+ * mobilenet_v2's 3-channel first layer). */
+static void tile_xoff(const struct fast *f, int64_t p0, int rr, int64_t *xoff)
+{
+    int64_t ow = f->geo.out[2], oy = p0 / ow, ox = p0 % ow;
+    for (int i = 0; i < rr; i++) {
+        xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
+        if (++ox == ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
 /* bconv_task's tiles [t0, t1) of group og (4 blocks) in sections
  * (struct fast, ksec): the whole tiles section by section, their sums in
  * acc, then any partial tile in one pass as bconv_task has it. */
@@ -1301,10 +1331,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
             if (osp - p0 < NN_BCONV_R)
                 continue;
             int64_t xoff[NN_BCONV_R];
-            for (int i = 0; i < NN_BCONV_R; i++) {
-                int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-                xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
-            }
+            tile_xoff(f, p0, NN_BCONV_R, xoff);
             const void *pf = j * stretch < n_next ? (const void *)(next + j * stretch) : (const void *)ws;
             int64_t o = n * yimg + yo + p0 * 16;
             bool last = e1 == b->ntab;
@@ -1319,10 +1346,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
             continue;
         int rr = (int)(osp - p0);
         int64_t xoff[NN_BCONV_R];
-        for (int i = 0; i < rr; i++) {
-            int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-            xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
-        }
+        tile_xoff(f, p0, rr, xoff);
         int64_t o = n * yimg + yo + p0 * 16;
         r->isa->bconv(b, r->x + n * ximg, xoff, rr, w, NN_BCONV_V, bias, r->res ? r->res + o : NULL, r->y + o);
     }
@@ -1412,10 +1436,7 @@ static void bconv_px(const struct bconv_run *r, int64_t og, int64_t n, int64_t p
         }
         int rr = (int)(p1 - p0 < NN_BCONV_R ? p1 - p0 : NN_BCONV_R);
         int64_t xoff[NN_BCONV_R];
-        for (int i = 0; i < rr; i++) {
-            int64_t p = p0 + i, oy = p / ow, ox = p % ow;
-            xoff[i] = oy * f->sy * f->row + ox * f->sx * f->px;
-        }
+        tile_xoff(f, p0, rr, xoff);
         r->isa->bconv(&f->bc, r->x + n * ximg, xoff, rr, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
         p0 += rr;
     }
@@ -1777,6 +1798,35 @@ static void run_cdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *re
     }
 }
 
+/* The same pair group by group (plan_cdw): task og makes group og's
+ * output planes of every image, then B's planes from them. */
+static void gdw_task(void *arg, int64_t og, int tid)
+{
+    const struct cdw_run *r = arg;
+    const struct fast *fa = r->a.f, *fb = r->b.f;
+    int64_t osp = fa->geo.out[1] * fa->geo.out[2], cbs = blocks16(fb->geo.c);
+    int64_t cb0 = og * NN_BCONV_V, cb1 = cb0 + NN_BCONV_V < cbs ? cb0 + NN_BCONV_V : cbs;
+    (void)tid;
+    for (int64_t n = 0; n < fa->geo.n; n++) {
+        bconv_px(&r->a, og, n, 0, osp);
+        bdw_planes(&r->b, n * cbs + cb0, n * cbs + cb1, 0, fb->geo.out[1]);
+    }
+}
+
+static void run_gdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
+{
+    const struct fast *fa = c->node->fast;
+    const struct nn_node *nb = &m->g.nodes[c->node->with_next];
+    const struct fast *fb = nb->fast;
+    struct nn_ctx cb;
+    nn_ctx_init(m, (size_t)c->node->with_next, &cb, true);
+    struct cdw_run r = {.a = bconv_begin(m, c, res, y),
+                        .b = {.isa = m->isa, .f = fb, .x = y, .y = cb.out[0]->data,
+                              .res = nb->f_res >= 0 ? m->g.vals[nb->f_res].data : NULL}};
+    r.b.bias = fb->bias ? fb->bias : (cb.n_in > 2 && cb.in[2] ? cb.in[2]->data : NULL);
+    nn_pool_run_fixed(m->pool, fa->threads, (fa->geo.m + 63) / 64, gdw_task, &r);
+}
+
 /* A MaxPool / AveragePool on a blocked input: one task per image and
  * channel block. */
 struct bpool_run {
@@ -1860,7 +1910,7 @@ void nn_fast_run(struct nn_ctx *c)
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
     if (f->kind == FAST_BCONV) {
-        (f->cdw_rows > 0 ? run_cdw : run_bconv)(m, c, res, y);
+        (f->cdw_rows > 0 ? run_cdw : f->cdw_grp ? run_gdw : run_bconv)(m, c, res, y);
         return;
     }
     if (f->kind == FAST_BWINO) {
