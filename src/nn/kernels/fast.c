@@ -66,7 +66,7 @@ struct fast {
     bool spatial;           /* one task a thread, a band of the output's pixels for every group (or plane) */
     int64_t cdw_rows;       /* > 0: the depthwise convolution after it runs in this run (run_cdw), over
                              * this many of this convolution's output rows at a time */
-    bool cdw_grp;           /* or group by group of output channels (run_gdw) */
+    bool cdw_grp;           /* or group by group of output channels (run_cdw, gdw_task) */
     int64_t hx, wx;         /* the input map as the kernel reads it (padded when bpad) */
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
@@ -965,7 +965,7 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
 #define CDW_ROWS (256 << 10)
 /* Smaller maps (mobilenet_v2's 14x14 and 7x7 expansions to 384-960
  * channels) run the pair group by group of 64 output channels instead
- * (run_gdw): a task makes its group's 4 planes of A's output, every pixel,
+ * (gdw_task): a task makes its group's 4 planes of A's output, every pixel,
  * and at once the depthwise convolution of those planes, from L1/L2 of
  * the same core. Run as two layers, the depthwise layer read about half
  * of its planes from the other core's cache (A's tasks split by group or
@@ -1777,29 +1777,8 @@ static void cdw_task(void *arg, int64_t t, int tid)
     }
 }
 
-static void run_cdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
-{
-    const struct fast *fa = c->node->fast;
-    const struct nn_node *nb = &m->g.nodes[c->node->with_next];
-    const struct fast *fb = nb->fast;
-    struct nn_ctx cb;
-    nn_ctx_init(m, (size_t)c->node->with_next, &cb, true);
-    struct cdw_run r = {.a = bconv_begin(m, c, res, y),
-                        .b = {.isa = m->isa, .f = fb, .x = y, .y = cb.out[0]->data,
-                              .res = nb->f_res >= 0 ? m->g.vals[nb->f_res].data : NULL}};
-    r.b.bias = fb->bias ? fb->bias : (cb.n_in > 2 && cb.in[2] ? cb.in[2]->data : NULL);
-    nn_pool_run_fixed(m->pool, fa->threads, fa->threads, cdw_task, &r);
-    for (int64_t t = 0; t + 1 < fa->threads; t++) {
-        int64_t band[4];
-        cdw_band(fb, fa->threads, t, band);
-        int64_t oy = cdw_ready(fb, band[0], band[1], band[3]);
-        if (oy < band[1])
-            bdw_planes(&r.b, 0, fb->geo.n * blocks16(fb->geo.c), oy, band[1]);
-    }
-}
-
-/* The same pair group by group (plan_cdw): task og makes group og's
- * output planes of every image, then B's planes from them. */
+/* The same pair group by group (plan_cdw, cdw_grp): task og makes group
+ * og's output planes of every image, then B's planes from them. */
 static void gdw_task(void *arg, int64_t og, int tid)
 {
     const struct cdw_run *r = arg;
@@ -1813,7 +1792,8 @@ static void gdw_task(void *arg, int64_t og, int tid)
     }
 }
 
-static void run_gdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
+/* The pair by bands of rows (cdw_task) or by groups (gdw_task). */
+static void run_cdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
 {
     const struct fast *fa = c->node->fast;
     const struct nn_node *nb = &m->g.nodes[c->node->with_next];
@@ -1824,7 +1804,18 @@ static void run_gdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *re
                         .b = {.isa = m->isa, .f = fb, .x = y, .y = cb.out[0]->data,
                               .res = nb->f_res >= 0 ? m->g.vals[nb->f_res].data : NULL}};
     r.b.bias = fb->bias ? fb->bias : (cb.n_in > 2 && cb.in[2] ? cb.in[2]->data : NULL);
-    nn_pool_run_fixed(m->pool, fa->threads, (fa->geo.m + 63) / 64, gdw_task, &r);
+    if (fa->cdw_grp) {
+        nn_pool_run_fixed(m->pool, fa->threads, (fa->geo.m + 63) / 64, gdw_task, &r);
+        return;
+    }
+    nn_pool_run_fixed(m->pool, fa->threads, fa->threads, cdw_task, &r);
+    for (int64_t t = 0; t + 1 < fa->threads; t++) {
+        int64_t band[4];
+        cdw_band(fb, fa->threads, t, band);
+        int64_t oy = cdw_ready(fb, band[0], band[1], band[3]);
+        if (oy < band[1])
+            bdw_planes(&r.b, 0, fb->geo.n * blocks16(fb->geo.c), oy, band[1]);
+    }
 }
 
 /* A MaxPool / AveragePool on a blocked input: one task per image and
@@ -1910,7 +1901,7 @@ void nn_fast_run(struct nn_ctx *c)
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
     if (f->kind == FAST_BCONV) {
-        (f->cdw_rows > 0 ? run_cdw : f->cdw_grp ? run_gdw : run_bconv)(m, c, res, y);
+        (f->cdw_rows > 0 || f->cdw_grp ? run_cdw : run_bconv)(m, c, res, y);
         return;
     }
     if (f->kind == FAST_BWINO) {
