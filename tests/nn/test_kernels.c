@@ -748,7 +748,7 @@ void test_kernels_blocked_avx512(void **state)
         fused += cdw_case(isa, t);
     if (fused < 40)
         fail_msg("conv+dw: %d of 60 cases ran fused, want 40 or more", fused);
-    /* and group by group of output channels (run_gdw) */
+    /* and group by group of output channels (gdw_task) */
     cdw_mode = NN_CDW_GROUPS;
     fused = 0;
     for (int t = 300; t < 330; t++)

@@ -1100,14 +1100,13 @@ static inline __attribute__((always_inline)) void bdw3_tail(const int S, int n, 
 
 /* A small plane (mobilenet's 14x14 and 7x7 maps) is mostly edges, which
  * bdw_edge takes one output at a time: 7x7 planes ran at a quarter of the
- * FMA peak. Such a plane is copied with its zero padding into a buffer
- * on the stack (at most BDW_PAD_MAX pixels), and every output row is then
- * one run of whole windows. */
+ * FMA peak. Such a plane at stride 1 is copied with its zero padding into
+ * a buffer on the stack (at most BDW_PAD_MAX pixels), and every output
+ * row is then one run of whole windows. */
 #define BDW_PAD_MAX 400
 static inline __attribute__((always_inline)) void bdw3_small(const int S, const struct nn_bdw *p, const float *x,
                                                             const vf w3[9], vf bv, const float *res, float *y,
-                                                            int64_t oy0, int64_t oy1, int64_t ph, int64_t pw,
-                                                            vf lo, vf hi)
+                                                            int64_t oy0, int64_t oy1, int64_t pw, vf lo, vf hi)
 {
     float buf[BDW_PAD_MAX * VL] __attribute__((aligned(64)));
     /* rows [r0, r1) of the padded plane hold input rows r - pt */
@@ -1115,17 +1114,15 @@ static inline __attribute__((always_inline)) void bdw3_small(const int S, const 
     for (int64_t r = r0; r < r1; r++) {
         float *b = buf + r * pw * VL;
         int64_t iy = r - p->pt, c = 0;
-        /* columns [pl, c1) hold the input's [0, c1 - pl) */
+        /* columns [pl, c1) hold the input row's [0, c1 - pl) */
         int64_t c1 = iy >= 0 && iy < p->ih ? (p->pl + p->d.xw < pw ? p->pl + p->d.xw : pw) : 0;
-        const float *xr = x + (iy * p->d.xw - p->pl) * VL;
         for (; c < p->pl && c < pw; c++)
             vst(b + c * VL, vset(0.0f));
         for (; c < c1; c++)
-            vst(b + c * VL, vld(xr + c * VL));
+            vst(b + c * VL, vld(x + (iy * p->d.xw + c - p->pl) * VL));
         for (; c < pw; c++)
             vst(b + c * VL, vset(0.0f));
     }
-    (void)ph;
     struct nn_bdw q = *p;
     q.d.xw = pw;
     q.pl = 0;
@@ -1189,12 +1186,11 @@ static void bdw(const struct nn_bdw *p, const float *x, const float *w, const fl
         in1 = p->d.ow;
     if (in0 > in1)
         in0 = in1;
-    int64_t ph = (p->d.oh - 1) * p->d.sh + 3, pw = (p->d.ow - 1) * p->d.sw + 3;
+    /* (at stride 2 the copy, 15x15 for 7x7 outputs, cost more than the
+     * edges: 14x14 planes 15.5-21.8 against 14.1 us) */
+    int64_t ph = (p->d.oh - 1) * p->d.sh + 3, pw = p->d.ow + 2;
     if (k3 && p->d.sw == 1 && oy0 < oy1 && ph * pw <= BDW_PAD_MAX) {
-        if (p->d.sw == 1)
-            bdw3_small(1, p, x, w3, bv, res, y, oy0, oy1, ph, pw, lo, hi);
-        else
-            bdw3_small(2, p, x, w3, bv, res, y, oy0, oy1, ph, pw, lo, hi);
+        bdw3_small(1, p, x, w3, bv, res, y, oy0, oy1, pw, lo, hi);
         return;
     }
     for (int64_t oy = oy0; oy < oy1; oy++) {
