@@ -694,6 +694,19 @@ static bool cdw_case(const struct nn_isa *isa, int t)
     return fused;
 }
 
+/* cdw_case t0 .. t1 - 1 in cdw mode `mode`; at least min of them must
+ * have run fused. */
+static void cdw_cases(const struct nn_isa *isa, int mode, int t0, int t1, int min)
+{
+    cdw_mode = mode;
+    int fused = 0;
+    for (int t = t0; t < t1; t++)
+        fused += cdw_case(isa, t);
+    cdw_mode = NN_CDW_AUTO;
+    if (fused < min)
+        fail_msg("conv+dw (mode %d): %d of %d cases ran fused, want %d or more", mode, fused, t1 - t0, min);
+}
+
 void test_kernels_blocked_avx512(void **state)
 {
     (void)state;
@@ -742,20 +755,9 @@ void test_kernels_blocked_avx512(void **state)
     spatial_mode = NN_SPATIAL_AUTO;
     /* and convolutions run with the depthwise convolution reading them
      * (on 3 threads the last run of each case; whole blocks in 5 of 6) */
-    cdw_mode = NN_CDW_ALWAYS;
-    int fused = 0;
-    for (int t = 240; t < 300; t++)
-        fused += cdw_case(isa, t);
-    if (fused < 40)
-        fail_msg("conv+dw: %d of 60 cases ran fused, want 40 or more", fused);
+    cdw_cases(isa, NN_CDW_ALWAYS, 240, 300, 40);
     /* and group by group of output channels (gdw_task) */
-    cdw_mode = NN_CDW_GROUPS;
-    fused = 0;
-    for (int t = 300; t < 330; t++)
-        fused += cdw_case(isa, t);
-    cdw_mode = NN_CDW_AUTO;
-    if (fused < 20)
-        fail_msg("conv+dw by groups: %d of 30 cases ran fused, want 20 or more", fused);
+    cdw_cases(isa, NN_CDW_GROUPS, 300, 330, 20);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
