@@ -79,6 +79,7 @@ struct fast {
     int64_t wvs, wps;  /* floats from one point to the next in V and in the products */
     bool wall;         /* one block of all tiles, three phases (run_bwino) */
     bool wfly;         /* wall, U made from the weights as the products use it (wfly_task) */
+    bool wsec;         /* wall, not wfly: the products through the section kernel (wall_prod_sec) */
     size_t wall_bytes; /* its V and products, at the end of the shared scratch */
 };
 
@@ -459,7 +460,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                                   sizeof(float))
                         : 0;
     f->per_thread = 0;
-    /* Where a layer's weights (2 MiB or more) stream from memory for a
+    /* Where a layer's weights (1 MiB or more) stream from memory for a
      * few tiles a task (batch 1, resnet50's 7x7 layers and the 14x14
      * ones with 17 tiles a task), the first tile waited for its group's
      * weights (128 KiB to 1.2 MiB) and the others then ran from L2; in
@@ -472,10 +473,12 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * sections (1.5 KiB a tile). With many tiles a task the weights'
      * stream is a small part of the time, and sections (even of L1-sized
      * 16 KiB, for the weights' reuse) measured slower: resnet50 at
-     * batch 8 192 -> 196-216 ms. */
+     * batch 8 192 -> 196-216 ms. From 1 MiB (was 2) the 14x14 layers'
+     * 1x1s (1 MiB, 17 tiles a task at batch 1) take it too: together
+     * 4.16-4.22 -> 4.01-4.17 ms on 2 threads, 7.74-8.01 -> 7.58-7.76 on 1. */
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
     int64_t wbytes = round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * (int64_t)sizeof(float);
-    bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (2 << 20);
+    bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (1 << 20);
     if (m->ksec != NN_KSEC_OFF && m->isa->bconv_sec != NULL && f->out_blocked && b->otab_step == 16 &&
         b->otab != NULL && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
         int64_t q = b->ntab / 4;
@@ -561,6 +564,15 @@ static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
     return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES);
 }
 
+/* Whether the wall products take wall_prod_sec: whole 64-channel groups
+ * over whole channel blocks, and few enough tasks that the pool runs them
+ * fixed (nn_pool_run_fixed), so a thread knows its next task. */
+static bool wall_sec(const struct coffer_nn_model *m, const struct fast *f)
+{
+    return m->isa->bconv_sec != NULL && f->bc.otab_step == 16 && f->geo.m % 64 == 0 &&
+           f->wp * (f->geo.m / 64) <= 64;
+}
+
 #define WPAD 16 /* floats: one line */
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
@@ -642,6 +654,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->y_c = tb;
     b->act = NN_ACT_NONE;
     bconv_otab(b, fl);
+    f->wsec = f->wall && !f->wfly && wall_sec(m, f);
     f->bd.act = c->node->f_act;
     f->bd.lo = c->node->f_lo;
     f->bd.hi = c->node->f_hi;
@@ -1599,11 +1612,47 @@ static void wall_in_task(void *arg, int64_t t, int tid)
     wino_in(r, wall_v(r), 0, t * WALL_TILES, i1);
 }
 
+/* wall_prod_task's point and group (task t) with each whole tile through
+ * the section kernel as one section, prefetching a stretch of the
+ * thread's next task's U (t + threads, run fixed) a tile, as bconv_sec_tiles
+ * does for the direct layers: at batch 1 (resnet50's 256-channel 14x14
+ * layers, F(2x2): 49 tiles, 8 whole tile calls a task) each task's 64 KiB
+ * of U came from memory as its first tile asked for it. */
+static void wall_prod_sec(const struct bconv_run *r, int64_t t)
+{
+    const struct fast *f = r->f;
+    int64_t groups = f->geo.m / 64, og = t % groups, xi = t / groups;
+    int64_t cc = f->geo.c, mmp = round_up(f->geo.m, 16), nt = f->wt;
+    const float *w = f->bw + xi * cc * mmp + og * 64 * cc;
+    int64_t nx = t + f->threads, n_next = 64 * cc * (int64_t)sizeof(float);
+    const char *next = nx < f->wp * groups ? (const char *)(f->bw + nx / groups * cc * mmp + nx % groups * 64 * cc)
+                                            : NULL;
+    int64_t stretch = f->bc.ntab * NN_BCONV_SEC_PF;
+    const float *v = wall_v(r) + xi * f->wvs;
+    float *pm = wall_pm(r) + xi * f->wps + og * 4 * f->wtb * 16;
+    float acc[NN_BCONV_R * NN_BCONV_V * 16] __attribute__((aligned(64)));
+    int64_t xoff[NN_BCONV_R];
+    for (int q = 0; q < NN_BCONV_R; q++)
+        xoff[q] = q * 16;
+    int64_t i = 0;
+    for (int64_t j = 0; i + NN_BCONV_R <= nt; i += NN_BCONV_R, j++) {
+        memset(acc, 0, sizeof(acc));
+        const void *pf = next != NULL && j * stretch < n_next ? (const void *)(next + j * stretch) : (const void *)w;
+        r->isa->bconv_sec(&f->bc, v + i * 16, xoff, 0, f->bc.ntab, w, acc, NULL, NULL, pm + i * 16, pf);
+    }
+    if (i < nt)
+        r->isa->bconv(&f->bc, v + i * 16, xoff, (int)(nt - i), w, NN_BCONV_V, NULL, NULL, pm + i * 16);
+}
+
 static void wall_prod_task(void *arg, int64_t t, int tid)
 {
     (void)tid;
     const struct bconv_run *r = arg;
     int64_t groups = (r->f->geo.m + 63) / 64, og = t % groups;
+    if (r->f->wsec) {
+        wall_prod_sec(r, t);
+        return;
+    }
     wino_prod(r, wall_v(r), wall_pm(r), r->f->wt, (int)(t / groups), (int)(t / groups) + 1, og, og + 1);
 }
 
@@ -1922,7 +1971,8 @@ void nn_fast_run(struct nn_ctx *c)
                 r.thr = (uint8_t *)c->scratch + f->shared;
                 nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wfly_task, &r);
             } else {
-                nn_pool_run(m->pool, f->threads, f->wp * ((f->geo.m + 63) / 64), wall_prod_task, &r);
+                (f->wsec ? nn_pool_run_fixed : nn_pool_run)(m->pool, f->threads, f->wp * ((f->geo.m + 63) / 64),
+                                                    wall_prod_task, &r);
             }
             nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
             return;
