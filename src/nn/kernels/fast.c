@@ -570,7 +570,7 @@ static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
 static bool wall_sec(const struct coffer_nn_model *m, const struct fast *f)
 {
     return m->isa->bconv_sec != NULL && f->bc.otab_step == 16 && f->geo.m % 64 == 0 &&
-           f->wp * (f->geo.m / 64) <= 64;
+           f->wp * (f->geo.m / 64) <= NN_POOL_FIXED_MAX;
 }
 
 #define WPAD 16 /* floats: one line */

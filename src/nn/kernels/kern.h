@@ -232,7 +232,9 @@ void nn_pool_run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, vo
 #define NN_POOL_SOLO_RUNS 64
 /* The same with task t always on thread t % width (of those that run), so
  * a thread meets the same data on every run: for jobs whose data stays in
- * a core's cache between runs (a small model's weights). */
+ * a core's cache between runs (a small model's weights). Runs of more than
+ * NN_POOL_FIXED_MAX tasks are taken as nn_pool_run takes them. */
+#define NN_POOL_FIXED_MAX 64
 void nn_pool_run_fixed(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, void *arg);
 
 /* ---------------------------------------------------------- SGEMM driver */

@@ -271,7 +271,7 @@ static void run(struct nn_pool *p, int width, int64_t ntasks, nn_task_fn fn, voi
     p->arg = arg;
     p->ntasks = ntasks;
     p->width = width;
-    p->fixed = fixed && ntasks <= 64;
+    p->fixed = fixed && ntasks <= NN_POOL_FIXED_MAX; /* (one bit each in `claimed`) */
     /* many small tasks (a depthwise layer's 960 planes of 7x7): taken a
      * chunk at a time, about eight chunks per thread, so the threads do not
      * pass the counter's cache line back and forth for every task */
