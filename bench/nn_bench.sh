@@ -64,17 +64,23 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the last round" >&2
 best() { sed 's/.*"median_ms":\([0-9.]*\).*/\1/' "$1" | sort -g | head -1; }
-field() { sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g | head -1; }
+field() { sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g; } # ascending, one a round
+# min / median / max of a field over the rounds (a load's time varies with
+# how the OS finds fresh memory for the packed weights: report its spread)
+spread() {
+  sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g |
+    awk '{ v[NR] = $1 } END { printf "%s / %s / %s", v[1], v[int((NR + 1) / 2)], v[NR] }'
+}
 echo
-echo "| model | batch | coffer ms/batch | ORT ms/batch | coffer / ORT (latency) | ORT / coffer (throughput) | coffer peak RSS MiB | ORT peak RSS MiB | coffer load ms |"
+echo "| model | batch | coffer ms/batch | ORT ms/batch | coffer / ORT (latency) | ORT / coffer (throughput) | coffer peak RSS MiB (max) | ORT peak RSS MiB | coffer load ms (min / median / max) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for c in $cases; do
   m=${c%:*}
   b=${c#*:}
   cb=$(best "$out/coffer.$m.$b")
   ob=$(best "$out/ort.$m.$b")
-  rss=$(field "$out/coffer.$m.$b" peak_rss_mb)
-  load=$(field "$out/coffer.$m.$b" load_ms)
+  rss=$(field "$out/coffer.$m.$b" peak_rss_mb | tail -1)
+  load=$(spread "$out/coffer.$m.$b" load_ms)
   orss=$(ort_rss "$models/${m}_dyn.onnx" "$b" "$threads" 1 3 "$models/${m}_in.f32")
   awk -v m="$m" -v b="$b" -v c="$cb" -v o="$ob" -v rss="$rss" -v orss="$orss" -v load="$load" \
     'BEGIN { printf "| %s | %s | %.3f | %.3f | %.2f | %.2f | %s | %s | %s |\n", m, b, c, o, c / o, o / c, rss, orss, load }'
