@@ -336,6 +336,18 @@ static inline enum coffer_err coffer_io_write(const struct coffer_io *io, uint64
 COFFER_NODISCARD enum coffer_err coffer_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *out_size);
 /* Read a whole file into secret memory. */
 COFFER_NODISCARD enum coffer_err coffer_file_read_secret(const char *path, size_t max_size, struct coffer_secret **out);
+/* Map a whole regular file of at most max_size bytes read-only: its pages
+ * in the page cache, not a copy, so reading a large plain file (an ONNX
+ * model) costs no fresh memory. For files that are not secret (a copy of
+ * a secret belongs in coffer_file_read_secret's memory); the file must
+ * not shrink while mapped (a read past its new end raises SIGBUS). An
+ * empty file maps to size 0. Unmapping a zeroed struct does nothing. */
+struct coffer_file_map {
+    const uint8_t *data;
+    size_t size;
+};
+COFFER_NODISCARD enum coffer_err coffer_file_map(const char *path, size_t max_size, struct coffer_file_map *out);
+void coffer_file_unmap(struct coffer_file_map *m);
 
 /* Atomic replacement of a file: write to a temporary file beside it (opened
  * read-write, so writers may read back what they wrote), fsync,

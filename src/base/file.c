@@ -15,6 +15,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,41 @@ enum coffer_err coffer_file_read_secret(const char *path, size_t max_size, struc
     }
     close(fd);
     return r;
+}
+
+enum coffer_err coffer_file_map(const char *path, size_t max_size, struct coffer_file_map *out)
+{
+    static const uint8_t empty[1];
+    out->data = NULL;
+    out->size = 0;
+    int fd = -1;
+    size_t size = 0;
+    enum coffer_err r = open_regular(path, max_size, &fd, &size);
+    if (r != COFFER_OK)
+        return r;
+    if (size == 0) {
+        close(fd);
+        out->data = empty;
+        return COFFER_OK;
+    }
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd); /* the mapping keeps the file */
+    if (p == MAP_FAILED)
+        return COFFER_FAIL(errno_err(e), "cannot map %s: %s", path, strerror(e));
+    /* the whole of it is read (parsed, then packed) right away */
+    (void)madvise(p, size, MADV_WILLNEED);
+    out->data = p;
+    out->size = size;
+    return COFFER_OK;
+}
+
+void coffer_file_unmap(struct coffer_file_map *m)
+{
+    if (m->size > 0)
+        (void)munmap((void *)(uintptr_t)m->data, m->size);
+    m->data = NULL;
+    m->size = 0;
 }
 
 enum coffer_err coffer_write_all(int fd, const void *data, size_t size)

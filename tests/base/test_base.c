@@ -293,6 +293,26 @@ static void test_atomic_file(void **state)
     assert_int_equal(coffer_file_read_secret(path, 100, &s), COFFER_OK);
     assert_memory_equal(s->data, "new contents", 12);
     coffer_secret_free(s);
+    /* a mapped file: its bytes, the same limits and errors as a read */
+    struct coffer_file_map fm;
+    assert_int_equal(coffer_file_map(path, 100, &fm), COFFER_OK);
+    assert_int_equal(fm.size, 12);
+    assert_memory_equal(fm.data, "new contents", 12);
+    coffer_file_unmap(&fm);
+    assert_null(fm.data);
+    assert_int_equal(fm.size, 0);
+    coffer_file_unmap(&fm); /* twice: nothing */
+    assert_int_equal(coffer_file_map(path, 11, &fm), COFFER_E_TOO_LARGE);
+    assert_null(fm.data);
+    assert_int_equal(coffer_file_map("/nonexistent-file", 10, &fm), COFFER_E_NOT_FOUND);
+    assert_int_equal(coffer_file_map(dir, 10, &fm), COFFER_E_INVALID_ARG); /* not a regular file */
+    char empty[700];
+    snprintf(empty, sizeof(empty), "%s/empty", dir);
+    assert_int_equal(coffer_file_write_atomic(empty, "", 0, 0600), COFFER_OK);
+    assert_int_equal(coffer_file_map(empty, 10, &fm), COFFER_OK);
+    assert_non_null(fm.data);
+    assert_int_equal(fm.size, 0);
+    coffer_file_unmap(&fm);
     tu_rmtree(dir);
     free(dir);
 }
