@@ -56,8 +56,7 @@ void cmd_bench_help(FILE *out)
                  "time per op type and kernel, and the slowest nodes, with GFLOP/s.\n");
 }
 
-/* threads = 0: the library's default */
-/* The model file is mapped, not read into fresh memory: these commands
+/* threads = 0: the library's default. The model file is mapped, not read into fresh memory: these commands
  * take a plain ONNX file that is already on disk in the clear (protected
  * models go through coffer serve or coffer run, into secret memory). Fresh
  * memory is what a load waits on where a VM's host backs a page only when
