@@ -64,7 +64,7 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the last round" >&2
 best() { sed 's/.*"median_ms":\([0-9.]*\).*/\1/' "$1" | sort -g | head -1; }
-field() { sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g; } # ascending, one a round
+largest() { sed "s/.*\"$2\":\\([0-9.]*\\).*/\\1/" "$1" | sort -g | tail -1; }
 # min / median / max of a field over the rounds (a load's time varies with
 # how the OS finds fresh memory for the packed weights: report its spread)
 spread() {
@@ -79,7 +79,7 @@ for c in $cases; do
   b=${c#*:}
   cb=$(best "$out/coffer.$m.$b")
   ob=$(best "$out/ort.$m.$b")
-  rss=$(field "$out/coffer.$m.$b" peak_rss_mb | tail -1)
+  rss=$(largest "$out/coffer.$m.$b" peak_rss_mb)
   load=$(spread "$out/coffer.$m.$b" load_ms)
   orss=$(ort_rss "$models/${m}_dyn.onnx" "$b" "$threads" 1 3 "$models/${m}_in.f32")
   awk -v m="$m" -v b="$b" -v c="$cb" -v o="$ob" -v rss="$rss" -v orss="$orss" -v load="$load" \
