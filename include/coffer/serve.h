@@ -51,6 +51,7 @@ enum coffer_serve_code {
 #define COFFER_SERVE_CODE_COUNT 17
 
 #define COFFER_SERVE_MSG_SIZE 2048 /* status message buffer, NUL included */
+#define COFFER_SERVE_CONFIG_MAX ((size_t)16 << 20) /* the largest config file read */
 #define COFFER_SERVE_GRPC_MSG_MAX 1024
 #define COFFER_SERVE_GRPC_TRUNCATED "...TRUNCATED"
 /* Buffer size that always holds a gRPC status message. */
@@ -661,6 +662,15 @@ const struct coffer_serve_model_config *coffer_serve_registry_model(struct coffe
 COFFER_NODISCARD enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r,
                                                              struct coffer_serve_config *cfg,
                                                              struct coffer_serve_status *st);
+/* --model_config_file_poll_wait_seconds: every interval_ms (on a thread of
+ * its own, until registry_free) read path; when its bytes differ from the
+ * last ones seen (seen: what the registry was started with), parse them
+ * (coffer_serve_config_parse) and apply them as coffer_serve_registry_reload
+ * does. A file that cannot be read, does not parse or configures no model
+ * is logged as an error (once per content) and changes nothing. */
+COFFER_NODISCARD enum coffer_err coffer_serve_registry_watch_config(struct coffer_serve_registry *r, const char *path,
+                                                                   const void *seen, size_t seen_size,
+                                                                   uint32_t interval_ms);
 
 /* ---------------------------------------------------------------- batching */
 

@@ -5,7 +5,8 @@
  * Design: TF Serving's flags where they apply (--port for gRPC, 8500;
  * --rest_api_port, 8501; --model_name and --model_base_path holding
  * BASE/VERSION/model.onnx, or --model_config_file for several models with
- * version policies and labels; --file_system_poll_wait_seconds;
+ * version policies and labels, re-read when it changes with
+ * --model_config_file_poll_wait_seconds; --file_system_poll_wait_seconds;
  * --enable_batching with --batching_parameters_file; --ssl_config_file;
  * --monitoring_config_file). The identity and the model key come either from
  * the coordinator (--coordinator: attested activation in memory, TLS with
@@ -19,7 +20,8 @@
  * versions that appear later. --ssl_client_ca (or client_verify in the SSL
  * config) makes both ports require client certificates from that CA.
  *
- * The pieces: serve/registry.c (versions, policies, hot reload),
+ * The pieces: serve/registry.c (versions, policies, hot reload, the config
+ * file watch),
  * serve/batch.c (batching), serve_model.c (loading and running),
  * serve_api.c (REST and gRPC handlers), net/ (TLS, HTTP/1.1, HTTP/2, gRPC).
  * SIGTERM stops gracefully: in-flight requests finish (10 s at most), queued
@@ -46,7 +48,8 @@ void cmd_serve_help(FILE *out)
             "                    (--coordinator HOST:PORT --marble-type TYPE [--simulation]\n"
             "                     | (--tls-cert CERT --tls-key KEY | --ssl_config_file FILE) --model-key KEYFILE)\n"
             "                    [--ssl_client_ca CA.pem] [--enable_batching [--batching_parameters_file FILE]]\n"
-            "                    [--file_system_poll_wait_seconds 1] [--model_instances N] [--model_threads N]\n"
+            "                    [--file_system_poll_wait_seconds 1] [--model_config_file_poll_wait_seconds S]\n"
+            "                    [--model_instances N] [--model_threads N]\n"
             "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
@@ -59,6 +62,9 @@ void cmd_serve_help(FILE *out)
             "                         model_version_policy (latest/all/specific), version_labels\n"
             "  --file_system_poll_wait_seconds S  how often BASE is scanned for versions\n"
             "                         (default 1; 0: only at start)\n"
+            "  --model_config_file_poll_wait_seconds S  re-read --model_config_file every S\n"
+            "                         seconds and serve what it says when it changed (default 0:\n"
+            "                         read once); a file that does not parse changes nothing\n"
             "  --coordinator H:P      activate with the coordinator's marble API: it attests this\n"
             "                         process and returns the TLS certificate and the model key\n"
             "  --marble-type TYPE     the marble in the manifest (EDG_MARBLE_TYPE)\n"
@@ -133,7 +139,7 @@ static enum coffer_err tls_from_pem(SSL_CTX *ctx, const char *chain_pem, EVP_PKE
 /* Read a small text file for one of TF's config parsers. */
 static enum coffer_err read_text(const char *path, uint8_t **data, size_t *n)
 {
-    enum coffer_err r = coffer_file_read_all(path, 16 << 20, data, n);
+    enum coffer_err r = coffer_file_read_all(path, COFFER_SERVE_CONFIG_MAX, data, n);
     if (r != COFFER_OK)
         coffer_err_context("%s", path);
     return r;
@@ -343,7 +349,8 @@ int cmd_serve(int argc, char **argv)
 {
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
-           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP, O_HEALTH, O_RELOAD };
+           O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
+           O_HEALTH, O_RELOAD, O_CFGPOLL };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -355,6 +362,7 @@ int cmd_serve(int argc, char **argv)
         {"threads", required_argument, NULL, O_THREADS},    {"policy", required_argument, NULL, O_POLICY},
         {"insecure", no_argument, NULL, O_INSECURE},        {"model_config_file", required_argument, NULL, O_CONFIG},
         {"file_system_poll_wait_seconds", required_argument, NULL, O_POLL},
+        {"model_config_file_poll_wait_seconds", required_argument, NULL, O_CFGPOLL},
         {"enable_batching", no_argument, NULL, O_BATCH},
         {"batching_parameters_file", required_argument, NULL, O_BATCHFILE},
         {"model_instances", required_argument, NULL, O_INSTANCES},
@@ -371,7 +379,7 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0;
+    int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0, cfg_poll_s = 0;
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
@@ -418,6 +426,10 @@ int cmd_serve(int argc, char **argv)
             if (parse_count(optarg, 0, 86400, &poll_s) != 0)
                 return cli_usage("serve", "--file_system_poll_wait_seconds must be 0..86400");
             break;
+        case O_CFGPOLL:
+            if (parse_count(optarg, 0, 86400, &cfg_poll_s) != 0)
+                return cli_usage("serve", "--model_config_file_poll_wait_seconds must be 0..86400");
+            break;
         case O_BATCH: batching = true; break;
         case O_BATCHFILE: batch_file = optarg; break;
         case O_INSTANCES:
@@ -461,6 +473,8 @@ int cmd_serve(int argc, char **argv)
     }
     if ((base == NULL) == (config_file == NULL))
         return cli_usage("serve", "give --model_base_path (one model) or --model_config_file (several)");
+    if (cfg_poll_s > 0 && config_file == NULL)
+        return cli_usage("serve", "--model_config_file_poll_wait_seconds watches --model_config_file: give one");
     bool coordinated = mo.cc.address != NULL;
     bool standalone_tls = tls_cert != NULL || ssl_config != NULL;
     if (coordinated == standalone_tls)
@@ -503,15 +517,16 @@ int cmd_serve(int argc, char **argv)
     memset(&act, 0, sizeof(act));
     struct coffer_serve_monitoring_config mon = {0};
     bool client_verify = client_ca != NULL;
-    uint8_t *text = NULL;
-    size_t text_n = 0;
+    uint8_t *text = NULL, *cfg_text = NULL;
+    size_t text_n = 0, cfg_text_n = 0;
     enum coffer_err r = COFFER_OK;
     /* the config files first: a typo fails before anything starts */
     if (config_file != NULL) {
-        if ((r = read_text(config_file, &text, &text_n)) == COFFER_OK &&
-            (r = coffer_serve_config_parse(text, text_n, &ctx.models)) != COFFER_OK)
+        /* (the model config's bytes are kept for its watch: a change
+         * between this read and the watch's first look is still seen) */
+        if ((r = read_text(config_file, &cfg_text, &cfg_text_n)) == COFFER_OK &&
+            (r = coffer_serve_config_parse(cfg_text, cfg_text_n, &ctx.models)) != COFFER_OK)
             coffer_err_context("%s", config_file);
-        coffer_free(text);
         if (r == COFFER_OK && ctx.models.model_count == 0)
             r = COFFER_FAIL(COFFER_E_INVALID_ARG, "%s configures no model", config_file);
     } else {
@@ -591,6 +606,11 @@ int cmd_serve(int argc, char **argv)
     if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK &&
         (r = coffer_serve_registry_load(ctx.reg)) == COFFER_OK && poll_s > 0)
         r = coffer_serve_registry_start_polling(ctx.reg, (uint32_t)poll_s * 1000u);
+    if (r == COFFER_OK && cfg_poll_s > 0)
+        r = coffer_serve_registry_watch_config(ctx.reg, config_file, cfg_text, cfg_text_n,
+                                               (uint32_t)cfg_poll_s * 1000u);
+    coffer_free(cfg_text);
+    cfg_text = NULL;
     char addr[2][300];
     snprintf(addr[0], sizeof(addr[0]), "%s:%d", host, grpc_port);
     snprintf(addr[1], sizeof(addr[1]), "%s:%d", host, rest_port);

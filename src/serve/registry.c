@@ -22,6 +22,11 @@
  * load failed stays END with the error, and is tried again only when its
  * model file changes (size or modification time).
  *
+ * The config file watch (--model_config_file_poll_wait_seconds) is a thread
+ * of its own that reads the file every interval and, when its bytes changed,
+ * hands the parsed config to the same reload; it shares the stop flag and
+ * condition variable with the poll thread.
+ *
  * Requests take a reference (acquire) on the version TF's rules pick and
  * drop it when done (release); both take the registry mutex for a few
  * instructions. The polling thread sleeps on a condition variable that a
@@ -85,6 +90,14 @@ struct coffer_serve_registry {
     bool stop;
     bool wake;               /* an idle retired version, or a stop */
     uint32_t interval_ms;
+    /* the config file watch (coffer_serve_registry_watch_config) */
+    char *cfg_path;
+    uint8_t *cfg_seen; /* the file's bytes as last read (applied or not) */
+    size_t cfg_seen_n;
+    uint32_t cfg_interval_ms;
+    pthread_t cfg_thread;
+    bool cfg_started;
+    bool cfg_read_failed; /* the last read failed (logged once until it works again) */
 };
 
 static int cmp_status_desc(const void *a, const void *b)
@@ -416,6 +429,17 @@ void coffer_serve_registry_poll(struct coffer_serve_registry *r)
         r->loader.changed(r->loader.arg);
 }
 
+/* Under the lock: wait on cv for at most wait_ns (or a signal). */
+static void timed_wait(struct coffer_serve_registry *r, uint64_t wait_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + wait_ns % 1000000000u;
+    ts.tv_sec += (time_t)(wait_ns / 1000000000u + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+}
+
 static void *poll_thread(void *arg)
 {
     struct coffer_serve_registry *r = arg;
@@ -424,13 +448,7 @@ static void *poll_thread(void *arg)
     while (!r->stop) {
         uint64_t now = coffer_now_ns();
         if (!r->wake && now < next) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t wait = next - now;
-            uint64_t ns = (uint64_t)ts.tv_nsec + wait % 1000000000u;
-            ts.tv_sec += (time_t)(wait / 1000000000u + ns / 1000000000u);
-            ts.tv_nsec = (long)(ns % 1000000000u);
-            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+            timed_wait(r, next - now);
             continue;
         }
         bool full = now >= next;
@@ -464,18 +482,107 @@ enum coffer_err coffer_serve_registry_start_polling(struct coffer_serve_registry
     return COFFER_OK;
 }
 
+/* One look at the watched config file: when its bytes changed since the
+ * last look, parse them and reload; anything wrong is logged (once per
+ * content, or once until the file reads again) and changes nothing. */
+static void config_look(struct coffer_serve_registry *r)
+{
+    uint8_t *text;
+    size_t n;
+    char msg[COFFER_SERVE_MSG_SIZE];
+    enum coffer_err e = coffer_file_read_all(r->cfg_path, COFFER_SERVE_CONFIG_MAX, &text, &n);
+    if (e != COFFER_OK) {
+        if (!r->cfg_read_failed) {
+            coffer_err_format(e, msg, sizeof(msg));
+            coffer_error("serve: model config file %s: %s; the served models stay as they are", r->cfg_path, msg);
+        }
+        r->cfg_read_failed = true;
+        return;
+    }
+    r->cfg_read_failed = false;
+    if (n == r->cfg_seen_n && (n == 0 || memcmp(text, r->cfg_seen, n) == 0)) {
+        coffer_free(text);
+        return;
+    }
+    coffer_free(r->cfg_seen);
+    r->cfg_seen = text;
+    r->cfg_seen_n = n;
+    struct coffer_serve_config cfg;
+    if ((e = coffer_serve_config_parse(text, n, &cfg)) != COFFER_OK) {
+        coffer_err_format(e, msg, sizeof(msg));
+        coffer_error("serve: model config file %s changed but does not parse: %s; the served models stay as they are",
+                     r->cfg_path, msg);
+        return;
+    }
+    if (cfg.model_count == 0) {
+        /* TF takes no action for an empty config either: a truncated file
+         * must not unload everything */
+        coffer_error("serve: model config file %s changed but configures no model; the served models stay as they are",
+                     r->cfg_path);
+        coffer_serve_config_free(&cfg);
+        return;
+    }
+    coffer_info("serve: model config file %s changed: reloading %zu model%s", r->cfg_path, cfg.model_count,
+                cfg.model_count == 1 ? "" : "s");
+    struct coffer_serve_status st;
+    if (coffer_serve_registry_reload(r, &cfg, &st) != COFFER_OK) /* takes cfg */
+        coffer_error("serve: model config file %s: %s", r->cfg_path, st.message);
+}
+
+static void *config_thread(void *arg)
+{
+    struct coffer_serve_registry *r = arg;
+    uint64_t next = coffer_now_ns() + (uint64_t)r->cfg_interval_ms * 1000000u;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        uint64_t now = coffer_now_ns();
+        if (now < next) {
+            timed_wait(r, next - now);
+            continue;
+        }
+        pthread_mutex_unlock(&r->mu);
+        config_look(r);
+        next = coffer_now_ns() + (uint64_t)r->cfg_interval_ms * 1000000u;
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* see coffer/serve.h */
+enum coffer_err coffer_serve_registry_watch_config(struct coffer_serve_registry *r, const char *path, const void *seen,
+                                                   size_t seen_size, uint32_t interval_ms)
+{
+    if (r->cfg_started)
+        return COFFER_FAIL(COFFER_E_STATE, "the registry already watches a config file");
+    if ((r->cfg_path = coffer_strdup(path)) == NULL ||
+        (seen_size > 0 && (r->cfg_seen = coffer_malloc(seen_size)) == NULL))
+        return COFFER_E_NOMEM;
+    if (seen_size > 0)
+        memcpy(r->cfg_seen, seen, seen_size);
+    r->cfg_seen_n = seen_size;
+    r->cfg_interval_ms = interval_ms ? interval_ms : 1;
+    if (pthread_create(&r->cfg_thread, NULL, config_thread, r) != 0)
+        return COFFER_FAIL(COFFER_E_NOMEM, "cannot start the config file watch thread");
+    r->cfg_started = true;
+    return COFFER_OK;
+}
+
 /* see coffer/serve.h */
 void coffer_serve_registry_free(struct coffer_serve_registry *r)
 {
     if (r == NULL)
         return;
-    if (r->thread_started) {
-        pthread_mutex_lock(&r->mu);
-        r->stop = true;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->thread_started)
         pthread_join(r->thread, NULL);
-    }
+    if (r->cfg_started)
+        pthread_join(r->cfg_thread, NULL);
+    coffer_free(r->cfg_path);
+    coffer_free(r->cfg_seen);
     for (size_t i = 0; i < r->count; i++) {
         struct reg_model *m = r->models[i];
         for (size_t k = 0; k < m->n; k++) {

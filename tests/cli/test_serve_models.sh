@@ -115,6 +115,27 @@ has "needs client certificates" err "why a reload needs client certificates"
 expect 2 "bad channel argument" -- "$coffer" serve --model_config_file models.config --tls-cert server.crt \
   --tls-key server.key --model-key model_key --grpc_channel_arguments grpc.max_receive_message_length=0
 
+# --model_config_file_poll_wait_seconds: a changed config file is served without a restart; one
+# that does not parse is logged and changes nothing
+cp models.config poll.config
+G3=$(port); R3=$(port)
+timeout 100 "$coffer" serve --model_config_file poll.config --model_config_file_poll_wait_seconds 1 \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --ssl_client_ca ca.crt --port "$G3" \
+  --rest_api_port "$R3" --host 127.0.0.1 --threads 1 > poll.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" poll.log
+printf 'model_config_list { config { nmae: "x" } }\n' > poll.new && mv poll.new poll.config
+wait_log "poll.config changed but does not parse: .*line 1 column 30" poll.log
+[ "$("${C[@]}" "https://localhost:$R3/v1/models/other")" = 200 ] || bad "a config file typo changes nothing"
+printf 'model_config_list { config { name: "polled" base_path: "models/other" } }\n' > poll.new && mv poll.new poll.config
+wait_log "config reloaded: 1 model" poll.log
+[ "$("${C[@]}" "https://localhost:$R3/v1/models/polled")" = 200 ] || bad "a model the changed config file adds"
+[ "$("${C[@]}" "https://localhost:$R3/v1/models/digits")" = 404 ] || bad "a model the changed config file drops: 404"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+expect 2 "config file poll without a config file" -- "$coffer" serve --model_base_path models/digits \
+  --model_config_file_poll_wait_seconds 1 --tls-cert server.crt --tls-key server.key --model-key model_key
+has "watches --model_config_file" err "why the config file poll needs a config file"
+
 # coffer predict with a client certificate, and without one
 /usr/bin/python3 "$src/tools/digits_io.py" inputs in 1 2>/dev/null
 expect 0 "coffer predict with a client certificate" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \

@@ -258,6 +258,122 @@ static void test_registry_config_reload(void **state)
     free(dir);
 }
 
+/* the log lines of the config watch (its thread writes them) */
+static struct {
+    pthread_mutex_t mu;
+    char text[8192];
+} watch_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void watch_sink(enum coffer_log_level level, const char *line, void *arg)
+{
+    (void)level;
+    (void)arg;
+    pthread_mutex_lock(&watch_log.mu);
+    size_t n = strlen(watch_log.text);
+    snprintf(watch_log.text + n, sizeof(watch_log.text) - n, "%s\n", line);
+    pthread_mutex_unlock(&watch_log.mu);
+}
+
+/* Wait (5 s at most) until the log holds what. */
+static bool watch_logged(const char *what)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&watch_log.mu);
+        bool found = strstr(watch_log.text, what) != NULL;
+        pthread_mutex_unlock(&watch_log.mu);
+        if (found)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static bool wait_latest(struct coffer_serve_registry *r, const char *name, int64_t want)
+{
+    for (int i = 0; i < 500 && latest(r, name) != want; i++)
+        usleep(10000);
+    return latest(r, name) == want;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    assert_int_equal(coffer_file_write_atomic(path, text, strlen(text), 0600), COFFER_OK);
+}
+
+/* --model_config_file_poll_wait_seconds: the watch applies a changed file;
+ * one that does not parse, configures no model or cannot be read is logged
+ * and changes nothing, and the next good one is applied. */
+static void test_registry_watch_config(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char a[512], b[512], path[512], text[2048];
+    snprintf(a, sizeof(a), "%s/a", dir);
+    snprintf(b, sizeof(b), "%s/b", dir);
+    snprintf(path, sizeof(path), "%s/models.config", dir);
+    put_version(a, 1, "ok");
+    put_version(b, 7, "ok");
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' } }", a);
+    write_text(path, text);
+    struct coffer_serve_config cfg;
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    watch_log.text[0] = '\0';
+    enum coffer_log_level level = coffer_log_get_level();
+    coffer_log_set_level(COFFER_LOG_INFO);
+    coffer_log_set_sink(watch_sink, NULL);
+    assert_int_equal(coffer_serve_registry_watch_config(r, path, text, strlen(text), 10), COFFER_OK);
+    assert_int_not_equal(coffer_serve_registry_watch_config(r, path, text, strlen(text), 10), COFFER_OK);
+    /* the bytes it started with: nothing to do */
+    usleep(60000);
+    assert_int_equal(coffer_serve_registry_model_count(r), 1);
+
+    /* a second model */
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' } config { name: 'b' "
+             "base_path: '%s' } }", a, b);
+    write_text(path, text);
+    assert_true(wait_latest(r, "b", 7));
+    assert_true(watch_logged("changed: reloading 2 models"));
+    /* a typo, a file with no model, no file: logged, nothing changes */
+    write_text(path, "model_config_list { config { nmae: 'x' } }");
+    assert_true(watch_logged("changed but does not parse: malformed input: model config: line 1 column 30"));
+    write_text(path, "model_config_list { }");
+    assert_true(watch_logged("changed but configures no model"));
+    assert_int_equal(unlink(path), 0);
+    assert_true(watch_logged("No such file or directory; the served models stay as they are"));
+    usleep(50000);
+    /* each bad content, and the missing file, logged once though looked at again and again */
+    pthread_mutex_lock(&watch_log.mu);
+    int typos = 0, gone = 0;
+    for (const char *q = watch_log.text; (q = strstr(q, "does not parse")) != NULL; q++)
+        typos++;
+    for (const char *q = watch_log.text; (q = strstr(q, "No such file")) != NULL; q++)
+        gone++;
+    pthread_mutex_unlock(&watch_log.mu);
+    assert_int_equal(typos, 1);
+    assert_int_equal(gone, 1);
+    assert_int_equal(latest(r, "a"), 1);
+    assert_int_equal(latest(r, "b"), 7);
+
+    /* b alone: a goes */
+    snprintf(text, sizeof(text), "model_config_list { config { name: 'b' base_path: '%s' } }", b);
+    write_text(path, text);
+    assert_true(wait_latest(r, "a", -1));
+    assert_int_equal(latest(r, "b"), 7);
+    coffer_serve_registry_free(r); /* stops the watch */
+    coffer_log_set_sink(NULL, NULL);
+    coffer_log_set_level(level);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.loads, 2);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void one_model(struct coffer_serve_config *cfg, const char *base, const char *policy)
 {
     char text[1024];
@@ -638,6 +754,7 @@ int test_registry_main(void)
         cmocka_unit_test(test_registry_models_and_labels),
         cmocka_unit_test(test_registry_hot_reload),
         cmocka_unit_test(test_registry_config_reload),
+        cmocka_unit_test(test_registry_watch_config),
         cmocka_unit_test(test_registry_policies_and_polling),
         cmocka_unit_test(test_batcher),
         cmocka_unit_test(test_batcher_concurrent),
