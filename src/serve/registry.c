@@ -652,7 +652,9 @@ void coffer_serve_registry_release(struct coffer_serve_registry *r, const struct
         v->refs--;
     if (v->refs == 0 && v->state == COFFER_SERVE_STATE_UNLOADING) {
         r->wake = true;
-        pthread_cond_signal(&r->cv);
+        /* broadcast: the config file watch may wait on cv too, and must
+         * not take the poll thread's wake-up */
+        pthread_cond_broadcast(&r->cv);
     }
     pthread_mutex_unlock(&r->mu);
 }
