@@ -72,6 +72,13 @@ static void put_version(const char *base, int64_t v, const char *content)
     assert_int_equal(coffer_file_write_atomic(p, content, strlen(content), 0600), COFFER_OK);
 }
 
+/* out = dir/name (512 bytes), a model folder holding a good version */
+static void model_at(char *out, const char *dir, const char *name, int64_t version)
+{
+    snprintf(out, 512, "%s/%s", dir, name);
+    put_version(out, version, "ok");
+}
+
 static enum coffer_serve_model_state state_of(struct coffer_serve_registry *r, const char *name, int64_t v)
 {
     struct coffer_serve_version_status *s;
@@ -94,6 +101,17 @@ static int64_t latest(struct coffer_serve_registry *r, const char *name)
     int64_t v = sv->version;
     coffer_serve_registry_release(r, sv);
     return v;
+}
+
+/* A registry over the config text with the fake loader f, loaded. */
+static struct coffer_serve_registry *fake_registry(const char *text, struct coffer_serve_config *cfg, struct fake *f)
+{
+    assert_int_equal(coffer_serve_config_parse(text, strlen(text), cfg), COFFER_OK);
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(cfg, &ld, &r), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    return r;
 }
 
 static void test_registry_models_and_labels(void **state)
@@ -180,22 +198,15 @@ static void test_registry_config_reload(void **state)
     (void)state;
     char *dir = tu_mkdtemp();
     char a[512], b[512], c[512], text[2048];
-    snprintf(a, sizeof(a), "%s/a", dir);
-    snprintf(b, sizeof(b), "%s/b", dir);
-    snprintf(c, sizeof(c), "%s/c", dir);
-    put_version(a, 1, "ok");
+    model_at(a, dir, "a", 1);
     put_version(a, 2, "ok");
-    put_version(b, 7, "ok");
-    put_version(c, 3, "ok");
+    model_at(b, dir, "b", 7);
+    model_at(c, dir, "c", 3);
     snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' } config { name: 'b' "
              "base_path: '%s' } }", a, b);
     struct coffer_serve_config cfg, next;
-    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = &f};
-    struct coffer_serve_registry *r;
-    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
-    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    struct coffer_serve_registry *r = fake_registry(text, &cfg, &f);
     assert_int_equal(latest(r, "a"), 2);
     const struct coffer_serve_servable *held;
     struct coffer_serve_status st;
@@ -308,20 +319,14 @@ static void test_registry_watch_config(void **state)
     (void)state;
     char *dir = tu_mkdtemp();
     char a[512], b[512], path[512], text[2048];
-    snprintf(a, sizeof(a), "%s/a", dir);
-    snprintf(b, sizeof(b), "%s/b", dir);
+    model_at(a, dir, "a", 1);
+    model_at(b, dir, "b", 7);
     snprintf(path, sizeof(path), "%s/models.config", dir);
-    put_version(a, 1, "ok");
-    put_version(b, 7, "ok");
     snprintf(text, sizeof(text), "model_config_list { config { name: 'a' base_path: '%s' } }", a);
     write_text(path, text);
     struct coffer_serve_config cfg;
-    assert_int_equal(coffer_serve_config_parse(text, strlen(text), &cfg), COFFER_OK);
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .changed = fake_changed, .arg = &f};
-    struct coffer_serve_registry *r;
-    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
-    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    struct coffer_serve_registry *r = fake_registry(text, &cfg, &f);
     watch_log.text[0] = '\0';
     enum coffer_log_level level = coffer_log_get_level();
     coffer_log_set_level(COFFER_LOG_INFO);
