@@ -618,6 +618,20 @@ struct coffer_serve_registry;
 COFFER_NODISCARD enum coffer_err coffer_serve_registry_new(const struct coffer_serve_config *cfg,
                                                            const struct coffer_serve_loader *loader,
                                                            struct coffer_serve_registry **out);
+/* How a model moves from one set of versions to the next (TF Serving's
+ * AspiredVersionPolicy). AVAILABILITY_PRESERVING (the default, TF's): new
+ * versions load first, the old ones retire once a new one is AVAILABLE, so
+ * the model never goes unavailable but briefly holds both in memory.
+ * RESOURCE_PRESERVING: the versions going away retire first and the new
+ * ones load once those are unloaded (idle), so a model never holds more
+ * than the versions its policy wants; in between it has no version to
+ * serve, and a new version that fails to load leaves it with none. */
+enum coffer_serve_version_transition {
+    COFFER_SERVE_AVAILABILITY_PRESERVING = 0,
+    COFFER_SERVE_RESOURCE_PRESERVING,
+};
+/* Set before the first load. */
+void coffer_serve_registry_set_transition(struct coffer_serve_registry *r, enum coffer_serve_version_transition t);
 /* The start-up pass: load what every model's policy wants. Fails (naming the
  * model) when a model has no version its policy serves or a load fails;
  * what loaded stays loaded (free the registry). */
@@ -625,11 +639,15 @@ COFFER_NODISCARD enum coffer_err coffer_serve_registry_load(struct coffer_serve_
 /* One poll pass over every model: load new wanted versions (a version that
  * failed is retried only when its file changed), retire the versions no
  * longer wanted once a wanted one is AVAILABLE, unload retired versions
- * nobody holds. Failures are logged and shown in the status, never fatal;
- * a scan that finds nothing to serve retires nothing. */
+ * nobody holds (resource-preserving: retire and unload first, and load only
+ * when none is still held; the polling thread loads them as soon as the
+ * last holder releases). Failures are logged and shown in the status, never
+ * fatal; a scan that finds nothing to serve retires nothing. */
 void coffer_serve_registry_poll(struct coffer_serve_registry *r);
-/* Poll every interval_ms on a thread of its own (until registry_free);
- * retired versions are unloaded as soon as their last holder releases. */
+/* Poll every interval_ms on a thread of its own (until registry_free;
+ * 0: never scan, only do what the releases below ask); retired versions are
+ * unloaded as soon as their last holder releases, and versions waiting for
+ * that (resource-preserving) load then. */
 COFFER_NODISCARD enum coffer_err coffer_serve_registry_start_polling(struct coffer_serve_registry *r,
                                                                      uint32_t interval_ms);
 /* Stop polling, unload everything, free. Every acquired servable must have

@@ -16,7 +16,11 @@
  * no longer wants (UNLOADING: new requests cannot get them), and finally
  * unload the retired versions no request holds any more (END). New versions
  * load before old ones retire, so a model never goes unavailable during a
- * roll-over (TF's availability-preserving policy). A scan that finds nothing
+ * roll-over (TF's availability-preserving policy); with the
+ * resource-preserving transition the order turns round: a pass with
+ * something to load retires and unloads first, and when a retired version
+ * is still held it loads nothing and marks the model load_pending, which
+ * the poll thread takes up as soon as the last holder releases. A scan that finds nothing
  * the policy wants (an emptied or unreadable folder) retires nothing: a
  * mistake on the file system does not take a model down. A version whose
  * load failed stays END with the error, and is tried again only when its
@@ -73,6 +77,7 @@ struct reg_model {
     size_t n, cap;
     struct coffer_serve_version_status *status; /* mirror of v, newest version first */
     bool scan_failed;     /* the last scan failed (logged once until it works again) */
+    bool load_pending;    /* resource-preserving: loads wait for retired versions to go (under the poll) */
 };
 
 struct coffer_serve_registry {
@@ -89,7 +94,8 @@ struct coffer_serve_registry {
     bool thread_started;
     bool stop;
     bool wake;               /* an idle retired version, or a stop */
-    uint32_t interval_ms;
+    uint32_t interval_ms;    /* 0: no scans, only wake-ups */
+    bool resource_preserving;
     /* the config file watch (coffer_serve_registry_watch_config) */
     char *cfg_path;
     uint8_t *cfg_seen; /* the file's bytes as last read (applied or not) */
@@ -312,6 +318,64 @@ static void unload_version(struct coffer_serve_registry *r, struct version *v)
     coffer_info("serve: model %s version %lld unloaded", v->model->cfg->name, (long long)v->version);
 }
 
+/* Whether the poll loads version of m now: not there yet, or ended
+ * (unloaded, or failed with a file that changed since). Under the poll. */
+static bool to_load(struct reg_model *m, int64_t version)
+{
+    struct version *v = find_version(m, version);
+    if (v == NULL)
+        return true;
+    if (v->state != COFFER_SERVE_STATE_END)
+        return false; /* loaded, or retired but still in use */
+    if (!v->failed)
+        return true;
+    char path[4096];
+    struct stat sb;
+    file_path(m, v->version, path, sizeof(path));
+    bool now_ok = stat(path, &sb) == 0;
+    return now_ok != v->fail_stat_ok || (now_ok && !same_file(&sb, &v->fail_stat)); /* else it failed before */
+}
+
+/* Retire m's AVAILABLE versions that want[] leaves out: new requests
+ * cannot get them. Under the poll; takes the lock. */
+static void retire_unwanted(struct coffer_serve_registry *r, struct reg_model *m, const int64_t *want, size_t n_want)
+{
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < m->n; i++) {
+        struct version *v = m->v[i];
+        bool wanted = false;
+        for (size_t k = 0; k < n_want && !wanted; k++)
+            wanted = want[k] == v->version;
+        if (!wanted && v->state == COFFER_SERVE_STATE_AVAILABLE) {
+            v->state = COFFER_SERVE_STATE_UNLOADING;
+            coffer_info("serve: model %s version %lld retired (UNLOADING once idle)", m->cfg->name,
+                        (long long)v->version);
+        }
+    }
+    mirror(m);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Unload m's retired versions nobody holds; whether some are still held.
+ * Under the poll (a retired version gains no holder: acquire skips it). */
+static bool unload_idle(struct coffer_serve_registry *r, struct reg_model *m)
+{
+    bool held = false;
+    for (size_t k = 0;; k++) {
+        pthread_mutex_lock(&r->mu);
+        struct version *v = k < m->n ? m->v[k] : NULL;
+        bool retired = v != NULL && v->state == COFFER_SERVE_STATE_UNLOADING;
+        bool idle = retired && v->refs == 0;
+        pthread_mutex_unlock(&r->mu);
+        if (v == NULL)
+            break;
+        if (idle)
+            unload_version(r, v);
+        held |= retired && !idle;
+    }
+    return held;
+}
+
 /* One model's pass. strict: the start-up pass, where no version and any
  * load failure are errors. */
 static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_model *m, bool strict)
@@ -331,29 +395,38 @@ static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_mo
             coffer_warn("serve: %s; keeping what is loaded", coffer_err_format(e, msg, sizeof(msg)));
         }
         m->scan_failed = true;
+        m->load_pending = false;
         coffer_free(want);
         return e;
     }
     m->scan_failed = false;
+    size_t n_load = 0;
+    for (size_t i = 0; i < n_want; i++)
+        n_load += to_load(m, want[i]);
+    if (r->resource_preserving && n_load > 0) {
+        /* the versions going away first, so that old and new never hold
+         * memory at once; the new ones once nothing retired is held */
+        retire_unwanted(r, m, want, n_want);
+        if (unload_idle(r, m)) {
+            if (!m->load_pending)
+                coffer_info("serve: model %s: %zu version%s to load once the retired ones are idle "
+                            "(resource-preserving)", m->cfg->name, n_load, n_load == 1 ? "" : "s");
+            m->load_pending = true;
+            coffer_free(want);
+            return COFFER_OK;
+        }
+    }
+    m->load_pending = false;
     enum coffer_err first = COFFER_OK;
     bool any_available = false;
     /* load what the policy wants, oldest first (so the newest is the last log line) */
     for (size_t i = n_want; i-- > 0;) {
+        if (!to_load(m, want[i]))
+            continue;
         struct version *v = find_version(m, want[i]);
-        if (v == NULL) {
-            if ((e = add_version(r, m, want[i], &v)) != COFFER_OK) {
-                first = first ? first : e;
-                continue;
-            }
-        } else if (v->state == COFFER_SERVE_STATE_END && v->failed) {
-            char path[4096];
-            struct stat sb;
-            file_path(m, v->version, path, sizeof(path));
-            bool now_ok = stat(path, &sb) == 0;
-            if (now_ok == v->fail_stat_ok && (!now_ok || same_file(&sb, &v->fail_stat)))
-                continue; /* the same file failed before */
-        } else if (v->state != COFFER_SERVE_STATE_END) {
-            continue; /* loaded, or retired but still in use */
+        if (v == NULL && (e = add_version(r, m, want[i], &v)) != COFFER_OK) {
+            first = first ? first : e;
+            continue;
         }
         if ((e = load_version(r, v)) != COFFER_OK)
             first = first ? first : e;
@@ -364,40 +437,23 @@ static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_mo
         if (v != NULL && v->state == COFFER_SERVE_STATE_AVAILABLE)
             any_available = true;
     }
-    pthread_mutex_lock(&r->mu);
-    for (size_t i = 0; any_available && i < m->n; i++) {
-        struct version *v = m->v[i];
-        bool wanted = false;
-        for (size_t k = 0; k < n_want && !wanted; k++)
-            wanted = want[k] == v->version;
-        if (!wanted && v->state == COFFER_SERVE_STATE_AVAILABLE) {
-            v->state = COFFER_SERVE_STATE_UNLOADING;
-            coffer_info("serve: model %s version %lld retired (UNLOADING once idle)", m->cfg->name,
-                        (long long)v->version);
-        }
-    }
-    mirror(m);
-    pthread_mutex_unlock(&r->mu);
+    if (any_available)
+        retire_unwanted(r, m, want, n_want);
     coffer_free(want);
     return first;
 }
 
-/* Unload the retired versions nobody holds. */
+/* Unload the retired versions nobody holds. Under the poll. */
 static void free_idle(struct coffer_serve_registry *r)
 {
-    for (size_t i = 0; i < r->count; i++) {
-        struct reg_model *m = r->models[i];
-        for (size_t k = 0;; k++) {
-            pthread_mutex_lock(&r->mu);
-            struct version *v = k < m->n ? m->v[k] : NULL;
-            bool idle = v != NULL && v->state == COFFER_SERVE_STATE_UNLOADING && v->refs == 0;
-            pthread_mutex_unlock(&r->mu);
-            if (v == NULL)
-                break;
-            if (idle)
-                unload_version(r, v);
-        }
-    }
+    for (size_t i = 0; i < r->count; i++)
+        (void)unload_idle(r, r->models[i]);
+}
+
+/* see coffer/serve.h */
+void coffer_serve_registry_set_transition(struct coffer_serve_registry *r, enum coffer_serve_version_transition t)
+{
+    r->resource_preserving = t == COFFER_SERVE_RESOURCE_PRESERVING;
 }
 
 /* see coffer/serve.h */
@@ -443,23 +499,33 @@ static void timed_wait(struct coffer_serve_registry *r, uint64_t wait_ns)
 static void *poll_thread(void *arg)
 {
     struct coffer_serve_registry *r = arg;
+    bool scans = r->interval_ms > 0;
     uint64_t next = coffer_now_ns() + (uint64_t)r->interval_ms * 1000000u;
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         uint64_t now = coffer_now_ns();
+        if (!r->wake && !scans) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
         if (!r->wake && now < next) {
             timed_wait(r, next - now);
             continue;
         }
-        bool full = now >= next;
+        bool full = scans && now >= next;
         r->wake = false;
         pthread_mutex_unlock(&r->mu);
         if (full) {
             coffer_serve_registry_poll(r);
             next = coffer_now_ns() + (uint64_t)r->interval_ms * 1000000u;
         } else {
+            /* a retired version went idle: unload it, and load what
+             * waited for that (resource-preserving) */
             pthread_mutex_lock(&r->poll_mu);
             free_idle(r);
+            for (size_t i = 0; i < r->count; i++)
+                if (!r->models[i]->removed && r->models[i]->load_pending)
+                    (void)poll_model(r, r->models[i], false);
             pthread_mutex_unlock(&r->poll_mu);
             if (r->loader.changed != NULL)
                 r->loader.changed(r->loader.arg);
@@ -475,7 +541,7 @@ enum coffer_err coffer_serve_registry_start_polling(struct coffer_serve_registry
 {
     if (r->thread_started)
         return COFFER_FAIL(COFFER_E_STATE, "the registry already polls");
-    r->interval_ms = interval_ms ? interval_ms : 1;
+    r->interval_ms = interval_ms;
     if (pthread_create(&r->thread, NULL, poll_thread, r) != 0)
         return COFFER_FAIL(COFFER_E_NOMEM, "cannot start the model poll thread");
     r->thread_started = true;
@@ -777,6 +843,7 @@ enum coffer_err coffer_serve_registry_reload(struct coffer_serve_registry *r, st
         if (kept || m->removed)
             continue;
         m->removed = true;
+        m->load_pending = false;
         for (size_t k = 0; k < m->n; k++)
             if (m->v[k]->state == COFFER_SERVE_STATE_AVAILABLE)
                 m->v[k]->state = COFFER_SERVE_STATE_UNLOADING;

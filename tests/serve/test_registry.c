@@ -20,6 +20,7 @@
 struct fake {
     int loads, unloads;
     int live;
+    int max_live; /* the most versions loaded at once */
     int changes; /* the changed hook's calls */
 };
 
@@ -41,7 +42,8 @@ static enum coffer_err fake_load(void *arg, const struct coffer_serve_model_conf
     if (!good)
         return COFFER_FAIL(COFFER_E_MALFORMED, "not a model: %s", path);
     f->loads++;
-    f->live++;
+    if (++f->live > f->max_live)
+        f->max_live = f->live;
     out->sigs = &fake_sig;
     out->sig_count = 1;
     out->handle = f;
@@ -460,6 +462,75 @@ static void test_registry_hot_reload(void **state)
     free(dir);
 }
 
+/* The resource-preserving transition: the old version unloads before the
+ * new one loads, never two at once; a held old version delays the load
+ * until its release (by hand, then by the poll thread's wake-up). */
+static void test_registry_resource_preserving(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    put_version(dir, 1, "ok");
+    struct coffer_serve_config cfg;
+    one_model(&cfg, dir, "");
+    struct fake f = {0};
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
+    coffer_serve_registry_set_transition(r, COFFER_SERVE_RESOURCE_PRESERVING);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    const struct coffer_serve_servable *held;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_registry_acquire(r, "m", false, 0, NULL, &held, &st), COFFER_OK);
+    put_version(dir, 2, "ok");
+    coffer_serve_registry_poll(r);
+    /* version 1 retired (its holder keeps it), version 2 waits: nothing serves */
+    assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_UNLOADING);
+    assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_UNKNOWN);
+    assert_int_equal(latest(r, "m"), -1);
+    assert_int_equal(f.loads, 1);
+    coffer_serve_registry_poll(r); /* still held: still waiting */
+    assert_int_equal(f.loads, 1);
+    assert_int_equal(held->version, 1);
+    coffer_serve_registry_release(r, held);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(state_of(r, "m", 1), COFFER_SERVE_STATE_END);
+    assert_int_equal(latest(r, "m"), 2);
+    assert_int_equal(f.max_live, 1);
+
+    /* an idle old version goes in the same pass; a new version that fails
+     * to load then leaves the model with none (the policy's price) */
+    put_version(dir, 3, "broken");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_END);
+    assert_int_equal(state_of(r, "m", 3), COFFER_SERVE_STATE_END);
+    assert_int_equal(latest(r, "m"), -1);
+    usleep(20000);
+    put_version(dir, 3, "ok");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 3);
+    assert_int_equal(f.max_live, 1);
+
+    /* the poll thread without scans (interval 0) loads the waiting version
+     * when the last holder releases the old one */
+    assert_int_equal(coffer_serve_registry_start_polling(r, 0), COFFER_OK);
+    assert_int_equal(coffer_serve_registry_acquire(r, "m", false, 0, NULL, &held, &st), COFFER_OK);
+    put_version(dir, 4, "ok");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), -1);
+    coffer_serve_registry_release(r, held);
+    for (int i = 0; i < 300 && latest(r, "m") != 4; i++)
+        usleep(10000);
+    assert_int_equal(latest(r, "m"), 4);
+    assert_int_equal(state_of(r, "m", 3), COFFER_SERVE_STATE_END);
+    coffer_serve_registry_free(r); /* joins the poll thread: f is ours again */
+    assert_int_equal(f.max_live, 1);
+    assert_int_equal(f.live, 0);
+    assert_int_equal(f.loads, 4);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_registry_policies_and_polling(void **state)
 {
     (void)state;
@@ -758,6 +829,7 @@ int test_registry_main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_models_and_labels),
         cmocka_unit_test(test_registry_hot_reload),
+        cmocka_unit_test(test_registry_resource_preserving),
         cmocka_unit_test(test_registry_config_reload),
         cmocka_unit_test(test_registry_watch_config),
         cmocka_unit_test(test_registry_policies_and_polling),
