@@ -53,7 +53,9 @@ void cmd_serve_help(FILE *out)
             "                    [--threads N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
-            "                    [--enable_model_warmup[=false]] [--allow_reload_config]\n"
+            "                    [--enable_model_warmup[=false]] [--num_request_iterations_for_warmup N]\n"
+            "                    [--enable_per_model_batching_parameters] [--allow_reload_config]\n"
+            "                    [--aspired_version_policy availability_preserving|resource_preserving]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
             "REST /v1/models/...) for ONNX models kept as Gramine protected files at\n"
@@ -80,6 +82,9 @@ void cmd_serve_help(FILE *out)
             "  --batching_parameters_file F  TF's BatchingParameters: max_batch_size,\n"
             "                         batch_timeout_micros, num_batch_threads, max_enqueued_batches,\n"
             "                         allowed_batch_sizes\n"
+            "  --enable_per_model_batching_parameters  each version batches with its own\n"
+            "                         VERSION/batching_params.pbtxt (TF's; plain text); a version\n"
+            "                         without one does not batch; num_batch_threads stays the server's\n"
             "  --model_instances N    copies of each model that run requests in parallel without\n"
             "                         batching (default 1; each copy costs its weights and arena)\n"
             "  --model_threads N      kernel threads of each copy (default 0: one per CPU; for a\n"
@@ -94,6 +99,12 @@ void cmd_serve_help(FILE *out)
             "  --enable_model_warmup[=false]  replay VERSION/assets.extra/tf_serving_warmup_requests\n"
             "                         (TF's TFRecord of PredictionLogs; protected like the model)\n"
             "                         before a version is AVAILABLE (default on, as TF)\n"
+            "  --num_request_iterations_for_warmup N  run each warm-up record N times on each\n"
+            "                         copy (default: once)\n"
+            "  --aspired_version_policy P  how a new version replaces the old: availability_preserving\n"
+            "                         (default, TF's: the new one loads first; both in memory for a\n"
+            "                         while) or resource_preserving (the old one unloads first, once\n"
+            "                         idle: one version's memory; no version served in between)\n"
             "  --enable_grpc_healthcheck_service  accepted; grpc.health.v1.Health is always on\n"
             "  --allow_reload_config  answer ModelService/HandleReloadConfigRequest (replace the\n"
             "                         served models); needs client certificates (--ssl_client_ca)\n"
@@ -350,7 +361,7 @@ int cmd_serve(int argc, char **argv)
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
            O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
-           O_HEALTH, O_RELOAD, O_CFGPOLL };
+           O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -374,16 +385,21 @@ int cmd_serve(int argc, char **argv)
         {"grpc_channel_arguments", required_argument, NULL, O_CHANARGS},
         {"rest_api_max_body_bytes", required_argument, NULL, O_RESTMAX},
         {"enable_model_warmup", optional_argument, NULL, O_WARMUP},
+        {"num_request_iterations_for_warmup", required_argument, NULL, O_WARMITER},
+        {"enable_per_model_batching_parameters", optional_argument, NULL, O_PERMODEL},
+        {"aspired_version_policy", required_argument, NULL, O_VPOLICY},
         {"allow_reload_config", no_argument, NULL, O_RELOAD},
         {"enable_grpc_healthcheck_service", optional_argument, NULL, O_HEALTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0, cfg_poll_s = 0;
+    int warm_iter = 0;
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
     bool check = true, plain = false, batching = false, content = false, warm = true, reload = false;
+    bool per_model = false, resource_preserving = false;
     const char *chan_args = NULL;
     size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
@@ -446,15 +462,34 @@ int cmd_serve(int argc, char **argv)
         case O_CONTENT: content = true; break;
         case O_CHANARGS: chan_args = optarg; break;
         case O_RELOAD: reload = true; break;
+        case O_WARMITER:
+            /* TF: used only when > 0 (0: TF's default, once) */
+            if (parse_count(optarg, 0, 1000, &warm_iter) != 0)
+                return cli_usage("serve", "--num_request_iterations_for_warmup must be 0..1000");
+            break;
+        case O_VPOLICY:
+            if (strcmp(optarg, "availability_preserving") == 0)
+                resource_preserving = false;
+            else if (strcmp(optarg, "resource_preserving") == 0)
+                resource_preserving = true;
+            else
+                return cli_usage("serve", "--aspired_version_policy is availability_preserving or "
+                                 "resource_preserving");
+            break;
         case O_WARMUP:
+        case O_PERMODEL:
         case O_HEALTH: {
             /* TF's boolean flags: --flag, --flag=true, --flag=false */
             bool v = optarg == NULL || strcmp(optarg, "true") == 0 || strcmp(optarg, "1") == 0;
             if (!v && strcmp(optarg, "false") != 0 && strcmp(optarg, "0") != 0)
-                return cli_usage("serve", "--%s takes true or false", ch == O_WARMUP ? "enable_model_warmup"
-                                                                                     : "enable_grpc_healthcheck_service");
+                return cli_usage("serve", "--%s takes true or false",
+                                 ch == O_WARMUP     ? "enable_model_warmup"
+                                 : ch == O_PERMODEL ? "enable_per_model_batching_parameters"
+                                                    : "enable_grpc_healthcheck_service");
             if (ch == O_WARMUP)
                 warm = v;
+            else if (ch == O_PERMODEL)
+                per_model = v;
             else if (!v)
                 coffer_warn("serve: the gRPC health service is always on in coffer serve");
             break;
@@ -488,6 +523,8 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "--port and --rest_api_port must be different ports (--rest_api_port 0: no REST)");
     if (batch_file != NULL && !batching)
         return cli_usage("serve", "--batching_parameters_file needs --enable_batching");
+    if (per_model && !batching)
+        return cli_usage("serve", "--enable_per_model_batching_parameters needs --enable_batching");
     if (chan_args != NULL && grpc_channel_args(chan_args, &grpc_recv, &grpc_send) != COFFER_OK)
         return cli_usage("serve", "%s", coffer_err_detail());
     if (mo.provider == COFFER_ATTEST_PROVIDER_SIM)
@@ -503,6 +540,7 @@ int cmd_serve(int argc, char **argv)
     ctx.plain = plain;
     ctx.tensor_content = content;
     ctx.batching = batching;
+    ctx.per_model_batching = per_model;
     ctx.metrics_path = COFFER_SERVE_PROMETHEUS_PATH;
     /* one copy of each model by default: memory is what an enclave is short
      * of; more copies run requests in parallel (each adds its own packed
@@ -510,6 +548,7 @@ int cmd_serve(int argc, char **argv)
     ctx.instances = (size_t)instances;
     ctx.model_threads = model_threads;
     ctx.warmup = warm;
+    ctx.warmup_iterations = warm_iter > 0 ? (size_t)warm_iter : 1;
     ctx.allow_reload = reload;
     limits_for(grpc_recv, &ctx.grpc_lim);
     limits_for(rest_max, &ctx.rest_lim);
@@ -540,12 +579,8 @@ int cmd_serve(int argc, char **argv)
                 coffer_err_context("%s", batch_file);
             coffer_free(text);
         }
-        if (r == COFFER_OK && ctx.bcfg.num_batch_threads == 0)
-            ctx.bcfg.num_batch_threads = coffer_cpu_count();
-        if (r == COFFER_OK && ctx.bcfg.enable_large_batch_splitting)
-            r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "enable_large_batch_splitting is not supported");
-        if (r == COFFER_OK && ctx.bcfg.pad_variable_length_inputs)
-            r = COFFER_FAIL(COFFER_E_UNSUPPORTED, "pad_variable_length_inputs is not supported");
+        if (r == COFFER_OK && (r = serve_batching_check(&ctx.bcfg)) != COFFER_OK && batch_file != NULL)
+            coffer_err_context("%s", batch_file);
     }
     if (r == COFFER_OK && mon_file != NULL && (r = read_text(mon_file, &text, &text_n)) == COFFER_OK) {
         if ((r = coffer_serve_monitoring_config_parse(text, text_n, &mon)) != COFFER_OK)
@@ -603,8 +638,12 @@ int cmd_serve(int argc, char **argv)
     struct coffer_serve_loader loader = serve_loader;
     loader.arg = &ctx;
     loader.changed = serve_health_changed;
-    if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK &&
-        (r = coffer_serve_registry_load(ctx.reg)) == COFFER_OK && poll_s > 0)
+    if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK)
+        coffer_serve_registry_set_transition(ctx.reg, resource_preserving ? COFFER_SERVE_RESOURCE_PRESERVING
+                                                                           : COFFER_SERVE_AVAILABILITY_PRESERVING);
+    /* the poll thread runs even with --file_system_poll_wait_seconds 0: it
+     * unloads the versions a config reload retires once they are idle */
+    if (r == COFFER_OK && (r = coffer_serve_registry_load(ctx.reg)) == COFFER_OK)
         r = coffer_serve_registry_start_polling(ctx.reg, (uint32_t)poll_s * 1000u);
     if (r == COFFER_OK && cfg_poll_s > 0)
         r = coffer_serve_registry_watch_config(ctx.reg, config_file, cfg_text, cfg_text_n,

@@ -14,6 +14,8 @@
 #include "coffer/serve.h"
 
 #define SERVE_MAX_IO 16 /* inputs or outputs of a served model */
+/* a version's own batching parameters (--enable_per_model_batching_parameters) */
+#define SERVE_BATCHING_PARAMS_FILE "batching_params.pbtxt"
 
 /* Metrics of one model (labels model="NAME"), made when a version of it
  * first loads (a config reload may add models). */
@@ -33,10 +35,12 @@ struct serve_ctx {
     struct coffer_secret *key;          /* the model key; kept to load new versions (NULL: plain) */
     bool check_path, plain, tensor_content;
     bool warmup;                        /* --enable_model_warmup (TF's default: on) */
+    size_t warmup_iterations;           /* --num_request_iterations_for_warmup (>= 1) */
     size_t instances;                   /* model copies per version without batching */
     int model_threads;                  /* kernel threads of each copy (0: one per CPU) */
     bool batching;
-    struct coffer_serve_batching_config bcfg;
+    bool per_model_batching;            /* --enable_per_model_batching_parameters */
+    struct coffer_serve_batching_config bcfg; /* --batching_parameters_file (checked) */
     struct coffer_net_metrics *metrics;
     const char *metrics_path;           /* NULL: no metrics endpoint */
     struct coffer_net_counter *ok[2], *failed[2]; /* [0] REST, [1] gRPC */
@@ -67,6 +71,8 @@ struct serve_loaded {
     struct coffer_serve_tensor_info inputs[SERVE_MAX_IO], outputs[SERVE_MAX_IO];
     size_t n_in, n_out;
     struct coffer_serve_signature sig;
+    const struct coffer_serve_batching_config *bc; /* NULL: this version does not batch */
+    struct coffer_serve_batching_config own_bc; /* its batching_params.pbtxt (per-model batching) */
     struct coffer_serve_batcher *batcher; /* NULL without batching */
     atomic_uint_fast64_t item_ns;     /* batching: ns per item of the last batch run (0: none yet) */
 };
@@ -109,6 +115,10 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
                            struct coffer_serve_predict_request *req);
 /* Answer the job (job->st says how) and free it. */
 void serve_job_finish(struct serve_job *job);
+
+/* Check a batching config for coffer serve: what it cannot do is an error;
+ * num_batch_threads 0 becomes the number of CPUs. */
+COFFER_NODISCARD enum coffer_err serve_batching_check(struct coffer_serve_batching_config *bc);
 
 /* cmd_serve.c: the metrics of model name, made on first use; NULL when out of memory. */
 struct serve_model_metrics *serve_metrics_for(struct serve_ctx *ctx, const char *name);

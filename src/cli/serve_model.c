@@ -229,7 +229,7 @@ static enum coffer_err check_inputs(struct serve_job *job)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
                                            "input %s has rank %zu; at most %d", ld->inputs[i].alias, t->rank,
                                            COFFER_NN_MAX_RANK);
-        if (!ld->ctx->batching)
+        if (ld->bc == NULL)
             continue;
         if (t->rank == 0 || t->dims[0] < 1)
             return coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT,
@@ -288,7 +288,7 @@ void serve_turn_end(void *arg)
         }
         held_last = last;
         uint64_t item_ns = atomic_load_explicit(&ld->item_ns, memory_order_relaxed);
-        if (ld->ctx->bcfg.batch_timeout_micros == 0 && item_ns != 0 && item_ns * items <= SERVE_INLINE_NS) {
+        if (ld->bc->batch_timeout_micros == 0 && item_ns != 0 && item_ns * items <= SERVE_INLINE_NS) {
             coffer_serve_batcher_run_here(ld->batcher, turn_index, tasks);
             continue;
         }
@@ -343,7 +343,7 @@ void serve_job_run(struct serve_job *job)
 static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *tasks, size_t count, size_t items)
 {
     struct serve_loaded *ld = arg;
-    const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
+    const struct coffer_serve_batching_config *bc = ld->bc;
     uint64_t t0 = coffer_now_ns();
     struct serve_job **jobs = coffer_mallocarray(count, sizeof(*jobs));
     size_t n = 0;
@@ -398,6 +398,7 @@ static void loaded_free(struct serve_loaded *ld)
     if (ld == NULL)
         return;
     coffer_serve_batcher_free(ld->batcher); /* answers what is queued */
+    coffer_serve_batching_config_free(&ld->own_bc);
     for (size_t i = 0; i < ld->n_inst; i++) {
         coffer_nn_model_free(ld->inst[i].nn);
         pthread_mutex_destroy(&ld->inst[i].mu);
@@ -466,7 +467,8 @@ static bool warm_instance(struct serve_loaded *ld, struct serve_instance *inst, 
  * skipped: such a batch never holds it), as a batch of it would run, so
  * that nn has planned, and packed its weights, for the shapes serving
  * will use. A request larger than max_batch_size fails, as serving it
- * would. *warmed counts the runs. */
+ * would. Each run is made --num_request_iterations_for_warmup times (TF's
+ * default: once). *warmed counts the runs. */
 static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index,
                                   size_t *warmed)
 {
@@ -490,28 +492,26 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
         r = check_inputs(&job);
     }
     coffer_serve_predict_request_free(&req);
-    const struct coffer_serve_batching_config *bc = &ld->ctx->bcfg;
-    if (r == COFFER_OK && ld->ctx->batching && job.task.size > (size_t)bc->max_batch_size)
+    const struct coffer_serve_batching_config *bc = ld->bc;
+    if (r == COFFER_OK && bc != NULL && job.task.size > (size_t)bc->max_batch_size)
         r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT,
                                     "Task size %zu is larger than maximum input batch size %lld", job.task.size,
                                     (long long)bc->max_batch_size);
-    if (r == COFFER_OK && !ld->ctx->batching) {
-        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++, (*warmed)++)
-            if (!warm_instance(ld, &ld->inst[i], &job, 0))
-                r = COFFER_E_INVALID_ARG;
-    } else if (r == COFFER_OK) {
-        size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
-        for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
-            size_t padded = job.task.size; /* a batch of this request alone */
+    size_t slots = bc != NULL && bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
+    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
+        size_t padded = 0; /* without batching: the request as it is */
+        if (bc != NULL) {
+            padded = job.task.size; /* a batch of this request alone */
             if (bc->allowed_batch_size_count > 0) {
                 padded = (size_t)bc->allowed_batch_sizes[i % slots];
                 if (padded < job.task.size)
                     continue; /* batches of this size never hold it */
             }
+        }
+        /* --num_request_iterations_for_warmup: each record that often */
+        for (size_t it = 0; it < ld->ctx->warmup_iterations && r == COFFER_OK; it++, (*warmed)++)
             if (!warm_instance(ld, &ld->inst[i], &job, padded))
                 r = COFFER_E_INVALID_ARG;
-            (*warmed)++;
-        }
     }
     for (size_t i = 0; i < job.n_in; i++)
         coffer_serve_tensor_free(&job.in[i]);
@@ -557,6 +557,68 @@ static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, s
     return r;
 }
 
+/* see serve_cli.h */
+enum coffer_err serve_batching_check(struct coffer_serve_batching_config *bc)
+{
+    if (bc->num_batch_threads == 0)
+        bc->num_batch_threads = coffer_cpu_count();
+    if (bc->enable_large_batch_splitting)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "enable_large_batch_splitting is not supported");
+    if (bc->pad_variable_length_inputs)
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "pad_variable_length_inputs is not supported");
+    return COFFER_OK;
+}
+
+/* How version ld (its model file at model_path) batches: the server's
+ * parameters, or with --enable_per_model_batching_parameters those of
+ * VERSION/batching_params.pbtxt, as TF Serving reads them from the
+ * SavedModel folder: a version without that file does not batch, and of
+ * the server's file only the thread count (TF's shared pool) applies. The
+ * file is plain text (it holds no secret). */
+static enum coffer_err batching_of(struct serve_loaded *ld, const char *model_path)
+{
+    struct serve_ctx *ctx = ld->ctx;
+    ld->bc = NULL;
+    if (!ctx->batching)
+        return COFFER_OK;
+    if (!ctx->per_model_batching) {
+        ld->bc = &ctx->bcfg;
+        return COFFER_OK;
+    }
+    const char *slash = strrchr(model_path, '/');
+    char path[4096];
+    int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
+                                       SERVE_BATCHING_PARAMS_FILE)
+                            : snprintf(path, sizeof(path), "%s", SERVE_BATCHING_PARAMS_FILE);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        return COFFER_FAIL(COFFER_E_PATH_TOO_LONG, "per-model batching parameters path");
+    if (access(path, F_OK) != 0) {
+        coffer_info("serve: %s: no such file: this version does not batch (--enable_per_model_batching_parameters)",
+                    path);
+        return COFFER_OK;
+    }
+    uint8_t *text;
+    size_t n;
+    enum coffer_err r = coffer_file_read_all(path, COFFER_SERVE_CONFIG_MAX, &text, &n);
+    if (r == COFFER_OK) {
+        r = coffer_serve_batching_config_parse(text, n, &ld->own_bc);
+        coffer_free(text);
+    }
+    if (r == COFFER_OK) {
+        if (ld->own_bc.num_batch_threads != 0 && ld->own_bc.num_batch_threads != ctx->bcfg.num_batch_threads)
+            coffer_info("serve: %s: num_batch_threads is the server's (%lld), as in TF Serving", path,
+                        (long long)ctx->bcfg.num_batch_threads);
+        ld->own_bc.num_batch_threads = ctx->bcfg.num_batch_threads;
+        r = serve_batching_check(&ld->own_bc);
+    }
+    if (r != COFFER_OK) {
+        coffer_err_context("%s", path);
+        return r;
+    }
+    ld->bc = &ld->own_bc;
+    return COFFER_OK;
+}
+
 static enum coffer_err load(void *arg, const struct coffer_serve_model_config *model, int64_t version,
                             const char *path, struct coffer_serve_servable *out)
 {
@@ -570,17 +632,19 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         coffer_free(ld);
         return COFFER_E_NOMEM;
     }
+    enum coffer_err r = batching_of(ld, path);
     /* batching: an instance per batch thread and allowed batch size, all
      * but the first made when first needed; otherwise --model_instances */
     size_t n_inst = ctx->instances, n_eager = ctx->instances;
-    if (ctx->batching) {
-        size_t slots = ctx->bcfg.allowed_batch_size_count ? ctx->bcfg.allowed_batch_size_count : 1;
-        n_inst = (size_t)ctx->bcfg.num_batch_threads * slots;
+    if (ld->bc != NULL) {
+        size_t slots = ld->bc->allowed_batch_size_count ? ld->bc->allowed_batch_size_count : 1;
+        n_inst = (size_t)ld->bc->num_batch_threads * slots;
         n_eager = 1;
     }
     if (ctx->plain)
         coffer_warn("serving %s as a PLAIN model file: it is not encrypted", path);
-    enum coffer_err r = read_model(ctx, path, &ld->bytes);
+    if (r == COFFER_OK)
+        r = read_model(ctx, path, &ld->bytes);
     if (r == COFFER_OK && (ld->inst = coffer_calloc(n_inst, sizeof(*ld->inst))) == NULL)
         r = COFFER_E_NOMEM;
     for (size_t i = 0; i < n_inst && r == COFFER_OK; i++) {
@@ -617,8 +681,8 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     if (r == COFFER_OK && ctx->warmup)
         r = warmup(ld, path, &warm, &warm_runs);
     tw = coffer_now_ns() - tw;
-    if (r == COFFER_OK && ctx->batching) {
-        const struct coffer_serve_batching_config *bc = &ctx->bcfg;
+    if (r == COFFER_OK && ld->bc != NULL) {
+        const struct coffer_serve_batching_config *bc = ld->bc;
         struct coffer_serve_batcher_config cfg = {
             .max_batch_size = (size_t)bc->max_batch_size,
             .batch_timeout_us = (uint64_t)bc->batch_timeout_micros,
@@ -644,7 +708,9 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     coffer_net_gauge_set(ld->mm->load_ms, (int64_t)ms);
     coffer_info("serve: model %s version %lld loaded in %.1f ms (%zu inputs, %zu outputs, %zu instance%s%s)",
                 model->name, (long long)version, ms, ld->n_in, ld->n_out, ld->n_inst, ld->n_inst == 1 ? "" : "s",
-                ctx->batching ? ", batching" : "");
+                ld->bc == NULL            ? ""
+                : ld->bc == &ld->own_bc ? ", batching (" SERVE_BATCHING_PARAMS_FILE ")"
+                                          : ", batching");
     if (warm > 0) {
         size_t made = 0;
         for (size_t i = 0; i < ld->n_inst; i++)

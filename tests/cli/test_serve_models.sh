@@ -216,6 +216,65 @@ UW="https://localhost:$R"
 [ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "$UW/v1/models/other:predict")" = 200 ] &&
   has '"predictions"' body "a predict after the batched warm-up" || bad "predict after the batched warm-up"
 stop_all
+# --enable_per_model_batching_parameters: a version with VERSION/batching_params.pbtxt batches by
+# it (max_batch_size 4, not the server file's 64; the thread count is the server file's), one
+# without does not batch; and warm-up records run --num_request_iterations_for_warmup times each
+printf 'max_batch_size { value: 64 }\nnum_batch_threads { value: 1 }\n' > server_batch.cfg
+printf 'max_batch_size { value: 4 }\nbatch_timeout_micros { value: 100 }\n' > models/other/7/batching_params.pbtxt
+G=$(port); R=$(port)
+timeout 100 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --enable_batching --batching_parameters_file server_batch.cfg \
+  --enable_per_model_batching_parameters --num_request_iterations_for_warmup 3 \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > permodel.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" permodel.log
+has "model other version 7 loaded in [0-9.]* ms (1 inputs, 1 outputs, 1 instance, batching (batching_params.pbtxt))" \
+  permodel.log "a version batches with its own parameters"
+has "models/digits/2/batching_params.pbtxt: no such file: this version does not batch" permodel.log \
+  "a version without its own parameters does not batch"
+has "model other version 7 warmed up with 2 requests in [0-9.]* ms (6 runs on 1 instance)" permodel.log \
+  "each warm-up record run 3 times"
+python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*5}))' > five.json
+UP="https://localhost:$R"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @five.json "$UP/v1/models/other:predict")" = 400 ] &&
+  has "Task size 5 is larger than maximum input batch size 4" body "the version's own max_batch_size" ||
+  bad "5 items over the version's max_batch_size 4: 400"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @five.json "$UP/v1/models/digits:predict")" = 200 ] ||
+  bad "the unbatched model takes 5 items"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "$UP/v1/models/other:predict")" = 200 ] ||
+  bad "a predict within the version's batch size"
+stop_all
+rm models/other/7/batching_params.pbtxt
+expect 2 "per-model batching without batching" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --enable_per_model_batching_parameters
+has "needs --enable_batching" err "why per-model batching needs batching"
+expect 2 "warm-up iterations out of range" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --num_request_iterations_for_warmup -1
+
+# --aspired_version_policy resource_preserving: the old version unloads before the new one
+# loads (the default loads first: serve.log above has version 8 AVAILABLE before 7 unloaded)
+l8=$(grep -n "model other version 8 AVAILABLE" serve.log | head -1 | cut -d: -f1)
+l7=$(grep -n "model other version 7 unloaded" serve.log | head -1 | cut -d: -f1)
+[ -n "$l8" ] && [ -n "$l7" ] && [ "$l8" -lt "$l7" ] && ok || bad "availability-preserving order: 8 loaded at $l8, 7 unloaded at $l7"
+mkdir -p rp && cp -r models/other/7 rp/
+G=$(port); R=$(port)
+timeout 100 "$coffer" serve --model_base_path rp --model_name rp --tls-cert server.crt --tls-key server.key \
+  --model-key model_key --aspired_version_policy resource_preserving --file_system_poll_wait_seconds 1 \
+  --no-path-check --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 1 > rp.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" rp.log
+"$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o rp/8/model.onnx 2>/dev/null
+wait_log "model rp version 8 AVAILABLE" rp.log
+l8=$(grep -n "model rp version 8 AVAILABLE" rp.log | head -1 | cut -d: -f1)
+l7=$(grep -n "model rp version 7 unloaded" rp.log | head -1 | cut -d: -f1)
+[ -n "$l8" ] && [ -n "$l7" ] && [ "$l7" -lt "$l8" ] && ok || bad "resource-preserving order: 7 unloaded at $l7, 8 loaded at $l8"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/rp:predict")" = 200 ] ||
+  bad "the new version serves after a resource-preserving switch"
+stop_all
+expect 2 "an unknown version policy" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --aspired_version_policy fastest
+has "availability_preserving or resource_preserving" err "the version policies named"
+
 # ... and a tight one: one batch thread, batches of 8 items, one batch may wait: a
 # flood is partly refused, never queued without bound
 printf 'max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\nnum_batch_threads { value: 1 }\nmax_enqueued_batches { value: 1 }\n' > batching.cfg
