@@ -50,7 +50,8 @@ void cmd_serve_help(FILE *out)
             "                    [--ssl_client_ca CA.pem] [--enable_batching [--batching_parameters_file FILE]]\n"
             "                    [--file_system_poll_wait_seconds 1] [--model_config_file_poll_wait_seconds S]\n"
             "                    [--model_instances N] [--model_threads N]\n"
-            "                    [--threads N]\n"
+            "                    [--threads N] [--rest_api_num_threads N] [--grpc_max_threads N]\n"
+            "                    [--rest_api_timeout_in_ms 30000] [--tensorflow_intra_op_parallelism N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
             "                    [--enable_model_warmup[=false]] [--num_request_iterations_for_warmup N]\n"
@@ -90,6 +91,13 @@ void cmd_serve_help(FILE *out)
             "  --model_threads N      kernel threads of each copy (default 0: one per CPU; for a\n"
             "                         small model: --model_instances CPUs --model_threads 1)\n"
             "  --threads N            worker threads per port (default: the number of CPUs)\n"
+            "  --rest_api_num_threads N, --grpc_max_threads N  the REST or gRPC port's own\n"
+            "                         (TF's names; each an event loop here, not a blocking pool)\n"
+            "  --rest_api_timeout_in_ms T  a REST predict not run within T ms of its arrival is\n"
+            "                         answered 504 DEADLINE_EXCEEDED (default 30000, TF's; 0: none)\n"
+            "  --tensorflow_intra_op_parallelism N  TF's name for --model_threads;\n"
+            "                         --tensorflow_inter_op_parallelism is accepted (nodes run in order)\n"
+            "  --version              print the version\n"
             "  --monitoring_config_file F  TF's MonitoringConfig (prometheus_config { enable path })\n"
             "  --enable_serialization_as_tensor_content  gRPC outputs in tensor_content\n"
             "  --grpc_channel_arguments K=V,...  as TF Serving: grpc.max_receive_message_length\n"
@@ -361,7 +369,8 @@ int cmd_serve(int argc, char **argv)
     enum { O_PORT = 1000, O_REST, O_NAME, O_BASE, O_COORD, O_TYPE, O_KEYFILE, O_SIM, O_CERT, O_KEY, O_MKEY,
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
            O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
-           O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY };
+           O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY, O_RESTTIMEOUT, O_RESTTHREADS,
+           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -388,13 +397,19 @@ int cmd_serve(int argc, char **argv)
         {"num_request_iterations_for_warmup", required_argument, NULL, O_WARMITER},
         {"enable_per_model_batching_parameters", optional_argument, NULL, O_PERMODEL},
         {"aspired_version_policy", required_argument, NULL, O_VPOLICY},
+        {"rest_api_timeout_in_ms", required_argument, NULL, O_RESTTIMEOUT},
+        {"rest_api_num_threads", required_argument, NULL, O_RESTTHREADS},
+        {"grpc_max_threads", required_argument, NULL, O_GRPCTHREADS},
+        {"tensorflow_intra_op_parallelism", required_argument, NULL, O_INTRA},
+        {"tensorflow_inter_op_parallelism", required_argument, NULL, O_INTER},
+        {"version", no_argument, NULL, O_VERSION},
         {"allow_reload_config", no_argument, NULL, O_RELOAD},
         {"enable_grpc_healthcheck_service", optional_argument, NULL, O_HEALTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0, cfg_poll_s = 0;
-    int warm_iter = 0;
+    int warm_iter = 0, rest_timeout_ms = 30000, port_threads[2] = {0, 0}, intra = -1;
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
@@ -462,6 +477,32 @@ int cmd_serve(int argc, char **argv)
         case O_CONTENT: content = true; break;
         case O_CHANARGS: chan_args = optarg; break;
         case O_RELOAD: reload = true; break;
+        case O_RESTTIMEOUT:
+            /* TF's default: 30 s; 0: none */
+            if (parse_count(optarg, 0, 86400000, &rest_timeout_ms) != 0)
+                return cli_usage("serve", "--rest_api_timeout_in_ms must be 0..86400000 (0: no timeout)");
+            break;
+        case O_GRPCTHREADS:
+        case O_RESTTHREADS:
+            if (parse_count(optarg, 1, 1024, &port_threads[ch == O_RESTTHREADS]) != 0)
+                return cli_usage("serve", "--%s must be 1..1024",
+                                 ch == O_RESTTHREADS ? "rest_api_num_threads" : "grpc_max_threads");
+            break;
+        case O_INTRA:
+            if (parse_count(optarg, 0, COFFER_NN_MAX_THREADS, &intra) != 0)
+                return cli_usage("serve", "--tensorflow_intra_op_parallelism must be 0..%d (0: one per CPU)",
+                                 COFFER_NN_MAX_THREADS);
+            break;
+        case O_INTER: {
+            int inter;
+            if (parse_count(optarg, 0, 1024, &inter) != 0)
+                return cli_usage("serve", "--tensorflow_inter_op_parallelism must be 0..1024");
+            if (inter > 1)
+                coffer_warn("serve: --tensorflow_inter_op_parallelism %d has no effect: coffer runs a model's "
+                            "nodes one after another, each on --model_threads threads", inter);
+            break;
+        }
+        case O_VERSION: printf("coffer %s (serve: TensorFlow Serving APIs)\n", COFFER_VERSION_STRING); return CLI_OK;
         case O_WARMITER:
             /* TF: used only when > 0 (0: TF's default, once) */
             if (parse_count(optarg, 0, 1000, &warm_iter) != 0)
@@ -523,6 +564,10 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "--port and --rest_api_port must be different ports (--rest_api_port 0: no REST)");
     if (batch_file != NULL && !batching)
         return cli_usage("serve", "--batching_parameters_file needs --enable_batching");
+    if (intra >= 0 && model_threads != 0 && intra != model_threads)
+        return cli_usage("serve", "--tensorflow_intra_op_parallelism and --model_threads say the same: give one");
+    if (intra >= 0)
+        model_threads = intra;
     if (per_model && !batching)
         return cli_usage("serve", "--enable_per_model_batching_parameters needs --enable_batching");
     if (chan_args != NULL && grpc_channel_args(chan_args, &grpc_recv, &grpc_send) != COFFER_OK)
@@ -531,6 +576,9 @@ int cmd_serve(int argc, char **argv)
         coffer_log_set_simulation(true);
     if (threads == 0)
         threads = coffer_cpu_count();
+    for (int i = 0; i < 2; i++)
+        if (port_threads[i] == 0)
+            port_threads[i] = threads;
 
     struct serve_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
@@ -550,6 +598,7 @@ int cmd_serve(int argc, char **argv)
     ctx.warmup = warm;
     ctx.warmup_iterations = warm_iter > 0 ? (size_t)warm_iter : 1;
     ctx.allow_reload = reload;
+    ctx.rest_timeout_ns = (uint64_t)rest_timeout_ms * 1000000u;
     limits_for(grpc_recv, &ctx.grpc_lim);
     limits_for(rest_max, &ctx.rest_lim);
     struct marble_result act;
@@ -656,7 +705,7 @@ int cmd_serve(int argc, char **argv)
     for (int i = 0; i < 2 && r == COFFER_OK; i++) {
         if (i == 1 && rest_port == 0)
             break;
-        struct coffer_net_server_config sc = {.ssl_ctx = ssl, .bind = addr[i], .threads = threads,
+        struct coffer_net_server_config sc = {.ssl_ctx = ssl, .bind = addr[i], .threads = port_threads[i],
                                               .access_log = true, .metrics = i == 1 ? ctx.metrics : NULL,
                                               .decode_gzip_bodies = true, .handler = serve_rest_handler,
                                               .handler_arg = &ctx,
@@ -685,8 +734,10 @@ int cmd_serve(int argc, char **argv)
                 r = coffer_net_server_start(servers[i]);
     }
     if (r == COFFER_OK) {
-        coffer_info("serve: gRPC on port %u, REST on port %u, %zu model%s%s", coffer_net_server_port(servers[0]),
-                    servers[1] ? coffer_net_server_port(servers[1]) : 0, ctx.models.model_count,
+        coffer_info("serve: gRPC on port %u (%d threads), REST on port %u (%d threads), %zu model%s%s",
+                    coffer_net_server_port(servers[0]), port_threads[0],
+                    servers[1] ? coffer_net_server_port(servers[1]) : 0, servers[1] ? port_threads[1] : 0,
+                    ctx.models.model_count,
                     ctx.models.model_count == 1 ? "" : "s", batching ? ", batching on" : "");
         for (int i = 0; i < 2; i++)
             if (servers[i] != NULL)

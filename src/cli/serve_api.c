@@ -198,6 +198,8 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
         return r;
     }
     struct serve_job *job = job_new(ctx, sv, false, t0);
+    if (job != NULL && ctx->rest_timeout_ns != 0)
+        job->deadline_ns = t0 + ctx->rest_timeout_ns; /* TF: the run's timeout_in_ms */
     if (job == NULL || p.input_count > SERVE_MAX_IO) {
         coffer_serve_rest_predict_free(&p);
         coffer_serve_registry_release(ctx->reg, sv);

@@ -48,6 +48,7 @@ struct serve_ctx {
     pthread_mutex_t mm_mu;
     struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
     bool allow_reload;                  /* --allow_reload_config */
+    uint64_t rest_timeout_ns;           /* --rest_api_timeout_in_ms (0: none) */
     struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
     pthread_mutex_t watch_mu;
     struct serve_watch *watches;        /* grpc.health.v1.Health/Watch calls under way */

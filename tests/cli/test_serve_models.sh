@@ -251,6 +251,32 @@ has "needs --enable_batching" err "why per-model batching needs batching"
 expect 2 "warm-up iterations out of range" -- "$coffer" serve --model_config_file models.config \
   --tls-cert server.crt --tls-key server.key --model-key model_key --num_request_iterations_for_warmup -1
 
+# --rest_api_timeout_in_ms (TF's; 30 s by default): a REST predict that waits in the batch queue
+# past it is answered 504 DEADLINE_EXCEEDED; gRPC has its own (grpc-timeout) and is not held to it.
+# TF's thread and parallelism flags are taken too.
+printf 'max_batch_size { value: 64 }\nbatch_timeout_micros { value: 600000 }\nnum_batch_threads { value: 1 }\n' > slow.cfg
+G=$(port); R=$(port)
+timeout 100 "$coffer" serve --model_base_path models/other --model_name other --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --enable_batching --batching_parameters_file slow.cfg \
+  --rest_api_timeout_in_ms 100 --rest_api_num_threads 1 --grpc_max_threads 2 --tensorflow_intra_op_parallelism 1 \
+  --tensorflow_inter_op_parallelism 4 --enable_model_warmup=false \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 > slow.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" slow.log
+has "gRPC on port [0-9]* (2 threads), REST on port [0-9]* (1 threads)" slow.log "TF's per-port thread flags"
+has "tensorflow_inter_op_parallelism 4 has no effect" slow.log "inter-op parallelism said to do nothing"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/other:predict")" = 504 ] &&
+  has "deadline exceeded" body "a REST predict past --rest_api_timeout_in_ms: 504" ||
+  bad "a REST predict past --rest_api_timeout_in_ms: 504, got $(cat body)"
+expect 0 "gRPC is not held to the REST timeout" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
+  --model other -i in/img000.npy --top 1
+stop_all
+expect 2 "two names for the model threads" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --model_threads 2 \
+  --tensorflow_intra_op_parallelism 1
+expect 0 "coffer serve --version" -- "$coffer" serve --version
+has "^coffer [0-9]" out "the version printed"
+
 # --aspired_version_policy resource_preserving: the old version unloads before the new one
 # loads (the default loads first: serve.log above has version 8 AVAILABLE before 7 unloaded)
 l8=$(grep -n "model other version 8 AVAILABLE" serve.log | head -1 | cut -d: -f1)
