@@ -734,9 +734,10 @@ int cmd_serve(int argc, char **argv)
                 r = coffer_net_server_start(servers[i]);
     }
     if (r == COFFER_OK) {
-        coffer_info("serve: gRPC on port %u (%d threads), REST on port %u (%d threads), %zu model%s%s",
-                    coffer_net_server_port(servers[0]), port_threads[0],
+        coffer_info("serve: gRPC on port %u (%d thread%s), REST on port %u (%d thread%s), %zu model%s%s",
+                    coffer_net_server_port(servers[0]), port_threads[0], port_threads[0] == 1 ? "" : "s",
                     servers[1] ? coffer_net_server_port(servers[1]) : 0, servers[1] ? port_threads[1] : 0,
+                    servers[1] && port_threads[1] == 1 ? "" : "s",
                     ctx.models.model_count,
                     ctx.models.model_count == 1 ? "" : "s", batching ? ", batching on" : "");
         for (int i = 0; i < 2; i++)

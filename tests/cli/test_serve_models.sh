@@ -263,7 +263,7 @@ timeout 100 "$coffer" serve --model_base_path models/other --model_name other --
   --port "$G" --rest_api_port "$R" --host 127.0.0.1 > slow.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" slow.log
-has "gRPC on port [0-9]* (2 threads), REST on port [0-9]* (1 threads)" slow.log "TF's per-port thread flags"
+has "gRPC on port [0-9]* (2 threads), REST on port [0-9]* (1 thread)" slow.log "TF's per-port thread flags"
 has "tensorflow_inter_op_parallelism 4 has no effect" slow.log "inter-op parallelism said to do nothing"
 [ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/other:predict")" = 504 ] &&
   has "deadline exceeded" body "a REST predict past --rest_api_timeout_in_ms: 504" ||
