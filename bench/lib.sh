@@ -1,7 +1,26 @@
 # bench/lib.sh — pieces the server benchmarks share (sourced by
-# net_bench.sh and serve_bench.sh): a P-256 certificate for 127.0.0.1, the
+# net_bench.sh, serve_bench.sh, serve_overhead.sh and serve_rollover.sh): a P-256 certificate for 127.0.0.1, the
 # nginx peer answering a fixed JSON body over TLS, and the load generators'
-# readings. Callers set `tmp` (a scratch folder, mode 755) first.
+# readings; the coffer build and models of the inference benchmarks. Callers
+# set `tmp` (a scratch folder, mode 755) before the functions that use it.
+
+# bench_coffer_models MODEL NAME: build coffer in build/bench (Release) and,
+# when build/nn-bench-models lacks MODEL's files, export the peer models
+# there (../shared/bench/export_models.py). Sets coffer and models (absolute
+# paths). Run from the repository root; NAME names the build log.
+bench_coffer_models() {
+  local model=$1 log=${TMPDIR:-/tmp}/$2_build.log
+  local shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
+  [ -f "$shared/bench/export_models.py" ] || shared=/work/shared
+  cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/bench --target coffer >"$log" || { cat "$log" >&2; exit 1; }
+  coffer=$PWD/build/bench/src/cli/coffer
+  models=$PWD/build/nn-bench-models
+  if [ ! -f "$models/${model}_dyn.onnx" ] || [ ! -f "$models/${model}_in.f32" ]; then
+    mkdir -p "$models"
+    /usr/bin/python3 "$shared/bench/export_models.py" "$models" >/dev/null
+  fi
+}
 
 # A free TCP port on 127.0.0.1.
 free_port() {

@@ -19,16 +19,8 @@ rounds=${1:-5}
 runs=${2:-20}
 threads=${3:-2}
 model=${4:-resnet50}
-shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
-[ -f "$shared/bench/export_models.py" ] || shared=/work/shared
-cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/bench --target coffer >"${TMPDIR:-/tmp}/serve_overhead_build.log" || { cat "${TMPDIR:-/tmp}/serve_overhead_build.log" >&2; exit 1; }
-coffer=$PWD/build/bench/src/cli/coffer
-models=$PWD/build/nn-bench-models
-if [ ! -f "$models/${model}_dyn.onnx" ] || [ ! -f "$models/${model}_in.f32" ]; then
-  mkdir -p "$models"
-  /usr/bin/python3 "$shared/bench/export_models.py" "$models" >/dev/null
-fi
+. bench/lib.sh
+bench_coffer_models "$model" serve_overhead
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 spid=""
@@ -37,7 +29,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-. bench/lib.sh
 bench_cert
 "$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
 (cd "$tmp" && "$coffer" pf encrypt -w model.key -i "$models/${model}_dyn.onnx" -o "models/$model/1/model.onnx" 2>/dev/null)

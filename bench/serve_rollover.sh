@@ -14,17 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 model=${2:-resnet50}
-shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
-[ -f "$shared/bench/export_models.py" ] || shared=/work/shared
-cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/bench --target coffer >"${TMPDIR:-/tmp}/serve_rollover_build.log" ||
-  { cat "${TMPDIR:-/tmp}/serve_rollover_build.log" >&2; exit 1; }
-coffer=$PWD/build/bench/src/cli/coffer
-models=$PWD/build/nn-bench-models
-if [ ! -f "$models/${model}_dyn.onnx" ]; then
-  mkdir -p "$models"
-  /usr/bin/python3 "$shared/bench/export_models.py" "$models" >/dev/null
-fi
+. bench/lib.sh
+bench_coffer_models "$model" serve_rollover
 case $model in
   resnet50 | mobilenet_v2) shape='[[[[0.5]*224]*224]*3]' ;;
   mlp) shape='[[0.5]*784]' ;;
@@ -38,7 +29,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-. bench/lib.sh
 bench_cert
 "$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
 for v in 1 2; do

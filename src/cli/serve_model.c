@@ -459,6 +459,16 @@ static bool warm_instance(struct serve_loaded *ld, struct serve_instance *inst, 
     return job->st.code == COFFER_SERVE_OK;
 }
 
+/* path = the file name in the version folder of model_path
+ * (BASE/VERSION/model.onnx). */
+static enum coffer_err beside(const char *model_path, const char *name, char *path, size_t size)
+{
+    const char *slash = strrchr(model_path, '/');
+    int len = slash != NULL ? snprintf(path, size, "%.*s/%s", (int)(slash - model_path), model_path, name)
+                            : snprintf(path, size, "%s", name);
+    return len < 0 || (size_t)len >= size ? COFFER_E_PATH_TOO_LONG : COFFER_OK;
+}
+
 /* One warm-up request on every instance that serves it. Without batching
  * those are the --model_instances copies. With batching they are every
  * batch thread's instances (made now, at load, instead of on first use),
@@ -529,12 +539,8 @@ static enum coffer_err warmup(struct serve_loaded *ld, const char *model_path, s
 {
     *records = 0;
     *runs = 0;
-    const char *slash = strrchr(model_path, '/');
     char path[4096];
-    int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
-                                       COFFER_SERVE_WARMUP_FILE)
-                            : snprintf(path, sizeof(path), "%s", COFFER_SERVE_WARMUP_FILE);
-    if (len < 0 || (size_t)len >= sizeof(path))
+    if (beside(model_path, COFFER_SERVE_WARMUP_FILE, path, sizeof(path)) != COFFER_OK)
         return COFFER_FAIL(COFFER_E_PATH_TOO_LONG, "warm-up file path");
     if (access(path, F_OK) != 0)
         return COFFER_OK;
@@ -585,12 +591,8 @@ static enum coffer_err batching_of(struct serve_loaded *ld, const char *model_pa
         ld->bc = &ctx->bcfg;
         return COFFER_OK;
     }
-    const char *slash = strrchr(model_path, '/');
     char path[4096];
-    int len = slash != NULL ? snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - model_path), model_path,
-                                       SERVE_BATCHING_PARAMS_FILE)
-                            : snprintf(path, sizeof(path), "%s", SERVE_BATCHING_PARAMS_FILE);
-    if (len < 0 || (size_t)len >= sizeof(path))
+    if (beside(model_path, SERVE_BATCHING_PARAMS_FILE, path, sizeof(path)) != COFFER_OK)
         return COFFER_FAIL(COFFER_E_PATH_TOO_LONG, "per-model batching parameters path");
     if (access(path, F_OK) != 0) {
         coffer_info("serve: %s: no such file: this version does not batch (--enable_per_model_batching_parameters)",

@@ -388,18 +388,28 @@ static void one_model(struct coffer_serve_config *cfg, const char *base, const c
     assert_int_equal(coffer_serve_config_parse(text, strlen(text), cfg), COFFER_OK);
 }
 
+/* A registry of model m at dir (version 1 put there) with the fake loader
+ * f and transition t, loaded. */
+static struct coffer_serve_registry *one_model_registry(const char *dir, struct coffer_serve_config *cfg,
+                                                        struct fake *f, enum coffer_serve_version_transition t)
+{
+    put_version(dir, 1, "ok");
+    one_model(cfg, dir, "");
+    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = f};
+    struct coffer_serve_registry *r;
+    assert_int_equal(coffer_serve_registry_new(cfg, &ld, &r), COFFER_OK);
+    coffer_serve_registry_set_transition(r, t);
+    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    return r;
+}
+
 static void test_registry_hot_reload(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp();
-    put_version(dir, 1, "ok");
     struct coffer_serve_config cfg;
-    one_model(&cfg, dir, "");
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
-    struct coffer_serve_registry *r;
-    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
-    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    struct coffer_serve_registry *r = one_model_registry(dir, &cfg, &f, COFFER_SERVE_AVAILABILITY_PRESERVING);
     /* a request holds version 1 while version 2 arrives */
     const struct coffer_serve_servable *held;
     struct coffer_serve_status st;
@@ -469,15 +479,9 @@ static void test_registry_resource_preserving(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp();
-    put_version(dir, 1, "ok");
     struct coffer_serve_config cfg;
-    one_model(&cfg, dir, "");
     struct fake f = {0};
-    struct coffer_serve_loader ld = {.load = fake_load, .unload = fake_unload, .arg = &f};
-    struct coffer_serve_registry *r;
-    assert_int_equal(coffer_serve_registry_new(&cfg, &ld, &r), COFFER_OK);
-    coffer_serve_registry_set_transition(r, COFFER_SERVE_RESOURCE_PRESERVING);
-    assert_int_equal(coffer_serve_registry_load(r), COFFER_OK);
+    struct coffer_serve_registry *r = one_model_registry(dir, &cfg, &f, COFFER_SERVE_RESOURCE_PRESERVING);
     const struct coffer_serve_servable *held;
     struct coffer_serve_status st;
     assert_int_equal(coffer_serve_registry_acquire(r, "m", false, 0, NULL, &held, &st), COFFER_OK);
