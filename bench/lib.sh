@@ -22,6 +22,15 @@ bench_coffer_models() {
   fi
 }
 
+# bench_scratch: tmp, a scratch folder (mode 755) removed at exit, and spid,
+# the server the caller starts (stopped at exit when set).
+bench_scratch() {
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"
+  spid=""
+  trap 'if [ -n "$spid" ]; then kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

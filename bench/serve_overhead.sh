@@ -21,14 +21,7 @@ threads=${3:-2}
 model=${4:-resnet50}
 . bench/lib.sh
 bench_coffer_models "$model" serve_overhead
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-spid=""
-cleanup() {
-  if [ -n "$spid" ]; then kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_scratch
 bench_cert
 "$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
 (cd "$tmp" && "$coffer" pf encrypt -w model.key -i "$models/${model}_dyn.onnx" -o "models/$model/1/model.onnx" 2>/dev/null)

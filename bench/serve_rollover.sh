@@ -21,14 +21,7 @@ case $model in
   mlp) shape='[[0.5]*784]' ;;
   *) echo "serve_rollover.sh: the input shape of $model is not known here" >&2; exit 2 ;;
 esac
-tmp=$(mktemp -d)
-chmod 755 "$tmp"
-spid=""
-cleanup() {
-  if [ -n "$spid" ]; then kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_scratch
 bench_cert
 "$coffer" pf gen-key -w "$tmp/model.key" 2>/dev/null
 for v in 1 2; do
