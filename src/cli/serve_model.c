@@ -333,7 +333,11 @@ void serve_job_run(struct serve_job *job)
         coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
     } else {
         struct serve_instance *in = take_instance(ld);
-        run_group(ld, in, &job, 1, 0);
+        /* the wait for a free instance counts against the deadline too */
+        if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns)
+            coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
+        else
+            run_group(ld, in, &job, 1, 0);
         pthread_mutex_unlock(&in->mu);
     }
     serve_job_finish(job);
