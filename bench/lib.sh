@@ -1,7 +1,7 @@
 # bench/lib.sh — pieces the server benchmarks share (sourced by
-# net_bench.sh, serve_bench.sh, serve_overhead.sh and serve_rollover.sh): a P-256 certificate for 127.0.0.1, the
-# nginx peer answering a fixed JSON body over TLS, and the load generators'
-# readings; the coffer build and models of the inference benchmarks. Callers
+# net_bench.sh, serve_bench.sh, serve_overhead.sh and serve_rollover.sh): a
+# P-256 certificate for 127.0.0.1, the nginx peer answering a fixed JSON body
+# over TLS, and the load generators' readings; the coffer build and models of the inference benchmarks. Callers
 # set `tmp` (a scratch folder, mode 755) before the functions that use it.
 
 # bench_coffer_models MODEL NAME: build coffer in build/bench (Release) and,

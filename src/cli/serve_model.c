@@ -196,6 +196,16 @@ static void run_on(struct serve_loaded *ld, struct serve_instance *inst, struct 
     pthread_mutex_unlock(&inst->mu);
 }
 
+/* Whether job's deadline (grpc-timeout, --rest_api_timeout_in_ms) has
+ * passed; if so its status says DEADLINE_EXCEEDED. */
+static bool past_deadline(struct serve_job *job)
+{
+    if (job->deadline_ns == 0 || coffer_now_ns() < job->deadline_ns)
+        return false;
+    coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
+    return true;
+}
+
 /* Which instance runs now: the first free one, else wait for one. */
 static struct serve_instance *take_instance(struct serve_loaded *ld)
 {
@@ -329,14 +339,10 @@ void serve_job_run(struct serve_job *job)
             serve_job_finish(job);
         return; /* a batch thread answers it */
     }
-    if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns) {
-        coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
-    } else {
+    if (!past_deadline(job)) {
         struct serve_instance *in = take_instance(ld);
         /* the wait for a free instance counts against the deadline too */
-        if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns)
-            coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
-        else
+        if (!past_deadline(job))
             run_group(ld, in, &job, 1, 0);
         pthread_mutex_unlock(&in->mu);
     }
@@ -357,10 +363,8 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
             coffer_serve_status_set(&job->st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
             continue;
         }
-        if (job->deadline_ns != 0 && coffer_now_ns() >= job->deadline_ns) {
-            coffer_serve_status_set(&job->st, COFFER_SERVE_DEADLINE_EXCEEDED, "deadline exceeded");
+        if (past_deadline(job))
             continue;
-        }
         jobs[n++] = job;
     }
     size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
