@@ -51,7 +51,8 @@ void cmd_serve_help(FILE *out)
             "                    [--file_system_poll_wait_seconds 1] [--model_config_file_poll_wait_seconds S]\n"
             "                    [--model_instances N] [--model_threads N]\n"
             "                    [--threads N] [--rest_api_num_threads N] [--grpc_max_threads N]\n"
-            "                    [--rest_api_timeout_in_ms 30000] [--tensorflow_intra_op_parallelism N]\n"
+            "                    [--rest_api_timeout_in_ms 30000] [--rest_api_enable_cors_support]\n"
+            "                    [--tensorflow_intra_op_parallelism N]\n"
             "                    [--monitoring_config_file FILE] [--enable_serialization_as_tensor_content]\n"
             "                    [--grpc_channel_arguments K=V,...] [--rest_api_max_body_bytes N]\n"
             "                    [--enable_model_warmup[=false]] [--num_request_iterations_for_warmup N]\n"
@@ -95,6 +96,8 @@ void cmd_serve_help(FILE *out)
             "                         (TF's names; each an event loop here, not a blocking pool)\n"
             "  --rest_api_timeout_in_ms T  a REST predict not run within T ms of its arrival is\n"
             "                         answered 504 DEADLINE_EXCEEDED (default 30000, TF's; 0: none)\n"
+            "  --rest_api_enable_cors_support[=false]  CORS headers on REST answers (Allow-Origin *,\n"
+            "                         TF's); OPTIONS preflights under /v1/ are answered either way\n"
             "  --tensorflow_intra_op_parallelism N  TF's name for --model_threads;\n"
             "                         --tensorflow_inter_op_parallelism is accepted (nodes run in order)\n"
             "  --version              print the version\n"
@@ -370,7 +373,7 @@ int cmd_serve(int argc, char **argv)
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
            O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
            O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY, O_RESTTIMEOUT, O_RESTTHREADS,
-           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION };
+           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION, O_CORS };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -398,6 +401,7 @@ int cmd_serve(int argc, char **argv)
         {"enable_per_model_batching_parameters", optional_argument, NULL, O_PERMODEL},
         {"aspired_version_policy", required_argument, NULL, O_VPOLICY},
         {"rest_api_timeout_in_ms", required_argument, NULL, O_RESTTIMEOUT},
+        {"rest_api_enable_cors_support", optional_argument, NULL, O_CORS},
         {"rest_api_num_threads", required_argument, NULL, O_RESTTHREADS},
         {"grpc_max_threads", required_argument, NULL, O_GRPCTHREADS},
         {"tensorflow_intra_op_parallelism", required_argument, NULL, O_INTRA},
@@ -414,7 +418,7 @@ int cmd_serve(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
     bool check = true, plain = false, batching = false, content = false, warm = true, reload = false;
-    bool per_model = false, resource_preserving = false;
+    bool per_model = false, resource_preserving = false, cors = false;
     const char *chan_args = NULL;
     size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
@@ -519,6 +523,7 @@ int cmd_serve(int argc, char **argv)
             break;
         case O_WARMUP:
         case O_PERMODEL:
+        case O_CORS:
         case O_HEALTH: {
             /* TF's boolean flags: --flag, --flag=true, --flag=false */
             bool v = optarg == NULL || strcmp(optarg, "true") == 0 || strcmp(optarg, "1") == 0;
@@ -526,11 +531,14 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage("serve", "--%s takes true or false",
                                  ch == O_WARMUP     ? "enable_model_warmup"
                                  : ch == O_PERMODEL ? "enable_per_model_batching_parameters"
+                                 : ch == O_CORS     ? "rest_api_enable_cors_support"
                                                     : "enable_grpc_healthcheck_service");
             if (ch == O_WARMUP)
                 warm = v;
             else if (ch == O_PERMODEL)
                 per_model = v;
+            else if (ch == O_CORS)
+                cors = v;
             else if (!v)
                 coffer_warn("serve: the gRPC health service is always on in coffer serve");
             break;
@@ -599,6 +607,7 @@ int cmd_serve(int argc, char **argv)
     ctx.warmup_iterations = warm_iter > 0 ? (size_t)warm_iter : 1;
     ctx.allow_reload = reload;
     ctx.rest_timeout_ns = (uint64_t)rest_timeout_ms * 1000000u;
+    ctx.cors = cors;
     limits_for(grpc_recv, &ctx.grpc_lim);
     limits_for(rest_max, &ctx.rest_lim);
     struct marble_result act;

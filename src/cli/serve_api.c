@@ -17,6 +17,7 @@
  * are freed. Trusts: nothing in the requests (serve/ validates them).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "serve_cli.h"
 
@@ -38,7 +39,19 @@ static void rest_error(struct coffer_net_response *resp, const struct coffer_ser
     }
 }
 
-static void rest_answer(struct coffer_net_response *resp, char *body, size_t n, struct coffer_serve_status *st)
+/* --rest_api_enable_cors_support: TF's three headers on every answer under
+ * /v1/ (a browser page from another origin may then call the model). */
+static void rest_cors(const struct serve_ctx *ctx, struct coffer_net_response *resp)
+{
+    if (ctx->cors && (coffer_net_response_add_header(resp, "Access-Control-Allow-Origin", "*") != COFFER_OK ||
+                      coffer_net_response_add_header(resp, "Access-Control-Allow-Methods", "POST, GET") != COFFER_OK ||
+                      coffer_net_response_add_header(resp, "Access-Control-Allow-Headers", "Content-Type") !=
+                          COFFER_OK))
+        coffer_net_response_error(resp, 503, "out of memory");
+}
+
+static void rest_answer(const struct serve_ctx *ctx, struct coffer_net_response *resp, char *body, size_t n,
+                        struct coffer_serve_status *st)
 {
     if (body != NULL && (coffer_net_response_add_header(resp, "Content-Type", "application/json") != COFFER_OK ||
                          coffer_net_response_append(resp, body, n) != COFFER_OK))
@@ -49,6 +62,7 @@ static void rest_answer(struct coffer_net_response *resp, char *body, size_t n, 
     }
     if (st->code != COFFER_SERVE_OK)
         rest_error(resp, st);
+    rest_cors(ctx, resp);
 }
 
 static void grpc_answer(struct coffer_net_grpc_reply *reply, uint8_t *out, size_t n,
@@ -119,7 +133,7 @@ void serve_job_finish(struct serve_job *job)
             r = coffer_serve_rest_predict_response(job->format, job->out, n_out, &body, &n, &job->st);
             settle(&job->st, r);
         }
-        rest_answer(resp, body, n, &job->st);
+        rest_answer(ctx, resp, body, n, &job->st);
     }
     count(ctx, job->grpc ? 1 : 0, job->t0, job->st.code == COFFER_SERVE_OK);
     if (job->pending != NULL)
@@ -240,6 +254,17 @@ enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *r
     }
     struct coffer_serve_status st;
     coffer_serve_status_clear(&st);
+    if (strcmp(req->method, "OPTIONS") == 0 && strncasecmp(req->path, "/v1/", 4) == 0) {
+        /* a CORS preflight, answered as TF answers it (with or without
+         * --rest_api_enable_cors_support; only then with the headers) */
+        const char *origin = coffer_net_request_header(req, "Origin");
+        if (origin == NULL || (strstr(origin, "http://") == NULL && strstr(origin, "https://") == NULL))
+            coffer_serve_status_set(&st, COFFER_SERVE_FAILED_PRECONDITION,
+                                    "Origin header is missing in CORS preflight");
+        count(ctx, 0, t0, st.code == COFFER_SERVE_OK);
+        rest_answer(ctx, resp, NULL, 0, &st);
+        return COFFER_OK;
+    }
     struct coffer_serve_rest_route route;
     memset(&route, 0, sizeof(route));
     enum coffer_err r = coffer_serve_rest_route_parse(req->method, req->path, strlen(req->path), &route, &st);
@@ -283,7 +308,7 @@ enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *r
         return COFFER_OK; /* the job answered, or will */
     settle(&st, r);
     count(ctx, 0, t0, st.code == COFFER_SERVE_OK);
-    rest_answer(resp, body, n, &st);
+    rest_answer(ctx, resp, body, n, &st);
     return COFFER_OK;
 }
 

@@ -49,6 +49,7 @@ struct serve_ctx {
     struct serve_model_metrics *mm;     /* per model, a list (serve_metrics_for) */
     bool allow_reload;                  /* --allow_reload_config */
     uint64_t rest_timeout_ns;           /* --rest_api_timeout_in_ms (0: none) */
+    bool cors;                          /* --rest_api_enable_cors_support */
     struct coffer_serve_limits grpc_lim, rest_lim; /* message caps: gRPC's and REST's bodies */
     pthread_mutex_t watch_mu;
     struct serve_watch *watches;        /* grpc.health.v1.Health/Watch calls under way */

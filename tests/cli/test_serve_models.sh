@@ -83,6 +83,11 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > 
 [ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/digits/labels/beta:predict")" = 400 ] || bad "unknown label over REST: 400"
 [ "$("${C[@]}" -d '{}' "$U/v1/models/digits:classify")" = 501 ] && has "Classify is not supported" body "classify: 501" || bad "classify: 501"
+# a CORS preflight is answered as TF answers it; without --rest_api_enable_cors_support, with no
+# Access-Control headers (the browser then keeps its page from calling)
+[ "$("${C[@]}" -D hdr -X OPTIONS -H 'Origin: https://app.example' "$U/v1/models/digits:predict")" = 200 ] ||
+  bad "a CORS preflight: 200"
+if grep -qi "^access-control" hdr; then bad "CORS headers without --rest_api_enable_cors_support"; else ok; fi
 # a 6 MB body (20000 instances), over the usual 4 MiB caps, is answered
 python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*20000}))' > big.json
 [ "$(stat -c %s big.json)" -gt 5000000 ] || bad "big.json is not big"
@@ -259,18 +264,33 @@ G=$(port); R=$(port)
 timeout 100 "$coffer" serve --model_base_path models/other --model_name other --tls-cert server.crt \
   --tls-key server.key --model-key model_key --enable_batching --batching_parameters_file slow.cfg \
   --rest_api_timeout_in_ms 100 --rest_api_num_threads 1 --grpc_max_threads 2 --tensorflow_intra_op_parallelism 1 \
-  --tensorflow_inter_op_parallelism 4 --enable_model_warmup=false \
+  --tensorflow_inter_op_parallelism 4 --enable_model_warmup=false --rest_api_enable_cors_support \
   --port "$G" --rest_api_port "$R" --host 127.0.0.1 > slow.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" slow.log
 has "gRPC on port [0-9]* (2 threads), REST on port [0-9]* (1 thread)" slow.log "TF's per-port thread flags"
 has "tensorflow_inter_op_parallelism 4 has no effect" slow.log "inter-op parallelism said to do nothing"
-[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/other:predict")" = 504 ] &&
+[ "$(curl -s -o body -D hdr -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/other:predict")" = 504 ] &&
   has "deadline exceeded" body "a REST predict past --rest_api_timeout_in_ms: 504" ||
   bad "a REST predict past --rest_api_timeout_in_ms: 504, got $(cat body)"
+# --rest_api_enable_cors_support: TF's three headers on every REST answer (that deferred error
+# too), a preflight answered with them, and one without an Origin refused
+lc() { tr '[:upper:]' '[:lower:]' < hdr > h; } # header names: as sent over HTTP/1.1, lower case over HTTP/2
+lc; has "^access-control-allow-origin: \*" h "CORS on a deferred error answer"
+[ "$(curl -s -o body -D hdr -w '%{http_code}' --cacert ca.crt "https://localhost:$R/v1/models/other")" = 200 ] &&
+  lc && has "^access-control-allow-origin: \*" h "CORS on a status answer" || bad "REST status with CORS"
+[ "$(curl -s -o body -D hdr -w '%{http_code}' --cacert ca.crt -X OPTIONS -H 'Origin: http://localhost:3000' \
+     -H 'Access-Control-Request-Method: POST' "https://localhost:$R/v1/models/other:predict")" = 200 ] &&
+  lc && has "^access-control-allow-methods: post, get" h "a preflight's allowed methods" &&
+  has "^access-control-allow-headers: content-type" h "a preflight's allowed headers" || bad "a CORS preflight: 200"
+[ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -X OPTIONS "https://localhost:$R/v1/models/other:predict")" = 400 ] &&
+  has "Origin header is missing in CORS preflight" body "a preflight without an Origin named" ||
+  bad "a preflight without an Origin: 400"
 expect 0 "gRPC is not held to the REST timeout" -- "$coffer" predict --url "localhost:$G" --crt ca.crt \
   --model other -i in/img000.npy --top 1
 stop_all
+expect 2 "CORS takes true or false" -- "$coffer" serve --model_config_file models.config \
+  --tls-cert server.crt --tls-key server.key --model-key model_key --rest_api_enable_cors_support=maybe
 expect 2 "two names for the model threads" -- "$coffer" serve --model_config_file models.config \
   --tls-cert server.crt --tls-key server.key --model-key model_key --model_threads 2 \
   --tensorflow_intra_op_parallelism 1
