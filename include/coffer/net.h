@@ -216,7 +216,10 @@ COFFER_NODISCARD enum coffer_err coffer_net_metrics_render(struct coffer_net_met
 struct coffer_net_server_config {
     SSL_CTX *ssl_ctx;           /* required; borrowed, must outlive the server.
                                  * The server installs its ALPN select callback. */
-    const char *bind;           /* "host:port" or "[v6]:port"; port 0 picks one */
+    const char *bind;           /* "host:port" or "[v6]:port" (port 0 picks one), or
+                                 * "unix:PATH", a UNIX-domain socket (TLS over it as
+                                 * over TCP; a socket already at PATH is replaced, the
+                                 * file removed at free; port 0) */
     coffer_net_handler_fn handler;     /* HTTP/1.1 and non-gRPC HTTP/2 requests */
     void *handler_arg;
     coffer_net_grpc_handler_fn grpc_handler; /* NULL: gRPC calls get UNIMPLEMENTED */

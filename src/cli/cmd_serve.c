@@ -44,7 +44,7 @@ void cmd_serve_help(FILE *out)
 {
     fprintf(out,
             "usage: coffer serve (--model_base_path DIR [--model_name NAME] | --model_config_file FILE)\n"
-            "                    [--port 8500] [--rest_api_port 8501] [--host ADDR]\n"
+            "                    [--port 8500] [--rest_api_port 8501] [--host ADDR] [--grpc_socket_path PATH]\n"
             "                    (--coordinator HOST:PORT --marble-type TYPE [--simulation]\n"
             "                     | (--tls-cert CERT --tls-key KEY | --ssl_config_file FILE) --model-key KEYFILE)\n"
             "                    [--ssl_client_ca CA.pem] [--enable_batching [--batching_parameters_file FILE]]\n"
@@ -121,18 +121,21 @@ void cmd_serve_help(FILE *out)
             "                         served models); needs client certificates (--ssl_client_ca)\n"
             "  --host ADDR            listen address (default 0.0.0.0)\n"
             "  --rest_api_port 0      no REST\n"
+            "  --grpc_socket_path P   gRPC also on a UNIX socket at P (TF's; TLS as on --port;\n"
+            "                         --port 0: only there)\n"
             "  --no-path-check        accept a model encrypted for another path\n"
             "  --plain-model          the model files are NOT encrypted (says so)\n"
             "Endpoints: gRPC on --port; REST, /healthz and /monitoring/prometheus/metrics on\n"
             "--rest_api_port. Both over TLS.\n");
 }
 
-static struct coffer_net_server *servers[2];
+/* gRPC on --port, REST, gRPC on --grpc_socket_path */
+static struct coffer_net_server *servers[3];
 
 static void on_signal(int sig)
 {
     (void)sig;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (servers[i] != NULL)
             coffer_net_server_stop(servers[i], 10000);
 }
@@ -373,7 +376,7 @@ int cmd_serve(int argc, char **argv)
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
            O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
            O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY, O_RESTTIMEOUT, O_RESTTHREADS,
-           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION, O_CORS };
+           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION, O_CORS, O_SOCKET };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -402,6 +405,7 @@ int cmd_serve(int argc, char **argv)
         {"aspired_version_policy", required_argument, NULL, O_VPOLICY},
         {"rest_api_timeout_in_ms", required_argument, NULL, O_RESTTIMEOUT},
         {"rest_api_enable_cors_support", optional_argument, NULL, O_CORS},
+        {"grpc_socket_path", required_argument, NULL, O_SOCKET},
         {"rest_api_num_threads", required_argument, NULL, O_RESTTHREADS},
         {"grpc_max_threads", required_argument, NULL, O_GRPCTHREADS},
         {"tensorflow_intra_op_parallelism", required_argument, NULL, O_INTRA},
@@ -419,7 +423,7 @@ int cmd_serve(int argc, char **argv)
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
     bool check = true, plain = false, batching = false, content = false, warm = true, reload = false;
     bool per_model = false, resource_preserving = false, cors = false;
-    const char *chan_args = NULL;
+    const char *chan_args = NULL, *socket_path = NULL;
     size_t grpc_recv = INT32_MAX, grpc_send = INT32_MAX, rest_max = (size_t)256 << 20;
     struct marble_opts mo = {0};
     optind = 1;
@@ -428,8 +432,13 @@ int cmd_serve(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case O_PORT:
-            if (parse_count(optarg, 1, 65535, &grpc_port) != 0)
-                return cli_usage("serve", "--port must be a port number");
+            if (parse_count(optarg, 0, 65535, &grpc_port) != 0)
+                return cli_usage("serve", "--port must be a port number (0: gRPC on --grpc_socket_path only)");
+            break;
+        case O_SOCKET:
+            if (optarg[0] == '\0')
+                return cli_usage("serve", "--grpc_socket_path needs a path");
+            socket_path = optarg;
             break;
         case O_REST:
             if (parse_count(optarg, 0, 65535, &rest_port) != 0)
@@ -557,6 +566,8 @@ int cmd_serve(int argc, char **argv)
     }
     if ((base == NULL) == (config_file == NULL))
         return cli_usage("serve", "give --model_base_path (one model) or --model_config_file (several)");
+    if (grpc_port == 0 && socket_path == NULL)
+        return cli_usage("serve", "--port 0 leaves gRPC only on --grpc_socket_path: give one (as TF Serving)");
     if (cfg_poll_s > 0 && config_file == NULL)
         return cli_usage("serve", "--model_config_file_poll_wait_seconds watches --model_config_file: give one");
     bool coordinated = mo.cc.address != NULL;
@@ -568,7 +579,7 @@ int cmd_serve(int argc, char **argv)
         return cli_usage("serve", "--tls-cert and --ssl_config_file are two ways to say the same: give one");
     if (!coordinated && ((tls_cert != NULL && tls_key == NULL) || (model_key == NULL && !plain)))
         return cli_usage("serve", "standalone needs --tls-cert and --tls-key (or --ssl_config_file), and --model-key");
-    if (rest_port == grpc_port)
+    if (rest_port == grpc_port && rest_port != 0)
         return cli_usage("serve", "--port and --rest_api_port must be different ports (--rest_api_port 0: no REST)");
     if (batch_file != NULL && !batching)
         return cli_usage("serve", "--batching_parameters_file needs --enable_batching");
@@ -708,21 +719,25 @@ int cmd_serve(int argc, char **argv)
                                                (uint32_t)cfg_poll_s * 1000u);
     coffer_free(cfg_text);
     cfg_text = NULL;
-    char addr[2][300];
+    char addr[3][300];
     snprintf(addr[0], sizeof(addr[0]), "%s:%d", host, grpc_port);
     snprintf(addr[1], sizeof(addr[1]), "%s:%d", host, rest_port);
-    for (int i = 0; i < 2 && r == COFFER_OK; i++) {
-        if (i == 1 && rest_port == 0)
-            break;
-        struct coffer_net_server_config sc = {.ssl_ctx = ssl, .bind = addr[i], .threads = port_threads[i],
+    if (socket_path != NULL && (size_t)snprintf(addr[2], sizeof(addr[2]), "unix:%s", socket_path) >= sizeof(addr[2]))
+        r = COFFER_FAIL(COFFER_E_INVALID_ARG, "--grpc_socket_path is too long");
+    for (int i = 0; i < 3 && r == COFFER_OK; i++) {
+        if ((i == 0 && grpc_port == 0) || (i == 1 && rest_port == 0) || (i == 2 && socket_path == NULL))
+            continue;
+        /* the socket: gRPC as on --port, with the same TLS identity (TF's) */
+        bool grpc = i != 1;
+        struct coffer_net_server_config sc = {.ssl_ctx = ssl, .bind = addr[i], .threads = port_threads[grpc ? 0 : 1],
                                               .access_log = true, .metrics = i == 1 ? ctx.metrics : NULL,
                                               .decode_gzip_bodies = true, .handler = serve_rest_handler,
                                               .handler_arg = &ctx,
-                                              .grpc_handler = i == 0 ? serve_grpc_handler : NULL,
+                                              .grpc_handler = grpc ? serve_grpc_handler : NULL,
                                               .grpc_handler_arg = &ctx,
                                               /* batching: a turn's requests are queued together */
                                               .turn_hook = ctx.batching ? serve_turn_end : NULL};
-        if (i == 0) {
+        if (grpc) {
             /* gRPC: TF Serving's caps (INT32_MAX both ways unless told);
              * memory is bounded per connection by net/ (h2.c) */
             sc.max_grpc_message_size = grpc_recv;
@@ -738,25 +753,28 @@ int cmd_serve(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        for (int i = 0; i < 2 && r == COFFER_OK; i++)
+        for (int i = 0; i < 3 && r == COFFER_OK; i++)
             if (servers[i] != NULL)
                 r = coffer_net_server_start(servers[i]);
     }
     if (r == COFFER_OK) {
+        if (servers[2] != NULL)
+            coffer_info("serve: gRPC on UNIX socket %s", socket_path);
         coffer_info("serve: gRPC on port %u (%d thread%s), REST on port %u (%d thread%s), %zu model%s%s",
-                    coffer_net_server_port(servers[0]), port_threads[0], port_threads[0] == 1 ? "" : "s",
+                    servers[0] ? coffer_net_server_port(servers[0]) : 0, port_threads[0],
+                    port_threads[0] == 1 ? "" : "s",
                     servers[1] ? coffer_net_server_port(servers[1]) : 0, servers[1] ? port_threads[1] : 0,
                     servers[1] && port_threads[1] == 1 ? "" : "s",
                     ctx.models.model_count,
                     ctx.models.model_count == 1 ? "" : "s", batching ? ", batching on" : "");
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
             if (servers[i] != NULL)
                 coffer_net_server_wait(servers[i]);
     }
     /* the loops have ended: queued batches answer into the servers' queues,
      * which still exist, before the servers go */
     coffer_serve_registry_free(ctx.reg);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         coffer_net_server_free(servers[i]);
         servers[i] = NULL;
     }

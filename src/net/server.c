@@ -64,6 +64,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -149,6 +151,7 @@ struct coffer_net_server {
     bool joined;
     bool have_metrics;
     struct coffer_net__server_metrics m;
+    char *unix_path; /* a "unix:PATH" bind: the socket file, removed at free */
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -701,6 +704,8 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t size)
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
         port = ntohs(a->sin6_port);
         snprintf(out, size, "[%s]:%u", host, port);
+    } else if (sa->sa_family == AF_UNIX) {
+        snprintf(out, size, "unix");
     } else {
         snprintf(out, size, "unknown");
     }
@@ -717,7 +722,8 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         return;
     }
     int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (s->unix_path == NULL)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct coffer_net__conn *c = coffer_calloc(1, sizeof(*c));
     SSL *ssl = c != NULL ? SSL_new(s->cfg.ssl_ctx) : NULL;
     if (ssl == NULL) {
@@ -1159,6 +1165,35 @@ static enum coffer_err open_listener(const struct addrinfo *ai, uint16_t port, b
     return COFFER_OK;
 }
 
+/* A listening UNIX-domain socket at path (a "unix:PATH" bind, as gRPC
+ * names one). A socket left there by an earlier run is replaced (gRPC
+ * servers do the same); any other file there is an error. */
+static enum coffer_err open_unix_listener(const char *path, int *out_fd)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(sa.sun_path))
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "UNIX socket path must be 1..%zu bytes", sizeof(sa.sun_path) - 1);
+    memcpy(sa.sun_path, path, n + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return COFFER_FAIL(COFFER_E_EXISTS, "%s exists and is not a socket", path);
+        if (unlink(path) != 0)
+            return COFFER_FAIL(COFFER_E_NET, "cannot replace the old socket %s: %s", path, strerror(errno));
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return COFFER_FAIL(COFFER_E_NET, "socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        close(fd);
+        return COFFER_FAIL(COFFER_E_NET, "bind/listen on %s: %s", path, strerror(e));
+    }
+    *out_fd = fd;
+    return COFFER_OK;
+}
+
 static const double duration_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
 
@@ -1242,8 +1277,9 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
     *out = NULL;
     if (cfg == NULL || cfg->ssl_ctx == NULL || cfg->bind == NULL)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "server config needs ssl_ctx and bind");
-    char host[256], port[8];
-    enum coffer_err r = split_bind(cfg->bind, host, sizeof(host), port, sizeof(port));
+    char host[256] = "", port[8] = "0";
+    const char *unix_path = strncmp(cfg->bind, "unix:", 5) == 0 ? cfg->bind + 5 : NULL;
+    enum coffer_err r = unix_path != NULL ? COFFER_OK : split_bind(cfg->bind, host, sizeof(host), port, sizeof(port));
     if (r != COFFER_OK)
         return r;
     long want_port = strtol(port, NULL, 10);
@@ -1295,10 +1331,15 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0 || ai == NULL) {
-        r = COFFER_FAIL(COFFER_E_NET, "cannot resolve bind host %s: %s", host, gai_strerror(gai));
-        goto fail;
+    if (unix_path != NULL) {
+        /* one socket (SO_REUSEPORT is for TCP), every loop accepting on it */
+        c->shared_listener = true;
+    } else {
+        int gai = getaddrinfo(host, port, &hints, &ai);
+        if (gai != 0 || ai == NULL) {
+            r = COFFER_FAIL(COFFER_E_NET, "cannot resolve bind host %s: %s", host, gai_strerror(gai));
+            goto fail;
+        }
     }
     uint16_t bound = (uint16_t)want_port;
     int first_fd = -1; /* owned by worker 0's listener once it exists */
@@ -1312,6 +1353,14 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
             fd = fcntl(first_fd, F_DUPFD_CLOEXEC, 0);
             if (fd < 0) {
                 r = COFFER_FAIL(COFFER_E_NET, "dup of the listening socket: %s", strerror(errno));
+                break;
+            }
+        } else if (unix_path != NULL) {
+            if ((r = open_unix_listener(unix_path, &fd)) != COFFER_OK)
+                break;
+            if ((s->unix_path = coffer_strdup(unix_path)) == NULL) {
+                close(fd);
+                r = COFFER_E_NOMEM;
                 break;
             }
         } else if ((r = open_listener(ai, bound, !c->shared_listener, &fd, &bound)) != COFFER_OK) {
@@ -1350,10 +1399,11 @@ enum coffer_err coffer_net_server_new(const struct coffer_net_server_config *cfg
             r = COFFER_FAIL(COFFER_E_NET, "cannot create loop events");
         }
     }
-    freeaddrinfo(ai);
+    if (ai != NULL)
+        freeaddrinfo(ai);
     if (r != COFFER_OK)
         goto fail;
-    s->port = bound;
+    s->port = unix_path != NULL ? 0 : bound;
     SSL_CTX_set_alpn_select_cb(c->ssl_ctx, alpn_select_cb, c->disable_h2 ? NULL : (void *)1);
     *out = s;
     return COFFER_OK;
@@ -1433,6 +1483,10 @@ void coffer_net_server_free(struct coffer_net_server *s)
         for (int i = 0; i < s->nworkers; i++)
             worker_teardown(&s->workers[i]);
         coffer_free(s->workers);
+    }
+    if (s->unix_path != NULL) {
+        (void)unlink(s->unix_path);
+        coffer_free(s->unix_path);
     }
     coffer_free(s->bind);
     coffer_free(s);

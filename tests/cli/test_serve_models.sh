@@ -306,7 +306,8 @@ mkdir -p rp && cp -r models/other/7 rp/
 G=$(port); R=$(port)
 timeout 100 "$coffer" serve --model_base_path rp --model_name rp --tls-cert server.crt --tls-key server.key \
   --model-key model_key --aspired_version_policy resource_preserving --file_system_poll_wait_seconds 1 \
-  --no-path-check --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 1 > rp.log 2>&1 &
+  --no-path-check --port 0 --grpc_socket_path "$tmp/rp.sock" --rest_api_port "$R" --host 127.0.0.1 --threads 1 \
+  > rp.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" rp.log
 "$coffer" pf encrypt -w model_key -i "$src/models/digits/model.onnx" -o rp/8/model.onnx 2>/dev/null
@@ -316,7 +317,22 @@ l7=$(grep -n "model rp version 7 unloaded" rp.log | head -1 | cut -d: -f1)
 [ -n "$l8" ] && [ -n "$l7" ] && [ "$l7" -lt "$l8" ] && ok || bad "resource-preserving order: 7 unloaded at $l7, 8 loaded at $l8"
 [ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "https://localhost:$R/v1/models/rp:predict")" = 200 ] ||
   bad "the new version serves after a resource-preserving switch"
+# that server's gRPC is on a UNIX socket only (TF's --grpc_socket_path with --port 0), over TLS as on a port
+has "gRPC on UNIX socket $tmp/rp.sock" rp.log "the socket named at start-up"
+[ -S "$tmp/rp.sock" ] && ok || bad "no socket at $tmp/rp.sock"
+if timeout 60 /usr/bin/python3 "$src/tests/serve/grpc_client.py" "$shared/proto/tfserving" . "unix:$tmp/rp.sock" \
+     ca.crt client.crt client.key wait:rp:8 > sock.out 2>&1; then ok; else bad "gRPC over the UNIX socket: $(head -3 sock.out)"; fi
+has 'path="/tensorflow.serving.PredictionService/Predict" status=200 grpc_status=0 .*remote=unix' rp.log \
+  "a socket call in the access log"
 stop_all
+[ ! -e "$tmp/rp.sock" ] && ok || bad "the socket file outlived the server"
+: > notasocket
+expect 1 "a file in the socket's place" -- "$coffer" serve --model_base_path rp --model_name rp --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --no-path-check --grpc_socket_path notasocket --rest_api_port 0 --port 0
+has "notasocket exists and is not a socket" err "the file in the way named"
+[ -f notasocket ] && ok || bad "the file in the socket's place was removed"
+expect 2 "--port 0 without a socket" -- "$coffer" serve --model_base_path rp --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --port 0
 expect 2 "an unknown version policy" -- "$coffer" serve --model_config_file models.config \
   --tls-cert server.crt --tls-key server.key --model-key model_key --aspired_version_policy fastest
 has "availability_preserving or resource_preserving" err "the version policies named"
