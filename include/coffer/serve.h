@@ -632,6 +632,14 @@ enum coffer_serve_version_transition {
 };
 /* Set before the first load. */
 void coffer_serve_registry_set_transition(struct coffer_serve_registry *r, enum coffer_serve_version_transition t);
+/* TF's max_num_load_retries and load_retry_interval_micros, for the poll: a
+ * version whose load failed is loaded again, its file unchanged, up to
+ * max_retries times, each at least interval_ns after the last failure (on
+ * the poll's scans); a changed file is loaded at once and counts afresh.
+ * The start-up pass does not retry (a failure there is reported at once).
+ * Default 0: only a changed file is tried again. Set before polling. */
+void coffer_serve_registry_set_load_retries(struct coffer_serve_registry *r, unsigned max_retries,
+                                            uint64_t interval_ns);
 /* The start-up pass: load what every model's policy wants. Fails (naming the
  * model) when a model has no version its policy serves or a load fails;
  * what loaded stays loaded (free the registry). */

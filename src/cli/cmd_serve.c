@@ -58,6 +58,7 @@ void cmd_serve_help(FILE *out)
             "                    [--enable_model_warmup[=false]] [--num_request_iterations_for_warmup N]\n"
             "                    [--enable_per_model_batching_parameters] [--allow_reload_config]\n"
             "                    [--aspired_version_policy availability_preserving|resource_preserving]\n"
+            "                    [--max_num_load_retries 5] [--load_retry_interval_micros 60000000]\n"
             "                    [--no-path-check] [--plain-model]\n\n"
             "A TensorFlow-Serving-compatible server (gRPC PredictionService and ModelService,\n"
             "REST /v1/models/...) for ONNX models kept as Gramine protected files at\n"
@@ -66,6 +67,10 @@ void cmd_serve_help(FILE *out)
             "                         model_version_policy (latest/all/specific), version_labels\n"
             "  --file_system_poll_wait_seconds S  how often BASE is scanned for versions\n"
             "                         (default 1; 0: only at start)\n"
+            "  --max_num_load_retries N, --load_retry_interval_micros U  a version that fails to\n"
+            "                         load while serving is tried again up to N times, U apart\n"
+            "                         (TF's; default 5, 1 min; on the scans); a changed file at\n"
+            "                         once. A failure at start-up is reported at once\n"
             "  --model_config_file_poll_wait_seconds S  re-read --model_config_file every S\n"
             "                         seconds and serve what it says when it changed (default 0:\n"
             "                         read once); a file that does not parse changes nothing\n"
@@ -376,7 +381,7 @@ int cmd_serve(int argc, char **argv)
            O_HOST, O_NOCHECK, O_PLAIN, O_THREADS, O_POLICY, O_INSECURE, O_CONFIG, O_POLL, O_BATCH, O_BATCHFILE,
            O_INSTANCES, O_CLIENTCA, O_SSLCFG, O_MONCFG, O_CONTENT, O_MTHREADS, O_CHANARGS, O_RESTMAX, O_WARMUP,
            O_HEALTH, O_RELOAD, O_CFGPOLL, O_PERMODEL, O_WARMITER, O_VPOLICY, O_RESTTIMEOUT, O_RESTTHREADS,
-           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION, O_CORS, O_SOCKET };
+           O_GRPCTHREADS, O_INTRA, O_INTER, O_VERSION, O_CORS, O_SOCKET, O_RETRIES, O_RETRYUS };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},          {"rest_api_port", required_argument, NULL, O_REST},
         {"model_name", required_argument, NULL, O_NAME},    {"model_base_path", required_argument, NULL, O_BASE},
@@ -406,6 +411,8 @@ int cmd_serve(int argc, char **argv)
         {"rest_api_timeout_in_ms", required_argument, NULL, O_RESTTIMEOUT},
         {"rest_api_enable_cors_support", optional_argument, NULL, O_CORS},
         {"grpc_socket_path", required_argument, NULL, O_SOCKET},
+        {"max_num_load_retries", required_argument, NULL, O_RETRIES},
+        {"load_retry_interval_micros", required_argument, NULL, O_RETRYUS},
         {"rest_api_num_threads", required_argument, NULL, O_RESTTHREADS},
         {"grpc_max_threads", required_argument, NULL, O_GRPCTHREADS},
         {"tensorflow_intra_op_parallelism", required_argument, NULL, O_INTRA},
@@ -417,7 +424,8 @@ int cmd_serve(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int grpc_port = 8500, rest_port = 8501, threads = 0, poll_s = 1, instances = 1, model_threads = 0, cfg_poll_s = 0;
-    int warm_iter = 0, rest_timeout_ms = 30000, port_threads[2] = {0, 0}, intra = -1;
+    int warm_iter = 0, rest_timeout_ms = 30000, port_threads[2] = {0, 0}, intra = -1, retries = 5;
+    long long retry_us = 60000000; /* TF's defaults: 5 retries, a minute apart */
     const char *name = "default", *base = NULL, *key_file_param = "/dev/attestation/keys/default";
     const char *tls_cert = NULL, *tls_key = NULL, *model_key = NULL, *host = "0.0.0.0";
     const char *config_file = NULL, *batch_file = NULL, *client_ca = NULL, *ssl_config = NULL, *mon_file = NULL;
@@ -435,6 +443,19 @@ int cmd_serve(int argc, char **argv)
             if (parse_count(optarg, 0, 65535, &grpc_port) != 0)
                 return cli_usage("serve", "--port must be a port number (0: gRPC on --grpc_socket_path only)");
             break;
+        case O_RETRIES:
+            if (parse_count(optarg, 0, 1000, &retries) != 0)
+                return cli_usage("serve", "--max_num_load_retries must be 0..1000");
+            break;
+        case O_RETRYUS: {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v > 86400000000LL || v < INT32_MIN)
+                return cli_usage("serve", "--load_retry_interval_micros must be at most 86400000000 (a day; "
+                                 "negative: no wait)");
+            retry_us = v < 0 ? 0 : v; /* TF: negative, no wait */
+            break;
+        }
         case O_SOCKET:
             if (optarg[0] == '\0')
                 return cli_usage("serve", "--grpc_socket_path needs a path");
@@ -707,9 +728,11 @@ int cmd_serve(int argc, char **argv)
     struct coffer_serve_loader loader = serve_loader;
     loader.arg = &ctx;
     loader.changed = serve_health_changed;
-    if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK)
+    if (r == COFFER_OK && (r = coffer_serve_registry_new(&ctx.models, &loader, &ctx.reg)) == COFFER_OK) {
         coffer_serve_registry_set_transition(ctx.reg, resource_preserving ? COFFER_SERVE_RESOURCE_PRESERVING
                                                                            : COFFER_SERVE_AVAILABILITY_PRESERVING);
+        coffer_serve_registry_set_load_retries(ctx.reg, (unsigned)retries, (uint64_t)retry_us * 1000u);
+    }
     /* the poll thread runs even with --file_system_poll_wait_seconds 0: it
      * unloads the versions a config reload retires once they are idle */
     if (r == COFFER_OK && (r = coffer_serve_registry_load(ctx.reg)) == COFFER_OK)

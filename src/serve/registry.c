@@ -23,8 +23,11 @@
  * the poll thread takes up as soon as the last holder releases. A scan that finds nothing
  * the policy wants (an emptied or unreadable folder) retires nothing: a
  * mistake on the file system does not take a model down. A version whose
- * load failed stays END with the error, and is tried again only when its
- * model file changes (size or modification time).
+ * load failed stays END with the error, and is tried again when its model
+ * file changes (size or modification time), and, with load retries set
+ * (coffer_serve_registry_set_load_retries, TF's max_num_load_retries), up
+ * to that many times an interval apart with the file unchanged; a change
+ * starts the count again.
  *
  * The config file watch (--model_config_file_poll_wait_seconds) is a thread
  * of its own that reads the file every interval and, when its bytes changed,
@@ -68,6 +71,8 @@ struct version {
     bool failed;          /* END after a failed load */
     struct stat fail_stat; /* the model file when the load failed */
     bool fail_stat_ok;
+    uint64_t fail_ns;     /* when it failed (coffer_now_ns) */
+    unsigned retries;     /* loads of the unchanged file after its first failure */
 };
 
 struct reg_model {
@@ -96,6 +101,8 @@ struct coffer_serve_registry {
     bool wake;               /* an idle retired version, or a stop */
     uint32_t interval_ms;    /* 0: no scans, only wake-ups */
     bool resource_preserving;
+    unsigned max_retries;    /* of a failed load with its file unchanged (0: none) */
+    uint64_t retry_ns;       /* at least this long after the failure */
     /* the config file watch (coffer_serve_registry_watch_config) */
     char *cfg_path;
     uint8_t *cfg_seen; /* the file's bytes as last read (applied or not) */
@@ -263,6 +270,18 @@ static enum coffer_err load_version(struct coffer_serve_registry *r, struct vers
     struct reg_model *m = v->model;
     char path[4096];
     file_path(m, v->version, path, sizeof(path));
+    if (v->failed) {
+        /* tried before: a retry of the same file, or a new file (a new count) */
+        struct stat sb;
+        bool now_ok = stat(path, &sb) == 0;
+        if (now_ok == v->fail_stat_ok && (!now_ok || same_file(&sb, &v->fail_stat))) {
+            v->retries++;
+            coffer_info("serve: model %s version %lld: load retry %u of %u", m->cfg->name, (long long)v->version,
+                        v->retries, r->max_retries);
+        } else {
+            v->retries = 0;
+        }
+    }
     pthread_mutex_lock(&r->mu);
     v->state = COFFER_SERVE_STATE_LOADING;
     v->error_code = COFFER_SERVE_OK;
@@ -297,6 +316,7 @@ static enum coffer_err load_version(struct coffer_serve_registry *r, struct vers
     v->error_code = code_of(e);
     v->error_message = dup;
     v->failed = true;
+    v->fail_ns = coffer_now_ns();
     v->fail_stat_ok = stat_ok;
     if (stat_ok)
         v->fail_stat = sb;
@@ -319,8 +339,9 @@ static void unload_version(struct coffer_serve_registry *r, struct version *v)
 }
 
 /* Whether the poll loads version of m now: not there yet, or ended
- * (unloaded, or failed with a file that changed since). Under the poll. */
-static bool to_load(struct reg_model *m, int64_t version)
+ * (unloaded, or failed with a file that changed since, or due a retry).
+ * Under the poll. */
+static bool to_load(const struct coffer_serve_registry *r, struct reg_model *m, int64_t version)
 {
     struct version *v = find_version(m, version);
     if (v == NULL)
@@ -333,7 +354,10 @@ static bool to_load(struct reg_model *m, int64_t version)
     struct stat sb;
     file_path(m, v->version, path, sizeof(path));
     bool now_ok = stat(path, &sb) == 0;
-    return now_ok != v->fail_stat_ok || (now_ok && !same_file(&sb, &v->fail_stat)); /* else it failed before */
+    if (now_ok != v->fail_stat_ok || (now_ok && !same_file(&sb, &v->fail_stat)))
+        return true;
+    /* the file that failed: again only as a retry */
+    return v->retries < r->max_retries && coffer_now_ns() - v->fail_ns >= r->retry_ns;
 }
 
 /* Retire m's AVAILABLE versions that want[] leaves out: new requests
@@ -402,7 +426,7 @@ static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_mo
     m->scan_failed = false;
     size_t n_load = 0;
     for (size_t i = 0; i < n_want; i++)
-        n_load += to_load(m, want[i]);
+        n_load += to_load(r, m, want[i]);
     if (r->resource_preserving && n_load > 0) {
         /* the versions going away first, so that old and new never hold
          * memory at once; the new ones once nothing retired is held */
@@ -421,7 +445,7 @@ static enum coffer_err poll_model(struct coffer_serve_registry *r, struct reg_mo
     bool any_available = false;
     /* load what the policy wants, oldest first (so the newest is the last log line) */
     for (size_t i = n_want; i-- > 0;) {
-        if (!to_load(m, want[i]))
+        if (!to_load(r, m, want[i]))
             continue;
         struct version *v = find_version(m, want[i]);
         if (v == NULL && (e = add_version(r, m, want[i], &v)) != COFFER_OK) {
@@ -454,6 +478,14 @@ static void free_idle(struct coffer_serve_registry *r)
 void coffer_serve_registry_set_transition(struct coffer_serve_registry *r, enum coffer_serve_version_transition t)
 {
     r->resource_preserving = t == COFFER_SERVE_RESOURCE_PRESERVING;
+}
+
+/* see coffer/serve.h */
+void coffer_serve_registry_set_load_retries(struct coffer_serve_registry *r, unsigned max_retries,
+                                            uint64_t interval_ns)
+{
+    r->max_retries = max_retries;
+    r->retry_ns = interval_ns;
 }
 
 /* see coffer/serve.h */

@@ -56,7 +56,7 @@ has "line 1 column 30" err "config error names line and column"
 G=$(port); R=$(port)
 timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
   --model-key model_key --ssl_client_ca ca.crt --file_system_poll_wait_seconds 1 --port "$G" --rest_api_port "$R" \
-  --host 127.0.0.1 --threads 2 > serve.log 2>&1 &
+  --host 127.0.0.1 --threads 2 --max_num_load_retries 1 --load_retry_interval_micros 0 > serve.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" serve.log
 has "2 models" serve.log "both models served"
@@ -176,6 +176,8 @@ wait_log "model other version 7 unloaded" serve.log
 # a broken version is reported and the good one keeps serving
 mkdir -p models/other/9 && head -c 100000 /dev/urandom > models/other/9/model.onnx
 wait_log "model other version 9 failed to load" serve.log
+# TF's load retries (--max_num_load_retries 1, no wait here): tried once more on the next scan, then not again
+wait_log "model other version 9: load retry 1 of 1" serve.log
 "${C[@]}" "$U/v1/models/other/versions/9" > /dev/null; has '"error_code": "' body "failed version has its error in the status"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/other:predict")" = 200 ] || bad "version 8 keeps serving next to a broken 9"
 # a health Watch open at a graceful stop hears NOT_SERVING and ends UNAVAILABLE, and does not hold the stop
@@ -188,6 +190,8 @@ stop_all
 [ $(($(date +%s) - t0)) -lt 8 ] && ok || bad "an open Watch held the graceful stop"
 if wait "$wpid"; then ok; else bad "Watch at the stop: $(grep -v '^grpc_client: [0-9]' watchstop.out | head -3)"; fi
 has "serve: stopped" serve.log "graceful stop"
+[ "$(grep -c "model other version 9 failed to load" serve.log)" = 2 ] && ok ||
+  bad "version 9 tried $(grep -c "model other version 9 failed to load" serve.log) times, want 2 (a try and 1 retry)"
 has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=1 ' serve.log "access log: a cancelled Watch"
 has 'path="/grpc.health.v1.Health/Watch" status=200 grpc_status=14 ' serve.log "access log: a Watch ended by the stop"
 # at start-up a broken version is fatal (as in TF Serving), and named
@@ -331,6 +335,9 @@ expect 1 "a file in the socket's place" -- "$coffer" serve --model_base_path rp 
   --tls-key server.key --model-key model_key --no-path-check --grpc_socket_path notasocket --rest_api_port 0 --port 0
 has "notasocket exists and is not a socket" err "the file in the way named"
 [ -f notasocket ] && ok || bad "the file in the socket's place was removed"
+expect 2 "a negative load retry count" -- "$coffer" serve --model_base_path rp --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --max_num_load_retries -1
+has "max_num_load_retries must be 0..1000" err "the retry count's range named"
 expect 2 "--port 0 without a socket" -- "$coffer" serve --model_base_path rp --tls-cert server.crt \
   --tls-key server.key --model-key model_key --port 0
 expect 2 "an unknown version policy" -- "$coffer" serve --model_config_file models.config \

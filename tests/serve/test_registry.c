@@ -19,6 +19,8 @@
 
 struct fake {
     int loads, unloads;
+    int attempts;  /* load calls, failed or not */
+    int fail_next; /* that many loads fail as if the file could not be read (a transient error) */
     int live;
     int max_live; /* the most versions loaded at once */
     int changes; /* the changed hook's calls */
@@ -32,6 +34,11 @@ static enum coffer_err fake_load(void *arg, const struct coffer_serve_model_conf
     (void)model;
     (void)version;
     struct fake *f = arg;
+    f->attempts++;
+    if (f->fail_next > 0) {
+        f->fail_next--;
+        return COFFER_FAIL(COFFER_E_IO, "transient: %s", path);
+    }
     size_t n;
     uint8_t *d;
     enum coffer_err r = coffer_file_read_all(path, 64, &d, &n);
@@ -472,6 +479,66 @@ static void test_registry_hot_reload(void **state)
     free(dir);
 }
 
+/* TF's load retries: a failed load of an unchanged file is tried again up
+ * to the maximum, no sooner than the interval; a changed file counts
+ * afresh; without retries (the default) only a changed file is. */
+static void test_registry_load_retries(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct coffer_serve_config cfg;
+    struct fake f = {0};
+    struct coffer_serve_registry *r = one_model_registry(dir, &cfg, &f, COFFER_SERVE_AVAILABILITY_PRESERVING);
+    /* a transient failure, retried at once (interval 0) on the next scan */
+    coffer_serve_registry_set_load_retries(r, 2, 0);
+    f.fail_next = 1;
+    put_version(dir, 2, "ok");
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 1);
+    assert_int_equal(state_of(r, "m", 2), COFFER_SERVE_STATE_END);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 2);
+    /* a lasting failure: the first try and 2 retries, then no more */
+    put_version(dir, 3, "broken");
+    int a0 = f.attempts;
+    for (int i = 0; i < 5; i++)
+        coffer_serve_registry_poll(r);
+    assert_int_equal(f.attempts - a0, 3);
+    assert_int_equal(latest(r, "m"), 2);
+    /* a new file starts the count again: its first try and 2 retries */
+    usleep(20000);
+    put_version(dir, 3, "still broken");
+    a0 = f.attempts;
+    for (int i = 0; i < 5; i++)
+        coffer_serve_registry_poll(r);
+    assert_int_equal(f.attempts - a0, 3);
+    /* the interval: a retry waits for it */
+    coffer_serve_registry_set_load_retries(r, 1, 3600ull * 1000000000u);
+    f.fail_next = 1;
+    put_version(dir, 4, "ok");
+    coffer_serve_registry_poll(r);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 2);
+    coffer_serve_registry_set_load_retries(r, 1, 30u * 1000000u); /* 30 ms */
+    usleep(40000);
+    coffer_serve_registry_poll(r);
+    assert_int_equal(latest(r, "m"), 4);
+    /* no retries: the same file is not tried again */
+    coffer_serve_registry_set_load_retries(r, 0, 0);
+    f.fail_next = 1;
+    put_version(dir, 5, "ok");
+    a0 = f.attempts;
+    for (int i = 0; i < 3; i++)
+        coffer_serve_registry_poll(r);
+    assert_int_equal(f.attempts - a0, 1);
+    assert_int_equal(latest(r, "m"), 4);
+    coffer_serve_registry_free(r);
+    assert_int_equal(f.live, 0);
+    coffer_serve_config_free(&cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* The resource-preserving transition: the old version unloads before the
  * new one loads, never two at once; a held old version delays the load
  * until its release (by hand, then by the poll thread's wake-up). */
@@ -834,6 +901,7 @@ int test_registry_main(void)
         cmocka_unit_test(test_registry_models_and_labels),
         cmocka_unit_test(test_registry_hot_reload),
         cmocka_unit_test(test_registry_resource_preserving),
+        cmocka_unit_test(test_registry_load_retries),
         cmocka_unit_test(test_registry_config_reload),
         cmocka_unit_test(test_registry_watch_config),
         cmocka_unit_test(test_registry_policies_and_polling),
