@@ -81,6 +81,17 @@ static void put_version(const char *base, int64_t v, const char *content)
     assert_int_equal(coffer_file_write_atomic(p, content, strlen(content), 0600), COFFER_OK);
 }
 
+/* A test registry's end: every version unloaded with it, its folder gone */
+static void one_model_done(struct coffer_serve_registry *r, struct coffer_serve_config *cfg, const struct fake *f,
+                           char *dir)
+{
+    coffer_serve_registry_free(r);
+    assert_int_equal(f->live, 0);
+    coffer_serve_config_free(cfg);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* out = dir/name (512 bytes), a model folder holding a good version */
 static void model_at(char *out, const char *dir, const char *name, int64_t version)
 {
@@ -191,11 +202,7 @@ static void test_registry_models_and_labels(void **state)
     assert_null(vs);
     assert_int_equal(coffer_serve_registry_model_count(r), 2);
     assert_string_equal(coffer_serve_registry_model(r, 1)->name, "b");
-    coffer_serve_registry_free(r);
-    assert_int_equal(f.live, 0);
-    coffer_serve_config_free(&cfg);
-    tu_rmtree(dir);
-    free(dir);
+    one_model_done(r, &cfg, &f, dir);
 }
 
 /* HandleReloadConfigRequest: a new config replaces the models: a dropped one
@@ -271,11 +278,7 @@ static void test_registry_config_reload(void **state)
     assert_int_equal(coffer_serve_registry_reload(r, &next, &st), COFFER_E_MALFORMED);
     assert_string_equal(st.message, "Illegal to list model x multiple times in config list");
     assert_int_equal(latest(r, "b"), 7);
-    coffer_serve_registry_free(r);
-    assert_int_equal(f.live, 0);
-    coffer_serve_config_free(&cfg);
-    tu_rmtree(dir);
-    free(dir);
+    one_model_done(r, &cfg, &f, dir);
 }
 
 /* the log lines of the config watch (its thread writes them) */
@@ -472,11 +475,7 @@ static void test_registry_hot_reload(void **state)
     }
     coffer_serve_registry_poll(r);
     assert_int_equal(latest(r, "m"), 3);
-    coffer_serve_registry_free(r);
-    assert_int_equal(f.live, 0);
-    coffer_serve_config_free(&cfg);
-    tu_rmtree(dir);
-    free(dir);
+    one_model_done(r, &cfg, &f, dir);
 }
 
 /* TF's load retries: a failed load of an unchanged file is tried again up
@@ -532,11 +531,7 @@ static void test_registry_load_retries(void **state)
         coffer_serve_registry_poll(r);
     assert_int_equal(f.attempts - a0, 1);
     assert_int_equal(latest(r, "m"), 4);
-    coffer_serve_registry_free(r);
-    assert_int_equal(f.live, 0);
-    coffer_serve_config_free(&cfg);
-    tu_rmtree(dir);
-    free(dir);
+    one_model_done(r, &cfg, &f, dir);
 }
 
 /* The resource-preserving transition: the old version unloads before the
