@@ -450,7 +450,7 @@ int cmd_serve(int argc, char **argv)
         case O_RETRYUS: {
             char *end;
             long long v = strtoll(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v > 86400000000LL || v < INT32_MIN)
+            if (*optarg == '\0' || *end != '\0' || v > 86400000000LL)
                 return cli_usage("serve", "--load_retry_interval_micros must be at most 86400000000 (a day; "
                                  "negative: no wait)");
             retry_us = v < 0 ? 0 : v; /* TF: negative, no wait */
