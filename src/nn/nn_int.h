@@ -161,6 +161,7 @@ struct coffer_nn_model {
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */
+    int lin;                    /* enum nn_lin_mode: COFFER_NN_LIN=0|1|2, default 1 */
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
@@ -203,6 +204,11 @@ enum nn_ksec_mode { NN_KSEC_OFF = 0, NN_KSEC_AUTO = 1, NN_KSEC_ALWAYS = 2 };
  * group or plane (fast.c, plan_bconv): never, where the weights are small
  * (default), or wherever it applies (tests). */
 enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAYS = 2 };
+/* Blocked convolutions with few groups of output channels as one run of
+ * (group, tile) pairs a thread, group by group (fast.c, plan_bconv):
+ * never, where the weights outweigh the input and the bands do not apply
+ * (default), or wherever there are fewer groups than tasks (tests). */
+enum nn_lin_mode { NN_LIN_OFF = 0, NN_LIN_AUTO = 1, NN_LIN_ALWAYS = 2 };
 /* A convolution on the blocked layout and the depthwise convolution that
  * reads its output run as one (fast.c, plan_cdw): never; band of rows by
  * band of rows where the map is large and group by group of channels

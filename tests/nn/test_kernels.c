@@ -181,6 +181,7 @@ static int wino_mode = NN_WINO_AUTO; /* what run_with sets on the fast runs */
 static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
 static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depthwise reader */
+static int lin_mode = NN_LIN_AUTO;         /* and the runs of (group, tile) pairs a thread */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
@@ -198,6 +199,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->ksec = ksec_mode;
     m->spatial = spatial_mode;
     m->cdw = cdw_mode;
+    m->lin = lin_mode;
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -737,6 +739,17 @@ void test_kernels_blocked_avx512(void **state)
     for (int t = 130; t < 170; t++)
         chain_case(isa, t, -3);
     ksec_mode = NN_KSEC_AUTO;
+    /* and few groups as one run of (group, tile) pairs a thread wherever
+     * there are fewer groups than tasks, splitting a group's tiles
+     * between the threads anywhere, also in sections */
+    lin_mode = NN_LIN_ALWAYS;
+    for (int t = 330; t < 350; t++)
+        chain_case(isa, t, t % 2 ? -1 : -3);
+    ksec_mode = NN_KSEC_ALWAYS;
+    for (int t = 350; t < 370; t++)
+        chain_case(isa, t, -3);
+    ksec_mode = NN_KSEC_AUTO;
+    lin_mode = NN_LIN_AUTO;
     /* and Winograd with U made as it is used, wherever it applies (3x3
      * stride-1 conv2s from whole blocks to 64 or 128 channels) */
     wino_mode = NN_WINO_FLY;
