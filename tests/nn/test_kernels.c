@@ -182,6 +182,7 @@ static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
 static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depthwise reader */
 static int lin_mode = NN_LIN_AUTO;         /* and the runs of (group, tile) pairs a thread */
+static bool cdw_half;                      /* cdw_case: the shapes that split the last group in halves */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
@@ -632,6 +633,13 @@ static bool cdw_case(const struct nn_isa *isa, int t)
     if (cdw_mode == NN_CDW_GROUPS) /* several groups of 64, the last one partial in most */
         m1 = t % 6 == 5 ? rint_in(65, 200) : 16 * rint_in(4, 12);
     int64_t k1 = rint_in(1, 3), s1 = k1 > 1 ? rint_in(1, 2) : 1, p1 = k1 > 1 ? rint_in(0, 1) : 0;
+    if (cdw_half) { /* an odd number of whole groups from a 1x1 (the last one in halves on 2 threads) */
+        m1 = 64 * (2 * rint_in(1, 2) + 1);
+        k1 = s1 = 1;
+        p1 = 0;
+        h = rint_in(2, 14);
+        w = rint_in(2, 14);
+    }
     int64_t kd[2] = {rint_in(0, 2) ? 3 : 1, rint_in(0, 2) ? 3 : 1}, sd[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t dd[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t pd[4] = {rint_in(0, 2), rint_in(0, 2), rint_in(0, 2), rint_in(0, 2)};
@@ -771,6 +779,10 @@ void test_kernels_blocked_avx512(void **state)
     cdw_cases(isa, NN_CDW_ALWAYS, 240, 300, 40);
     /* and group by group of output channels (gdw_task) */
     cdw_cases(isa, NN_CDW_GROUPS, 300, 330, 20);
+    /* and with the last of an odd number of groups in halves */
+    cdw_half = true;
+    cdw_cases(isa, NN_CDW_GROUPS, 330, 345, 15);
+    cdw_half = false;
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

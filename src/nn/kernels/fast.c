@@ -65,6 +65,7 @@ struct fast {
     int64_t ksec;           /* > 0: the reduction in sections of ksec tab entries (nn_isa.bconv_sec) */
     bool spatial;           /* one task a thread, a band of the output's pixels for every group (or plane) */
     bool lin;               /* one task a thread, a run of the (group, tile) pairs in group order */
+    bool half_last;         /* the last group packed as two halves of 32 channels (bconv_px, gdw_task) */
     int64_t cdw_rows;       /* > 0: the depthwise convolution after it runs in this run (run_cdw), over
                              * this many of this convolution's output rows at a time */
     bool cdw_grp;           /* or group by group of output channels (run_cdw, gdw_task) */
@@ -334,17 +335,23 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
 /* Pack the weights w [m][c][kh][kw] (row j scaled by scale[j] unless NULL)
  * for the blocked kernel: per group of up to 4 output blocks,
  * [cb][ky][kx][ic][vg * 16]. */
-static void bconv_pack(const struct nn_geom *g, const float *w, const float *scale, float *dst)
+static void bconv_pack(const struct nn_geom *g, const float *w, const float *scale, bool half_last, float *dst)
 {
     int64_t c = g->c, kv = g->k[1] * g->k[2];
-    for (int64_t og = 0; og * 64 < g->m; og++) {
-        int64_t vg = blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V;
+    /* parts of 4 blocks (the last one fewer), or with half_last the last
+     * group as two parts of 2 */
+    for (int64_t j0 = 0; j0 < g->m;) {
+        int64_t left = blocks16(g->m - j0), vg = left < NN_BCONV_V ? left : NN_BCONV_V;
+        if (half_last && j0 + 64 >= g->m)
+            vg = 2;
+        int64_t og = j0 / 64, part0 = j0 - og * 64;
+        j0 += vg * 16;
         for (int64_t cb = 0; cb * 16 < c; cb++) {
             int64_t cbl = c - cb * 16 < 16 ? c - cb * 16 : 16;
             /* source rows read in order, the block (at most 16 KiB x kv)
              * written where the kernel reads it: [kyx][ic][j] */
             for (int64_t j = 0; j < vg * 16; j++) {
-                int64_t oc = og * 64 + j;
+                int64_t oc = og * 64 + part0 + j;
                 if (oc >= g->m) { /* the padded lanes of the last block */
                     for (int64_t q = 0; q < cbl * kv; q++)
                         dst[q * vg * 16 + j] = 0.0f;
@@ -393,6 +400,19 @@ static void bconv_otab(struct nn_bconv *b, struct filler *fl)
     }
 }
 
+/* A blocked convolution whose output only the depthwise convolution run
+ * right after it reads runs that one inside its own run, band of rows by
+ * band of rows (run_cdw), where the output is CDW_MIN bytes an image or
+ * more: mobilenet_v2's expansions to 96 and 144 channels at 112x112 and
+ * 56x56 wrote 4.8 and 1.8 MiB that the depthwise layer then read back
+ * from memory. Measured (mobilenet_v2): the 112x112 pair 0.59 -> 0.51 ms
+ * on one thread, 0.285 -> 0.25 ms on two; the model 2-4 % faster on one
+ * thread and 3 % at batch 8 on two, within noise at batch 1 on two.
+ * CDW_ROWS: bytes of A's output made before B reads them (96-512 KiB
+ * measured alike; 1 MiB slower). */
+#define CDW_MIN (512 << 10)
+#define CDW_ROWS (256 << 10)
+
 static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
@@ -402,9 +422,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->in_blocked = c->in[0]->blocked;
     f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
     float *bw = take(fl, (size_t)(round_up(g->m, 16) * g->c * g->k[1] * g->k[2]) * sizeof(float));
-    if (bw != NULL)
-        bconv_pack(g, c->in[1]->data, bn_a, bw);
-    f->bw = bw;
+    f->bw = bw; /* packed at the end, once the split is known */
     int64_t h = g->in[1], w = g->in[2];
     int64_t hp = g->out[1] > 0 ? (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1 : 0;
     int64_t wp = g->out[2] > 0 ? (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1 : 0;
@@ -511,6 +529,17 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
              (m->lin == NN_LIN_ALWAYS || (!f->spatial && wbytes > xbytes && (f->ksec == 0 || f->tiles <= 20)));
     if (f->lin)
         f->spatial = false;
+    /* An odd number of whole groups on 2 threads: a group-by-group run
+     * (gdw_task, mobilenet_v2's 576- and 960-channel expansions, 9 and 15
+     * groups) gives one thread a group more; with the last group as two
+     * halves of 32 channels (the 12-pixel wide kernel for each) the
+     * threads get the same share: features.12/13's pair 0.079-0.084 ->
+     * 0.074-0.075 ms, features.14's 0.068-0.072 -> 0.064 ms. Only on maps
+     * small enough for the group-by-group run (plan_cdw). */
+    f->half_last = m->threads == 2 && groups >= 3 && groups % 2 == 1 && g->m % 64 == 0 && f->wide && f->ksec == 0 &&
+                   !f->lin && g->m * osp * (int64_t)sizeof(float) < CDW_MIN;
+    if (bw != NULL)
+        bconv_pack(g, c->in[1]->data, bn_a, f->half_last, bw);
     if (f->ksec > 0) /* the sums of a task's tiles (a thread's most in one group with lin) */
         f->per_thread = align64((size_t)((f->lin ? f->tiles : per) * NN_BCONV_R * NN_BCONV_V * 16) * sizeof(float));
 }
@@ -983,18 +1012,6 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
         c.node->scratch = s;
 }
 
-/* A blocked convolution whose output only the depthwise convolution run
- * right after it reads runs that one inside its own run, band of rows by
- * band of rows (run_cdw), where the output is CDW_MIN bytes an image or
- * more: mobilenet_v2's expansions to 96 and 144 channels at 112x112 and
- * 56x56 wrote 4.8 and 1.8 MiB that the depthwise layer then read back
- * from memory. Measured (mobilenet_v2): the 112x112 pair 0.59 -> 0.51 ms
- * on one thread, 0.285 -> 0.25 ms on two; the model 2-4 % faster on one
- * thread and 3 % at batch 8 on two, within noise at batch 1 on two.
- * CDW_ROWS: bytes of A's output made before B reads them (96-512 KiB
- * measured alike; 1 MiB slower). */
-#define CDW_MIN (512 << 10)
-#define CDW_ROWS (256 << 10)
 /* Smaller maps (mobilenet_v2's 14x14 and 7x7 expansions to 384-960
  * channels) run the pair group by group of 64 output channels instead
  * (gdw_task): a task makes its group's 4 planes of A's output, every pixel,
@@ -1402,11 +1419,27 @@ static void bsub_task(void *arg, int64_t t, int tid)
 
 static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1, const float *after);
 static void bconv_px(const struct bconv_run *r, int64_t og, int64_t n, int64_t p0, int64_t p1);
+static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64_t n, int64_t p0, int64_t p1);
 /* A thread's band in blocks of this many tiles, every group over one block
  * before the next, so the block's pixels (at most 192 x the input
  * channels) are read from L1/L2 by every group, not from memory once a
  * group: resnet50 b8's layer1/2 1x1 layers 47.5 -> 45.6 ms */
 #define SPATIAL_TB 32
+
+/* Where thread t's run of (group, tile) pairs starts (struct fast, lin):
+ * pair og * tiles + tile, the threads' shares even in blocks x tiles (a
+ * last group of fewer than 4 blocks costs less a tile). */
+static int64_t lin_bound(const struct fast *f, int64_t t)
+{
+    int64_t blocks = blocks16(f->geo.m), target = blocks * f->tiles * t / f->threads, og = 0;
+    for (; og * 4 < blocks; og++) {
+        int64_t vg = blocks - og * 4 < 4 ? blocks - og * 4 : 4;
+        if (target < vg * f->tiles)
+            return og * f->tiles + (target + vg / 2) / vg;
+        target -= vg * f->tiles;
+    }
+    return og * f->tiles;
+}
 
 static void bconv_task(void *arg, int64_t t, int tid)
 {
@@ -1422,7 +1455,7 @@ static void bconv_task(void *arg, int64_t t, int tid)
     const struct nn_geom *g = &f->geo;
     int64_t groups = (g->m + 63) / 64, gw = 64 * g->c * g->k[1] * g->k[2];
     if (f->lin) { /* pairs [u0, u1) of groups x tiles, group by group */
-        int64_t w = f->threads, u0 = groups * f->tiles * t / w, u1 = groups * f->tiles * (t + 1) / w;
+        int64_t u0 = lin_bound(f, t), u1 = lin_bound(f, t + 1);
         for (int64_t og = u0 / f->tiles; og * f->tiles < u1; og++) {
             int64_t a = u0 - og * f->tiles, b = u1 - og * f->tiles;
             bool more = (og + 1) * f->tiles < u1;
@@ -1457,15 +1490,27 @@ static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t 
  * bconv_tiles would take them wide). */
 static void bconv_px(const struct bconv_run *r, int64_t og, int64_t n, int64_t p0, int64_t p1)
 {
+    if (r->f->half_last && (og + 1) * 64 >= r->f->geo.m) {
+        bconv_px_part(r, og, 0, n, p0, p1);
+        bconv_px_part(r, og, 1, n, p0, p1);
+    } else {
+        bconv_px_part(r, og, -1, n, p0, p1);
+    }
+}
+
+/* bconv_px for the whole group (half -1) or a half of it (half_last). */
+static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64_t n, int64_t p0, int64_t p1)
+{
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
     int64_t ow = g->out[2], osp = g->out[1] * ow;
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx;
     int64_t yimg = (f->out_blocked ? round_up(g->m, 16) : g->m) * osp;
-    int vg = (int)(blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V);
-    const float *w = f->bw + og * 64 * g->c * g->k[1] * g->k[2];
-    const float *bias = r->bias ? r->bias + og * 64 : NULL;
-    int64_t yo = f->out_blocked ? og * 4 * f->bc.y_cb : og * 64 * f->bc.y_c;
+    int64_t j0 = og * 64 + (half > 0 ? 32 : 0);
+    int vg = half >= 0 ? 2 : (int)(blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V);
+    const float *w = f->bw + j0 * g->c * g->k[1] * g->k[2];
+    const float *bias = r->bias ? r->bias + j0 : NULL;
+    int64_t yo = f->out_blocked ? j0 / 16 * f->bc.y_cb : j0 * f->bc.y_c;
     /* groups of 32 or 16 channels: 2 or 4 tiles at a time where they can */
     int span = f->wide && vg <= 2 ? NN_BCONV_WIDE / NN_BCONV_R / vg : 1;
     while (p0 < p1) {
@@ -1856,16 +1901,20 @@ static void cdw_task(void *arg, int64_t t, int tid)
 }
 
 /* The same pair group by group (plan_cdw, cdw_grp): task og makes group
- * og's output planes of every image, then B's planes from them. */
-static void gdw_task(void *arg, int64_t og, int tid)
+ * og's output planes of every image, then B's planes from them (with
+ * half_last, the last two tasks a half of the last group each). */
+static void gdw_task(void *arg, int64_t t, int tid)
 {
     const struct cdw_run *r = arg;
     const struct fast *fa = r->a.f, *fb = r->b.f;
-    int64_t osp = fa->geo.out[1] * fa->geo.out[2], cbs = blocks16(fb->geo.c);
-    int64_t cb0 = og * NN_BCONV_V, cb1 = cb0 + NN_BCONV_V < cbs ? cb0 + NN_BCONV_V : cbs;
+    int64_t osp = fa->geo.out[1] * fa->geo.out[2], cbs = blocks16(fb->geo.c), last = (fa->geo.m + 63) / 64 - 1;
+    int64_t og = t < last ? t : last;
+    int half = fa->half_last && t >= last ? (int)(t - last) : -1;
+    int64_t cb0 = og * NN_BCONV_V + (half > 0 ? 2 : 0);
+    int64_t cb1 = half >= 0 ? cb0 + 2 : cb0 + NN_BCONV_V < cbs ? cb0 + NN_BCONV_V : cbs;
     (void)tid;
     for (int64_t n = 0; n < fa->geo.n; n++) {
-        bconv_px(&r->a, og, n, 0, osp);
+        bconv_px_part(&r->a, og, half, n, 0, osp);
         bdw_planes(&r->b, n * cbs + cb0, n * cbs + cb1, 0, fb->geo.out[1]);
     }
 }
@@ -1883,7 +1932,7 @@ static void run_cdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *re
                               .res = nb->f_res >= 0 ? m->g.vals[nb->f_res].data : NULL}};
     r.b.bias = fb->bias ? fb->bias : (cb.n_in > 2 && cb.in[2] ? cb.in[2]->data : NULL);
     if (fa->cdw_grp) {
-        nn_pool_run_fixed(m->pool, fa->threads, (fa->geo.m + 63) / 64, gdw_task, &r);
+        nn_pool_run_fixed(m->pool, fa->threads, (fa->geo.m + 63) / 64 + fa->half_last, gdw_task, &r);
         return;
     }
     nn_pool_run_fixed(m->pool, fa->threads, fa->threads, cdw_task, &r);
