@@ -520,10 +520,12 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * one run of (group, tile) pairs a thread, in group order, a thread
      * reads about half of the weights and all of the input. Sectioned
      * runs keep a thread's sums in scratch, so only up to 20 tiles a
-     * group (the sums in L1). features.17's 960 -> 320: 0.107 -> 0.092 ms,
-     * features.15/16's 0.058-0.060 -> 0.053-0.057 ms on 2 threads; where
-     * the input outweighs the weights (resnet50's stride-2 3x3s, 0.6 MiB
-     * of weights and 1.6 MiB of input) it measured 12-17 % slower. */
+     * group (the sums in L1; resnet50's 14x14 1x1s with 33 measured 8-12 %
+     * slower). The runs are even in blocks x tiles (lin_bound).
+     * features.17's 960 -> 320: 0.107 -> 0.089-0.092 ms, features.15/16's
+     * 0.058-0.060 -> 0.049-0.053 ms on 2 threads; where the input
+     * outweighs the weights (resnet50's stride-2 3x3s, 0.6 MiB of weights
+     * and 1.6 MiB of input) it measured 12-17 % slower. */
     int64_t xbytes = g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx * (int64_t)sizeof(float);
     f->lin = m->threads > 1 && f->chunks > 1 && m->lin != NN_LIN_OFF &&
              (m->lin == NN_LIN_ALWAYS || (!f->spatial && wbytes > xbytes && (f->ksec == 0 || f->tiles <= 20)));
