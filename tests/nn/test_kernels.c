@@ -571,12 +571,21 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
         last = "q";
     }
     const char *fin = tail == 3 ? "Y" : "z";
-    node(&g, "Relu", "r2", (const char *[]){last}, 1, (const char *[]){fin}, 1, NULL, 0);
+    /* conv2's activation: a Relu; for the projections also ReLU6, or none
+     * where a node reads conv2's output (the wide kernels' epilogue has a
+     * loop for each) */
+    int act2 = proj ? (int)rint_in(tail == 3 ? 1 : 0, 2) : 1;
+    if (act2 == 1)
+        node(&g, "Relu", "r2", (const char *[]){last}, 1, (const char *[]){fin}, 1, NULL, 0);
+    else if (act2 == 2)
+        node(&g, "Clip", "r2", (const char *[]){last, "lo6", "hi6"}, 3, (const char *[]){fin}, 1, NULL, 0);
+    else
+        fin = last;
     if (tail == 0 || tail == 1)
-        node(&g, tail == 0 ? "GlobalAveragePool" : "GlobalMaxPool", "gp", (const char *[]){"z"}, 1,
+        node(&g, tail == 0 ? "GlobalAveragePool" : "GlobalMaxPool", "gp", (const char *[]){fin}, 1,
              (const char *[]){"Y"}, 1, NULL, 0);
     else if (tail == 2)
-        node(&g, "Conv", "c3", (const char *[]){"z", "W3"}, 2, (const char *[]){"Y"}, 1, NULL, 0);
+        node(&g, "Conv", "c3", (const char *[]){fin, "W3"}, 2, (const char *[]){"Y"}, 1, NULL, 0);
     pb_str(&g, 2, "g");
     tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, w1d, wa, prod(w1d, 4));
     tensor(&g, 5, "B1", COFFER_NN_FLOAT, 1, &m1, b1, (size_t)m1);
@@ -592,11 +601,11 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     char what[400];
     snprintf(what, sizeof(what),
              "chain %d: x[%lld,%lld,%lld,%lld] conv1 m %lld k %lldx%lld s %lld,%lld d %lld pads %lld,%lld,%lld,%lld "
-             "mid %d (k %lldx%lld s %lld,%lld) conv2 m %lld k %lld s %lld resid %d tail %d",
+             "mid %d (k %lldx%lld s %lld,%lld) conv2 m %lld k %lld s %lld resid %d act %d tail %d",
              t, (long long)n, (long long)c, (long long)h, (long long)w, (long long)m1, (long long)k1[0],
              (long long)k1[1], (long long)s1[0], (long long)s1[1], (long long)d1[0], (long long)p1[0],
              (long long)p1[1], (long long)p1[2], (long long)p1[3], mid, (long long)kp[0], (long long)kp[1],
-             (long long)sp[0], (long long)sp[1], (long long)m2, (long long)k2v, (long long)s2[0], resid, tail);
+             (long long)sp[0], (long long)sp[1], (long long)m2, (long long)k2v, (long long)s2[0], resid, act2, tail);
     /* conv1's output is blocked (channels that are not whole blocks of
      * 16 padded) whenever every reader can read it so: the pool or
      * depthwise convolution when it writes blocked, conv2 when it does or
