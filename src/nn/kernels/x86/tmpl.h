@@ -469,6 +469,36 @@ BR_FN(bconv_red_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096"
  * one window position, in the order the weights are packed. */
 BR_FN(bconv_red1_6x4, "0", "0", "256")
 
+/* The same for 6 pixels x 2 blocks (groups of 32 channels, mobilenet_v2's
+ * 3-channel first layer and its other 32-channel groups not read as 1x1
+ * wide tiles): zmm0-11 hold pixel i's block v in zmm(2 i + v), zmm24-25
+ * the step's weights, zmm28-31 the broadcasts; sums to acc[2 i + v][16].
+ * Compiled from C, a plain input's one-step tab entries (27 for a 3x3
+ * window over 3 channels) each went through the C loops' bookkeeping. */
+#define BR_ALL12(M) M("0") M("1") M("2") M("3") M("4") M("5") M("6") M("7") M("8") M("9") M("10") M("11")
+#define BR_PX2(x, b, a0, a1)                                                                                           \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
+    "vfmadd231ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                \
+    "vfmadd231ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"
+#define BR_STEP6x2(wo)                                                                                                 \
+    "vmovups " wo "(%[w]), %%zmm24\n\t"                                                                             \
+    "vmovups " wo "+64(%[w]), %%zmm25\n\t"                                                                          \
+    BR_PX2("x0", "28", "0", "1") BR_PX2("x1", "29", "2", "3") BR_PX2("x2", "30", "4", "5")                            \
+        BR_PX2("x3", "31", "6", "7") BR_PX2("x4", "28", "8", "9") BR_PX2("x5", "29", "10", "11")
+#define BR_FN12(name, steps, wo, wbytes)                                                                               \
+    static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)              \
+    {                                                                                                                  \
+        __asm__ volatile(BR_ALL12(BR_ZERO) "1:\n\t"                                                                  \
+                         "movq (%[tab]), %%rax\n\t"                                                                 \
+                         "addq $8, %[tab]\n\t"                                                                      \
+                         ".irp ic," steps "\n\t" BR_STEP6x2(wo) ".endr\n\t"                                         \
+                         "addq $" wbytes ", %[w]\n\t"                                                               \
+                         "decq %[n]\n\t"                                                                            \
+                         "jnz 1b\n\t" BR_ALL12(BR_SAVE) BR_OPERANDS);                                               \
+    }
+BR_FN12(bconv_red_6x2, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*128", "2048")
+BR_FN12(bconv_red1_6x2, "0", "0", "128")
+
 /* The same with the epilogue in registers, for a blocked output (struct
  * br_out): bias (never NULL: zeros), the residual where there is one and
  * the activation, in bconv_gen's order and with vact's operand order, then
@@ -827,6 +857,32 @@ static inline __attribute__((always_inline)) void bconv_put(const struct nn_bcon
     }
 }
 
+/* bconv_gen's epilogue into a blocked output (bconv_put's blocked branch),
+ * the activation known at compile time and the residual tested once. */
+static inline __attribute__((always_inline)) void bconv_gen_out(const int R, const int V, const int ACT,
+                                                               const struct nn_bconv *p,
+                                                               vf acc[NN_BCONV_R][NN_BCONV_V], const float *bias,
+                                                               const float *res, float *y, vf lo, vf hi)
+{
+    vf bv[NN_BCONV_V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++)
+        bv[v] = bias ? vld(bias + v * VL) : vset(0.0f);
+    if (res) {
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++)
+                vst(y + v * p->y_cb + i * VL, vact(acc[i][v] + bv[v] + vld(res + v * p->y_cb + i * VL), ACT, lo, hi));
+        return;
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++)
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            vst(y + v * p->y_cb + i * VL, vact(acc[i][v] + bv[v], ACT, lo, hi));
+}
+
 /* The blocked direct convolution (kern.h, struct nn_bconv): R pixels x V
  * channel blocks of accumulators (at most 6 x 4 = 24 registers, with V
  * weight vectors and a broadcast: 29 of the 32), one pass over the whole
@@ -865,6 +921,17 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
         for (int i = 0; i < R; i++)
             for (int v = 0; v < V; v++)
                 acc[i][v] = vld(sums + (i * 4 + v) * VL);
+        goto epilogue;
+    }
+    if (R == 6 && V == 2 && p->otab != NULL) {
+        float sums[6 * 2 * VL] __attribute__((aligned(64)));
+        if (p->otab_step == 16)
+            bconv_red_6x2(w, p->otab, p->ntab, xr, sums);
+        else
+            bconv_red1_6x2(w, p->otab, p->ntab, xr, sums);
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < V; v++)
+                acc[i][v] = vld(sums + (i * 2 + v) * VL);
         goto epilogue;
     }
     int64_t ncb = (p->c + 15) / 16;
@@ -911,6 +978,15 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
     }
 epilogue:;
     vf lo = vset(p->lo), hi = vset(p->hi);
+    if (p->y_px == VL) { /* blocked: the activation and residual tested once, not per vector */
+        if (p->act == NN_ACT_RELU)
+            bconv_gen_out(R, V, NN_ACT_RELU, p, acc, bias, res, y, lo, hi);
+        else if (p->act == NN_ACT_CLIP)
+            bconv_gen_out(R, V, NN_ACT_CLIP, p, acc, bias, res, y, lo, hi);
+        else
+            bconv_gen_out(R, V, NN_ACT_NONE, p, acc, bias, res, y, lo, hi);
+        return;
+    }
 #pragma GCC unroll 4
     for (int v = 0; v < V; v++) {
         vf bv = bias ? vld(bias + v * VL) : vset(0.0f);
