@@ -1007,13 +1007,14 @@ static inline __attribute__((always_inline)) void wide_out(const int VG, const i
                                                           const float *bias, const float *res, float *y, vf lo,
                                                           vf hi)
 {
+    const int npx = NN_BCONV_WIDE / VG;
 #pragma GCC unroll 2
     for (int v = 0; v < VG; v++) {
         vf bv = bias ? vld(bias + v * VL) : vset(0.0f);
         float *yv = y + v * p->y_cb;
         const float *rv = RES ? res + v * p->y_cb : NULL;
 #pragma GCC unroll 24
-        for (int i = 0; i < NN_BCONV_WIDE / VG; i++) {
+        for (int i = 0; i < npx; i++) {
             vf t = vld(sums + (i * VG + v) * VL) + bv;
             if (RES)
                 t += vld(rv + i * VL);
