@@ -912,26 +912,19 @@ static inline __attribute__((always_inline)) void bconv_gen(const int R, const i
             bconv_out1_6x4(w, p->otab, p->ntab, xr, &e);
         return;
     }
-    if (R == 6 && V == 4 && p->otab != NULL) {
+    if (R == 6 && (V == 4 || V == 2) && p->otab != NULL) { /* the reduction in assembly, sums[V i + v] */
         float sums[6 * 4 * VL] __attribute__((aligned(64)));
-        if (p->otab_step == 16)
+        if (V == 4 && p->otab_step == 16)
             bconv_red_6x4(w, p->otab, p->ntab, xr, sums);
-        else
+        else if (V == 4)
             bconv_red1_6x4(w, p->otab, p->ntab, xr, sums);
-        for (int i = 0; i < R; i++)
-            for (int v = 0; v < V; v++)
-                acc[i][v] = vld(sums + (i * 4 + v) * VL);
-        goto epilogue;
-    }
-    if (R == 6 && V == 2 && p->otab != NULL) {
-        float sums[6 * 2 * VL] __attribute__((aligned(64)));
-        if (p->otab_step == 16)
+        else if (p->otab_step == 16)
             bconv_red_6x2(w, p->otab, p->ntab, xr, sums);
         else
             bconv_red1_6x2(w, p->otab, p->ntab, xr, sums);
         for (int i = 0; i < R; i++)
             for (int v = 0; v < V; v++)
-                acc[i][v] = vld(sums + (i * 2 + v) * VL);
+                acc[i][v] = vld(sums + (i * V + v) * VL);
         goto epilogue;
     }
     int64_t ncb = (p->c + 15) / 16;
