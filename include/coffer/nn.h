@@ -146,6 +146,15 @@ struct coffer_nn_info {
 };
 COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,
                                                       struct coffer_nn_info *out);
+/* The model's metadata_props: the value of key (the last entry with it), or
+ * NULL. Borrowed, valid while the model lives. */
+const char *coffer_nn_model_metadata(const struct coffer_nn_model *m, const char *key);
+/* Calls fn for every metadata_props entry, in file order (COFFER_E_NOMEM
+ * before any call when out of memory). */
+COFFER_NODISCARD enum coffer_err coffer_nn_model_metadata_each(const struct coffer_nn_model *m,
+                                                               void (*fn)(const char *key, const char *value,
+                                                                          void *arg),
+                                                               void *arg);
 /* Op histogram of the imported graph: calls fn once per distinct op type,
  * in first-seen order. */
 void coffer_nn_model_ops(const struct coffer_nn_model *m,

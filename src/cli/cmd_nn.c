@@ -218,6 +218,21 @@ done:
     return rc;
 }
 
+/* One metadata_props entry: a value of several lines (a label list) as its
+ * first line and the count; long values cut. */
+static void print_meta(const char *key, const char *value, void *arg)
+{
+    (void)arg;
+    size_t first = strcspn(value, "\n"), lines = 1;
+    for (const char *p = value; (p = strchr(p, '\n')) != NULL; p++)
+        lines += p[1] != '\0';
+    int show = first > 60 ? 60 : (int)first;
+    printf("metadata: %s = %.*s%s", key, show, value, first > 60 ? "..." : "");
+    if (lines > 1)
+        printf(" (%zu lines)", lines);
+    printf("\n");
+}
+
 static void print_op(const char *op, size_t count, void *arg)
 {
     (void)arg;
@@ -253,6 +268,8 @@ int cmd_inspect(int argc, char **argv)
         printf("model: %s\n", argv[1]);
         printf("ir_version: %lld\nopset: %lld\nproducer: %s\n", (long long)info.ir_version, (long long)info.opset,
                info.producer[0] ? info.producer : "(none)");
+        if (r == COFFER_OK)
+            r = coffer_nn_model_metadata_each(m, print_meta, NULL);
         printf("inputs:\n");
         for (size_t i = 0; i < coffer_nn_model_input_count(m); i++) {
             struct coffer_nn_value_info vi;

@@ -266,6 +266,32 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     return COFFER_OK;
 }
 
+const char *coffer_nn_model_metadata(const struct coffer_nn_model *m, const char *key)
+{
+    for (const struct nn_meta *e = m->meta; e != NULL; e = e->next) /* last first */
+        if (strcmp(e->key, key) == 0)
+            return e->value;
+    return NULL;
+}
+
+enum coffer_err coffer_nn_model_metadata_each(const struct coffer_nn_model *m,
+                                              void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+    /* the list is last-first: an array of it, walked backwards */
+    const struct nn_meta **v = coffer_calloc(m->n_meta ? m->n_meta : 1, sizeof(*v));
+    if (v == NULL)
+        return COFFER_E_NOMEM;
+    size_t n = 0;
+    for (const struct nn_meta *e = m->meta; e != NULL && n < m->n_meta; e = e->next)
+        v[n++] = e;
+    while (n > 0) {
+        n--;
+        fn(v[n]->key, v[n]->value, arg);
+    }
+    coffer_free(v);
+    return COFFER_OK;
+}
+
 void coffer_nn_model_ops(const struct coffer_nn_model *m, void (*fn)(const char *op_type, size_t count, void *arg),
                          void *arg)
 {

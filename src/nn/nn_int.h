@@ -135,11 +135,19 @@ struct nn_graph {
     size_t n_outputs;
 };
 
+/* One metadata_props entry (key/value strings in the arena). */
+struct nn_meta {
+    const char *key, *value;
+    struct nn_meta *next;
+};
+
 struct coffer_nn_model {
     struct coffer_arena *arena; /* parse results, copies of misaligned weights */
     struct nn_graph g;
     int64_t ir_version, opset;
     const char *producer;
+    struct nn_meta *meta;       /* metadata_props, last first */
+    size_t n_meta;
     size_t param_count, param_size, weights_copied;
     /* the plan */
     struct coffer_arena *fold;  /* folded constants; reset on re-plan */

@@ -27,14 +27,17 @@
 
 #define NN_MAX_NODES (1u << 20)
 #define NN_MAX_NAME 4096
+#define NN_MAX_META 4096            /* metadata_props entries */
+#define NN_MAX_META_VALUE (1u << 20) /* bytes of one metadata value (a label list) */
 
-static enum coffer_err str_copy(struct coffer_arena *a, const struct pb_field *f, const char *what, const char **out)
+static enum coffer_err str_copy_max(struct coffer_arena *a, const struct pb_field *f, const char *what, size_t max,
+                                    const char **out)
 {
     size_t n = coffer_rd_left(&f->sub);
     if (f->wire != PB_LEN)
         return COFFER_FAIL(COFFER_E_MALFORMED, "%s: expected a string (wire type %u)", what, f->wire);
-    if (n > NN_MAX_NAME)
-        return COFFER_FAIL(COFFER_E_TOO_LARGE, "%s: string of %zu bytes (cap %u)", what, n, NN_MAX_NAME);
+    if (n > max)
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "%s: string of %zu bytes (cap %zu)", what, n, max);
     const uint8_t *p = f->sub.data + f->sub.pos;
     if (memchr(p, 0, n) != NULL)
         return COFFER_FAIL(COFFER_E_MALFORMED, "%s: string contains a NUL byte", what);
@@ -44,6 +47,11 @@ static enum coffer_err str_copy(struct coffer_arena *a, const struct pb_field *f
     memcpy(s, p, n);
     *out = s;
     return COFFER_OK;
+}
+
+static enum coffer_err str_copy(struct coffer_arena *a, const struct pb_field *f, const char *what, const char **out)
+{
+    return str_copy_max(a, f, what, NN_MAX_NAME, out);
 }
 
 static enum coffer_err want_wire(const struct pb_field *f, uint32_t wire, const char *what)
@@ -785,6 +793,34 @@ out:
 
 /* --------------------------------------------------------------- model */
 
+/* One ModelProto.metadata_props entry (StringStringEntryProto: key 1,
+ * value 2). */
+static enum coffer_err meta_parse(struct coffer_nn_model *m, struct pb_field *f)
+{
+    enum coffer_err r;
+    if ((r = want_wire(f, PB_LEN, "model.metadata_props")) != COFFER_OK)
+        return r;
+    if (m->n_meta == NN_MAX_META)
+        return COFFER_FAIL(COFFER_E_TOO_LARGE, "model: more than %d metadata_props", NN_MAX_META);
+    struct nn_meta *e = coffer_arena_alloc(m->arena, sizeof(*e), _Alignof(struct nn_meta));
+    if (e == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "model.metadata_props: no memory");
+    *e = (struct nn_meta){.key = "", .value = "", .next = m->meta};
+    struct pb_field g;
+    while (coffer_rd_left(&f->sub) > 0) {
+        if ((r = pb_next(&f->sub, &g)) != COFFER_OK)
+            return r;
+        if (g.num == 1 && (r = str_copy(m->arena, &g, "metadata_props.key", &e->key)) != COFFER_OK)
+            return r;
+        if (g.num == 2 &&
+            (r = str_copy_max(m->arena, &g, "metadata_props.value", NN_MAX_META_VALUE, &e->value)) != COFFER_OK)
+            return r;
+    }
+    m->meta = e;
+    m->n_meta++;
+    return COFFER_OK;
+}
+
 enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, size_t size)
 {
     struct coffer_rd rd;
@@ -805,6 +841,9 @@ enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, s
             m->ir_version = (int64_t)f.v;
         } else if (f.num == 2) {
             if ((r = str_copy(m->arena, &f, "model.producer_name", &m->producer)) != COFFER_OK)
+                return r;
+        } else if (f.num == 14) {
+            if ((r = meta_parse(m, &f)) != COFFER_OK)
                 return r;
         } else if (f.num == 7) {
             if ((r = want_wire(&f, PB_LEN, "model.graph")) != COFFER_OK)

@@ -185,6 +185,71 @@ static struct coffer_nn_tensor ftensor(float *data, int rank, const int64_t *dim
 
 /* ------------------------------------------------------------------ tests */
 
+static void meta_collect(const char *key, const char *value, void *arg)
+{
+    struct coffer_buf *b = arg;
+    assert_int_equal(coffer_buf_printf(b, "%s=%s;", key, value), COFFER_OK);
+}
+
+/* ModelProto.metadata_props (field 14, key 1 / value 2): looked up by key
+ * (a key given twice: the last), listed in file order; a value may be long
+ * (a label list); a wrong wire type or a NUL in a string is refused. */
+static void test_metadata_props(void **state)
+{
+    (void)state;
+    size_t size;
+    uint8_t *base = mlp_model(&size);
+    struct coffer_buf m, e;
+    coffer_buf_init(&m, 0, false);
+    coffer_buf_init(&e, 0, false);
+    assert_int_equal(coffer_buf_put(&m, base, size), COFFER_OK);
+    const char *kv[][2] = {{"a", "1"}, {"labels", NULL}, {"a", "2"}, {"", "empty key"}};
+    char *long_value = malloc(100001);
+    assert_non_null(long_value);
+    memset(long_value, 'x', 100000);
+    long_value[100000] = '\0';
+    kv[1][1] = long_value;
+    for (size_t i = 0; i < 4; i++) {
+        coffer_buf_reset(&e);
+        pb_str(&e, 1, kv[i][0]);
+        pb_str(&e, 2, kv[i][1]);
+        pb_msg(&m, 14, &e);
+    }
+    struct coffer_nn_model *nn;
+    assert_int_equal(coffer_nn_model_load(m.data, m.size, &nn), COFFER_OK);
+    assert_string_equal(coffer_nn_model_metadata(nn, "a"), "2");
+    assert_string_equal(coffer_nn_model_metadata(nn, "labels"), long_value);
+    assert_string_equal(coffer_nn_model_metadata(nn, ""), "empty key");
+    assert_null(coffer_nn_model_metadata(nn, "b"));
+    struct coffer_buf seen;
+    coffer_buf_init(&seen, 0, false);
+    assert_int_equal(coffer_nn_model_metadata_each(nn, meta_collect, &seen), COFFER_OK);
+    assert_int_equal(coffer_buf_put_u8(&seen, 0), COFFER_OK);
+    assert_non_null(strstr((const char *)seen.data, "a=1;labels=xxx"));
+    assert_non_null(strstr((const char *)seen.data, ";a=2;=empty key;"));
+    coffer_buf_free(&seen);
+    coffer_nn_model_free(nn);
+    /* no metadata: nothing found, nothing listed */
+    assert_int_equal(coffer_nn_model_load(base, size, &nn), COFFER_OK);
+    assert_null(coffer_nn_model_metadata(nn, "a"));
+    coffer_nn_model_free(nn);
+    /* an entry that is not a message, and a value with a NUL */
+    size_t at = m.size;
+    pb_int(&m, 14, 5);
+    assert_int_equal(coffer_nn_model_load(m.data, m.size, &nn), COFFER_E_MALFORMED);
+    m.size = at;
+    coffer_buf_reset(&e);
+    pb_str(&e, 1, "k");
+    pb_bytes(&e, 2, "a\0b", 3);
+    pb_msg(&m, 14, &e);
+    assert_int_equal(coffer_nn_model_load(m.data, m.size, &nn), COFFER_E_MALFORMED);
+    assert_non_null(strstr(coffer_err_detail(), "metadata_props.value"));
+    free(long_value);
+    coffer_buf_free(&e);
+    coffer_buf_free(&m);
+    coffer_free(base);
+}
+
 static void test_mlp_dynamic_batch(void **state)
 {
     (void)state;
@@ -679,6 +744,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_dynamic_batch),
+        cmocka_unit_test(test_metadata_props),
         cmocka_unit_test(test_kernels_known_answers),
         cmocka_unit_test(test_folding_and_dead_nodes),
         cmocka_unit_test(test_malformed_and_unsupported),
