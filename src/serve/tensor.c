@@ -74,11 +74,17 @@ void coffer_serve_tensor_free(struct coffer_serve_tensor *t)
 {
     if (t == NULL)
         return;
+    /* tensors carry user data: wiped before they are freed */
     if (t->dtype == COFFER_SERVE_DT_STRING && t->data != NULL) {
         struct coffer_serve_bytes *e = t->data;
-        for (size_t i = 0; i < t->count; i++)
+        for (size_t i = 0; i < t->count; i++) {
+            if (e[i].data != NULL)
+                coffer_memzero(e[i].data, e[i].size);
             coffer_free(e[i].data);
+        }
     }
+    if (t->data != NULL)
+        coffer_memzero(t->data, t->size);
     coffer_free(t->data);
     coffer_free(t->name);
     memset(t, 0, sizeof(*t));
