@@ -8,3 +8,4 @@ coffer_fuzz(model_config LIBS coffer_serve SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/see
 add_executable(gen_serve_seeds gen_serve_seeds.c)
 target_link_libraries(gen_serve_seeds PRIVATE coffer_serve)
 coffer_fuzz(warmup LIBS coffer_serve SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/seeds/warmup)
+coffer_fuzz(examples LIBS coffer_serve SEEDS ${CMAKE_CURRENT_SOURCE_DIR}/seeds/examples)

@@ -184,8 +184,11 @@ struct coffer_serve_signature {
 #define COFFER_SERVE_DEFAULT_SIGNATURE "serving_default"
 #define COFFER_SERVE_PREDICT_METHOD "tensorflow/serving/predict"
 
-/* Find the signature a request names ("" or NULL means serving_default);
- * FAILED_PRECONDITION `Serving signature key "k" not found.` otherwise. */
+/* Find the signature a Predict request names ("" or NULL means
+ * serving_default); FAILED_PRECONDITION `Serving signature key "k" not
+ * found.` otherwise, INVALID_ARGUMENT naming Classify or Regress when it is
+ * a signature of those methods (coffer runs Predict on predict signatures
+ * only). */
 COFFER_NODISCARD enum coffer_err coffer_serve_signature_find(const struct coffer_serve_signature *sigs, size_t count,
                                                              const char *name,
                                                              const struct coffer_serve_signature **out,
@@ -331,17 +334,177 @@ COFFER_NODISCARD enum coffer_err coffer_serve_health_request_decode(const uint8_
 COFFER_NODISCARD enum coffer_err coffer_serve_health_response_encode(enum coffer_serve_health status, uint8_t **out,
                                                                      size_t *out_size);
 
+/* ------------------------------- tf.Example inputs: Classify, Regress, MultiInference */
+
+#define COFFER_SERVE_CLASSIFY_METHOD "tensorflow/serving/classify"
+#define COFFER_SERVE_REGRESS_METHOD "tensorflow/serving/regress"
+/* Caps on an Input beyond the byte limits (struct coffer_serve_limits). */
+#define COFFER_SERVE_MAX_EXAMPLES 65536
+#define COFFER_SERVE_MAX_FEATURES 1024 /* per Example */
+
+enum coffer_serve_feature_kind {
+    COFFER_SERVE_FEATURE_NONE = 0,  /* no list set (or an empty one over REST) */
+    COFFER_SERVE_FEATURE_BYTES = 1,
+    COFFER_SERVE_FEATURE_FLOAT = 2,
+    COFFER_SERVE_FEATURE_INT64 = 3,
+};
+
+/* One feature of a tf.Example. Values are owned and wiped when freed (user
+ * data). Bytes values are counted, not kept: no model coffer serves takes
+ * string inputs. */
+struct coffer_serve_feature {
+    char *name;
+    enum coffer_serve_feature_kind kind;
+    size_t count;
+    float *floats;   /* FLOAT: count values */
+    int64_t *ints;   /* INT64: count values */
+};
+
+/* A tf.Example's features, sorted by name (strcmp), names unique (a key
+ * sent twice: the last wins, as protobuf maps merge). */
+struct coffer_serve_example {
+    struct coffer_serve_feature *features;
+    size_t count;
+};
+
+/* TF Serving's Input: the examples and, for ExampleListWithContext, the
+ * context, whose features every example has unless it sets the same name
+ * itself (TF parses context + example bytes concatenated: the example's
+ * value wins). */
+struct coffer_serve_examples {
+    struct coffer_serve_example *examples;
+    size_t count;
+    struct coffer_serve_example context; /* count 0 without one */
+};
+void coffer_serve_examples_free(struct coffer_serve_examples *in);
+
+/* ClassificationRequest or RegressionRequest (the same layout: model_spec
+ * 1, input 2). INVALID_ARGUMENT `Missing ModelSpec`; `Input is empty.`
+ * when it holds no example; RESOURCE_EXHAUSTED over lim (message size,
+ * values of one feature over max_tensor_size, all values over
+ * max_total_size) or the caps above. */
+COFFER_NODISCARD enum coffer_err coffer_serve_example_request_decode(const uint8_t *data, size_t size,
+                                                                     const struct coffer_serve_limits *lim,
+                                                                     struct coffer_serve_model_spec *spec,
+                                                                     struct coffer_serve_examples *out,
+                                                                     struct coffer_serve_status *st);
+
+struct coffer_serve_inference_task {
+    struct coffer_serve_model_spec spec;
+    char *method_name; /* "" when absent */
+};
+struct coffer_serve_multi_request {
+    struct coffer_serve_inference_task *tasks;
+    size_t task_count;
+    struct coffer_serve_examples input;
+};
+/* MultiInferenceRequest with TF's request checks: at least one task
+ * (INVALID_ARGUMENT `MultiInferenceRequest must specify at least one
+ * task`), every task naming a model (`Found ModelSpec with an empty model
+ * name.`; a task without model_spec: `Missing ModelSpec`), all the same
+ * one (`All ModelSpecs in a MultiInferenceRequest must access the same
+ * model name.`), method_name classify or regress (UNIMPLEMENTED
+ * `Unsupported signature method_name: M`), and the input as
+ * coffer_serve_example_request_decode checks it. That no signature is
+ * evaluated twice (`Duplicate evaluation of signature: S`) the server checks
+ * once it has resolved each task's signature against the model
+ * (coffer_serve_signature_for_method: "" may resolve to different
+ * signatures for the two methods). */
+COFFER_NODISCARD enum coffer_err coffer_serve_multi_request_decode(const uint8_t *data, size_t size,
+                                                                   const struct coffer_serve_limits *lim,
+                                                                   struct coffer_serve_multi_request *out,
+                                                                   struct coffer_serve_status *st);
+void coffer_serve_multi_request_free(struct coffer_serve_multi_request *req);
+
+/* A REST :classify or :regress body: {"signature_name": S, "context": {...},
+ * "examples": [{...}, ...]}. A feature value is a number, a boolean, a
+ * string, {"b64": "..."} or a list of those: JSON integers and booleans go
+ * to int64_list, other numbers to float_list (a list mixing integers and
+ * other numbers is a float_list), strings and b64 objects to bytes_list;
+ * other mixes, nested lists, null and other objects are INVALID_ARGUMENT
+ * naming the feature. *signature_name is "" when absent (coffer_malloc). */
+COFFER_NODISCARD enum coffer_err coffer_serve_rest_examples_parse(const void *body, size_t size,
+                                                                  const struct coffer_serve_limits *lim,
+                                                                  char **signature_name,
+                                                                  struct coffer_serve_examples *out,
+                                                                  struct coffer_serve_status *st);
+
+/* The model inputs a list of examples makes: out[i] (named inputs[i].alias)
+ * is a tensor of shape [examples, inputs[i].dims[1..]] of inputs[i].dtype
+ * (FLOAT, DOUBLE, INT32 or INT64; others UNIMPLEMENTED) holding, row e, the
+ * values of the feature named inputs[i].alias in example e (or the
+ * context). A dim after the first that is unknown (-1) takes its size from
+ * the first example (one such dim at most); rank 0 or 1 inputs take one
+ * value per example. Errors, INVALID_ARGUMENT naming feature and example:
+ * a missing feature, a value count that is not the input's per-example
+ * size (or differs between examples), a bytes_list feature, a float_list
+ * for an integer input, an int64 value that does not fit int32. int64
+ * values go to float and double inputs converted. On failure nothing
+ * needs freeing. */
+COFFER_NODISCARD enum coffer_err coffer_serve_examples_to_tensors(const struct coffer_serve_examples *in,
+                                                                  const struct coffer_serve_tensor_info *inputs,
+                                                                  size_t count,
+                                                                  const struct coffer_serve_limits *lim,
+                                                                  struct coffer_serve_tensor *out,
+                                                                  struct coffer_serve_status *st);
+
+/* The signature a Classify or Regress request (method: one of the two
+ * method names) runs: the named one, or for "" (or NULL) serving_default
+ * when it is of that method, else the first signature of that method.
+ * INVALID_ARGUMENT `No signature was found with the name: S` or `Expected
+ * classification signature method_name to be tensorflow/serving/classify.
+ * Was: M` (regression alike); UNIMPLEMENTED `the model has no M signature
+ * (declare one in the ONNX model's metadata_props, docs/serve.md)` when no
+ * name was given and the model has none. */
+COFFER_NODISCARD enum coffer_err coffer_serve_signature_for_method(const struct coffer_serve_signature *sigs,
+                                                                   size_t count, const char *name,
+                                                                   const char *method,
+                                                                   const struct coffer_serve_signature **out,
+                                                                   struct coffer_serve_status *st);
+
+/* One Classify or Regress answer (borrowed pointers). */
+struct coffer_serve_inference_result {
+    struct coffer_serve_model_spec spec; /* resolved: name, version, signature key */
+    bool classify;                       /* false: regress */
+    size_t examples;
+    size_t classes;                      /* classify: per example */
+    const char *const *labels;           /* classify: classes labels */
+    const float *values;                 /* classify: examples x classes scores; regress: examples values */
+};
+/* ClassificationResponse (classify) or RegressionResponse. *out from
+ * coffer_malloc. */
+COFFER_NODISCARD enum coffer_err coffer_serve_inference_response_encode(const struct coffer_serve_inference_result *r,
+                                                                        uint8_t **out, size_t *out_size);
+/* MultiInferenceResponse: one InferenceResult per r[i], in order. */
+COFFER_NODISCARD enum coffer_err coffer_serve_multi_response_encode(const struct coffer_serve_inference_result *r,
+                                                                    size_t count, uint8_t **out, size_t *out_size);
+/* The REST answer: {"results": [[["label", score], ...], ...]} (classify) or
+ * {"results": [value, ...]} (regress), floats as :predict writes them.
+ * NUL-terminated, *out_size without the NUL. */
+COFFER_NODISCARD enum coffer_err coffer_serve_rest_inference_json(const struct coffer_serve_inference_result *r,
+                                                                  char **out, size_t *out_size);
+
 /* ------------------------------------------------------------ model warm-up */
 
 /* TF Serving's warm-up file, VERSION/assets.extra/tf_serving_warmup_requests:
  * TFRecord-framed PredictionLog records (CRCs checked), at most
  * COFFER_SERVE_WARMUP_MAX_RECORDS (TF's kMaxNumRecords). coffer runs
- * predict_log records; another log type is COFFER_E_UNSUPPORTED, naming
- * it. *out (coffer_malloc; NULL when empty) holds each record's
- * PredictRequest bytes, pointing into data. */
+ * predict_log, classify_log, regress_log and multi_inference_log records,
+ * as TF does; another log type (session_run_log, predict_streamed_log) is
+ * COFFER_E_UNSUPPORTED, naming it. *out (coffer_malloc; NULL when empty)
+ * holds each record's kind and request bytes (PredictRequest,
+ * ClassificationRequest, ...), pointing into data. */
 #define COFFER_SERVE_WARMUP_FILE "assets.extra/tf_serving_warmup_requests"
 #define COFFER_SERVE_WARMUP_MAX_RECORDS 1000
+/* The PredictionLog oneof's field numbers. */
+enum coffer_serve_log_kind {
+    COFFER_SERVE_LOG_CLASSIFY = 2,
+    COFFER_SERVE_LOG_REGRESS = 3,
+    COFFER_SERVE_LOG_MULTI = 4,
+    COFFER_SERVE_LOG_PREDICT = 6,
+};
 struct coffer_serve_warmup_record {
+    enum coffer_serve_log_kind kind;
     const uint8_t *request;
     size_t size;
 };

@@ -95,6 +95,35 @@ static void count(struct serve_ctx *ctx, int api, uint64_t t0, bool ok)
     coffer_net_histogram_observe(ctx->latency[api], (double)(coffer_now_ns() - t0) / 1e9);
 }
 
+/* The answers of a Classify, Regress or MultiInference job, one per task,
+ * read off the model's outputs (the signatures' checks at load hold for
+ * the declared shapes; a model that gives others is an INTERNAL error). */
+static enum coffer_err inference_results(struct serve_job *job, struct coffer_serve_inference_result *res)
+{
+    const struct serve_loaded *ld = job->ld;
+    for (size_t i = 0; i < job->n_tasks; i++) {
+        const struct serve_task *t = &job->tasks[i];
+        const struct coffer_serve_tensor *o = &job->out[t->classify ? ld->cls_scores : ld->reg_values];
+        size_t per = t->classify ? ld->n_classes : 1;
+        if (o->dtype != COFFER_SERVE_DT_FLOAT || o->rank < 1 || o->dims[0] != (int64_t)job->n_examples ||
+            o->count != job->n_examples * per)
+            return coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL,
+                                           "output %s of the model does not have the shape its %s signature "
+                                           "declares for %zu examples",
+                                           o->name ? o->name : "", t->signature_name, job->n_examples);
+        res[i] = (struct coffer_serve_inference_result){
+            .spec = {.name = (char *)job->sv->model, .has_version = true, .version = job->sv->version,
+                     .signature_name = t->signature_name},
+            .classify = t->classify,
+            .examples = job->n_examples,
+            .classes = ld->n_classes,
+            .labels = (const char *const *)ld->labels,
+            .values = o->data,
+        };
+    }
+    return COFFER_OK;
+}
+
 /* see serve_cli.h */
 void serve_job_finish(struct serve_job *job)
 {
@@ -103,7 +132,25 @@ void serve_job_finish(struct serve_job *job)
     enum coffer_err r = COFFER_OK;
     if (job->st.code == COFFER_SERVE_OK && job->out == NULL)
         coffer_serve_status_set(&job->st, COFFER_SERVE_INTERNAL, "the model gave no outputs");
-    if (job->grpc) {
+    struct coffer_serve_inference_result res[SERVE_MAX_IO];
+    if (job->st.code == COFFER_SERVE_OK && job->kind != SERVE_JOB_PREDICT)
+        (void)inference_results(job, res); /* sets job->st on failure */
+    if (job->kind != SERVE_JOB_PREDICT) {
+        uint8_t *out = NULL;
+        char *body = NULL;
+        size_t n = 0;
+        if (job->st.code == COFFER_SERVE_OK) {
+            r = !job->grpc                       ? coffer_serve_rest_inference_json(res, &body, &n)
+                : job->kind == SERVE_JOB_MULTI ? coffer_serve_multi_response_encode(res, job->n_tasks, &out, &n)
+                                                 : coffer_serve_inference_response_encode(res, &out, &n);
+            settle(&job->st, r);
+        }
+        if (job->grpc)
+            grpc_answer(job->pending ? coffer_net_pending_grpc_reply(job->pending) : job->reply, out, n, &job->st);
+        else
+            rest_answer(ctx, job->pending ? coffer_net_pending_response(job->pending) : job->resp, body, n,
+                        &job->st);
+    } else if (job->grpc) {
         struct coffer_net_grpc_reply *reply = job->pending ? coffer_net_pending_grpc_reply(job->pending) : job->reply;
         uint8_t *out = NULL;
         size_t n = 0;
@@ -142,6 +189,8 @@ void serve_job_finish(struct serve_job *job)
         coffer_serve_tensors_free(job->out, n_out);
     for (size_t i = 0; i < job->n_in; i++)
         coffer_serve_tensor_free(&job->in[i]);
+    for (size_t i = 0; i < job->n_tasks; i++)
+        coffer_free(job->tasks[i].signature_name);
     for (size_t i = 0; i < job->n_filter; i++)
         coffer_free(job->output_filter[i]);
     coffer_free(job->output_filter);
@@ -178,6 +227,48 @@ static void job_start(struct serve_job *job, struct coffer_net_response *resp, s
         return;
     }
     serve_job_run(job);
+}
+
+/* A Classify, Regress or MultiInference job on sv (its reference taken
+ * over; released on failure): each task's signature resolved (names[i],
+ * classify[i]), the model's inputs made from the examples. */
+static enum coffer_err example_job(struct serve_ctx *ctx, const struct coffer_serve_servable *sv, bool grpc,
+                                   uint64_t t0, const struct coffer_serve_examples *ex,
+                                   const struct coffer_serve_limits *lim, const char *const *names,
+                                   const bool *classify, size_t n_tasks, enum serve_job_kind kind,
+                                   struct serve_job **out, struct coffer_serve_status *st)
+{
+    *out = NULL;
+    const struct serve_loaded *ld = sv->handle;
+    const struct coffer_serve_signature *sig[SERVE_MAX_IO];
+    enum coffer_err r = serve_resolve_tasks(sv->sigs, sv->sig_count, names, classify, n_tasks, sig, st);
+    struct serve_job *job = NULL;
+    if (r == COFFER_OK && (job = job_new(ctx, sv, grpc, t0)) == NULL)
+        r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    if (r == COFFER_OK && (r = coffer_serve_examples_to_tensors(ex, ld->inputs, ld->n_in, lim, job->in, st)) ==
+                              COFFER_OK)
+        job->n_in = ld->n_in;
+    for (size_t i = 0; i < n_tasks && r == COFFER_OK; i++) {
+        job->tasks[i].classify = classify[i];
+        if ((job->tasks[i].signature_name = coffer_strdup(sig[i]->key)) == NULL)
+            r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+        job->n_tasks++;
+    }
+    if (r != COFFER_OK) {
+        if (job != NULL) {
+            for (size_t i = 0; i < job->n_in; i++)
+                coffer_serve_tensor_free(&job->in[i]);
+            for (size_t i = 0; i < job->n_tasks; i++)
+                coffer_free(job->tasks[i].signature_name);
+            coffer_free(job);
+        }
+        coffer_serve_registry_release(ctx->reg, sv);
+        return r;
+    }
+    job->kind = kind;
+    job->n_examples = ex->count;
+    *out = job;
+    return COFFER_OK;
 }
 
 /* ---- REST */
@@ -228,6 +319,39 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
         memset(&p.inputs[i], 0, sizeof(p.inputs[i]));
     }
     coffer_serve_rest_predict_free(&p);
+    *answered = true;
+    job_start(job, resp, NULL);
+    return COFFER_OK;
+}
+
+/* :classify or :regress */
+static enum coffer_err rest_examples(struct serve_ctx *ctx, const struct coffer_net_request *req,
+                                     const struct coffer_serve_rest_route *route, bool classify,
+                                     struct coffer_net_response *resp, uint64_t t0, struct coffer_serve_status *st,
+                                     bool *answered)
+{
+    const struct coffer_serve_servable *sv;
+    enum coffer_err r = coffer_serve_registry_acquire(ctx->reg, route->name, route->has_version, route->version,
+                                                      route->label, &sv, st);
+    if (r != COFFER_OK)
+        return r;
+    char *name = NULL;
+    struct coffer_serve_examples ex;
+    if ((r = coffer_serve_rest_examples_parse(req->body, req->body_size, &ctx->rest_lim, &name, &ex, st)) !=
+        COFFER_OK) {
+        coffer_serve_registry_release(ctx->reg, sv);
+        return r;
+    }
+    struct serve_job *job;
+    const char *names[1] = {name};
+    r = example_job(ctx, sv, false, t0, &ex, &ctx->rest_lim, names, &classify, 1,
+                    classify ? SERVE_JOB_CLASSIFY : SERVE_JOB_REGRESS, &job, st);
+    coffer_serve_examples_free(&ex);
+    coffer_free(name);
+    if (r != COFFER_OK)
+        return r;
+    if (ctx->rest_timeout_ns != 0)
+        job->deadline_ns = t0 + ctx->rest_timeout_ns;
     *answered = true;
     job_start(job, resp, NULL);
     return COFFER_OK;
@@ -295,11 +419,12 @@ enum coffer_err serve_rest_handler(void *arg, const struct coffer_net_request *r
         case COFFER_SERVE_REST_PREDICT:
             r = rest_predict(ctx, req, &route, resp, t0, &st, &answered);
             break;
+        case COFFER_SERVE_REST_CLASSIFY:
+        case COFFER_SERVE_REST_REGRESS:
+            r = rest_examples(ctx, req, &route, route.kind == COFFER_SERVE_REST_CLASSIFY, resp, t0, &st, &answered);
+            break;
         default:
-            r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
-                                        "%s is not supported by coffer serve: its ONNX models have predict "
-                                        "signatures only (use :predict)",
-                                        route.kind == COFFER_SERVE_REST_CLASSIFY ? "Classify" : "Regress");
+            r = coffer_serve_status_set(&st, COFFER_SERVE_INTERNAL, "unknown route");
             break;
         }
     }
@@ -357,6 +482,68 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
     req.output_filter = NULL;
     req.output_filter_count = 0;
     coffer_serve_predict_request_free(&req);
+    job->deadline_ns = call->deadline_ns;
+    *answered = true;
+    job_start(job, NULL, reply);
+    return COFFER_OK;
+}
+
+/* Classify or Regress */
+static enum coffer_err grpc_examples(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, bool classify,
+                                     struct coffer_net_grpc_reply *reply, uint64_t t0, struct coffer_serve_status *st,
+                                     bool *answered)
+{
+    struct coffer_serve_model_spec spec;
+    struct coffer_serve_examples ex;
+    enum coffer_err r =
+        coffer_serve_example_request_decode(call->message, call->message_size, &ctx->grpc_lim, &spec, &ex, st);
+    if (r != COFFER_OK)
+        return r;
+    const struct coffer_serve_servable *sv;
+    struct serve_job *job = NULL;
+    const char *names[1] = {spec.signature_name};
+    if ((r = coffer_serve_registry_acquire(ctx->reg, spec.name, spec.has_version, spec.version, spec.version_label,
+                                           &sv, st)) == COFFER_OK)
+        r = example_job(ctx, sv, true, t0, &ex, &ctx->grpc_lim, names, &classify, 1,
+                        classify ? SERVE_JOB_CLASSIFY : SERVE_JOB_REGRESS, &job, st);
+    coffer_serve_examples_free(&ex);
+    coffer_serve_model_spec_free(&spec);
+    if (r != COFFER_OK)
+        return r;
+    job->deadline_ns = call->deadline_ns;
+    *answered = true;
+    job_start(job, NULL, reply);
+    return COFFER_OK;
+}
+
+/* MultiInference: the tasks' signatures of one model, one run. */
+static enum coffer_err grpc_multi(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call,
+                                  struct coffer_net_grpc_reply *reply, uint64_t t0, struct coffer_serve_status *st,
+                                  bool *answered)
+{
+    struct coffer_serve_multi_request req;
+    enum coffer_err r = coffer_serve_multi_request_decode(call->message, call->message_size, &ctx->grpc_lim, &req, st);
+    if (r != COFFER_OK)
+        return r;
+    const char *names[SERVE_MAX_IO];
+    bool classify[SERVE_MAX_IO];
+    if (req.task_count > SERVE_MAX_IO)
+        r = coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT, "%zu tasks; at most %d", req.task_count,
+                                    SERVE_MAX_IO);
+    for (size_t i = 0; i < req.task_count && r == COFFER_OK; i++) {
+        names[i] = req.tasks[i].spec.signature_name;
+        classify[i] = strcmp(req.tasks[i].method_name, COFFER_SERVE_CLASSIFY_METHOD) == 0;
+    }
+    const struct coffer_serve_model_spec *spec = &req.tasks[0].spec; /* the servable: the first task's, as TF */
+    const struct coffer_serve_servable *sv;
+    struct serve_job *job = NULL;
+    if (r == COFFER_OK && (r = coffer_serve_registry_acquire(ctx->reg, spec->name, spec->has_version, spec->version,
+                                                             spec->version_label, &sv, st)) == COFFER_OK)
+        r = example_job(ctx, sv, true, t0, &req.input, &ctx->grpc_lim, names, classify, req.task_count,
+                        SERVE_JOB_MULTI, &job, st);
+    coffer_serve_multi_request_free(&req);
+    if (r != COFFER_OK)
+        return r;
     job->deadline_ns = call->deadline_ns;
     *answered = true;
     job_start(job, NULL, reply);
@@ -640,12 +827,11 @@ enum coffer_err serve_grpc_handler(void *arg, const struct coffer_net_grpc_call 
             r = coffer_serve_status_response_encode(vs + first, sel, &out, &n);
         coffer_free(vs);
     } else if (strcmp(call->path, PREDICTION_SERVICE "Classify") == 0 ||
-               strcmp(call->path, PREDICTION_SERVICE "Regress") == 0 ||
-               strcmp(call->path, PREDICTION_SERVICE "MultiInference") == 0) {
-        r = coffer_serve_status_set(&st, COFFER_SERVE_UNIMPLEMENTED,
-                                    "%s is not supported by coffer serve: its ONNX models have predict signatures "
-                                    "only (use Predict)",
-                                    call->path + strlen(PREDICTION_SERVICE));
+               strcmp(call->path, PREDICTION_SERVICE "Regress") == 0) {
+        r = grpc_examples(ctx, call, strcmp(call->path, PREDICTION_SERVICE "Classify") == 0, reply, t0, &st,
+                          &answered);
+    } else if (strcmp(call->path, PREDICTION_SERVICE "MultiInference") == 0) {
+        r = grpc_multi(ctx, call, reply, t0, &st, &answered);
     } else if (strcmp(call->path, HEALTH_SERVICE "Check") == 0) {
         r = grpc_health(ctx, call, &out, &n, &st);
     } else if (strcmp(call->path, HEALTH_SERVICE "Watch") == 0) {

@@ -72,11 +72,31 @@ struct serve_loaded {
     atomic_uint next;                 /* round robin over the instances */
     struct coffer_serve_tensor_info inputs[SERVE_MAX_IO], outputs[SERVE_MAX_IO];
     size_t n_in, n_out;
-    struct coffer_serve_signature sig;
+    /* serving_default (predict: the model's own inputs and outputs), then
+     * "classification" and "regression" when the model declares them */
+    struct coffer_serve_signature sigs[3];
+    size_t n_sigs;
+    struct coffer_serve_tensor_info ex_in;        /* their input: serialized tf.Examples */
+    struct coffer_serve_tensor_info cls_out[2];   /* classes, scores */
+    struct coffer_serve_tensor_info reg_out;      /* outputs */
+    int cls_scores, reg_values;                   /* the model outputs they read; -1: none */
+    size_t n_classes;
+    char **labels;                                /* n_classes labels of the classes */
     const struct coffer_serve_batching_config *bc; /* NULL: this version does not batch */
     struct coffer_serve_batching_config own_bc; /* its batching_params.pbtxt (per-model batching) */
     struct coffer_serve_batcher *batcher; /* NULL without batching */
     atomic_uint_fast64_t item_ns;     /* batching: ns per item of the last batch run (0: none yet) */
+};
+
+/* What a job answers: Predict, or the tf.Example APIs (whose inputs the
+ * handler made from the examples; the answer is read off the model's
+ * outputs by the signatures' tasks). */
+enum serve_job_kind { SERVE_JOB_PREDICT = 0, SERVE_JOB_CLASSIFY, SERVE_JOB_REGRESS, SERVE_JOB_MULTI };
+
+/* One Classify or Regress evaluation of a job. */
+struct serve_task {
+    bool classify;
+    char *signature_name; /* the resolved key, owned */
 };
 
 /* One predict request on its way: from the handler through (maybe) a
@@ -94,6 +114,10 @@ struct serve_job {
     char **output_filter;                        /* gRPC, owned */
     size_t n_filter;
     struct coffer_serve_tensor *out;             /* n_out, owned */
+    enum serve_job_kind kind;
+    struct serve_task tasks[SERVE_MAX_IO];       /* not PREDICT: what to answer */
+    size_t n_tasks;
+    size_t n_examples;                           /* not PREDICT: the batch the examples made */
     struct coffer_serve_status st;
     /* where the answer goes: a pending (deferred) or the handler's own */
     struct coffer_net_pending *pending;
@@ -102,7 +126,21 @@ struct serve_job {
     struct serve_job *held_next;                 /* serve_turn_end's list */
 };
 
+/* The metadata_props keys by which an ONNX model declares its Classify and
+ * Regress signatures (docs/serve.md). */
+#define SERVE_META_SCORES "coffer.serve.classify.scores"
+#define SERVE_META_LABELS "coffer.serve.classify.labels"
+#define SERVE_META_REGRESS "coffer.serve.regress.output"
+
 /* serve_model.c */
+/* Resolve the signatures of n Classify/Regress tasks (names[i] as sent,
+ * classify[i] or regress) into out, refusing one evaluated twice
+ * (INVALID_ARGUMENT `Duplicate evaluation of signature: S`). */
+COFFER_NODISCARD enum coffer_err serve_resolve_tasks(const struct coffer_serve_signature *sigs, size_t n_sigs,
+                                                     const char *const *names, const bool *classify, size_t n,
+                                                     const struct coffer_serve_signature **out,
+                                                     struct coffer_serve_status *st);
+
 extern const struct coffer_serve_loader serve_loader; /* arg: struct serve_ctx */
 /* Run a job now on one of the version's instances, or queue it for a batch
  * (then the answer comes from a batch thread through job->pending, which

@@ -412,8 +412,124 @@ static void loaded_free(struct serve_loaded *ld)
         pthread_mutex_destroy(&ld->inst[i].mu);
     }
     coffer_free(ld->inst);
+    for (size_t i = 0; ld->labels != NULL && i < ld->n_classes; i++)
+        coffer_free(ld->labels[i]);
+    coffer_free(ld->labels);
     coffer_secret_free(ld->bytes);
     coffer_free(ld);
+}
+
+/* ---- the tf.Example signatures */
+
+static int output_named(const struct serve_loaded *ld, const char *name)
+{
+    for (size_t i = 0; i < ld->n_out; i++)
+        if (strcmp(ld->outputs[i].alias, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The labels of metadata value v: one per line, or (no newline in it)
+ * comma-separated. */
+static enum coffer_err labels_parse(struct serve_loaded *ld, const char *v)
+{
+    char sep = strchr(v, '\n') != NULL ? '\n' : ',';
+    size_t n = 1;
+    for (const char *p = v; *p; p++)
+        n += *p == sep;
+    if (sep == '\n' && v[0] != '\0' && v[strlen(v) - 1] == '\n')
+        n--; /* a final newline ends the last line */
+    if (n != ld->n_classes)
+        return COFFER_FAIL(COFFER_E_SHAPE, "metadata " SERVE_META_LABELS " has %zu labels; output %s has %zu classes",
+                           n, ld->outputs[ld->cls_scores].alias, ld->n_classes);
+    const char *p = v;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(p, sep == '\n' ? "\n" : ",");
+        if (sep == '\n' && len > 0 && p[len - 1] == '\r')
+            len--; /* CRLF files */
+        if ((ld->labels[i] = coffer_malloc(len + 1)) == NULL)
+            return COFFER_E_NOMEM;
+        memcpy(ld->labels[i], p, len);
+        ld->labels[i][len] = '\0';
+        p += strcspn(p, sep == '\n' ? "\n" : ",");
+        if (*p)
+            p++;
+    }
+    return COFFER_OK;
+}
+
+/* The Classify and Regress signatures the model declares in its
+ * metadata_props (docs/serve.md): "classification" reads the class scores
+ * of output SERVE_META_SCORES (float [batch, classes]) with the labels of
+ * SERVE_META_LABELS (or the class numbers); "regression" the values of
+ * output SERVE_META_REGRESS (float [batch] or [batch, 1]). Their input, as
+ * in TF, is "inputs": serialized tf.Examples, whose features fill the
+ * model's inputs by name. A declaration that does not fit the model fails
+ * the load. */
+static enum coffer_err declare_signatures(struct serve_loaded *ld)
+{
+    const struct coffer_nn_model *nn = ld->inst[0].nn;
+    const char *scores = coffer_nn_model_metadata(nn, SERVE_META_SCORES);
+    const char *labels = coffer_nn_model_metadata(nn, SERVE_META_LABELS);
+    const char *values = coffer_nn_model_metadata(nn, SERVE_META_REGRESS);
+    ld->cls_scores = ld->reg_values = -1;
+    if (labels != NULL && scores == NULL)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "metadata " SERVE_META_LABELS " without " SERVE_META_SCORES);
+    ld->ex_in = (struct coffer_serve_tensor_info){
+        .alias = "inputs", .dtype = COFFER_SERVE_DT_STRING, .rank = 1, .dims = {-1}};
+    if (scores != NULL) {
+        int o = output_named(ld, scores);
+        const struct coffer_serve_tensor_info *t = o >= 0 ? &ld->outputs[o] : NULL;
+        if (t == NULL)
+            return COFFER_FAIL(COFFER_E_NOT_FOUND, "metadata " SERVE_META_SCORES ": the model has no output %s",
+                               scores);
+        if (t->dtype != COFFER_SERVE_DT_FLOAT || t->rank != 2 || t->dims[1] <= 0)
+            return COFFER_FAIL(COFFER_E_SHAPE,
+                               "metadata " SERVE_META_SCORES ": output %s must be float [batch, classes] with a "
+                               "known number of classes",
+                               scores);
+        ld->cls_scores = o;
+        ld->n_classes = (size_t)t->dims[1];
+        if ((ld->labels = coffer_calloc(ld->n_classes, sizeof(*ld->labels))) == NULL)
+            return COFFER_E_NOMEM;
+        enum coffer_err r = COFFER_OK;
+        if (labels != NULL)
+            r = labels_parse(ld, labels);
+        for (size_t c = 0; r == COFFER_OK && labels == NULL && c < ld->n_classes; c++) {
+            char num[24];
+            snprintf(num, sizeof(num), "%zu", c);
+            if ((ld->labels[c] = coffer_strdup(num)) == NULL)
+                r = COFFER_E_NOMEM;
+        }
+        if (r != COFFER_OK)
+            return r;
+        ld->cls_out[0] = (struct coffer_serve_tensor_info){
+            .alias = "classes", .dtype = COFFER_SERVE_DT_STRING, .rank = 2, .dims = {-1, t->dims[1]}};
+        ld->cls_out[1] = (struct coffer_serve_tensor_info){.alias = "scores", .tensor_name = t->tensor_name,
+                                                           .dtype = COFFER_SERVE_DT_FLOAT, .rank = 2,
+                                                           .dims = {-1, t->dims[1]}};
+        ld->sigs[ld->n_sigs++] = (struct coffer_serve_signature){
+            .key = "classification", .method_name = COFFER_SERVE_CLASSIFY_METHOD, .inputs = &ld->ex_in,
+            .input_count = 1, .outputs = ld->cls_out, .output_count = 2};
+    }
+    if (values != NULL) {
+        int o = output_named(ld, values);
+        const struct coffer_serve_tensor_info *t = o >= 0 ? &ld->outputs[o] : NULL;
+        if (t == NULL)
+            return COFFER_FAIL(COFFER_E_NOT_FOUND, "metadata " SERVE_META_REGRESS ": the model has no output %s",
+                               values);
+        if (t->dtype != COFFER_SERVE_DT_FLOAT || !(t->rank == 1 || (t->rank == 2 && t->dims[1] == 1)))
+            return COFFER_FAIL(COFFER_E_SHAPE, "metadata " SERVE_META_REGRESS ": output %s must be float [batch] or "
+                               "[batch, 1]", values);
+        ld->reg_values = o;
+        ld->reg_out = (struct coffer_serve_tensor_info){.alias = "outputs", .tensor_name = t->tensor_name,
+                                                        .dtype = COFFER_SERVE_DT_FLOAT, .rank = t->rank,
+                                                        .dims = {-1, 1}};
+        ld->sigs[ld->n_sigs++] = (struct coffer_serve_signature){
+            .key = "regression", .method_name = COFFER_SERVE_REGRESS_METHOD, .inputs = &ld->ex_in,
+            .input_count = 1, .outputs = &ld->reg_out, .output_count = 1};
+    }
+    return COFFER_OK;
 }
 
 static enum coffer_err read_model(struct serve_ctx *ctx, const char *path, struct coffer_secret **out)
@@ -487,29 +603,104 @@ static enum coffer_err beside(const char *model_path, const char *name, char *pa
  * will use. A request larger than max_batch_size fails, as serving it
  * would. Each run is made --num_request_iterations_for_warmup times (TF's
  * default: once). *warmed counts the runs. */
+/* see serve_cli.h */
+enum coffer_err serve_resolve_tasks(const struct coffer_serve_signature *sigs, size_t n_sigs,
+                                    const char *const *names, const bool *classify, size_t n,
+                                    const struct coffer_serve_signature **out, struct coffer_serve_status *st)
+{
+    if (n > SERVE_MAX_IO)
+        return coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT, "%zu tasks; at most %d", n, SERVE_MAX_IO);
+    for (size_t i = 0; i < n; i++) {
+        enum coffer_err r = coffer_serve_signature_for_method(
+            sigs, n_sigs, names[i], classify[i] ? COFFER_SERVE_CLASSIFY_METHOD : COFFER_SERVE_REGRESS_METHOD, &out[i],
+            st);
+        if (r != COFFER_OK)
+            return r;
+        for (size_t k = 0; k < i; k++)
+            if (out[k] == out[i])
+                return coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT,
+                                               "Duplicate evaluation of signature: %s", out[i]->key);
+    }
+    return COFFER_OK;
+}
+
+/* A warm-up predict_log: its inputs into job. */
+static enum coffer_err warm_predict(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec,
+                                    struct serve_job *job)
+{
+    struct coffer_serve_predict_request req;
+    const struct coffer_serve_signature *sig;
+    enum coffer_err r = coffer_serve_predict_request_decode(rec->request, rec->size, &ld->ctx->grpc_lim, &req, &job->st);
+    if (r != COFFER_OK)
+        return r;
+    const char *names[SERVE_MAX_IO];
+    if (req.input_count > SERVE_MAX_IO)
+        r = coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs: %zu", req.input_count);
+    for (size_t i = 0; r == COFFER_OK && i < req.input_count; i++)
+        names[i] = req.inputs[i].name;
+    if (r == COFFER_OK &&
+        (r = coffer_serve_signature_find(ld->sigs, ld->n_sigs, req.spec.signature_name, &sig, &job->st)) ==
+            COFFER_OK &&
+        (r = coffer_serve_signature_check_inputs(sig, names, req.input_count, &job->st)) == COFFER_OK)
+        serve_job_take_inputs(job, sig, &req);
+    coffer_serve_predict_request_free(&req);
+    return r;
+}
+
+/* A warm-up classify_log, regress_log or multi_inference_log: its
+ * signatures resolved as serving resolves them, the model inputs its
+ * examples make into job. */
+static enum coffer_err warm_examples(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec,
+                                     struct serve_job *job)
+{
+    const struct coffer_serve_limits *lim = &ld->ctx->grpc_lim;
+    struct coffer_serve_model_spec spec;
+    struct coffer_serve_examples ex;
+    struct coffer_serve_multi_request multi;
+    memset(&multi, 0, sizeof(multi));
+    memset(&spec, 0, sizeof(spec));
+    memset(&ex, 0, sizeof(ex));
+    const char *names[SERVE_MAX_IO];
+    bool classify[SERVE_MAX_IO];
+    const struct coffer_serve_signature *sig[SERVE_MAX_IO];
+    size_t n = 1;
+    const struct coffer_serve_examples *in = &ex;
+    enum coffer_err r;
+    if (rec->kind == COFFER_SERVE_LOG_MULTI) {
+        if ((r = coffer_serve_multi_request_decode(rec->request, rec->size, lim, &multi, &job->st)) == COFFER_OK &&
+            multi.task_count > SERVE_MAX_IO)
+            r = coffer_serve_status_set(&job->st, COFFER_SERVE_INVALID_ARGUMENT, "%zu tasks; at most %d",
+                                        multi.task_count, SERVE_MAX_IO);
+        n = multi.task_count;
+        for (size_t i = 0; r == COFFER_OK && i < n; i++) {
+            names[i] = multi.tasks[i].spec.signature_name;
+            classify[i] = strcmp(multi.tasks[i].method_name, COFFER_SERVE_CLASSIFY_METHOD) == 0;
+        }
+        in = &multi.input;
+    } else {
+        r = coffer_serve_example_request_decode(rec->request, rec->size, lim, &spec, &ex, &job->st);
+        names[0] = spec.signature_name;
+        classify[0] = rec->kind == COFFER_SERVE_LOG_CLASSIFY;
+    }
+    if (r == COFFER_OK && (r = serve_resolve_tasks(ld->sigs, ld->n_sigs, names, classify, n, sig, &job->st)) ==
+                              COFFER_OK &&
+        (r = coffer_serve_examples_to_tensors(in, ld->inputs, ld->n_in, lim, job->in, &job->st)) == COFFER_OK)
+        job->n_in = ld->n_in;
+    coffer_serve_multi_request_free(&multi);
+    coffer_serve_examples_free(&ex);
+    coffer_serve_model_spec_free(&spec);
+    return r;
+}
+
 static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_serve_warmup_record *rec, size_t index,
                                   size_t *warmed)
 {
     struct serve_job job;
     memset(&job, 0, sizeof(job));
     job.ld = ld;
-    struct coffer_serve_predict_request req;
-    const struct coffer_serve_signature *sig;
-    enum coffer_err r = coffer_serve_predict_request_decode(rec->request, rec->size, &ld->ctx->grpc_lim, &req, &job.st);
-    if (r != COFFER_OK)
-        return COFFER_FAIL(r, "warm-up record %zu: %s", index, job.st.message);
-    const char *names[SERVE_MAX_IO];
-    if (req.input_count > SERVE_MAX_IO)
-        r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs: %zu", req.input_count);
-    for (size_t i = 0; r == COFFER_OK && i < req.input_count; i++)
-        names[i] = req.inputs[i].name;
-    if (r == COFFER_OK && (r = coffer_serve_signature_find(&ld->sig, 1, req.spec.signature_name, &sig, &job.st)) ==
-                              COFFER_OK &&
-        (r = coffer_serve_signature_check_inputs(sig, names, req.input_count, &job.st)) == COFFER_OK) {
-        serve_job_take_inputs(&job, sig, &req);
+    enum coffer_err r = rec->kind == COFFER_SERVE_LOG_PREDICT ? warm_predict(ld, rec, &job) : warm_examples(ld, rec, &job);
+    if (r == COFFER_OK)
         r = check_inputs(&job);
-    }
-    coffer_serve_predict_request_free(&req);
     const struct coffer_serve_batching_config *bc = ld->bc;
     if (r == COFFER_OK && bc != NULL && job.task.size > (size_t)bc->max_batch_size)
         r = coffer_serve_status_set(&job.st, COFFER_SERVE_INVALID_ARGUMENT,
@@ -682,10 +873,13 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         if ((r = coffer_nn_model_output(ld->inst[0].nn, i, &v)) == COFFER_OK)
             info_of(&v, &ld->outputs[i]);
     }
-    ld->sig = (struct coffer_serve_signature){.key = COFFER_SERVE_DEFAULT_SIGNATURE,
-                                              .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
-                                              .input_count = ld->n_in, .outputs = ld->outputs,
-                                              .output_count = ld->n_out};
+    ld->sigs[0] = (struct coffer_serve_signature){.key = COFFER_SERVE_DEFAULT_SIGNATURE,
+                                                  .method_name = COFFER_SERVE_PREDICT_METHOD, .inputs = ld->inputs,
+                                                  .input_count = ld->n_in, .outputs = ld->outputs,
+                                                  .output_count = ld->n_out};
+    ld->n_sigs = 1;
+    if (r == COFFER_OK)
+        r = declare_signatures(ld);
     size_t warm = 0, warm_runs = 0;
     uint64_t tw = coffer_now_ns();
     if (r == COFFER_OK && ctx->warmup)
@@ -711,8 +905,8 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         loaded_free(ld);
         return r;
     }
-    out->sigs = &ld->sig;
-    out->sig_count = 1;
+    out->sigs = ld->sigs;
+    out->sig_count = ld->n_sigs;
     out->handle = ld;
     double ms = (double)(coffer_now_ns() - t0) / 1e6;
     coffer_net_gauge_set(ld->mm->load_ms, (int64_t)ms);

@@ -136,11 +136,22 @@ static const char *log_type_name(uint32_t field)
     }
 }
 
-/* One PredictionLog: the PredictRequest bytes of its predict_log. */
+static const char *log_sub_name(uint32_t field)
+{
+    switch (field) {
+    case COFFER_SERVE_LOG_CLASSIFY: return "ClassifyLog";
+    case COFFER_SERVE_LOG_REGRESS: return "RegressLog";
+    case COFFER_SERVE_LOG_MULTI: return "MultiInferenceLog";
+    default: return "PredictLog";
+    }
+}
+
+/* One PredictionLog: the kind and request bytes of its predict_log,
+ * classify_log, regress_log or multi_inference_log (each of which holds its
+ * request in field 1). */
 static enum coffer_err prediction_log(struct coffer_rd *rd, size_t index, struct coffer_serve_warmup_record *rec)
 {
-    bool have = false;
-    uint32_t other = 0;
+    uint32_t have = 0, other = 0;
     while (coffer_rd_left(rd) > 0) {
         uint32_t field = 0, wire = 0;
         uint64_t v;
@@ -153,29 +164,30 @@ static enum coffer_err prediction_log(struct coffer_rd *rd, size_t index, struct
         if (field >= 2 && field <= 7 && wire != 2)
             return COFFER_FAIL(COFFER_E_MALFORMED, "warm-up record %zu: PredictionLog field %u of wire type %u",
                                index, field, wire);
-        if (field != 6) {
-            if (field >= 2 && field <= 7) {
-                other = field; /* a oneof: the last member set wins */
-                have = false;
-            }
+        if (field < 2 || field > 7)
+            continue;
+        if (field == 5 || field == 7) {
+            other = field; /* a oneof: the last member set wins */
+            have = 0;
             continue;
         }
         other = 0;
-        have = true;
-        rec->request = (const uint8_t *)"";
+        have = field;
+        rec->kind = (enum coffer_serve_log_kind)field;
+        rec->request = sub.data + sub.pos; /* no request field: an empty one, in the input */
         rec->size = 0;
-        /* PredictLog: the last request field wins */
+        /* the log's request (field 1): the last one wins */
         while (coffer_rd_left(&sub) > 0) {
             uint32_t f2 = 0, w2 = 0;
             uint64_t v2;
             struct coffer_rd req;
             if ((r = coffer_serve__pb_next(&sub, &f2, &w2, &v2, &req)) != COFFER_OK) {
-                coffer_err_context("warm-up record %zu: not a PredictLog", index);
+                coffer_err_context("warm-up record %zu: not a %s", index, log_sub_name(field));
                 return r;
             }
             if (f2 == 1 && w2 != 2)
-                return COFFER_FAIL(COFFER_E_MALFORMED, "warm-up record %zu: PredictLog.request of wire type %u",
-                                   index, w2);
+                return COFFER_FAIL(COFFER_E_MALFORMED, "warm-up record %zu: %s.request of wire type %u", index,
+                                   log_sub_name(field), w2);
             if (f2 == 1) {
                 rec->size = coffer_rd_left(&req);
                 if ((r = coffer_rd_bytes(&req, rec->size, &rec->request)) != COFFER_OK)
@@ -185,10 +197,11 @@ static enum coffer_err prediction_log(struct coffer_rd *rd, size_t index, struct
     }
     if (other != 0)
         return COFFER_FAIL(COFFER_E_UNSUPPORTED,
-                           "warm-up record %zu is a %s; coffer serve runs predict_log records only", index,
-                           log_type_name(other));
-    if (!have)
-        return COFFER_FAIL(COFFER_E_MALFORMED, "warm-up record %zu holds no predict_log", index);
+                           "warm-up record %zu is a %s; coffer serve runs predict, classify, regress and "
+                           "multi_inference logs",
+                           index, log_type_name(other));
+    if (have == 0)
+        return COFFER_FAIL(COFFER_E_MALFORMED, "warm-up record %zu holds no log", index);
     return COFFER_OK;
 }
 

@@ -82,7 +82,8 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > 
 [ "$("${C[@]}" -d '{"inputs": {"nope": 1}}' "$U/v1/models/digits:predict")" = 400 ] || bad "wrong input name over REST: 400"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/digits/labels/beta:predict")" = 400 ] || bad "unknown label over REST: 400"
-[ "$("${C[@]}" -d '{}' "$U/v1/models/digits:classify")" = 501 ] && has "Classify is not supported" body "classify: 501" || bad "classify: 501"
+[ "$("${C[@]}" -d '{"examples": [{"image": [0.5]}]}' "$U/v1/models/digits:classify")" = 501 ] &&
+  has "has no tensorflow/serving/classify signature" body "classify on a model without one: 501" || bad "classify: 501"
 # a CORS preflight is answered as TF answers it; without --rest_api_enable_cors_support, with no
 # Access-Control headers (the browser then keeps its page from calling)
 [ "$("${C[@]}" -D hdr -X OPTIONS -H 'Origin: https://app.example' "$U/v1/models/digits:predict")" = 200 ] ||
@@ -95,6 +96,44 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*20000}))
   || bad "6 MB REST predict: $(head -c 200 body)"
 if curl -s --cacert ca.crt "$U/healthz" -o /dev/null; then bad "REST without a client certificate answered"; else ok; fi
 if curl -s --cacert ca.crt --cert stranger.crt --key stranger.key "$U/healthz" -o /dev/null; then bad "a certificate from another CA was accepted"; else ok; fi
+
+# Classify, Regress and MultiInference on a model that declares them in its metadata_props
+# (tests/serve/example_model.py), batched (the examples of concurrent requests share runs)
+/usr/bin/python3 "$src/tests/serve/example_model.py" exm
+"$coffer" pf encrypt -w model_key -i exm/tiny/1/model.onnx -o models/tiny/1/model.onnx 2>/dev/null
+client_py "warmupfile:warm_examples:examples"
+"$coffer" pf encrypt -w model_key -i warm_examples -o models/tiny/1/assets.extra/tf_serving_warmup_requests 2>/dev/null
+printf 'max_batch_size { value: 16 }\nbatch_timeout_micros { value: 500 }\n' > tiny_batch.cfg
+GT=$(port); RT=$(port)
+timeout 100 "$coffer" serve --model_name tiny --model_base_path models/tiny --tls-cert server.crt \
+  --tls-key server.key --model-key model_key --ssl_client_ca ca.crt --port "$GT" --rest_api_port "$RT" \
+  --host 127.0.0.1 --threads 2 --enable_batching --batching_parameters_file tiny_batch.cfg > tiny.log 2>&1 &
+pids+=($!)
+wait_log "gRPC on port" tiny.log
+has "model tiny version 1 warmed up with 3 requests" tiny.log "classify, regress and multi-inference warm-up logs replayed"
+if client "$GT" examples > examples.out 2>&1; then ok; else bad "tf.Example APIs: $(grep -v '^grpc_client: [0-9]' examples.out | head -5)"; fi
+UT="https://localhost:$RT"
+[ "$("${C[@]}" -d '{"examples": [{"x": [1.0, 2.0, 3.0], "k": 1}, {"x": [0, 0, 1], "k": [5]}]}' "$UT/v1/models/tiny:classify")" = 200 ] &&
+  has '\[\["cat", 0.268941432\], \["dog", 0.731058598\]\]' body "REST classify" || bad "REST classify: $(head -c 300 body)"
+[ "$("${C[@]}" -d '{"context": {"k": 10}, "examples": [{"x": [1, 2, 3]}, {"x": [1.5, 1, 1], "k": -4}]}' "$UT/v1/models/tiny:regress")" = 200 ] &&
+  tr -d ' \n' < body | grep -q '"results":\[24.0,2.5\]' && ok || bad "REST regress with a context: $(head -c 300 body)"
+[ "$("${C[@]}" -d '{"examples": [{"x": [1, 2], "k": 1}]}' "$UT/v1/models/tiny:classify")" = 400 ] &&
+  has "Feature: x of example 0 has 2 values" body "REST classify: a short feature named" || bad "REST classify: short feature"
+[ "$("${C[@]}" -d '{"examples": [{"x": [1, "a", 3], "k": 1}]}' "$UT/v1/models/tiny:regress")" = 400 ] &&
+  has "mixes value types" body "REST regress: mixed types named" || bad "REST regress: mixed types"
+[ "$("${C[@]}" -d '{"signature_name": "classification", "examples": [{"x": [1, 2, 3], "k": 1}]}' "$UT/v1/models/tiny:regress")" = 400 ] &&
+  has "Expected regression signature method_name" body "REST regress on the classification signature" || bad "REST regress: wrong signature"
+[ "$("${C[@]}" "$UT/v1/models/tiny/metadata")" = 200 ] && has '"method_name": "tensorflow/serving/classify"' body \
+  "REST metadata lists the classification signature" || bad "REST metadata of tiny"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+has 'path="/tensorflow.serving.PredictionService/MultiInference" status=200 grpc_status=0 ' tiny.log "access log: MultiInference"
+# a declaration that does not fit the model fails the load, saying why
+for b in badscores:"has no output nosuch" badlabels:"has 3 labels; output probs has 2 classes" badregress:"output probs must be float \[batch\] or"; do
+  "$coffer" pf encrypt -w model_key -i "exm/${b%%:*}.onnx" -o "${b%%:*}/1/model.onnx" 2>/dev/null
+  expect 1 "${b%%:*} fails the start" -- "$coffer" serve --model_base_path "${b%%:*}" --tls-cert server.crt \
+    --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
+  has "${b#*:}" err "${b%%:*}: the bad declaration named"
+done
 
 # the caps are the operator's: TF Serving's --grpc_channel_arguments, and coffer's REST body cap
 G2=$(port); R2=$(port)
@@ -158,7 +197,7 @@ for kind in badinput classify; do
     --tls-key server.key --model-key model_key --port "$(port)" --rest_api_port 0 --host 127.0.0.1
   case $kind in
     badinput) has "warm-up record 0: input size does not match signature" err "a bad warm-up request named" ;;
-    classify) has "warm-up record 0 is a classify_log" err "another log type named" ;;
+    classify) has "warm-up record 0: the model has no tensorflow/serving/classify signature" err "a classify warm-up on a predict-only model named" ;;
   esac
 done
 # a plain (unencrypted) warm-up file next to a protected model is refused: it must be the model owner's

@@ -7,10 +7,12 @@ grpc_python_plugin (never committed). Run by tests/cli/test_serve_models.sh:
 MODE "models": Predict (tensor_content and float_val), GetModelMetadata,
 GetModelStatus across two models, versions and labels, gzip, every error
 path (unknown model, version, label, signature, inputs, dtypes, shapes,
-output filter, missing fields, Classify/Regress, unknown method, malformed
+output filter, missing fields, Classify/Regress on a model without such
+signatures, unknown method, malformed
 messages), grpc.health.v1 Check and Watch, HandleReloadConfigRequest refused, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
 certificate. MODE "warmupfile:OUT:KIND" writes a TF Serving warm-up file (TFRecord of
-PredictionLogs; KIND good, badinput or classify). MODE "reload": HandleReloadConfigRequest against a server started with
+PredictionLogs; KIND good, badinput, classify or examples). MODE "examples": Classify, Regress and MultiInference on the
+model of example_model.py ("tiny"), their errors and its metadata. MODE "reload": HandleReloadConfigRequest against a server started with
 --allow_reload_config (models dropped, added, new policy and labels, errors).
 MODE "oversize": against a
 server with a 1 MiB message cap, a bigger Predict is RESOURCE_EXHAUSTED and a
@@ -41,8 +43,9 @@ import grpc  # noqa: E402
 from google.protobuf.internal.encoder import _VarintBytes  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,  # noqa: E402
-                                     get_model_status_pb2, model_management_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
+                                     get_model_status_pb2, inference_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     regression_pb2)
 
 failures = 0
 passes = 0
@@ -177,13 +180,177 @@ if mode.startswith("warmupfile:"):
         n = struct.pack("<Q", len(d))
         m = lambda c: (((c >> 15) | (c << 17)) + 0xa282ead8) & 0xffffffff  # noqa: E731
         return n + struct.pack("<I", m(crc32c(n))) + d + struct.pack("<I", m(crc32c(d)))
+    digits_cls = classification_pb2.ClassificationRequest()
+    digits_cls.model_spec.name = "digits"
+    digits_cls.input.example_list.examples.add().features.feature["image"].float_list.value.extend([0.5] * 64)
+    # for example_model.py's model: a classify, a regress and a multi-inference log
+    tiny_cls = classification_pb2.ClassificationRequest()
+    tiny_cls.model_spec.name = "tiny"
+    for b in range(3):
+        e = tiny_cls.input.example_list.examples.add()
+        e.features.feature["x"].float_list.value.extend([1.0, 2.0, 3.0])
+        e.features.feature["k"].int64_list.value.append(b)
+    tiny_reg = regression_pb2.RegressionRequest(model_spec=tiny_cls.model_spec, input=tiny_cls.input)
+    tiny_multi = inference_pb2.MultiInferenceRequest(input=tiny_cls.input)
+    for method in ("tensorflow/serving/classify", "tensorflow/serving/regress"):
+        tiny_multi.tasks.add(method_name=method).model_spec.name = "tiny"
     logs = {"good": [(6, predict_req("ignored", batch=b)) for b in (1, 4)],
             "badinput": [(6, predict_req("ignored", name="img"))],
-            "classify": [(2, classification_pb2.ClassificationRequest())]}[kind]
+            "classify": [(2, digits_cls)],
+            "examples": [(2, tiny_cls), (3, tiny_reg), (4, tiny_multi)]}[kind]
     with open(out, "wb") as f:
         for num, req in logs:
             f.write(tfrecord(field(num, field(1, req.SerializeToString()))))
     sys.exit(0)
+
+if mode == "examples":
+    # Classify, Regress and MultiInference on the model of tests/serve/example_model.py ("tiny")
+    import math
+
+    def ex(msg, x=None, k=None):
+        e = msg.add()
+        if x is not None:
+            e.features.feature["x"].float_list.value.extend(x)
+        if k is not None:
+            e.features.feature["k"].int64_list.value.extend(k)
+        return e
+
+    def softmax(a, b):
+        m = max(a, b)
+        ea, eb = math.exp(a - m), math.exp(b - m)
+        return ea / (ea + eb), eb / (ea + eb)
+
+    rows = [([1.0, 2.0, 3.0], [1]), ([0.0, 0.0, 1.0], [5]), ([0.5, -1.0, 2.0], [-2])]
+    cr = classification_pb2.ClassificationRequest()
+    cr.model_spec.name = "tiny"
+    for x, k in rows:
+        ex(cr.input.example_list.examples, x, k)
+    res, c, d = code_of(pred.Classify, cr, timeout=20)
+    check(c == grpc.StatusCode.OK, f"Classify: {c} {d}")
+    if c == grpc.StatusCode.OK:
+        check(res.model_spec.name == "tiny" and res.model_spec.version.value == 1 and
+              res.model_spec.signature_name == "classification", f"Classify model_spec: {res.model_spec}")
+        check(len(res.result.classifications) == 3, "Classify: one Classifications per example")
+        for (x, _), cl in zip(rows, res.result.classifications):
+            want = softmax(x[0] + x[2], x[1] + x[2])
+            check([c.label for c in cl.classes] == ["cat", "dog"], f"Classify labels: {cl}")
+            check(all(abs(c.score - w) < 1e-6 for c, w in zip(cl.classes, want)), f"Classify scores {cl} vs {want}")
+    # Regress with a context (k from the context unless the example sets it)
+    rr = regression_pb2.RegressionRequest()
+    rr.model_spec.name = "tiny"
+    rr.model_spec.signature_name = "regression"
+    ctx = rr.input.example_list_with_context
+    ctx.context.features.feature["k"].int64_list.value.append(10)
+    ex(ctx.examples, [1.0, 2.0, 3.0])
+    ex(ctx.examples, [1.0, 1.0, 1.0], [-4])
+    res, c, d = code_of(pred.Regress, rr, timeout=20)
+    check(c == grpc.StatusCode.OK, f"Regress: {c} {d}")
+    if c == grpc.StatusCode.OK:
+        check([r.value for r in res.result.regressions] == [24.0, 2.0], f"Regress values: {res.result}")
+        check(res.model_spec.signature_name == "regression", "Regress model_spec")
+    # MultiInference: both signatures over one input, one run
+    mr = inference_pb2.MultiInferenceRequest()
+    for method in ("tensorflow/serving/classify", "tensorflow/serving/regress"):
+        t = mr.tasks.add()
+        t.model_spec.name = "tiny"
+        t.method_name = method
+    ex(mr.input.example_list.examples, [1.0, 2.0, 3.0], [1])
+    res, c, d = code_of(pred.MultiInference, mr, timeout=20)
+    check(c == grpc.StatusCode.OK, f"MultiInference: {c} {d}")
+    if c == grpc.StatusCode.OK:
+        check(len(res.results) == 2, "MultiInference: two results")
+        r0, r1 = res.results
+        check(r0.model_spec.signature_name == "classification" and r0.WhichOneof("result") == "classification_result"
+              and [c.label for c in r0.classification_result.classifications[0].classes] == ["cat", "dog"],
+              f"MultiInference classify result: {r0}")
+        check(r1.model_spec.signature_name == "regression" and
+              [r.value for r in r1.regression_result.regressions] == [15.0], f"MultiInference regress result: {r1}")
+    # errors
+    bad = classification_pb2.ClassificationRequest()
+    bad.model_spec.name = "tiny"
+    ex(bad.input.example_list.examples, [1.0, 2.0, 3.0])
+    expect_error(pred.Classify, bad, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Feature: k (data type: int64) is required but could not be found in example 0", "missing feature")
+    bad = classification_pb2.ClassificationRequest()
+    bad.model_spec.name = "tiny"
+    ex(bad.input.example_list.examples, [1.0, 2.0, 3.0], [1])
+    ex(bad.input.example_list.examples, [1.0, 2.0], [1])
+    expect_error(pred.Classify, bad, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Feature: x of example 1 has 2 values; input x (shape [-1,3]) takes 3 per example", "value count")
+    bad = classification_pb2.ClassificationRequest()
+    bad.model_spec.name = "tiny"
+    e = ex(bad.input.example_list.examples, None, [1])
+    e.features.feature["x"].bytes_list.value.extend([b"a", b"b", b"c"])
+    expect_error(pred.Classify, bad, grpc.StatusCode.INVALID_ARGUMENT, "Feature: x of example 0 is a bytes_list",
+                 "bytes feature")
+    bad = classification_pb2.ClassificationRequest()
+    bad.model_spec.name = "tiny"
+    ex(bad.input.example_list.examples, [1.0, 2.0, 3.0], None).features.feature["k"].float_list.value.append(1.0)
+    expect_error(pred.Classify, bad, grpc.StatusCode.INVALID_ARGUMENT, "Feature: k of example 0 is a float_list",
+                 "float feature for an int64 input")
+    bad = classification_pb2.ClassificationRequest()
+    bad.model_spec.name = "tiny"
+    expect_error(pred.Classify, bad, grpc.StatusCode.INVALID_ARGUMENT, "Input is empty.", "empty input")
+    good = classification_pb2.ClassificationRequest()
+    good.CopyFrom(cr)
+    good.model_spec.signature_name = "regression"
+    expect_error(pred.Classify, good, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Expected classification signature method_name to be tensorflow/serving/classify. Was: "
+                 "tensorflow/serving/regress", "Classify on the regression signature")
+    good.model_spec.signature_name = "serving_default"
+    expect_error(pred.Classify, good, grpc.StatusCode.INVALID_ARGUMENT, "Was: tensorflow/serving/predict",
+                 "Classify on the predict signature")
+    good.model_spec.signature_name = "nosuch"
+    expect_error(pred.Classify, good, grpc.StatusCode.INVALID_ARGUMENT, "No signature was found with the name: nosuch",
+                 "Classify on an unknown signature")
+    good.model_spec.signature_name = ""
+    good.model_spec.name = "nosuch"
+    expect_error(pred.Classify, good, grpc.StatusCode.NOT_FOUND, "Servable not found", "Classify on an unknown model")
+    m2 = inference_pb2.MultiInferenceRequest()
+    m2.CopyFrom(mr)
+    m2.tasks[1].model_spec.name = "other"
+    expect_error(pred.MultiInference, m2, grpc.StatusCode.INVALID_ARGUMENT,
+                 "All ModelSpecs in a MultiInferenceRequest must access the same model name.", "two models")
+    m2.CopyFrom(mr)
+    m2.tasks[1].method_name = "tensorflow/serving/classify"
+    expect_error(pred.MultiInference, m2, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Duplicate evaluation of signature: classification", "a signature twice")
+    m2.tasks[1].method_name = "tensorflow/serving/predict"
+    expect_error(pred.MultiInference, m2, grpc.StatusCode.UNIMPLEMENTED,
+                 "Unsupported signature method_name: tensorflow/serving/predict", "predict task")
+    m2.CopyFrom(mr)
+    del m2.tasks[:]
+    expect_error(pred.MultiInference, m2, grpc.StatusCode.INVALID_ARGUMENT, "at least one task", "no task")
+    pr = predict_pb2.PredictRequest()
+    pr.model_spec.name = "tiny"
+    pr.model_spec.signature_name = "classification"
+    pr.inputs["inputs"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b""],
+                                                        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                                                            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT,
+                 "signature \"classification\" is a tensorflow/serving/classify signature", "Predict on classification")
+    raw = ch.unary_unary("/tensorflow.serving.PredictionService/Classify", request_serializer=lambda b: b,
+                         response_deserializer=lambda b: b)
+    expect_error(raw, b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, "not a valid protobuf message",
+                 "malformed ClassificationRequest")
+    # the metadata lists the declared signatures with their methods
+    mreq = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    mreq.model_spec.name = "tiny"
+    res, c, d = code_of(pred.GetModelMetadata, mreq, timeout=20)
+    check(c == grpc.StatusCode.OK, f"metadata: {c} {d}")
+    if c == grpc.StatusCode.OK:
+        from tensorflow_serving.apis import get_model_metadata_pb2 as gm
+        sdm = gm.SignatureDefMap()
+        res.metadata["signature_def"].Unpack(sdm)
+        methods = {k: v.method_name for k, v in sdm.signature_def.items()}
+        check(methods == {"serving_default": "tensorflow/serving/predict",
+                          "classification": "tensorflow/serving/classify",
+                          "regression": "tensorflow/serving/regress"}, f"metadata signatures: {methods}")
+        cls = sdm.signature_def["classification"]
+        check(set(cls.inputs) == {"inputs"} and set(cls.outputs) == {"classes", "scores"},
+              f"classification signature: {cls}")
+    print(f"grpc_client: {passes} passed, {failures} failed")
+    sys.exit(1 if failures else 0)
 
 if mode == "oversize":
     # a server started with grpc.max_receive_message_length=1048576
@@ -385,12 +552,17 @@ r.output_filter.extend(["probabilities", "probabilities"])
 expect_error(pred.Predict, r, grpc.StatusCode.INVALID_ARGUMENT, "duplicate output tensor alias", "duplicate filter")
 expect_error(pred.Predict, predict_pb2.PredictRequest(), grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec",
              "predict without model_spec")
+# digits declares no classify or regress signature (tests/serve/example_model.py's model does)
 cr = classification_pb2.ClassificationRequest()
 cr.model_spec.name = "digits"
-expect_error(pred.Classify, cr, grpc.StatusCode.UNIMPLEMENTED, "Classify is not supported", "Classify")
+cr.input.example_list.examples.add().features.feature["image"].float_list.value.extend([0.5] * 64)
+expect_error(pred.Classify, cr, grpc.StatusCode.UNIMPLEMENTED,
+             "the model has no tensorflow/serving/classify signature", "Classify")
 rr = regression_pb2.RegressionRequest()
 rr.model_spec.name = "digits"
-expect_error(pred.Regress, rr, grpc.StatusCode.UNIMPLEMENTED, "Regress is not supported", "Regress")
+rr.input.CopyFrom(cr.input)
+expect_error(pred.Regress, rr, grpc.StatusCode.UNIMPLEMENTED, "the model has no tensorflow/serving/regress signature",
+             "Regress")
 # raw bytes: malformed protobuf, unknown method, oversize message
 raw = ch.unary_unary("/tensorflow.serving.PredictionService/Predict", request_serializer=lambda b: b,
                      response_deserializer=lambda b: b)

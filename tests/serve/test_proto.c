@@ -868,6 +868,7 @@ int test_config_main(void);
 int test_registry_main(void);
 int test_wire_main(void);
 int test_proto_view_main(void);
+int test_examples_main(void);
 
 int main(void)
 {
@@ -894,5 +895,6 @@ int main(void)
     failed += test_config_main();
     failed += test_wire_main();
     failed += test_proto_view_main();
+    failed += test_examples_main();
     return failed + test_registry_main();
 }

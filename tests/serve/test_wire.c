@@ -145,17 +145,34 @@ static void test_warmup_errors(void **state)
     assert_int_equal(coffer_serve_warmup_parse(copy, f.size, &recs, &count), COFFER_E_MALFORMED);
     assert_non_null(strstr(coffer_err_detail(), "data checksum"));
     free(copy);
-    /* another log type is named */
+    /* classify, regress and multi-inference logs are kept with their kind
+     * (the bytes are the request's, whatever it is) */
     coffer_buf_reset(&f);
     prediction_log(&f, 6, req, n);
     prediction_log(&f, 2, req, n);
+    prediction_log(&f, 3, req, n);
+    prediction_log(&f, 4, req, n);
+    assert_int_equal(coffer_serve_warmup_parse(f.data, f.size, &recs, &count), COFFER_OK);
+    assert_int_equal(count, 4);
+    const enum coffer_serve_log_kind kinds[4] = {COFFER_SERVE_LOG_PREDICT, COFFER_SERVE_LOG_CLASSIFY,
+                                                 COFFER_SERVE_LOG_REGRESS, COFFER_SERVE_LOG_MULTI};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(recs[i].kind, kinds[i]);
+        assert_int_equal(recs[i].size, n);
+        assert_memory_equal(recs[i].request, req, n);
+    }
+    coffer_free(recs);
+    /* another log type is named */
+    coffer_buf_reset(&f);
+    prediction_log(&f, 6, req, n);
+    prediction_log(&f, 5, req, n);
     assert_int_equal(coffer_serve_warmup_parse(f.data, f.size, &recs, &count), COFFER_E_UNSUPPORTED);
-    assert_non_null(strstr(coffer_err_detail(), "warm-up record 1 is a classify_log"));
+    assert_non_null(strstr(coffer_err_detail(), "warm-up record 1 is a session_run_log"));
     /* a PredictionLog with no log */
     coffer_buf_reset(&f);
     tfrecord(&f, (const uint8_t *)"\x0a\x00", 2);
     assert_int_equal(coffer_serve_warmup_parse(f.data, f.size, &recs, &count), COFFER_E_MALFORMED);
-    assert_non_null(strstr(coffer_err_detail(), "holds no predict_log"));
+    assert_non_null(strstr(coffer_err_detail(), "holds no log"));
     /* not protobuf inside a good frame */
     coffer_buf_reset(&f);
     tfrecord(&f, (const uint8_t *)"\x33\x00", 2); /* wire type 3: a group */
