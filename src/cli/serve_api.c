@@ -488,6 +488,19 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
     return COFFER_OK;
 }
 
+/* Start a gRPC job made with outcome r (none when r failed). */
+static enum coffer_err grpc_job_start(struct serve_job *job, enum coffer_err r,
+                                      const struct coffer_net_grpc_call *call, struct coffer_net_grpc_reply *reply,
+                                      bool *answered)
+{
+    if (r != COFFER_OK)
+        return r;
+    job->deadline_ns = call->deadline_ns;
+    *answered = true;
+    job_start(job, NULL, reply);
+    return COFFER_OK;
+}
+
 /* Classify or Regress */
 static enum coffer_err grpc_examples(struct serve_ctx *ctx, const struct coffer_net_grpc_call *call, bool classify,
                                      struct coffer_net_grpc_reply *reply, uint64_t t0, struct coffer_serve_status *st,
@@ -508,12 +521,7 @@ static enum coffer_err grpc_examples(struct serve_ctx *ctx, const struct coffer_
                         classify ? SERVE_JOB_CLASSIFY : SERVE_JOB_REGRESS, &job, st);
     coffer_serve_examples_free(&ex);
     coffer_serve_model_spec_free(&spec);
-    if (r != COFFER_OK)
-        return r;
-    job->deadline_ns = call->deadline_ns;
-    *answered = true;
-    job_start(job, NULL, reply);
-    return COFFER_OK;
+    return grpc_job_start(job, r, call, reply, answered);
 }
 
 /* MultiInference: the tasks' signatures of one model, one run. */
@@ -542,12 +550,7 @@ static enum coffer_err grpc_multi(struct serve_ctx *ctx, const struct coffer_net
         r = example_job(ctx, sv, true, t0, &req.input, &ctx->grpc_lim, names, classify, req.task_count,
                         SERVE_JOB_MULTI, &job, st);
     coffer_serve_multi_request_free(&req);
-    if (r != COFFER_OK)
-        return r;
-    job->deadline_ns = call->deadline_ns;
-    *answered = true;
-    job_start(job, NULL, reply);
-    return COFFER_OK;
+    return grpc_job_start(job, r, call, reply, answered);
 }
 
 #define HEALTH_SERVICE "/grpc.health.v1.Health/"

@@ -153,6 +153,20 @@ static enum coffer_err too_big(struct coffer_serve_status *st, size_t size, size
                                    size, max);
 }
 
+/* n values of esize bytes from src into *dst (owned), counted against b. */
+static enum coffer_err values_take(struct budget *b, const void *src, size_t n, size_t esize, const char *name,
+                                   const char *what, void **dst, struct coffer_serve_status *st)
+{
+    enum coffer_err r = budget_take(b, n, esize, name, what, st);
+    if (r != COFFER_OK)
+        return r;
+    if ((*dst = coffer_malloc(n ? n * esize : 1)) == NULL)
+        return coffer_serve__nomem(st);
+    if (n > 0)
+        memcpy(*dst, src, n * esize);
+    return COFFER_OK;
+}
+
 /* One Feature into f (named name). */
 static enum coffer_err feature_from_proto(const char *name, const Tensorflow__Feature *pf, struct budget *b,
                                           const char *what, struct coffer_serve_feature *f,
@@ -164,35 +178,24 @@ static enum coffer_err feature_from_proto(const char *name, const Tensorflow__Fe
     enum coffer_err r = COFFER_OK;
     if (pf == NULL)
         return COFFER_OK;
+    void *vals = NULL;
     switch (pf->kind_case) {
-    case TENSORFLOW__FEATURE__KIND_FLOAT_LIST: {
-        size_t n = pf->float_list != NULL ? pf->float_list->n_value : 0;
+    case TENSORFLOW__FEATURE__KIND_FLOAT_LIST:
         f->kind = COFFER_SERVE_FEATURE_FLOAT;
-        if ((r = budget_take(b, n, sizeof(float), name, what, st)) != COFFER_OK)
-            break;
-        if ((f->floats = coffer_malloc(n ? n * sizeof(float) : 1)) == NULL) {
-            r = coffer_serve__nomem(st);
-            break;
-        }
-        if (n > 0)
-            memcpy(f->floats, pf->float_list->value, n * sizeof(float));
-        f->count = n;
+        if (pf->float_list != NULL &&
+            (r = values_take(b, pf->float_list->value, pf->float_list->n_value, sizeof(float), name, what, &vals,
+                             st)) == COFFER_OK)
+            f->count = pf->float_list->n_value;
+        f->floats = vals;
         break;
-    }
-    case TENSORFLOW__FEATURE__KIND_INT64_LIST: {
-        size_t n = pf->int64_list != NULL ? pf->int64_list->n_value : 0;
+    case TENSORFLOW__FEATURE__KIND_INT64_LIST:
         f->kind = COFFER_SERVE_FEATURE_INT64;
-        if ((r = budget_take(b, n, sizeof(int64_t), name, what, st)) != COFFER_OK)
-            break;
-        if ((f->ints = coffer_malloc(n ? n * sizeof(int64_t) : 1)) == NULL) {
-            r = coffer_serve__nomem(st);
-            break;
-        }
-        if (n > 0)
-            memcpy(f->ints, pf->int64_list->value, n * sizeof(int64_t));
-        f->count = n;
+        if (pf->int64_list != NULL &&
+            (r = values_take(b, pf->int64_list->value, pf->int64_list->n_value, sizeof(int64_t), name, what, &vals,
+                             st)) == COFFER_OK)
+            f->count = pf->int64_list->n_value;
+        f->ints = vals;
         break;
-    }
     case TENSORFLOW__FEATURE__KIND_BYTES_LIST:
         f->kind = COFFER_SERVE_FEATURE_BYTES;
         f->count = pf->bytes_list != NULL ? pf->bytes_list->n_value : 0;
