@@ -421,12 +421,15 @@ static void loaded_free(struct serve_loaded *ld)
 
 /* ---- the tf.Example signatures */
 
-static int output_named(const struct serve_loaded *ld, const char *name)
+/* The output a metadata key names: its index in *o, or NOT_FOUND naming it. */
+static enum coffer_err declared_output(const struct serve_loaded *ld, const char *key, const char *name, int *o)
 {
     for (size_t i = 0; i < ld->n_out; i++)
-        if (strcmp(ld->outputs[i].alias, name) == 0)
-            return (int)i;
-    return -1;
+        if (strcmp(ld->outputs[i].alias, name) == 0) {
+            *o = (int)i;
+            return COFFER_OK;
+        }
+    return COFFER_FAIL(COFFER_E_NOT_FOUND, "metadata %s: the model has no output %s", key, name);
 }
 
 /* The labels of metadata value v: one per line, or (no newline in it)
@@ -478,11 +481,11 @@ static enum coffer_err declare_signatures(struct serve_loaded *ld)
     ld->ex_in = (struct coffer_serve_tensor_info){
         .alias = "inputs", .dtype = COFFER_SERVE_DT_STRING, .rank = 1, .dims = {-1}};
     if (scores != NULL) {
-        int o = output_named(ld, scores);
-        const struct coffer_serve_tensor_info *t = o >= 0 ? &ld->outputs[o] : NULL;
-        if (t == NULL)
-            return COFFER_FAIL(COFFER_E_NOT_FOUND, "metadata " SERVE_META_SCORES ": the model has no output %s",
-                               scores);
+        int o = 0;
+        enum coffer_err r = declared_output(ld, SERVE_META_SCORES, scores, &o);
+        if (r != COFFER_OK)
+            return r;
+        const struct coffer_serve_tensor_info *t = &ld->outputs[o];
         if (t->dtype != COFFER_SERVE_DT_FLOAT || t->rank != 2 || t->dims[1] <= 0)
             return COFFER_FAIL(COFFER_E_SHAPE,
                                "metadata " SERVE_META_SCORES ": output %s must be float [batch, classes] with a "
@@ -492,7 +495,6 @@ static enum coffer_err declare_signatures(struct serve_loaded *ld)
         ld->n_classes = (size_t)t->dims[1];
         if ((ld->labels = coffer_calloc(ld->n_classes, sizeof(*ld->labels))) == NULL)
             return COFFER_E_NOMEM;
-        enum coffer_err r = COFFER_OK;
         if (labels != NULL)
             r = labels_parse(ld, labels);
         for (size_t c = 0; r == COFFER_OK && labels == NULL && c < ld->n_classes; c++) {
@@ -513,11 +515,11 @@ static enum coffer_err declare_signatures(struct serve_loaded *ld)
             .input_count = 1, .outputs = ld->cls_out, .output_count = 2};
     }
     if (values != NULL) {
-        int o = output_named(ld, values);
-        const struct coffer_serve_tensor_info *t = o >= 0 ? &ld->outputs[o] : NULL;
-        if (t == NULL)
-            return COFFER_FAIL(COFFER_E_NOT_FOUND, "metadata " SERVE_META_REGRESS ": the model has no output %s",
-                               values);
+        int o = 0;
+        enum coffer_err r = declared_output(ld, SERVE_META_REGRESS, values, &o);
+        if (r != COFFER_OK)
+            return r;
+        const struct coffer_serve_tensor_info *t = &ld->outputs[o];
         if (t->dtype != COFFER_SERVE_DT_FLOAT || !(t->rank == 1 || (t->rank == 2 && t->dims[1] == 1)))
             return COFFER_FAIL(COFFER_E_SHAPE, "metadata " SERVE_META_REGRESS ": output %s must be float [batch] or "
                                "[batch, 1]", values);

@@ -147,12 +147,6 @@ static const struct coffer_serve_feature *feature_find(const struct coffer_serve
 
 /* ------------------------------------------------------------ from protobuf */
 
-static enum coffer_err too_big(struct coffer_serve_status *st, size_t size, size_t max)
-{
-    return coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "Received message larger than max (%zu vs. %zu)",
-                                   size, max);
-}
-
 /* n values of esize bytes from src into *dst (owned), counted against b. */
 static enum coffer_err values_take(struct budget *b, const void *src, size_t n, size_t esize, const char *name,
                                    const char *what, void **dst, struct coffer_serve_status *st)
@@ -295,11 +289,10 @@ enum coffer_err coffer_serve_example_request_decode(const uint8_t *data, size_t 
 {
     memset(spec, 0, sizeof(*spec));
     memset(out, 0, sizeof(*out));
-    coffer_serve_status_clear(st);
     struct coffer_serve_limits dl;
-    lim = coffer_serve__limits(lim, &dl);
-    if (size > lim->max_message_size)
-        return too_big(st, size, lim->max_message_size);
+    enum coffer_err started = coffer_serve__message_start(size, &lim, &dl, st);
+    if (started != COFFER_OK)
+        return started;
     /* RegressionRequest has the same fields, numbers and types */
     Tensorflow__Serving__ClassificationRequest *m =
         tensorflow__serving__classification_request__unpack(&coffer_serve__pb_alloc, size, data);
@@ -360,11 +353,10 @@ enum coffer_err coffer_serve_multi_request_decode(const uint8_t *data, size_t si
                                                   struct coffer_serve_status *st)
 {
     memset(out, 0, sizeof(*out));
-    coffer_serve_status_clear(st);
     struct coffer_serve_limits dl;
-    lim = coffer_serve__limits(lim, &dl);
-    if (size > lim->max_message_size)
-        return too_big(st, size, lim->max_message_size);
+    enum coffer_err started = coffer_serve__message_start(size, &lim, &dl, st);
+    if (started != COFFER_OK)
+        return started;
     Tensorflow__Serving__MultiInferenceRequest *m =
         tensorflow__serving__multi_inference_request__unpack(&coffer_serve__pb_alloc, size, data);
     if (m == NULL)

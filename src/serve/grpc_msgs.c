@@ -36,6 +36,15 @@ static enum coffer_err too_big(struct coffer_serve_status *st, size_t size, size
                                    size, max);
 }
 
+/* see serve_int.h */
+enum coffer_err coffer_serve__message_start(size_t size, const struct coffer_serve_limits **lim,
+                                            struct coffer_serve_limits *storage, struct coffer_serve_status *st)
+{
+    coffer_serve_status_clear(st);
+    *lim = coffer_serve__limits(*lim, storage);
+    return size > (*lim)->max_message_size ? too_big(st, size, (*lim)->max_message_size) : COFFER_OK;
+}
+
 static enum coffer_err bad_message(struct coffer_serve_status *st, const char *what)
 {
     return SERVE_INVALID(st, "Could not parse %s: not a valid protobuf message", what);
@@ -163,11 +172,10 @@ enum coffer_err coffer_serve__predict_request_decode(const uint8_t *data, size_t
                                                      struct coffer_serve_status *st)
 {
     memset(out, 0, sizeof(*out));
-    coffer_serve_status_clear(st);
     struct coffer_serve_limits dl;
-    lim = coffer_serve__limits(lim, &dl);
-    if (size > lim->max_message_size)
-        return too_big(st, size, lim->max_message_size);
+    enum coffer_err started = coffer_serve__message_start(size, &lim, &dl, st);
+    if (started != COFFER_OK)
+        return started;
     /* in place when it can (the tensors' bytes are copied once, from the
      * message into the tensors), else protobuf-c's unpack */
     struct coffer_serve__scratch view_mem = {0};
@@ -313,11 +321,10 @@ enum coffer_err coffer_serve_predict_response_decode(const uint8_t *data, size_t
     memset(spec, 0, sizeof(*spec));
     *outputs = NULL;
     *count = 0;
-    coffer_serve_status_clear(st);
     struct coffer_serve_limits dl;
-    lim = coffer_serve__limits(lim, &dl);
-    if (size > lim->max_message_size)
-        return too_big(st, size, lim->max_message_size);
+    enum coffer_err started = coffer_serve__message_start(size, &lim, &dl, st);
+    if (started != COFFER_OK)
+        return started;
     Tensorflow__Serving__PredictResponse *m =
         tensorflow__serving__predict_response__unpack(&coffer_serve__pb_alloc, size, data);
     if (m == NULL)

@@ -17,6 +17,12 @@
 const struct coffer_serve_limits *coffer_serve__limits(const struct coffer_serve_limits *lim,
                                                        struct coffer_serve_limits *storage);
 
+/* The start of decoding a message: st cleared, *lim the caps (the defaults,
+ * in storage, when NULL), and RESOURCE_EXHAUSTED `Received message larger
+ * than max (N vs. M)` when size is over them. */
+enum coffer_err coffer_serve__message_start(size_t size, const struct coffer_serve_limits **lim,
+                                            struct coffer_serve_limits *storage, struct coffer_serve_status *st);
+
 /* Element count of dims with overflow and cap checks (every dim >= 0).
  * Returns false when the product overflows size_t. */
 bool coffer_serve__dims_count(const int64_t *dims, size_t rank, size_t *count);
