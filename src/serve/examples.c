@@ -169,37 +169,49 @@ static enum coffer_err feature_from_proto(const char *name, const Tensorflow__Fe
     memset(f, 0, sizeof(*f));
     if ((f->name = coffer_strdup(name)) == NULL)
         return coffer_serve__nomem(st);
-    enum coffer_err r = COFFER_OK;
     if (pf == NULL)
         return COFFER_OK;
-    void *vals = NULL;
+    const void *src = NULL;
+    size_t n = 0, esize = 0;
+    bool listed = false; /* the message has the list (perhaps empty) */
     switch (pf->kind_case) {
     case TENSORFLOW__FEATURE__KIND_FLOAT_LIST:
         f->kind = COFFER_SERVE_FEATURE_FLOAT;
-        if (pf->float_list != NULL &&
-            (r = values_take(b, pf->float_list->value, pf->float_list->n_value, sizeof(float), name, what, &vals,
-                             st)) == COFFER_OK)
-            f->count = pf->float_list->n_value;
-        f->floats = vals;
+        esize = sizeof(float);
+        if ((listed = pf->float_list != NULL)) {
+            src = pf->float_list->value;
+            n = pf->float_list->n_value;
+        }
         break;
     case TENSORFLOW__FEATURE__KIND_INT64_LIST:
         f->kind = COFFER_SERVE_FEATURE_INT64;
-        if (pf->int64_list != NULL &&
-            (r = values_take(b, pf->int64_list->value, pf->int64_list->n_value, sizeof(int64_t), name, what, &vals,
-                             st)) == COFFER_OK)
-            f->count = pf->int64_list->n_value;
-        f->ints = vals;
+        esize = sizeof(int64_t);
+        if ((listed = pf->int64_list != NULL)) {
+            src = pf->int64_list->value;
+            n = pf->int64_list->n_value;
+        }
         break;
     case TENSORFLOW__FEATURE__KIND_BYTES_LIST:
         f->kind = COFFER_SERVE_FEATURE_BYTES;
         f->count = pf->bytes_list != NULL ? pf->bytes_list->n_value : 0;
-        break;
+        return COFFER_OK;
     default:
-        break;
+        return COFFER_OK;
     }
-    if (r != COFFER_OK)
+    if (!listed)
+        return COFFER_OK;
+    void *vals = NULL;
+    enum coffer_err r = values_take(b, src, n, esize, name, what, &vals, st);
+    if (r != COFFER_OK) {
         feature_free(f);
-    return r;
+        return r;
+    }
+    f->count = n;
+    if (f->kind == COFFER_SERVE_FEATURE_FLOAT)
+        f->floats = vals;
+    else
+        f->ints = vals;
+    return COFFER_OK;
 }
 
 static enum coffer_err example_from_proto(const Tensorflow__Example *ex, struct budget *b, const char *what,
