@@ -1,12 +1,14 @@
-/* examples_fuzz.c — tf.Example inputs (Classify, Regress, MultiInference):
- * the same bytes as a ClassificationRequest, a MultiInferenceRequest and a
- * REST :classify body, under small limits. Every refusal carries a
+/* examples_fuzz.c — tf.Example inputs (Classify, Regress, MultiInference,
+ * Predict on their signatures): the same bytes as a ClassificationRequest, a
+ * MultiInferenceRequest, serialized Examples in a string tensor and a REST
+ * :classify body, under small limits. Every refusal carries a
  * canonical code and a message. Whatever is accepted becomes model inputs
  * for two fixed two-input signatures (whose tensors must have the promised
  * shape: [examples, dims[1..]]), and answers built from it (labels taken
  * from the feature names, model specs from the request) are encoded: the
  * protobuf answers unpack back to the same specs, the REST answer parses
  * as JSON. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +157,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         coffer_serve_multi_request_free(&m);
     } else {
         check_refusal(&st);
+    }
+
+    /* a Predict on a classify signature: after the first byte, 1-3
+     * serialized Examples (the byte picks how many; equal parts) */
+    if (size > 0) {
+        struct coffer_serve_tensor t;
+        int64_t n = data[0] % 3 + 1;
+        size_t part = (size - 1) / (size_t)n;
+        if (coffer_serve_tensor_init(&t, "inputs", COFFER_SERVE_DT_STRING, 1, &n) != COFFER_OK)
+            return 0;
+        bool set = true;
+        for (int64_t i = 0; i < n && set; i++)
+            set = coffer_serve_tensor_set_string(&t, (size_t)i, data + 1 + (size_t)i * part,
+                                                 i + 1 == n ? size - 1 - (size_t)i * part : part) == COFFER_OK;
+        if (set && coffer_serve_examples_from_tensor(&t, &lim, &ex, &st) == COFFER_OK) {
+            if (ex.count != (size_t)n || ex.context.count != 0)
+                abort();
+            struct coffer_serve_model_spec pspec = {.name = "m", .signature_name = "classification"};
+            use(&ex, &pspec, &lim);
+            coffer_serve_examples_free(&ex);
+        } else if (set) {
+            check_refusal(&st);
+        }
+        coffer_serve_tensor_free(&t);
     }
 
     char *sig;

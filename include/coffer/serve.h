@@ -186,13 +186,16 @@ struct coffer_serve_signature {
 
 /* Find the signature a Predict request names ("" or NULL means
  * serving_default); FAILED_PRECONDITION `Serving signature key "k" not
- * found.` otherwise, INVALID_ARGUMENT naming Classify or Regress when it is
- * a signature of those methods (coffer runs Predict on predict signatures
- * only). */
+ * found.` otherwise. It may be a classify or regress signature, which
+ * Predict runs as TF does (coffer_serve_signature_takes_examples). */
 COFFER_NODISCARD enum coffer_err coffer_serve_signature_find(const struct coffer_serve_signature *sigs, size_t count,
                                                              const char *name,
                                                              const struct coffer_serve_signature **out,
                                                              struct coffer_serve_status *st);
+
+/* Whether sig is a classify or regress signature: its one input is
+ * "inputs", serialized tf.Examples. */
+bool coffer_serve_signature_takes_examples(const struct coffer_serve_signature *sig);
 
 /* TF's input-set check: the input names must be the signature's input
  * aliases, exactly: INVALID_ARGUMENT `input size does not match signature:
@@ -415,6 +418,18 @@ COFFER_NODISCARD enum coffer_err coffer_serve_multi_request_decode(const uint8_t
                                                                    struct coffer_serve_multi_request *out,
                                                                    struct coffer_serve_status *st);
 void coffer_serve_multi_request_free(struct coffer_serve_multi_request *req);
+
+/* The examples of a Predict on a classify or regress signature: t is its
+ * input "inputs", serialized tf.Examples (DT_STRING, a vector), as TF's
+ * ParseExample takes them. INVALID_ARGUMENT `Expects arg[0] to be string
+ * but float is provided`, `Expected serialized to be a vector, got shape:
+ * [2,1]`, `Input is empty.`, `Could not parse example input N: not a
+ * serialized tf.Example`; the caps as coffer_serve_example_request_decode
+ * has them (lim NULL: the defaults). */
+COFFER_NODISCARD enum coffer_err coffer_serve_examples_from_tensor(const struct coffer_serve_tensor *t,
+                                                                   const struct coffer_serve_limits *lim,
+                                                                   struct coffer_serve_examples *out,
+                                                                   struct coffer_serve_status *st);
 
 /* A REST :classify or :regress body: {"signature_name": S, "context": {...},
  * "examples": [{...}, ...]}. A feature value is a number, a boolean, a

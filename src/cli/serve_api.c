@@ -124,6 +124,37 @@ static enum coffer_err inference_results(struct serve_job *job, struct coffer_se
     return COFFER_OK;
 }
 
+/* The outputs of a Predict on a classify or regress signature, from its
+ * one task's result r, as the signature declares them: "classes" (the
+ * labels, string [examples, classes]) and "scores" (float, the same shape),
+ * or "outputs" (float [examples] or [examples, 1]). out[0..2) are cleared
+ * first; on failure nothing needs freeing. */
+static enum coffer_err predict_outputs(const struct serve_job *job, const struct coffer_serve_inference_result *r,
+                                       struct coffer_serve_tensor *out, size_t *n)
+{
+    memset(out, 0, 2 * sizeof(*out));
+    *n = 0;
+    int64_t dims[2] = {(int64_t)r->examples, r->classify ? (int64_t)r->classes : 1};
+    enum coffer_err e;
+    if (r->classify) {
+        e = coffer_serve_tensor_init(&out[0], "classes", COFFER_SERVE_DT_STRING, 2, dims);
+        for (size_t i = 0; e == COFFER_OK && i < r->examples * r->classes; i++)
+            e = coffer_serve_tensor_set_string(&out[0], i, r->labels[i % r->classes],
+                                               strlen(r->labels[i % r->classes]));
+        if (e == COFFER_OK)
+            e = coffer_serve_tensor_init(&out[1], "scores", COFFER_SERVE_DT_FLOAT, 2, dims);
+    } else {
+        e = coffer_serve_tensor_init(&out[0], "outputs", COFFER_SERVE_DT_FLOAT, job->ld->reg_out.rank, dims);
+    }
+    if (e != COFFER_OK) {
+        coffer_serve_tensor_free(&out[0]);
+        return e;
+    }
+    *n = r->classify ? 2 : 1;
+    memcpy(out[*n - 1].data, r->values, out[*n - 1].size);
+    return COFFER_OK;
+}
+
 /* see serve_cli.h */
 void serve_job_finish(struct serve_job *job)
 {
@@ -135,7 +166,21 @@ void serve_job_finish(struct serve_job *job)
     struct coffer_serve_inference_result res[SERVE_MAX_IO];
     if (job->st.code == COFFER_SERVE_OK && job->kind != SERVE_JOB_PREDICT)
         (void)inference_results(job, res); /* sets job->st on failure */
-    if (job->kind != SERVE_JOB_PREDICT) {
+    /* what a PredictResponse holds: the model's outputs, or those a
+     * classify or regress signature makes of them */
+    const struct coffer_serve_tensor *outs = job->out;
+    size_t n_outs = n_out, n_made = 0;
+    struct coffer_serve_tensor made[2];
+    const char *sig_key = COFFER_SERVE_DEFAULT_SIGNATURE;
+    if (job->predict_form) {
+        memset(made, 0, sizeof(made));
+        if (job->st.code == COFFER_SERVE_OK)
+            settle(&job->st, predict_outputs(job, res, made, &n_made));
+        outs = made;
+        n_outs = n_made;
+        sig_key = job->tasks[0].signature_name;
+    }
+    if (job->kind != SERVE_JOB_PREDICT && !job->predict_form) {
         uint8_t *out = NULL;
         char *body = NULL;
         size_t n = 0;
@@ -158,16 +203,15 @@ void serve_job_finish(struct serve_job *job)
             /* output_filter: only those, in the model's order */
             struct coffer_serve_tensor sel[SERVE_MAX_IO];
             size_t ns = 0;
-            for (size_t k = 0; k < n_out; k++) {
+            for (size_t k = 0; k < n_outs; k++) {
                 bool keep = job->n_filter == 0;
                 for (size_t f = 0; f < job->n_filter; f++)
-                    keep |= strcmp(job->output_filter[f], job->out[k].name) == 0;
+                    keep |= strcmp(job->output_filter[f], outs[k].name) == 0;
                 if (keep)
-                    sel[ns++] = job->out[k];
+                    sel[ns++] = outs[k];
             }
             struct coffer_serve_model_spec spec = {.name = (char *)job->sv->model, .has_version = true,
-                                                   .version = job->sv->version,
-                                                   .signature_name = (char *)COFFER_SERVE_DEFAULT_SIGNATURE};
+                                                   .version = job->sv->version, .signature_name = (char *)sig_key};
             r = coffer_serve_predict_response_encode(&spec, sel, ns, ctx->tensor_content, &out, &n);
             settle(&job->st, r);
         }
@@ -177,7 +221,7 @@ void serve_job_finish(struct serve_job *job)
         char *body = NULL;
         size_t n = 0;
         if (job->st.code == COFFER_SERVE_OK) {
-            r = coffer_serve_rest_predict_response(job->format, job->out, n_out, &body, &n, &job->st);
+            r = coffer_serve_rest_predict_response(job->format, outs, n_outs, &body, &n, &job->st);
             settle(&job->st, r);
         }
         rest_answer(ctx, resp, body, n, &job->st);
@@ -187,6 +231,8 @@ void serve_job_finish(struct serve_job *job)
         coffer_net_pending_finish(job->pending);
     if (job->out != NULL)
         coffer_serve_tensors_free(job->out, n_out);
+    for (size_t i = 0; i < n_made; i++)
+        coffer_serve_tensor_free(&made[i]);
     for (size_t i = 0; i < job->n_in; i++)
         coffer_serve_tensor_free(&job->in[i]);
     for (size_t i = 0; i < job->n_tasks; i++)
@@ -239,34 +285,18 @@ static enum coffer_err example_job(struct serve_ctx *ctx, const struct coffer_se
                                    struct serve_job **out, struct coffer_serve_status *st)
 {
     *out = NULL;
-    const struct serve_loaded *ld = sv->handle;
     const struct coffer_serve_signature *sig[SERVE_MAX_IO];
     enum coffer_err r = serve_resolve_tasks(sv->sigs, sv->sig_count, names, classify, n_tasks, sig, st);
     struct serve_job *job = NULL;
     if (r == COFFER_OK && (job = job_new(ctx, sv, grpc, t0)) == NULL)
         r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
-    if (r == COFFER_OK && (r = coffer_serve_examples_to_tensors(ex, ld->inputs, ld->n_in, lim, job->in, st)) ==
-                              COFFER_OK)
-        job->n_in = ld->n_in;
-    for (size_t i = 0; i < n_tasks && r == COFFER_OK; i++) {
-        job->tasks[i].classify = classify[i];
-        if ((job->tasks[i].signature_name = coffer_strdup(sig[i]->key)) == NULL)
-            r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
-        job->n_tasks++;
-    }
+    if (r == COFFER_OK)
+        r = serve_job_examples(job, ex, lim, sig, classify, n_tasks, kind, st);
     if (r != COFFER_OK) {
-        if (job != NULL) {
-            for (size_t i = 0; i < job->n_in; i++)
-                coffer_serve_tensor_free(&job->in[i]);
-            for (size_t i = 0; i < job->n_tasks; i++)
-                coffer_free(job->tasks[i].signature_name);
-            coffer_free(job);
-        }
+        coffer_free(job);
         coffer_serve_registry_release(ctx->reg, sv);
         return r;
     }
-    job->kind = kind;
-    job->n_examples = ex->count;
     *out = job;
     return COFFER_OK;
 }
@@ -313,12 +343,22 @@ static enum coffer_err rest_predict(struct serve_ctx *ctx, const struct coffer_n
                            : coffer_serve_status_set(st, COFFER_SERVE_INVALID_ARGUMENT, "too many inputs");
     }
     job->format = p.format;
-    job->n_in = p.input_count;
-    for (size_t i = 0; i < p.input_count; i++) {
-        job->in[i] = p.inputs[i]; /* moved */
-        memset(&p.inputs[i], 0, sizeof(p.inputs[i]));
+    if (coffer_serve_signature_takes_examples(p.signature)) {
+        r = serve_job_predict_examples(job, p.signature, &p.inputs[0], &ctx->rest_lim, st);
+        coffer_serve_rest_predict_free(&p);
+        if (r != COFFER_OK) {
+            coffer_serve_registry_release(ctx->reg, sv);
+            coffer_free(job);
+            return r;
+        }
+    } else {
+        job->n_in = p.input_count;
+        for (size_t i = 0; i < p.input_count; i++) {
+            job->in[i] = p.inputs[i]; /* moved */
+            memset(&p.inputs[i], 0, sizeof(p.inputs[i]));
+        }
+        coffer_serve_rest_predict_free(&p);
     }
-    coffer_serve_rest_predict_free(&p);
     *answered = true;
     job_start(job, resp, NULL);
     return COFFER_OK;
@@ -470,13 +510,16 @@ static enum coffer_err grpc_predict(struct serve_ctx *ctx, const struct coffer_n
     struct serve_job *job = NULL;
     if (r == COFFER_OK && (job = job_new(ctx, sv, true, t0)) == NULL)
         r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+    if (r == COFFER_OK && coffer_serve_signature_takes_examples(sig))
+        r = serve_job_predict_examples(job, sig, &req.inputs[0], &ctx->grpc_lim, st);
+    else if (r == COFFER_OK) /* inputs in signature order, moved into the job */
+        serve_job_take_inputs(job, sig, &req);
     if (r != COFFER_OK) {
+        coffer_free(job);
         coffer_serve_registry_release(ctx->reg, sv);
         coffer_serve_predict_request_free(&req);
         return r;
     }
-    /* inputs in signature order, moved into the job */
-    serve_job_take_inputs(job, sig, &req);
     job->output_filter = req.output_filter;
     job->n_filter = req.output_filter_count;
     req.output_filter = NULL;

@@ -118,6 +118,7 @@ struct serve_job {
     struct serve_task tasks[SERVE_MAX_IO];       /* not PREDICT: what to answer */
     size_t n_tasks;
     size_t n_examples;                           /* not PREDICT: the batch the examples made */
+    bool predict_form;                           /* CLASSIFY or REGRESS a Predict asked: a PredictResponse */
     struct coffer_serve_status st;
     /* where the answer goes: a pending (deferred) or the handler's own */
     struct coffer_net_pending *pending;
@@ -155,6 +156,23 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
                            struct coffer_serve_predict_request *req);
 /* Answer the job (job->st says how) and free it. */
 void serve_job_finish(struct serve_job *job);
+/* Make job one over examples ex: the model's inputs from them, one task per
+ * sig[i] (classify[i] or regress) of kind CLASSIFY, REGRESS or MULTI. On
+ * failure (st set) job holds nothing new. */
+COFFER_NODISCARD enum coffer_err serve_job_examples(struct serve_job *job, const struct coffer_serve_examples *ex,
+                                                    const struct coffer_serve_limits *lim,
+                                                    const struct coffer_serve_signature *const *sig,
+                                                    const bool *classify, size_t n, enum serve_job_kind kind,
+                                                    struct coffer_serve_status *st);
+/* A Predict on a classify or regress signature sig (as TF runs it): in, its
+ * input "inputs" (serialized tf.Examples), parsed into the model's inputs;
+ * the answer is a PredictResponse of the signature's outputs ("classes"
+ * and "scores", or "outputs"). */
+COFFER_NODISCARD enum coffer_err serve_job_predict_examples(struct serve_job *job,
+                                                            const struct coffer_serve_signature *sig,
+                                                            const struct coffer_serve_tensor *in,
+                                                            const struct coffer_serve_limits *lim,
+                                                            struct coffer_serve_status *st);
 
 /* Check a batching config for coffer serve: what it cannot do is an error;
  * num_batch_threads 0 becomes the number of CPUs. */

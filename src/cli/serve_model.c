@@ -573,6 +573,53 @@ void serve_job_take_inputs(struct serve_job *job, const struct coffer_serve_sign
             }
 }
 
+/* see serve_cli.h */
+enum coffer_err serve_job_examples(struct serve_job *job, const struct coffer_serve_examples *ex,
+                                   const struct coffer_serve_limits *lim,
+                                   const struct coffer_serve_signature *const *sig, const bool *classify, size_t n,
+                                   enum serve_job_kind kind, struct coffer_serve_status *st)
+{
+    const struct serve_loaded *ld = job->ld;
+    enum coffer_err r = coffer_serve_examples_to_tensors(ex, ld->inputs, ld->n_in, lim, job->in, st);
+    if (r != COFFER_OK)
+        return r;
+    job->n_in = ld->n_in;
+    for (size_t i = 0; i < n && r == COFFER_OK; i++) {
+        job->tasks[i].classify = classify[i];
+        if ((job->tasks[i].signature_name = coffer_strdup(sig[i]->key)) == NULL)
+            r = coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "out of memory");
+        job->n_tasks++;
+    }
+    if (r != COFFER_OK) {
+        for (size_t i = 0; i < job->n_in; i++)
+            coffer_serve_tensor_free(&job->in[i]);
+        for (size_t i = 0; i < job->n_tasks; i++)
+            coffer_free(job->tasks[i].signature_name);
+        job->n_in = job->n_tasks = 0;
+        return r;
+    }
+    job->kind = kind;
+    job->n_examples = ex->count;
+    return COFFER_OK;
+}
+
+/* see serve_cli.h */
+enum coffer_err serve_job_predict_examples(struct serve_job *job, const struct coffer_serve_signature *sig,
+                                           const struct coffer_serve_tensor *in,
+                                           const struct coffer_serve_limits *lim, struct coffer_serve_status *st)
+{
+    struct coffer_serve_examples ex;
+    enum coffer_err r = coffer_serve_examples_from_tensor(in, lim, &ex, st);
+    if (r != COFFER_OK)
+        return r;
+    bool classify = strcmp(sig->method_name, COFFER_SERVE_CLASSIFY_METHOD) == 0;
+    r = serve_job_examples(job, &ex, lim, &sig, &classify, 1, classify ? SERVE_JOB_CLASSIFY : SERVE_JOB_REGRESS,
+                           st);
+    coffer_serve_examples_free(&ex);
+    job->predict_form = r == COFFER_OK;
+    return r;
+}
+
 /* Run a warm-up job on inst (made here if it is not yet), as a batch of
  * padded items (its own size, or more: zero rows added; 0 without
  * batching); false with job->st set when it failed. */
@@ -643,8 +690,12 @@ static enum coffer_err warm_predict(struct serve_loaded *ld, const struct coffer
     if (r == COFFER_OK &&
         (r = coffer_serve_signature_find(ld->sigs, ld->n_sigs, req.spec.signature_name, &sig, &job->st)) ==
             COFFER_OK &&
-        (r = coffer_serve_signature_check_inputs(sig, names, req.input_count, &job->st)) == COFFER_OK)
-        serve_job_take_inputs(job, sig, &req);
+        (r = coffer_serve_signature_check_inputs(sig, names, req.input_count, &job->st)) == COFFER_OK) {
+        if (coffer_serve_signature_takes_examples(sig))
+            r = serve_job_predict_examples(job, sig, &req.inputs[0], &ld->ctx->grpc_lim, &job->st);
+        else
+            serve_job_take_inputs(job, sig, &req);
+    }
     coffer_serve_predict_request_free(&req);
     return r;
 }
@@ -726,6 +777,8 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
     }
     for (size_t i = 0; i < job.n_in; i++)
         coffer_serve_tensor_free(&job.in[i]);
+    for (size_t i = 0; i < job.n_tasks; i++)
+        coffer_free(job.tasks[i].signature_name);
     if (r != COFFER_OK && job.st.code != COFFER_SERVE_OK)
         return COFFER_FAIL(r, "warm-up record %zu: %s", index, job.st.message);
     return r;

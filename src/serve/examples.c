@@ -407,6 +407,54 @@ enum coffer_err coffer_serve_multi_request_decode(const uint8_t *data, size_t si
     return COFFER_OK;
 }
 
+enum coffer_err coffer_serve_examples_from_tensor(const struct coffer_serve_tensor *t,
+                                                  const struct coffer_serve_limits *lim,
+                                                  struct coffer_serve_examples *out, struct coffer_serve_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    struct coffer_serve_limits dl;
+    lim = coffer_serve__limits(lim, &dl);
+    if (t->dtype != COFFER_SERVE_DT_STRING)
+        return SERVE_INVALID(st, "Expects arg[0] to be string but %s is provided", coffer_serve_dtype_name(t->dtype));
+    if (t->rank != 1) {
+        char shape[96] = "[";
+        for (size_t i = 0; i < t->rank && i < 8; i++)
+            snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%s%lld", i ? "," : "",
+                     (long long)t->dims[i]);
+        snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%s]", t->rank > 8 ? ",..." : "");
+        return SERVE_INVALID(st, "Expected serialized to be a vector, got shape: %s", shape);
+    }
+    if (t->count == 0)
+        return SERVE_INVALID(st, "Input is empty.");
+    if (t->count > COFFER_SERVE_MAX_EXAMPLES)
+        return coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "%zu examples are over the limit of %d",
+                                       t->count, COFFER_SERVE_MAX_EXAMPLES);
+    const struct coffer_serve_bytes *s = t->data;
+    struct budget b = {.lim = lim, .left = lim->max_total_size};
+    struct coffer_serve_examples res = {.examples = coffer_calloc(t->count, sizeof(*res.examples))};
+    enum coffer_err r = res.examples == NULL ? coffer_serve__nomem(st) : COFFER_OK;
+    char what[48];
+    for (size_t i = 0; i < t->count && r == COFFER_OK; i++) {
+        /* protobuf-c reads within s[i] (its size is the bound); an empty
+         * string is an Example without features, as protobuf has it */
+        Tensorflow__Example *e = tensorflow__example__unpack(&coffer_serve__pb_alloc, s[i].size, s[i].data);
+        if (e == NULL) {
+            r = SERVE_INVALID(st, "Could not parse example input %zu: not a serialized tf.Example", i);
+            break;
+        }
+        snprintf(what, sizeof(what), "example %zu", i);
+        if ((r = example_from_proto(e, &b, what, &res.examples[i], st)) == COFFER_OK)
+            res.count++;
+        tensorflow__example__free_unpacked(e, &coffer_serve__pb_alloc);
+    }
+    if (r != COFFER_OK) {
+        coffer_serve_examples_free(&res);
+        return r;
+    }
+    *out = res;
+    return COFFER_OK;
+}
+
 /* -------------------------------------------------------------- from JSON */
 
 /* What one JSON value is as a feature value. */

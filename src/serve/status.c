@@ -238,18 +238,18 @@ enum coffer_err coffer_serve_signature_find(const struct coffer_serve_signature 
         name = COFFER_SERVE_DEFAULT_SIGNATURE;
     for (size_t i = 0; i < count; i++) {
         if (sigs[i].key != NULL && strcmp(sigs[i].key, name) == 0) {
-            const char *m = sigs[i].method_name;
-            if (m != NULL && strcmp(m, COFFER_SERVE_PREDICT_METHOD) != 0)
-                return coffer_serve_status_set(
-                    st, COFFER_SERVE_INVALID_ARGUMENT,
-                    "signature \"%s\" is a %s signature: it takes tf.Examples through %s, not Predict", name, m,
-                    strcmp(m, COFFER_SERVE_CLASSIFY_METHOD) == 0 ? "Classify (:classify)" : "Regress (:regress)");
             *out = &sigs[i];
             return COFFER_OK;
         }
     }
     return coffer_serve_status_set(st, COFFER_SERVE_FAILED_PRECONDITION, "Serving signature key \"%s\" not found.",
                                    name);
+}
+
+bool coffer_serve_signature_takes_examples(const struct coffer_serve_signature *sig)
+{
+    const char *m = sig->method_name;
+    return m != NULL && (strcmp(m, COFFER_SERVE_CLASSIFY_METHOD) == 0 || strcmp(m, COFFER_SERVE_REGRESS_METHOD) == 0);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -110,7 +110,7 @@ timeout 100 "$coffer" serve --model_name tiny --model_base_path models/tiny --tl
   --host 127.0.0.1 --threads 2 --enable_batching --batching_parameters_file tiny_batch.cfg > tiny.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" tiny.log
-has "model tiny version 1 warmed up with 3 requests" tiny.log "classify, regress and multi-inference warm-up logs replayed"
+has "model tiny version 1 warmed up with 4 requests" tiny.log "classify, regress, multi-inference and predict-on-classification warm-up logs replayed"
 if client "$GT" examples > examples.out 2>&1; then ok; else bad "tf.Example APIs: $(grep -v '^grpc_client: [0-9]' examples.out | head -5)"; fi
 UT="https://localhost:$RT"
 [ "$("${C[@]}" -d '{"examples": [{"x": [1.0, 2.0, 3.0], "k": 1}, {"x": [0, 0, 1], "k": [5]}]}' "$UT/v1/models/tiny:classify")" = 200 ] &&
@@ -123,6 +123,17 @@ UT="https://localhost:$RT"
   has "mixes value types" body "REST regress: mixed types named" || bad "REST regress: mixed types"
 [ "$("${C[@]}" -d '{"signature_name": "classification", "examples": [{"x": [1, 2, 3], "k": 1}]}' "$UT/v1/models/tiny:regress")" = 400 ] &&
   has "Expected regression signature method_name" body "REST regress on the classification signature" || bad "REST regress: wrong signature"
+# :predict on the classify and regress signatures: {"b64": serialized tf.Example} instances, as TF runs them
+mapfile -t ser < <(client_py "b64examples:1,2,3/1;0,0,1/5")
+[ "$("${C[@]}" -d "{\"signature_name\": \"classification\", \"instances\": [{\"b64\": \"${ser[0]}\"}, {\"b64\": \"${ser[1]}\"}]}" "$UT/v1/models/tiny:predict")" = 200 ] &&
+  tr -d ' \n' < body | grep -q '"predictions":\[{"classes":\["cat","dog"\],"scores":\[0.268941432,0.731058598\]},{"classes":\["cat","dog"\],' &&
+  ok || bad "REST predict on classification: $(head -c 300 body)"
+[ "$("${C[@]}" -d "{\"signature_name\": \"regression\", \"inputs\": [{\"b64\": \"${ser[0]}\"}, {\"b64\": \"${ser[1]}\"}]}" "$UT/v1/models/tiny:predict")" = 200 ] &&
+  tr -d ' \n' < body | grep -q '"outputs":\[\[15.0\],\[8.0\]\]' && ok || bad "REST predict on regression, columnar: $(head -c 300 body)"
+[ "$("${C[@]}" -d '{"signature_name": "regression", "instances": [{"b64": "//8="}]}' "$UT/v1/models/tiny:predict")" = 400 ] &&
+  has "Could not parse example input 0" body "REST predict on regression: a malformed example named" || bad "REST predict: malformed example"
+[ "$("${C[@]}" -d '{"signature_name": "classification", "instances": [1.0, 2.0]}' "$UT/v1/models/tiny:predict")" = 400 ] &&
+  has "Type: Number is not of expected type: string" body "REST predict on classification: numbers refused" || bad "REST predict on classification: numbers"
 [ "$("${C[@]}" "$UT/v1/models/tiny/metadata")" = 200 ] && has '"method_name": "tensorflow/serving/classify"' body \
   "REST metadata lists the classification signature" || bad "REST metadata of tiny"
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'

@@ -11,8 +11,10 @@ output filter, missing fields, Classify/Regress on a model without such
 signatures, unknown method, malformed
 messages), grpc.health.v1 Check and Watch, HandleReloadConfigRequest refused, a 5 MB Predict (over gRPC's common 4 MiB cap), 16 concurrent clients, and a client without a
 certificate. MODE "warmupfile:OUT:KIND" writes a TF Serving warm-up file (TFRecord of
-PredictionLogs; KIND good, badinput, classify or examples). MODE "examples": Classify, Regress and MultiInference on the
-model of example_model.py ("tiny"), their errors and its metadata. MODE "reload": HandleReloadConfigRequest against a server started with
+PredictionLogs; KIND good, badinput, classify or examples). MODE
+"b64examples:X1,X2,X3/K;..." prints base64 serialized tf.Examples, one a line. MODE "examples": Classify, Regress and MultiInference on the
+model of example_model.py ("tiny"), Predict on its classification and
+regression signatures (serialized tf.Examples), their errors and its metadata. MODE "reload": HandleReloadConfigRequest against a server started with
 --allow_reload_config (models dropped, added, new policy and labels, errors).
 MODE "oversize": against a
 server with a 1 MiB message cap, a bigger Predict is RESOURCE_EXHAUSTED and a
@@ -194,13 +196,32 @@ if mode.startswith("warmupfile:"):
     tiny_multi = inference_pb2.MultiInferenceRequest(input=tiny_cls.input)
     for method in ("tensorflow/serving/classify", "tensorflow/serving/regress"):
         tiny_multi.tasks.add(method_name=method).model_spec.name = "tiny"
+    # and a Predict on the classification signature (its input: the examples serialized)
+    tiny_pred = predict_pb2.PredictRequest()
+    tiny_pred.model_spec.name = "tiny"
+    tiny_pred.model_spec.signature_name = "classification"
+    ser = tiny_pred.inputs["inputs"]
+    ser.dtype = types_pb2.DT_STRING
+    ser.tensor_shape.dim.append(tensor_shape_pb2.TensorShapeProto.Dim(size=3))
+    ser.string_val.extend(e.SerializeToString() for e in tiny_cls.input.example_list.examples)
     logs = {"good": [(6, predict_req("ignored", batch=b)) for b in (1, 4)],
             "badinput": [(6, predict_req("ignored", name="img"))],
             "classify": [(2, digits_cls)],
-            "examples": [(2, tiny_cls), (3, tiny_reg), (4, tiny_multi)]}[kind]
+            "examples": [(2, tiny_cls), (3, tiny_reg), (4, tiny_multi), (6, tiny_pred)]}[kind]
     with open(out, "wb") as f:
         for num, req in logs:
             f.write(tfrecord(field(num, field(1, req.SerializeToString()))))
+    sys.exit(0)
+
+if mode.startswith("b64examples:"):
+    # base64 of serialized tf.Examples for the REST tests: "x1,x2,x3/k;..." one per line
+    import base64
+    for item in mode.split(":", 1)[1].split(";"):
+        xs, k = item.split("/")
+        e = classification_pb2.ClassificationRequest().input.example_list.examples.add()
+        e.features.feature["x"].float_list.value.extend(float(v) for v in xs.split(","))
+        e.features.feature["k"].int64_list.value.append(int(k))
+        print(base64.b64encode(e.SerializeToString()).decode())
     sys.exit(0)
 
 if mode == "examples":
@@ -321,14 +342,64 @@ if mode == "examples":
     m2.CopyFrom(mr)
     del m2.tasks[:]
     expect_error(pred.MultiInference, m2, grpc.StatusCode.INVALID_ARGUMENT, "at least one task", "no task")
+    # Predict on the classify and regress signatures, as TF runs it: "inputs" holds serialized tf.Examples
+    def strings(items, dims=None):
+        shape = tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in (dims or [len(items)])])
+        return tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=items, tensor_shape=shape)
+
+    def floats_of(t):
+        return list(t.float_val) or list(struct.unpack(f"<{len(t.tensor_content) // 4}f", t.tensor_content))
+
+    serialized = [e.SerializeToString() for e in cr.input.example_list.examples]
     pr = predict_pb2.PredictRequest()
     pr.model_spec.name = "tiny"
     pr.model_spec.signature_name = "classification"
-    pr.inputs["inputs"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b""],
-                                                        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                                                            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)])))
+    pr.inputs["inputs"].CopyFrom(strings(serialized))
+    res, c, d = code_of(pred.Predict, pr, timeout=20)
+    check(c == grpc.StatusCode.OK, f"Predict on classification: {c} {d}")
+    if c == grpc.StatusCode.OK:
+        check(res.model_spec.signature_name == "classification" and set(res.outputs) == {"classes", "scores"},
+              f"Predict on classification: {res.model_spec} {list(res.outputs)}")
+        cls, sc = res.outputs["classes"], res.outputs["scores"]
+        check(cls.dtype == types_pb2.DT_STRING and [x.size for x in cls.tensor_shape.dim] == [3, 2] and
+              list(cls.string_val) == [b"cat", b"dog"] * 3, f"Predict classes: {cls}")
+        want = [v for x, _ in rows for v in softmax(x[0] + x[2], x[1] + x[2])]
+        got = floats_of(sc)
+        check(sc.dtype == types_pb2.DT_FLOAT and [x.size for x in sc.tensor_shape.dim] == [3, 2] and
+              len(got) == 6 and all(abs(a - b) < 1e-6 for a, b in zip(got, want)), f"Predict scores {got} vs {want}")
+    pr.output_filter.append("scores")
+    res, c, d = code_of(pred.Predict, pr, timeout=20)
+    check(c == grpc.StatusCode.OK and set(res.outputs) == {"scores"}, f"Predict on classification, filtered: {c} {d}")
+    pr = predict_pb2.PredictRequest()
+    pr.model_spec.name = "tiny"
+    pr.model_spec.signature_name = "regression"
+    pr.inputs["inputs"].CopyFrom(strings(serialized[:2]))
+    res, c, d = code_of(pred.Predict, pr, timeout=20)
+    check(c == grpc.StatusCode.OK and set(res.outputs) == {"outputs"} and
+          [x.size for x in res.outputs["outputs"].tensor_shape.dim] == [2, 1] and
+          floats_of(res.outputs["outputs"]) == [15.0, 8.0], f"Predict on regression: {c} {d} {res}")
+    pr.inputs["inputs"].CopyFrom(strings([b"\xff\xff"]))
     expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT,
-                 "signature \"classification\" is a tensorflow/serving/classify signature", "Predict on classification")
+                 "Could not parse example input 0: not a serialized tf.Example", "Predict: a malformed example")
+    pr.inputs["inputs"].CopyFrom(strings(serialized[:2], dims=[2, 1]))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Expected serialized to be a vector, got shape: [2,1]", "Predict: examples not a vector")
+    pr.inputs["inputs"].CopyFrom(image(1))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Expects arg[0] to be string but float is provided", "Predict: float examples")
+    pr.inputs["inputs"].CopyFrom(strings([cr.input.example_list.examples[0].SerializeToString()[:-3]]))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT, "example input 0", "Predict: a cut example")
+    e = classification_pb2.ClassificationRequest()
+    ex(e.input.example_list.examples, [1.0, 2.0, 3.0])
+    pr.inputs["inputs"].CopyFrom(strings([e.input.example_list.examples[0].SerializeToString()]))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT,
+                 "Feature: k (data type: int64) is required but could not be found in example 0",
+                 "Predict: an example without a feature")
+    del pr.inputs["inputs"]
+    pr.inputs["x"].CopyFrom(image(1))
+    expect_error(pred.Predict, pr, grpc.StatusCode.INVALID_ARGUMENT, "Missing but required: {inputs}",
+                 "Predict on regression with the model's inputs")
     raw = ch.unary_unary("/tensorflow.serving.PredictionService/Classify", request_serializer=lambda b: b,
                          response_deserializer=lambda b: b)
     expect_error(raw, b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT, "not a valid protobuf message",

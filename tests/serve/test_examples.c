@@ -328,6 +328,15 @@ static void test_example_request_decode(void **state)
     want_kind(&ex.examples[1], "unset", COFFER_SERVE_FEATURE_NONE, 0);
     assert_int_equal(ex.examples[2].count, 0);
     coffer_serve_examples_free(&ex);
+    /* an empty string is an Example without features, as protobuf has it */
+    struct coffer_serve_tensor empty;
+    int64_t d1[1] = {1};
+    assert_int_equal(coffer_serve_tensor_init(&empty, "inputs", COFFER_SERVE_DT_STRING, 1, d1), COFFER_OK);
+    assert_int_equal(coffer_serve_examples_from_tensor(&empty, NULL, &ex, &st), COFFER_OK);
+    assert_int_equal(ex.count, 1);
+    assert_int_equal(ex.examples[0].count, 0);
+    coffer_serve_examples_free(&ex);
+    coffer_serve_tensor_free(&empty);
     coffer_serve_model_spec_free(&spec);
     free(b);
 
@@ -1710,6 +1719,106 @@ static void test_rest_inference_json(void **state)
     coffer_free(out);
 }
 
+/* ------------------------------------- Predict on a classify/regress signature */
+
+/* A DT_STRING vector of n serialized examples (their bytes owned by t). */
+static void serialized_tensor(struct coffer_serve_tensor *t, Tensorflow__Example *const *ex, size_t n)
+{
+    int64_t dims[1] = {(int64_t)n};
+    assert_int_equal(coffer_serve_tensor_init(t, "inputs", COFFER_SERVE_DT_STRING, 1, dims), COFFER_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t size;
+        uint8_t *b = pack(&ex[i]->base, &size);
+        assert_int_equal(coffer_serve_tensor_set_string(t, i, b, size), COFFER_OK);
+        free(b);
+    }
+}
+
+static void test_examples_from_tensor(void **state)
+{
+    (void)state;
+    static const float x0[] = {1.0f, 2.0f, 3.0f}, x1[] = {0.5f};
+    static const int64_t k0[] = {4}, k1[] = {-5, 6};
+    struct fb e0, e1, e2;
+    fb_init(&e0);
+    fb_int(&e0, "k", k0, 1);
+    fb_float(&e0, "x", x0, 3);
+    fb_init(&e1);
+    fb_float(&e1, "x", x1, 1);
+    fb_int(&e1, "k", k1, 2);
+    fb_float(&e1, "x", x0, 3); /* sent twice: the last wins */
+    fb_init(&e2); /* no feature */
+    Tensorflow__Example *exs[] = {&e0.ex, &e1.ex, &e2.ex};
+    struct coffer_serve_tensor t;
+    serialized_tensor(&t, exs, 3);
+    assert_int_equal(((const struct coffer_serve_bytes *)t.data)[2].size, 2); /* an empty Features */
+    struct coffer_serve_examples ex;
+    struct coffer_serve_status st;
+    assert_int_equal(coffer_serve_examples_from_tensor(&t, NULL, &ex, &st), COFFER_OK);
+    assert_int_equal(ex.count, 3);
+    assert_int_equal(ex.context.count, 0);
+    assert_int_equal(ex.examples[0].count, 2);
+    want_floats(&ex.examples[0], "x", x0, 3);
+    want_ints(&ex.examples[0], "k", k0, 1);
+    assert_int_equal(ex.examples[1].count, 2);
+    want_floats(&ex.examples[1], "x", x0, 3);
+    want_ints(&ex.examples[1], "k", k1, 2);
+    assert_int_equal(ex.examples[2].count, 0);
+    coffer_serve_examples_free(&ex);
+    /* an empty string is an Example without features, as protobuf has it */
+    struct coffer_serve_tensor empty;
+    int64_t d1[1] = {1};
+    assert_int_equal(coffer_serve_tensor_init(&empty, "inputs", COFFER_SERVE_DT_STRING, 1, d1), COFFER_OK);
+    assert_int_equal(coffer_serve_examples_from_tensor(&empty, NULL, &ex, &st), COFFER_OK);
+    assert_int_equal(ex.count, 1);
+    assert_int_equal(ex.examples[0].count, 0);
+    coffer_serve_examples_free(&ex);
+    coffer_serve_tensor_free(&empty);
+
+    /* the values are counted against the limits, as a Classify's are */
+    struct coffer_serve_limits lim;
+    coffer_serve_limits_default(&lim);
+    lim.max_total_size = 6 * sizeof(float) + 2 * sizeof(int64_t);
+    want_error(coffer_serve_examples_from_tensor(&t, &lim, &ex, &st), &st, COFFER_E_TOO_LARGE,
+               COFFER_SERVE_RESOURCE_EXHAUSTED, "the examples' values are over the limit of 40 bytes");
+    want_cleared_examples(&ex);
+    lim.max_total_size += sizeof(int64_t);
+    assert_int_equal(coffer_serve_examples_from_tensor(&t, &lim, &ex, &st), COFFER_OK);
+    coffer_serve_examples_free(&ex);
+
+    /* a string that is not an Example, wherever it is */
+    for (size_t bad = 0; bad < 3; bad++) {
+        struct coffer_serve_tensor u;
+        serialized_tensor(&u, exs, 3);
+        assert_int_equal(coffer_serve_tensor_set_string(&u, bad, "\x0a\x05\x0a", 3), COFFER_OK); /* cut */
+        char want[96];
+        snprintf(want, sizeof(want), "Could not parse example input %zu: not a serialized tf.Example", bad);
+        want_invalid(coffer_serve_examples_from_tensor(&u, NULL, &ex, &st), &st, want);
+        want_cleared_examples(&ex);
+        coffer_serve_tensor_free(&u);
+    }
+    coffer_serve_tensor_free(&t);
+
+    /* not a vector of strings, or none */
+    int64_t d2[2] = {2, 1}, d0[1] = {0};
+    assert_int_equal(coffer_serve_tensor_init(&t, "inputs", COFFER_SERVE_DT_STRING, 2, d2), COFFER_OK);
+    want_invalid(coffer_serve_examples_from_tensor(&t, NULL, &ex, &st), &st,
+                 "Expected serialized to be a vector, got shape: [2,1]");
+    coffer_serve_tensor_free(&t);
+    assert_int_equal(coffer_serve_tensor_init(&t, "inputs", COFFER_SERVE_DT_STRING, 0, d2), COFFER_OK);
+    want_invalid(coffer_serve_examples_from_tensor(&t, NULL, &ex, &st), &st,
+                 "Expected serialized to be a vector, got shape: []");
+    coffer_serve_tensor_free(&t);
+    assert_int_equal(coffer_serve_tensor_init(&t, "inputs", COFFER_SERVE_DT_STRING, 1, d0), COFFER_OK);
+    want_invalid(coffer_serve_examples_from_tensor(&t, NULL, &ex, &st), &st, "Input is empty.");
+    coffer_serve_tensor_free(&t);
+    assert_int_equal(coffer_serve_tensor_init(&t, "inputs", COFFER_SERVE_DT_FLOAT, 1, d2), COFFER_OK);
+    want_invalid(coffer_serve_examples_from_tensor(&t, NULL, &ex, &st), &st,
+                 "Expects arg[0] to be string but float is provided");
+    want_cleared_examples(&ex);
+    coffer_serve_tensor_free(&t);
+}
+
 /* -------------------------------------------------------- allocation faults */
 
 struct fault_arg {
@@ -1717,6 +1826,7 @@ struct fault_arg {
     size_t pb_size;
     const uint8_t *multi;
     size_t multi_size;
+    const struct coffer_serve_tensor *serialized;
 };
 
 static enum coffer_err fault_body(void *arg)
@@ -1772,6 +1882,11 @@ static enum coffer_err fault_body(void *arg)
         if (r == COFFER_OK && (r = coffer_serve_rest_inference_json(&res[0], &js, &n)) == COFFER_OK)
             coffer_free(js);
     }
+    if (r == COFFER_OK) {
+        struct coffer_serve_examples pex;
+        if ((r = coffer_serve_examples_from_tensor(a->serialized, NULL, &pex, &st)) == COFFER_OK)
+            coffer_serve_examples_free(&pex);
+    }
     /* protobuf-c reports an allocation failure as a failed unpack */
     if (r == COFFER_E_MALFORMED && coffer_test_alloc_fault_fired())
         return COFFER_E_NOMEM;
@@ -1806,7 +1921,11 @@ static void test_alloc_faults(void **state)
     mb_task(&b, "m", "reg", COFFER_SERVE_REGRESS_METHOD);
     uint8_t *multi = pack(&b.req.base, &a.multi_size);
     a.multi = multi;
+    struct coffer_serve_tensor ser;
+    serialized_tensor(&ser, exs, 2);
+    a.serialized = &ser;
     tu_fault_loop(fault_body, &a);
+    coffer_serve_tensor_free(&ser);
     free(pb);
     free(multi);
 }
@@ -1829,6 +1948,7 @@ int test_examples_main(void)
         cmocka_unit_test(test_examples_to_tensors_conversions),
         cmocka_unit_test(test_examples_to_tensors_errors),
         cmocka_unit_test(test_examples_to_tensors_limits),
+        cmocka_unit_test(test_examples_from_tensor),
         cmocka_unit_test(test_signature_for_method),
         cmocka_unit_test(test_inference_response_encode),
         cmocka_unit_test(test_multi_response_encode),
