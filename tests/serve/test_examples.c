@@ -328,15 +328,6 @@ static void test_example_request_decode(void **state)
     want_kind(&ex.examples[1], "unset", COFFER_SERVE_FEATURE_NONE, 0);
     assert_int_equal(ex.examples[2].count, 0);
     coffer_serve_examples_free(&ex);
-    /* an empty string is an Example without features, as protobuf has it */
-    struct coffer_serve_tensor empty;
-    int64_t d1[1] = {1};
-    assert_int_equal(coffer_serve_tensor_init(&empty, "inputs", COFFER_SERVE_DT_STRING, 1, d1), COFFER_OK);
-    assert_int_equal(coffer_serve_examples_from_tensor(&empty, NULL, &ex, &st), COFFER_OK);
-    assert_int_equal(ex.count, 1);
-    assert_int_equal(ex.examples[0].count, 0);
-    coffer_serve_examples_free(&ex);
-    coffer_serve_tensor_free(&empty);
     coffer_serve_model_spec_free(&spec);
     free(b);
 
