@@ -254,22 +254,12 @@ static enum coffer_err example_from_proto(const Tensorflow__Example *ex, struct 
     return COFFER_OK;
 }
 
-static enum coffer_err input_from_proto(const Tensorflow__Serving__Input *in, const struct coffer_serve_limits *lim,
-                                        struct coffer_serve_examples *out, struct coffer_serve_status *st)
+/* n Examples (and a context, or NULL) into out, with the caps and limits. */
+static enum coffer_err examples_from_list(Tensorflow__Example *const *exs, size_t n, const Tensorflow__Example *ctx,
+                                          const struct coffer_serve_limits *lim, struct coffer_serve_examples *out,
+                                          struct coffer_serve_status *st)
 {
     memset(out, 0, sizeof(*out));
-    size_t n = 0;
-    Tensorflow__Example **exs = NULL;
-    const Tensorflow__Example *ctx = NULL;
-    if (in != NULL && in->kind_case == TENSORFLOW__SERVING__INPUT__KIND_EXAMPLE_LIST && in->example_list != NULL) {
-        n = in->example_list->n_examples;
-        exs = in->example_list->examples;
-    } else if (in != NULL && in->kind_case == TENSORFLOW__SERVING__INPUT__KIND_EXAMPLE_LIST_WITH_CONTEXT &&
-               in->example_list_with_context != NULL) {
-        n = in->example_list_with_context->n_examples;
-        exs = in->example_list_with_context->examples;
-        ctx = in->example_list_with_context->context;
-    }
     if (n == 0)
         return SERVE_INVALID(st, "Input is empty.");
     if (n > COFFER_SERVE_MAX_EXAMPLES)
@@ -292,6 +282,25 @@ static enum coffer_err input_from_proto(const Tensorflow__Serving__Input *in, co
     }
     *out = res;
     return COFFER_OK;
+}
+
+static enum coffer_err input_from_proto(const Tensorflow__Serving__Input *in, const struct coffer_serve_limits *lim,
+                                        struct coffer_serve_examples *out, struct coffer_serve_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = 0;
+    Tensorflow__Example **exs = NULL;
+    const Tensorflow__Example *ctx = NULL;
+    if (in != NULL && in->kind_case == TENSORFLOW__SERVING__INPUT__KIND_EXAMPLE_LIST && in->example_list != NULL) {
+        n = in->example_list->n_examples;
+        exs = in->example_list->examples;
+    } else if (in != NULL && in->kind_case == TENSORFLOW__SERVING__INPUT__KIND_EXAMPLE_LIST_WITH_CONTEXT &&
+               in->example_list_with_context != NULL) {
+        n = in->example_list_with_context->n_examples;
+        exs = in->example_list_with_context->examples;
+        ctx = in->example_list_with_context->context;
+    }
+    return examples_from_list(exs, n, ctx, lim, out, st);
 }
 
 enum coffer_err coffer_serve_example_request_decode(const uint8_t *data, size_t size,
@@ -424,35 +433,24 @@ enum coffer_err coffer_serve_examples_from_tensor(const struct coffer_serve_tens
         snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%s]", t->rank > 8 ? ",..." : "");
         return SERVE_INVALID(st, "Expected serialized to be a vector, got shape: %s", shape);
     }
-    if (t->count == 0)
-        return SERVE_INVALID(st, "Input is empty.");
-    if (t->count > COFFER_SERVE_MAX_EXAMPLES)
-        return coffer_serve_status_set(st, COFFER_SERVE_RESOURCE_EXHAUSTED, "%zu examples are over the limit of %d",
-                                       t->count, COFFER_SERVE_MAX_EXAMPLES);
+    if (t->count > COFFER_SERVE_MAX_EXAMPLES) /* before the array below */
+        return examples_from_list(NULL, t->count, NULL, lim, out, st);
     const struct coffer_serve_bytes *s = t->data;
-    struct budget b = {.lim = lim, .left = lim->max_total_size};
-    struct coffer_serve_examples res = {.examples = coffer_calloc(t->count, sizeof(*res.examples))};
-    enum coffer_err r = res.examples == NULL ? coffer_serve__nomem(st) : COFFER_OK;
-    char what[48];
-    for (size_t i = 0; i < t->count && r == COFFER_OK; i++) {
+    Tensorflow__Example **exs = coffer_calloc(t->count ? t->count : 1, sizeof(*exs));
+    if (exs == NULL)
+        return coffer_serve__nomem(st);
+    enum coffer_err r = COFFER_OK;
+    for (size_t i = 0; i < t->count && r == COFFER_OK; i++)
         /* protobuf-c reads within s[i] (its size is the bound); an empty
          * string is an Example without features, as protobuf has it */
-        Tensorflow__Example *e = tensorflow__example__unpack(&coffer_serve__pb_alloc, s[i].size, s[i].data);
-        if (e == NULL) {
+        if ((exs[i] = tensorflow__example__unpack(&coffer_serve__pb_alloc, s[i].size, s[i].data)) == NULL)
             r = SERVE_INVALID(st, "Could not parse example input %zu: not a serialized tf.Example", i);
-            break;
-        }
-        snprintf(what, sizeof(what), "example %zu", i);
-        if ((r = example_from_proto(e, &b, what, &res.examples[i], st)) == COFFER_OK)
-            res.count++;
-        tensorflow__example__free_unpacked(e, &coffer_serve__pb_alloc);
-    }
-    if (r != COFFER_OK) {
-        coffer_serve_examples_free(&res);
-        return r;
-    }
-    *out = res;
-    return COFFER_OK;
+    if (r == COFFER_OK)
+        r = examples_from_list(exs, t->count, NULL, lim, out, st);
+    for (size_t i = 0; i < t->count && exs[i] != NULL; i++)
+        tensorflow__example__free_unpacked(exs[i], &coffer_serve__pb_alloc);
+    coffer_free(exs);
+    return r;
 }
 
 /* -------------------------------------------------------------- from JSON */
