@@ -348,6 +348,12 @@ struct coffer_file_map {
 };
 COFFER_NODISCARD enum coffer_err coffer_file_map(const char *path, size_t max_size, struct coffer_file_map *out);
 void coffer_file_unmap(struct coffer_file_map *m);
+/* Drop the mapping's pages from the process's resident set, keeping the
+ * mapping: a later read faults its page back in from the page cache (or
+ * the file), with the same bytes. For a mapping read once and then only
+ * now and again (a model's raw weights after they were packed, read again
+ * only to re-plan), so that they stop counting as the process's memory. */
+void coffer_file_map_release(const struct coffer_file_map *m);
 
 /* Atomic replacement of a file: write to a temporary file beside it (opened
  * read-write, so writers may read back what they wrote), fsync,

@@ -154,6 +154,14 @@ void coffer_file_unmap(struct coffer_file_map *m)
     m->size = 0;
 }
 
+void coffer_file_map_release(const struct coffer_file_map *m)
+{
+    /* MADV_DONTNEED on a private file mapping never written to: its pages
+     * are unmapped, and the next touch maps the file's page again */
+    if (m->size > 0)
+        (void)madvise((void *)(uintptr_t)m->data, m->size, MADV_DONTNEED);
+}
+
 enum coffer_err coffer_write_all(int fd, const void *data, size_t size)
 {
     size_t done = 0;
