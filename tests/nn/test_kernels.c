@@ -454,7 +454,7 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     /* force_mid -3: a conv2 of 64 or more output channels (a whole group
      * of 4 blocks, in sections under NN_KSEC_ALWAYS) from whole blocks,
      * writing blocked (a global pool after it) */
-    bool sec = force_mid == -3;
+    bool sec = force_mid == -3 || force_mid == -5;
     if (sec) {
         mid = 0;
         tail = (int)rint_in(0, 1);
@@ -483,8 +483,15 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
     bool resid = t % 3 != 0;
     if (sec && resid && m1 < 64)
         m1 = 16 * rint_in(4, 6);
+    /* force_mid -5: a residual 3x3 conv2 of 128, 192 or 256 channels (two
+     * to four whole groups: Winograd's transforms a task per group of 64
+     * channels where the groups share out evenly over the threads) */
+    if (force_mid == -5) {
+        resid = true;
+        m1 = 64 * rint_in(2, 4);
+    }
     int64_t m2 = resid ? m1 : sec ? 16 * rint_in(4, 9) : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
-    int64_t k2v = proj ? 1 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
+    int64_t k2v = proj ? 1 : force_mid == -5 ? 3 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
     int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
     if (!resid && !proj) {
         s2[0] = rint_in(1, 2);
@@ -781,6 +788,13 @@ void test_kernels_blocked_avx512(void **state)
     wino_mode = NN_WINO_F2;
     for (int t = 220; t < 240; t++)
         chain_case(isa, t, t % 2 ? -3 : -4);
+    wino_mode = NN_WINO_AUTO;
+    /* and wider layers, over all tiles at once (F(2x2), F(4x4), and F(4x4)
+     * with U made as it is used) */
+    for (int t = 240; t < 255; t++) {
+        wino_mode = t % 3 == 0 ? NN_WINO_F2 : t % 3 == 1 ? NN_WINO_ALL : NN_WINO_FLY;
+        chain_case(isa, t, -5);
+    }
     wino_mode = NN_WINO_AUTO;
     /* and larger maps in bands of pixels a thread */
     spatial_mode = NN_SPATIAL_ALWAYS;
