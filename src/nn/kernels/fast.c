@@ -707,16 +707,18 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->act = NN_ACT_NONE;
     bconv_otab(b, fl);
     f->wsec = f->wall && !f->wfly && wall_sec(m, f);
-    /* The transforms split the way the neighbouring runs are, so that each
-     * thread reads what it wrote itself: the products of output group og
-     * ran on thread og % threads (run fixed), so the output transform goes
-     * by output group; a blocked 1x1 producer (run fixed by output group,
-     * as for these layers' inputs) wrote its 64 channels per group the
-     * same way, so the input transform goes by 64 input channels. Split by
-     * tiles, half of each tile's reads came from the other core's cache:
-     * resnet50 b1's 14x14 layers (F(2x2), 49 tiles, 256 channels) took
-     * 35-37 us for the input transform and 22-23 for the output against
-     * 22-23 and 17-18 so. */
+    /* The products of output group og run on thread og % threads (run
+     * fixed), so the output transform goes by output group and reads only
+     * the products its thread made (split by tiles, half of each tile's
+     * products came from the other core's cache). The input transform
+     * goes by 64 input channels, each task every tile of 4 whole planes,
+     * two tasks a thread, run fixed, instead of dynamic tasks of 8 tiles
+     * over every plane. (The 1x1 layers feeding resnet50's split their
+     * tiles in halves between the threads, so about half of the input
+     * comes from the other core either way; the gain is the planes read in
+     * order and the even share.) resnet50 b1's 14x14 layers (F(2x2), 49
+     * tiles, 256 channels): input transform 35-37 -> 22-23 us, output
+     * 22-23 -> 17-18 us. */
     f->wout_grp = f->wall && (f->wsec || f->wfly) && m->threads > 1 && g->m % 64 == 0 &&
                   (g->m / 64) % m->threads == 0 && g->m / 64 <= NN_POOL_FIXED_MAX;
     f->win_grp = f->wsec && m->threads > 1 && g->c % 64 == 0 && (g->c / 64) % m->threads == 0 &&
