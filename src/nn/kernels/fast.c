@@ -716,9 +716,9 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * over every plane. (The 1x1 layers feeding resnet50's split their
      * tiles in halves between the threads, so about half of the input
      * comes from the other core either way; the gain is presumably the
-     * planes read in order and the even share, not measured apart.) resnet50 b1's 14x14 layers (F(2x2), 49
-     * tiles, 256 channels): input transform 35-37 -> 22-23 us, output
-     * 22-23 -> 17-18 us. */
+     * planes read in order and the even share, not measured apart.)
+     * resnet50 b1's 14x14 layers (F(2x2), 49 tiles, 256 channels): input
+     * transform 35-37 -> 22-23 us, output 22-23 -> 17-18 us. */
     f->wout_grp = f->wall && (f->wsec || f->wfly) && m->threads > 1 && g->m % 64 == 0 &&
                   (g->m / 64) % m->threads == 0 && g->m / 64 <= NN_POOL_FIXED_MAX;
     f->win_grp = f->wsec && m->threads > 1 && g->c % 64 == 0 && (g->c / 64) % m->threads == 0 &&
