@@ -174,6 +174,10 @@ struct nn_bpool {
     bool is_max, include_pad;
 };
 typedef void (*nn_bpool_fn)(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t ky1, float *y);
+/* A GlobalAveragePool's sum / GlobalMaxPool's max of one blocked channel
+ * block (sp pixels of 16 floats) into y[16], per lane in the reference
+ * kernel's order (pixel by pixel), a NaN never taken by the max. */
+typedef void (*nn_bgpool_fn)(const float *x, int64_t sp, bool is_max, float *y);
 
 /* A pool task function (kernels/pool.c). */
 typedef void (*nn_task_fn)(void *arg, int64_t task, int tid);
@@ -192,6 +196,7 @@ struct nn_isa {
     nn_bconv_wide_fn bconv_wide;
     nn_bconv_sec_fn bconv_sec;
     nn_bpool_fn bpool;
+    nn_bgpool_fn bgpool;
     nn_bdw_fn bdw;
     nn_bwin_in_fn bwin_in;
     nn_bwin_out_fn bwin_out;

@@ -1142,6 +1142,21 @@ static void bpool(const struct nn_bpool *p, const float *x, int64_t ky0, int64_t
         vst(y + ox * VL, acc);
     }
 }
+/* A global pool of one blocked channel block (sp pixels of 16 floats)
+ * into y[16]: each lane summed (or maxed) pixel by pixel from 0 (or
+ * -inf), the reference kernel's order; max as the reference has it, a
+ * NaN never taken (v > acc). */
+static void bgpool(const float *x, int64_t sp, bool is_max, float *y)
+{
+    vf acc = vset(is_max ? -INFINITY : 0.0f);
+    if (is_max)
+        for (int64_t i = 0; i < sp; i++)
+            acc = (vf)_mm512_max_ps((__m512)vld(x + i * VL), (__m512)acc);
+    else
+        for (int64_t i = 0; i < sp; i++)
+            acc += vld(x + i * VL);
+    vst(y, acc);
+}
 /* A blocked depthwise convolution: straight from the input plane, four
  * output pixels at a time (four independent FMA chains) where the whole
  * window lies inside it, one pixel with the window clipped at the edges
@@ -1519,6 +1534,7 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BCONV_WIDE bconv_wide
 #define ISA_BCONV_SEC bconv_sec
 #define ISA_BPOOL bpool
+#define ISA_BGPOOL bgpool
 #define ISA_BDW bdw
 #define ISA_BWIN_IN bwin_in
 #define ISA_BWIN_OUT bwin_out
@@ -1530,6 +1546,7 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BCONV_WIDE NULL
 #define ISA_BCONV_SEC NULL
 #define ISA_BPOOL NULL
+#define ISA_BGPOOL NULL
 #define ISA_BDW NULL
 #define ISA_BWIN_IN NULL
 #define ISA_BWIN_OUT NULL
@@ -1542,6 +1559,6 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
-    .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
+    .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bgpool = ISA_BGPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
     .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2, .bwin_u = ISA_BWIN_U,
 };
