@@ -1066,6 +1066,53 @@ void test_nn_pool_solo(void **state)
     nn_pool_free(p);
 }
 
+/* Every task of every run runs exactly once, whichever threads take it:
+ * runs of 0 to 100 tasks (fixed mode up to NN_POOL_FIXED_MAX, taken as
+ * a plain run past it) on 1 to 5 of a pool of 3, tasks of uneven length
+ * (so that threads done with their own take others'), now and then after
+ * a pause long enough for the workers to go to sleep. */
+struct once_arg {
+    atomic_int count[100];
+    atomic_int wrong_tid; /* a thread past the run's width took a task */
+    int width;
+};
+
+static void once_task(void *arg, int64_t t, int tid)
+{
+    struct once_arg *a = arg;
+    atomic_fetch_add(&a->count[t], 1);
+    if (tid < 0 || tid >= a->width)
+        atomic_store(&a->wrong_tid, 1);
+    volatile float x = (float)t;
+    for (int i = 0; i < (int)(t % 7) * 200; i++)
+        x = x * 0.999f + 1.0f;
+}
+
+void test_nn_pool_once(void **state)
+{
+    (void)state;
+    struct nn_pool *p = nn_pool_new(3);
+    assert_non_null(p);
+    srand(41);
+    for (int run = 0; run < 3000; run++) {
+        struct once_arg a = {.width = 1 + rand() % 5};
+        int64_t ntasks = rand() % 101;
+        bool fixed = rand() % 2;
+        for (int t = 0; t < 100; t++)
+            atomic_init(&a.count[t], 0);
+        atomic_init(&a.wrong_tid, 0);
+        if (run % 500 == 499)
+            sleep_ns(20000000); /* the workers asleep on the condition variable */
+        (fixed ? nn_pool_run_fixed : nn_pool_run)(p, a.width, ntasks, once_task, &a);
+        for (int64_t t = 0; t < ntasks; t++)
+            assert_int_equal(atomic_load(&a.count[t]), 1);
+        for (int64_t t = ntasks; t < 100; t++)
+            assert_int_equal(atomic_load(&a.count[t]), 0);
+        assert_int_equal(atomic_load(&a.wrong_tid), 0);
+    }
+    nn_pool_free(p);
+}
+
 /* The process's choice is one the CPU has, and reported by info. */
 void test_kernels_isa_choice(void **state)
 {

@@ -764,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_kernels_pool_avx512),
         cmocka_unit_test(test_kernels_isa_choice),
         cmocka_unit_test(test_nn_pool_solo),
+        cmocka_unit_test(test_nn_pool_once),
     };
     if (getenv("COFFER_NN_TEST_FILTER") != NULL)
         cmocka_set_test_filter(getenv("COFFER_NN_TEST_FILTER"));
