@@ -99,6 +99,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->cdw = NN_CDW_AUTO;
     if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2' || cenv[0] == '3') && cenv[1] == '\0')
         m->cdw = cenv[0] - '0';
+    const char *tenv = getenv("COFFER_NN_TUNE");
+    m->tune = NN_TUNE_AUTO;
+    if (tenv != NULL && (tenv[0] == '0' || tenv[0] == '2') && tenv[1] == '\0')
+        m->tune = tenv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);

@@ -141,6 +141,15 @@ struct nn_meta {
     struct nn_meta *next;
 };
 
+/* A layer shape whose kernel was measured at plan time (fast.c, tune): the
+ * geometry it was measured for and the kernel that won. */
+#define NN_TUNE_MAX 32
+struct nn_tune {
+    int64_t n, c, m, in[2], pb[2], out[2]; /* (nn_geom's, the last two spatial axes) */
+    int pick;                              /* fast.c: TUNE_DIRECT, TUNE_F4 or TUNE_F2 */
+    uint64_t ns[4];                        /* each pick's fastest run, 0: not a candidate */
+};
+
 struct coffer_nn_model {
     struct coffer_arena *arena; /* parse results, copies of misaligned weights */
     struct nn_graph g;
@@ -176,6 +185,12 @@ struct coffer_nn_model {
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
     uint64_t *prof_ns;
     uint64_t prof_runs;
+    /* kernels chosen by measuring them at plan time (fast.c, tune), kept
+     * over re-plans */
+    int tune;                   /* enum nn_tune_mode: COFFER_NN_TUNE=0|1|2, default 1 */
+    int tune_force;             /* while measuring: the pick being planned (fast.c), else 0 */
+    int n_tune;
+    struct nn_tune tunes[NN_TUNE_MAX];
 };
 
 /* onnx.c */
@@ -217,6 +232,10 @@ enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAY
  * never, where the weights outweigh the input and the bands do not apply
  * (default), or wherever there are fewer groups than tasks (tests). */
 enum nn_lin_mode { NN_LIN_OFF = 0, NN_LIN_AUTO = 1, NN_LIN_ALWAYS = 2 };
+/* Kernels picked by measuring the candidates at plan time (fast.c, tune):
+ * never (the fixed rules), for layers large enough to tell them apart
+ * (default), or for every layer that has candidates (tests). */
+enum nn_tune_mode { NN_TUNE_OFF = 0, NN_TUNE_AUTO = 1, NN_TUNE_ALWAYS = 2 };
 /* A convolution on the blocked layout and the depthwise convolution that
  * reads its output run as one (fast.c, plan_cdw): never; band of rows by
  * band of rows where the map is large and group by group of channels

@@ -20,6 +20,7 @@
  */
 #include "testutil.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -186,6 +187,9 @@ static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
 static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depthwise reader */
 static int lin_mode = NN_LIN_AUTO;         /* and the runs of (group, tile) pairs a thread */
+static int tune_mode = NN_TUNE_AUTO;       /* and the measured picks' (fast.c, tune) */
+static int tune_forced;                    /* > 0: every 3x3 stride-1 layer planned as this pick */
+static int last_tuned;                     /* shapes run_with's model measured */
 static bool cdw_half;                      /* cdw_case: the shapes that split the last group in halves */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
@@ -205,6 +209,9 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->spatial = spatial_mode;
     m->cdw = cdw_mode;
     m->lin = lin_mode;
+    m->tune = tune_mode;
+    m->tune_force = tune_forced;
+    m->n_tune = 0; /* (what the load measured, on the load's ISA and threads) */
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
     m->planned = false; /* re-plan with this ISA */
@@ -213,11 +220,34 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
     last_cdw = 0;
+    last_tuned = m->n_tune;
+    for (int i = 0; i < m->n_tune; i++) {
+        /* measured among two candidates or more, the fastest taken */
+        const struct nn_tune *tu = &m->tunes[i];
+        int cands = 0;
+        for (int k = 1; k < 4; k++)
+            if (tu->ns[k] > 0) {
+                cands++;
+                assert_true(tu->ns[tu->pick] <= tu->ns[k]);
+            }
+        assert_true(cands >= 2);
+        /* and the convolution of that shape runs on the pick's kernel */
+        const char *want = tu->pick == 1 ? "direct" : tu->pick == 2 ? "winograd" : "winograd-f2";
+        bool found = false;
+        for (size_t j = 0; j < m->g.n_nodes; j++) {
+            const struct nn_node *nd = &m->g.nodes[j];
+            const struct nn_val *xv = &m->g.vals[nd->in[0]], *yv = &m->g.vals[nn_node_out(nd, 0)];
+            found |= nd->live && !nd->skip && nd->op == NN_OP_CONV && yv->rank == 4 && yv->dims[1] == tu->m &&
+                     xv->dims[1] == tu->c && strcmp(nn_fast_kernel(nd), want) == 0;
+        }
+        if (!found)
+            fail_msg("no %" PRId64 "-channel convolution runs on %s, the pick", tu->m, want);
+    }
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         const struct nn_node *nd = &m->g.nodes[i];
         last_cdw += nd->live && nd->with_next >= 0;
         const char *k = nn_fast_kernel(nd);
-        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strncmp(k, "direct", 6) == 0 || strcmp(k, "winograd") == 0) &&
+        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strncmp(k, "direct", 6) == 0 || strncmp(k, "winograd", 8) == 0) &&
             (m->g.vals[nd->in[0]].blocked || m->g.vals[nn_node_out(nd, 0)].blocked))
             last_direct++;
     }
@@ -811,6 +841,32 @@ void test_kernels_blocked_avx512(void **state)
     cdw_cases(isa, NN_CDW_GROUPS, 330, 345, 15);
     cdw_half = false;
     wino_mode = NN_WINO_AUTO;
+    coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+/* Picks measured at plan time (fast.c, tune) on residual 3x3 conv2s of
+ * 128 to 256 channels over small maps (few tiles: the direct kernel,
+ * F(4x4) and F(2x2) are its candidates), layers of any size measured;
+ * then each pick planned wherever a 3x3 stride-1 layer is. */
+void test_kernels_tune_avx512(void **state)
+{
+    (void)state;
+    const struct nn_isa *isa = need(NN_ISA_AVX512);
+    rng_state = 6161;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    tune_mode = NN_TUNE_ALWAYS;
+    int tuned = 0;
+    for (int t = 400; t < 420; t++) {
+        chain_case(isa, t, -5);
+        tuned += last_tuned > 0;
+    }
+    if (tuned < 15)
+        fail_msg("%d of 20 cases measured their conv2", tuned);
+    tune_mode = NN_TUNE_AUTO;
+    for (tune_forced = 1; tune_forced <= 3; tune_forced++)
+        for (int t = 420; t < 430; t++)
+            chain_case(isa, t, -5);
+    tune_forced = 0;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

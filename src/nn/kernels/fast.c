@@ -31,6 +31,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h> /* _mm_clflush (tune) */
+#endif
 
 enum {
     FAST_CONV = 1, FAST_DW, FAST_GEMM, FAST_WINO, FAST_POOL,
@@ -128,6 +131,7 @@ static size_t align64(size_t s) { return (s + 63) & ~(size_t)63; }
 struct filler {
     uint8_t *base;
     size_t used;
+    bool dry; /* a plan to measure (tune): weights not packed, their room zero */
 };
 
 static void *take(struct filler *f, size_t size)
@@ -542,7 +546,9 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * small enough for the group-by-group run (plan_cdw). */
     f->half_last = m->threads == 2 && groups >= 3 && groups % 2 == 1 && g->m % 64 == 0 && f->wide && f->ksec == 0 &&
                    !f->lin && g->m * osp * (int64_t)sizeof(float) < CDW_MIN;
-    if (bw != NULL)
+    if (bw != NULL && fl->dry)
+        memset(bw, 0, (size_t)wbytes);
+    else if (bw != NULL)
         bconv_pack(g, c->in[1]->data, bn_a, f->half_last, bw);
     if (f->ksec > 0) /* the sums of a task's tiles (a thread's most in one group with lin) */
         f->per_thread = align64((size_t)((f->lin ? f->tiles : per) * NN_BCONV_R * NN_BCONV_V * 16) * sizeof(float));
@@ -577,14 +583,84 @@ static bool wfly_ok(const struct coffer_nn_model *m, const struct nn_geom *g)
             (36 * g->c * g->m * (int64_t)sizeof(float) > (10 << 20) && t >= WFLY_TILES && t <= WFLY_TILES_MAX));
 }
 
-static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
+/* Kernels measured at plan time (tune) for 3x3 stride-1 layers with few
+ * tiles a run (at most WINO2_TILES of F(4x4)), where the fixed rules
+ * proved to depend on the machine: there the products are few and the
+ * transformed weights, read once a run from memory, weigh as much as
+ * the arithmetic, and which of the direct kernel, F(4x4) and F(2x2) wins
+ * follows the memory's speed against the cores'. On the machine these
+ * rules were measured on (resnet50 b1, its 14x14 256-channel layers)
+ * F(2x2) took 0.64 ms against F(4x4)'s 0.68 and the direct kernel's
+ * 0.76; on an AMD EPYC (Zen 4, 33 GB/s a stream) F(4x4) took 0.46
+ * against F(2x2)'s 0.55, and on the 7x7 512-channel layers F(2x2), with
+ * 16.8 MiB of U, 0.77-0.83 against the direct kernel's 1.11, where the
+ * fixed rules kept F(4x4)'s 37.7 MiB out and with it Winograd. */
+#define WINO2_TILES 32 /* at most this many F(4x4) tiles a run (wino_f2, tune_cands) */
+enum { TUNE_NONE = 0, TUNE_DIRECT, TUNE_F4, TUNE_F2, TUNE_PICKS };
+#define TUNE_U4_MAX (10 << 20) /* bytes of U a candidate keeps (the fixed rule's bound for F(4x4)) */
+#define TUNE_U2_MAX (20 << 20)
+/* the direct kernel's work below which the fixed rules decide (runs of
+ * a few microseconds tell the candidates apart less well than the rules) */
+#define TUNE_MIN_FLOP 20000000
+
+static int64_t wino_tiles4(const struct nn_geom *g)
 {
-    if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL)
-        return false;
+    return g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+}
+
+static bool is_3x3s1(const struct nn_geom *g)
+{
     for (int i = 1; i < NN_SP; i++)
         if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
             return false;
-    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    return true;
+}
+
+/* The picks a blocked 3x3 stride-1 layer is measured among (bit k: pick
+ * k), 0 where it is not measured. */
+static unsigned tune_cands(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    if (m->tune == NN_TUNE_OFF || m->wino != NN_WINO_AUTO || m->isa->bwin_in == NULL || m->isa->bconv_sec == NULL ||
+        !is_3x3s1(g) || wfly_ok(m, g) || wino_tiles4(g) > WINO2_TILES ||
+        (m->tune == NN_TUNE_AUTO && 18 * g->n * g->c * g->m * g->out[1] * g->out[2] < TUNE_MIN_FLOP))
+        return 0;
+    int64_t mmp = round_up(g->m, 16), u4 = 36 * g->c * mmp * (int64_t)sizeof(float), u2 = u4 / 36 * 16;
+    unsigned s = 1u << TUNE_DIRECT;
+    if (u4 <= TUNE_U4_MAX)
+        s |= 1u << TUNE_F4;
+    if (m->isa->bwin_in2 != NULL && u2 <= TUNE_U2_MAX)
+        s |= 1u << TUNE_F2;
+    return s == 1u << TUNE_DIRECT ? 0 : s;
+}
+
+static bool tune_same(const struct nn_tune *t, const struct nn_geom *g)
+{
+    return t->n == g->n && t->c == g->c && t->m == g->m && t->in[0] == g->in[1] && t->in[1] == g->in[2] &&
+           t->pb[0] == g->pb[1] && t->pb[1] == g->pb[2] && t->out[0] == g->out[1] && t->out[1] == g->out[2];
+}
+
+/* The measured pick for the layer (or the one being measured), TUNE_NONE
+ * where there is none: the fixed rules decide. */
+static int tune_pick(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    if (m->tune_force != TUNE_NONE)
+        return m->tune_force;
+    if (tune_cands(m, g) == 0)
+        return TUNE_NONE;
+    for (int i = 0; i < m->n_tune; i++)
+        if (tune_same(&m->tunes[i], g))
+            return m->tunes[i].pick;
+    return TUNE_NONE;
+}
+
+static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
+{
+    if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL || !is_3x3s1(g))
+        return false;
+    int p = tune_pick(m, g);
+    if (p != TUNE_NONE)
+        return p != TUNE_DIRECT;
+    int64_t t = wino_tiles4(g);
     /* U is 4x the weights and every block of tiles reads all of it: past
      * a few MiB (resnet50's 256-channel layers: 9.4 MiB) U goes over all
      * tiles at once (wino_all), so it is read once a run: those layers
@@ -599,7 +675,7 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
-    return m->wino >= NN_WINO_ALL || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
+    return m->wino >= NN_WINO_ALL || tune_pick(m, g) == TUNE_F2 || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
 /* F(2x2, 3x3) instead of F(4x4, 3x3) where U is stored and read once a
@@ -607,12 +683,14 @@ static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
  * stream, and F(2x2)'s U is 16/36 of F(4x4)'s for 2.25x the products
  * (resnet50's 256-channel 14x14 layers at batch 1: 16 tiles of 4x4, or
  * 49 of 2x2 that cover the map without waste). */
-#define WINO2_TILES 32 /* at most this many F(4x4) tiles a run */
 static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
     if (m->isa->bwin_in2 == NULL || wfly_ok(m, g) || !wino_all(m, g))
         return false;
-    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    int p = tune_pick(m, g);
+    if (p != TUNE_NONE)
+        return p == TUNE_F2;
+    int64_t t = wino_tiles4(g);
     return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES);
 }
 
@@ -626,6 +704,27 @@ static bool wall_sec(const struct coffer_nn_model *m, const struct fast *f)
 }
 
 #define WPAD 16 /* floats: one line */
+/* U[xi] = (G g G^T)[xi] of output group og (a task), packed per point as
+ * a 1x1 blocked convolution's weights ([og][cb][ic][vg * 16]). */
+struct upack {
+    const float *w, *bn_a;
+    float *u;
+    int64_t cc, mm, mmp;
+    int wm;
+};
+
+static void upack_task(void *arg, int64_t og, int tid)
+{
+    (void)tid;
+    const struct upack *a = arg;
+    int64_t vg = blocks16(a->mm - og * 64) < NN_BCONV_V ? blocks16(a->mm - og * 64) : NN_BCONV_V;
+    for (int64_t j = og * 64; j < a->mm && j < og * 64 + 64; j++)
+        for (int64_t k = 0; k < a->cc; k++)
+            (a->wm == 2 ? nn_wino_u2 : nn_wino_u)(a->w + (j * a->cc + k) * 9, a->bn_a ? a->bn_a[j] : 1.0,
+                                                  a->u + og * 64 * a->cc + k * vg * 16 + (j - og * 64),
+                                                  a->cc * a->mmp);
+}
+
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
@@ -654,15 +753,9 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     float *u = f->wfly ? NULL : take(fl, (size_t)(pts * cc * mmp) * sizeof(float));
     if (u != NULL) {
         memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
-        /* U[xi] = (G g G^T)[xi], packed per point as a 1x1 blocked
-         * convolution's weights ([og][cb][ic][vg * 16]) */
-        const float *w = c->in[1]->data;
-        for (int64_t j = 0; j < mm; j++) {
-            int64_t og = j / 64, vg = blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V;
-            for (int64_t k = 0; k < cc; k++)
-                (f->wm == 2 ? nn_wino_u2 : nn_wino_u)(w + (j * cc + k) * 9, bn_a ? bn_a[j] : 1.0,
-                                                      u + og * 64 * cc + k * vg * 16 + (j - og * 64), cc * mmp);
-        }
+        struct upack a = {.w = c->in[1]->data, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp, .wm = f->wm};
+        if (!fl->dry) /* (resnet50 b1's 47 + 34 MiB of U: 70 -> 35-40 ms on 2 threads) */
+            nn_pool_run(m->pool, m->threads, (mm + 63) / 64, upack_task, &a);
     }
     if (!f->wfly)
         f->bw = u;
@@ -1078,6 +1171,8 @@ static void plan_cdw(struct coffer_nn_model *m)
     }
 }
 
+static void tune(struct coffer_nn_model *m);
+
 enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
 {
     struct nn_graph *g = &m->g;
@@ -1088,6 +1183,7 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         return COFFER_FAIL(COFFER_E_NOMEM, "layout pass");
     plan_layout(m, cap);
     coffer_free(cap);
+    tune(m);
     for (int pass = 0; pass < 2; pass++) {
         struct filler fl = {.base = pass ? m->pack : NULL};
         for (size_t i = 0; i < g->n_nodes; i++) {
@@ -1131,8 +1227,9 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_BDW:
         return "depthwise";
     case FAST_WINO:
-    case FAST_BWINO:
         return "winograd";
+    case FAST_BWINO:
+        return f->wm == 2 ? "winograd-f2" : "winograd";
     case FAST_POOL:
     case FAST_BPOOL:
         return "pool";
@@ -1551,14 +1648,29 @@ static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64
     }
 }
 
-/* A blocked convolution's run, its padded or gathered input made. */
-static struct bconv_run bconv_begin(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
+/* The pointers a convolution's run takes: the node's values (nn_fast_run)
+ * or buffers of the plan's sizes (tune). */
+struct conv_io {
+    const float *x, *bias, *res;
+    float *y;
+    uint8_t *scratch;
+};
+
+static struct conv_io node_io(const struct nn_ctx *c, const float *res, float *y)
 {
     const struct fast *f = c->node->fast;
+    struct conv_io io = {.x = c->in[0]->data, .res = res, .y = y, .scratch = c->scratch};
+    io.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
+    return io;
+}
+
+/* A blocked convolution's run, its padded or gathered input made. */
+static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast *f, const struct conv_io *io)
+{
     const struct nn_geom *g = &f->geo;
-    struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch};
-    r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-    r.x = c->in[0]->data;
+    struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)io->scratch};
+    r.bias = io->bias;
+    r.x = io->x;
     if (f->bpad) { /* every image's channel blocks (or plain channels) */
         /* Few planes (a model's 3-channel first layer: 3 tasks on 2
          * threads, the worker's plane read from the caller's cache): each
@@ -1575,17 +1687,16 @@ static struct bconv_run bconv_begin(struct coffer_nn_model *m, struct nn_ctx *c,
         nn_pool_run(m->pool, f->threads, g->n * blocks16(g->c), bsub_task, &r);
         r.x = r.pad;
     }
-    r.y = y;
-    r.res = res;
-    r.scratch = (uint8_t *)c->scratch + f->shared;
+    r.y = io->y;
+    r.res = io->res;
+    r.scratch = io->scratch + f->shared;
     return r;
 }
 
-static void run_bconv(struct coffer_nn_model *m, struct nn_ctx *c, const float *res, float *y)
+static void run_bconv(struct coffer_nn_model *m, const struct fast *f, const struct conv_io *io)
 {
-    const struct fast *f = c->node->fast;
     int64_t groups = (f->geo.m + 63) / 64;
-    struct bconv_run r = bconv_begin(m, c, res, y);
+    struct bconv_run r = bconv_begin(m, f, io);
     if (f->spatial || f->lin)
         nn_pool_run_fixed(m->pool, f->threads, f->threads, bconv_task, &r);
     else
@@ -1980,7 +2091,8 @@ static void run_cdw(struct coffer_nn_model *m, struct nn_ctx *c, const float *re
     const struct fast *fb = nb->fast;
     struct nn_ctx cb;
     nn_ctx_init(m, (size_t)c->node->with_next, &cb, true);
-    struct cdw_run r = {.a = bconv_begin(m, c, res, y),
+    struct conv_io io = node_io(c, res, y);
+    struct cdw_run r = {.a = bconv_begin(m, fa, &io),
                         .b = {.isa = m->isa, .f = fb, .x = y, .y = cb.out[0]->data,
                               .res = nb->f_res >= 0 ? m->g.vals[nb->f_res].data : NULL}};
     r.b.bias = fb->bias ? fb->bias : (cb.n_in > 2 && cb.in[2] ? cb.in[2]->data : NULL);
@@ -2085,6 +2197,175 @@ static void bgpool_task(void *arg, int64_t t, int tid)
     }
 }
 
+/* A blocked Winograd convolution's run. */
+static void run_bwino(struct coffer_nn_model *m, const struct fast *f, const struct conv_io *io)
+{
+    struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)io->scratch, .x = io->x, .y = io->y,
+                          .res = io->res, .bias = io->bias, .scratch = io->scratch + f->shared};
+    if (f->wall) {
+        r.scratch = io->scratch + f->shared - f->wall_bytes;
+        int64_t chunks = (f->wt + WALL_TILES - 1) / WALL_TILES;
+        if (f->win_grp)
+            nn_pool_run_fixed(m->pool, f->threads, f->geo.c / 64, wall_in_grp_task, &r);
+        else
+            nn_pool_run(m->pool, f->threads, chunks, wall_in_task, &r);
+        if (f->wfly) {
+            /* the tiles past the last, whose products go unused: zeros, not
+             * whatever an earlier layer left there (denormals are slow) */
+            float *v = wall_v(&r);
+            for (int64_t k = 0; k < 36 * blocks16(f->geo.c); k++)
+                memset(v + (k / blocks16(f->geo.c)) * f->wvs + (k % blocks16(f->geo.c) * f->wtb + f->wt) * 16, 0,
+                       (size_t)((f->wtb - f->wt) * 16) * sizeof(float));
+            r.thr = io->scratch + f->shared;
+            nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wfly_task, &r);
+        } else {
+            (f->wsec ? nn_pool_run_fixed : nn_pool_run)(m->pool, f->threads, f->wp * ((f->geo.m + 63) / 64),
+                                                wall_prod_task, &r);
+        }
+        if (f->wout_grp)
+            nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wall_out_grp_task, &r);
+        else
+            nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
+        return;
+    }
+    nn_pool_run(m->pool, f->threads, f->wblocks * f->wsplit, bwino_task, &r);
+}
+
+/* ------------------------------------------------------ measured picks */
+
+/* A layer's candidates (tune_cands) are planned apart from the model, on
+ * zero weights, inputs and outputs of the layer's size, and run in turn
+ * over TUNE_ROUNDS rounds, the first a warm-up. Before each run the
+ * candidate's packed weights are flushed from the caches (in a model's
+ * run they come from memory: resnet50's 100 MiB do not stay in any cache
+ * from one run to the next) and the input is left in them (the layer
+ * before has just written it). A candidate's time is its fastest run;
+ * the fastest candidate wins, ties to the one with less memory (direct,
+ * then F(4x4), then F(2x2)). Every layer of that shape takes the pick,
+ * and picks last as long as the model, over re-plans. resnet50 at batch
+ * 1 on 2 threads measures two shapes in 30-40 ms of its load. */
+#define TUNE_ROUNDS 4
+
+struct tune_cand {
+    struct fast f;
+    struct coffer_secret *pack, *scratch;
+    size_t pack_bytes;
+    uint64_t best;
+};
+
+static void flush_lines(const void *p, size_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    for (size_t i = 0; i < n; i += 64)
+        _mm_clflush((const uint8_t *)p + i);
+    _mm_mfence();
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* Plan pick k of node c apart (tc->f, tc->mem); false where it cannot. */
+static bool tune_plan(struct coffer_nn_model *m, struct nn_ctx *c, int k, struct tune_cand *tc)
+{
+    m->tune_force = k;
+    struct filler size = {0};
+    struct fast f0;
+    memset(&f0, 0, sizeof(f0));
+    plan_conv(m, c, &f0, &size);
+    bool ok = f0.kind == (k == TUNE_DIRECT ? FAST_BCONV : FAST_BWINO) &&
+              (k == TUNE_DIRECT || f0.wm == (k == TUNE_F2 ? 2 : 4));
+    if (ok && coffer_secret_new(size.used, &tc->pack) == COFFER_OK) {
+        struct filler fl = {.base = tc->pack->data, .dry = true};
+        memset(&tc->f, 0, sizeof(tc->f));
+        plan_conv(m, c, &tc->f, &fl);
+        tc->pack_bytes = fl.used;
+        /* (the scratch from this plan: the counting pass has no step
+         * table, and so no sections) */
+        const struct fast *f = &tc->f;
+        size_t scratch = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
+        if (coffer_secret_new(scratch > 0 ? scratch : 64, &tc->scratch) == COFFER_OK)
+            memset(tc->scratch->data, 0, tc->scratch->size); /* the pages in before any run is timed */
+    }
+    m->tune_force = TUNE_NONE;
+    if (tc->scratch == NULL) {
+        coffer_secret_free(tc->pack);
+        tc->pack = NULL;
+    }
+    return tc->pack != NULL;
+}
+
+static void tune_node(struct coffer_nn_model *m, size_t i)
+{
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, false);
+    struct nn_geom g;
+    if (nn_geom_get(&c, 0, &g) != COFFER_OK || !c.in[0]->blocked || !m->g.vals[nn_node_out(c.node, 0)].blocked)
+        return;
+    unsigned cands = tune_cands(m, &g);
+    if (cands == 0 || m->n_tune >= NN_TUNE_MAX)
+        return;
+    for (int k = 0; k < m->n_tune; k++)
+        if (tune_same(&m->tunes[k], &g))
+            return;
+    /* the input, the output and (for a fused residual) what is added */
+    size_t xn = (size_t)(g.n * round_up(g.c, 16) * g.in[1] * g.in[2]);
+    size_t yn = (size_t)(g.n * round_up(g.m, 16) * g.out[1] * g.out[2]);
+    bool has_res = c.node->f_res >= 0;
+    struct coffer_secret *io = NULL;
+    if (coffer_secret_new((xn + yn * (has_res ? 2 : 1)) * sizeof(float), &io) != COFFER_OK)
+        return;
+    memset(io->data, 0, io->size);
+    struct tune_cand tc[TUNE_PICKS];
+    memset(tc, 0, sizeof(tc));
+    int planned = 0;
+    for (int k = TUNE_DIRECT; k < TUNE_PICKS; k++)
+        if ((cands >> k & 1u) && tune_plan(m, &c, k, &tc[k]))
+            planned++;
+    float *x = (float *)io->data, *y = x + xn;
+    for (int r = 0; r < TUNE_ROUNDS && planned > 1; r++)
+        for (int k = TUNE_DIRECT; k < TUNE_PICKS; k++) {
+            struct tune_cand *t = &tc[k];
+            if (t->pack == NULL)
+                continue;
+            struct conv_io cio = {.x = x, .y = y, .res = has_res ? y + yn : NULL, .scratch = t->scratch->data};
+            cio.bias = t->f.bias ? t->f.bias : (c.n_in > 2 && c.in[2] ? c.in[2]->data : NULL);
+            flush_lines(t->pack->data, t->pack_bytes);
+            uint64_t t0 = coffer_now_ns();
+            (t->f.kind == FAST_BCONV ? run_bconv : run_bwino)(m, &t->f, &cio);
+            uint64_t dt = coffer_now_ns() - t0;
+            if (r > 0 && (t->best == 0 || dt < t->best))
+                t->best = dt > 0 ? dt : 1;
+        }
+    int pick = TUNE_NONE;
+    for (int k = TUNE_DIRECT; k < TUNE_PICKS; k++)
+        if (tc[k].best > 0 && (pick == TUNE_NONE || tc[k].best < tc[pick].best))
+            pick = k;
+    if (pick != TUNE_NONE) {
+        struct nn_tune *t = &m->tunes[m->n_tune++];
+        *t = (struct nn_tune){.n = g.n, .c = g.c, .m = g.m, .in = {g.in[1], g.in[2]}, .pb = {g.pb[1], g.pb[2]},
+                              .out = {g.out[1], g.out[2]}, .pick = pick};
+        for (int k = TUNE_DIRECT; k < TUNE_PICKS; k++)
+            t->ns[k] = tc[k].best;
+    }
+    for (int k = TUNE_DIRECT; k < TUNE_PICKS; k++) {
+        coffer_secret_free(tc[k].pack);
+        coffer_secret_free(tc[k].scratch);
+    }
+    coffer_secret_free(io);
+}
+
+static void tune(struct coffer_nn_model *m)
+{
+    if (m->tune == NN_TUNE_OFF || m->wino != NN_WINO_AUTO || m->tune_force != TUNE_NONE)
+        return;
+    for (size_t i = 0; i < m->g.n_nodes; i++) {
+        struct nn_node *n = &m->g.nodes[i];
+        if (n->live && !n->skip && n->op == NN_OP_CONV && nn_fast_ok(m, i) && bconv_ok(m, i))
+            tune_node(m, i);
+    }
+}
+
 void nn_fast_run(struct nn_ctx *c)
 {
     struct coffer_nn_model *m = c->m;
@@ -2092,41 +2373,13 @@ void nn_fast_run(struct nn_ctx *c)
     struct nn_node *n = c->node;
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
-    if (f->kind == FAST_BCONV) {
-        (f->cdw_rows > 0 || f->cdw_grp ? run_cdw : run_bconv)(m, c, res, y);
+    if (f->kind == FAST_BCONV && (f->cdw_rows > 0 || f->cdw_grp)) {
+        run_cdw(m, c, res, y);
         return;
     }
-    if (f->kind == FAST_BWINO) {
-        struct bconv_run r = {.isa = m->isa, .f = f, .pad = (float *)c->scratch, .x = c->in[0]->data, .y = y,
-                              .res = res, .scratch = (uint8_t *)c->scratch + f->shared};
-        r.bias = f->bias ? f->bias : (c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL);
-        if (f->wall) {
-            r.scratch = (uint8_t *)c->scratch + f->shared - f->wall_bytes;
-            int64_t chunks = (f->wt + WALL_TILES - 1) / WALL_TILES;
-            if (f->win_grp)
-                nn_pool_run_fixed(m->pool, f->threads, f->geo.c / 64, wall_in_grp_task, &r);
-            else
-                nn_pool_run(m->pool, f->threads, chunks, wall_in_task, &r);
-            if (f->wfly) {
-                /* the tiles past the last, whose products go unused: zeros, not
-                 * whatever an earlier layer left there (denormals are slow) */
-                float *v = wall_v(&r);
-                for (int64_t k = 0; k < 36 * blocks16(f->geo.c); k++)
-                    memset(v + (k / blocks16(f->geo.c)) * f->wvs + (k % blocks16(f->geo.c) * f->wtb + f->wt) * 16, 0,
-                           (size_t)((f->wtb - f->wt) * 16) * sizeof(float));
-                r.thr = (uint8_t *)c->scratch + f->shared;
-                nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wfly_task, &r);
-            } else {
-                (f->wsec ? nn_pool_run_fixed : nn_pool_run)(m->pool, f->threads, f->wp * ((f->geo.m + 63) / 64),
-                                                    wall_prod_task, &r);
-            }
-            if (f->wout_grp)
-                nn_pool_run_fixed(m->pool, f->threads, f->geo.m / 64, wall_out_grp_task, &r);
-            else
-                nn_pool_run(m->pool, f->threads, chunks, wall_out_task, &r);
-            return;
-        }
-        nn_pool_run(m->pool, f->threads, f->wblocks * f->wsplit, bwino_task, &r);
+    if (f->kind == FAST_BCONV || f->kind == FAST_BWINO) {
+        struct conv_io io = node_io(c, res, y);
+        (f->kind == FAST_BCONV ? run_bconv : run_bwino)(m, f, &io);
         return;
     }
     if (f->kind == FAST_BDW) {
