@@ -2243,7 +2243,7 @@ static void run_bwino(struct coffer_nn_model *m, const struct fast *f, const str
  * the fastest candidate wins, ties to the one with less memory (direct,
  * then F(4x4), then F(2x2)). Every layer of that shape takes the pick,
  * and picks last as long as the model, over re-plans. resnet50 at batch
- * 1 on 2 threads measures two shapes in 30-40 ms of its load. */
+ * 1 on 2 threads measures two shapes in about 30 ms of its load. */
 #define TUNE_ROUNDS 4
 
 struct tune_cand {
