@@ -231,14 +231,17 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
                 assert_true(tu->ns[tu->pick] <= tu->ns[k]);
             }
         assert_true(cands >= 2);
-        /* and the convolution of that shape runs on the pick's kernel */
+        /* and the convolution of that shape runs on the pick's kernel
+         * (the direct one also as "direct+depthwise", with its reader) */
         const char *want = tu->pick == 1 ? "direct" : tu->pick == 2 ? "winograd" : "winograd-f2";
         bool found = false;
         for (size_t j = 0; j < m->g.n_nodes; j++) {
             const struct nn_node *nd = &m->g.nodes[j];
             const struct nn_val *xv = &m->g.vals[nd->in[0]], *yv = &m->g.vals[nn_node_out(nd, 0)];
+            const char *k = nn_fast_kernel(nd);
             found |= nd->live && !nd->skip && nd->op == NN_OP_CONV && yv->rank == 4 && yv->dims[1] == tu->m &&
-                     xv->dims[1] == tu->c && strcmp(nn_fast_kernel(nd), want) == 0;
+                     xv->dims[1] == tu->c &&
+                     (strcmp(k, want) == 0 || (tu->pick == 1 && strcmp(k, "direct+depthwise") == 0));
         }
         if (!found)
             fail_msg("no %" PRId64 "-channel convolution runs on %s, the pick", tu->m, want);
@@ -247,7 +250,8 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
         const struct nn_node *nd = &m->g.nodes[i];
         last_cdw += nd->live && nd->with_next >= 0;
         const char *k = nn_fast_kernel(nd);
-        if (nd->live && !nd->skip && nd->op == NN_OP_CONV && (strncmp(k, "direct", 6) == 0 || strncmp(k, "winograd", 8) == 0) &&
+        if (nd->live && !nd->skip && nd->op == NN_OP_CONV &&
+            (strncmp(k, "direct", 6) == 0 || strncmp(k, "winograd", 8) == 0) &&
             (m->g.vals[nd->in[0]].blocked || m->g.vals[nn_node_out(nd, 0)].blocked))
             last_direct++;
     }

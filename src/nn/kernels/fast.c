@@ -675,7 +675,8 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
-    return m->wino >= NN_WINO_ALL || tune_pick(m, g) == TUNE_F2 || 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
+    return m->wino >= NN_WINO_ALL || tune_pick(m, g) == TUNE_F2 ||
+           36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
 /* F(2x2, 3x3) instead of F(4x4, 3x3) where U is stored and read once a
@@ -754,7 +755,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     if (u != NULL) {
         memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
         struct upack a = {.w = c->in[1]->data, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp, .wm = f->wm};
-        if (!fl->dry) /* (resnet50 b1's 47 + 34 MiB of U: 70 -> 35-40 ms on 2 threads) */
+        if (!fl->dry) /* (resnet50 b1's 47 + 34 MiB of U: the plan's passes 150 -> 120 ms on 2 threads) */
             nn_pool_run(m->pool, m->threads, (mm + 63) / 64, upack_task, &a);
     }
     if (!f->wfly)
@@ -2240,8 +2241,8 @@ static void run_bwino(struct coffer_nn_model *m, const struct fast *f, const str
  * run they come from memory: resnet50's 100 MiB do not stay in any cache
  * from one run to the next) and the input is left in them (the layer
  * before has just written it). A candidate's time is its fastest run;
- * the fastest candidate wins, ties to the one with less memory (direct,
- * then F(4x4), then F(2x2)). Every layer of that shape takes the pick,
+ * the fastest candidate wins (a tie to the direct kernel, then to
+ * F(4x4)). Every layer of that shape takes the pick,
  * and picks last as long as the model, over re-plans. resnet50 at batch
  * 1 on 2 threads measures two shapes in about 30 ms of its load. */
 #define TUNE_ROUNDS 4
