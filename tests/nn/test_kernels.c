@@ -152,12 +152,15 @@ static void gemm_tests(enum nn_isa_id id)
     struct nn_pool *pool = nn_pool_new(3);
     assert_non_null(pool);
     rng_state = 1234 + (uint64_t)id;
-    /* the last two: a classifier at batch 1 and a few rows over many
-     * columns, big enough to run on the pool (one part of the columns a
-     * thread where B is packed) */
-    static const int64_t fixed[][3] = {{1, 1, 1},    {8, 48, 256},   {9, 49, 257},  {1, 600, 5},
-                                       {7, 17, 300}, {300, 3, 2},    {6, 16, 0},    {13, 1000, 3},
-                                       {1, 1000, 256}, {4, 2050, 64}};
+    /* then: a classifier at batch 1 and a few rows over many columns, big
+     * enough to run on the pool (one part of the columns a thread where B
+     * is packed); last, single rows from packed B (the GEMV kernel) whose
+     * threads' shares of the vectors start and end inside panels, and K
+     * not a multiple of its four partial sums */
+    static const int64_t fixed[][3] = {{1, 1, 1},      {8, 48, 256},  {9, 49, 257},  {1, 600, 5},
+                                       {7, 17, 300},   {300, 3, 2},   {6, 16, 0},    {13, 1000, 3},
+                                       {1, 1000, 256}, {4, 2050, 64}, {1, 530, 257}, {1, 77, 301},
+                                       {1, 40, 1030},  {1, 9, 3}};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         for (int v = 0; v < 16; v++)
             gemm_case(isa, v % 2 ? pool : NULL, v % 2 ? 3 : 1, fixed[i][0], fixed[i][1], fixed[i][2], v);

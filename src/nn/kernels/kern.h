@@ -64,6 +64,13 @@ struct nn_epi {
 typedef void (*nn_ukr_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, int mv,
                           int nv, unsigned flags, const struct nn_epi *e);
 
+/* One row of C over all of K (a Gemm at batch 1): c[0, nv) (+)= a[0, k) *
+ * B, where B is vn (1 .. NR / vl) whole vectors of a packed panel's rows
+ * (row k at b + k * NR) and nv <= vn * vl of their columns are kept. The
+ * epilogue is always applied (flags: NN_UKR_LOAD_C or 0). */
+typedef void (*nn_gemv_fn)(int64_t k, const float *a, const float *b, float *c, int vn, int nv, unsigned flags,
+                           const struct nn_epi *e);
+
 /* One depthwise plane: y[oh x ow] = sum over the window of w * xp, where xp
  * is the input plane already padded (row stride xw, enough zero slack after
  * it for whole-vector reads), then bias and activation. */
@@ -187,6 +194,7 @@ struct nn_isa {
     enum nn_isa_id id;
     int mr, nr;
     nn_ukr_fn ukr;
+    nn_gemv_fn gemv;
     nn_dw_fn dw;
     int vl; /* floats per vector: the depthwise kernel's slack */
     nn_task_fn wino_task; /* one Winograd block (wino_run.h), arg a struct nn_wrun */

@@ -312,6 +312,79 @@ static void ukr(int64_t kc, const float *a, const float *b, int64_t ldb, float *
     by_rows[mv][vn > 0 ? vn - 1 : 0](kc, a, b, ldb, c, ldc, mv, nv, flags, e);
 }
 
+/* A row of C at batch 1 (nn_gemv_fn): the product is a stream of the
+ * packed weights with one FMA per vector loaded, so it is bound by how
+ * fast the panels come in from L2 or L3, not by the FMA units. The generic
+ * tile (ukr_gen with one row) keeps one accumulator per vector, each FMA
+ * waiting on the last (4 cycles), and leaves the loads too little to
+ * overlap; four partial sums over k mod 4 do not wait. */
+static inline __attribute__((always_inline)) void gemv_gen(const int vn, int64_t k, const float *a, const float *b,
+                                                          float *c, int nv, unsigned flags, const struct nn_epi *e)
+{
+    vf s[4][NV];
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; u++)
+#pragma GCC unroll 4
+        for (int j = 0; j < vn; j++)
+            s[u][j] = vset(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            vf av = vset(a[i + u]);
+#pragma GCC unroll 4
+            for (int j = 0; j < vn; j++)
+                s[u][j] += av * vld(b + (i + u) * NR + j * VL);
+        }
+    for (; i < k; i++) {
+        vf av = vset(a[i]);
+#pragma GCC unroll 4
+        for (int j = 0; j < vn; j++)
+            s[0][j] += av * vld(b + i * NR + j * VL);
+    }
+    vf lo = vset(e->lo), hi = vset(e->hi);
+#pragma GCC unroll 4
+    for (int j = 0; j < vn; j++) {
+        int n = nv - j * VL < VL ? nv - j * VL : VL;
+        if (n <= 0)
+            break;
+        vf v = (s[0][j] + s[1][j]) + (s[2][j] + s[3][j]);
+        if (flags & NN_UKR_LOAD_C)
+            v += vld_n(c + j * VL, n);
+        if (e->bias_m)
+            v += vset(e->bias_m[0]);
+        if (e->bias_n)
+            v += vld_n(e->bias_n + j * VL, n);
+        if (e->res)
+            v += vld_n(e->res + j * VL, n);
+        vst_n(c + j * VL, vact(v, e->act, lo, hi), n);
+    }
+}
+
+#define GEMV_INST(V)                                                                                             \
+    static void gemv_##V(int64_t k, const float *a, const float *b, float *c, int nv, unsigned flags,             \
+                         const struct nn_epi *e)                                                                 \
+    {                                                                                                            \
+        gemv_gen(V, k, a, b, c, nv, flags, e);                                                                   \
+    }
+GEMV_INST(1)
+GEMV_INST(2)
+#if NV == 3
+GEMV_INST(3)
+#endif
+
+static void gemv(int64_t k, const float *a, const float *b, float *c, int vn, int nv, unsigned flags,
+                 const struct nn_epi *e)
+{
+    typedef void (*fn)(int64_t, const float *, const float *, float *, int, unsigned, const struct nn_epi *);
+#if NV == 3
+    static const fn by_vn[] = {gemv_1, gemv_1, gemv_2, gemv_3};
+#else
+    static const fn by_vn[] = {gemv_1, gemv_1, gemv_2};
+#endif
+    by_vn[vn](k, a, b, c, nv, flags, e);
+}
+
 /* Lanes 0, 2, 4, ... of the 2 * VL floats at p. */
 static inline vf vld_even(const float *p)
 {
@@ -1558,7 +1631,7 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #include "../wino_run.h"
 
 const struct nn_isa ISA_SYM = {
-    .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .dw = dw, .vl = VL, .wino_task = wino_task,
+    .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .gemv = gemv, .dw = dw, .vl = VL, .wino_task = wino_task,
     .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bgpool = ISA_BGPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
     .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2, .bwin_u = ISA_BWIN_U,
 };
