@@ -366,7 +366,7 @@ static void bconv_pack_part(const struct nn_geom *g, const float *w, const float
     }
 }
 
-struct bpack_run {
+struct bconv_pack_run {
     const struct nn_geom *g;
     const float *w, *scale;
     float *dst;
@@ -378,10 +378,10 @@ struct bpack_run {
  * channels (the last one fewer), or with half_last the last group as two
  * parts of 2; a part that starts at channel j0 (a multiple of 16) starts
  * at float j0 * C * kv of the packing. */
-static void bpack_task(void *arg, int64_t t, int tid)
+static void bconv_pack_task(void *arg, int64_t t, int tid)
 {
     (void)tid;
-    const struct bpack_run *r = arg;
+    const struct bconv_pack_run *r = arg;
     int64_t kv = r->g->k[1] * r->g->k[2], p = 0;
     for (int64_t j0 = 0; j0 < r->g->m; p++) {
         int64_t left = blocks16(r->g->m - j0), vg = left < NN_BCONV_V ? left : NN_BCONV_V;
@@ -402,9 +402,9 @@ static void bconv_pack(struct coffer_nn_model *m, const struct nn_geom *g, const
                        bool half_last, float *dst)
 {
     double bytes = (double)g->m * (double)g->c * (double)(g->k[1] * g->k[2]) * sizeof(float);
-    struct bpack_run r = {.g = g, .w = w, .scale = scale, .dst = dst, .half_last = half_last,
+    struct bconv_pack_run r = {.g = g, .w = w, .scale = scale, .dst = dst, .half_last = half_last,
                           .parts = bytes < (double)(256 << 10) || g->m <= 64 ? 1 : m->threads};
-    nn_pool_run_fixed(m->pool, (int)r.parts, r.parts, bpack_task, &r);
+    nn_pool_run_fixed(m->pool, (int)r.parts, r.parts, bconv_pack_task, &r);
 }
 
 /* A constant bias copied into whole blocks of 16 (zero padding), unless
