@@ -752,11 +752,13 @@ static void upack_task(void *arg, int64_t og, int tid)
     (void)tid;
     const struct upack *a = arg;
     int64_t vg = blocks16(a->mm - og * 64) < NN_BCONV_V ? blocks16(a->mm - og * 64) : NN_BCONV_V;
-    for (int64_t j = og * 64; j < a->mm && j < og * 64 + 64; j++)
-        for (int64_t k = 0; k < a->cc; k++)
-            (a->wm == 2 ? nn_wino_u2 : nn_wino_u)(a->w + (j * a->cc + k) * 9, a->bn_a ? a->bn_a[j] : 1.0,
-                                                  a->u + og * 64 * a->cc + k * vg * 16 + (j - og * 64),
-                                                  a->cc * a->mmp);
+    int64_t j1 = a->mm < og * 64 + 64 ? a->mm : og * 64 + 64;
+    /* k outer: each point's row of the group (vg * 16 floats) written whole */
+    for (int64_t k = 0; k < a->cc; k++)
+        for (int64_t j = og * 64; j < j1; j += 16)
+            nn_wino_u_lanes(a->wm, a->w + (j * a->cc + k) * 9, a->cc * 9, j1 - j < 16 ? (int)(j1 - j) : 16,
+                            a->bn_a ? a->bn_a + j : NULL, a->u + og * 64 * a->cc + k * vg * 16 + (j - og * 64),
+                            a->cc * a->mmp);
 }
 
 static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,

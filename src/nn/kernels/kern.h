@@ -334,6 +334,11 @@ extern const double nn_wino_g[6][3];
 /* The same for F(2x2, 3x3) (points 0, +-1): 16 points, G 4 x 3. */
 void nn_wino_u2(const float *g, double scale, float *u, int64_t stride);
 extern const double nn_wino_g2[4][3];
+/* nn_wino_u (wm 4) or nn_wino_u2 (wm 2) for nl <= 16 output channels at
+ * once: kernel l at g + l * gs, times scale[l] (1 where scale is NULL),
+ * point xi of channel l at u[xi * stride + l]; the same values as one
+ * channel at a time. */
+void nn_wino_u_lanes(int wm, const float *g, int64_t gs, int nl, const float *scale, float *u, int64_t stride);
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);
 /* y (n images, [n][m][oh][ow]) = conv(x) + bias + res, then e->act; the
