@@ -237,6 +237,13 @@ void coffer_buf_free(struct coffer_buf *b);
 struct coffer_arena;
 
 COFFER_NODISCARD enum coffer_err coffer_arena_new(size_t block_size, struct coffer_arena **out);
+/* An arena for plaintext (a decrypted model's tensors, user inputs): its
+ * blocks are secrets (locked where the limit allows, out of core dumps,
+ * wiped when reset or freed; large blocks on huge pages), each new block
+ * at least as large as all the arena holds so far (up to 32 MiB), and an
+ * allocation larger than that gets a block of its own beside the current
+ * one. */
+COFFER_NODISCARD enum coffer_err coffer_arena_new_secret(size_t block_size, struct coffer_arena **out);
 /* align must be a power of two up to 4096. Returns NULL when out of memory
  * or on size overflow. Memory is zero-filled. */
 void *coffer_arena_alloc(struct coffer_arena *a, size_t size, size_t align);
@@ -258,6 +265,10 @@ struct coffer_secret {
 COFFER_NODISCARD enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out);
 /* Wipes and frees; NULL is fine. */
 void coffer_secret_free(struct coffer_secret *s);
+/* The same for a secret of which only the first `used` bytes were ever
+ * written (the rest is still the mapping's zeros): only those are wiped,
+ * so pages never touched are not faulted in to be cleared. */
+void coffer_secret_free_used(struct coffer_secret *s, size_t used);
 /* Wipe memory so the compiler cannot elide it (OPENSSL_cleanse). */
 void coffer_memzero(void *p, size_t size);
 /* Constant-time equality in the contents (CRYPTO_memcmp). For equality only. */

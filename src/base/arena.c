@@ -4,16 +4,27 @@
  * Design: a linked list of blocks; an allocation that does not fit the
  * current block opens a new one of at least block_size (or of the request,
  * when larger). Sizes and alignment are checked for overflow before any
- * arithmetic (STYLE §3.8).
+ * arithmetic (STYLE §3.8). A secret arena's blocks are secrets (secret.c):
+ * each new block is as large as all the arena holds so far (up to
+ * GROW_MAX), so a model's tensors land in a few large blocks on huge pages
+ * rather than one mapping each, and a request larger than that gets a
+ * block of its own (the solo list) while the current block goes on
+ * serving. Only the bytes a block handed out are wiped when it is freed:
+ * the rest of a fresh mapping was never written.
  * Invariants: I1 every returned pointer lies inside one block and is aligned
- * as asked; I2 reset keeps only the first block, zeroed.
+ * as asked; I2 reset keeps only the first block, zeroed; I3 a secret
+ * block's bytes past its `used` are untouched (zero).
  */
 #include "coffer/base.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#define GROW_MAX ((size_t)32 << 20)
 
 struct arena_block {
     struct arena_block *next;
+    struct coffer_secret *sec; /* the mapping the block lives in (secret arenas) */
     size_t cap;
     size_t used;
     _Alignas(64) uint8_t data[];
@@ -22,15 +33,26 @@ struct arena_block {
 struct coffer_arena {
     struct arena_block *head; /* current block (newest) */
     struct arena_block *first;
+    struct arena_block *solo; /* secret arenas: blocks of one large allocation each */
     size_t block_size;
     size_t total_used;
+    bool secret;
 };
 
-static struct arena_block *block_new(size_t cap)
+static struct arena_block *block_new(bool secret, size_t cap)
 {
     size_t total;
     if (!coffer_size_add(sizeof(struct arena_block), cap, &total))
         return NULL;
+    if (secret) {
+        struct coffer_secret *s;
+        if (coffer_secret_new(total, &s) != COFFER_OK)
+            return NULL;
+        struct arena_block *b = (struct arena_block *)s->data; /* zero, page-aligned */
+        b->sec = s;
+        b->cap = cap;
+        return b;
+    }
     struct arena_block *b = coffer_calloc(1, total);
     if (b == NULL)
         return NULL;
@@ -38,7 +60,24 @@ static struct arena_block *block_new(size_t cap)
     return b;
 }
 
-enum coffer_err coffer_arena_new(size_t block_size, struct coffer_arena **out)
+static void block_free(struct arena_block *b)
+{
+    if (b->sec != NULL)
+        coffer_secret_free_used(b->sec, offsetof(struct arena_block, data) + b->used); /* I3 */
+    else
+        coffer_free(b);
+}
+
+static void blocks_free(struct arena_block *b)
+{
+    while (b != NULL) {
+        struct arena_block *next = b->next;
+        block_free(b);
+        b = next;
+    }
+}
+
+static enum coffer_err arena_new(size_t block_size, bool secret, struct coffer_arena **out)
 {
     *out = NULL;
     if (block_size < 256)
@@ -47,13 +86,24 @@ enum coffer_err coffer_arena_new(size_t block_size, struct coffer_arena **out)
     if (a == NULL)
         return COFFER_E_NOMEM;
     a->block_size = block_size;
-    a->first = a->head = block_new(block_size);
+    a->secret = secret;
+    a->first = a->head = block_new(secret, block_size);
     if (a->first == NULL) {
         coffer_free(a);
         return COFFER_E_NOMEM;
     }
     *out = a;
     return COFFER_OK;
+}
+
+enum coffer_err coffer_arena_new(size_t block_size, struct coffer_arena **out)
+{
+    return arena_new(block_size, false, out);
+}
+
+enum coffer_err coffer_arena_new_secret(size_t block_size, struct coffer_arena **out)
+{
+    return arena_new(block_size, true, out);
 }
 
 void *coffer_arena_alloc(struct coffer_arena *a, size_t size, size_t align)
@@ -78,11 +128,23 @@ void *coffer_arena_alloc(struct coffer_arena *a, size_t size, size_t align)
         COFFER_FAIL(COFFER_E_TOO_LARGE, "arena allocation of %zu bytes overflows", size);
         return NULL;
     }
-    struct arena_block *nb = block_new(need > a->block_size ? need : a->block_size);
+    size_t cap = a->block_size;
+    if (a->secret) {
+        size_t grow = a->total_used < GROW_MAX ? a->total_used : GROW_MAX;
+        if (grow > cap)
+            cap = grow;
+    }
+    bool solo = a->secret && need > cap;
+    struct arena_block *nb = block_new(a->secret, need > cap ? need : cap);
     if (nb == NULL)
         return NULL;
-    b->next = nb;
-    a->head = nb;
+    if (solo) {
+        nb->next = a->solo;
+        a->solo = nb;
+    } else {
+        b->next = nb;
+        a->head = nb;
+    }
     base = (uintptr_t)nb->data;
     off = (size_t)(((base + align - 1) & ~(uintptr_t)(align - 1)) - base);
     nb->used = off + size;
@@ -103,14 +165,14 @@ size_t coffer_arena_used(const struct coffer_arena *a) { return a->total_used; }
 
 void coffer_arena_reset(struct coffer_arena *a)
 {
-    struct arena_block *b = a->first->next;
-    while (b != NULL) {
-        struct arena_block *next = b->next;
-        coffer_free(b);
-        b = next;
-    }
+    blocks_free(a->first->next);
+    blocks_free(a->solo);
+    a->solo = NULL;
     a->first->next = NULL;
-    memset(a->first->data, 0, a->first->used);
+    if (a->secret)
+        coffer_memzero(a->first->data, a->first->used);
+    else
+        memset(a->first->data, 0, a->first->used);
     a->first->used = 0;
     a->head = a->first;
     a->total_used = 0;
@@ -120,11 +182,7 @@ void coffer_arena_free(struct coffer_arena *a)
 {
     if (a == NULL)
         return;
-    struct arena_block *b = a->first;
-    while (b != NULL) {
-        struct arena_block *next = b->next;
-        coffer_free(b);
-        b = next;
-    }
+    blocks_free(a->first);
+    blocks_free(a->solo);
     coffer_free(a);
 }

@@ -93,12 +93,17 @@ enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
 
 void coffer_secret_free(struct coffer_secret *s)
 {
+    coffer_secret_free_used(s, s != NULL ? s->size : 0);
+}
+
+void coffer_secret_free_used(struct coffer_secret *s, size_t used)
+{
     if (s == NULL)
         return;
     if (s->data != NULL) {
-        /* the bytes the caller had: the rest of the mapping was never
+        /* the bytes the caller wrote: the rest of the mapping was never
          * written (wiping it would fault in a huge page just to clear it) */
-        coffer_memzero(s->data, s->size);
+        coffer_memzero(s->data, used < s->size ? used : s->size);
         (void)munlock(s->data, s->map_size);
         munmap(s->data, s->map_size);
     }

@@ -105,11 +105,11 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         m->tune = tenv[0] - '0';
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
-    enum coffer_err r = coffer_arena_new(64 << 10, &m->arena);
+    enum coffer_err r = coffer_arena_new_secret(64 << 10, &m->arena);
     if (r == COFFER_OK && threads > 1 && (m->pool = nn_pool_new(threads)) == NULL)
         r = COFFER_FAIL(COFFER_E_NOMEM, "thread pool of %d", threads);
     if (r == COFFER_OK)
-        r = coffer_arena_new(16 << 10, &m->fold);
+        r = coffer_arena_new_secret(16 << 10, &m->fold);
     if (r == COFFER_OK)
         r = nn_onnx_parse(m, bytes, size);
     if (r == COFFER_OK)

@@ -383,7 +383,68 @@ static enum coffer_err fault_body(void *arg)
             break;
         }
     coffer_arena_free(a);
+    if (r != COFFER_OK)
+        return r;
+    if ((r = coffer_arena_new_secret(512, &a)) != COFFER_OK)
+        return r;
+    for (int i = 0; i < 20; i++)
+        if (coffer_arena_alloc(a, i == 10 ? 5000 : 400, 8) == NULL) {
+            r = COFFER_E_NOMEM;
+            break;
+        }
+    coffer_arena_free(a);
     return r;
+}
+
+/* A secret arena: zero-filled, aligned; a request larger than all it
+ * holds gets a block of its own and the current block goes on serving;
+ * blocks grow with what the arena holds; reset keeps the first block. */
+static void test_arena_secret(void **state)
+{
+    (void)state;
+    struct coffer_arena *a;
+    assert_int_equal(coffer_arena_new_secret(1024, &a), COFFER_OK);
+    uint8_t *p0 = coffer_arena_alloc(a, 100, 64);
+    assert_non_null(p0);
+    assert_int_equal((uintptr_t)p0 % 64, 0);
+    memset(p0, 0x5a, 100);
+    /* larger than the block and than all the arena holds: a solo block */
+    uint8_t *big = coffer_arena_alloc(a, 300000, 4096);
+    assert_non_null(big);
+    assert_int_equal((uintptr_t)big % 4096, 0);
+    for (size_t k = 0; k < 300000; k += 997)
+        assert_int_equal(big[k], 0);
+    memset(big, 0xc3, 300000);
+    /* the first block still serves: the next small allocation follows p0 */
+    uint8_t *p1 = coffer_arena_alloc(a, 16, 16);
+    assert_non_null(p1);
+    assert_true(p1 >= p0 + 100 && p1 < p0 + 1024);
+    /* past the first block: the new block is as large as what the arena
+     * holds (~300 kB), so many 1000-byte allocations fit one block */
+    uint8_t *prev = NULL;
+    int jumps = 0;
+    for (int i = 0; i < 200; i++) {
+        uint8_t *p = coffer_arena_alloc(a, 1000, 8);
+        assert_non_null(p);
+        for (int k = 0; k < 1000; k++)
+            assert_int_equal(p[k], 0);
+        memset(p, i, 1000);
+        if (prev != NULL && p != prev + 1000)
+            jumps++;
+        prev = p;
+    }
+    assert_true(jumps <= 1);
+    assert_int_equal(p0[99], 0x5a);
+    assert_int_equal(big[299999], 0xc3);
+    assert_true(coffer_arena_used(a) >= 300000 + 200 * 1000);
+    coffer_arena_reset(a);
+    assert_int_equal(coffer_arena_used(a), 0);
+    uint8_t *p = coffer_arena_alloc(a, 100, 64);
+    assert_ptr_equal(p, p0);
+    for (int k = 0; k < 100; k++)
+        assert_int_equal(p[k], 0);
+    assert_null(coffer_arena_alloc(a, SIZE_MAX - 8, 16));
+    coffer_arena_free(a);
 }
 
 static void test_fault_loop_builder_and_arena(void **state)
@@ -424,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_varint_roundtrip_and_errors),
         cmocka_unit_test(test_buf_cap_and_secret),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_arena_secret),
         cmocka_unit_test(test_secret_and_ct),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_base64),
