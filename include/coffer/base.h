@@ -237,12 +237,11 @@ void coffer_buf_free(struct coffer_buf *b);
 struct coffer_arena;
 
 COFFER_NODISCARD enum coffer_err coffer_arena_new(size_t block_size, struct coffer_arena **out);
-/* An arena for plaintext (a decrypted model's tensors, user inputs): its
- * blocks are secrets (locked where the limit allows, out of core dumps,
- * wiped when reset or freed; large blocks on huge pages), each new block
- * at least as large as all the arena holds so far (up to 32 MiB), and an
- * allocation larger than that gets a block of its own beside the current
- * one. */
+/* An arena for plaintext (a decrypted model's tensors): its blocks are
+ * secrets (locked where the limit allows, out of core dumps, wiped when
+ * reset or freed, on 4 KiB pages), and an allocation of more than a
+ * quarter of block_size gets a block of its own, its pages faulted in at
+ * once, beside the current block (which goes on serving). */
 COFFER_NODISCARD enum coffer_err coffer_arena_new_secret(size_t block_size, struct coffer_arena **out);
 /* align must be a power of two up to 4096. Returns NULL when out of memory
  * or on size overflow. Memory is zero-filled. */
@@ -263,6 +262,12 @@ struct coffer_secret {
 };
 
 COFFER_NODISCARD enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out);
+/* coffer_secret_new's flags: 4 KiB pages even for a large secret (large
+ * ones are on 2 MiB pages by default, whose first touch may have to wait
+ * for the kernel to compact memory); every page faulted in at once. */
+#define COFFER_SECRET_SMALL_PAGES 1u
+#define COFFER_SECRET_POPULATE 2u
+COFFER_NODISCARD enum coffer_err coffer_secret_new_flags(size_t size, unsigned flags, struct coffer_secret **out);
 /* Wipes and frees; NULL is fine. */
 void coffer_secret_free(struct coffer_secret *s);
 /* The same for a secret of which only the first `used` bytes were ever

@@ -24,6 +24,11 @@
 
 enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
 {
+    return coffer_secret_new_flags(size, 0, out);
+}
+
+enum coffer_err coffer_secret_new_flags(size_t size, unsigned flags, struct coffer_secret **out)
+{
     *out = NULL;
     struct coffer_secret *s = coffer_calloc(1, sizeof(*s));
     if (s == NULL)
@@ -45,7 +50,7 @@ enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
     coffer_free(probe);
 #endif
     void *p;
-    if (map_size >= HUGE_MIN) {
+    if (map_size >= HUGE_MIN && !(flags & COFFER_SECRET_SMALL_PAGES)) {
         /* Large secrets (a decrypted model, nn's packed weights and
          * activations): 2 MiB-aligned and backed by transparent huge pages,
          * so faulting them in costs 512 times fewer page faults, and
@@ -84,6 +89,12 @@ enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out)
      * filling a large secret fault in their own ranges in parallel. */
     if (mlock2(p, map_size, MLOCK_ONFAULT) != 0)
         (void)mlock(p, map_size);
+#ifdef MADV_POPULATE_WRITE
+    /* all pages in one call rather than a fault each (Linux 5.14; best
+     * effort: where it fails they fault in as they are written) */
+    if (flags & COFFER_SECRET_POPULATE)
+        (void)madvise(p, map_size, MADV_POPULATE_WRITE);
+#endif
     s->data = p;
     s->size = size;
     s->map_size = map_size;
