@@ -263,8 +263,8 @@ struct coffer_secret {
 
 COFFER_NODISCARD enum coffer_err coffer_secret_new(size_t size, struct coffer_secret **out);
 /* coffer_secret_new's flags: 4 KiB pages even for a large secret (large
- * ones are on 2 MiB pages by default, whose first touch may have to wait
- * for the kernel to compact memory); every page faulted in at once. */
+ * ones are on 2 MiB pages by default, whose first touch may wait long for
+ * the kernel to supply a fresh huge page); every page faulted in at once. */
 #define COFFER_SECRET_SMALL_PAGES 1u
 #define COFFER_SECRET_POPULATE 2u
 COFFER_NODISCARD enum coffer_err coffer_secret_new_flags(size_t size, unsigned flags, struct coffer_secret **out);

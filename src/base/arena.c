@@ -10,8 +10,8 @@
  * faulted in with one call, while the current block goes on serving.
  * (resnet50's load after another process freed 400 MiB, 10 alternating
  * runs: with the tensors in blocks on 2 MiB pages 117-625 ms, 5 of them
- * over 250, the kernel compacting memory for the huge pages; on 4 KiB
- * pages 144-241 ms.) Only the bytes a block handed out are wiped when it
+ * over 250, fresh huge pages often slow to come; on 4 KiB pages 144-241
+ * ms.) Only the bytes a block handed out are wiped when it
  * is freed: the rest of a fresh mapping was never written.
  * Invariants: I1 every returned pointer lies inside one block and is aligned
  * as asked; I2 reset keeps only the first block, zeroed; I3 a secret
