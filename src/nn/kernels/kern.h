@@ -167,7 +167,7 @@ typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, co
  * transformed as they are used: for nk input channels and 64 output
  * channels, u[k][64] = sum over taps t of coef[t] g[k][t][64] with coef[t]
  * = G[a][t / 3] G[b][t % 3] (g: [k][9][64]; the coefficients rounded once
- * from double, the sums in float, where the plan's nn_wino_u works in
+ * from double, the sums in float, where the plan's nn_wino_u_lanes works in
  * double). Taps whose coefficient is zero are skipped: the 36 points have
  * 196 taps in all, not 324 (resnet50 b8's two 512-channel layers 4.7 ->
  * 4.4-4.6 ms each). */
@@ -326,18 +326,14 @@ struct nn_wrun {
 /* Bytes of the transformed, packed weights and of the scratch per thread. */
 size_t nn_wino_weights_size(const struct nn_isa *isa, int64_t c, int64_t m);
 size_t nn_wino_scratch(const struct nn_wino *w);
-/* U = G g G^T of one 3x3 kernel g (in double), times scale: point xi at
- * u[xi * stride]. */
-void nn_wino_u(const float *g, double scale, float *u, int64_t stride);
 /* F(4x4, 3x3)'s weight transform matrix G (6 x 3) */
 extern const double nn_wino_g[6][3];
 /* The same for F(2x2, 3x3) (points 0, +-1): 16 points, G 4 x 3. */
-void nn_wino_u2(const float *g, double scale, float *u, int64_t stride);
 extern const double nn_wino_g2[4][3];
-/* nn_wino_u (wm 4) or nn_wino_u2 (wm 2) for nl <= 16 output channels at
- * once: kernel l at g + l * gs, times scale[l] (1 where scale is NULL),
- * point xi of channel l at u[xi * stride + l]; the same values as one
- * channel at a time. */
+/* U = G g G^T (in double) of F(4x4, 3x3) (wm 4) or F(2x2, 3x3) (wm 2)
+ * for nl <= 16 output channels at once: 3x3 kernel l at g + l * gs,
+ * times scale[l] (1 where scale is NULL), point xi of channel l at
+ * u[xi * stride + l]. */
 void nn_wino_u_lanes(int wm, const float *g, int64_t gs, int nl, const float *scale, float *u, int64_t stride);
 /* Transform weights g [m][c][3][3] (row j scaled by scale[j] unless NULL). */
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst);

@@ -32,7 +32,7 @@
  * B panels zero past M (the driver's I1); I2 a task writes only its own
  * channels of V (input) or its own tiles of y (output).
  *
- * Also here: F(2x2, 3x3)'s G and weight transform (nn_wino_u2), which the
+ * Also here: F(2x2, 3x3)'s G and weight transform (nn_wino_u_lanes), which the
  * blocked layout's Winograd (kernels/fast.c) uses where F(4x4)'s
  * transformed weights would be streamed for few tiles.
  *
@@ -121,22 +121,12 @@ const double nn_wino_g2[4][3] = {
     {0, 0, 1},
 };
 
-/* U = G g G^T for G with n rows (n points a side), in double */
-static void wino_u(const double (*G)[3], int n, const float *g, double scale, float *u, int64_t stride)
-{
-    double t[6][3];
-    for (int a = 0; a < n; a++)
-        for (int b = 0; b < 3; b++)
-            t[a][b] = G[a][0] * g[b] + G[a][1] * g[3 + b] + G[a][2] * g[6 + b];
-    for (int a = 0; a < n; a++)
-        for (int b = 0; b < n; b++)
-            u[(a * n + b) * stride] = (float)(scale * (t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]));
-}
-
-/* wino_u for 16 output channels at once (lanes l < nl: kernel g + l * gs,
- * times scale[l], or 1 without scale; point xi of lane l at u[xi * stride
- * + l]): the same operations in the same order as wino_u, on lanes the
- * compiler vectorises, and each point's lanes written as one line. */
+/* U = G g G^T (G with n rows: n points a side), in double, for up to 16
+ * output channels at once (lanes l < nl: kernel g + l * gs, times
+ * scale[l], or 1 without scale; point xi of lane l at u[xi * stride +
+ * l]), on lanes the compiler vectorises, each point's lanes written as one
+ * line. (One kernel at a time, writing its 36 points to 36 matrices, took
+ * ~60 ms of CPU in resnet50's load.) */
 #define U_LANES 16
 static void wino_u_lanes(const double (*G)[3], int n, const float *g, int64_t gs, int nl, const float *scale,
                          float *u, int64_t stride)
@@ -168,24 +158,20 @@ void nn_wino_u_lanes(int wm, const float *g, int64_t gs, int nl, const float *sc
         wino_u_lanes(nn_wino_g, 6, g, gs, nl, scale, u, stride);
 }
 
-void nn_wino_u2(const float *g, double scale, float *u, int64_t stride)
-{
-    wino_u(nn_wino_g2, 4, g, scale, u, stride);
-}
-
-void nn_wino_u(const float *g, double scale, float *u, int64_t stride)
-{
-    wino_u(nn_wino_g, 6, g, scale, u, stride);
-}
-
 void nn_wino_pack(const struct nn_isa *isa, const struct nn_wino *w, const float *g, const float *scale, float *dst)
 {
     int nr = isa->nr;
     int64_t c = w->c, m = w->m;
     memset(dst, 0, (size_t)(36 * w->su) * sizeof(float));
-    for (int64_t j = 0; j < m; j++)
-        for (int64_t k = 0; k < c; k++) /* B panel element (k, j) of matrix xi */
-            nn_wino_u(g + (j * c + k) * 9, scale ? scale[j] : 1.0, dst + (j / nr) * nr * c + k * nr + j % nr, w->su);
+    /* B panel element (k, j) of matrix xi, in runs of channels within a panel */
+    for (int64_t j = 0; j < m;) {
+        int64_t end = (j / nr + 1) * nr < m ? (j / nr + 1) * nr : m;
+        int nl = end - j < 16 ? (int)(end - j) : 16;
+        for (int64_t k = 0; k < c; k++)
+            nn_wino_u_lanes(4, g + (j * c + k) * 9, c * 9, nl, scale ? scale + j : NULL,
+                            dst + (j / nr) * nr * c + k * nr + j % nr, w->su);
+        j += nl;
+    }
 }
 
 void nn_wino_run(const struct nn_isa *isa, struct nn_pool *pool, int threads, const struct nn_wino *w,
