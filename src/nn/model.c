@@ -131,6 +131,7 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
     coffer_free(m->prof_ns);
     coffer_secret_free(m->act_mem);
     coffer_secret_free(m->pack_mem);
+    coffer_secret_free(m->wstage);
     if (m->fold)
         coffer_arena_free(m->fold);
     if (m->arena)
@@ -261,7 +262,7 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     out->live_node_count = m->planned ? m->live_nodes : m->g.n_nodes;
     out->param_count = m->param_count;
     out->param_size = m->param_size;
-    out->weights_copied = m->weights_copied;
+    out->weights_copied = m->weights_copied + m->weights_late;
     out->arena_size = m->planned ? m->act_size : 0;
     out->work = m->planned ? m->work : 0;
     out->isa = m->isa->name;

@@ -48,7 +48,8 @@ struct nn_tdata {            /* a parsed TensorProto */
     int rank;
     int64_t dims[COFFER_NN_MAX_RANK];
     size_t count;
-    const void *data; /* in place, or in the model arena */
+    const void *data; /* in place, or in the model arena; NULL while deferred */
+    const void *raw;  /* deferred (onnx.c, nn_defer_settle): the bytes in the file, misaligned */
     bool copied;
 };
 
@@ -151,15 +152,18 @@ struct nn_tune {
 };
 
 struct coffer_nn_model {
-    struct coffer_arena *arena; /* parse results, copies of misaligned weights */
+    struct coffer_arena *arena; /* parse results, copies of misaligned weights read unpacked */
     struct nn_graph g;
     int64_t ir_version, opset;
     const char *producer;
     struct nn_meta *meta;       /* metadata_props, last first */
     size_t n_meta;
     size_t param_count, param_size, weights_copied;
+    size_t defer_max;           /* bytes of the largest deferred weight (onnx.c) */
     /* the plan */
-    struct coffer_arena *fold;  /* folded constants; reset on re-plan */
+    struct coffer_arena *fold;  /* folded constants, deferred weights read unpacked; reset on re-plan */
+    size_t weights_late;        /* bytes of deferred weights copied into fold by this plan */
+    struct coffer_secret *wstage; /* while planning: a deferred weight, aligned, for the packers (fast.c) */
     uint8_t *act;               /* the activation arena (act_mem's data) */
     struct coffer_secret *act_mem;
     size_t act_size, act_cap;
@@ -195,8 +199,14 @@ struct coffer_nn_model {
 
 /* onnx.c */
 COFFER_NODISCARD enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, size_t size);
+/* Initializers of at least this many bytes whose data in the file is
+ * misaligned for float32, and which are read only as the weights (input
+ * 1) of Conv, Gemm or MatMul, are not copied at parse: the plan copies
+ * each into one staging buffer while its node packs it (fast.c), or, where
+ * a node reads it unpacked, into the fold arena (plan.c). */
+#define NN_DEFER_MIN 4096
 COFFER_NODISCARD enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd,
-                                                 struct nn_tdata *t, size_t *copied);
+                                                 struct nn_tdata *t, size_t *copied, bool defer);
 
 struct nn_ctx;
 
@@ -251,6 +261,9 @@ COFFER_NODISCARD enum coffer_err nn_fast_prepare(struct coffer_nn_model *m);
 void nn_fast_run(struct nn_ctx *c);
 /* The kernel a node runs on, for profiles: "gemm", "winograd", "depthwise", "pool" or "ref". */
 const char *nn_fast_kernel(const struct nn_node *n);
+/* Whether node n's plan packed its input 1 (the weights) and its runs
+ * never read that input's data. */
+bool nn_fast_packs_w(const struct nn_node *n);
 
 /* plan.c */
 /* The context node i's kernels see; fused: outputs as fusion redirected them. */

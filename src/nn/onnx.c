@@ -6,8 +6,10 @@
  * second, so every array is allocated once, at its final size, in the model
  * arena. Tensor data is referred to in place (raw_data, or packed
  * float_data) when its address is aligned for its element type; otherwise,
- * or when it is stored as varints, it is converted into the arena. Names
- * are copied out NUL-terminated.
+ * or when it is stored as varints, it is converted into the arena. Large
+ * misaligned float32 weights that only Conv, Gemm and MatMul read as
+ * their weights are left in the file for the plan to pack from
+ * (NN_DEFER_MIN, defer_settle). Names are copied out NUL-terminated.
  *
  * After parsing, names are resolved to value indices with a hash table: a
  * node may only read values defined before it (initializers, inputs, or
@@ -109,7 +111,8 @@ static enum coffer_err read_scalars(const struct pb_field *f, uint32_t wire, int
     return COFFER_OK;
 }
 
-enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd, struct nn_tdata *t, size_t *copied)
+enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd, struct nn_tdata *t, size_t *copied,
+                                bool defer)
 {
     memset(t, 0, sizeof(*t));
     t->name = "";
@@ -228,6 +231,10 @@ enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd, st
             t->data = raw;
             return COFFER_OK;
         }
+        if (defer && t->dtype == COFFER_NN_FLOAT && bytes >= NN_DEFER_MIN) {
+            t->raw = raw; /* copied by nn_defer_settle or the plan */
+            return COFFER_OK;
+        }
         void *p = coffer_arena_alloc(a, bytes ? bytes : 1, 64);
         if (p == NULL)
             return COFFER_FAIL(COFFER_E_NOMEM, "tensor '%s': no memory for %zu bytes", t->name, bytes);
@@ -343,7 +350,7 @@ static enum coffer_err attr_parse(struct coffer_arena *a, struct coffer_rd *rd, 
         case 5:
             if ((r = want_wire(&f, PB_LEN, "attribute.t")) != COFFER_OK)
                 return r;
-            if ((r = nn_tensor_parse(a, &f.sub, &at->t, copied)) != COFFER_OK) {
+            if ((r = nn_tensor_parse(a, &f.sub, &at->t, copied, false)) != COFFER_OK) {
                 coffer_err_context("attribute '%s'", at->name);
                 return r;
             }
@@ -659,7 +666,7 @@ static enum coffer_err graph_parse(struct coffer_nn_model *m, struct coffer_rd *
             }
             in_++;
         } else if (f.num == 5) {
-            if ((r = nn_tensor_parse(a, &f.sub, &inits[ii], &m->weights_copied)) != COFFER_OK) {
+            if ((r = nn_tensor_parse(a, &f.sub, &inits[ii], &m->weights_copied, true)) != COFFER_OK) {
                 coffer_err_context("initializer %zu", ii);
                 goto out;
             }
@@ -791,6 +798,53 @@ out:
     return r;
 }
 
+/* Deferred weights (nn_tensor_parse) stay in the file only where every
+ * reader is a Conv, Gemm or MatMul taking them as input 1, the weights
+ * its fast kernels pack at plan time; the others are copied now, as any
+ * misaligned tensor is. A weight is copied at most once per plan: into a
+ * reused staging buffer for the packers (fast.c), or into the fold arena
+ * for a reader that runs on it unpacked (plan.c). That spares resnet50's
+ * load 80 MB of copies into fresh memory, and its runs the 80 MB. */
+static enum coffer_err defer_settle(struct coffer_nn_model *m)
+{
+    struct nn_graph *g = &m->g;
+    uint8_t *other = coffer_calloc(g->n_vals + 1, 1); /* read other than as weights */
+    if (other == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "graph values");
+    for (size_t j = 0; j < g->n_nodes; j++) {
+        const struct nn_node *n = &g->nodes[j];
+        bool w = n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && (k != 1 || !w))
+                other[n->in[k]] = 1;
+    }
+    enum coffer_err r = COFFER_OK;
+    for (size_t i = 0; i < g->n_vals && r == COFFER_OK; i++) {
+        struct nn_val *v = &g->vals[i];
+        if (v->kind != NN_VAL_INIT || v->init->raw == NULL)
+            continue;
+        struct nn_tdata *t = (struct nn_tdata *)v->init; /* the graph's own, in the arena */
+        size_t bytes = t->count * sizeof(float);
+        if (!other[i] && !v->is_output) {
+            if (bytes > m->defer_max)
+                m->defer_max = bytes;
+            continue;
+        }
+        void *p = coffer_arena_alloc(m->arena, bytes, 64);
+        if (p == NULL) {
+            r = COFFER_FAIL(COFFER_E_NOMEM, "tensor '%s': no memory for %zu bytes", t->name, bytes);
+            break;
+        }
+        memcpy(p, t->raw, bytes);
+        t->data = p;
+        t->raw = NULL;
+        t->copied = true;
+        m->weights_copied += bytes;
+    }
+    coffer_free(other);
+    return r;
+}
+
 /* --------------------------------------------------------------- model */
 
 /* One ModelProto.metadata_props entry (StringStringEntryProto: key 1,
@@ -909,5 +963,5 @@ enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, s
             if (n->out[k] < 0 && k == 0)
                 return COFFER_FAIL(COFFER_E_MALFORMED, "node '%s' (%s): first output has no name", n->name, n->op_type);
     }
-    return COFFER_OK;
+    return defer_settle(m);
 }

@@ -198,8 +198,28 @@ static enum coffer_err set_inputs(struct coffer_nn_model *m, const struct coffer
     return COFFER_OK;
 }
 
+/* A deferred weight (onnx.c, defer_settle) copied, aligned, into the fold
+ * arena, for a reader that does not pack it. */
+static enum coffer_err materialize(struct coffer_nn_model *m, struct nn_val *v)
+{
+    if (v == NULL || v->data != NULL || v->kind != NN_VAL_INIT || v->init->raw == NULL)
+        return COFFER_OK;
+    void *p = coffer_arena_alloc(m->fold, v->size ? v->size : 1, NN_ALIGN);
+    if (p == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "weights '%s': %zu bytes", v->name, v->size);
+    memcpy(p, v->init->raw, v->size);
+    v->data = p;
+    m->weights_late += v->size;
+    return COFFER_OK;
+}
+
 static enum coffer_err fold_node(struct coffer_nn_model *m, struct nn_ctx *c)
 {
+    for (int k = 0; k < c->n_in; k++) {
+        enum coffer_err r = materialize(m, c->in[k]);
+        if (r != COFFER_OK)
+            return r;
+    }
     for (int k = 0; k < c->n_out; k++) {
         struct nn_val *v = c->out[k];
         if (v == NULL)
@@ -229,6 +249,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     m->planned = false;
     m->deferred = false;
     coffer_arena_reset(m->fold);
+    m->weights_late = 0;
     for (size_t i = 0; i < g->n_vals; i++) {
         struct nn_val *v = &g->vals[i];
         if (v->kind == NN_VAL_INIT) {
@@ -237,7 +258,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
             memcpy(v->dims, v->init->dims, sizeof(v->dims));
             v->count = v->init->count;
             v->size = v->count * coffer_nn_dtype_size(v->dtype);
-            v->data = (void *)v->init->data; /* kernels never write constants */
+            v->data = (void *)v->init->data; /* kernels never write constants; NULL: deferred */
             v->known = true;
         } else if (v->producer >= 0) {
             v->kind = NN_VAL_ACT;
@@ -338,6 +359,16 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     }
     if ((r = nn_fast_prepare(m)) != COFFER_OK)
         goto out;
+    /* deferred weights that a node reads other than from its packed copy */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        struct nn_node *n = &g->nodes[i];
+        if (!n->live)
+            continue;
+        for (int k = 0; k < nn_node_n_in(n); k++)
+            if (nn_node_in(n, k) >= 0 && (k != 1 || !nn_fast_packs_w(n)) &&
+                (r = materialize(m, &g->vals[nn_node_in(n, k)])) != COFFER_OK)
+                goto out;
+    }
 
     /* memory plan */
     for (size_t i = 0; i < g->n_nodes; i++) {

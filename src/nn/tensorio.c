@@ -53,7 +53,7 @@ enum coffer_err coffer_nn_tensor_read_pb(const void *bytes, size_t size, struct 
     coffer_rd_init(&rd, bytes, size);
     struct nn_tdata td;
     size_t copied = 0;
-    r = nn_tensor_parse(a, &rd, &td, &copied);
+    r = nn_tensor_parse(a, &rd, &td, &copied, false);
     if (r == COFFER_OK)
         r = copy_out(&td, out);
     if (r == COFFER_OK && name) {

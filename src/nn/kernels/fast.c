@@ -887,7 +887,7 @@ static void dw_window(const struct nn_geom *g, struct nn_dw *d)
     d->dw = (int)g->d[2];
 }
 
-static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
     struct nn_node *n = c->node;
@@ -1046,7 +1046,7 @@ static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     f->shared = nn_gemm_shared(isa, &probe, f->threads);
 }
 
-static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+static void plan_gemm_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
     struct nn_node *n = c->node;
@@ -1107,6 +1107,58 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
     probe.bp = f->a_runtime ? NULL : (const float *)f;
     f->per_thread = nn_gemm_scratch(isa, &probe);
     f->shared = nn_gemm_shared(isa, &probe, f->threads);
+}
+
+/* A deferred weight (onnx.c, defer_settle) is in the file, misaligned:
+ * while its node is planned it is copied into the staging buffer, one
+ * buffer for all of them, and the packers read it there. Not on the
+ * counting pass (no room to pack into: nothing reads it); on a plan to
+ * measure (tune) the buffer is taken as it is, without the copy, as the
+ * weights it packs are not used. */
+static bool stage_w(struct coffer_nn_model *m, struct nn_val *v, const struct filler *fl)
+{
+    if (fl->base == NULL || v == NULL || v->data != NULL || v->kind != NN_VAL_INIT || v->init->raw == NULL ||
+        COFFER_NEVER(m->wstage == NULL || m->wstage->size < v->size))
+        return false;
+    if (!fl->dry)
+        memcpy(m->wstage->data, v->init->raw, v->size);
+    v->data = m->wstage->data;
+    return true;
+}
+
+static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+{
+    bool staged = stage_w(m, c->in[1], fl);
+    plan_conv_w(m, c, f, fl);
+    if (staged)
+        c->in[1]->data = NULL;
+}
+
+static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+{
+    bool staged = stage_w(m, c->in[1], fl);
+    plan_gemm_w(m, c, f, fl);
+    if (staged)
+        c->in[1]->data = NULL;
+}
+
+bool nn_fast_packs_w(const struct nn_node *n)
+{
+    const struct fast *f = n->fast;
+    if (f == NULL || f->a_runtime)
+        return false;
+    switch (f->kind) {
+    case FAST_CONV:
+    case FAST_DW:
+    case FAST_GEMM:
+    case FAST_WINO:
+    case FAST_BCONV:
+    case FAST_BDW:
+    case FAST_BWINO:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool is_pool_op(int op)
@@ -1219,6 +1271,11 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         return COFFER_FAIL(COFFER_E_NOMEM, "layout pass");
     plan_layout(m, cap);
     coffer_free(cap);
+    if (m->defer_max > 0) { /* (stage_w; 4 KiB pages: 9 MiB at most for resnet50, and made once a plan) */
+        enum coffer_err r = coffer_secret_new_flags(m->defer_max, COFFER_SECRET_SMALL_PAGES, &m->wstage);
+        if (r != COFFER_OK)
+            return COFFER_FAIL(r, "staging buffer for weights: %zu bytes", m->defer_max);
+    }
     tune(m);
     for (int pass = 0; pass < 2; pass++) {
         struct filler fl = {.base = pass ? m->pack : NULL};
@@ -1242,13 +1299,18 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
                 m->pack = NULL;
                 m->pack_cap = 0;
                 enum coffer_err r = coffer_secret_new(fl.used, &m->pack_mem);
-                if (r != COFFER_OK)
+                if (r != COFFER_OK) {
+                    coffer_secret_free(m->wstage);
+                    m->wstage = NULL;
                     return COFFER_FAIL(r, "packed weights: %zu bytes", fl.used);
+                }
                 m->pack_cap = fl.used;
                 m->pack = m->pack_mem->data;
             }
         }
     }
+    coffer_secret_free(m->wstage);
+    m->wstage = NULL;
     plan_cdw(m);
     return COFFER_OK;
 }
