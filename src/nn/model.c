@@ -95,6 +95,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->lin = NN_LIN_AUTO;
     if (lenv != NULL && (lenv[0] == '0' || lenv[0] == '2') && lenv[1] == '\0')
         m->lin = lenv[0] - '0';
+    const char *penv = getenv("COFFER_NN_PIMG");
+    m->pimg = NN_PIMG_AUTO;
+    if (penv != NULL && (penv[0] == '0' || penv[0] == '2') && penv[1] == '\0')
+        m->pimg = penv[0] - '0';
     const char *cenv = getenv("COFFER_NN_CDW");
     m->cdw = NN_CDW_AUTO;
     if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2' || cenv[0] == '3') && cenv[1] == '\0')

@@ -183,6 +183,7 @@ struct coffer_nn_model {
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */
     int lin;                    /* enum nn_lin_mode: COFFER_NN_LIN=0|1|2, default 1 */
+    int pimg;                   /* enum nn_pimg_mode: COFFER_NN_PIMG=0|1|2, default 1 */
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
@@ -242,6 +243,11 @@ enum nn_spatial_mode { NN_SPATIAL_OFF = 0, NN_SPATIAL_AUTO = 1, NN_SPATIAL_ALWAY
  * never, where the weights outweigh the input and the bands do not apply
  * (default), or wherever there are fewer groups than tasks (tests). */
 enum nn_lin_mode { NN_LIN_OFF = 0, NN_LIN_AUTO = 1, NN_LIN_ALWAYS = 2 };
+/* Blocked convolutions with a padded input, a thread's images one at a
+ * time, each padded into the thread's buffer (fast.c, plan_bconv): never,
+ * at batch > 1 with small weights (default), or wherever the input is
+ * padded (tests). */
+enum nn_pimg_mode { NN_PIMG_OFF = 0, NN_PIMG_AUTO = 1, NN_PIMG_ALWAYS = 2 };
 /* Kernels picked by measuring the candidates at plan time (fast.c, tune):
  * never (the fixed rules), for layers large enough to tell them apart
  * (default), or for every layer that has candidates (tests). */
@@ -264,6 +270,8 @@ const char *nn_fast_kernel(const struct nn_node *n);
 /* Whether node n's plan packed its input 1 (the weights) and its runs
  * never read that input's data. */
 bool nn_fast_packs_w(const struct nn_node *n);
+/* Whether node n runs image by image from a padded buffer a thread (nn_pimg_mode). */
+bool nn_fast_per_image(const struct nn_node *n);
 
 /* plan.c */
 /* The context node i's kernels see; fused: outputs as fusion redirected them. */

@@ -190,6 +190,8 @@ static int ksec_mode = NN_KSEC_AUTO; /* and the sectioned reduction's mode */
 static int spatial_mode = NN_SPATIAL_AUTO; /* and the bands' */
 static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depthwise reader */
 static int lin_mode = NN_LIN_AUTO;         /* and the runs of (group, tile) pairs a thread */
+static int pimg_mode = NN_PIMG_AUTO;       /* and a thread's images one at a time */
+static int last_pimg;                      /* convolutions run_with's model ran image by image */
 static int tune_mode = NN_TUNE_AUTO;       /* and the measured picks' (fast.c, tune) */
 static int tune_forced;                    /* > 0: every 3x3 stride-1 layer planned as this pick */
 static int last_tuned;                     /* shapes run_with's model measured */
@@ -212,6 +214,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->spatial = spatial_mode;
     m->cdw = cdw_mode;
     m->lin = lin_mode;
+    m->pimg = pimg_mode;
     m->tune = tune_mode;
     m->tune_force = tune_forced;
     m->n_tune = 0; /* (what the load measured, on the load's ISA and threads) */
@@ -222,6 +225,9 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
+    last_pimg = 0;
+    for (size_t i = 0; i < m->g.n_nodes; i++)
+        last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
     last_cdw = 0;
     last_tuned = m->n_tune;
     for (int i = 0; i < m->n_tune; i++) {
@@ -815,6 +821,18 @@ void test_kernels_blocked_avx512(void **state)
         chain_case(isa, t, -3);
     ksec_mode = NN_KSEC_AUTO;
     lin_mode = NN_LIN_AUTO;
+    /* and a thread's images one at a time, each padded into its own
+     * buffer, wherever a convolution's input is padded (batch 1 or 2, on
+     * 1 and 2 threads: a thread with no image, one, or both) */
+    pimg_mode = NN_PIMG_ALWAYS;
+    int per_image = 0;
+    for (int t = 370; t < 400; t++) {
+        chain_case(isa, t, t % 2 ? -1 : -4);
+        per_image += last_pimg > 0;
+    }
+    pimg_mode = NN_PIMG_AUTO;
+    if (per_image < 10)
+        fail_msg("image by image: %d of 30 cases ran so, want 10 or more", per_image);
     /* and Winograd with U made as it is used, wherever it applies (3x3
      * stride-1 conv2s from whole blocks to 64 or 128 channels) */
     wino_mode = NN_WINO_FLY;
