@@ -232,7 +232,7 @@ enum coffer_err nn_tensor_parse(struct coffer_arena *a, struct coffer_rd *rd, st
             return COFFER_OK;
         }
         if (defer && t->dtype == COFFER_NN_FLOAT && bytes >= NN_DEFER_MIN) {
-            t->raw = raw; /* copied by nn_defer_settle or the plan */
+            t->raw = raw; /* copied by defer_settle or the plan */
             return COFFER_OK;
         }
         void *p = coffer_arena_alloc(a, bytes ? bytes : 1, 64);

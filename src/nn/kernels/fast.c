@@ -69,7 +69,7 @@ struct fast {
     bool spatial;           /* one task a thread, a band of the output's pixels for every group (or plane) */
     bool lin;               /* one task a thread, a run of the (group, tile) pairs in group order */
     bool half_last;         /* the last group packed as two halves of 32 channels (bconv_px, gdw_task) */
-    bool pimg;              /* padded or gathered input at batch > 1: a thread's images one at a time (bimg_task) */
+    bool pimg;              /* a padded input at batch > 1: a thread's images one at a time (bimg_task) */
     int64_t cdw_rows;       /* > 0: the depthwise convolution after it runs in this run (run_cdw), over
                              * this many of this convolution's output rows at a time */
     bool cdw_grp;           /* or group by group of output channels (run_cdw, gdw_task) */
