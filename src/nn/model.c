@@ -99,6 +99,10 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->pimg = NN_PIMG_AUTO;
     if (penv != NULL && (penv[0] == '0' || penv[0] == '2') && penv[1] == '\0')
         m->pimg = penv[0] - '0';
+    const char *genv = getenv("COFFER_NN_SEG");
+    m->seg = NN_SEG_AUTO;
+    if (genv != NULL && (genv[0] == '0' || genv[0] == '2') && genv[1] == '\0')
+        m->seg = genv[0] - '0';
     const char *cenv = getenv("COFFER_NN_CDW");
     m->cdw = NN_CDW_AUTO;
     if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2' || cenv[0] == '3') && cenv[1] == '\0')

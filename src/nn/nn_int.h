@@ -90,6 +90,7 @@ struct nn_val {
     bool shape_input;         /* a graph input read directly where a value decides a shape */
     size_t offset;            /* in the arena, for ACT values */
     bool blocked;             /* held as NCHW16c (kern.h), per prepare (kernels/fast.c) */
+    int seg;                  /* enum nn_seg_val: its part in the image-by-image segment, per prepare */
     /* declared (from ValueInfo) for inputs and outputs */
     int decl_rank;
     int64_t decl_dims[COFFER_NN_MAX_RANK];
@@ -123,7 +124,14 @@ struct nn_node {
     int with_next;    /* kernels/fast.c runs the next live node (this index) inside this node's run: its
                        * outputs are placed with this node's, before this node's inputs are freed; -1 */
     bool by_prev;     /* run inside the previous live node's run (with_next): not run on its own */
+    bool seg;         /* in the image-by-image segment (kernels/fast.c, plan_seg): planned for one image */
 };
+
+/* A value's part in the image-by-image segment (nn_seg_mode): none; made
+ * and read only inside it, so the arena holds one image of it, reused by
+ * every image; made inside it and read after it (whole, image j at j /
+ * N of it); made before it and read inside it (whole, kept to its end). */
+enum nn_seg_val { NN_SEG_NONE = 0, NN_SEG_IMG, NN_SEG_OUT, NN_SEG_IN };
 
 struct nn_graph {
     struct nn_val *vals;
@@ -184,6 +192,16 @@ struct coffer_nn_model {
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */
     int lin;                    /* enum nn_lin_mode: COFFER_NN_LIN=0|1|2, default 1 */
     int pimg;                   /* enum nn_pimg_mode: COFFER_NN_PIMG=0|1|2, default 1 */
+    int seg;                    /* enum nn_seg_mode: COFFER_NN_SEG=0|1|2, default 1 */
+    /* the image-by-image segment of the current plan: live nodes [seg_lo,
+     * seg_hi) run for one image after another, seg_n of them (seg_hi 0:
+     * none); the values it reads or writes whole (NN_SEG_IN, NN_SEG_OUT),
+     * and room for their data pointers while it runs (in the fold arena) */
+    size_t seg_lo, seg_hi;
+    int64_t seg_n;
+    int *seg_vals;
+    void **seg_base;
+    size_t n_seg_vals;
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
@@ -248,6 +266,13 @@ enum nn_lin_mode { NN_LIN_OFF = 0, NN_LIN_AUTO = 1, NN_LIN_ALWAYS = 2 };
  * at batch > 1 with small weights (default), or wherever the input is
  * padded (tests). */
 enum nn_pimg_mode { NN_PIMG_OFF = 0, NN_PIMG_AUTO = 1, NN_PIMG_ALWAYS = 2 };
+/* At batch > 1, the first layers run image by image (fast.c, plan_seg):
+ * each node of a run of blocked convolutions and pools is planned for one
+ * image, and the executor runs the whole run for one image after another,
+ * so that an image's maps stay in the caches from one layer to the next.
+ * Never, over the layers whose maps outweigh their weights (default), or
+ * over every such run of nodes from the first (tests). */
+enum nn_seg_mode { NN_SEG_OFF = 0, NN_SEG_AUTO = 1, NN_SEG_ALWAYS = 2 };
 /* Kernels picked by measuring the candidates at plan time (fast.c, tune):
  * never (the fixed rules), for layers large enough to tell them apart
  * (default), or for every layer that has candidates (tests). */

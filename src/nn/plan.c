@@ -135,14 +135,24 @@ static void alloc_give(struct alloc *a, size_t off, size_t size)
     a->n++;
 }
 
-/* Place node n's outputs. */
-static enum coffer_err take_outputs(struct alloc *al, struct nn_graph *g, const struct nn_node *n)
+/* Bytes of the arena value v takes: one image of a value made and read
+ * only inside the image-by-image segment (nn_seg_mode). */
+static size_t act_bytes(const struct coffer_nn_model *m, const struct nn_val *v)
+{
+    return v->seg == NN_SEG_IMG ? v->size / (size_t)m->seg_n : v->size;
+}
+
+/* Place node n's outputs (those the segment reads or writes whole were
+ * placed before it). */
+static enum coffer_err take_outputs(struct alloc *al, struct coffer_nn_model *m, const struct nn_node *n)
 {
     for (int k = 0; k < n->n_out; k++) {
         if (nn_node_out(n, k) < 0)
             continue;
-        struct nn_val *v = &g->vals[nn_node_out(n, k)];
-        enum coffer_err r = alloc_take(al, v->size, &v->offset);
+        struct nn_val *v = &m->g.vals[nn_node_out(n, k)];
+        if (v->seg == NN_SEG_OUT)
+            continue;
+        enum coffer_err r = alloc_take(al, act_bytes(m, v), &v->offset);
         if (r != COFFER_OK)
             return r;
     }
@@ -250,6 +260,11 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
     m->deferred = false;
     coffer_arena_reset(m->fold);
     m->weights_late = 0;
+    m->seg_lo = m->seg_hi = 0;
+    m->seg_n = 0;
+    m->seg_vals = NULL;
+    m->seg_base = NULL;
+    m->n_seg_vals = 0;
     for (size_t i = 0; i < g->n_vals; i++) {
         struct nn_val *v = &g->vals[i];
         if (v->kind == NN_VAL_INIT) {
@@ -268,6 +283,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         }
         v->last_use = -1;
         v->blocked = false;
+        v->seg = NN_SEG_NONE;
     }
     if ((r = set_inputs(m, inputs)) != COFFER_OK || m->deferred)
         return r;
@@ -281,6 +297,7 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
         n->fast = NULL;
         n->with_next = -1;
         n->by_prev = false;
+        n->seg = false;
         nn_ctx_init(m, i, &c, false);
         n->folded = false;
         n->live = false;
@@ -370,15 +387,25 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
                 goto out;
     }
 
-    /* memory plan */
+    /* memory plan. The image-by-image segment runs its nodes for one
+     * image after another: what it writes whole is placed before it
+     * starts, and what it reads whole is kept to its end, while the values
+     * it makes and reads itself hold one image, placed node by node as
+     * anywhere else. */
     for (size_t i = 0; i < g->n_nodes; i++) {
         struct nn_node *n = &g->nodes[i];
         if (!n->live)
             continue;
+        if (m->seg_hi > 0 && i == m->seg_lo)
+            for (size_t k = 0; k < m->n_seg_vals; k++) {
+                struct nn_val *v = &g->vals[m->seg_vals[k]];
+                if (v->seg == NN_SEG_OUT && (r = alloc_take(&al, v->size, &v->offset)) != COFFER_OK)
+                    goto out;
+            }
         /* a node run inside this one's run writes its outputs while this
          * one still reads its inputs: they are placed first */
-        if ((!n->by_prev && (r = take_outputs(&al, g, n)) != COFFER_OK) ||
-            (n->with_next >= 0 && (r = take_outputs(&al, g, &g->nodes[n->with_next])) != COFFER_OK))
+        if ((!n->by_prev && (r = take_outputs(&al, m, n)) != COFFER_OK) ||
+            (n->with_next >= 0 && (r = take_outputs(&al, m, &g->nodes[n->with_next])) != COFFER_OK))
             goto out;
         if (n->scratch > 0 && (r = alloc_take(&al, n->scratch, &n->scratch_off)) != COFFER_OK)
             goto out;
@@ -391,16 +418,23 @@ enum coffer_err nn_prepare(struct coffer_nn_model *m, const struct coffer_nn_ten
             bool dup = false;
             for (int q = 0; q < k; q++)
                 dup |= nn_node_in(n, q) == nn_node_in(n, k);
-            if (!dup && v->kind == NN_VAL_ACT && v->last_use == (int)i && !v->is_output)
-                alloc_give(&al, v->offset, v->size);
+            if (!dup && v->kind == NN_VAL_ACT && v->last_use == (int)i && !v->is_output &&
+                (v->seg != NN_SEG_IN || i + 1 >= m->seg_hi))
+                alloc_give(&al, v->offset, act_bytes(m, v));
         }
         for (int k = 0; k < n->n_out; k++) {
             if (nn_node_out(n, k) < 0)
                 continue;
             struct nn_val *v = &g->vals[nn_node_out(n, k)];
             if (v->last_use < 0 && !v->is_output)
-                alloc_give(&al, v->offset, v->size);
+                alloc_give(&al, v->offset, act_bytes(m, v));
         }
+        if (m->seg_hi > 0 && i + 1 == m->seg_hi) /* what the segment read whole and no later node reads */
+            for (size_t k = 0; k < m->n_seg_vals; k++) {
+                struct nn_val *v = &g->vals[m->seg_vals[k]];
+                if (v->seg == NN_SEG_IN && v->kind == NN_VAL_ACT && v->last_use < (int)i && !v->is_output)
+                    alloc_give(&al, v->offset, v->size);
+            }
     }
     m->act_size = al.top;
     if (m->act_size > m->act_cap) {
@@ -437,24 +471,55 @@ out:
     return r;
 }
 
+static void run_node(struct coffer_nn_model *m, size_t i)
+{
+    struct nn_node *n = &m->g.nodes[i];
+    struct nn_ctx c;
+    nn_ctx_init(m, i, &c, true);
+    c.scratch = n->scratch ? m->act + n->scratch_off : NULL;
+    uint64_t t0 = m->prof_ns ? coffer_now_ns() : 0;
+    if (n->fast != NULL)
+        nn_fast_run(&c);
+    else
+        nn_op_get(n->op)->run(&c);
+    if (m->prof_ns)
+        m->prof_ns[i] += coffer_now_ns() - t0;
+}
+
+/* The image-by-image segment: its nodes (each planned for one image) over
+ * image j with the values it reads or writes whole pointed at image j. */
+static void run_seg(struct coffer_nn_model *m)
+{
+    struct nn_graph *g = &m->g;
+    for (size_t k = 0; k < m->n_seg_vals; k++)
+        m->seg_base[k] = g->vals[m->seg_vals[k]].data;
+    for (int64_t j = 0; j < m->seg_n; j++) {
+        for (size_t k = 0; k < m->n_seg_vals; k++) {
+            struct nn_val *v = &g->vals[m->seg_vals[k]];
+            v->data = (uint8_t *)m->seg_base[k] + (size_t)j * (v->size / (size_t)m->seg_n);
+        }
+        for (size_t i = m->seg_lo; i < m->seg_hi; i++)
+            if (g->nodes[i].live && !g->nodes[i].by_prev)
+                run_node(m, i);
+    }
+    for (size_t k = 0; k < m->n_seg_vals; k++)
+        g->vals[m->seg_vals[k]].data = m->seg_base[k];
+}
+
 enum coffer_err nn_execute(struct coffer_nn_model *m)
 {
     if (COFFER_NEVER(!m->planned))
         return COFFER_FAIL(COFFER_E_STATE, "model not planned");
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         struct nn_node *n = &m->g.nodes[i];
+        if (m->seg_hi > 0 && i == m->seg_lo) {
+            run_seg(m);
+            i = m->seg_hi - 1;
+            continue;
+        }
         if (!n->live || n->by_prev)
             continue;
-        struct nn_ctx c;
-        nn_ctx_init(m, i, &c, true);
-        c.scratch = n->scratch ? m->act + n->scratch_off : NULL;
-        uint64_t t0 = m->prof_ns ? coffer_now_ns() : 0;
-        if (n->fast != NULL)
-            nn_fast_run(&c);
-        else
-            nn_op_get(n->op)->run(&c);
-        if (m->prof_ns)
-            m->prof_ns[i] += coffer_now_ns() - t0;
+        run_node(m, i);
     }
     if (m->prof_ns)
         m->prof_runs++;

@@ -192,6 +192,8 @@ static int cdw_mode = NN_CDW_AUTO;         /* and a convolution's with its depth
 static int lin_mode = NN_LIN_AUTO;         /* and the runs of (group, tile) pairs a thread */
 static int pimg_mode = NN_PIMG_AUTO;       /* and a thread's images one at a time */
 static int last_pimg;                      /* convolutions run_with's model ran image by image */
+static int seg_mode = NN_SEG_AUTO;         /* and the first layers image by image */
+static int last_seg;                       /* nodes run_with's model ran in that segment */
 static int tune_mode = NN_TUNE_AUTO;       /* and the measured picks' (fast.c, tune) */
 static int tune_forced;                    /* > 0: every 3x3 stride-1 layer planned as this pick */
 static int last_tuned;                     /* shapes run_with's model measured */
@@ -215,6 +217,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->cdw = cdw_mode;
     m->lin = lin_mode;
     m->pimg = pimg_mode;
+    m->seg = seg_mode;
     m->tune = tune_mode;
     m->tune_force = tune_forced;
     m->n_tune = 0; /* (what the load measured, on the load's ISA and threads) */
@@ -225,9 +228,11 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = 0;
-    for (size_t i = 0; i < m->g.n_nodes; i++)
+    last_pimg = last_seg = 0;
+    for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
+        last_seg += m->g.nodes[i].seg;
+    }
     last_cdw = 0;
     last_tuned = m->n_tune;
     for (int i = 0; i < m->n_tune; i++) {
@@ -833,6 +838,18 @@ void test_kernels_blocked_avx512(void **state)
     pimg_mode = NN_PIMG_AUTO;
     if (per_image < 10)
         fail_msg("image by image: %d of 30 cases ran so, want 10 or more", per_image);
+    /* and the chain's layers image by image, each planned for one image
+     * (at batch 2; the depthwise middle ends the segment at conv1, too
+     * short to run) */
+    seg_mode = NN_SEG_ALWAYS;
+    int in_seg = 0;
+    for (int t = 400; t < 440; t++) {
+        chain_case(isa, t, t % 3 == 0 ? -4 : -1);
+        in_seg += last_seg > 0;
+    }
+    seg_mode = NN_SEG_AUTO;
+    if (in_seg < 8)
+        fail_msg("segment: %d of 40 cases ran one, want 8 or more", in_seg);
     /* and Winograd with U made as it is used, wherever it applies (3x3
      * stride-1 conv2s from whole blocks to 64 or 128 channels) */
     wino_mode = NN_WINO_FLY;
@@ -1335,4 +1352,156 @@ void test_kernels_deferred_weights(void **state)
     free(buf);
     coffer_free(bytes);
     free(w1), free(w4), free(w2), free(w3), free(c0), free(x);
+}
+
+/* ------------------------------------------ the image-by-image segment */
+
+/* X -> Relu -> X2 and X -> Sigmoid -> X3 (before the segment: ref kernels);
+ * Conv(X2) + X3 -> Relu -> MaxPool (3x3, stride 1) -> P; 1x1 Conv(P) to
+ * twice the channels -> Relu -> E2; Conv(E2) + P -> Relu -> Y1 (a graph
+ * output); 1x1 Conv(Y1) -> R (the segment); GlobalAveragePool(R) -> Y2 and
+ * GlobalAveragePool(X2) -> Y3 after it. So the segment reads values made
+ * before it that die inside it (X3) and that later nodes read (X2), writes
+ * a graph output (Y1) and a value read after it (R), and makes values only
+ * it reads (P, E2 and the first Conv's output), E2 an image of it twice the
+ * size of an image of X3. */
+static uint8_t *seg_model(const float *w1, const float *w2, const float *w2b, const float *w3, int64_t c, int64_t hw,
+                          size_t *size)
+{
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec pads[] = {{"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL}};
+    struct attr_spec pool[] = {{"kernel_shape", 7, 0, 0, (int64_t[]){3, 3}, 2, NULL},
+                               {"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL}};
+    node(&g, "Relu", "x2", (const char *[]){"X"}, 1, (const char *[]){"X2"}, 1, NULL, 0);
+    node(&g, "Sigmoid", "x3", (const char *[]){"X"}, 1, (const char *[]){"X3"}, 1, NULL, 0);
+    node(&g, "Conv", "c1", (const char *[]){"X2", "W1"}, 2, (const char *[]){"A"}, 1, pads, 1);
+    node(&g, "Add", "a1", (const char *[]){"A", "X3"}, 2, (const char *[]){"A2"}, 1, NULL, 0);
+    node(&g, "Relu", "r1", (const char *[]){"A2"}, 1, (const char *[]){"B"}, 1, NULL, 0);
+    node(&g, "MaxPool", "p", (const char *[]){"B"}, 1, (const char *[]){"P"}, 1, pool, 2);
+    node(&g, "Conv", "c2", (const char *[]){"P", "W2"}, 2, (const char *[]){"E"}, 1, NULL, 0);
+    node(&g, "Relu", "r2", (const char *[]){"E"}, 1, (const char *[]){"E2"}, 1, NULL, 0);
+    node(&g, "Conv", "c2b", (const char *[]){"E2", "W2b"}, 2, (const char *[]){"F"}, 1, pads, 1);
+    node(&g, "Add", "a2", (const char *[]){"F", "P"}, 2, (const char *[]){"Q"}, 1, NULL, 0);
+    node(&g, "Relu", "r3", (const char *[]){"Q"}, 1, (const char *[]){"Y1"}, 1, NULL, 0);
+    node(&g, "Conv", "c3", (const char *[]){"Y1", "W3"}, 2, (const char *[]){"R"}, 1, NULL, 0);
+    node(&g, "GlobalAveragePool", "g2", (const char *[]){"R"}, 1, (const char *[]){"Y2"}, 1, NULL, 0);
+    node(&g, "GlobalAveragePool", "g3", (const char *[]){"X2"}, 1, (const char *[]){"Y3"}, 1, NULL, 0);
+    pb_str(&g, 2, "seg");
+    tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, (int64_t[]){c, c, 3, 3}, w1, (size_t)(c * c * 9));
+    tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, (int64_t[]){2 * c, c, 1, 1}, w2, (size_t)(2 * c * c));
+    tensor(&g, 5, "W2b", COFFER_NN_FLOAT, 4, (int64_t[]){c, 2 * c, 3, 3}, w2b, (size_t)(c * 2 * c * 9));
+    tensor(&g, 5, "W3", COFFER_NN_FLOAT, 4, (int64_t[]){2 * c, c, 1, 1}, w3, (size_t)(2 * c * c));
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, (int64_t[]){-1, c, hw, hw});
+    value_info(&g, 12, "Y1", COFFER_NN_FLOAT, 0, NULL);
+    value_info(&g, 12, "Y2", COFFER_NN_FLOAT, 0, NULL);
+    value_info(&g, 12, "Y3", COFFER_NN_FLOAT, 0, NULL);
+    return model(&g, 13, size);
+}
+
+/* Run seg_model on isa (seg: the mode) twice; the three outputs of the
+ * first run into out (malloc), the second run's checked to equal them;
+ * kinds[0]: the nodes in the segment, kinds[k]: the values whose
+ * enum nn_seg_val is k. */
+static void seg_run(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads, int seg,
+                    const struct coffer_nn_tensor *in, float *out[3], size_t cnt[3], int *kinds)
+{
+    struct coffer_nn_model *m;
+    struct coffer_nn_options o = {.threads = 1};
+    assert_int_equal(coffer_nn_model_load_opts(bytes, size, &o, &m), COFFER_OK);
+    m->isa = isa;
+    m->threads = threads;
+    m->seg = seg;
+    if (threads > 1)
+        assert_non_null(m->pool = nn_pool_new(threads));
+    m->planned = false;
+    struct coffer_nn_tensor y[3];
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(coffer_nn_model_run(m, in, 1, y, 3), COFFER_OK);
+        for (int k = 0; k < 3; k++) {
+            if (run == 0) {
+                cnt[k] = y[k].size / sizeof(float);
+                out[k] = malloc(y[k].size + 4);
+                memcpy(out[k], y[k].data, y[k].size);
+            } else {
+                assert_int_equal(cnt[k], y[k].size / sizeof(float));
+                assert_memory_equal(out[k], y[k].data, y[k].size);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        kinds[k] = 0;
+    for (size_t i = 0; i < m->g.n_vals; i++)
+        kinds[m->g.vals[i].seg]++;
+    kinds[0] = 0; /* (nodes in the segment) */
+    for (size_t i = 0; i < m->g.n_nodes; i++)
+        kinds[0] += m->g.nodes[i].seg;
+    coffer_nn_model_free(m);
+}
+
+void test_kernels_segment(void **state)
+{
+    (void)state;
+    rng_state = 4242;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    for (int t = 0; t < 6; t++) {
+        int64_t c = t % 2 ? 16 : 32, hw = 6 + 2 * t, n = 2 + t % 3; /* 2 to 4 images */
+        float *w1 = rbuf((size_t)(c * c * 9)), *w2 = rbuf((size_t)(2 * c * c)), *w2b = rbuf((size_t)(2 * c * c * 9));
+        float *w3 = rbuf((size_t)(2 * c * c));
+        /* (weights of about 1 / sqrt(fan-in): sums of the inputs' size, so
+         * that Winograd's rounding stays within the bound) */
+        for (int64_t i = 0; i < 2 * c * c * 9; i++) {
+            if (i < c * c * 9)
+                w1[i] /= sqrtf((float)(c * 9));
+            if (i < 2 * c * c) {
+                w2[i] /= sqrtf((float)c);
+                w3[i] /= sqrtf((float)c);
+            }
+            w2b[i] /= sqrtf((float)(2 * c * 9));
+        }
+        float *x = rbuf((size_t)(n * c * hw * hw));
+        size_t size;
+        uint8_t *bytes = seg_model(w1, w2, w2b, w3, c, hw, &size);
+        struct coffer_nn_tensor in = ft(x, 4, (int64_t[]){n, c, hw, hw});
+        float *want[3], *got[3], *off[3];
+        size_t nw[3], ng[3], no[3];
+        int kinds[4], koff[4];
+        seg_run(bytes, size, nn_isa_get(NN_ISA_REF), 1, NN_SEG_ALWAYS, &in, want, nw, kinds);
+        assert_int_equal(kinds[0], 0); /* (the reference kernels: none) */
+        for (int id = NN_ISA_AVX2; id < NN_ISA_COUNT; id++) {
+            const struct nn_isa *isa = nn_isa_get((enum nn_isa_id)id);
+            if (isa == NULL)
+                continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                seg_run(bytes, size, isa, threads, NN_SEG_ALWAYS, &in, got, ng, kinds);
+                seg_run(bytes, size, isa, threads, NN_SEG_OFF, &in, off, no, koff);
+                /* the four convolutions and the pool; values made and read
+                 * inside (the first Conv's output, P, E2), made inside and
+                 * read after (Y1, R), made before and read inside (X2, X3) */
+                assert_int_equal(koff[0] + koff[NN_SEG_IMG] + koff[NN_SEG_OUT] + koff[NN_SEG_IN], 0);
+                if (isa->bconv == NULL) { /* (no blocked kernels: no segment) */
+                    assert_int_equal(kinds[0] + kinds[NN_SEG_IMG] + kinds[NN_SEG_OUT] + kinds[NN_SEG_IN], 0);
+                } else {
+                    assert_int_equal(kinds[0], 5);
+                    assert_int_equal(kinds[NN_SEG_IMG], 3);
+                    assert_int_equal(kinds[NN_SEG_OUT], 2);
+                    assert_int_equal(kinds[NN_SEG_IN], 2);
+                }
+                char what[120];
+                for (int k = 0; k < 3; k++) {
+                    assert_int_equal(ng[k], nw[k]);
+                    snprintf(what, sizeof(what), "segment case %d output %d (%s, %d threads)", t, k, isa->name,
+                             threads);
+                    near(off[k], want[k], nw[k], 2e-4, what);
+                    near(got[k], want[k], nw[k], 2e-4, what);
+                    free(got[k]);
+                    free(off[k]);
+                }
+            }
+        }
+        for (int k = 0; k < 3; k++)
+            free(want[k]);
+        coffer_free(bytes);
+        free(w1), free(w2), free(w2b), free(w3), free(x);
+    }
 }

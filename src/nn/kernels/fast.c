@@ -218,6 +218,16 @@ static bool blocked_conv(struct coffer_nn_model *m, size_t i, bool has_kernel, s
            g->m > 0 && g->c > 0 && g->k[0] == 1 && g->in[0] == 1 && g->out[0] == 1 && g->pb[0] == 0;
 }
 
+/* The geometry a node's plan is made for: one image for a node of the
+ * image-by-image segment (plan_seg). */
+static enum coffer_err plan_geom(struct nn_ctx *c, int kind, struct nn_geom *g)
+{
+    enum coffer_err r = nn_geom_get(c, kind, g);
+    if (r == COFFER_OK && c->node->seg)
+        g->n = 1;
+    return r;
+}
+
 /* Whether node i can run the blocked direct convolution (ungrouped).
  * Output channels that are not whole blocks of 16 are written only into
  * a blocked output (padded lanes; plan_layout). */
@@ -337,6 +347,129 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
         if (v->blocked)
             v->size = (size_t)(v->dims[0] * blocks16(v->dims[1]) * 16 * v->dims[2] * v->dims[3]) * sizeof(float);
     }
+}
+
+/* The segment runs up to the last node whose output at the whole batch
+ * is at least SEG_MAP_MIN (several times L2, a good part of L3) and whose
+ * weights, read again for every image, are at most SEG_W_MAX. Run layer by
+ * layer over the batch, resnet50's first two stages at batch 8 (maps of
+ * 6-26 MB a layer) were 11.8 ms slower than 8 runs at batch 1: each
+ * layer read its input back from memory. Image by image through layer2
+ * (where this rule ends it at batch 8): 6 alternating rounds, medians
+ * 253.8 -> 243.7 ms (layer1's 1x1s 5.4-5.6 -> 4.3 ms, the max pool 1.5 ->
+ * 0.7 ms); peak RSS 325.7 -> 291.7 MiB, as the maps made and read inside
+ * hold one image. Through layer3.0's first 1x1 or all of layer3.0: no
+ * faster. Batch 4 (through layer1) and 16 (through layer3): the same
+ * times, at 16 peak RSS 392 -> 296 MiB. */
+#define SEG_MAP_MIN (8u << 20)
+#define SEG_W_MAX (1u << 20)
+
+/* Whether live node i can run in the image-by-image segment over nimg
+ * images: a blocked-capable convolution or pool (cap, plan_layout) whose
+ * activations are 4-D with nimg images, image after image in memory. */
+static bool seg_node_ok(const struct coffer_nn_model *m, size_t i, const uint8_t *cap, int64_t nimg)
+{
+    const struct nn_node *n = &m->g.nodes[i];
+    if (cap[i] != 1 && cap[i] != 2)
+        return false;
+    for (int k = 0; k <= nn_node_n_in(n); k++) {
+        int vi = k < nn_node_n_in(n) ? nn_node_in(n, k) : nn_node_out(n, 0);
+        if (vi < 0)
+            continue;
+        const struct nn_val *v = &m->g.vals[vi];
+        bool act = k == 0 || k == n->n_in || k == nn_node_n_in(n);
+        if (act && (is_const(v) || v->rank != 4 || v->dims[0] != nimg))
+            return false;
+        if (!act && !is_const(v))
+            return false;
+    }
+    return true;
+}
+
+/* Whether node i's output map at the whole batch is large and its weights
+ * small enough for the segment to be worth running up to it. */
+static bool seg_worth(const struct coffer_nn_model *m, size_t i)
+{
+    const struct nn_node *n = &m->g.nodes[i];
+    size_t wbytes = n->op == NN_OP_CONV ? m->g.vals[n->in[1]].size : 0;
+    return m->g.vals[nn_node_out(n, 0)].size >= SEG_MAP_MIN && wbytes <= SEG_W_MAX;
+}
+
+/* The image-by-image segment (nn_seg_mode): from the first live node that
+ * can run in it, the longest run of nodes that can, cut after the last
+ * one worth it. Marks its nodes and the values it reads and writes, and
+ * lists the values it reads or writes whole. */
+static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
+{
+    struct nn_graph *g = &m->g;
+    if (m->seg == NN_SEG_OFF || m->no_blocked)
+        return COFFER_OK;
+    size_t lo = SIZE_MAX, hi = 0;
+    int64_t nimg = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        struct nn_node *n = &g->nodes[i];
+        if (!n->live || n->skip)
+            continue;
+        if (lo == SIZE_MAX) {
+            const struct nn_val *x = &g->vals[nn_node_in(n, 0)];
+            if (x->rank != 4 || x->dims[0] < 2 || !seg_node_ok(m, i, cap, x->dims[0]))
+                continue;
+            lo = i;
+            nimg = x->dims[0];
+        } else if (!seg_node_ok(m, i, cap, nimg))
+            break;
+        if (m->seg == NN_SEG_ALWAYS || seg_worth(m, i))
+            hi = i + 1;
+    }
+    if (lo == SIZE_MAX || hi <= lo)
+        return COFFER_OK;
+    size_t nodes = 0;
+    for (size_t i = lo; i < hi; i++)
+        nodes += g->nodes[i].live && !g->nodes[i].skip;
+    if (nodes < 2)
+        return COFFER_OK;
+    /* the values: made inside (read only inside: one image), or read inside */
+    for (size_t i = lo; i < hi; i++) {
+        struct nn_node *n = &g->nodes[i];
+        if (!n->live || n->skip)
+            continue;
+        n->seg = true;
+        for (int k = 0; k < n->n_out; k++) {
+            if (nn_node_out(n, k) < 0)
+                continue;
+            struct nn_val *v = &g->vals[nn_node_out(n, k)];
+            v->seg = v->last_use < (int)hi && !v->is_output ? NN_SEG_IMG : NN_SEG_OUT;
+        }
+    }
+    size_t nv = 0;
+    for (size_t i = lo; i < hi; i++) {
+        struct nn_node *n = &g->nodes[i];
+        if (!n->seg)
+            continue;
+        for (int k = 0; k < nn_node_n_in(n); k++) {
+            struct nn_val *v = nn_node_in(n, k) >= 0 ? &g->vals[nn_node_in(n, k)] : NULL;
+            if (v != NULL && !is_const(v) && v->seg == NN_SEG_NONE) {
+                v->seg = NN_SEG_IN;
+                nv++;
+            }
+        }
+        for (int k = 0; k < n->n_out; k++)
+            nv += nn_node_out(n, k) >= 0 && g->vals[nn_node_out(n, k)].seg == NN_SEG_OUT;
+    }
+    m->seg_vals = coffer_arena_alloc(m->fold, (nv ? nv : 1) * sizeof(int), 64);
+    m->seg_base = coffer_arena_alloc(m->fold, (nv ? nv : 1) * sizeof(void *), 64);
+    if (m->seg_vals == NULL || m->seg_base == NULL)
+        return COFFER_FAIL(COFFER_E_NOMEM, "image-by-image segment: %zu values", nv);
+    for (size_t i = 0; i < g->n_vals; i++)
+        if (g->vals[i].seg == NN_SEG_IN || g->vals[i].seg == NN_SEG_OUT)
+            m->seg_vals[m->n_seg_vals++] = (int)i;
+    if (COFFER_NEVER(m->n_seg_vals != nv))
+        return COFFER_FAIL(COFFER_E_INTERNAL, "image-by-image segment: %zu values listed, %zu counted",
+                           m->n_seg_vals, nv);
+    m->seg_lo = lo;
+    m->seg_hi = hi;
+    m->seg_n = nimg;
+    return COFFER_OK;
 }
 
 /* The packing of output channels [j0, j0 + vg * 16) (one part of a
@@ -912,7 +1045,7 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     const struct nn_isa *isa = m->isa;
     struct nn_node *n = c->node;
     struct nn_geom *g = &f->geo;
-    if (nn_geom_get(c, 0, g) != COFFER_OK) /* checked by nn_fast_ok */
+    if (plan_geom(c, 0, g) != COFFER_OK) /* checked by nn_fast_ok */
         return;
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t kv = g->k[0] * g->k[1] * g->k[2], kk = cg * kv;
@@ -1219,7 +1352,7 @@ static void plan_node(struct coffer_nn_model *m, size_t i, struct filler *fl)
     } else if (is_pool_op(c.node->op)) {
         f->kind = c.in[0]->blocked ? FAST_BPOOL : FAST_POOL;
         f->threads = m->threads;
-        if (nn_geom_get(&c, 1, &f->geo) != COFFER_OK) /* checked by pool_ok */
+        if (plan_geom(&c, 1, &f->geo) != COFFER_OK) /* checked by pool_ok */
             f->kind = 0;
         else if (f->kind == FAST_POOL)
             f->per_thread = 2 * align64((size_t)f->geo.in[2] * sizeof(float));
@@ -1263,7 +1396,7 @@ static void plan_cdw(struct coffer_nn_model *m)
             break;
         struct nn_node *nb = &g->nodes[j];
         const struct fast *fb = nb->fast;
-        if (fb == NULL || fb->kind != FAST_BDW || fb->threads != fa->threads)
+        if (fb == NULL || fb->kind != FAST_BDW || fb->threads != fa->threads || na->seg || nb->seg)
             continue;
         struct nn_ctx ca, cb;
         nn_ctx_init(m, i, &ca, true);
@@ -1297,7 +1430,10 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
     if (cap == NULL)
         return COFFER_FAIL(COFFER_E_NOMEM, "layout pass");
     plan_layout(m, cap);
+    enum coffer_err sr = plan_seg(m, cap);
     coffer_free(cap);
+    if (sr != COFFER_OK)
+        return sr;
     if (m->defer_max > 0) { /* (stage_w; 4 KiB pages: 9 MiB at most for resnet50, and made once a plan) */
         enum coffer_err r = coffer_secret_new_flags(m->defer_max, COFFER_SECRET_SMALL_PAGES, &m->wstage);
         if (r != COFFER_OK)
@@ -2461,7 +2597,7 @@ static void tune_node(struct coffer_nn_model *m, size_t i)
     struct nn_ctx c;
     nn_ctx_init(m, i, &c, false);
     struct nn_geom g;
-    if (nn_geom_get(&c, 0, &g) != COFFER_OK || !c.in[0]->blocked || !m->g.vals[nn_node_out(c.node, 0)].blocked)
+    if (plan_geom(&c, 0, &g) != COFFER_OK || !c.in[0]->blocked || !m->g.vals[nn_node_out(c.node, 0)].blocked)
         return;
     unsigned cands = tune_cands(m, &g);
     if (cands == 0 || m->n_tune >= NN_TUNE_MAX)
