@@ -21,10 +21,16 @@
  * (a Reshape's target shape fed as an input); a run with other values
  * re-plans.
  *
+ * At batch > 1, a run of nodes may form an image-by-image segment
+ * (kernels/fast.c, plan_seg): planned for one image and executed for one
+ * image after another, with the values only it makes and reads held as
+ * one image (docs/design-nn.md).
+ *
  * Invariants: I1 after a successful prepare every live node's inputs and
  * outputs have known shapes and data pointers inside the arena, the fold
  * arena, the model bytes or the caller's inputs; I2 no two activations that
- * are alive at the same node overlap; I3 act_size <= COFFER_NN_MAX_ARENA.
+ * are alive at the same node overlap (in the segment, in the order it
+ * runs); I3 act_size <= COFFER_NN_MAX_ARENA.
  *
  * Trusts: the importer's invariants (value indices in range, ranks capped,
  * topological order) and each op's infer function.
