@@ -267,9 +267,10 @@ enum nn_lin_mode { NN_LIN_OFF = 0, NN_LIN_AUTO = 1, NN_LIN_ALWAYS = 2 };
  * padded (tests). */
 enum nn_pimg_mode { NN_PIMG_OFF = 0, NN_PIMG_AUTO = 1, NN_PIMG_ALWAYS = 2 };
 /* At batch > 1, the first layers run image by image (fast.c, plan_seg):
- * each node of a run of blocked convolutions and pools is planned for one
- * image, and the executor runs the whole run for one image after another,
- * so that an image's maps stay in the caches from one layer to the next.
+ * each node of a run of blocked convolutions (depthwise ones too) and
+ * pools is planned for one image, and the executor runs the whole run for
+ * one image after another, so that an image's maps stay in the caches from
+ * one layer to the next.
  * Never, over the layers whose maps outweigh their weights (default), or
  * over every such run of nodes from the first (tests). */
 enum nn_seg_mode { NN_SEG_OFF = 0, NN_SEG_AUTO = 1, NN_SEG_ALWAYS = 2 };

@@ -839,8 +839,7 @@ void test_kernels_blocked_avx512(void **state)
     if (per_image < 10)
         fail_msg("image by image: %d of 30 cases ran so, want 10 or more", per_image);
     /* and the chain's layers image by image, each planned for one image
-     * (at batch 2; the depthwise middle ends the segment at conv1, too
-     * short to run) */
+     * (at batch 2) */
     seg_mode = NN_SEG_ALWAYS;
     int in_seg = 0;
     for (int t = 400; t < 440; t++) {
@@ -882,6 +881,18 @@ void test_kernels_blocked_avx512(void **state)
     cdw_half = true;
     cdw_cases(isa, NN_CDW_GROUPS, 330, 345, 15);
     cdw_half = false;
+    /* and such pairs inside the image-by-image segment (at batch 2) */
+    seg_mode = NN_SEG_ALWAYS;
+    int seg_cdw = 0;
+    for (int t = 345; t < 375; t++) {
+        cdw_mode = t % 2 ? NN_CDW_ALWAYS : NN_CDW_GROUPS;
+        bool fused = cdw_case(isa, t);
+        seg_cdw += fused && last_seg > 0;
+    }
+    cdw_mode = NN_CDW_AUTO;
+    seg_mode = NN_SEG_AUTO;
+    if (seg_cdw < 5)
+        fail_msg("conv+dw in the segment: %d of 30 cases ran so, want 5 or more", seg_cdw);
     wino_mode = NN_WINO_AUTO;
     coffer_log_set_level(COFFER_LOG_INFO);
 }

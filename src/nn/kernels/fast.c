@@ -360,17 +360,22 @@ static void plan_layout(struct coffer_nn_model *m, uint8_t *cap)
  * 0.7 ms); peak RSS 325.7 -> 291.7 MiB, as the maps made and read inside
  * hold one image. Through layer3.0's first 1x1 or all of layer3.0: no
  * faster. Batch 4 (through layer1) and 16 (through layer3): the same
- * times, at 16 peak RSS 392 -> 296 MiB. */
+ * times, at 16 peak RSS 392 -> 296 MiB. mobilenet_v2 at batch 8 (through
+ * features.4's depthwise convolution): 4 alternating rounds, medians
+ * 27.5-28.7 -> 25.9-26.1 ms, peak RSS 95.6 -> 55.7 MiB; batch 4 (through
+ * features.2's): the same time, 67.4 -> 59.1 MiB. */
 #define SEG_MAP_MIN (8u << 20)
 #define SEG_W_MAX (1u << 20)
 
 /* Whether live node i can run in the image-by-image segment over nimg
- * images: a blocked-capable convolution or pool (cap, plan_layout) whose
- * activations are 4-D with nimg images, image after image in memory. */
+ * images: a blocked-capable convolution, depthwise convolution or pool
+ * (cap, plan_layout) whose activations are 4-D with nimg images, image
+ * after image in memory. A convolution and the depthwise convolution run
+ * inside its run (plan_cdw) are both in the segment or both out. */
 static bool seg_node_ok(const struct coffer_nn_model *m, size_t i, const uint8_t *cap, int64_t nimg)
 {
     const struct nn_node *n = &m->g.nodes[i];
-    if (cap[i] != 1 && cap[i] != 2)
+    if (cap[i] != 1 && cap[i] != 2 && cap[i] != 4)
         return false;
     for (int k = 0; k <= nn_node_n_in(n); k++) {
         int vi = k < nn_node_n_in(n) ? nn_node_in(n, k) : nn_node_out(n, 0);
@@ -423,6 +428,20 @@ static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
     }
     if (lo == SIZE_MAX || hi <= lo)
         return COFFER_OK;
+    /* and on over nodes that are the last readers of a large map made
+     * inside (mobilenet_v2's depthwise convolution after an expansion: cut
+     * between them, the expanded map, 38 MB at batch 8, went to memory
+     * whole and the pair no longer ran as one) */
+    for (size_t j = hi; j < g->n_nodes; j++) {
+        const struct nn_node *n = &g->nodes[j];
+        if (!n->live || n->skip)
+            continue;
+        const struct nn_val *x = &g->vals[nn_node_in(n, 0)];
+        size_t wbytes = n->op == NN_OP_CONV ? g->vals[n->in[1]].size : 0;
+        if (!seg_node_ok(m, j, cap, nimg) || x->last_use != (int)j || x->size < SEG_MAP_MIN || wbytes > SEG_W_MAX)
+            break;
+        hi = j + 1;
+    }
     size_t nodes = 0;
     for (size_t i = lo; i < hi; i++)
         nodes += g->nodes[i].live && !g->nodes[i].skip;
@@ -1396,7 +1415,7 @@ static void plan_cdw(struct coffer_nn_model *m)
             break;
         struct nn_node *nb = &g->nodes[j];
         const struct fast *fb = nb->fast;
-        if (fb == NULL || fb->kind != FAST_BDW || fb->threads != fa->threads || na->seg || nb->seg)
+        if (fb == NULL || fb->kind != FAST_BDW || fb->threads != fa->threads || na->seg != nb->seg)
             continue;
         struct nn_ctx ca, cb;
         nn_ctx_init(m, i, &ca, true);
