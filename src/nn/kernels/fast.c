@@ -416,6 +416,8 @@ static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
         if (!n->live || n->skip)
             continue;
         if (lo == SIZE_MAX) {
+            if (cap[i] != 1 && cap[i] != 2 && cap[i] != 4) /* (a convolution or pool: it has an input 0) */
+                continue;
             const struct nn_val *x = &g->vals[nn_node_in(n, 0)];
             if (x->rank != 4 || x->dims[0] < 2 || !seg_node_ok(m, i, cap, x->dims[0]))
                 continue;
@@ -436,9 +438,11 @@ static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
         const struct nn_node *n = &g->nodes[j];
         if (!n->live || n->skip)
             continue;
+        if (!seg_node_ok(m, j, cap, nimg))
+            break;
         const struct nn_val *x = &g->vals[nn_node_in(n, 0)];
         size_t wbytes = n->op == NN_OP_CONV ? g->vals[n->in[1]].size : 0;
-        if (!seg_node_ok(m, j, cap, nimg) || x->last_use != (int)j || x->size < SEG_MAP_MIN || wbytes > SEG_W_MAX)
+        if (x->last_use != (int)j || x->size < SEG_MAP_MIN || wbytes > SEG_W_MAX)
             break;
         hi = j + 1;
     }
