@@ -50,6 +50,16 @@ size_t coffer_nn_tensor_count(const struct coffer_nn_tensor *t)
     return n;
 }
 
+/* A kernel mode from the environment (COFFER_NN_WINOGRAD and the like):
+ * the variable's value when it is one of the digits in allowed, else def. */
+static int env_mode(const char *name, int def, const char *allowed)
+{
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0' || v[1] != '\0' || strchr(allowed, v[0]) == NULL)
+        return def;
+    return v[0] - '0';
+}
+
 enum coffer_err coffer_nn_model_load(const void *bytes, size_t size, struct coffer_nn_model **out)
 {
     return coffer_nn_model_load_opts(bytes, size, NULL, out);
@@ -79,38 +89,14 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
     m->isa = isa;
     m->threads = threads;
-    const char *wenv = getenv("COFFER_NN_WINOGRAD");
-    m->wino = NN_WINO_AUTO;
-    if (wenv != NULL && wenv[0] >= '0' && wenv[0] <= '5' && wenv[0] != '1' && wenv[1] == '\0')
-        m->wino = wenv[0] - '0';
-    const char *kenv = getenv("COFFER_NN_KSEC");
-    m->ksec = NN_KSEC_AUTO;
-    if (kenv != NULL && (kenv[0] == '0' || kenv[0] == '2') && kenv[1] == '\0')
-        m->ksec = kenv[0] - '0';
-    const char *senv = getenv("COFFER_NN_SPATIAL");
-    m->spatial = NN_SPATIAL_AUTO;
-    if (senv != NULL && (senv[0] == '0' || senv[0] == '2') && senv[1] == '\0')
-        m->spatial = senv[0] - '0';
-    const char *lenv = getenv("COFFER_NN_LIN");
-    m->lin = NN_LIN_AUTO;
-    if (lenv != NULL && (lenv[0] == '0' || lenv[0] == '2') && lenv[1] == '\0')
-        m->lin = lenv[0] - '0';
-    const char *penv = getenv("COFFER_NN_PIMG");
-    m->pimg = NN_PIMG_AUTO;
-    if (penv != NULL && (penv[0] == '0' || penv[0] == '2') && penv[1] == '\0')
-        m->pimg = penv[0] - '0';
-    const char *genv = getenv("COFFER_NN_SEG");
-    m->seg = NN_SEG_AUTO;
-    if (genv != NULL && (genv[0] == '0' || genv[0] == '2') && genv[1] == '\0')
-        m->seg = genv[0] - '0';
-    const char *cenv = getenv("COFFER_NN_CDW");
-    m->cdw = NN_CDW_AUTO;
-    if (cenv != NULL && (cenv[0] == '0' || cenv[0] == '2' || cenv[0] == '3') && cenv[1] == '\0')
-        m->cdw = cenv[0] - '0';
-    const char *tenv = getenv("COFFER_NN_TUNE");
-    m->tune = NN_TUNE_AUTO;
-    if (tenv != NULL && (tenv[0] == '0' || tenv[0] == '2') && tenv[1] == '\0')
-        m->tune = tenv[0] - '0';
+    m->wino = env_mode("COFFER_NN_WINOGRAD", NN_WINO_AUTO, "02345");
+    m->ksec = env_mode("COFFER_NN_KSEC", NN_KSEC_AUTO, "02");
+    m->spatial = env_mode("COFFER_NN_SPATIAL", NN_SPATIAL_AUTO, "02");
+    m->lin = env_mode("COFFER_NN_LIN", NN_LIN_AUTO, "02");
+    m->pimg = env_mode("COFFER_NN_PIMG", NN_PIMG_AUTO, "02");
+    m->seg = env_mode("COFFER_NN_SEG", NN_SEG_AUTO, "02");
+    m->cdw = env_mode("COFFER_NN_CDW", NN_CDW_AUTO, "023");
+    m->tune = env_mode("COFFER_NN_TUNE", NN_TUNE_AUTO, "02");
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new_secret(64 << 10, &m->arena);
