@@ -89,7 +89,7 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
     m->isa = isa;
     m->threads = threads;
-    m->wino = env_mode("COFFER_NN_WINOGRAD", NN_WINO_AUTO, "02345");
+    m->wino = env_mode("COFFER_NN_WINOGRAD", NN_WINO_AUTO, "023456");
     m->ksec = env_mode("COFFER_NN_KSEC", NN_KSEC_AUTO, "02");
     m->spatial = env_mode("COFFER_NN_SPATIAL", NN_SPATIAL_AUTO, "02");
     m->lin = env_mode("COFFER_NN_LIN", NN_LIN_AUTO, "02");

@@ -185,7 +185,7 @@ struct coffer_nn_model {
     const struct nn_isa *isa;   /* chosen at load; "ref": reference kernels only */
     struct nn_pool *pool;       /* threads - 1 workers, NULL for one thread */
     int threads;
-    int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0..5, default 1 */
+    int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0..6, default 1 */
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
@@ -244,8 +244,16 @@ int nn_node_out(const struct nn_node *n, int k);
  * (fast.c, wfly_task) wherever the layer's shape allows it (tests) */
 /* NN_WINO_F2: as NN_WINO_ALL, with F(2x2, 3x3) wherever U is stored
  * (fast.c, wino_f2; tests) */
+/* NN_WINO_F5: as NN_WINO_ALWAYS, with F(5x5, 3x3) wherever U is stored
+ * (fast.c, wino_f5; over all tiles at once where "auto" would; tests) */
 enum nn_wino_mode {
-    NN_WINO_OFF = 0, NN_WINO_AUTO = 1, NN_WINO_ALWAYS = 2, NN_WINO_ALL = 3, NN_WINO_FLY = 4, NN_WINO_F2 = 5
+    NN_WINO_OFF = 0,
+    NN_WINO_AUTO = 1,
+    NN_WINO_ALWAYS = 2,
+    NN_WINO_ALL = 3,
+    NN_WINO_FLY = 4,
+    NN_WINO_F2 = 5,
+    NN_WINO_F5 = 6
 };
 /* The blocked direct convolution's reduction in sections with the next
  * section's weights prefetched (fast.c, plan_bconv): never, where the

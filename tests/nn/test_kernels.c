@@ -199,6 +199,7 @@ static int tune_forced;                    /* > 0: every 3x3 stride-1 layer plan
 static int last_tuned;                     /* shapes run_with's model measured */
 static bool cdw_half;                      /* cdw_case: the shapes that split the last group in halves */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
+static int last_f5;                  /* convolutions run_with's model ran as F(5x5, 3x3) */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
 
@@ -228,10 +229,11 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = last_seg = 0;
+    last_pimg = last_seg = last_f5 = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
         last_seg += m->g.nodes[i].seg;
+        last_f5 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-f5") == 0;
     }
     last_cdw = 0;
     last_tuned = m->n_tune;
@@ -860,6 +862,27 @@ void test_kernels_blocked_avx512(void **state)
     for (int t = 220; t < 240; t++)
         chain_case(isa, t, t % 2 ? -3 : -4);
     wino_mode = NN_WINO_AUTO;
+    /* and F(5x5, 3x3) wherever U is stored: 64 to 144 channels (blocks of
+     * tiles), 20-40 pixel maps, and 128 to 256 channels (over all tiles
+     * at once from 256) */
+    wino_mode = NN_WINO_F5;
+    int f5 = 0;
+    for (int t = 255; t < 285; t++) {
+        chain_case(isa, t, t % 3 == 0 ? -3 : t % 3 == 1 ? -4 : -5);
+        f5 += last_f5 > 0;
+    }
+    wino_mode = NN_WINO_AUTO;
+    if (f5 < 12)
+        fail_msg("F(5x5, 3x3): %d of 30 cases ran it, want 12 or more", f5);
+    /* and the fixed rule's pick of it, on the maps it covers with fewer
+     * points than F(4x4) (25x25: 25 tiles of 49 points against 49 of 36) */
+    f5 = 0;
+    for (int t = 285; t < 315; t++) {
+        chain_case(isa, t, -4);
+        f5 += last_f5 > 0;
+    }
+    if (f5 < 1)
+        fail_msg("F(5x5, 3x3) in \"auto\": %d of 30 cases ran it, want 1 or more", f5);
     /* and wider layers, over all tiles at once (F(2x2), F(4x4), and F(4x4)
      * with U made as it is used) */
     for (int t = 240; t < 255; t++) {

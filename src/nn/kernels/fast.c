@@ -81,7 +81,7 @@ struct fast {
      * block, blocks, output-group splits per block; bc is the 1x1
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
-    int wm, wa, wp;    /* F(wm x wm, 3x3): 4 or 2; the patch's side wm + 2; its points wa^2 */
+    int wm, wa, wp;    /* F(wm x wm, 3x3): 4, 2 or 5; the patch's side wm + 2; its points wa^2 */
     int64_t wvs, wps;  /* floats from one point to the next in V and in the products */
     bool wall;         /* one block of all tiles, three phases (run_bwino) */
     bool wfly;         /* wall, U made from the weights as the products use it (wfly_task) */
@@ -884,7 +884,7 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
-    return m->wino >= NN_WINO_ALL || tune_pick(m, g) == TUNE_F2 ||
+    return (m->wino >= NN_WINO_ALL && m->wino != NN_WINO_F5) || tune_pick(m, g) == TUNE_F2 ||
            36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
 }
 
@@ -902,6 +902,27 @@ static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
         return p == TUNE_F2;
     int64_t t = wino_tiles4(g);
     return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES);
+}
+
+/* F(5x5, 3x3) instead of F(4x4, 3x3) where its tiles cover the map with
+ * fewer points (resnet50's 14x14 maps: 9 tiles of 5x5, 441 points, where
+ * F(4x4) takes 16 tiles of 4x4 over 16x16, 576 points; at 56x56 and 28x28
+ * the two are even, at 7x7 F(4x4) has fewer), U is stored and more tiles
+ * run than the measured picks cover (tune_cands, WINO2_TILES: there U's
+ * stream weighs as much as the products, and F(5x5)'s U is 49/36 of
+ * F(4x4)'s). Its products are 23 % fewer at 14x14, its transforms about
+ * as costly an output. In fp32 its error is ~1.5x F(4x4)'s (2.8e-6
+ * against 1.9e-6 of the largest output, the median of random 64-channel
+ * tiles; of four sets of points, 0, +-1, +-2 and 1/2 had the lowest). */
+static bool wino_f5(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    if (m->isa->bwin_in5 == NULL || wfly_ok(m, g) || wino_f2(m, g) || tune_pick(m, g) != TUNE_NONE)
+        return false;
+    if (m->wino == NN_WINO_F5)
+        return true;
+    int64_t p4 = 36 * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
+    int64_t p5 = 49 * ((g->out[1] + 4) / 5) * ((g->out[2] + 4) / 5);
+    return m->wino == NN_WINO_AUTO && wino_tiles4(g) > WINO2_TILES && 100 * p5 < 85 * p4;
 }
 
 /* Whether the wall products take wall_prod_sec: whole 64-channel groups
@@ -946,7 +967,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->in_blocked = f->out_blocked = true;
     int64_t cc = g->c, mm = g->m, mmp = round_up(mm, 16);
     f->wfly = wfly_ok(m, g);
-    f->wm = wino_f2(m, g) ? 2 : 4;
+    f->wm = wino_f2(m, g) ? 2 : wino_f5(m, g) ? 5 : 4;
     f->wa = f->wm + 2;
     f->wp = f->wa * f->wa;
     int pts = f->wp;
@@ -1513,7 +1534,7 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_WINO:
         return "winograd";
     case FAST_BWINO:
-        return f->wm == 2 ? "winograd-f2" : "winograd";
+        return f->wm == 2 ? "winograd-f2" : f->wm == 5 ? "winograd-f5" : "winograd";
     case FAST_POOL:
     case FAST_BPOOL:
         return "pool";
@@ -2035,9 +2056,9 @@ static void wino_in_cb(const struct bconv_run *r, float *v, int64_t tile0, int64
     if (cb1 > cbs)
         cb1 = cbs;
     int64_t h = g->in[1], w = g->in[2], plane = h * w * 16;
-    float patch[36 * 16] __attribute__((aligned(64)));
+    float patch[49 * 16] __attribute__((aligned(64)));
     int wm = f->wm, wa = f->wa;
-    nn_bwin_in_fn tr = wm == 2 ? r->isa->bwin_in2 : r->isa->bwin_in;
+    nn_bwin_in_fn tr = wm == 2 ? r->isa->bwin_in2 : wm == 5 ? r->isa->bwin_in5 : r->isa->bwin_in;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         /* the tile's wa x wa patch, read in place where it lies inside
@@ -2101,7 +2122,7 @@ static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, 
     const struct nn_geom *g = &f->geo;
     int64_t mmp = round_up(g->m, 16), ps = f->wps, tpi = f->oth * f->otw;
     int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow, wm = f->wm;
-    nn_bwin_out_fn tr = wm == 2 ? r->isa->bwin_out2 : r->isa->bwin_out;
+    nn_bwin_out_fn tr = wm == 2 ? r->isa->bwin_out2 : wm == 5 ? r->isa->bwin_out5 : r->isa->bwin_out;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         int rows = (int)(oh - ty * wm < wm ? oh - ty * wm : wm), cols = (int)(ow - tx * wm < wm ? ow - tx * wm : wm);

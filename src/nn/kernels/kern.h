@@ -162,7 +162,9 @@ typedef void (*nn_bwin_in_fn)(const float *x, int64_t xrow, float *v, int64_t vs
 typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                                int rows, int cols, int act, float lo, float hi);
 /* The same for F(2x2, 3x3) (nn_isa.bwin_in2, bwin_out2): a 4x4 patch
- * into 16 points; 16 points into a 2x2 tile. */
+ * into 16 points; 16 points into a 2x2 tile. And for F(5x5, 3x3)
+ * (bwin_in5, bwin_out5): a 7x7 patch into 49 points; 49 points into a
+ * 5x5 tile. */
 /* Its weight transform U = G g G^T at one point (a, b), for weights
  * transformed as they are used: for nk input channels and 64 output
  * channels, u[k][64] = sum over taps t of coef[t] g[k][t][64] with coef[t]
@@ -210,6 +212,8 @@ struct nn_isa {
     nn_bwin_out_fn bwin_out;
     nn_bwin_in_fn bwin_in2;
     nn_bwin_out_fn bwin_out2;
+    nn_bwin_in_fn bwin_in5;
+    nn_bwin_out_fn bwin_out5;
     nn_bwin_u_fn bwin_u;
 };
 
@@ -330,7 +334,12 @@ size_t nn_wino_scratch(const struct nn_wino *w);
 extern const double nn_wino_g[6][3];
 /* The same for F(2x2, 3x3) (points 0, +-1): 16 points, G 4 x 3. */
 extern const double nn_wino_g2[4][3];
-/* U = G g G^T (in double) of F(4x4, 3x3) (wm 4) or F(2x2, 3x3) (wm 2)
+/* And for F(5x5, 3x3) (points 0, 1, -1, 2, -2, 1/2): 49 points, G 7 x 3
+ * (each row divided by the factor its row of B^T was scaled by to make
+ * B^T's entries integers). */
+extern const double nn_wino_g5[7][3];
+/* U = G g G^T (in double) of F(4x4, 3x3) (wm 4), F(2x2, 3x3) (wm 2) or
+ * F(5x5, 3x3) (wm 5)
  * for nl <= 16 output channels at once: 3x3 kernel l at g + l * gs,
  * times scale[l] (1 where scale is NULL), point xi of channel l at
  * u[xi * stride + l]. */

@@ -121,6 +121,20 @@ const double nn_wino_g2[4][3] = {
     {0, 0, 1},
 };
 
+/* F(5x5, 3x3), points 0, 1, -1, 2, -2, 1/2 and infinity (Toom-Cook: row j
+ * p_j^k / prod_{l != j} (p_j - p_l), the last row picks the top tap),
+ * each row divided by the factor that makes the same row of B^T integer
+ * (tmpl.h, bt7v): 2 for every row but the sixth (1/2's) */
+const double nn_wino_g5[7][3] = {
+    {-1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {1.0 / 18, -1.0 / 18, 1.0 / 18},
+    {1.0 / 72, 1.0 / 36, 1.0 / 18},
+    {-1.0 / 120, 1.0 / 60, -1.0 / 30},
+    {32.0 / 45, 16.0 / 45, 8.0 / 45},
+    {0, 0, 1.0 / 2},
+};
+
 /* U = G g G^T (G with n rows: n points a side), in double, for up to 16
  * output channels at once (lanes l < nl: kernel g + l * gs, times
  * scale[l], or 1 without scale; point xi of lane l at u[xi * stride +
@@ -131,7 +145,7 @@ const double nn_wino_g2[4][3] = {
 static void wino_u_lanes(const double (*G)[3], int n, const float *g, int64_t gs, int nl, const float *scale,
                          float *u, int64_t stride)
 {
-    double w[9][U_LANES], s[U_LANES], t[6][3][U_LANES];
+    double w[9][U_LANES], s[U_LANES], t[7][3][U_LANES];
     float o[U_LANES];
     for (int l = 0; l < U_LANES; l++) {
         for (int q = 0; q < 9; q++)
@@ -154,6 +168,8 @@ void nn_wino_u_lanes(int wm, const float *g, int64_t gs, int nl, const float *sc
 {
     if (wm == 2)
         wino_u_lanes(nn_wino_g2, 4, g, gs, nl, scale, u, stride);
+    else if (wm == 5)
+        wino_u_lanes(nn_wino_g5, 7, g, gs, nl, scale, u, stride);
     else
         wino_u_lanes(nn_wino_g, 6, g, gs, nl, scale, u, stride);
 }

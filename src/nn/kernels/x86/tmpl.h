@@ -1494,17 +1494,45 @@ static inline void bt4v(const vf d[4], vf o[4])
     o[3] = d[1] - d[3];
 }
 
-/* The input transform of an n x n patch (n 6: F(4x4), 4: F(2x2)): B^T
- * over the rows of the patch (column by column), then over columns. */
+/* Winograd F(5x5, 3x3), points 0, 1, -1, 2, -2, 1/2 and infinity
+ * (kernels/wino.c has G, its rows divided by the factors that made these
+ * rows of B^T integers): B^T on seven vectors, A^T on seven to five. */
+static inline void bt7v(const vf d[7], vf o[7])
+{
+    vf d15 = d[1] - d[5], d24 = d[2] - d[4];
+    o[0] = vset(-4.0f) * d[0] + vset(8.0f) * d[1] + vset(5.0f) * d[2] - vset(10.0f) * d[3] - d[4] + vset(2.0f) * d[5];
+    o[1] = vset(4.0f) * d[1] - vset(4.0f) * d[2] - vset(9.0f) * d[3] + d[4] + vset(2.0f) * d[5];
+    o[2] = vset(-4.0f) * d[1] + vset(12.0f) * d[2] - vset(7.0f) * d[3] - vset(3.0f) * d[4] + vset(2.0f) * d[5];
+    o[3] = vset(2.0f) * d[1] - vset(3.0f) * d[2] - vset(4.0f) * d[3] + vset(3.0f) * d[4] + vset(2.0f) * d[5];
+    o[4] = vset(-2.0f) * d15 + vset(5.0f) * d24;
+    o[5] = vset(4.0f) * d[1] - vset(5.0f) * d[3] + d[5];
+    o[6] = vset(-4.0f) * d[1] + vset(8.0f) * d[2] + vset(5.0f) * d[3] - vset(10.0f) * d[4] - d[5] + vset(2.0f) * d[6];
+}
+
+static inline void at7v(const vf z[7], vf o[5])
+{
+    vf s12 = z[1] + z[2], d12 = z[1] - z[2], s34 = z[3] + z[4], d34 = z[3] - z[4];
+    o[0] = z[0] + s12 + s34 + z[5];
+    o[1] = d12 + vset(2.0f) * d34 + vset(0.5f) * z[5];
+    o[2] = s12 + vset(4.0f) * s34 + vset(0.25f) * z[5];
+    o[3] = d12 + vset(8.0f) * d34 + vset(0.125f) * z[5];
+    o[4] = s12 + vset(16.0f) * s34 + vset(0.0625f) * z[5] + z[6];
+}
+
+/* The input transform of an n x n patch (n 6: F(4x4), 4: F(2x2), 7:
+ * F(5x5)): B^T over the rows of the patch (column by column), then over
+ * columns. */
 static inline __attribute__((always_inline)) void bwin_in_n(const int n, const float *x, int64_t xrow, float *v,
                                                            int64_t vs)
 {
-    vf t[6][6];
+    vf t[7][7];
     for (int b = 0; b < n; b++) {
-        vf d[6], o[6];
+        vf d[7], o[7];
         for (int a = 0; a < n; a++)
             d[a] = vld(x + a * xrow + b * VL);
-        if (n == 6)
+        if (n == 7)
+            bt7v(d, o);
+        else if (n == 6)
             bt6v(d, o);
         else
             bt4v(d, o);
@@ -1512,8 +1540,10 @@ static inline __attribute__((always_inline)) void bwin_in_n(const int n, const f
             t[a][b] = o[a];
     }
     for (int a = 0; a < n; a++) {
-        vf o[6];
-        if (n == 6)
+        vf o[7];
+        if (n == 7)
+            bt7v(t[a], o);
+        else if (n == 6)
             bt6v(t[a], o);
         else
             bt4v(t[a], o);
@@ -1580,6 +1610,36 @@ static void bwin_out2(const float *m, int64_t ms, const float *bias, const float
     }
 }
 
+static void bwin_in5(const float *x, int64_t xrow, float *v, int64_t vs)
+{
+    bwin_in_n(7, x, xrow, v, vs);
+}
+
+static void bwin_out5(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
+                      int rows, int cols, int act, float lo, float hi)
+{
+    vf h[7][5];
+    for (int a = 0; a < 7; a++) {
+        vf z[7];
+        for (int b = 0; b < 7; b++)
+            z[b] = vld(m + (a * 7 + b) * ms);
+        at7v(z, h[a]);
+    }
+    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
+    for (int b = 0; b < cols; b++) {
+        vf z[7], o[5];
+        for (int a = 0; a < 7; a++)
+            z[a] = h[a][b];
+        at7v(z, o);
+        for (int a = 0; a < rows; a++) {
+            vf t = o[a] + bv;
+            if (res)
+                t += vld(res + a * yrow + b * VL);
+            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
+        }
+    }
+}
+
 /* kern.h, nn_bwin_u_fn */
 static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 {
@@ -1613,6 +1673,8 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BWIN_OUT bwin_out
 #define ISA_BWIN_IN2 bwin_in2
 #define ISA_BWIN_OUT2 bwin_out2
+#define ISA_BWIN_IN5 bwin_in5
+#define ISA_BWIN_OUT5 bwin_out5
 #define ISA_BWIN_U bwin_u
 #else
 #define ISA_BCONV NULL
@@ -1625,6 +1687,8 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BWIN_OUT NULL
 #define ISA_BWIN_IN2 NULL
 #define ISA_BWIN_OUT2 NULL
+#define ISA_BWIN_IN5 NULL
+#define ISA_BWIN_OUT5 NULL
 #define ISA_BWIN_U NULL
 #endif
 
@@ -1633,5 +1697,6 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .gemv = gemv, .dw = dw, .vl = VL, .wino_task = wino_task,
     .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bgpool = ISA_BGPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
-    .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2, .bwin_u = ISA_BWIN_U,
+    .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2,
+    .bwin_in5 = ISA_BWIN_IN5, .bwin_out5 = ISA_BWIN_OUT5, .bwin_u = ISA_BWIN_U,
 };
