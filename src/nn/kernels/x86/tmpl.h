@@ -1557,29 +1557,46 @@ static void bwin_in(const float *x, int64_t xrow, float *v, int64_t vs)
     bwin_in_n(6, x, xrow, v, vs);
 }
 
-static void bwin_out(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow, int rows,
-                     int cols, int act, float lo, float hi)
+/* The output transform of n x n points into a k x k tile (n 6, k 4:
+ * F(4x4); n 7, k 5: F(5x5)): A^T over the rows, then over the columns,
+ * with the epilogue; rows x cols of the tile kept. */
+static inline __attribute__((always_inline)) void bwin_out_n(const int n, const int k, const float *m, int64_t ms,
+                                                            const float *bias, const float *res, float *y,
+                                                            int64_t yrow, int rows, int cols, int act, float lo,
+                                                            float hi)
 {
-    vf h[6][4];
-    for (int a = 0; a < 6; a++) {
-        vf z[6];
-        for (int b = 0; b < 6; b++)
-            z[b] = vld(m + (a * 6 + b) * ms);
-        at6v(z, h[a]);
+    vf h[7][5];
+    for (int a = 0; a < n; a++) {
+        vf z[7];
+        for (int b = 0; b < n; b++)
+            z[b] = vld(m + (a * n + b) * ms);
+        if (n == 7)
+            at7v(z, h[a]);
+        else
+            at6v(z, h[a]);
     }
     vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
-    for (int b = 0; b < cols; b++) {
-        vf z[6], o[4];
-        for (int a = 0; a < 6; a++)
+    for (int b = 0; b < cols && b < k; b++) {
+        vf z[7], o[5];
+        for (int a = 0; a < n; a++)
             z[a] = h[a][b];
-        at6v(z, o);
-        for (int a = 0; a < rows; a++) {
+        if (n == 7)
+            at7v(z, o);
+        else
+            at6v(z, o);
+        for (int a = 0; a < rows && a < k; a++) {
             vf t = o[a] + bv;
             if (res)
                 t += vld(res + a * yrow + b * VL);
             vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
         }
     }
+}
+
+static void bwin_out(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow, int rows,
+                     int cols, int act, float lo, float hi)
+{
+    bwin_out_n(6, 4, m, ms, bias, res, y, yrow, rows, cols, act, lo, hi);
 }
 
 static void bwin_in2(const float *x, int64_t xrow, float *v, int64_t vs)
@@ -1618,26 +1635,7 @@ static void bwin_in5(const float *x, int64_t xrow, float *v, int64_t vs)
 static void bwin_out5(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                       int rows, int cols, int act, float lo, float hi)
 {
-    vf h[7][5];
-    for (int a = 0; a < 7; a++) {
-        vf z[7];
-        for (int b = 0; b < 7; b++)
-            z[b] = vld(m + (a * 7 + b) * ms);
-        at7v(z, h[a]);
-    }
-    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
-    for (int b = 0; b < cols; b++) {
-        vf z[7], o[5];
-        for (int a = 0; a < 7; a++)
-            z[a] = h[a][b];
-        at7v(z, o);
-        for (int a = 0; a < rows; a++) {
-            vf t = o[a] + bv;
-            if (res)
-                t += vld(res + a * yrow + b * VL);
-            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
-        }
-    }
+    bwin_out_n(7, 5, m, ms, bias, res, y, yrow, rows, cols, act, lo, hi);
 }
 
 /* kern.h, nn_bwin_u_fn */
