@@ -911,7 +911,8 @@ static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
  * run than the measured picks cover (tune_cands, WINO2_TILES: there U's
  * stream weighs as much as the products, and F(5x5)'s U is 49/36 of
  * F(4x4)'s). Its products are 23 % fewer at 14x14, its transforms about
- * as costly an output. In fp32 its error is ~1.5x F(4x4)'s (2.8e-6
+ * as costly an output by operation count (measured only as the whole
+ * layer: 3.7-3.9 -> 2.9 ms each at batch 8). In fp32 its error is ~1.5x F(4x4)'s (2.8e-6
  * against 1.9e-6 of the largest output, the median of random 64-channel
  * tiles; of four sets of points, 0, +-1, +-2 and 1/2 had the lowest). */
 static bool wino_f5(const struct coffer_nn_model *m, const struct nn_geom *g)
