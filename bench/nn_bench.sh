@@ -7,7 +7,7 @@
 # with the order alternating. Prints every round, then per model and batch
 # each side's best-round median and the ratio coffer / ORT (below 1: coffer
 # is faster), plus coffer's peak RSS and load time beside ORT's.
-#   bash bench/nn_bench.sh [ROUNDS] [RUNS] [WARMUP]
+#   [CASES="resnet50:8 mlp:1"] bash bench/nn_bench.sh [ROUNDS] [RUNS] [WARMUP]
 # Needs /usr/bin/python3 with python3-torch and python3-torchvision (to
 # export), node and npm (onnxruntime-node is installed into build/ortnode).
 set -euo pipefail
@@ -44,7 +44,7 @@ run_coffer() {
 run_ort() {
   node "$shared/bench/bench_ort.js" "$models/${1}_dyn.onnx" "$2" "$threads" "$warmup" "$runs" "$models/${1}_in.f32"
 }
-cases="resnet50:1 resnet50:8 mobilenet_v2:1 mobilenet_v2:8 mlp:1 mlp:8"
+cases=${CASES:-"resnet50:1 resnet50:8 mobilenet_v2:1 mobilenet_v2:8 mlp:1 mlp:8"} # CASES="resnet50:8" for one
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the first round; $(nproc) CPUs" >&2
 for r in $(seq 1 "$rounds"); do
   for c in $cases; do

@@ -200,6 +200,7 @@ static int last_tuned;                     /* shapes run_with's model measured *
 static bool cdw_half;                      /* cdw_case: the shapes that split the last group in halves */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_f5;                  /* convolutions run_with's model ran as F(5x5, 3x3) */
+static int last_f4;                  /* and as F(4x4, 3x3) with the transformed weights stored */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
 
@@ -229,11 +230,12 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = last_seg = last_f5 = 0;
+    last_pimg = last_seg = last_f5 = last_f4 = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
         last_seg += m->g.nodes[i].seg;
         last_f5 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-f5") == 0;
+        last_f4 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd") == 0;
     }
     last_cdw = 0;
     last_tuned = m->n_tune;
@@ -540,8 +542,23 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
         resid = true;
         m1 = 64 * rint_in(2, 4);
     }
+    /* force_mid -6: as -5 with 320 channels (F(4x4)'s transformed weights
+     * 14.1 MiB) on one image of 22-24 pixels a side, stride 1 (at least 25
+     * tiles of 4x4 after conv1's window) */
+    if (force_mid == -6) {
+        sec = true;
+        mid = 0;
+        tail = (int)rint_in(0, 1);
+        blocks = true;
+        resid = true;
+        m1 = 320;
+        n = 1;
+        h = rint_in(22, 24);
+        w = rint_in(22, 24);
+        s1[0] = s1[1] = 1;
+    }
     int64_t m2 = resid ? m1 : sec ? 16 * rint_in(4, 9) : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
-    int64_t k2v = proj ? 1 : force_mid == -5 ? 3 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
+    int64_t k2v = proj ? 1 : force_mid == -5 || force_mid == -6 ? 3 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
     int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
     if (!resid && !proj) {
         s2[0] = rint_in(1, 2);
@@ -883,6 +900,15 @@ void test_kernels_blocked_avx512(void **state)
     }
     if (f5 < 1)
         fail_msg("F(5x5, 3x3) in \"auto\": %d of 30 cases ran it, want 1 or more", f5);
+    /* and the fixed rules' Winograd with more than 10 MiB of transformed
+     * weights stored, over 24 tiles or more (resnet50's 512-channel layers
+     * from batch 6; F(5x5) where its tiles cover these maps with fewer
+     * points) */
+    for (int t = 315; t < 318; t++) {
+        chain_case(isa, t, -6);
+        if (last_f4 + last_f5 < 1)
+            fail_msg("case %d: the 320-channel conv2 did not run Winograd with its U stored", t);
+    }
     /* and wider layers, over all tiles at once (F(2x2), F(4x4), and F(4x4)
      * with U made as it is used) */
     for (int t = 240; t < 255; t++) {

@@ -772,24 +772,40 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
  * 16), the 36 products as 1x1 blocked convolutions of V with U (the
  * transformed weights, packed as the direct kernel's), then the output
  * transform with the fused epilogue. */
-/* U made as it is used (wfly_task) where it would be too large to keep
- * (resnet50's 512-channel 7x7 layers: 37.7 MiB, 75 MiB for the two, over
- * the RSS bound at batch 8) and there are tiles enough to pay for making
- * it: at batch 8 (32 tiles) the two layers take 8.0-9.0 ms against the
- * direct kernel's 10.9-11.5; at batch 1 (4 tiles) making U would cost
- * more than the direct kernel takes. (At batch 1 for the 256-channel
- * layers, whose U is stored and streamed, making it cost more than the
- * stream: 0.70-0.74 against 0.64 ms.) */
-#define WFLY_TILES 24 /* at least this many tiles a run */
+/* F(4x4) with U larger than the fixed rules keep for few tiles (10 MiB,
+ * use_bwino) where there are tiles enough to pay for reading it a run:
+ * resnet50's 512-channel 7x7 layers (37.7 MiB of U each) at batch 6 and
+ * up. At batch 8 (32 tiles) the two layers took 3.4-3.6 ms each with U
+ * stored, 5.2-5.7 with U made as it is used (wfly_task) and 7.5-8.0 with
+ * the direct kernel; at batch 16, 6.6-7.5 against 8.5-8.7 made as used.
+ * The cost is memory: resnet50's peak RSS at batch 8 293 -> 347 MiB
+ * (ONNX Runtime's: 421). At batch 1 (4 tiles) reading U would cost more
+ * than the direct kernel takes; below WBIG_TILES the measured picks
+ * decide (tune_cands). Past WSTORE_MAX a layer's U is made as it is used
+ * instead (wfly_ok), over a bounded range of tiles. */
+#define WBIG_TILES 24 /* at least this many F(4x4) tiles a run */
+#define WSTORE_MAX (64 << 20) /* bytes of U stored for one layer */
 #define WFLY_TILES_MAX 96
 #define WFLY_CB 4 /* channel blocks a chunk of U */
+static int64_t wino_u4_bytes(const struct nn_geom *g)
+{
+    return 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
+}
+
+static bool wino_ubig(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4), u = wino_u4_bytes(g);
+    return m->wino != NN_WINO_OFF && m->wino != NN_WINO_FLY && u > (10 << 20) && u <= WSTORE_MAX &&
+           t >= WBIG_TILES;
+}
+
 static bool wfly_ok(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
     int64_t t = g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
     return m->wino != NN_WINO_OFF && m->isa->bwin_u != NULL && m->isa->bconv_sec != NULL && g->c % 16 == 0 &&
            g->m % 64 == 0 &&
            (m->wino == NN_WINO_FLY ||
-            (36 * g->c * g->m * (int64_t)sizeof(float) > (10 << 20) && t >= WFLY_TILES && t <= WFLY_TILES_MAX));
+            (wino_u4_bytes(g) > WSTORE_MAX && t >= WBIG_TILES && t <= WFLY_TILES_MAX));
 }
 
 /* Kernels measured at plan time (tune) for 3x3 stride-1 layers with few
@@ -830,7 +846,7 @@ static bool is_3x3s1(const struct nn_geom *g)
 static unsigned tune_cands(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
     if (m->tune == NN_TUNE_OFF || m->wino != NN_WINO_AUTO || m->isa->bwin_in == NULL || m->isa->bconv_sec == NULL ||
-        !is_3x3s1(g) || wfly_ok(m, g) || wino_tiles4(g) > WINO2_TILES ||
+        !is_3x3s1(g) || wfly_ok(m, g) || wino_ubig(m, g) || wino_tiles4(g) > WINO2_TILES ||
         (m->tune == NN_TUNE_AUTO && 18 * g->n * g->c * g->m * g->out[1] * g->out[2] < TUNE_MIN_FLOP))
         return 0;
     int64_t mmp = round_up(g->m, 16), u4 = 36 * g->c * mmp * (int64_t)sizeof(float), u2 = u4 / 36 * 16;
@@ -876,16 +892,16 @@ static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, 
      * then take 0.68 ms against the direct kernel's 0.76 at batch 1 (16
      * tiles; when each block of tiles read U they took 0.97-1.1). More
      * than 10 MiB would outgrow the direct kernel's weights in memory and
-     * in time (resnet50's 512-channel layers: 37.7 MiB, 1.7 against 1.07
-     * ms at batch 1). */
-    int64_t u_bytes = 36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
-    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && u_bytes <= (10 << 20)) || wfly_ok(m, g);
+     * in time over few tiles (resnet50's 512-channel layers: 37.7 MiB, 1.7
+     * against 1.07 ms at batch 1), not over many (wino_ubig). */
+    return m->wino >= NN_WINO_ALWAYS || (t >= 16 && wino_u4_bytes(g) <= (10 << 20)) || wino_ubig(m, g) ||
+           wfly_ok(m, g);
 }
 
 static bool wino_all(const struct coffer_nn_model *m, const struct nn_geom *g)
 {
     return (m->wino >= NN_WINO_ALL && m->wino != NN_WINO_F5) || tune_pick(m, g) == TUNE_F2 ||
-           36 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float) > (4 << 20);
+           wino_u4_bytes(g) > (4 << 20);
 }
 
 /* F(2x2, 3x3) instead of F(4x4, 3x3) where U is stored and read once a
@@ -901,7 +917,7 @@ static bool wino_f2(const struct coffer_nn_model *m, const struct nn_geom *g)
     if (p != TUNE_NONE)
         return p == TUNE_F2;
     int64_t t = wino_tiles4(g);
-    return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES);
+    return m->wino == NN_WINO_F2 || (m->wino == NN_WINO_AUTO && t <= WINO2_TILES && !wino_ubig(m, g));
 }
 
 /* F(5x5, 3x3) instead of F(4x4, 3x3) where its tiles cover the map with
@@ -1535,7 +1551,7 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_WINO:
         return "winograd";
     case FAST_BWINO:
-        return f->wm == 2 ? "winograd-f2" : f->wm == 5 ? "winograd-f5" : "winograd";
+        return f->wm == 2 ? "winograd-f2" : f->wm == 5 ? "winograd-f5" : f->wfly ? "winograd-fly" : "winograd";
     case FAST_POOL:
     case FAST_BPOOL:
         return "pool";
