@@ -87,8 +87,21 @@ struct coffer_nn_model;
  * reference kernels run on one thread.
  */
 #define COFFER_NN_MAX_THREADS 256
+/*
+ * precision: COFFER_NN_F32 (float32 throughout), or COFFER_NN_BF16: the
+ * direct convolutions over whole blocks of 16 channels (most of a CNN's
+ * 1x1 and strided layers) round their inputs and weights to bfloat16 and
+ * sum in float32, twice the products an instruction (AVX512_BF16; a
+ * load on a CPU without it fails with COFFER_E_UNSUPPORTED). The other
+ * layers, Winograd's among them, stay float32. Results differ from
+ * float32 by bf16's rounding (8 bits of mantissa; docs/nn.md gives the
+ * measured agreement). COFFER_NN_DEFAULT takes COFFER_NN_PRECISION=f32|bf16
+ * from the environment, else float32.
+ */
+enum coffer_nn_precision { COFFER_NN_DEFAULT = 0, COFFER_NN_F32 = 1, COFFER_NN_BF16 = 2 };
 struct coffer_nn_options {
     int threads;
+    enum coffer_nn_precision precision;
 };
 
 /*
@@ -142,6 +155,7 @@ struct coffer_nn_info {
     double work;            /* multiply-adds (element steps for other ops) per run, as planned */
     const char *isa;        /* kernels in use: "ref", "avx2" or "avx512" */
     int threads;
+    const char *precision;  /* "f32" or "bf16" (coffer_nn_options) */
     size_t packed_size;     /* weights packed for the kernels (and their plans), bytes */
 };
 COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,

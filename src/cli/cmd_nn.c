@@ -2,9 +2,9 @@
  * cmd_nn.c — `coffer infer` and `coffer inspect`: the inference runtime
  * from the command line.
  *
- *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy] [--threads T]
+ *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy] [--threads T] [--precision P]
  *   coffer inspect MODEL.onnx
- *   coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]
+ *   coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W] [--precision P]
  *                [--input ONE.f32] [--ref OUT.f32] [--profile]
  *
  * The model is read into secret memory (locked, wiped on free) and never
@@ -25,13 +25,20 @@
 
 #define MAX_INPUT_FILE ((size_t)4 << 30)
 
+#define PRECISION_HELP                                                                                         \
+    "--precision bf16: the direct convolutions over whole blocks of 16 channels take\n"                         \
+    "bfloat16 inputs and weights with float32 sums (needs AVX512_BF16); the rest stays\n"                       \
+    "float32. Default: COFFER_NN_PRECISION from the environment, else f32.\n"
+
 void cmd_infer_help(FILE *out)
 {
-    fprintf(out, "usage: coffer infer MODEL.onnx -i INPUT [-i INPUT ...] -o OUTDIR [--npy] [--threads T]\n\n"
+    fprintf(out, "usage: coffer infer MODEL.onnx -i INPUT [-i INPUT ...] -o OUTDIR [--npy] [--threads T]\n"
+                 "                    [--precision f32|bf16]\n\n"
                  "Run an ONNX model once. Inputs are TensorProto (.pb) or NumPy (.npy) files,\n"
                  "one per graph input, in the model's input order. Writes OUTDIR/output_N.pb\n"
                  "(and OUTDIR/output_N.npy with --npy) for each graph output. --threads: kernel\n"
-                 "threads (default: one per CPU this process may run on).\n");
+                 "threads (default: one per CPU this process may run on).\n"
+                 PRECISION_HELP);
 }
 
 void cmd_inspect_help(FILE *out)
@@ -44,16 +51,17 @@ void cmd_inspect_help(FILE *out)
 void cmd_bench_help(FILE *out)
 {
     fprintf(out, "usage: coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]\n"
-                 "                    [--input ONE.f32] [--ref OUT.f32] [--profile]\n\n"
+                 "                    [--input ONE.f32] [--ref OUT.f32] [--profile] [--precision f32|bf16]\n\n"
                  "Time inference of a one-input float model: W untimed runs (default 5), then R\n"
                  "timed runs (default 20) at batch N (the model's first dimension; default: the\n"
                  "model's own if fixed, else 1).\n"
                  "The input is sin(i) * 0.5, or --input (raw float32 of one item, repeated for\n"
                  "each item of the batch). --ref compares output 0 with a raw float32 file.\n"
                  "Prints one JSON line: median_ms, min_ms, p90_ms (per batch), ms_per_img,\n"
-                 "img_per_s, peak_rss_mb, load_ms (parse, plan, pack weights), isa, threads.\n"
+                 "img_per_s, peak_rss_mb, load_ms (parse, plan, pack weights), isa, threads,\n"
+                 "precision.\n"
                  "--profile: also time every node over the timed runs and print to stderr the\n"
-                 "time per op type and kernel, and the slowest nodes, with GFLOP/s.\n");
+                 "time per op type and kernel, and the slowest nodes, with GFLOP/s.\n" PRECISION_HELP);
 }
 
 /* threads = 0: the library's default. The model file is mapped, not read into fresh memory: these commands
@@ -67,13 +75,13 @@ void cmd_bench_help(FILE *out)
  * pages leave the resident set (coffer_file_map_release): the packed
  * weights are what the runs read, and a re-plan for another shape faults
  * the raw ones back in (resnet50 b8 peak RSS 390 -> 315 MiB). */
-static enum coffer_err load_model_threads(const char *path, int threads, struct coffer_file_map *bytes,
-                                          struct coffer_nn_model **m)
+static enum coffer_err load_model_threads(const char *path, int threads, enum coffer_nn_precision prec,
+                                          struct coffer_file_map *bytes, struct coffer_nn_model **m)
 {
     enum coffer_err r = coffer_file_map(path, COFFER_NN_MAX_MODEL_SIZE, bytes);
     if (r != COFFER_OK)
         return r;
-    struct coffer_nn_options opts = {.threads = threads};
+    struct coffer_nn_options opts = {.threads = threads, .precision = prec};
     r = coffer_nn_model_load_opts(bytes->data, bytes->size, &opts, m);
     if (r != COFFER_OK)
         coffer_file_unmap(bytes);
@@ -84,7 +92,18 @@ static enum coffer_err load_model_threads(const char *path, int threads, struct 
 
 static enum coffer_err load_model(const char *path, struct coffer_file_map *bytes, struct coffer_nn_model **m)
 {
-    return load_model_threads(path, 0, bytes, m);
+    return load_model_threads(path, 0, COFFER_NN_DEFAULT, bytes, m);
+}
+
+/* --precision's value, or -1 after a usage message. */
+static int parse_precision(const char *cmd, const char *v)
+{
+    if (strcmp(v, "f32") == 0)
+        return COFFER_NN_F32;
+    if (strcmp(v, "bf16") == 0)
+        return COFFER_NN_BF16;
+    cli_usage(cmd, "--precision: '%s' (expected f32 or bf16)", v);
+    return -1;
 }
 
 /* A whole number in [lo, hi] for option opt, or -1 after a usage message. */
@@ -137,11 +156,17 @@ int cmd_infer(int argc, char **argv)
     bool npy = false;
     int rc = CLI_FAIL;
     long threads = 0;
+    int prec = COFFER_NN_DEFAULT;
     if (in_paths == NULL)
         return cli_fail("infer", COFFER_E_NOMEM);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+        if (strcmp(a, "--precision") == 0 && i + 1 < argc) {
+            if ((prec = parse_precision("infer", argv[++i])) < 0) {
+                free(in_paths);
+                return CLI_USAGE;
+            }
+        } else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
             if ((threads = parse_count("infer", a, argv[++i], 1, COFFER_NN_MAX_THREADS)) < 0) {
                 free(in_paths);
                 return CLI_USAGE;
@@ -170,7 +195,8 @@ int cmd_infer(int argc, char **argv)
     struct coffer_file_map bytes = {0};
     struct coffer_nn_model *m = NULL;
     struct coffer_nn_tensor *in = calloc(n_in + 1, sizeof(*in)), *out = NULL;
-    enum coffer_err r = in ? load_model_threads(model, (int)threads, &bytes, &m) : COFFER_E_NOMEM;
+    enum coffer_err r =
+        in ? load_model_threads(model, (int)threads, (enum coffer_nn_precision)prec, &bytes, &m) : COFFER_E_NOMEM;
     if (r != COFFER_OK) {
         cli_fail("infer", r);
         goto done;
@@ -419,6 +445,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = NULL, *in_path = NULL, *ref_path = NULL;
     long batch = 0, threads = 0, runs = 20, warmup = 5; /* batch 0: the model's, or 1 */
     bool profile = false;
+    int prec = COFFER_NN_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long *dst = strcmp(a, "--batch") == 0 ? &batch : strcmp(a, "--threads") == 0 ? &threads
@@ -434,6 +461,9 @@ int cmd_bench(int argc, char **argv)
             ref_path = argv[++i];
         } else if (strcmp(a, "--profile") == 0) {
             profile = true;
+        } else if (strcmp(a, "--precision") == 0 && i + 1 < argc) {
+            if ((prec = parse_precision("bench", argv[++i])) < 0)
+                return CLI_USAGE;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             cmd_bench_help(stdout);
             return CLI_OK;
@@ -451,7 +481,7 @@ int cmd_bench(int argc, char **argv)
     struct coffer_nn_tensor in = {0};
     int rc = CLI_FAIL;
     double t0 = now_ms();
-    enum coffer_err r = load_model_threads(model, (int)threads, &bytes, &m);
+    enum coffer_err r = load_model_threads(model, (int)threads, (enum coffer_nn_precision)prec, &bytes, &m);
     double load_ms = now_ms() - t0;
     if (r != COFFER_OK)
         return cli_fail("bench", r);
@@ -528,9 +558,11 @@ int cmd_bench(int argc, char **argv)
         goto done;
     const char *slash = strrchr(model, '/');
     printf("{\"runtime\":\"coffer %s\",\"model\":\"%s\",\"batch\":%ld,\"threads\":%d,\"isa\":\"%s\","
+           "\"precision\":\"%s\","
            "\"median_ms\":%.3f,\"min_ms\":%.3f,\"p90_ms\":%.3f,\"ms_per_img\":%.3f,\"img_per_s\":%.1f,"
            "\"peak_rss_mb\":%.1f,\"load_ms\":%.1f,\"max_abs_err_vs_torch\":%s}\n",
-           COFFER_VERSION_STRING, slash ? slash + 1 : model, batch, info.threads, info.isa, med, times[0],
+           COFFER_VERSION_STRING, slash ? slash + 1 : model, batch, info.threads, info.isa, info.precision, med,
+           times[0],
            times[(size_t)((double)runs * 0.9)], med / (double)batch, 1000.0 * (double)batch / med,
            (double)ru.ru_maxrss / 1024.0, load_ms, err_s);
     if (profile)

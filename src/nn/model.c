@@ -80,6 +80,22 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         threads = nn_cpu_count();
     if (isa->id == NN_ISA_REF)
         threads = 1; /* the reference kernels are single-threaded */
+    enum coffer_nn_precision prec = opts != NULL ? opts->precision : COFFER_NN_DEFAULT;
+    if (prec == COFFER_NN_DEFAULT) {
+        const char *pe = getenv("COFFER_NN_PRECISION");
+        if (pe == NULL || pe[0] == '\0' || strcmp(pe, "f32") == 0)
+            prec = COFFER_NN_F32;
+        else if (strcmp(pe, "bf16") == 0)
+            prec = COFFER_NN_BF16;
+        else
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "COFFER_NN_PRECISION=%.40s: expected f32 or bf16", pe);
+    }
+    if (prec != COFFER_NN_F32 && prec != COFFER_NN_BF16)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "precision: %d", (int)prec);
+    const struct nn_hkern *hk = NULL;
+    if (prec == COFFER_NN_BF16 && (isa->id != NN_ISA_AVX512 || (hk = nn_hkern_get()) == NULL))
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "bf16: needs the avx512 kernels and AVX512_BF16 (kernels: %s%s)",
+                           isa->name, isa->id == NN_ISA_AVX512 ? ", no AVX512_BF16 on this CPU" : "");
     if (bytes == NULL && size > 0)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "model: NULL bytes");
     if (size > COFFER_NN_MAX_MODEL_SIZE)
@@ -88,6 +104,7 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     if (m == NULL)
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
     m->isa = isa;
+    m->hk = hk;
     m->threads = threads;
     m->wino = env_mode("COFFER_NN_WINOGRAD", NN_WINO_AUTO, "023456");
     m->ksec = env_mode("COFFER_NN_KSEC", NN_KSEC_AUTO, "02");
@@ -260,6 +277,7 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     out->arena_size = m->planned ? m->act_size : 0;
     out->work = m->planned ? m->work : 0;
     out->isa = m->isa->name;
+    out->precision = m->hk != NULL ? "bf16" : "f32";
     out->threads = m->threads;
     out->packed_size = m->planned ? m->pack_size : 0;
     return COFFER_OK;

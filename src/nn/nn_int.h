@@ -187,6 +187,7 @@ struct coffer_nn_model {
     int threads;
     int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0..6, default 1 */
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
+    const struct nn_hkern *hk;  /* bf16 kernels where the model runs in bf16 (coffer_nn_options), else NULL */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */

@@ -75,6 +75,24 @@ static void near(const float *got, const float *want, size_t n, double tol, cons
     }
 }
 
+/* As near, with each difference within tol of the largest finite
+ * magnitude in want (plus 1) instead of its own element's. */
+static void near_max(const float *got, const float *want, size_t n, double tol, const char *what)
+{
+    double top = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(want[i]) && fabs((double)want[i]) > top)
+            top = fabs((double)want[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))
+            continue;
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= tol * (1.0 + top)))
+            fail_msg("%s: element %zu is %.7g, want %.7g (largest magnitude %.7g)", what, i, (double)got[i],
+                     (double)want[i], top);
+    }
+}
+
 /* ----------------------------------------------------------------- GEMM */
 
 static void gemm_case(const struct nn_isa *isa, struct nn_pool *pool, int threads, int64_t m, int64_t n, int64_t k,
@@ -198,6 +216,10 @@ static int tune_mode = NN_TUNE_AUTO;       /* and the measured picks' (fast.c, t
 static int tune_forced;                    /* > 0: every 3x3 stride-1 layer planned as this pick */
 static int last_tuned;                     /* shapes run_with's model measured */
 static bool cdw_half;                      /* cdw_case: the shapes that split the last group in halves */
+static bool bf16_mode;                     /* the fast runs in bf16 (coffer_nn_options.precision) */
+static int last_bf16;                      /* convolutions run_with's model ran on the bf16 kernels */
+static double near_tol = 2e-4;             /* compare_direct's tolerance (near) */
+static bool near_of_max;                   /* and relative to the output's largest magnitude (bf16) */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_f5;                  /* convolutions run_with's model ran as F(5x5, 3x3) */
 static int last_f4;                  /* and as F(4x4, 3x3) with the transformed weights stored */
@@ -222,6 +244,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->seg = seg_mode;
     m->tune = tune_mode;
     m->tune_force = tune_forced;
+    m->hk = bf16_mode && isa->id == NN_ISA_AVX512 ? nn_hkern_get() : NULL;
     m->n_tune = 0; /* (what the load measured, on the load's ISA and threads) */
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
@@ -230,12 +253,13 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = last_seg = last_f5 = last_f4 = 0;
+    last_pimg = last_seg = last_f5 = last_f4 = last_bf16 = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
         last_seg += m->g.nodes[i].seg;
         last_f5 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-f5") == 0;
         last_f4 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd") == 0;
+        last_bf16 += m->g.nodes[i].live && strncmp(nn_fast_kernel(&m->g.nodes[i]), "direct-bf16", 11) == 0;
     }
     last_cdw = 0;
     last_tuned = m->n_tune;
@@ -294,7 +318,10 @@ static void compare_direct(const struct nn_isa *isa, const uint8_t *bytes, size_
             fail_msg("%s: %d nodes on the blocked kernel, want %d", what, last_direct, min_direct);
         char w[300];
         snprintf(w, sizeof(w), "%s (%s, %d threads)", what, isa->name, threads);
-        near(got, want, nr, 2e-4, w);
+        if (near_of_max) /* bf16's rounding of the inputs: relative to the sums' scale */
+            near_max(got, want, nr, near_tol, w);
+        else
+            near(got, want, nr, near_tol, w);
         free(got);
     }
     free(want);
@@ -943,6 +970,146 @@ void test_kernels_blocked_avx512(void **state)
     if (seg_cdw < 5)
         fail_msg("conv+dw in the segment: %d of 30 cases ran so, want 5 or more", seg_cdw);
     wino_mode = NN_WINO_AUTO;
+    coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+/* x rounded to the nearest bf16 (kern.h, nn_bf16) */
+static void to_bf16_values(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = nn_bf16_float(nn_bf16(x[i]));
+}
+
+/* The bf16 kernels' arithmetic, exactly: X (values that are bf16 already)
+ * -> 3x3 Conv with identity weights at the window's centre (its output X
+ * itself, blocked) -> Conv2 (bf16 weights: any kernel up to 3x3, strides,
+ * pads, dilations, 1 to 10 blocks of 16 output channels, bias) [+
+ * residual] [+ Relu] -> [GlobalAveragePool (conv2 writes blocked) | the
+ * output (plain; a reduction of 256 or more, as the planner reads a
+ * blocked input for a plain output only then)]. Every product of bf16
+ * values is exact in float, so conv2 on the bf16 kernels must agree with
+ * the float reference as closely as float kernels do. Returns whether
+ * conv2 ran on them. */
+static bool hconv_case(const struct nn_isa *isa, int t)
+{
+    int64_t n = rint_in(1, 2), c = 16 * rint_in(1, 6), h = rint_in(1, 19), w = rint_in(1, 19);
+    bool one = t % 3 != 2; /* 1x1 (the wide kernels where stride 1) or up to 3x3 */
+    int64_t k = one ? 1 : rint_in(2, 3), s = rint_in(1, 2), d = one ? 1 : rint_in(1, 2), p = one ? 0 : rint_in(0, 1);
+    int64_t m = 16 * rint_in(1, 10);
+    int tail = (int)rint_in(0, 1); /* 0: GlobalAveragePool, 1: the output */
+    if (h + 2 * p < d * (k - 1) + 1 || w + 2 * p < d * (k - 1) + 1)
+        k = 1, d = 1, p = 0;
+    if (tail == 1 && c * k * k < 256)
+        c = 16 * (k == 1 ? rint_in(16, 18) : rint_in(4, 6));
+    int64_t oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1;
+    bool resid = m == c && s == 1 && oh == h && ow == w && t % 2;
+    bool relu = t % 4 != 3;
+    int64_t xd[4] = {n, c, h, w}, w1d[4] = {c, c, 3, 3}, w2d[4] = {m, c, k, k};
+    float *x = rbuf(prod(xd, 4)), *w1 = calloc(prod(w1d, 4), sizeof(float)), *w2 = rbuf(prod(w2d, 4));
+    float *b2 = rbuf((size_t)m);
+    assert_non_null(w1);
+    for (size_t i = 0; i < prod(xd, 4); i++)
+        x[i] = fabsf(x[i]) * (float)(1 + i % 5); /* (through conv1's Relu unchanged) */
+    to_bf16_values(x, prod(xd, 4));
+    to_bf16_values(w2, prod(w2d, 4));
+    for (int64_t i = 0; i < c; i++)
+        w1[(i * c + i) * 9 + 4] = 1.0f;
+    int64_t k3[2] = {3, 3}, p1[4] = {1, 1, 1, 1};
+    struct attr_spec a1[2] = {{"kernel_shape", 7, 0, 0, k3, 2, NULL}, {"pads", 7, 0, 0, p1, 4, NULL}};
+    int64_t kk[2] = {k, k}, ss[2] = {s, s}, dd[2] = {d, d}, pp[4] = {p, p, p, p};
+    struct attr_spec a2[4] = {{"kernel_shape", 7, 0, 0, kk, 2, NULL}, {"strides", 7, 0, 0, ss, 2, NULL},
+                              {"dilations", 7, 0, 0, dd, 2, NULL}, {"pads", 7, 0, 0, pp, 4, NULL}};
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    node(&g, "Conv", "c1", (const char *[]){"X", "W1"}, 2, (const char *[]){"a"}, 1, a1, 2);
+    node(&g, "Relu", "r1", (const char *[]){"a"}, 1, (const char *[]){"b"}, 1, NULL, 0);
+    node(&g, "Conv", "c2", (const char *[]){"b", "W2", "B2"}, 3, (const char *[]){"e"}, 1, a2, 4);
+    const char *cur = "e";
+    if (resid) {
+        node(&g, "Add", "add", (const char *[]){"e", "b"}, 2, (const char *[]){"q"}, 1, NULL, 0);
+        cur = "q";
+    }
+    const char *fin = tail == 1 ? "Y" : "z";
+    if (relu)
+        node(&g, "Relu", "r2", (const char *[]){cur}, 1, (const char *[]){fin}, 1, NULL, 0);
+    else
+        node(&g, "Identity", "id", (const char *[]){cur}, 1, (const char *[]){fin}, 1, NULL, 0);
+    if (tail == 0)
+        node(&g, "GlobalAveragePool", "gp", (const char *[]){fin}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "g");
+    tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, w1d, w1, prod(w1d, 4));
+    tensor(&g, 5, "W2", COFFER_NN_FLOAT, 4, w2d, w2, prod(w2d, 4));
+    tensor(&g, 5, "B2", COFFER_NN_FLOAT, 1, &m, b2, (size_t)m);
+    size_t size;
+    uint8_t *bytes = graph_end(&g, xd, &size);
+    struct coffer_nn_tensor in_t = ft(x, 4, xd);
+    char what[300];
+    snprintf(what, sizeof(what),
+             "bf16 %d: x[%lld,%lld,%lld,%lld] conv2 m %lld k %lld s %lld d %lld p %lld resid %d relu %d tail %d", t,
+             (long long)n, (long long)c, (long long)h, (long long)w, (long long)m, (long long)k, (long long)s,
+             (long long)d, (long long)p, resid, relu, tail);
+    compare_direct(isa, bytes, size, &in_t, 1, what, 0);
+    bool ran = last_bf16 > 0;
+    coffer_free(bytes);
+    free(x);
+    free(w1);
+    free(w2);
+    free(b2);
+    return ran;
+}
+
+/* The bf16 kernels (coffer_nn_options.precision, kern.h nn_hkern), skipped
+ * where the CPU lacks AVX512_BF16: exactly on bf16 values (hconv_case),
+ * in every way a run can take them (tiles R x V of every size, the wide
+ * 1x1 kernels, sections, bands, runs of (group, tile) pairs, gathered
+ * strided 1x1s, padded maps, plain and blocked outputs, 1 and 2
+ * threads); then the blocked chains and convolution + depthwise pairs of
+ * test_kernels_blocked_avx512 on float data, within bf16's rounding. */
+void test_kernels_bf16_avx512(void **state)
+{
+    (void)state;
+    const struct nn_isa *isa = need(NN_ISA_AVX512);
+    if (nn_hkern_get() == NULL) {
+        printf("nn kernels: bf16 skipped: this CPU lacks AVX512_BF16\n");
+        skip();
+    }
+    rng_state = 7171;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    bf16_mode = true;
+    int ran = 0, cases = 0;
+    for (int t = 0; t < 120; t++, cases++) {
+        ksec_mode = t % 5 == 1 ? NN_KSEC_ALWAYS : NN_KSEC_AUTO;
+        spatial_mode = t % 5 == 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
+        lin_mode = t % 5 == 3 ? NN_LIN_ALWAYS : NN_LIN_AUTO;
+        ran += hconv_case(isa, t);
+    }
+    ksec_mode = NN_KSEC_AUTO;
+    spatial_mode = NN_SPATIAL_AUTO;
+    lin_mode = NN_LIN_AUTO;
+    if (ran < cases * 3 / 4)
+        fail_msg("bf16: conv2 ran on the bf16 kernels in %d of %d cases, want %d or more", ran, cases, cases * 3 / 4);
+    /* float data: bf16 keeps 8 bits of a value's mantissa (a relative
+     * rounding of 2^-9 for each input and weight) */
+    near_tol = 1e-2;
+    near_of_max = true;
+    ran = 0;
+    for (int t = 0; t < 40; t++) {
+        chain_case(isa, t, t % 4 == 0 ? -2 : t % 4 == 1 ? -3 : t % 4 == 2 ? -4 : -1);
+        ran += last_bf16 > 0;
+    }
+    ksec_mode = NN_KSEC_ALWAYS;
+    for (int t = 40; t < 50; t++) {
+        chain_case(isa, t, -3);
+        ran += last_bf16 > 0;
+    }
+    ksec_mode = NN_KSEC_AUTO;
+    if (ran < 25)
+        fail_msg("bf16 chains: %d of 50 ran a bf16 kernel, want 25 or more", ran);
+    cdw_cases(isa, NN_CDW_ALWAYS, 500, 520, 12);
+    cdw_cases(isa, NN_CDW_GROUPS, 520, 535, 10);
+    near_tol = 2e-4;
+    near_of_max = false;
+    bf16_mode = false;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

@@ -61,6 +61,12 @@ struct fast {
     /* blocked direct convolution (kern.h) */
     struct nn_bconv bc;
     const float *bw;        /* packed weights */
+    /* bf16 (m->hk; whole blocked channel blocks in): the weights packed for
+     * nn_hkern (bwh, not bw), the input copied to bf16 each run at byte
+     * xh_off of the shared scratch */
+    bool bf16;
+    const uint16_t *bwh;
+    size_t xh_off;
     bool in_blocked, out_blocked, bpad;
     bool sub;               /* a strided 1x1: the pixels it reads gathered into a compact map first */
     int64_t sy, sx;         /* the strides the kernel reads the (padded or compact) map with */
@@ -496,10 +502,27 @@ static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
 }
 
 /* The packing of output channels [j0, j0 + vg * 16) (one part of a
- * group; see bconv_pack) into dst, the part's own place. */
+ * group; see bconv_pack) into dst, the part's own place; or, where dsth
+ * is not NULL, into dsth in bf16 (kern.h, nn_hconv_fn: whole blocks of 16
+ * input channels, each channel pair's weights adjacent). */
 static void bconv_pack_part(const struct nn_geom *g, const float *w, const float *scale, int64_t j0, int64_t vg,
-                            float *dst)
+                            float *dst, uint16_t *dsth)
 {
+    if (dsth != NULL) {
+        int64_t kv = g->k[1] * g->k[2], nj = vg * 16;
+        for (int64_t cb = 0; cb * 16 < g->c; cb++, dsth += kv * 16 * nj)
+            for (int64_t j = 0; j < nj; j++) {
+                int64_t oc = j0 + j;
+                bool pad = oc >= g->m; /* the padded lanes of the last block */
+                float sc = !pad && scale ? scale[oc] : 1.0f;
+                const float *src = pad ? NULL : w + (oc * g->c + cb * 16) * kv;
+                for (int64_t ic = 0; ic < 16; ic++)
+                    for (int64_t t = 0; t < kv; t++)
+                        dsth[(t * 16 + (ic & ~(int64_t)1)) * nj + 2 * j + (ic & 1)] =
+                            pad ? 0 : nn_bf16(src[ic * kv + t] * sc);
+            }
+        return;
+    }
     int64_t c = g->c, kv = g->k[1] * g->k[2];
     int64_t og = j0 / 64, part0 = j0 - og * 64;
     for (int64_t cb = 0; cb * 16 < c; cb++) {
@@ -527,6 +550,7 @@ struct bconv_pack_run {
     const struct nn_geom *g;
     const float *w, *scale;
     float *dst;
+    uint16_t *dsth; /* or bf16 */
     bool half_last;
     int64_t parts;
 };
@@ -545,7 +569,8 @@ static void bconv_pack_task(void *arg, int64_t t, int tid)
         if (r->half_last && j0 + 64 >= r->g->m)
             vg = 2;
         if (p % r->parts == t)
-            bconv_pack_part(r->g, r->w, r->scale, j0, vg, r->dst + j0 * r->g->c * kv);
+            bconv_pack_part(r->g, r->w, r->scale, j0, vg, r->dsth ? NULL : r->dst + j0 * r->g->c * kv,
+                            r->dsth ? r->dsth + j0 * r->g->c * kv : NULL);
         j0 += vg * 16;
     }
 }
@@ -556,10 +581,10 @@ static void bconv_pack_task(void *arg, int64_t t, int tid)
  * fixed share a thread: the pages each writes are first touched there
  * too). resnet50's load on 2 threads: ~200 -> ~175 ms. */
 static void bconv_pack(struct coffer_nn_model *m, const struct nn_geom *g, const float *w, const float *scale,
-                       bool half_last, float *dst)
+                       bool half_last, float *dst, uint16_t *dsth)
 {
     double bytes = (double)g->m * (double)g->c * (double)(g->k[1] * g->k[2]) * sizeof(float);
-    struct bconv_pack_run r = {.g = g, .w = w, .scale = scale, .dst = dst, .half_last = half_last,
+    struct bconv_pack_run r = {.g = g, .w = w, .scale = scale, .dst = dst, .dsth = dsth, .half_last = half_last,
                           .parts = bytes < (double)(256 << 10) || g->m <= 64 ? 1 : m->threads};
     nn_pool_run_fixed(m->pool, (int)r.parts, r.parts, bconv_pack_task, &r);
 }
@@ -578,8 +603,9 @@ static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_
     f->bias = pb;
 }
 
-/* The kernel's step offsets (kern.h, nn_bconv.otab), taken from the pack. */
-static void bconv_otab(struct nn_bconv *b, struct filler *fl)
+/* The kernel's step offsets (kern.h, nn_bconv.otab), taken from the pack;
+ * es: the bytes of an input element (4, or 2 for the bf16 kernels). */
+static void bconv_otab(struct nn_bconv *b, struct filler *fl, int64_t es)
 {
     b->otab_step = b->x_c == 1 && b->c % 16 == 0 ? 16 : 1;
     b->ntab = b->c / b->otab_step * b->kh * b->kw;
@@ -592,7 +618,7 @@ static void bconv_otab(struct nn_bconv *b, struct filler *fl)
         for (int ky = 0; ky < b->kh; ky++)
             for (int kx = 0; kx < b->kw; kx++)
                 for (int64_t ic = 0; ic < (b->otab_step == 16 ? 1 : cbl); ic++)
-                    t[i++] = (cb * b->x_cb + ky * b->x_ky + kx * b->x_kx + ic * b->x_c) * (int64_t)sizeof(float);
+                    t[i++] = (cb * b->x_cb + ky * b->x_ky + kx * b->x_kx + ic * b->x_c) * es;
     }
 }
 
@@ -617,8 +643,15 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     pad_bias(c, f, fl, g->m);
     f->in_blocked = c->in[0]->blocked;
     f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
-    float *bw = take(fl, (size_t)(round_up(g->m, 16) * g->c * g->k[1] * g->k[2]) * sizeof(float));
-    f->bw = bw; /* packed at the end, once the split is known */
+    /* bf16 where the model runs so and the input is whole blocked channel
+     * blocks (otab_step 16: the kernels' channel pairs) */
+    f->bf16 = m->hk != NULL && m->isa->id == NN_ISA_AVX512 && f->in_blocked && g->c % 16 == 0;
+    int64_t es = f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
+    void *bw = take(fl, (size_t)(round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * es));
+    if (f->bf16) /* packed at the end, once the split is known */
+        f->bwh = bw;
+    else
+        f->bw = bw;
     int64_t h = g->in[1], w = g->in[2];
     int64_t hp = g->out[1] > 0 ? (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1 : 0;
     int64_t wp = g->out[2] > 0 ? (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1 : 0;
@@ -656,7 +689,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->act = c->node->f_act;
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
-    bconv_otab(b, fl);
+    bconv_otab(b, fl, f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float));
     f->wide = m->isa->bconv_wide != NULL && b->otab_step == 16 && b->kh == 1 && b->kw == 1 && f->sy == 1 &&
               f->sx == 1 && !f->bpad;
     /* tasks: every group's tiles in chunks, about four tasks a thread */
@@ -674,6 +707,9 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->shared = f->bpad || f->sub ? align64((size_t)(g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx) *
                                   sizeof(float))
                         : 0;
+    f->xh_off = f->shared;
+    if (f->bf16) /* the bf16 copy of the map the kernel reads */
+        f->shared += align64((size_t)(g->n * round_up(g->c, 16) * f->hx * f->wx) * sizeof(uint16_t));
     f->per_thread = 0;
     /* Where a layer's weights (1 MiB or more) stream from memory for a
      * few tiles a task (batch 1, resnet50's 7x7 layers and the 14x14
@@ -692,7 +728,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * 1x1s (1 MiB, 17 tiles a task at batch 1) take it too: together
      * 4.16-4.22 -> 4.01-4.17 ms on 2 threads, 7.74-8.01 -> 7.58-7.76 on 1. */
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
-    int64_t wbytes = round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * (int64_t)sizeof(float);
+    int64_t wbytes = round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * es;
     bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (1 << 20);
     if (m->ksec != NN_KSEC_OFF && m->isa->bconv_sec != NULL && f->out_blocked && b->otab_step == 16 &&
         b->otab != NULL && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
@@ -722,7 +758,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * 0.058-0.060 -> 0.049-0.053 ms on 2 threads; where the input
      * outweighs the weights (resnet50's stride-2 3x3s, 0.6 MiB of weights
      * and 1.6 MiB of input) it measured 12-17 % slower. */
-    int64_t xbytes = g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx * (int64_t)sizeof(float);
+    int64_t xbytes = g->n * (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx * es;
     f->lin = m->threads > 1 && f->chunks > 1 && m->lin != NN_LIN_OFF &&
              (m->lin == NN_LIN_ALWAYS || (!f->spatial && wbytes > xbytes && (f->ksec == 0 || f->tiles <= 20)));
     if (f->lin)
@@ -738,7 +774,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * image then reads again, nor for the strided 1x1s' gathered inputs
      * (no gain measured). */
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx * (int64_t)sizeof(float);
-    f->pimg = f->bpad && f->ksec == 0 && m->pimg != NN_PIMG_OFF &&
+    f->pimg = f->bpad && f->ksec == 0 && m->pimg != NN_PIMG_OFF && !f->bf16 &&
               (m->pimg == NN_PIMG_ALWAYS || (m->threads > 1 && g->n >= m->threads && g->n % m->threads == 0 &&
                                              wbytes <= (4 << 20)));
     if (f->pimg) {
@@ -758,7 +794,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     if (bw != NULL && fl->dry)
         memset(bw, 0, (size_t)wbytes);
     else if (bw != NULL)
-        bconv_pack(m, g, c->in[1]->data, bn_a, f->half_last, bw);
+        bconv_pack(m, g, c->in[1]->data, bn_a, f->half_last, f->bf16 ? NULL : bw, f->bf16 ? bw : NULL);
     if (f->ksec > 0) /* the sums of a task's tiles (a thread's most in one group with lin) */
         f->per_thread = align64((size_t)((f->lin ? f->tiles : per) * NN_BCONV_R * NN_BCONV_V * 16) * sizeof(float));
 }
@@ -1048,7 +1084,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->y_cb = tb * 16;
     b->y_c = tb;
     b->act = NN_ACT_NONE;
-    bconv_otab(b, fl);
+    bconv_otab(b, fl, (int64_t)sizeof(float));
     f->wsec = f->wall && !f->wfly && wall_sec(m, f);
     /* The products of output group og run on thread og % threads (run
      * fixed), so the output transform goes by output group and reads only
@@ -1556,6 +1592,8 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_BPOOL:
         return "pool";
     case FAST_BCONV:
+        if (f->bf16)
+            return f->cdw_rows > 0 || f->cdw_grp ? "direct-bf16+depthwise" : "direct-bf16";
         return f->cdw_rows > 0 || f->cdw_grp ? "direct+depthwise" : "direct";
     case FAST_BGPOOL:
         return "gpool";
@@ -1734,6 +1772,8 @@ struct bconv_run {
     const struct nn_isa *isa;
     const struct fast *f;
     const float *x, *res, *bias;
+    const uint16_t *xh; /* bf16 (struct fast): x copied, element for element */
+    const struct nn_hkern *hk;
     float *y, *pad;
     uint8_t *scratch; /* per-thread blocks (Winograd) */
     uint8_t *thr;     /* per-thread blocks where scratch holds the shared ones (wfly) */
@@ -1767,6 +1807,42 @@ static void bpad_task(void *arg, int64_t t, int tid)
     }
 }
 
+/* The kernels of a blocked convolution's run, float or bf16 (struct fast,
+ * bf16) alike: the input at element xo of the run's map (r->x, or its
+ * copy r->xh), the weights at element wo of the packing. */
+static void k_conv(const struct bconv_run *r, int64_t xo, const int64_t *xoff, int rr, int64_t wo, int vg,
+                   const float *bias, const float *res, float *y)
+{
+    const struct fast *f = r->f;
+    if (f->bf16)
+        r->hk->conv(&f->bc, r->xh + xo, xoff, rr, f->bwh + wo, vg, bias, res, y);
+    else
+        r->isa->bconv(&f->bc, r->x + xo, xoff, rr, f->bw + wo, vg, bias, res, y);
+}
+static void k_wide(const struct bconv_run *r, int64_t xo, int npx, int64_t wo, int vg, const float *bias,
+                   const float *res, float *y)
+{
+    const struct fast *f = r->f;
+    if (f->bf16)
+        r->hk->wide(&f->bc, r->xh + xo, npx, f->bwh + wo, vg, bias, res, y);
+    else
+        r->isa->bconv_wide(&f->bc, r->x + xo, npx, f->bw + wo, vg, bias, res, y);
+}
+static void k_sec(const struct bconv_run *r, int64_t xo, const int64_t *xoff, int64_t e0, int64_t e1, int64_t wo,
+                  float *acc, const float *bias, const float *res, float *y, const void *pf)
+{
+    const struct fast *f = r->f;
+    if (f->bf16)
+        r->hk->sec(&f->bc, r->xh + xo, xoff, e0, e1, f->bwh + wo, acc, bias, res, y, pf);
+    else
+        r->isa->bconv_sec(&f->bc, r->x + xo, xoff, e0, e1, f->bw + wo, acc, bias, res, y, pf);
+}
+/* The address of element wo of the packed weights (for prefetches). */
+static const char *k_wat(const struct fast *f, int64_t wo)
+{
+    return f->bf16 ? (const char *)(f->bwh + wo) : (const char *)(f->bw + wo);
+}
+
 /* The input offsets of output pixels [p0, p0 + rr) of an image: one
  * division, not one a pixel (six a tile cost as much as the products of
  * mobilenet_v2's 3-channel first layer). */
@@ -1786,7 +1862,7 @@ static void tile_xoff(const struct fast *f, int64_t p0, int rr, int64_t *xoff)
  * (struct fast, ksec): the whole tiles section by section, their sums in
  * acc, then any partial tile in one pass as bconv_task has it. */
 static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1,
-                            const float *after)
+                            const char *after)
 {
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
@@ -1794,7 +1870,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
     int64_t ow = g->out[2], osp = g->out[1] * ow, tpi = (osp + NN_BCONV_R - 1) / NN_BCONV_R;
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx;
     int64_t yimg = round_up(g->m, 16) * osp;
-    const float *w = f->bw + og * 64 * g->c * g->k[1] * g->k[2];
+    int64_t w = og * 64 * g->c * g->k[1] * g->k[2], es = f->bf16 ? 2 : 4;
     const float *bias = r->bias ? r->bias + og * 64 : NULL;
     int64_t yo = og * 4 * b->y_cb;
     float *acc = (float *)(r->scratch + (size_t)tid * f->per_thread);
@@ -1805,14 +1881,14 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
     memset(acc, 0, (size_t)(whole * tile_floats) * sizeof(float));
     for (int64_t e0 = 0; e0 < b->ntab && whole > 0; e0 += f->ksec) {
         int64_t e1 = e0 + f->ksec < b->ntab ? e0 + f->ksec : b->ntab;
-        const float *ws = w + e0 * entry_floats;
+        int64_t ws = w + e0 * entry_floats;
         /* the next section, a stretch of it per tile; past its end (or
          * in the last section) lines of this one, already cached */
-        const char *next = (const char *)(w + e1 * entry_floats);
-        int64_t n_next = (e1 + f->ksec < b->ntab ? f->ksec : b->ntab - e1) * entry_floats * (int64_t)sizeof(float);
+        const char *next = k_wat(f, w + e1 * entry_floats);
+        int64_t n_next = (e1 + f->ksec < b->ntab ? f->ksec : b->ntab - e1) * entry_floats * es;
         if (e1 == b->ntab && after != NULL) { /* the first section of this thread's next task */
-            next = (const char *)after;
-            n_next = (f->ksec < b->ntab ? f->ksec : b->ntab) * entry_floats * (int64_t)sizeof(float);
+            next = after;
+            n_next = (f->ksec < b->ntab ? f->ksec : b->ntab) * entry_floats * es;
         }
         int64_t stretch = (e1 - e0) * NN_BCONV_SEC_PF;
         int64_t j = 0;
@@ -1822,11 +1898,11 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
                 continue;
             int64_t xoff[NN_BCONV_R];
             tile_xoff(f, p0, NN_BCONV_R, xoff);
-            const void *pf = j * stretch < n_next ? (const void *)(next + j * stretch) : (const void *)ws;
+            const void *pf = j * stretch < n_next ? (const void *)(next + j * stretch) : (const void *)k_wat(f, ws);
             int64_t o = n * yimg + yo + p0 * 16;
             bool last = e1 == b->ntab;
-            r->isa->bconv_sec(b, r->x + n * ximg, xoff, e0, e1, ws, acc + j * tile_floats, bias,
-                              last && r->res ? r->res + o : NULL, last ? r->y + o : NULL, pf);
+            k_sec(r, n * ximg, xoff, e0, e1, ws, acc + j * tile_floats, bias, last && r->res ? r->res + o : NULL,
+                  last ? r->y + o : NULL, pf);
             j++;
         }
     }
@@ -1838,7 +1914,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
         int64_t xoff[NN_BCONV_R];
         tile_xoff(f, p0, rr, xoff);
         int64_t o = n * yimg + yo + p0 * 16;
-        r->isa->bconv(b, r->x + n * ximg, xoff, rr, w, NN_BCONV_V, bias, r->res ? r->res + o : NULL, r->y + o);
+        k_conv(r, n * ximg, xoff, rr, w, NN_BCONV_V, bias, r->res ? r->res + o : NULL, r->y + o);
     }
 }
 
@@ -1858,7 +1934,7 @@ static void bsub_task(void *arg, int64_t t, int tid)
             memcpy(dst + (oy * f->wx + ox) * 16, src + (oy * sy * w + ox * sx) * 16, 16 * sizeof(float));
 }
 
-static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1, const float *after);
+static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1, const char *after);
 static void bconv_px(const struct bconv_run *r, int64_t og, int64_t n, int64_t p0, int64_t p1);
 static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64_t n, int64_t p0, int64_t p1);
 /* A thread's band in blocks of this many tiles, every group over one block
@@ -1900,7 +1976,7 @@ static void bconv_task(void *arg, int64_t t, int tid)
         for (int64_t og = u0 / f->tiles; og * f->tiles < u1; og++) {
             int64_t a = u0 - og * f->tiles, b = u1 - og * f->tiles;
             bool more = (og + 1) * f->tiles < u1;
-            bconv_tiles(r, tid, og, a > 0 ? a : 0, b < f->tiles ? b : f->tiles, more ? f->bw + (og + 1) * gw : NULL);
+            bconv_tiles(r, tid, og, a > 0 ? a : 0, b < f->tiles ? b : f->tiles, more ? k_wat(f, (og + 1) * gw) : NULL);
         }
         return;
     }
@@ -1909,10 +1985,10 @@ static void bconv_task(void *arg, int64_t t, int tid)
     int64_t t0 = ch * per, t1 = t0 + per < f->tiles ? t0 + per : f->tiles;
     /* run_bconv runs sectioned tasks fixed: task t + threads is likely this thread's next */
     int64_t nt = t + f->threads;
-    bconv_tiles(r, tid, og, t0, t1, nt < groups * f->chunks ? f->bw + nt / f->chunks * gw : NULL);
+    bconv_tiles(r, tid, og, t0, t1, nt < groups * f->chunks ? k_wat(f, nt / f->chunks * gw) : NULL);
 }
 
-static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1, const float *after)
+static void bconv_tiles(const struct bconv_run *r, int tid, int64_t og, int64_t t0, int64_t t1, const char *after)
 {
     const struct fast *f = r->f;
     const struct nn_geom *g = &f->geo;
@@ -1949,7 +2025,7 @@ static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64
     int64_t yimg = (f->out_blocked ? round_up(g->m, 16) : g->m) * osp;
     int64_t j0 = og * 64 + (half > 0 ? 32 : 0);
     int vg = half >= 0 ? 2 : (int)(blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V);
-    const float *w = f->bw + j0 * g->c * g->k[1] * g->k[2];
+    int64_t w = j0 * g->c * g->k[1] * g->k[2];
     const float *bias = r->bias ? r->bias + j0 : NULL;
     int64_t yo = f->out_blocked ? j0 / 16 * f->bc.y_cb : j0 * f->bc.y_c;
     /* groups of 32 or 16 channels: 2 or 4 tiles at a time where they can */
@@ -1957,15 +2033,14 @@ static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64
     while (p0 < p1) {
         int64_t o = n * yimg + yo + p0 * f->bc.y_px;
         if (span > 1 && p0 + span * NN_BCONV_R <= p1) {
-            r->isa->bconv_wide(&f->bc, r->x + n * ximg + p0 * 16, span * NN_BCONV_R, w, vg, bias,
-                               r->res ? r->res + o : NULL, r->y + o);
+            k_wide(r, n * ximg + p0 * 16, span * NN_BCONV_R, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
             p0 += span * NN_BCONV_R;
             continue;
         }
         int rr = (int)(p1 - p0 < NN_BCONV_R ? p1 - p0 : NN_BCONV_R);
         int64_t xoff[NN_BCONV_R];
         tile_xoff(f, p0, rr, xoff);
-        r->isa->bconv(&f->bc, r->x + n * ximg, xoff, rr, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
+        k_conv(r, n * ximg, xoff, rr, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
         p0 += rr;
     }
 }
@@ -1986,7 +2061,24 @@ static struct conv_io node_io(const struct nn_ctx *c, const float *res, float *y
     return io;
 }
 
-/* A blocked convolution's run, its padded or gathered input made. */
+/* n floats from src to bf16 at dst, in parts equal shares (task t the t-th). */
+struct cvt_run {
+    const struct nn_hkern *hk;
+    const float *src;
+    uint16_t *dst;
+    int64_t n, parts;
+};
+static void cvt_task(void *arg, int64_t t, int tid)
+{
+    (void)tid;
+    const struct cvt_run *c = arg;
+    int64_t a = c->n * t / c->parts / 32 * 32, b = t + 1 == c->parts ? c->n : c->n * (t + 1) / c->parts / 32 * 32;
+    if (b > a)
+        c->hk->to_bf16(c->dst + a, c->src + a, b - a);
+}
+
+/* A blocked convolution's run, its padded or gathered input made (and
+ * copied to bf16 for the bf16 kernels). */
 static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast *f, const struct conv_io *io)
 {
     const struct nn_geom *g = &f->geo;
@@ -2008,6 +2100,14 @@ static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast
     } else if (f->sub) {
         nn_pool_run(m->pool, f->threads, g->n * blocks16(g->c), bsub_task, &r);
         r.x = r.pad;
+    }
+    if (f->bf16) { /* the map the kernels read, in bf16 */
+        uint16_t *xh = (uint16_t *)(io->scratch + f->xh_off);
+        struct cvt_run cr = {.hk = m->hk, .src = r.x, .dst = xh,
+                             .n = g->n * round_up(g->c, 16) * f->hx * f->wx, .parts = f->threads};
+        nn_pool_run_fixed(m->pool, f->threads, f->threads, cvt_task, &cr);
+        r.xh = xh;
+        r.hk = m->hk;
     }
     r.y = io->y;
     r.res = io->res;

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum nn_isa_id { NN_ISA_REF = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_COUNT };
 
@@ -138,6 +139,54 @@ typedef void (*nn_bconv_wide_fn)(const struct nn_bconv *p, const float *x, int n
 typedef void (*nn_bconv_sec_fn)(const struct nn_bconv *p, const float *x, const int64_t *xoff, int64_t e0, int64_t e1,
                                 const float *w, float *acc, const float *bias, const float *res, float *y,
                                 const void *pf);
+/* bf16 (AVX512_BF16; a model loaded with COFFER_NN_BF16): the same three
+ * kernels with bf16 inputs and weights and float sums (vdpbf16ps: a pair
+ * of input channels a step, twice the float FMA's products an
+ * instruction), for convolutions over whole blocked channel blocks only
+ * (otab_step 16). The input x is a bf16 copy of the float map the float
+ * kernel would read, element for element (a pixel's 16 channels in 32
+ * bytes), xoff in elements as there, and p->otab holds byte offsets into
+ * the copy. The weights are packed as the float kernel's, element for
+ * element, except that each tab entry's 16 x (vg * 16) values are
+ * [ic / 2][vg * 16][ic % 2] (a channel pair's two weights adjacent).
+ * Bias, residual, activation and output as the float kernels have them;
+ * nn_hconv_sec_fn's pf prefetches as nn_bconv_sec_fn's. to_bf16 rounds
+ * n floats to nearest even (NaN stays NaN). */
+typedef void (*nn_hconv_fn)(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, int r,
+                            const uint16_t *w, int vg, const float *bias, const float *res, float *y);
+typedef void (*nn_hconv_wide_fn)(const struct nn_bconv *p, const uint16_t *x, int npx, const uint16_t *w, int vg,
+                                 const float *bias, const float *res, float *y);
+typedef void (*nn_hconv_sec_fn)(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, int64_t e0,
+                                int64_t e1, const uint16_t *w, float *acc, const float *bias, const float *res,
+                                float *y, const void *pf);
+struct nn_hkern {
+    nn_hconv_fn conv;
+    nn_hconv_wide_fn wide;
+    nn_hconv_sec_fn sec;
+    void (*to_bf16)(uint16_t *dst, const float *src, int64_t n);
+};
+/* The bf16 kernels, or NULL when this CPU (or build) lacks AVX512_BF16 or
+ * the AVX-512 kernels. */
+const struct nn_hkern *nn_hkern_get(void);
+extern const struct nn_hkern nn_hkern_avx512bf16;
+/* A float rounded to the nearest bf16, ties to even (as vcvtneps2bf16;
+ * a NaN made quiet). */
+static inline uint16_t nn_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static inline float nn_bf16_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
 /* A depthwise convolution of one blocked channel block: output rows
  * [oy0, oy1) of y (ow pixels of 16 floats a row) from the input plane x
  * (ih x iw pixels, xw = iw; the window starts pt rows above and pl

@@ -493,14 +493,7 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     "vfmadd231ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"                                                                \
     "vfmadd231ps %%zmm26, %%zmm" b ", %%zmm" a2 "\n\t"                                                                \
     "vfmadd231ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
-#define BR_ZERO(a) "vpxord %%zmm" a ", %%zmm" a ", %%zmm" a "\n\t"
-#define BR_SAVE(a) "vmovups %%zmm" a ", " a "*64(%[acc])\n\t"
-/* M for each of the 24 accumulators */
-#define BR_ALL(M)                                                                                                      \
-    M("0") M("1") M("2") M("3") M("4") M("5") M("6") M("7") M("8") M("9") M("10") M("11") M("12") M("13") M("14")    \
-        M("15") M("16") M("17") M("18") M("19") M("20") M("21") M("22") M("23")
-#define BR_ZERO_ALL BR_ALL(BR_ZERO)
-#define BR_SAVE_ALL BR_ALL(BR_SAVE)
+#include "br_asm.h"
 /* one step: 4 weight vectors at the given offset from w, 6 broadcasts */
 #define BR_STEP6x4(wo)                                                                                                 \
     "vmovups " wo "(%[w]), %%zmm24\n\t"                                                                             \
@@ -510,27 +503,6 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
     BR_PX("x0", "28", "0", "1", "2", "3") BR_PX("x1", "29", "4", "5", "6", "7") BR_PX("x2", "30", "8", "9", "10", "11") \
         BR_PX("x3", "31", "12", "13", "14", "15") BR_PX("x4", "28", "16", "17", "18", "19")                            \
             BR_PX("x5", "29", "20", "21", "22", "23")
-#define BR_OPERANDS                                                                                                    \
-    : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)                                                                       \
-    : [x0] "r"(xr[0]), [x1] "r"(xr[1]), [x2] "r"(xr[2]), [x3] "r"(xr[3]), [x4] "r"(xr[4]), [x5] "r"(xr[5]),           \
-      [acc] "r"(acc)                                                                                                   \
-    : BR_CLOBBERS
-#define BR_CLOBBERS                                                                                                    \
-    "rax", "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",   \
-      "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",      \
-      "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31"
-/* the reduction loop: for each of the n offsets in tab (into rax), the
- * steps of .irp over `body`, then wbytes on to the next weights */
-#define BR_LOOP(steps, body, wbytes)                                                                                   \
-    BR_ZERO_ALL "1:\n\t"                                                                                              \
-                "movq (%[tab]), %%rax\n\t"                                                                          \
-                "addq $8, %[tab]\n\t"                                                                               \
-                ".irp ic," steps "\n\t" body ".endr\n\t"                                                            \
-                "addq $" wbytes ", %[w]\n\t"                                                                        \
-                "decq %[n]\n\t"                                                                                     \
-                "jnz 1b\n\t"
-/* one function: the offsets list of .irp (the steps of a tab entry), the
- * weights' offset of a step and the bytes of weights a tab entry */
 #define BR_FN(name, steps, wo, wbytes)                                                                                 \
     static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc)              \
     {                                                                                                                  \
@@ -548,7 +520,6 @@ BR_FN(bconv_red1_6x4, "0", "0", "256")
  * the step's weights, zmm28-31 the broadcasts; sums to acc[2 i + v][16].
  * Compiled from C, a plain input's one-step tab entries (27 for a 3x3
  * window over 3 channels) each went through the C loops' bookkeeping. */
-#define BR_ALL12(M) M("0") M("1") M("2") M("3") M("4") M("5") M("6") M("7") M("8") M("9") M("10") M("11")
 #define BR_PX2(x, b, a0, a1)                                                                                           \
     "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
     "vfmadd231ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                \
@@ -572,185 +543,6 @@ BR_FN(bconv_red1_6x4, "0", "0", "256")
 BR_FN12(bconv_red_6x2, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*128", "2048")
 BR_FN12(bconv_red1_6x2, "0", "0", "128")
 
-/* The same with the epilogue in registers, for a blocked output (struct
- * br_out): bias (never NULL: zeros), the residual where there is one and
- * the activation, in bconv_gen's order and with vact's operand order, then
- * pixel i's block v stored at y + v * ycb + 64 i bytes. */
-struct br_out {
-    const float *bias;
-    const float *res;
-    float *y;
-    int64_t ycb; /* bytes from one output block to the next */
-    int64_t act; /* enum nn_act */
-    float lo, hi;
-    const float *acc; /* at byte 48: the sums so far (bconv_secout_6x4) */
-};
-#define BR_EPI \
-    "movq (%[e]), %%rax\n\t" \
-    "vaddps 0(%%rax), %%zmm0, %%zmm0\n\t" \
-    "vaddps 64(%%rax), %%zmm1, %%zmm1\n\t" \
-    "vaddps 128(%%rax), %%zmm2, %%zmm2\n\t" \
-    "vaddps 192(%%rax), %%zmm3, %%zmm3\n\t" \
-    "vaddps 0(%%rax), %%zmm4, %%zmm4\n\t" \
-    "vaddps 64(%%rax), %%zmm5, %%zmm5\n\t" \
-    "vaddps 128(%%rax), %%zmm6, %%zmm6\n\t" \
-    "vaddps 192(%%rax), %%zmm7, %%zmm7\n\t" \
-    "vaddps 0(%%rax), %%zmm8, %%zmm8\n\t" \
-    "vaddps 64(%%rax), %%zmm9, %%zmm9\n\t" \
-    "vaddps 128(%%rax), %%zmm10, %%zmm10\n\t" \
-    "vaddps 192(%%rax), %%zmm11, %%zmm11\n\t" \
-    "vaddps 0(%%rax), %%zmm12, %%zmm12\n\t" \
-    "vaddps 64(%%rax), %%zmm13, %%zmm13\n\t" \
-    "vaddps 128(%%rax), %%zmm14, %%zmm14\n\t" \
-    "vaddps 192(%%rax), %%zmm15, %%zmm15\n\t" \
-    "vaddps 0(%%rax), %%zmm16, %%zmm16\n\t" \
-    "vaddps 64(%%rax), %%zmm17, %%zmm17\n\t" \
-    "vaddps 128(%%rax), %%zmm18, %%zmm18\n\t" \
-    "vaddps 192(%%rax), %%zmm19, %%zmm19\n\t" \
-    "vaddps 0(%%rax), %%zmm20, %%zmm20\n\t" \
-    "vaddps 64(%%rax), %%zmm21, %%zmm21\n\t" \
-    "vaddps 128(%%rax), %%zmm22, %%zmm22\n\t" \
-    "vaddps 192(%%rax), %%zmm23, %%zmm23\n\t" \
-    "movq 8(%[e]), %%rax\n\t" \
-    "testq %%rax, %%rax\n\t" \
-    "jz 4f\n\t" \
-    "movq 24(%[e]), %[x1]\n\t" \
-    "leaq (%[x1],%[x1],2), %[x2]\n\t" \
-    "vaddps 0(%%rax), %%zmm0, %%zmm0\n\t" \
-    "vaddps 0(%%rax,%[x1],1), %%zmm1, %%zmm1\n\t" \
-    "vaddps 0(%%rax,%[x1],2), %%zmm2, %%zmm2\n\t" \
-    "vaddps 0(%%rax,%[x2],1), %%zmm3, %%zmm3\n\t" \
-    "vaddps 64(%%rax), %%zmm4, %%zmm4\n\t" \
-    "vaddps 64(%%rax,%[x1],1), %%zmm5, %%zmm5\n\t" \
-    "vaddps 64(%%rax,%[x1],2), %%zmm6, %%zmm6\n\t" \
-    "vaddps 64(%%rax,%[x2],1), %%zmm7, %%zmm7\n\t" \
-    "vaddps 128(%%rax), %%zmm8, %%zmm8\n\t" \
-    "vaddps 128(%%rax,%[x1],1), %%zmm9, %%zmm9\n\t" \
-    "vaddps 128(%%rax,%[x1],2), %%zmm10, %%zmm10\n\t" \
-    "vaddps 128(%%rax,%[x2],1), %%zmm11, %%zmm11\n\t" \
-    "vaddps 192(%%rax), %%zmm12, %%zmm12\n\t" \
-    "vaddps 192(%%rax,%[x1],1), %%zmm13, %%zmm13\n\t" \
-    "vaddps 192(%%rax,%[x1],2), %%zmm14, %%zmm14\n\t" \
-    "vaddps 192(%%rax,%[x2],1), %%zmm15, %%zmm15\n\t" \
-    "vaddps 256(%%rax), %%zmm16, %%zmm16\n\t" \
-    "vaddps 256(%%rax,%[x1],1), %%zmm17, %%zmm17\n\t" \
-    "vaddps 256(%%rax,%[x1],2), %%zmm18, %%zmm18\n\t" \
-    "vaddps 256(%%rax,%[x2],1), %%zmm19, %%zmm19\n\t" \
-    "vaddps 320(%%rax), %%zmm20, %%zmm20\n\t" \
-    "vaddps 320(%%rax,%[x1],1), %%zmm21, %%zmm21\n\t" \
-    "vaddps 320(%%rax,%[x1],2), %%zmm22, %%zmm22\n\t" \
-    "vaddps 320(%%rax,%[x2],1), %%zmm23, %%zmm23\n\t" \
-    "4:\n\t" \
-    "movq 32(%[e]), %%rax\n\t" \
-    "cmpq $1, %%rax\n\t" \
-    "jne 5f\n\t" \
-    "vpxord %%zmm24, %%zmm24, %%zmm24\n\t" \
-    "vmaxps %%zmm24, %%zmm0, %%zmm0\n\t" \
-    "vmaxps %%zmm24, %%zmm1, %%zmm1\n\t" \
-    "vmaxps %%zmm24, %%zmm2, %%zmm2\n\t" \
-    "vmaxps %%zmm24, %%zmm3, %%zmm3\n\t" \
-    "vmaxps %%zmm24, %%zmm4, %%zmm4\n\t" \
-    "vmaxps %%zmm24, %%zmm5, %%zmm5\n\t" \
-    "vmaxps %%zmm24, %%zmm6, %%zmm6\n\t" \
-    "vmaxps %%zmm24, %%zmm7, %%zmm7\n\t" \
-    "vmaxps %%zmm24, %%zmm8, %%zmm8\n\t" \
-    "vmaxps %%zmm24, %%zmm9, %%zmm9\n\t" \
-    "vmaxps %%zmm24, %%zmm10, %%zmm10\n\t" \
-    "vmaxps %%zmm24, %%zmm11, %%zmm11\n\t" \
-    "vmaxps %%zmm24, %%zmm12, %%zmm12\n\t" \
-    "vmaxps %%zmm24, %%zmm13, %%zmm13\n\t" \
-    "vmaxps %%zmm24, %%zmm14, %%zmm14\n\t" \
-    "vmaxps %%zmm24, %%zmm15, %%zmm15\n\t" \
-    "vmaxps %%zmm24, %%zmm16, %%zmm16\n\t" \
-    "vmaxps %%zmm24, %%zmm17, %%zmm17\n\t" \
-    "vmaxps %%zmm24, %%zmm18, %%zmm18\n\t" \
-    "vmaxps %%zmm24, %%zmm19, %%zmm19\n\t" \
-    "vmaxps %%zmm24, %%zmm20, %%zmm20\n\t" \
-    "vmaxps %%zmm24, %%zmm21, %%zmm21\n\t" \
-    "vmaxps %%zmm24, %%zmm22, %%zmm22\n\t" \
-    "vmaxps %%zmm24, %%zmm23, %%zmm23\n\t" \
-    "jmp 6f\n\t" \
-    "5:\n\t" \
-    "cmpq $2, %%rax\n\t" \
-    "jne 6f\n\t" \
-    "vbroadcastss 40(%[e]), %%zmm24\n\t" \
-    "vbroadcastss 44(%[e]), %%zmm25\n\t" \
-    "vmaxps %%zmm0, %%zmm24, %%zmm0\n\t" \
-    "vminps %%zmm0, %%zmm25, %%zmm0\n\t" \
-    "vmaxps %%zmm1, %%zmm24, %%zmm1\n\t" \
-    "vminps %%zmm1, %%zmm25, %%zmm1\n\t" \
-    "vmaxps %%zmm2, %%zmm24, %%zmm2\n\t" \
-    "vminps %%zmm2, %%zmm25, %%zmm2\n\t" \
-    "vmaxps %%zmm3, %%zmm24, %%zmm3\n\t" \
-    "vminps %%zmm3, %%zmm25, %%zmm3\n\t" \
-    "vmaxps %%zmm4, %%zmm24, %%zmm4\n\t" \
-    "vminps %%zmm4, %%zmm25, %%zmm4\n\t" \
-    "vmaxps %%zmm5, %%zmm24, %%zmm5\n\t" \
-    "vminps %%zmm5, %%zmm25, %%zmm5\n\t" \
-    "vmaxps %%zmm6, %%zmm24, %%zmm6\n\t" \
-    "vminps %%zmm6, %%zmm25, %%zmm6\n\t" \
-    "vmaxps %%zmm7, %%zmm24, %%zmm7\n\t" \
-    "vminps %%zmm7, %%zmm25, %%zmm7\n\t" \
-    "vmaxps %%zmm8, %%zmm24, %%zmm8\n\t" \
-    "vminps %%zmm8, %%zmm25, %%zmm8\n\t" \
-    "vmaxps %%zmm9, %%zmm24, %%zmm9\n\t" \
-    "vminps %%zmm9, %%zmm25, %%zmm9\n\t" \
-    "vmaxps %%zmm10, %%zmm24, %%zmm10\n\t" \
-    "vminps %%zmm10, %%zmm25, %%zmm10\n\t" \
-    "vmaxps %%zmm11, %%zmm24, %%zmm11\n\t" \
-    "vminps %%zmm11, %%zmm25, %%zmm11\n\t" \
-    "vmaxps %%zmm12, %%zmm24, %%zmm12\n\t" \
-    "vminps %%zmm12, %%zmm25, %%zmm12\n\t" \
-    "vmaxps %%zmm13, %%zmm24, %%zmm13\n\t" \
-    "vminps %%zmm13, %%zmm25, %%zmm13\n\t" \
-    "vmaxps %%zmm14, %%zmm24, %%zmm14\n\t" \
-    "vminps %%zmm14, %%zmm25, %%zmm14\n\t" \
-    "vmaxps %%zmm15, %%zmm24, %%zmm15\n\t" \
-    "vminps %%zmm15, %%zmm25, %%zmm15\n\t" \
-    "vmaxps %%zmm16, %%zmm24, %%zmm16\n\t" \
-    "vminps %%zmm16, %%zmm25, %%zmm16\n\t" \
-    "vmaxps %%zmm17, %%zmm24, %%zmm17\n\t" \
-    "vminps %%zmm17, %%zmm25, %%zmm17\n\t" \
-    "vmaxps %%zmm18, %%zmm24, %%zmm18\n\t" \
-    "vminps %%zmm18, %%zmm25, %%zmm18\n\t" \
-    "vmaxps %%zmm19, %%zmm24, %%zmm19\n\t" \
-    "vminps %%zmm19, %%zmm25, %%zmm19\n\t" \
-    "vmaxps %%zmm20, %%zmm24, %%zmm20\n\t" \
-    "vminps %%zmm20, %%zmm25, %%zmm20\n\t" \
-    "vmaxps %%zmm21, %%zmm24, %%zmm21\n\t" \
-    "vminps %%zmm21, %%zmm25, %%zmm21\n\t" \
-    "vmaxps %%zmm22, %%zmm24, %%zmm22\n\t" \
-    "vminps %%zmm22, %%zmm25, %%zmm22\n\t" \
-    "vmaxps %%zmm23, %%zmm24, %%zmm23\n\t" \
-    "vminps %%zmm23, %%zmm25, %%zmm23\n\t" \
-    "6:\n\t" \
-    "movq 16(%[e]), %%rax\n\t" \
-    "movq 24(%[e]), %[x1]\n\t" \
-    "leaq (%[x1],%[x1],2), %[x2]\n\t" \
-    "vmovups %%zmm0, 0(%%rax)\n\t" \
-    "vmovups %%zmm1, 0(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm2, 0(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm3, 0(%%rax,%[x2],1)\n\t" \
-    "vmovups %%zmm4, 64(%%rax)\n\t" \
-    "vmovups %%zmm5, 64(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm6, 64(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm7, 64(%%rax,%[x2],1)\n\t" \
-    "vmovups %%zmm8, 128(%%rax)\n\t" \
-    "vmovups %%zmm9, 128(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm10, 128(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm11, 128(%%rax,%[x2],1)\n\t" \
-    "vmovups %%zmm12, 192(%%rax)\n\t" \
-    "vmovups %%zmm13, 192(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm14, 192(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm15, 192(%%rax,%[x2],1)\n\t" \
-    "vmovups %%zmm16, 256(%%rax)\n\t" \
-    "vmovups %%zmm17, 256(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm18, 256(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm19, 256(%%rax,%[x2],1)\n\t" \
-    "vmovups %%zmm20, 320(%%rax)\n\t" \
-    "vmovups %%zmm21, 320(%%rax,%[x1],1)\n\t" \
-    "vmovups %%zmm22, 320(%%rax,%[x1],2)\n\t" \
-    "vmovups %%zmm23, 320(%%rax,%[x2],1)\n\t"
 #define BR_FN_OUT(name, steps, wo, wbytes)                                                                             \
     static void name(const float *w, const int64_t *tab, int64_t n, const float *const *xr, const struct br_out *e)  \
     {                                                                                                                  \
@@ -763,22 +555,9 @@ struct br_out {
     }
 BR_FN_OUT(bconv_out_6x4, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", "\\ic*256", "4096")
 BR_FN_OUT(bconv_out1_6x4, "0", "0", "256")
-
-/* A section of the reduction (kern.h, nn_bconv_sec_fn): the 24 sums
- * loaded from acc (rax) first, and each tab entry prefetching
- * NN_BCONV_SEC_PF bytes from pf into L2 before its 16 steps. */
-#define BR_LOAD(a) "vmovups " a "*64(%%rax), %%zmm" a "\n\t"
-#define BR_LOAD_ALL BR_ALL(BR_LOAD)
-#define BR_PF(o) "prefetcht1 " o "(%[pf])\n\t"
-#define BR_LOOP_SEC                                                                                                    \
-    BR_LOAD_ALL "1:\n\t"                                                                                              \
-                "movq (%[tab]), %%rax\n\t"                                                                          \
-                "addq $8, %[tab]\n\t" BR_PF("0") BR_PF("64") BR_PF("128") BR_PF("192") BR_PF("256") BR_PF("320")   \
-                    BR_PF("384") BR_PF("448") "addq $512, %[pf]\n\t"                                                \
-                ".irp ic,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t" BR_STEP6x4("\\ic*256") ".endr\n\t"               \
-                "addq $4096, %[w]\n\t"                                                                             \
-                "decq %[n]\n\t"                                                                                     \
-                "jnz 1b\n\t"
+/* A section of the reduction (kern.h, nn_bconv_sec_fn): BR_LOOP_SEC_GEN
+ * with 16 steps a tab entry. */
+#define BR_LOOP_SEC BR_LOOP_SEC_GEN("0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", BR_STEP6x4("\\ic*256"), "4096")
 static void bconv_sec_6x4(const float *w, const int64_t *tab, int64_t n, const float *const *xr, float *acc,
                           const char *pf)
 {
@@ -798,8 +577,6 @@ static void bconv_secout_6x4(const float *w, const int64_t *tab, int64_t n, cons
                      : [e] "r"(e)
                      : BR_CLOBBERS);
 }
-_Static_assert(offsetof(struct br_out, acc) == 48, "BR_LOOP_SEC reads acc at 48(e)");
-_Static_assert(NN_BCONV_SEC_PF == 512, "BR_LOOP_SEC prefetches 512 bytes an entry");
 
 /* 1x1, stride-1 convolutions over whole blocked channel blocks, for the
  * groups of 32 or 16 output channels (vg 2 or 1), whose 6-pixel tiles

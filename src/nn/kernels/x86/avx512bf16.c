@@ -1,0 +1,385 @@
+/*
+ * avx512bf16.c — the bf16 convolution kernels (kern.h, struct nn_hkern):
+ * the blocked direct convolution's tiles with vdpbf16ps, a pair of input
+ * channels a step, float sums. Built with the AVX-512 flags plus
+ * -mavx512bf16 (src/nn/CMakeLists.txt); nn_hkern_get (isa.c) hands them
+ * out only on CPUs that have AVX512_BF16 and the AVX-512 kernels.
+ *
+ * The main tiles are in assembly as the float ones are (tmpl.h): zmm0-23
+ * hold the sums, pixel i's block v in zmm(4 i + v) (br_asm.h), zmm24-27 a
+ * step's weights, zmm28-31 the broadcast channel pairs; a tab entry is 8
+ * steps of two channels (the float kernel's 16 of one), its weights half
+ * the bytes. Other tile shapes run through the intrinsics of hconv_gen.
+ *
+ * Trusts: the plan (kernels/fast.c) for otab_step 16, tile bounds and the
+ * bf16 copies' extents.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "../kern.h"
+#include "br_asm.h"
+
+typedef float vf __attribute__((vector_size(64)));
+NN_VEC_IO(vf, vld, vst)
+
+static inline vf vset(float s) { return (vf)_mm512_set1_ps(s); }
+
+static inline vf vact(vf v, int act, vf lo, vf hi)
+{
+    if (act == NN_ACT_RELU)
+        return (vf)_mm512_max_ps((__m512)v, _mm512_setzero_ps());
+    if (act == NN_ACT_CLIP)
+        return (vf)_mm512_min_ps(_mm512_max_ps((__m512)v, (__m512)lo), (__m512)hi);
+    return v;
+}
+
+static inline float sact(float v, int act, float lo, float hi)
+{
+    if (act == NN_ACT_RELU)
+        return v > 0.0f ? v : 0.0f; /* (NaN -> 0, as vmaxps with 0 second) */
+    if (act == NN_ACT_CLIP)
+        return v < lo ? lo : v > hi ? hi : v;
+    return v;
+}
+
+#define BH_STEPS "0,1,2,3,4,5,6,7"
+/* one step of a 6x4 tile: 4 weight vectors (16 output channels x a
+ * channel pair each), 6 broadcast pairs, 24 dot products */
+#define BH_PX(x, b, a0, a1, a2, a3)                                                                                    \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
+    "vdpbf16ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                  \
+    "vdpbf16ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"                                                                  \
+    "vdpbf16ps %%zmm26, %%zmm" b ", %%zmm" a2 "\n\t"                                                                  \
+    "vdpbf16ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
+#define BH_STEP6x4                                                                                                     \
+    "vmovups \\ic*256(%[w]), %%zmm24\n\t"                                                                           \
+    "vmovups \\ic*256+64(%[w]), %%zmm25\n\t"                                                                        \
+    "vmovups \\ic*256+128(%[w]), %%zmm26\n\t"                                                                       \
+    "vmovups \\ic*256+192(%[w]), %%zmm27\n\t"                                                                       \
+    BH_PX("x0", "28", "0", "1", "2", "3") BH_PX("x1", "29", "4", "5", "6", "7") BH_PX("x2", "30", "8", "9", "10", "11") \
+        BH_PX("x3", "31", "12", "13", "14", "15") BH_PX("x4", "28", "16", "17", "18", "19")                            \
+            BH_PX("x5", "29", "20", "21", "22", "23")
+
+/* the 6x4 tile's whole reduction, the sums to acc[4 i + v][16] */
+static void hconv_red_6x4(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr, float *acc)
+{
+    __asm__ volatile(BR_LOOP(BH_STEPS, BH_STEP6x4, "2048") BR_SAVE_ALL BR_OPERANDS);
+}
+
+/* the same with the epilogue in registers into a blocked output */
+static void hconv_out_6x4(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr,
+                          const struct br_out *e)
+{
+    const uint16_t *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+    __asm__ volatile(BR_LOOP(BH_STEPS, BH_STEP6x4, "2048") BR_EPI
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2),
+                       [x3] "+r"(x3), [x4] "+r"(x4), [x5] "+r"(x5)
+                     : [e] "r"(e)
+                     : BR_CLOBBERS);
+}
+
+/* 6 pixels x 2 blocks (groups of 32 output channels): zmm0-11, sums to
+ * acc[2 i + v][16] */
+#define BH_PX2(x, b, a0, a1)                                                                                           \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
+    "vdpbf16ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                  \
+    "vdpbf16ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"
+#define BH_STEP6x2                                                                                                     \
+    "vmovups \\ic*128(%[w]), %%zmm24\n\t"                                                                           \
+    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t"                                                                        \
+    BH_PX2("x0", "28", "0", "1") BH_PX2("x1", "29", "2", "3") BH_PX2("x2", "30", "4", "5")                            \
+        BH_PX2("x3", "31", "6", "7") BH_PX2("x4", "28", "8", "9") BH_PX2("x5", "29", "10", "11")
+static void hconv_red_6x2(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr, float *acc)
+{
+    __asm__ volatile(BR_ALL12(BR_ZERO) "1:\n\t"
+                                       "movq (%[tab]), %%rax\n\t"
+                                       "addq $8, %[tab]\n\t"
+                                       ".irp ic," BH_STEPS "\n\t" BH_STEP6x2 ".endr\n\t"
+                                       "addq $1024, %[w]\n\t"
+                                       "decq %[n]\n\t"
+                                       "jnz 1b\n\t" BR_ALL12(BR_SAVE) BR_OPERANDS);
+}
+
+/* a section of the 6x4 tile's reduction (kern.h, nn_hconv_sec_fn) */
+static void hconv_sec_6x4(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr, float *acc,
+                          const char *pf)
+{
+    __asm__ volatile("movq %[acc], %%rax\n\t" BR_LOOP_SEC_GEN(BH_STEPS, BH_STEP6x4, "2048") BR_SAVE_ALL
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [pf] "+r"(pf)
+                     : [x0] "r"(xr[0]), [x1] "r"(xr[1]), [x2] "r"(xr[2]), [x3] "r"(xr[3]), [x4] "r"(xr[4]),
+                       [x5] "r"(xr[5]), [acc] "r"(acc)
+                     : BR_CLOBBERS);
+}
+static void hconv_secout_6x4(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr,
+                             const struct br_out *e, const char *pf)
+{
+    const uint16_t *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
+    __asm__ volatile("movq 48(%[e]), %%rax\n\t" BR_LOOP_SEC_GEN(BH_STEPS, BH_STEP6x4, "2048") BR_EPI
+                     : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n), [pf] "+r"(pf), [x0] "+r"(x0), [x1] "+r"(x1),
+                       [x2] "+r"(x2), [x3] "+r"(x3), [x4] "+r"(x4), [x5] "+r"(x5)
+                     : [e] "r"(e)
+                     : BR_CLOBBERS);
+}
+
+/* 1x1, stride 1: 12 or 24 consecutive pixels (32 bytes apart in the
+ * copy) through one pointer, for vg 2 or 1; sums to acc[vg i + v][16] */
+#define BH_WIDE_12x2 \
+    "vmovups \\ic*128+0(%[w]), %%zmm24\n\t" \
+    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
+    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm0\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+32(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm2\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm27, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm28\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm28, %%zmm4\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm28, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+96(%[x],%%rax), %%zmm29\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm29, %%zmm6\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm29, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm30\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm30, %%zmm8\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm30, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+160(%[x],%%rax), %%zmm31\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm31, %%zmm10\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm31, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm12\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm26, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+224(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm14\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm27, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm28\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm28, %%zmm16\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+288(%[x],%%rax), %%zmm29\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm29, %%zmm18\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm29, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm30\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm30, %%zmm20\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm30, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+352(%[x],%%rax), %%zmm31\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm31, %%zmm22\n\t" \
+    "vdpbf16ps %%zmm25, %%zmm31, %%zmm23\n\t"
+#define BH_WIDE_24x1 \
+    "vmovups \\ic*64(%[w]), %%zmm24\n\t" \
+    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm25\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm25, %%zmm0\n\t" \
+    "vbroadcastss \\ic*4+32(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm2\n\t" \
+    "vbroadcastss \\ic*4+96(%[x],%%rax), %%zmm28\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm28, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm29\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm29, %%zmm4\n\t" \
+    "vbroadcastss \\ic*4+160(%[x],%%rax), %%zmm30\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm30, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm31\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm31, %%zmm6\n\t" \
+    "vbroadcastss \\ic*4+224(%[x],%%rax), %%zmm25\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm25, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm8\n\t" \
+    "vbroadcastss \\ic*4+288(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm28\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm28, %%zmm10\n\t" \
+    "vbroadcastss \\ic*4+352(%[x],%%rax), %%zmm29\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm29, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+384(%[x],%%rax), %%zmm30\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm30, %%zmm12\n\t" \
+    "vbroadcastss \\ic*4+416(%[x],%%rax), %%zmm31\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm31, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+448(%[x],%%rax), %%zmm25\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm25, %%zmm14\n\t" \
+    "vbroadcastss \\ic*4+480(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+512(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm16\n\t" \
+    "vbroadcastss \\ic*4+544(%[x],%%rax), %%zmm28\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+576(%[x],%%rax), %%zmm29\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm29, %%zmm18\n\t" \
+    "vbroadcastss \\ic*4+608(%[x],%%rax), %%zmm30\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm30, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+640(%[x],%%rax), %%zmm31\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm31, %%zmm20\n\t" \
+    "vbroadcastss \\ic*4+672(%[x],%%rax), %%zmm25\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm25, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+704(%[x],%%rax), %%zmm26\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm26, %%zmm22\n\t" \
+    "vbroadcastss \\ic*4+736(%[x],%%rax), %%zmm27\n\t" \
+    "vdpbf16ps %%zmm24, %%zmm27, %%zmm23\n\t"
+#define BH_FN_WIDE(name, step, wbytes)                                                                                 \
+    static void name(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *x, float *acc)                  \
+    {                                                                                                                  \
+        __asm__ volatile(BR_LOOP(BH_STEPS, step, wbytes) BR_SAVE_ALL                                                   \
+                         : [w] "+r"(w), [tab] "+r"(tab), [n] "+r"(n)                                                  \
+                         : [x] "r"(x), [acc] "r"(acc)                                                                  \
+                         : BR_CLOBBERS);                                                                               \
+    }
+BH_FN_WIDE(hconv_red_12x2, BH_WIDE_12x2, "1024")
+BH_FN_WIDE(hconv_red_24x1, BH_WIDE_24x1, "512")
+
+/* Block v of output pixel i (sums plus bias in t): the residual, the
+ * activation, stored blocked or plain (as tmpl.h's bconv_put). */
+static inline __attribute__((always_inline)) void hput(const struct nn_bconv *p, vf t, int v, int i, const float *res,
+                                                      float *y, vf lo, vf hi)
+{
+    if (p->y_px == 16) {
+        int64_t off = v * p->y_cb + i * 16;
+        if (res)
+            t += vld(res + off);
+        vst(y + off, vact(t, p->act, lo, hi));
+        return;
+    }
+    int64_t off = v * 16 * p->y_c + i;
+    for (int j = 0; j < 16; j++) {
+        float s = t[j];
+        if (res)
+            s += res[off + j * p->y_c];
+        y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
+    }
+}
+
+/* the epilogue of npx pixels x vg blocks of sums (pixel i's block v at
+ * sums[vg i + v]) */
+static void hput_sums(const struct nn_bconv *p, const float *sums, int npx, int vg, const float *bias,
+                      const float *res, float *y)
+{
+    vf lo = vset(p->lo), hi = vset(p->hi);
+    for (int v = 0; v < vg; v++) {
+        vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
+        for (int i = 0; i < npx; i++)
+            hput(p, vld(sums + (i * vg + v) * 16) + bv, v, i, res, y, lo, hi);
+    }
+}
+
+/* Any R x V tile (R <= 6, V <= 4) with intrinsics. */
+static inline __attribute__((always_inline)) void hconv_gen(const int R, const int V, const struct nn_bconv *p,
+                                                           const uint16_t *x, const int64_t *xoff, const uint16_t *w,
+                                                           const float *bias, const float *res, float *y)
+{
+    __m512 acc[NN_BCONV_R][NN_BCONV_V];
+    const char *xr[NN_BCONV_R];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++) {
+        xr[i] = (const char *)(x + xoff[i]);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; v++)
+            acc[i][v] = _mm512_setzero_ps();
+    }
+    for (int64_t e = 0; e < p->ntab; e++) {
+        int64_t o = p->otab[e];
+#pragma GCC unroll 8
+        for (int ip = 0; ip < 8; ip++) {
+            __m512bh wv[NN_BCONV_V];
+#pragma GCC unroll 4
+            for (int v = 0; v < V; v++)
+                wv[v] = (__m512bh)_mm512_loadu_si512((const void *)(w + (ip * V + v) * 32));
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                int32_t pair;
+                memcpy(&pair, xr[i] + o + 4 * ip, sizeof(pair));
+                __m512bh b = (__m512bh)_mm512_set1_epi32(pair);
+#pragma GCC unroll 4
+                for (int v = 0; v < V; v++)
+                    acc[i][v] = _mm512_dpbf16_ps(acc[i][v], b, wv[v]);
+            }
+        }
+        w += 8 * V * 32;
+    }
+    vf lo = vset(p->lo), hi = vset(p->hi);
+#pragma GCC unroll 4
+    for (int v = 0; v < V; v++) {
+        vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
+            hput(p, (vf)acc[i][v] + bv, v, i, res, y, lo, hi);
+    }
+}
+
+#define HCONV_INST(R, V)                                                                                         \
+    static void hconv_##R##_##V(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff,               \
+                                const uint16_t *w, const float *bias, const float *res, float *y)               \
+    {                                                                                                            \
+        hconv_gen(R, V, p, x, xoff, w, bias, res, y);                                                            \
+    }
+#define HCONV_ROW(R) HCONV_INST(R, 1) HCONV_INST(R, 2) HCONV_INST(R, 3) HCONV_INST(R, 4)
+#define HCONV_FNS(R) {hconv_##R##_1, hconv_##R##_2, hconv_##R##_3, hconv_##R##_4}
+HCONV_ROW(1)
+HCONV_ROW(2)
+HCONV_ROW(3)
+HCONV_ROW(4)
+HCONV_ROW(5)
+HCONV_ROW(6)
+typedef void (*hconv_rv_fn)(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, const uint16_t *w,
+                            const float *bias, const float *res, float *y);
+
+static const float zeros[4 * 16] __attribute__((aligned(64)));
+
+/* kern.h, nn_hconv_fn */
+static void hconv(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, int r, const uint16_t *w, int vg,
+                  const float *bias, const float *res, float *y)
+{
+    static const hconv_rv_fn fns[NN_BCONV_R][NN_BCONV_V] = {HCONV_FNS(1), HCONV_FNS(2), HCONV_FNS(3),
+                                                             HCONV_FNS(4), HCONV_FNS(5), HCONV_FNS(6)};
+    if (r == NN_BCONV_R && (vg == 4 || vg == 2)) {
+        const uint16_t *xr[NN_BCONV_R];
+        for (int i = 0; i < NN_BCONV_R; i++)
+            xr[i] = x + xoff[i];
+        if (vg == 4 && p->y_px == 16) {
+            struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y,
+                               .ycb = p->y_cb * (int64_t)sizeof(float), .act = p->act, .lo = p->lo, .hi = p->hi};
+            hconv_out_6x4(w, p->otab, p->ntab, xr, &e);
+            return;
+        }
+        float sums[NN_BCONV_R * NN_BCONV_V * 16] __attribute__((aligned(64)));
+        (vg == 4 ? hconv_red_6x4 : hconv_red_6x2)(w, p->otab, p->ntab, xr, sums);
+        hput_sums(p, sums, NN_BCONV_R, vg, bias, res, y);
+        return;
+    }
+    fns[r - 1][vg - 1](p, x, xoff, w, bias, res, y);
+}
+
+/* kern.h, nn_hconv_wide_fn */
+static void hconv_wide(const struct nn_bconv *p, const uint16_t *x, int npx, const uint16_t *w, int vg,
+                       const float *bias, const float *res, float *y)
+{
+    float sums[NN_BCONV_WIDE * 16] __attribute__((aligned(64)));
+    (vg == 2 ? hconv_red_12x2 : hconv_red_24x1)(w, p->otab, p->ntab, x, sums);
+    hput_sums(p, sums, npx, vg, bias, res, y);
+}
+
+/* kern.h, nn_hconv_sec_fn */
+static void hconv_sec(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, int64_t e0, int64_t e1,
+                      const uint16_t *w, float *acc, const float *bias, const float *res, float *y, const void *pf)
+{
+    const uint16_t *xr[NN_BCONV_R];
+    for (int i = 0; i < NN_BCONV_R; i++)
+        xr[i] = x + xoff[i];
+    if (y == NULL) {
+        hconv_sec_6x4(w, p->otab + e0, e1 - e0, xr, acc, pf);
+        return;
+    }
+    struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+                       .act = p->act, .lo = p->lo, .hi = p->hi, .acc = acc};
+    hconv_secout_6x4(w, p->otab + e0, e1 - e0, xr, &e, pf);
+}
+
+/* kern.h, struct nn_hkern's to_bf16 */
+static void to_bf16(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)h);
+    }
+    for (; i < n; i++)
+        dst[i] = nn_bf16(src[i]);
+}
+
+const struct nn_hkern nn_hkern_avx512bf16 = {.conv = hconv, .wide = hconv_wide, .sec = hconv_sec, .to_bf16 = to_bf16};
