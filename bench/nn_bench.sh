@@ -7,7 +7,8 @@
 # with the order alternating. Prints every round, then per model and batch
 # each side's best-round median and the ratio coffer / ORT (below 1: coffer
 # is faster), plus coffer's peak RSS and load time beside ORT's.
-#   [CASES="resnet50:8 mlp:1"] bash bench/nn_bench.sh [ROUNDS] [RUNS] [WARMUP]
+#   [CASES="resnet50:8 mlp:1"] [PRECISION=bf16] bash bench/nn_bench.sh [ROUNDS] [RUNS] [WARMUP]
+# PRECISION=bf16 runs coffer with --precision bf16 (ORT stays float32).
 # Needs /usr/bin/python3 with python3-torch and python3-torchvision (to
 # export), node and npm (onnxruntime-node is installed into build/ortnode).
 set -euo pipefail
@@ -16,6 +17,7 @@ rounds=${1:-7}
 runs=${2:-20}
 warmup=${3:-5}
 threads=${THREADS:-2}
+precision=${PRECISION:-f32}
 shared=${COFFER_SHARED_DIR:-$(cd .. && pwd)/shared}
 [ -f "$shared/bench/bench_ort.js" ] || shared=/work/shared
 cmake -S . -B build/bench -G Ninja -DCOFFER_BENCH=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -39,13 +41,13 @@ ort_rss() { # peak RSS (MiB) of one ORT run, from GNU time
 }
 run_coffer() {
   "$coffer" bench "$models/${1}_dyn.onnx" --batch "$2" --threads "$threads" --runs "$runs" --warmup "$warmup" \
-    --input "$models/${1}_in.f32"
+    --input "$models/${1}_in.f32" --precision "$precision"
 }
 run_ort() {
   node "$shared/bench/bench_ort.js" "$models/${1}_dyn.onnx" "$2" "$threads" "$warmup" "$runs" "$models/${1}_in.f32"
 }
 cases=${CASES:-"resnet50:1 resnet50:8 mobilenet_v2:1 mobilenet_v2:8 mlp:1 mlp:8"} # CASES="resnet50:8" for one
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the first round; $(nproc) CPUs" >&2
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the first round; $(nproc) CPUs; coffer in $precision" >&2
 for r in $(seq 1 "$rounds"); do
   for c in $cases; do
     m=${c%:*}

@@ -6,7 +6,8 @@ usage: /usr/bin/python3 tools/nn-export-models.py OUTDIR [NAME ...]
 For each model (default: every torchvision classification model; resnet50
 is v1.5 in torchvision), with weights=None and a fixed seed, writes
   OUTDIR/NAME.onnx      the model exported at opset 13 (batch dimension "N")
-  OUTDIR/NAME_in.npy    a fixed input (seeded normal, 1x3xHxW)
+  OUTDIR/NAME_in.npy    a fixed input (seeded normal, Bx3xHxW; B from
+                        COFFER_EXPORT_BATCH, default 1)
   OUTDIR/NAME_out.npy   PyTorch's output for it (eval mode)
 and prints one line per model: "exported NAME" or "skip NAME: reason".
 A NAME ending in "_keepbn" (say resnet18_keepbn) exports that model with its
@@ -74,7 +75,7 @@ def main():
         base = name[: -len(KEEPBN)] if name.endswith(KEEPBN) else name
         size = SIZES.get(base, 224)
         gen = torch.Generator().manual_seed(1)
-        x = torch.randn(1, 3, size, size, generator=gen)
+        x = torch.randn(int(os.environ.get("COFFER_EXPORT_BATCH", "1")), 3, size, size, generator=gen)
         path = os.path.join(out, name + ".onnx")
         try:
             with torch.no_grad():
