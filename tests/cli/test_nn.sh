@@ -71,4 +71,25 @@ if [ -d "$MLP" ]; then
 fi
 "$COFFER" bench "$CASE/model.onnx" --runs 0 2>/dev/null
 [ $? -eq 2 ] || fail "bench --runs 0 should be a usage error (2)"
+# --precision: f32 by default (and in the JSON line); an unknown one is a
+# usage error naming it, a bad COFFER_NN_PRECISION fails the load naming
+# it; bf16 runs where the CPU has AVX512_BF16 and is refused, naming it,
+# where it has not (or with other kernels forced)
+if [ -d "$MLP" ]; then
+    line=$("$COFFER" bench "$MLP/model.onnx" --runs 2 --warmup 0 --threads 1) || fail "bench exited $?"
+    grep -q '"precision":"f32"' <<<"$line" || fail "bench's default precision is not f32: $line"
+    "$COFFER" bench "$MLP/model.onnx" --precision bf17 2>"$TMP/err"
+    [ $? -eq 2 ] && grep -q "bf17" "$TMP/err" || fail "--precision bf17 should be a usage error naming it"
+    COFFER_NN_PRECISION=half "$COFFER" bench "$MLP/model.onnx" --runs 1 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "COFFER_NN_PRECISION=half" "$TMP/err" || fail "COFFER_NN_PRECISION=half should fail, naming it"
+    COFFER_NN_ISA=avx2 "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision bf16 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "bf16\|has no avx2" "$TMP/err" || fail "bf16 with the avx2 kernels should fail, naming bf16"
+    if grep -qw avx512_bf16 /proc/cpuinfo; then
+        line=$("$COFFER" bench "$MLP/model.onnx" --runs 2 --warmup 0 --precision bf16) || fail "bench --precision bf16 exited $?"
+        grep -q '"precision":"bf16"' <<<"$line" || fail "bench --precision bf16 did not say bf16: $line"
+    else
+        "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision bf16 2>"$TMP/err"
+        [ $? -eq 1 ] && grep -q "AVX512_BF16" "$TMP/err" || fail "bf16 without AVX512_BF16 should fail, naming it"
+    fi
+fi
 echo "ok"
