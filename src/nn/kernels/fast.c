@@ -516,10 +516,11 @@ static void bconv_pack_part(const struct nn_geom *g, const float *w, const float
                 bool pad = oc >= g->m; /* the padded lanes of the last block */
                 float sc = !pad && scale ? scale[oc] : 1.0f;
                 const float *src = pad ? NULL : w + (oc * g->c + cb * 16) * kv;
+                int64_t cbl = pad ? 0 : g->c - cb * 16 < 16 ? g->c - cb * 16 : 16; /* the rest zero */
                 for (int64_t ic = 0; ic < 16; ic++)
                     for (int64_t t = 0; t < kv; t++)
                         dsth[(t * 16 + (ic & ~(int64_t)1)) * nj + 2 * j + (ic & 1)] =
-                            pad ? 0 : nn_bf16(src[ic * kv + t] * sc);
+                            ic < cbl ? nn_bf16(src[ic * kv + t] * sc) : 0;
             }
         return;
     }
@@ -570,7 +571,7 @@ static void bconv_pack_task(void *arg, int64_t t, int tid)
             vg = 2;
         if (p % r->parts == t)
             bconv_pack_part(r->g, r->w, r->scale, j0, vg, r->dsth ? NULL : r->dst + j0 * r->g->c * kv,
-                            r->dsth ? r->dsth + j0 * r->g->c * kv : NULL);
+                            r->dsth ? r->dsth + j0 * round_up(r->g->c, 16) * kv : NULL);
         j0 += vg * 16;
     }
 }
@@ -607,8 +608,10 @@ static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_
  * es: the bytes of an input element (4, or 2 for the bf16 kernels). */
 static void bconv_otab(struct nn_bconv *b, struct filler *fl, int64_t es)
 {
-    b->otab_step = b->x_c == 1 && b->c % 16 == 0 ? 16 : 1;
-    b->ntab = b->c / b->otab_step * b->kh * b->kw;
+    /* (the bf16 kernels read a last partial block whole: its copy's lanes
+     * past the channels are zero, bconv_begin) */
+    b->otab_step = b->x_c == 1 && (b->c % 16 == 0 || es == 2) ? 16 : 1;
+    b->ntab = (b->otab_step == 16 ? blocks16(b->c) : b->c) * b->kh * b->kw;
     int64_t *t = b->ntab > 0 ? take(fl, (size_t)b->ntab * sizeof(int64_t)) : NULL;
     b->otab = t;
     if (t == NULL)
@@ -643,11 +646,11 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     pad_bias(c, f, fl, g->m);
     f->in_blocked = c->in[0]->blocked;
     f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
-    /* bf16 where the model runs so and the input is whole blocked channel
-     * blocks (otab_step 16: the kernels' channel pairs) */
-    f->bf16 = m->hk != NULL && m->isa->id == NN_ISA_AVX512 && f->in_blocked && g->c % 16 == 0;
+    /* bf16 where the model runs so and the input is blocked (otab_step
+     * 16: the kernels' channel pairs over whole blocks) */
+    f->bf16 = m->hk != NULL && m->isa->id == NN_ISA_AVX512 && f->in_blocked;
     int64_t es = f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
-    void *bw = take(fl, (size_t)(round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * es));
+    void *bw = take(fl, (size_t)(round_up(g->m, 16) * (f->bf16 ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es));
     if (f->bf16) /* packed at the end, once the split is known */
         f->bwh = bw;
     else
@@ -728,7 +731,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * 1x1s (1 MiB, 17 tiles a task at batch 1) take it too: together
      * 4.16-4.22 -> 4.01-4.17 ms on 2 threads, 7.74-8.01 -> 7.58-7.76 on 1. */
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
-    int64_t wbytes = round_up(g->m, 16) * g->c * g->k[1] * g->k[2] * es;
+    int64_t wbytes = round_up(g->m, 16) * (f->bf16 ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es;
     bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (1 << 20);
     if (m->ksec != NN_KSEC_OFF && m->isa->bconv_sec != NULL && f->out_blocked && b->otab_step == 16 &&
         b->otab != NULL && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
@@ -1837,6 +1840,13 @@ static void k_sec(const struct bconv_run *r, int64_t xo, const int64_t *xoff, in
     else
         r->isa->bconv_sec(&f->bc, r->x + xo, xoff, e0, e1, f->bw + wo, acc, bias, res, y, pf);
 }
+/* Input channels an output channel's packed weights cover (the bf16
+ * packing's last block whole). */
+static int64_t wch(const struct fast *f)
+{
+    return f->bf16 ? round_up(f->geo.c, 16) : f->geo.c;
+}
+
 /* The address of element wo of the packed weights (for prefetches). */
 static const char *k_wat(const struct fast *f, int64_t wo)
 {
@@ -1870,7 +1880,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
     int64_t ow = g->out[2], osp = g->out[1] * ow, tpi = (osp + NN_BCONV_R - 1) / NN_BCONV_R;
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx;
     int64_t yimg = round_up(g->m, 16) * osp;
-    int64_t w = og * 64 * g->c * g->k[1] * g->k[2], es = f->bf16 ? 2 : 4;
+    int64_t w = og * 64 * wch(f) * g->k[1] * g->k[2], es = f->bf16 ? 2 : 4;
     const float *bias = r->bias ? r->bias + og * 64 : NULL;
     int64_t yo = og * 4 * b->y_cb;
     float *acc = (float *)(r->scratch + (size_t)tid * f->per_thread);
@@ -1970,7 +1980,7 @@ static void bconv_task(void *arg, int64_t t, int tid)
         return;
     }
     const struct nn_geom *g = &f->geo;
-    int64_t groups = (g->m + 63) / 64, gw = 64 * g->c * g->k[1] * g->k[2];
+    int64_t groups = (g->m + 63) / 64, gw = 64 * wch(f) * g->k[1] * g->k[2];
     if (f->lin) { /* pairs [u0, u1) of groups x tiles, group by group */
         int64_t u0 = lin_bound(f, t), u1 = lin_bound(f, t + 1);
         for (int64_t og = u0 / f->tiles; og * f->tiles < u1; og++) {
@@ -2025,7 +2035,7 @@ static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64
     int64_t yimg = (f->out_blocked ? round_up(g->m, 16) : g->m) * osp;
     int64_t j0 = og * 64 + (half > 0 ? 32 : 0);
     int vg = half >= 0 ? 2 : (int)(blocks16(g->m - og * 64) < NN_BCONV_V ? blocks16(g->m - og * 64) : NN_BCONV_V);
-    int64_t w = j0 * g->c * g->k[1] * g->k[2];
+    int64_t w = j0 * wch(f) * g->k[1] * g->k[2];
     const float *bias = r->bias ? r->bias + j0 : NULL;
     int64_t yo = f->out_blocked ? j0 / 16 * f->bc.y_cb : j0 * f->bc.y_c;
     /* groups of 32 or 16 channels: 2 or 4 tiles at a time where they can */
@@ -2106,6 +2116,12 @@ static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast
         struct cvt_run cr = {.hk = m->hk, .src = r.x, .dst = xh,
                              .n = g->n * round_up(g->c, 16) * f->hx * f->wx, .parts = f->threads};
         nn_pool_run_fixed(m->pool, f->threads, f->threads, cvt_task, &cr);
+        int64_t cl = g->c % 16, sp = f->hx * f->wx;
+        for (int64_t n = 0; cl > 0 && n < g->n; n++) { /* the last block's lanes past the channels: zero */
+            uint16_t *lb = xh + ((n + 1) * blocks16(g->c) - 1) * sp * 16;
+            for (int64_t p = 0; p < sp; p++)
+                memset(lb + p * 16 + cl, 0, (size_t)(16 - cl) * sizeof(uint16_t));
+        }
         r.xh = xh;
         r.hk = m->hk;
     }
