@@ -89,8 +89,8 @@ struct coffer_nn_model;
 #define COFFER_NN_MAX_THREADS 256
 /*
  * precision: COFFER_NN_F32 (float32 throughout), or COFFER_NN_BF16: the
- * direct convolutions over whole blocks of 16 channels (most of a CNN's
- * 1x1 and strided layers) round their inputs and weights to bfloat16 and
+ * direct convolutions on the blocked channel layout (most of a CNN's 1x1
+ * and strided layers) round their inputs and weights to bfloat16 and
  * sum in float32, twice the products an instruction (AVX512_BF16; a
  * load on a CPU without it fails with COFFER_E_UNSUPPORTED). The other
  * layers, Winograd's among them, stay float32. Results differ from

@@ -26,7 +26,7 @@
 #define MAX_INPUT_FILE ((size_t)4 << 30)
 
 #define PRECISION_HELP                                                                                         \
-    "--precision bf16: the direct convolutions over whole blocks of 16 channels take\n"                         \
+    "--precision bf16: the direct convolutions on the blocked channel layout take\n"                            \
     "bfloat16 inputs and weights with float32 sums (needs AVX512_BF16); the rest stays\n"                       \
     "float32. Default: COFFER_NN_PRECISION from the environment, else f32.\n"
 

@@ -61,9 +61,10 @@ struct fast {
     /* blocked direct convolution (kern.h) */
     struct nn_bconv bc;
     const float *bw;        /* packed weights */
-    /* bf16 (m->hk; whole blocked channel blocks in): the weights packed for
-     * nn_hkern (bwh, not bw), the input copied to bf16 each run at byte
-     * xh_off of the shared scratch */
+    /* bf16 (m->hk; a blocked input): the weights packed for nn_hkern
+     * (bwh, not bw; round_up(c, 16) input channels an output channel, wch),
+     * the input copied to bf16 each run at byte xh_off of the shared
+     * scratch */
     bool bf16;
     const uint16_t *bwh;
     size_t xh_off;
@@ -504,7 +505,7 @@ static enum coffer_err plan_seg(struct coffer_nn_model *m, const uint8_t *cap)
 /* The packing of output channels [j0, j0 + vg * 16) (one part of a
  * group; see bconv_pack) into dst, the part's own place; or, where dsth
  * is not NULL, into dsth in bf16 (kern.h, nn_hconv_fn: whole blocks of 16
- * input channels, each channel pair's weights adjacent). */
+ * input channels, zero past c, each channel pair's weights adjacent). */
 static void bconv_pack_part(const struct nn_geom *g, const float *w, const float *scale, int64_t j0, int64_t vg,
                             float *dst, uint16_t *dsth)
 {

@@ -142,8 +142,9 @@ typedef void (*nn_bconv_sec_fn)(const struct nn_bconv *p, const float *x, const 
 /* bf16 (AVX512_BF16; a model loaded with COFFER_NN_BF16): the same three
  * kernels with bf16 inputs and weights and float sums (vdpbf16ps: a pair
  * of input channels a step, twice the float FMA's products an
- * instruction), for convolutions over whole blocked channel blocks only
- * (otab_step 16). The input x is a bf16 copy of the float map the float
+ * instruction), for convolutions on a blocked input, read by whole channel
+ * blocks (otab_step 16; a last partial block's lanes past the channels
+ * are zero in the copy and in the weights). The input x is a bf16 copy of the float map the float
  * kernel would read, element for element (a pixel's 16 channels in 32
  * bytes), xoff in elements as there, and p->otab holds byte offsets into
  * the copy. The weights are packed as the float kernel's, element for
