@@ -64,33 +64,27 @@ static const struct nn_isa *need(enum nn_isa_id id)
     return isa;
 }
 
-static void near(const float *got, const float *want, size_t n, double tol, const char *what)
+/* Each element within tol of (1 + its own magnitude), or with of_max of
+ * (1 + the largest finite magnitude in want). */
+static void near_to(const float *got, const float *want, size_t n, double tol, bool of_max, const char *what)
 {
+    double top = 0.0;
+    for (size_t i = 0; of_max && i < n; i++)
+        if (isfinite(want[i]) && fabs((double)want[i]) > top)
+            top = fabs((double)want[i]);
     for (size_t i = 0; i < n; i++) {
         if (got[i] == want[i] || (isnan(got[i]) && isnan(want[i]))) /* infinities, NaN from NaN */
             continue;
         double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= tol * (1.0 + fabs((double)want[i]))))
-            fail_msg("%s: element %zu is %.7g, want %.7g", what, i, (double)got[i], (double)want[i]);
+        if (!(d <= tol * (1.0 + (of_max ? top : fabs((double)want[i])))))
+            fail_msg("%s: element %zu is %.7g, want %.7g%s", what, i, (double)got[i], (double)want[i],
+                     of_max ? " (within the largest magnitude's share)" : "");
     }
 }
 
-/* As near, with each difference within tol of the largest finite
- * magnitude in want (plus 1) instead of its own element's. */
-static void near_max(const float *got, const float *want, size_t n, double tol, const char *what)
+static void near(const float *got, const float *want, size_t n, double tol, const char *what)
 {
-    double top = 0.0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(want[i]) && fabs((double)want[i]) > top)
-            top = fabs((double)want[i]);
-    for (size_t i = 0; i < n; i++) {
-        if (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))
-            continue;
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= tol * (1.0 + top)))
-            fail_msg("%s: element %zu is %.7g, want %.7g (largest magnitude %.7g)", what, i, (double)got[i],
-                     (double)want[i], top);
-    }
+    near_to(got, want, n, tol, false, what);
 }
 
 /* ----------------------------------------------------------------- GEMM */
@@ -320,10 +314,7 @@ static void compare_direct(const struct nn_isa *isa, const uint8_t *bytes, size_
             fail_msg("%s: %d nodes on the blocked kernel, want %d", what, last_direct, min_direct);
         char w[300];
         snprintf(w, sizeof(w), "%s (%s, %d threads)", what, isa->name, threads);
-        if (near_of_max) /* bf16's rounding of the inputs: relative to the sums' scale */
-            near_max(got, want, nr, near_tol, w);
-        else
-            near(got, want, nr, near_tol, w);
+        near_to(got, want, nr, near_tol, near_of_max, w);
         free(got);
     }
     free(want);
@@ -1004,8 +995,11 @@ static bool hconv_case(const struct nn_isa *isa, int t)
     int tail = (int)rint_in(0, 1); /* 0: GlobalAveragePool, 1: the output */
     if (h + 2 * p < d * (k - 1) + 1 || w + 2 * p < d * (k - 1) + 1)
         k = 1, d = 1, p = 0;
-    if (tail == 1 && c * k * k < 256)
-        c = (k == 1 ? rint_in(256, 290) : rint_in(57, 96)) / (t % 4 == 3 ? 1 : 16) * (t % 4 == 3 ? 1 : 16);
+    if (tail == 1 && c * k * k < 256) { /* the least c for the reduction, and up to 32 more */
+        c = (256 + k * k - 1) / (k * k) + rint_in(0, 32);
+        if (t % 4 != 3)
+            c = (c + 15) / 16 * 16;
+    }
     int64_t oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * p - d * (k - 1) - 1) / s + 1;
     bool resid = m == c && s == 1 && oh == h && ow == w && t % 2;
     bool relu = t % 4 != 3;
