@@ -9,7 +9,9 @@
 # runs `coffer infer` on each, and checks that coffer's output agrees with
 # PyTorch's within 1e-4 of the largest logit's magnitude (COFFER_AGREE_TOL
 # sets another fraction: bf16, COFFER_NN_PRECISION=bf16 in the environment,
-# is checked at 2e-2). Prints one line per model (the difference, and
+# is checked at 2e-2; with COFFER_NN_PRECISION=int8 each model is first
+# calibrated, `coffer calibrate`, on 32 seeded inputs other than the
+# checked ones). Prints one line per model (the difference, and
 # whether the top class is PyTorch's) and a closing count; exits 1 if any
 # exported model fails, and
 # 77 (CTest's "skipped") when PyTorch is not installed.
@@ -41,6 +43,24 @@ for onnx in "$WORK"/*.onnx; do
     [ -e "$onnx" ] || continue
     name=$(basename "$onnx" .onnx)
     rm -rf "$WORK/$name.out"
+    if [ "${COFFER_NN_PRECISION:-}" = int8 ]; then
+        # int8 needs a calibration table: the model's ranges over
+        # COFFER_CALIB_ITEMS seeded normal inputs (default 32), none of
+        # them the checked ones (another seed)
+        /usr/bin/python3 - "$WORK/${name}_in.npy" "$WORK/${name}_calib.f32" "${COFFER_CALIB_ITEMS:-32}" <<'PY'
+import sys
+import numpy as np
+shape = np.load(sys.argv[1]).shape[1:]
+np.random.default_rng(7).standard_normal((int(sys.argv[3]),) + shape).astype(np.float32).tofile(sys.argv[2])
+PY
+        if ! "$COFFER" calibrate "$onnx" --input "$WORK/${name}_calib.f32" -o "$WORK/$name.calib" --batch 8 \
+            2>"$WORK/$name.err" >/dev/null; then
+            echo "FAIL $name: calibrate: $(head -c 300 "$WORK/$name.err")"
+            fail=$((fail + 1))
+            continue
+        fi
+        export COFFER_NN_CALIBRATION="$WORK/$name.calib"
+    fi
     start=$(date +%s%N)
     if ! "$COFFER" infer "$onnx" -i "$WORK/${name}_in.npy" -o "$WORK/$name.out" --npy >/dev/null 2>"$WORK/$name.err"; then
         if grep -q "external data" "$WORK/$name.err"; then

@@ -95,13 +95,34 @@ struct coffer_nn_model;
  * load on a CPU without it fails with COFFER_E_UNSUPPORTED). The other
  * layers, Winograd's among them, stay float32. Results differ from
  * float32 by bf16's rounding (8 bits of mantissa; docs/nn.md gives the
- * measured agreement). COFFER_NN_DEFAULT takes COFFER_NN_PRECISION=f32|bf16
- * from the environment, else float32.
+ * measured agreement).
+ *
+ * COFFER_NN_PREC_INT8: the same convolutions with 8-bit integers (AVX512_VNNI:
+ * four products an instruction lane), their inputs quantized per tensor
+ * with the ranges of a calibration table (unsigned 8-bit, the zero point
+ * where 0 falls), their weights per output channel (signed 8-bit,
+ * symmetric), 32-bit integer sums scaled back to float before the bias,
+ * residual and activation. Where int8 takes a 3x3 convolution it takes it
+ * from Winograd. A convolution whose input the table lacks stays float32.
+ * The table is calibration (its text, as coffer_nn_calibration_table
+ * writes it; borrowed for the load); without one, or on a CPU without
+ * AVX512_VNNI, the load fails.
+ *
+ * COFFER_NN_DEFAULT takes COFFER_NN_PRECISION=f32|bf16|int8 from the
+ * environment, else float32 (int8 with the table in the file named by
+ * COFFER_NN_CALIBRATION unless calibration is given).
+ *
+ * calibrate: record, as the model runs (in float32), the range of every
+ * value a convolution on the blocked layout reads; coffer_nn_calibration_table
+ * then writes them as a calibration table. Needs float32 precision.
  */
-enum coffer_nn_precision { COFFER_NN_DEFAULT = 0, COFFER_NN_F32 = 1, COFFER_NN_BF16 = 2 };
+enum coffer_nn_precision { COFFER_NN_DEFAULT = 0, COFFER_NN_F32 = 1, COFFER_NN_BF16 = 2, COFFER_NN_PREC_INT8 = 3 };
 struct coffer_nn_options {
     int threads;
     enum coffer_nn_precision precision;
+    const char *calibration; /* int8: a calibration table's text, calibration_size bytes */
+    size_t calibration_size;
+    bool calibrate;
 };
 
 /*
@@ -155,11 +176,21 @@ struct coffer_nn_info {
     double work;            /* multiply-adds (element steps for other ops) per run, as planned */
     const char *isa;        /* kernels in use: "ref", "avx2" or "avx512" */
     int threads;
-    const char *precision;  /* "f32" or "bf16" (coffer_nn_options) */
+    const char *precision;  /* "f32", "bf16" or "int8" (coffer_nn_options) */
     size_t packed_size;     /* weights packed for the kernels (and their plans), bytes */
 };
 COFFER_NODISCARD enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m,
                                                       struct coffer_nn_info *out);
+/*
+ * A calibration table of the ranges a model loaded with calibrate saw in
+ * its runs so far (coffer_nn_options): text, a header line then one line
+ * a value, "LO HI NAME" (floats as %.9g; the value's name to the end of
+ * the line), in the graph's order. *out is freed with coffer_free.
+ * COFFER_E_INVALID_ARG where the model was not loaded to calibrate, or
+ * no run has recorded a range yet.
+ */
+COFFER_NODISCARD enum coffer_err coffer_nn_calibration_table(const struct coffer_nn_model *m, char **out,
+                                                             size_t *size);
 /* The model's metadata_props: the value of key (the last entry with it), or
  * NULL. Borrowed, valid while the model lives. */
 const char *coffer_nn_model_metadata(const struct coffer_nn_model *m, const char *key);

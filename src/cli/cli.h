@@ -76,6 +76,8 @@ int cmd_inspect(int argc, char **argv);
 void cmd_inspect_help(FILE *out);
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(FILE *out);
+int cmd_calibrate(int argc, char **argv);
+void cmd_calibrate_help(FILE *out);
 #endif
 
 #ifdef COFFER_HAVE_SERVE

@@ -3,9 +3,11 @@
  * from the command line.
  *
  *   coffer infer MODEL.onnx -i IN_0 [-i IN_1 ...] -o OUTDIR [--npy] [--threads T] [--precision P]
+ *                [--calibration TABLE]
  *   coffer inspect MODEL.onnx
  *   coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W] [--precision P]
- *                [--input ONE.f32] [--ref OUT.f32] [--profile]
+ *                [--calibration TABLE] [--input ONE.f32] [--ref OUT.f32] [--profile]
+ *   coffer calibrate MODEL.onnx --input SAMPLES.f32 -o TABLE [--batch N] [--threads T]
  *
  * The model is read into secret memory (locked, wiped on free) and never
  * written anywhere; infer writes only the outputs, each atomically.
@@ -28,12 +30,15 @@
 #define PRECISION_HELP                                                                                         \
     "--precision bf16: the direct convolutions on the blocked channel layout take\n"                            \
     "bfloat16 inputs and weights with float32 sums (needs AVX512_BF16); the rest stays\n"                       \
-    "float32. Default: COFFER_NN_PRECISION from the environment, else f32.\n"
+    "float32. --precision int8: the same convolutions (3x3 ones too, instead of\n"                              \
+    "Winograd) in 8-bit integers (needs AVX512_VNNI), their inputs quantized with the\n"                        \
+    "ranges of --calibration TABLE (coffer calibrate writes one; default:\n"                                    \
+    "COFFER_NN_CALIBRATION). Default: COFFER_NN_PRECISION from the environment, else f32.\n"
 
 void cmd_infer_help(FILE *out)
 {
     fprintf(out, "usage: coffer infer MODEL.onnx -i INPUT [-i INPUT ...] -o OUTDIR [--npy] [--threads T]\n"
-                 "                    [--precision f32|bf16]\n\n"
+                 "                    [--precision f32|bf16|int8] [--calibration TABLE]\n\n"
                  "Run an ONNX model once. Inputs are TensorProto (.pb) or NumPy (.npy) files,\n"
                  "one per graph input, in the model's input order. Writes OUTDIR/output_N.pb\n"
                  "(and OUTDIR/output_N.npy with --npy) for each graph output. --threads: kernel\n"
@@ -51,7 +56,8 @@ void cmd_inspect_help(FILE *out)
 void cmd_bench_help(FILE *out)
 {
     fprintf(out, "usage: coffer bench MODEL.onnx [--batch N] [--threads T] [--runs R] [--warmup W]\n"
-                 "                    [--input ONE.f32] [--ref OUT.f32] [--profile] [--precision f32|bf16]\n\n"
+                 "                    [--input ONE.f32] [--ref OUT.f32] [--profile] [--precision f32|bf16|int8]\n"
+                 "                    [--calibration TABLE]\n\n"
                  "Time inference of a one-input float model: W untimed runs (default 5), then R\n"
                  "timed runs (default 20) at batch N (the model's first dimension; default: the\n"
                  "model's own if fixed, else 1).\n"
@@ -62,6 +68,18 @@ void cmd_bench_help(FILE *out)
                  "precision.\n"
                  "--profile: also time every node over the timed runs and print to stderr the\n"
                  "time per op type and kernel, and the slowest nodes, with GFLOP/s.\n" PRECISION_HELP);
+}
+
+void cmd_calibrate_help(FILE *out)
+{
+    fprintf(out, "usage: coffer calibrate MODEL.onnx --input SAMPLES.f32 -o TABLE [--batch N] [--threads T]\n\n"
+                 "Write the calibration table that --precision int8 needs: run a one-input float\n"
+                 "model in float32 on representative inputs (SAMPLES.f32: raw float32, one item\n"
+                 "after another, the model's input shape without its batch dimension) in batches\n"
+                 "of N (default 1), recording the range of every value a convolution on the\n"
+                 "blocked channel layout reads; TABLE gets one 'LO HI NAME' line a value. The\n"
+                 "ranges are as wide as the samples make them: give inputs like those the model\n"
+                 "will serve (a few dozen to a few hundred).\n");
 }
 
 /* threads = 0: the library's default. The model file is mapped, not read into fresh memory: these commands
@@ -75,14 +93,33 @@ void cmd_bench_help(FILE *out)
  * pages leave the resident set (coffer_file_map_release): the packed
  * weights are what the runs read, and a re-plan for another shape faults
  * the raw ones back in (resnet50 b8 peak RSS 390 -> 315 MiB). */
-static enum coffer_err load_model_threads(const char *path, int threads, enum coffer_nn_precision prec,
+struct load_opts {
+    int threads;
+    enum coffer_nn_precision prec;
+    const char *calib_path; /* the calibration table's file, or NULL */
+    bool calibrate;
+};
+
+static enum coffer_err load_model_threads(const char *path, const struct load_opts *lo,
                                           struct coffer_file_map *bytes, struct coffer_nn_model **m)
 {
-    enum coffer_err r = coffer_file_map(path, COFFER_NN_MAX_MODEL_SIZE, bytes);
-    if (r != COFFER_OK)
+    struct coffer_nn_options opts = {.threads = lo->threads, .precision = lo->prec, .calibrate = lo->calibrate};
+    uint8_t *calib = NULL;
+    enum coffer_err r = COFFER_OK;
+    if (lo->calib_path != NULL) {
+        if ((r = coffer_file_read_all(lo->calib_path, 16 << 20, &calib, &opts.calibration_size)) != COFFER_OK) {
+            coffer_err_context("--calibration");
+            return r;
+        }
+        opts.calibration = (const char *)calib;
+    }
+    r = coffer_file_map(path, COFFER_NN_MAX_MODEL_SIZE, bytes);
+    if (r != COFFER_OK) {
+        coffer_free(calib);
         return r;
-    struct coffer_nn_options opts = {.threads = threads, .precision = prec};
+    }
     r = coffer_nn_model_load_opts(bytes->data, bytes->size, &opts, m);
+    coffer_free(calib);
     if (r != COFFER_OK)
         coffer_file_unmap(bytes);
     else /* the weights are packed; the raw bytes are read again only by a re-plan */
@@ -92,7 +129,8 @@ static enum coffer_err load_model_threads(const char *path, int threads, enum co
 
 static enum coffer_err load_model(const char *path, struct coffer_file_map *bytes, struct coffer_nn_model **m)
 {
-    return load_model_threads(path, 0, COFFER_NN_DEFAULT, bytes, m);
+    struct load_opts lo = {.prec = COFFER_NN_DEFAULT};
+    return load_model_threads(path, &lo, bytes, m);
 }
 
 /* --precision's value, or -1 after a usage message. */
@@ -102,7 +140,9 @@ static int parse_precision(const char *cmd, const char *v)
         return COFFER_NN_F32;
     if (strcmp(v, "bf16") == 0)
         return COFFER_NN_BF16;
-    cli_usage(cmd, "--precision: '%s' (expected f32 or bf16)", v);
+    if (strcmp(v, "int8") == 0)
+        return COFFER_NN_PREC_INT8;
+    cli_usage(cmd, "--precision: '%s' (expected f32, bf16 or int8)", v);
     return -1;
 }
 
@@ -157,6 +197,7 @@ int cmd_infer(int argc, char **argv)
     int rc = CLI_FAIL;
     long threads = 0;
     int prec = COFFER_NN_DEFAULT;
+    const char *calib = NULL;
     if (in_paths == NULL)
         return cli_fail("infer", COFFER_E_NOMEM);
     for (int i = 1; i < argc; i++) {
@@ -171,6 +212,8 @@ int cmd_infer(int argc, char **argv)
                 free(in_paths);
                 return CLI_USAGE;
             }
+        } else if (strcmp(a, "--calibration") == 0 && i + 1 < argc) {
+            calib = argv[++i];
         } else if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
             in_paths[n_in++] = argv[++i];
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
@@ -195,8 +238,8 @@ int cmd_infer(int argc, char **argv)
     struct coffer_file_map bytes = {0};
     struct coffer_nn_model *m = NULL;
     struct coffer_nn_tensor *in = calloc(n_in + 1, sizeof(*in)), *out = NULL;
-    enum coffer_err r =
-        in ? load_model_threads(model, (int)threads, (enum coffer_nn_precision)prec, &bytes, &m) : COFFER_E_NOMEM;
+    struct load_opts lo = {.threads = (int)threads, .prec = (enum coffer_nn_precision)prec, .calib_path = calib};
+    enum coffer_err r = in ? load_model_threads(model, &lo, &bytes, &m) : COFFER_E_NOMEM;
     if (r != COFFER_OK) {
         cli_fail("infer", r);
         goto done;
@@ -446,6 +489,7 @@ int cmd_bench(int argc, char **argv)
     long batch = 0, threads = 0, runs = 20, warmup = 5; /* batch 0: the model's, or 1 */
     bool profile = false;
     int prec = COFFER_NN_DEFAULT;
+    const char *calib = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long *dst = strcmp(a, "--batch") == 0 ? &batch : strcmp(a, "--threads") == 0 ? &threads
@@ -461,6 +505,8 @@ int cmd_bench(int argc, char **argv)
             ref_path = argv[++i];
         } else if (strcmp(a, "--profile") == 0) {
             profile = true;
+        } else if (strcmp(a, "--calibration") == 0 && i + 1 < argc) {
+            calib = argv[++i];
         } else if (strcmp(a, "--precision") == 0 && i + 1 < argc) {
             if ((prec = parse_precision("bench", argv[++i])) < 0)
                 return CLI_USAGE;
@@ -481,7 +527,8 @@ int cmd_bench(int argc, char **argv)
     struct coffer_nn_tensor in = {0};
     int rc = CLI_FAIL;
     double t0 = now_ms();
-    enum coffer_err r = load_model_threads(model, (int)threads, (enum coffer_nn_precision)prec, &bytes, &m);
+    struct load_opts lo = {.threads = (int)threads, .prec = (enum coffer_nn_precision)prec, .calib_path = calib};
+    enum coffer_err r = load_model_threads(model, &lo, &bytes, &m);
     double load_ms = now_ms() - t0;
     if (r != COFFER_OK)
         return cli_fail("bench", r);
@@ -571,6 +618,102 @@ int cmd_bench(int argc, char **argv)
 done:
     coffer_free(in.data);
     free(times);
+    coffer_nn_model_free(m);
+    coffer_file_unmap(&bytes);
+    return rc;
+}
+
+int cmd_calibrate(int argc, char **argv)
+{
+    const char *model = NULL, *in_path = NULL, *out_path = NULL;
+    long batch = 1, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--batch") == 0 || strcmp(a, "--threads") == 0) && i + 1 < argc) {
+            long *dst = a[2] == 'b' ? &batch : &threads;
+            if ((*dst = parse_count("calibrate", a, argv[++i], 1, a[2] == 'b' ? 1000000 : COFFER_NN_MAX_THREADS)) < 0)
+                return CLI_USAGE;
+        } else if ((strcmp(a, "-i") == 0 || strcmp(a, "--input") == 0) && i + 1 < argc) {
+            in_path = argv[++i];
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && i + 1 < argc) {
+            out_path = argv[++i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            cmd_calibrate_help(stdout);
+            return CLI_OK;
+        } else if (a[0] == '-' || model != NULL) {
+            return cli_usage("calibrate", "unexpected argument '%s'", a);
+        } else {
+            model = a;
+        }
+    }
+    if (model == NULL || in_path == NULL || out_path == NULL)
+        return cli_usage("calibrate", "MODEL, --input SAMPLES.f32 and -o TABLE are required");
+    struct coffer_file_map bytes = {0};
+    struct coffer_nn_model *m = NULL;
+    uint8_t *samples = NULL;
+    char *table = NULL;
+    int rc = CLI_FAIL;
+    struct load_opts lo = {.threads = (int)threads, .prec = COFFER_NN_F32, .calibrate = true};
+    enum coffer_err r = load_model_threads(model, &lo, &bytes, &m);
+    if (r != COFFER_OK)
+        return cli_fail("calibrate", r);
+    struct coffer_nn_value_info vi;
+    if (coffer_nn_model_input_count(m) != 1 || coffer_nn_model_input(m, 0, &vi) != COFFER_OK ||
+        vi.dtype != COFFER_NN_FLOAT || vi.rank < 1) {
+        rc = cli_usage("calibrate", "the model must have one float32 input with a batch dimension");
+        goto done;
+    }
+    size_t per_item = 1, size = 0;
+    for (int k = 1; k < vi.rank; k++)
+        per_item *= (size_t)(vi.dims[k] < 0 ? 1 : vi.dims[k]);
+    if ((r = coffer_file_read_all(in_path, MAX_INPUT_FILE, &samples, &size)) != COFFER_OK) {
+        coffer_err_context("--input");
+        cli_fail("calibrate", r);
+        goto done;
+    }
+    size_t item_bytes = per_item * sizeof(float), items = size / item_bytes;
+    if (size == 0 || size % item_bytes != 0) {
+        rc = cli_usage("calibrate", "%s: %zu bytes, not a whole number of items of %zu floats", in_path, size,
+                       per_item);
+        goto done;
+    }
+    if (vi.dims[0] > 0)
+        batch = vi.dims[0];
+    if (items % (size_t)batch != 0 && vi.dims[0] > 0) {
+        rc = cli_usage("calibrate", "%zu items do not fill whole batches of %ld (the model's)", items, batch);
+        goto done;
+    }
+    struct coffer_progress prog;
+    coffer_progress_init(&prog, "calibrate", items);
+    for (size_t off = 0; off < items; off += (size_t)batch) {
+        size_t nb = items - off < (size_t)batch ? items - off : (size_t)batch;
+        struct coffer_nn_tensor in = {.dtype = COFFER_NN_FLOAT, .rank = vi.rank,
+                                      .data = samples + off * item_bytes, .size = nb * item_bytes};
+        for (int k = 0; k < vi.rank; k++)
+            in.dims[k] = k == 0 ? (int64_t)nb : (vi.dims[k] < 0 ? 1 : vi.dims[k]);
+        struct coffer_nn_tensor out;
+        if ((r = coffer_nn_model_run(m, &in, 1, &out, 0)) != COFFER_OK) {
+            coffer_progress_finish(&prog);
+            cli_fail("calibrate", r);
+            goto done;
+        }
+        coffer_progress_update(&prog, off + nb);
+    }
+    coffer_progress_finish(&prog);
+    size_t tsize;
+    if ((r = coffer_nn_calibration_table(m, &table, &tsize)) != COFFER_OK ||
+        (r = coffer_file_write_atomic(out_path, table, tsize, 0644)) != COFFER_OK) {
+        cli_fail("calibrate", r);
+        goto done;
+    }
+    size_t ranges = 0;
+    for (size_t i = 0; i < tsize; i++)
+        ranges += table[i] == '\n';
+    fprintf(stderr, "calibrate: %zu items in batches of %ld, %zu ranges -> %s\n", items, batch, ranges - 1, out_path);
+    rc = CLI_OK;
+done:
+    coffer_free(table);
+    coffer_free(samples);
     coffer_nn_model_free(m);
     coffer_file_unmap(&bytes);
     return rc;

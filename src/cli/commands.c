@@ -34,6 +34,8 @@ const struct cli_cmd cli_commands[] = {
     {"inspect", "describe an ONNX model: inputs, outputs, ops, parameters, arena", cmd_inspect, cmd_inspect_help},
     {"bench", "time an ONNX model: latency, throughput, peak memory, load time (one JSON line)", cmd_bench,
      cmd_bench_help},
+    {"calibrate", "record an ONNX model's activation ranges for --precision int8 (a calibration table)",
+     cmd_calibrate, cmd_calibrate_help},
 #endif
 #ifdef COFFER_HAVE_SERVE
     {"serve", "TensorFlow-Serving-compatible model server (gRPC, REST) over TLS", cmd_serve, cmd_serve_help},

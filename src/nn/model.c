@@ -87,15 +87,40 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
             prec = COFFER_NN_F32;
         else if (strcmp(pe, "bf16") == 0)
             prec = COFFER_NN_BF16;
+        else if (strcmp(pe, "int8") == 0)
+            prec = COFFER_NN_PREC_INT8;
         else
-            return COFFER_FAIL(COFFER_E_INVALID_ARG, "COFFER_NN_PRECISION=%.40s: expected f32 or bf16", pe);
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "COFFER_NN_PRECISION=%.40s: expected f32, bf16 or int8", pe);
     }
-    if (prec != COFFER_NN_F32 && prec != COFFER_NN_BF16)
+    if (prec != COFFER_NN_F32 && prec != COFFER_NN_BF16 && prec != COFFER_NN_PREC_INT8)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "precision: %d", (int)prec);
+    bool calibrate = opts != NULL && opts->calibrate;
+    if (calibrate && prec != COFFER_NN_F32)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "calibrate: records float32 ranges, not with precision %s",
+                           prec == COFFER_NN_BF16 ? "bf16" : "int8");
     const struct nn_hkern *hk = NULL;
     if (prec == COFFER_NN_BF16 && (isa->id != NN_ISA_AVX512 || (hk = nn_hkern_get()) == NULL))
         return COFFER_FAIL(COFFER_E_UNSUPPORTED, "bf16: needs the avx512 kernels and AVX512_BF16 (kernels: %s%s)",
                            isa->name, isa->id == NN_ISA_AVX512 ? ", no AVX512_BF16 on this CPU" : "");
+    const struct nn_qkern *qk = NULL;
+    if (prec == COFFER_NN_PREC_INT8 && (isa->id != NN_ISA_AVX512 || (qk = nn_qkern_get()) == NULL))
+        return COFFER_FAIL(COFFER_E_UNSUPPORTED, "int8: needs the avx512 kernels and AVX512_VNNI (kernels: %s%s)",
+                           isa->name, isa->id == NN_ISA_AVX512 ? ", no AVX512_VNNI on this CPU" : "");
+    const char *calib = opts != NULL ? opts->calibration : NULL;
+    size_t calib_size = calib != NULL ? opts->calibration_size : 0;
+    uint8_t *calib_file = NULL; /* COFFER_NN_CALIBRATION's */
+    if (prec == COFFER_NN_PREC_INT8 && calib == NULL) {
+        const char *path = getenv("COFFER_NN_CALIBRATION");
+        if (path == NULL || path[0] == '\0')
+            return COFFER_FAIL(COFFER_E_INVALID_ARG, "int8: no calibration table (coffer calibrate writes one; "
+                                                     "COFFER_NN_CALIBRATION names its file)");
+        enum coffer_err fr = coffer_file_read_all(path, 16 << 20, &calib_file, &calib_size);
+        if (fr != COFFER_OK) {
+            coffer_err_context("COFFER_NN_CALIBRATION");
+            return fr;
+        }
+        calib = (const char *)calib_file;
+    }
     if (bytes == NULL && size > 0)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "model: NULL bytes");
     if (size > COFFER_NN_MAX_MODEL_SIZE)
@@ -105,6 +130,8 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         return COFFER_FAIL(COFFER_E_NOMEM, "model handle");
     m->isa = isa;
     m->hk = hk;
+    m->qk = qk;
+    m->calibrating = calibrate;
     m->threads = threads;
     m->wino = env_mode("COFFER_NN_WINOGRAD", NN_WINO_AUTO, "023456");
     m->ksec = env_mode("COFFER_NN_KSEC", NN_KSEC_AUTO, "02");
@@ -112,6 +139,8 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     m->lin = env_mode("COFFER_NN_LIN", NN_LIN_AUTO, "02");
     m->pimg = env_mode("COFFER_NN_PIMG", NN_PIMG_AUTO, "02");
     m->seg = env_mode("COFFER_NN_SEG", NN_SEG_AUTO, "02");
+    if (calibrate) /* (q8_note reads whole batches; the segment holds one image at a time) */
+        m->seg = NN_SEG_OFF;
     m->cdw = env_mode("COFFER_NN_CDW", NN_CDW_AUTO, "023");
     m->tune = env_mode("COFFER_NN_TUNE", NN_TUNE_AUTO, "02");
     const char *benv = getenv("COFFER_NN_BLOCKED");
@@ -123,6 +152,11 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         r = coffer_arena_new_secret(16 << 10, &m->fold);
     if (r == COFFER_OK)
         r = nn_onnx_parse(m, bytes, size);
+    if (r == COFFER_OK && qk != NULL)
+        r = nn_calib_parse(m, calib, calib_size);
+    coffer_free(calib_file);
+    if (r == COFFER_OK && calibrate && (m->qr = coffer_calloc(m->g.n_vals ? m->g.n_vals : 1, sizeof(*m->qr))) == NULL)
+        r = COFFER_FAIL(COFFER_E_NOMEM, "calibration: %zu ranges", m->g.n_vals);
     if (r == COFFER_OK)
         r = nn_prepare(m, NULL);
     if (r != COFFER_OK) {
@@ -140,6 +174,7 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
         return;
     nn_pool_free(m->pool);
     coffer_free(m->prof_ns);
+    coffer_free(m->qr);
     coffer_secret_free(m->act_mem);
     coffer_secret_free(m->pack_mem);
     coffer_secret_free(m->wstage);
@@ -277,7 +312,7 @@ enum coffer_err coffer_nn_model_info(const struct coffer_nn_model *m, struct cof
     out->arena_size = m->planned ? m->act_size : 0;
     out->work = m->planned ? m->work : 0;
     out->isa = m->isa->name;
-    out->precision = m->hk != NULL ? "bf16" : "f32";
+    out->precision = m->qk != NULL ? "int8" : m->hk != NULL ? "bf16" : "f32";
     out->threads = m->threads;
     out->packed_size = m->planned ? m->pack_size : 0;
     return COFFER_OK;

@@ -153,6 +153,12 @@ struct nn_meta {
 /* A layer shape whose kernel was measured at plan time (fast.c, tune): the
  * geometry it was measured for and the kernel that won. */
 #define NN_TUNE_MAX 32
+/* A value's range over a calibration's runs (set once one run saw it). */
+struct nn_qrange {
+    float lo, hi;
+    bool set;
+};
+
 struct nn_tune {
     int64_t n, c, m, in[2], pb[2], out[2]; /* (nn_geom's, the last two spatial axes) */
     int pick;                              /* fast.c: TUNE_DIRECT, TUNE_F4 or TUNE_F2 */
@@ -188,6 +194,9 @@ struct coffer_nn_model {
     int wino;                   /* enum nn_wino_mode: COFFER_NN_WINOGRAD=0..6, default 1 */
     bool no_blocked;            /* COFFER_NN_BLOCKED=0: every value in NCHW (comparisons) */
     const struct nn_hkern *hk;  /* bf16 kernels where the model runs in bf16 (coffer_nn_options), else NULL */
+    const struct nn_qkern *qk;  /* int8 kernels where the model runs in int8, else NULL */
+    struct nn_qrange *qr;       /* per value (g.n_vals): int8's calibrated ranges, or those being recorded */
+    bool calibrating;           /* recording the blocked convolutions' input ranges into qr as it runs */
     int ksec;                   /* enum nn_ksec_mode: COFFER_NN_KSEC=0|1|2, default 1 */
     int spatial;                /* enum nn_spatial_mode: COFFER_NN_SPATIAL=0|1|2, default 1 */
     int cdw;                    /* enum nn_cdw_mode: COFFER_NN_CDW=0|1|2|3, default 1 */
@@ -219,6 +228,9 @@ struct coffer_nn_model {
 
 /* onnx.c */
 COFFER_NODISCARD enum coffer_err nn_onnx_parse(struct coffer_nn_model *m, const uint8_t *bytes, size_t size);
+/* A calibration table's text (calib.c) into m->qr, every name one of the
+ * model's values. */
+COFFER_NODISCARD enum coffer_err nn_calib_parse(struct coffer_nn_model *m, const void *text, size_t size);
 /* Initializers of at least this many bytes whose data in the file is
  * misaligned for float32, and which are read only as the weights (input
  * 1) of Conv, Gemm or MatMul, are not copied at parse: the plan copies

@@ -45,6 +45,7 @@ void test_kernels_conv_avx512(void **state);
 void test_kernels_blocked_avx512(void **state);
 void test_kernels_tune_avx512(void **state);
 void test_kernels_bf16_avx512(void **state);
+void test_kernels_int8_avx512(void **state);
 void test_kernels_gemm_ops_avx2(void **state);
 void test_kernels_gemm_ops_avx512(void **state);
 void test_kernels_pool_avx2(void **state);

@@ -213,6 +213,9 @@ static bool cdw_half;                      /* cdw_case: the shapes that split th
 static bool bf16_mode;                     /* the fast runs in bf16 (coffer_nn_options.precision) */
 static int last_bf16;                      /* convolutions run_with's model ran on the bf16 kernels */
 static int partial_bf16;                   /* hconv_case: cases of a partial last input block on them */
+static bool int8_mode;                     /* the fast runs in int8, calibrated on their own input */
+#define INT8_TOL 3e-2                      /* of the largest output, on float data (test_kernels_int8_avx512) */
+static int last_int8;                      /* convolutions run_with's model ran on the int8 kernels */
 static double near_tol = 2e-4;             /* compare_direct's tolerance (near) */
 static bool near_of_max;                   /* and relative to the output's largest magnitude (bf16) */
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
@@ -221,13 +224,40 @@ static int last_f4;                  /* and as F(4x4, 3x3) with the transformed 
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
 
+/* The calibration table of a float32 run on in (coffer_nn_options'
+ * calibrate), to be freed with coffer_free; NULL where the run recorded
+ * no range. */
+static char *calib_table(const uint8_t *bytes, size_t size, const struct coffer_nn_tensor *in, size_t n_in,
+                         size_t *tsize)
+{
+    struct coffer_nn_model *m;
+    struct coffer_nn_options o = {.threads = 1, .precision = COFFER_NN_F32, .calibrate = true};
+    if (coffer_nn_model_load_opts(bytes, size, &o, &m) != COFFER_OK)
+        fail_msg("load to calibrate: %s", coffer_err_detail());
+    struct coffer_nn_tensor out;
+    char *t = NULL;
+    if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
+        fail_msg("calibrate: %s", coffer_err_detail());
+    if (coffer_nn_calibration_table(m, &t, tsize) != COFFER_OK) /* (no blocked convolution: no range) */
+        t = NULL;
+    coffer_nn_model_free(m);
+    return t;
+}
+
 static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *isa, int threads,
                        const struct coffer_nn_tensor *in, size_t n_in, size_t *count)
 {
     struct coffer_nn_model *m;
     struct coffer_nn_options o = {.threads = 1};
+    char *table = NULL;
+    if (int8_mode && isa->id == NN_ISA_AVX512) {
+        table = calib_table(bytes, size, in, n_in, &o.calibration_size);
+        o.calibration = table;
+        o.precision = table != NULL ? COFFER_NN_PREC_INT8 : COFFER_NN_F32;
+    }
     if (coffer_nn_model_load_opts(bytes, size, &o, &m) != COFFER_OK)
         fail_msg("load: %s", coffer_err_detail());
+    coffer_free(table);
     m->isa = isa;
     m->threads = threads;
     m->wino = wino_mode;
@@ -240,6 +270,7 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     m->tune = tune_mode;
     m->tune_force = tune_forced;
     m->hk = bf16_mode && isa->id == NN_ISA_AVX512 ? nn_hkern_get() : NULL;
+    m->qk = int8_mode && isa->id == NN_ISA_AVX512 ? nn_qkern_get() : NULL;
     m->n_tune = 0; /* (what the load measured, on the load's ISA and threads) */
     if (threads > 1)
         assert_non_null(m->pool = nn_pool_new(threads));
@@ -248,13 +279,14 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = last_seg = last_f5 = last_f4 = last_bf16 = 0;
+    last_pimg = last_seg = last_f5 = last_f4 = last_bf16 = last_int8 = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
         last_seg += m->g.nodes[i].seg;
         last_f5 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-f5") == 0;
         last_f4 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd") == 0;
         last_bf16 += m->g.nodes[i].live && strncmp(nn_fast_kernel(&m->g.nodes[i]), "direct-bf16", 11) == 0;
+        last_int8 += m->g.nodes[i].live && strncmp(nn_fast_kernel(&m->g.nodes[i]), "direct-int8", 11) == 0;
     }
     last_cdw = 0;
     last_tuned = m->n_tune;
@@ -1011,6 +1043,17 @@ static bool hconv_case(const struct nn_isa *isa, int t)
         x[i] = fabsf(x[i]) * (float)(1 + i % 5); /* (through conv1's Relu unchanged) */
     to_bf16_values(x, prod(xd, 4));
     to_bf16_values(w2, prod(w2d, 4));
+    if (int8_mode) { /* int8: whole steps of 1/16 up to 255/16 (so the calibrated scale is 1/16, and x exact) */
+        for (size_t i = 0; i < prod(xd, 4); i++)
+            x[i] = (float)rint_in(0, 255) / 16.0f;
+        x[rint_in(0, (int64_t)prod(xd, 4) - 1)] = 255.0f / 16.0f;
+        /* and weights in steps of 1/128, each output channel's largest
+         * magnitude 127/128 (its scale 1/128) */
+        for (size_t i = 0; i < prod(w2d, 4); i++)
+            w2[i] = (float)rint_in(-127, 127) / 128.0f;
+        for (int64_t j = 0; j < m; j++)
+            w2[j * c * k * k + rint_in(0, c * k * k - 1)] = (j % 2 ? 127.0f : -127.0f) / 128.0f;
+    }
     for (int64_t i = 0; i < c; i++)
         w1[(i * c + i) * 9 + 4] = 1.0f;
     int64_t k3[2] = {3, 3}, p1[4] = {1, 1, 1, 1};
@@ -1044,11 +1087,12 @@ static bool hconv_case(const struct nn_isa *isa, int t)
     struct coffer_nn_tensor in_t = ft(x, 4, xd);
     char what[300];
     snprintf(what, sizeof(what),
-             "bf16 %d: x[%lld,%lld,%lld,%lld] conv2 m %lld k %lld s %lld d %lld p %lld resid %d relu %d tail %d", t,
+             "%s %d: x[%lld,%lld,%lld,%lld] conv2 m %lld k %lld s %lld d %lld p %lld resid %d relu %d tail %d",
+             int8_mode ? "int8" : "bf16", t,
              (long long)n, (long long)c, (long long)h, (long long)w, (long long)m, (long long)k, (long long)s,
              (long long)d, (long long)p, resid, relu, tail);
     compare_direct(isa, bytes, size, &in_t, 1, what, 0);
-    bool ran = last_bf16 > 0;
+    bool ran = (int8_mode ? last_int8 : last_bf16) > 0;
     if (t % 4 == 3)
         partial_bf16 += ran;
     coffer_free(bytes);
@@ -1115,6 +1159,66 @@ void test_kernels_bf16_avx512(void **state)
     near_tol = 2e-4;
     near_of_max = false;
     bf16_mode = false;
+    coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+/* The int8 kernels (coffer_nn_options.precision, kern.h nn_qkern), each
+ * fast run calibrated on its own input first (coffer_nn_options'
+ * calibrate), skipped where the CPU lacks AVX512_VNNI: exactly on values
+ * that quantize without rounding (hconv_case: inputs in steps of the
+ * calibrated scale, weights in steps of each channel's), the integer sums
+ * then exact, in every way a run can take them (as the bf16 cases, 3x3
+ * stride-1 layers on the direct int8 kernel instead of Winograd); then
+ * the blocked chains and convolution + depthwise pairs on float data,
+ * within 8-bit quantization's error (a step of 1/255 of each input's
+ * range and 1/127 of each channel's largest weight). */
+void test_kernels_int8_avx512(void **state)
+{
+    (void)state;
+    const struct nn_isa *isa = need(NN_ISA_AVX512);
+    if (nn_qkern_get() == NULL) {
+        printf("nn kernels: int8 skipped: this CPU lacks AVX512_VNNI\n");
+        skip();
+    }
+    rng_state = 8181;
+    coffer_log_set_level(COFFER_LOG_OFF);
+    int8_mode = true;
+    partial_bf16 = 0;
+    int ran = 0, cases = 0;
+    for (int t = 0; t < 120; t++, cases++) {
+        ksec_mode = t % 5 == 1 ? NN_KSEC_ALWAYS : NN_KSEC_AUTO;
+        spatial_mode = t % 5 == 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
+        lin_mode = t % 5 == 3 ? NN_LIN_ALWAYS : NN_LIN_AUTO;
+        ran += hconv_case(isa, t);
+    }
+    ksec_mode = NN_KSEC_AUTO;
+    spatial_mode = NN_SPATIAL_AUTO;
+    lin_mode = NN_LIN_AUTO;
+    if (ran < cases * 3 / 4)
+        fail_msg("int8: conv2 ran on the int8 kernels in %d of %d cases, want %d or more", ran, cases, cases * 3 / 4);
+    if (partial_bf16 < 15)
+        fail_msg("int8: %d of 30 cases with a partial last input block ran on the int8 kernels, want 15 or more",
+                 partial_bf16);
+    near_tol = INT8_TOL;
+    near_of_max = true;
+    ran = 0;
+    for (int t = 0; t < 40; t++) {
+        chain_case(isa, t, t % 4 == 0 ? -2 : t % 4 == 1 ? -3 : t % 4 == 2 ? -4 : -1);
+        ran += last_int8 > 0;
+    }
+    ksec_mode = NN_KSEC_ALWAYS;
+    for (int t = 40; t < 50; t++) {
+        chain_case(isa, t, -3);
+        ran += last_int8 > 0;
+    }
+    ksec_mode = NN_KSEC_AUTO;
+    if (ran < 25)
+        fail_msg("int8 chains: %d of 50 ran an int8 kernel, want 25 or more", ran);
+    cdw_cases(isa, NN_CDW_ALWAYS, 500, 520, 12);
+    cdw_cases(isa, NN_CDW_GROUPS, 520, 535, 10);
+    near_tol = 2e-4;
+    near_of_max = false;
+    int8_mode = false;
     coffer_log_set_level(COFFER_LOG_INFO);
 }
 

@@ -760,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_kernels_blocked_avx512),
         cmocka_unit_test(test_kernels_tune_avx512),
         cmocka_unit_test(test_kernels_bf16_avx512),
+        cmocka_unit_test(test_kernels_int8_avx512),
         cmocka_unit_test(test_kernels_gemm_ops_avx2),
         cmocka_unit_test(test_kernels_gemm_ops_avx512),
         cmocka_unit_test(test_kernels_pool_avx2),

@@ -68,6 +68,15 @@ struct fast {
     bool bf16;
     const uint16_t *bwh;
     size_t xh_off;
+    /* int8 (m->qk; a blocked input with a calibrated range): the weights
+     * packed for nn_qkern (bwq, as bwh but four channels a step), the
+     * input quantized each run at byte xh_off (q = x * qinv + qzp), the
+     * sums' scales qs per output channel (the bias then qb, the zero
+     * point's share in it) */
+    bool i8;
+    const int8_t *bwq;
+    const float *qs;
+    float qinv, qzp;
     bool in_blocked, out_blocked, bpad;
     bool sub;               /* a strided 1x1: the pixels it reads gathered into a compact map first */
     int64_t sy, sx;         /* the strides the kernel reads the (padded or compact) map with */
@@ -548,11 +557,49 @@ static void bconv_pack_part(const struct nn_geom *g, const float *w, const float
     }
 }
 
+/* The same into dstq in int8 (kern.h, nn_qconv_fn: each channel quad's
+ * weights adjacent), output channel j's weights scaled to [-127, 127] by
+ * its largest magnitude; qs[j] the sums' scale (sx times the weights'),
+ * qb[j] the bias less the input's zero point zp times qs[j] times the
+ * channel's quantized weights' sum. */
+static void bconv_pack_part_q(const struct nn_geom *g, const float *w, const float *scale, int64_t j0, int64_t vg,
+                              int8_t *dstq, float *qs, float *qb, const float *bias, float sx, float zp)
+{
+    int64_t kv = g->k[1] * g->k[2], nj = vg * 16, per = g->c * kv;
+    for (int64_t j = 0; j < nj; j++) {
+        int64_t oc = j0 + j;
+        bool pad = oc >= g->m; /* the padded lanes of the last block */
+        float sc = !pad && scale ? scale[oc] : 1.0f, amax = 0.0f;
+        const float *src = pad ? NULL : w + oc * per;
+        for (int64_t q = 0; !pad && q < per; q++)
+            amax = fmaxf(amax, fabsf(src[q] * sc));
+        float sw = amax > 0.0f ? amax / 127.0f : 1.0f;
+        int64_t sum = 0;
+        int8_t *d = dstq;
+        for (int64_t cb = 0; cb * 16 < g->c; cb++, d += kv * 16 * nj) {
+            int64_t cbl = pad ? 0 : g->c - cb * 16 < 16 ? g->c - cb * 16 : 16; /* the rest zero */
+            for (int64_t ic = 0; ic < 16; ic++)
+                for (int64_t t = 0; t < kv; t++) {
+                    float v = ic < cbl ? src[(cb * 16 + ic) * kv + t] * sc / sw : 0.0f;
+                    int q = (int)lrintf(v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v);
+                    d[(t * 16 + (ic & ~(int64_t)3)) * nj + 4 * j + (ic & 3)] = (int8_t)q;
+                    sum += q;
+                }
+        }
+        qs[oc] = pad ? 0.0f : sx * sw;
+        qb[oc] = pad ? 0.0f : (bias ? bias[oc] : 0.0f) - zp * qs[oc] * (float)sum;
+    }
+}
+
 struct bconv_pack_run {
     const struct nn_geom *g;
     const float *w, *scale;
     float *dst;
     uint16_t *dsth; /* or bf16 */
+    int8_t *dstq;   /* or int8, with: */
+    float *qs, *qb;
+    const float *bias;
+    float sx, zp;
     bool half_last;
     int64_t parts;
 };
@@ -570,7 +617,10 @@ static void bconv_pack_task(void *arg, int64_t t, int tid)
         int64_t left = blocks16(r->g->m - j0), vg = left < NN_BCONV_V ? left : NN_BCONV_V;
         if (r->half_last && j0 + 64 >= r->g->m)
             vg = 2;
-        if (p % r->parts == t)
+        if (p % r->parts == t && r->dstq != NULL)
+            bconv_pack_part_q(r->g, r->w, r->scale, j0, vg, r->dstq + j0 * round_up(r->g->c, 16) * kv, r->qs,
+                              r->qb, r->bias, r->sx, r->zp);
+        else if (p % r->parts == t)
             bconv_pack_part(r->g, r->w, r->scale, j0, vg, r->dsth ? NULL : r->dst + j0 * r->g->c * kv,
                             r->dsth ? r->dsth + j0 * round_up(r->g->c, 16) * kv : NULL);
         j0 += vg * 16;
@@ -582,13 +632,12 @@ static void bconv_pack_task(void *arg, int64_t t, int tid)
  * [cb][ky][kx][ic][vg * 16]; the parts shared out over the pool (a
  * fixed share a thread: the pages each writes are first touched there
  * too). resnet50's load on 2 threads: ~200 -> ~175 ms. */
-static void bconv_pack(struct coffer_nn_model *m, const struct nn_geom *g, const float *w, const float *scale,
-                       bool half_last, float *dst, uint16_t *dsth)
+static void bconv_pack(struct coffer_nn_model *m, const struct nn_geom *g, struct bconv_pack_run *r)
 {
     double bytes = (double)g->m * (double)g->c * (double)(g->k[1] * g->k[2]) * sizeof(float);
-    struct bconv_pack_run r = {.g = g, .w = w, .scale = scale, .dst = dst, .dsth = dsth, .half_last = half_last,
-                          .parts = bytes < (double)(256 << 10) || g->m <= 64 ? 1 : m->threads};
-    nn_pool_run_fixed(m->pool, (int)r.parts, r.parts, bconv_pack_task, &r);
+    r->g = g;
+    r->parts = bytes < (double)(256 << 10) || g->m <= 64 ? 1 : m->threads;
+    nn_pool_run_fixed(m->pool, (int)r->parts, r->parts, bconv_pack_task, r);
 }
 
 /* A constant bias copied into whole blocks of 16 (zero padding), unless
@@ -606,12 +655,14 @@ static void pad_bias(struct nn_ctx *c, struct fast *f, struct filler *fl, int64_
 }
 
 /* The kernel's step offsets (kern.h, nn_bconv.otab), taken from the pack;
- * es: the bytes of an input element (4, or 2 for the bf16 kernels). */
+ * es: the bytes of an input element (4, or 2 and 1 for the bf16 and int8
+ * kernels). */
 static void bconv_otab(struct nn_bconv *b, struct filler *fl, int64_t es)
 {
-    /* (the bf16 kernels read a last partial block whole: its copy's lanes
-     * past the channels are zero, bconv_begin) */
-    b->otab_step = b->x_c == 1 && (b->c % 16 == 0 || es == 2) ? 16 : 1;
+    /* (the bf16 and int8 kernels read a last partial block whole: its
+     * copy's lanes past the channels are zero, bconv_begin, or meet zero
+     * weights) */
+    b->otab_step = b->x_c == 1 && (b->c % 16 == 0 || es < 4) ? 16 : 1;
     b->ntab = (b->otab_step == 16 ? blocks16(b->c) : b->c) * b->kh * b->kw;
     int64_t *t = b->ntab > 0 ? take(fl, (size_t)b->ntab * sizeof(int64_t)) : NULL;
     b->otab = t;
@@ -639,6 +690,28 @@ static void bconv_otab(struct nn_bconv *b, struct filler *fl, int64_t es)
 #define CDW_MIN (512 << 10)
 #define CDW_ROWS (256 << 10)
 
+/* Whether the convolution c runs on the int8 kernels where its input is
+ * blocked: the model runs in int8 and the input's range is calibrated. */
+static bool q8_ok(const struct coffer_nn_model *m, const struct nn_ctx *c)
+{
+    return m->qk != NULL && m->isa->id == NN_ISA_AVX512 && m->qr != NULL && !m->calibrating &&
+           m->qr[c->node->in[0]].set;
+}
+
+/* The input's scale s and zero point z (q = x / s + z) for a calibrated
+ * range: [0, hi] on [0, 255] where the range holds no negative value
+ * (a Relu's output), else [lo, hi] on [0, 255], z where 0 falls (so the
+ * padding's zeros are exact). */
+static void q8_params(const struct nn_qrange *r, float *s, float *z)
+{
+    float lo = r->lo < 0.0f ? r->lo : 0.0f, hi = r->hi > 0.0f ? r->hi : 0.0f;
+    *s = (hi - lo) / 255.0f;
+    if (!(*s > 1e-30f) || !isfinite(*s))
+        *s = 1.0f;
+    float zz = rintf(-lo / *s);
+    *z = zz < 0.0f ? 0.0f : zz > 255.0f ? 255.0f : zz;
+}
+
 static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl,
                        const float *bn_a)
 {
@@ -648,14 +721,30 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->in_blocked = c->in[0]->blocked;
     f->out_blocked = m->g.vals[nn_node_out(c->node, 0)].blocked;
     /* bf16 where the model runs so and the input is blocked (otab_step
-     * 16: the kernels' channel pairs over whole blocks) */
+     * 16: the kernels' channel pairs over whole blocks); int8 likewise
+     * where the input's range is calibrated */
+    f->i8 = q8_ok(m, c) && f->in_blocked;
     f->bf16 = m->hk != NULL && m->isa->id == NN_ISA_AVX512 && f->in_blocked;
-    int64_t es = f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
-    void *bw = take(fl, (size_t)(round_up(g->m, 16) * (f->bf16 ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es));
-    if (f->bf16) /* packed at the end, once the split is known */
-        f->bwh = bw;
-    else
-        f->bw = bw;
+    int64_t es = f->i8 ? 1 : f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
+    bool lp = f->i8 || f->bf16;
+    void *bw = take(fl, (size_t)(round_up(g->m, 16) * (lp ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es));
+    struct bconv_pack_run pk = {.w = c->in[1]->data, .scale = bn_a};
+    if (f->i8) { /* packed at the end, once the split is known */
+        f->bf16 = false;
+        f->bwq = pk.dstq = bw;
+        float *qs = pk.qs = take(fl, (size_t)round_up(g->m, 16) * sizeof(float));
+        pk.qb = take(fl, (size_t)round_up(g->m, 16) * sizeof(float));
+        f->qs = qs;
+        pk.bias = f->bias ? f->bias : c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
+        q8_params(&m->qr[c->node->in[0]], &pk.sx, &pk.zp);
+        f->qinv = 1.0f / pk.sx;
+        f->qzp = pk.zp;
+        f->bias = pk.qb;
+    } else if (f->bf16) {
+        f->bwh = pk.dsth = bw;
+    } else {
+        f->bw = pk.dst = bw;
+    }
     int64_t h = g->in[1], w = g->in[2];
     int64_t hp = g->out[1] > 0 ? (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1 : 0;
     int64_t wp = g->out[2] > 0 ? (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1 : 0;
@@ -693,7 +782,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     b->act = c->node->f_act;
     b->lo = c->node->f_lo;
     b->hi = c->node->f_hi;
-    bconv_otab(b, fl, f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float));
+    bconv_otab(b, fl, es);
     f->wide = m->isa->bconv_wide != NULL && b->otab_step == 16 && b->kh == 1 && b->kw == 1 && f->sy == 1 &&
               f->sx == 1 && !f->bpad;
     /* tasks: every group's tiles in chunks, about four tasks a thread */
@@ -712,8 +801,8 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                                   sizeof(float))
                         : 0;
     f->xh_off = f->shared;
-    if (f->bf16) /* the bf16 copy of the map the kernel reads */
-        f->shared += align64((size_t)(g->n * round_up(g->c, 16) * f->hx * f->wx) * sizeof(uint16_t));
+    if (lp) /* the bf16 or int8 copy of the map the kernel reads */
+        f->shared += align64((size_t)(g->n * round_up(g->c, 16) * f->hx * f->wx * es));
     f->per_thread = 0;
     /* Where a layer's weights (1 MiB or more) stream from memory for a
      * few tiles a task (batch 1, resnet50's 7x7 layers and the 14x14
@@ -732,7 +821,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * 1x1s (1 MiB, 17 tiles a task at batch 1) take it too: together
      * 4.16-4.22 -> 4.01-4.17 ms on 2 threads, 7.74-8.01 -> 7.58-7.76 on 1. */
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
-    int64_t wbytes = round_up(g->m, 16) * (f->bf16 ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es;
+    int64_t wbytes = round_up(g->m, 16) * (lp ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es;
     bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (1 << 20);
     if (m->ksec != NN_KSEC_OFF && m->isa->bconv_sec != NULL && f->out_blocked && b->otab_step == 16 &&
         b->otab != NULL && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
@@ -778,7 +867,7 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * image then reads again, nor for the strided 1x1s' gathered inputs
      * (no gain measured). */
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx * (int64_t)sizeof(float);
-    f->pimg = f->bpad && f->ksec == 0 && m->pimg != NN_PIMG_OFF && !f->bf16 &&
+    f->pimg = f->bpad && f->ksec == 0 && m->pimg != NN_PIMG_OFF && !lp &&
               (m->pimg == NN_PIMG_ALWAYS || (m->threads > 1 && g->n >= m->threads && g->n % m->threads == 0 &&
                                              wbytes <= (4 << 20)));
     if (f->pimg) {
@@ -795,10 +884,16 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * small enough for the group-by-group run (plan_cdw). */
     f->half_last = m->threads == 2 && groups >= 3 && groups % 2 == 1 && g->m % 64 == 0 && f->wide && f->ksec == 0 &&
                    !f->lin && g->m * osp * (int64_t)sizeof(float) < CDW_MIN;
-    if (bw != NULL && fl->dry)
+    if (bw != NULL && fl->dry) {
         memset(bw, 0, (size_t)wbytes);
-    else if (bw != NULL)
-        bconv_pack(m, g, c->in[1]->data, bn_a, f->half_last, f->bf16 ? NULL : bw, f->bf16 ? bw : NULL);
+        if (pk.qs != NULL && pk.qb != NULL) {
+            memset(pk.qs, 0, (size_t)round_up(g->m, 16) * sizeof(float));
+            memset(pk.qb, 0, (size_t)round_up(g->m, 16) * sizeof(float));
+        }
+    } else if (bw != NULL && (!f->i8 || (pk.qs != NULL && pk.qb != NULL))) {
+        pk.half_last = f->half_last;
+        bconv_pack(m, g, &pk);
+    }
     if (f->ksec > 0) /* the sums of a task's tiles (a thread's most in one group with lin) */
         f->per_thread = align64((size_t)((f->lin ? f->tiles : per) * NN_BCONV_R * NN_BCONV_V * 16) * sizeof(float));
 }
@@ -1202,7 +1297,10 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
                      (m->spatial == NN_SPATIAL_ALWAYS || g->out[1] >= 14 * (int64_t)m->threads);
         return;
     }
+    /* (int8: the direct int8 kernel, not Winograd in float, where the
+     * input's range is calibrated) */
     if ((c->in[0]->blocked || m->g.vals[nn_node_out(n, 0)].blocked) && bconv_ok(m, (size_t)(n - m->g.nodes)) &&
+        !(q8_ok(m, c) && c->in[0]->blocked) &&
         use_bwino(m, g, c->in[0]->blocked, m->g.vals[nn_node_out(n, 0)].blocked)) {
         plan_bwino(m, c, f, fl, bn_a);
         return;
@@ -1598,6 +1696,8 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_BCONV:
         if (f->bf16)
             return f->cdw_rows > 0 || f->cdw_grp ? "direct-bf16+depthwise" : "direct-bf16";
+        if (f->i8)
+            return f->cdw_rows > 0 || f->cdw_grp ? "direct-int8+depthwise" : "direct-int8";
         return f->cdw_rows > 0 || f->cdw_grp ? "direct+depthwise" : "direct";
     case FAST_BGPOOL:
         return "gpool";
@@ -1778,6 +1878,8 @@ struct bconv_run {
     const float *x, *res, *bias;
     const uint16_t *xh; /* bf16 (struct fast): x copied, element for element */
     const struct nn_hkern *hk;
+    const uint8_t *xq; /* int8: x quantized, element for element */
+    const struct nn_qkern *qk;
     float *y, *pad;
     uint8_t *scratch; /* per-thread blocks (Winograd) */
     uint8_t *thr;     /* per-thread blocks where scratch holds the shared ones (wfly) */
@@ -1811,14 +1913,17 @@ static void bpad_task(void *arg, int64_t t, int tid)
     }
 }
 
-/* The kernels of a blocked convolution's run, float or bf16 (struct fast,
- * bf16) alike: the input at element xo of the run's map (r->x, or its
- * copy r->xh), the weights at element wo of the packing. */
+/* The kernels of a blocked convolution's run, float, bf16 or int8
+ * (struct fast) alike: the input at element xo of the run's map (r->x, or
+ * its copy r->xh or r->xq), the weights at element wo of the packing; the
+ * int8 sums' scales where the bias is (bias - r->bias channels on). */
 static void k_conv(const struct bconv_run *r, int64_t xo, const int64_t *xoff, int rr, int64_t wo, int vg,
                    const float *bias, const float *res, float *y)
 {
     const struct fast *f = r->f;
-    if (f->bf16)
+    if (f->i8)
+        r->qk->conv(&f->bc, r->xq + xo, xoff, rr, f->bwq + wo, vg, f->qs + (bias - r->bias), bias, res, y);
+    else if (f->bf16)
         r->hk->conv(&f->bc, r->xh + xo, xoff, rr, f->bwh + wo, vg, bias, res, y);
     else
         r->isa->bconv(&f->bc, r->x + xo, xoff, rr, f->bw + wo, vg, bias, res, y);
@@ -1827,7 +1932,9 @@ static void k_wide(const struct bconv_run *r, int64_t xo, int npx, int64_t wo, i
                    const float *res, float *y)
 {
     const struct fast *f = r->f;
-    if (f->bf16)
+    if (f->i8)
+        r->qk->wide(&f->bc, r->xq + xo, npx, f->bwq + wo, vg, f->qs + (bias - r->bias), bias, res, y);
+    else if (f->bf16)
         r->hk->wide(&f->bc, r->xh + xo, npx, f->bwh + wo, vg, bias, res, y);
     else
         r->isa->bconv_wide(&f->bc, r->x + xo, npx, f->bw + wo, vg, bias, res, y);
@@ -1836,22 +1943,25 @@ static void k_sec(const struct bconv_run *r, int64_t xo, const int64_t *xoff, in
                   float *acc, const float *bias, const float *res, float *y, const void *pf)
 {
     const struct fast *f = r->f;
-    if (f->bf16)
+    if (f->i8)
+        r->qk->sec(&f->bc, r->xq + xo, xoff, e0, e1, f->bwq + wo, (int32_t *)(void *)acc, f->qs + (bias - r->bias),
+                   bias, res, y, pf);
+    else if (f->bf16)
         r->hk->sec(&f->bc, r->xh + xo, xoff, e0, e1, f->bwh + wo, acc, bias, res, y, pf);
     else
         r->isa->bconv_sec(&f->bc, r->x + xo, xoff, e0, e1, f->bw + wo, acc, bias, res, y, pf);
 }
-/* Input channels an output channel's packed weights cover (the bf16
- * packing's last block whole). */
+/* Input channels an output channel's packed weights cover (the bf16 and
+ * int8 packings' last block whole). */
 static int64_t wch(const struct fast *f)
 {
-    return f->bf16 ? round_up(f->geo.c, 16) : f->geo.c;
+    return f->bf16 || f->i8 ? round_up(f->geo.c, 16) : f->geo.c;
 }
 
 /* The address of element wo of the packed weights (for prefetches). */
 static const char *k_wat(const struct fast *f, int64_t wo)
 {
-    return f->bf16 ? (const char *)(f->bwh + wo) : (const char *)(f->bw + wo);
+    return f->i8 ? (const char *)(f->bwq + wo) : f->bf16 ? (const char *)(f->bwh + wo) : (const char *)(f->bw + wo);
 }
 
 /* The input offsets of output pixels [p0, p0 + rr) of an image: one
@@ -1881,7 +1991,7 @@ static void bconv_sec_tiles(const struct bconv_run *r, int tid, int64_t og, int6
     int64_t ow = g->out[2], osp = g->out[1] * ow, tpi = (osp + NN_BCONV_R - 1) / NN_BCONV_R;
     int64_t ximg = (f->in_blocked ? round_up(g->c, 16) : g->c) * f->hx * f->wx;
     int64_t yimg = round_up(g->m, 16) * osp;
-    int64_t w = og * 64 * wch(f) * g->k[1] * g->k[2], es = f->bf16 ? 2 : 4;
+    int64_t w = og * 64 * wch(f) * g->k[1] * g->k[2], es = f->i8 ? 1 : f->bf16 ? 2 : 4;
     const float *bias = r->bias ? r->bias + og * 64 : NULL;
     int64_t yo = og * 4 * b->y_cb;
     float *acc = (float *)(r->scratch + (size_t)tid * f->per_thread);
@@ -2072,11 +2182,14 @@ static struct conv_io node_io(const struct nn_ctx *c, const float *res, float *y
     return io;
 }
 
-/* n floats from src to bf16 at dst, in parts equal shares (task t the t-th). */
+/* n floats from src to bf16 (hk) or int8 (qk, quantized with inv and zp)
+ * at dst, in parts equal shares (task t the t-th). */
 struct cvt_run {
     const struct nn_hkern *hk;
+    const struct nn_qkern *qk;
     const float *src;
-    uint16_t *dst;
+    void *dst;
+    float inv, zp;
     int64_t n, parts;
 };
 static void cvt_task(void *arg, int64_t t, int tid)
@@ -2084,12 +2197,14 @@ static void cvt_task(void *arg, int64_t t, int tid)
     (void)tid;
     const struct cvt_run *c = arg;
     int64_t a = c->n * t / c->parts / 32 * 32, b = t + 1 == c->parts ? c->n : c->n * (t + 1) / c->parts / 32 * 32;
-    if (b > a)
-        c->hk->to_bf16(c->dst + a, c->src + a, b - a);
+    if (b > a && c->qk != NULL)
+        c->qk->quant((uint8_t *)c->dst + a, c->src + a, b - a, c->inv, c->zp);
+    else if (b > a)
+        c->hk->to_bf16((uint16_t *)c->dst + a, c->src + a, b - a);
 }
 
 /* A blocked convolution's run, its padded or gathered input made (and
- * copied to bf16 for the bf16 kernels). */
+ * copied to bf16 or quantized for the bf16 and int8 kernels). */
 static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast *f, const struct conv_io *io)
 {
     const struct nn_geom *g = &f->geo;
@@ -2125,6 +2240,14 @@ static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast
         }
         r.xh = xh;
         r.hk = m->hk;
+    }
+    if (f->i8) { /* quantized (the last block's lanes past the channels meet zero weights) */
+        uint8_t *xq = io->scratch + f->xh_off;
+        struct cvt_run cr = {.qk = m->qk, .src = r.x, .dst = xq, .inv = f->qinv, .zp = f->qzp,
+                             .n = g->n * round_up(g->c, 16) * f->hx * f->wx, .parts = f->threads};
+        nn_pool_run_fixed(m->pool, f->threads, f->threads, cvt_task, &cr);
+        r.xq = xq;
+        r.qk = m->qk;
     }
     r.y = io->y;
     r.res = io->res;
@@ -2841,6 +2964,31 @@ static void tune(struct coffer_nn_model *m)
     }
 }
 
+/* Calibration (m->calibrating): the range of a blocked convolution's
+ * input over its channels (not a last block's lanes past them), merged
+ * into the value's. */
+static void q8_note(struct coffer_nn_model *m, const struct nn_ctx *c)
+{
+    const struct nn_val *v = c->in[0];
+    int64_t ch = v->dims[1], cbs = blocks16(ch), sp = v->dims[2] * v->dims[3];
+    const float *x = v->data;
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < v->dims[0] * cbs; i++) {
+        int64_t lanes = ch - (i % cbs) * 16 < 16 ? ch - (i % cbs) * 16 : 16;
+        for (int64_t p = 0; p < sp; p++)
+            for (int64_t l = 0; l < lanes; l++) {
+                lo = fminf(lo, x[(i * sp + p) * 16 + l]);
+                hi = fmaxf(hi, x[(i * sp + p) * 16 + l]);
+            }
+    }
+    struct nn_qrange *q = &m->qr[c->node->in[0]];
+    if (!(lo <= hi)) /* nothing seen (or NaN only) */
+        return;
+    q->lo = q->set && q->lo < lo ? q->lo : lo;
+    q->hi = q->set && q->hi > hi ? q->hi : hi;
+    q->set = true;
+}
+
 void nn_fast_run(struct nn_ctx *c)
 {
     struct coffer_nn_model *m = c->m;
@@ -2848,6 +2996,8 @@ void nn_fast_run(struct nn_ctx *c)
     struct nn_node *n = c->node;
     const float *res = n->f_res >= 0 ? m->g.vals[n->f_res].data : NULL;
     float *y = c->out[0]->data;
+    if (m->calibrating && m->qr != NULL && (f->kind == FAST_BCONV || f->kind == FAST_BWINO) && f->in_blocked)
+        q8_note(m, c);
     if (f->kind == FAST_BCONV && (f->cdw_rows > 0 || f->cdw_grp)) {
         run_cdw(m, c, res, y);
         return;

@@ -60,6 +60,18 @@ const struct nn_hkern *nn_hkern_get(void)
 #endif
 }
 
+const struct nn_qkern *nn_qkern_get(void)
+{
+#if defined(COFFER_NN_X86)
+    if (nn_isa_get(NN_ISA_AVX512) == NULL)
+        return NULL;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") ? &nn_qkern_avx512vnni : NULL;
+#else
+    return NULL;
+#endif
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const struct nn_isa *chosen;
 static char chosen_why[160];

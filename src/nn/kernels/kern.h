@@ -24,6 +24,7 @@
 #ifndef COFFER_NN_KERN_H
 #define COFFER_NN_KERN_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -170,6 +171,47 @@ struct nn_hkern {
  * the AVX-512 kernels. */
 const struct nn_hkern *nn_hkern_get(void);
 extern const struct nn_hkern nn_hkern_avx512bf16;
+/* int8 (AVX512_VNNI; a model loaded with COFFER_NN_PREC_INT8 and a calibration
+ * table): the same three kernels with unsigned 8-bit inputs and signed
+ * 8-bit weights (vpdpbusd: four input channels a step, 32-bit integer
+ * sums), for the convolutions the bf16 kernels take. The input x is the
+ * float map the float kernel would read quantized element for element
+ * (a pixel's 16 channels in 16 bytes; q = x / s + z rounded, clamped to
+ * [0, 255], by quant with inv = 1 / s), xoff in elements, p->otab in
+ * bytes of the copy. Each tab entry's 16 x (vg * 16) weights are
+ * [ic / 4][vg * 16][ic % 4], zero past the channels. Output channel j's
+ * integer sum times qs[j] (the input's scale times the channel's weight
+ * scale), plus bias (which carries the zero point's share, -z qs[j] times
+ * the channel's weights' sum), then the float kernels' residual,
+ * activation and output. nn_qconv_sec_fn carries integer sums in acc. */
+typedef void (*nn_qconv_fn)(const struct nn_bconv *p, const uint8_t *x, const int64_t *xoff, int r, const int8_t *w,
+                            int vg, const float *qs, const float *bias, const float *res, float *y);
+typedef void (*nn_qconv_wide_fn)(const struct nn_bconv *p, const uint8_t *x, int npx, const int8_t *w, int vg,
+                                 const float *qs, const float *bias, const float *res, float *y);
+typedef void (*nn_qconv_sec_fn)(const struct nn_bconv *p, const uint8_t *x, const int64_t *xoff, int64_t e0,
+                                int64_t e1, const int8_t *w, int32_t *acc, const float *qs, const float *bias,
+                                const float *res, float *y, const void *pf);
+struct nn_qkern {
+    nn_qconv_fn conv;
+    nn_qconv_wide_fn wide;
+    nn_qconv_sec_fn sec;
+    void (*quant)(uint8_t *dst, const float *src, int64_t n, float inv, float zp);
+};
+/* The int8 kernels, or NULL when this CPU (or build) lacks AVX512_VNNI or
+ * the AVX-512 kernels. */
+const struct nn_qkern *nn_qkern_get(void);
+extern const struct nn_qkern nn_qkern_avx512vnni;
+/* x quantized as quant does it: x * inv + zp rounded to nearest even,
+ * clamped to [0, 255], NaN to 0. */
+static inline uint8_t nn_quant_u8(float x, float inv, float zp)
+{
+    float v = fmaf(x, inv, zp);
+    if (!(v > 0.0f))
+        return 0;
+    if (v >= 255.0f)
+        return 255;
+    return (uint8_t)lrintf(v);
+}
 /* A float rounded to the nearest bf16, ties to even (as vcvtneps2bf16;
  * a NaN made quiet). */
 static inline uint16_t nn_bf16(float f)

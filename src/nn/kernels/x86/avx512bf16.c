@@ -44,22 +44,7 @@ static inline float sact(float v, int act, float lo, float hi)
 }
 
 #define BH_STEPS "0,1,2,3,4,5,6,7"
-/* one step of a 6x4 tile: 4 weight vectors (16 output channels x a
- * channel pair each), 6 broadcast pairs, 24 dot products */
-#define BH_PX(x, b, a0, a1, a2, a3)                                                                                    \
-    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
-    "vdpbf16ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                  \
-    "vdpbf16ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"                                                                  \
-    "vdpbf16ps %%zmm26, %%zmm" b ", %%zmm" a2 "\n\t"                                                                  \
-    "vdpbf16ps %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
-#define BH_STEP6x4                                                                                                     \
-    "vmovups \\ic*256(%[w]), %%zmm24\n\t"                                                                           \
-    "vmovups \\ic*256+64(%[w]), %%zmm25\n\t"                                                                        \
-    "vmovups \\ic*256+128(%[w]), %%zmm26\n\t"                                                                       \
-    "vmovups \\ic*256+192(%[w]), %%zmm27\n\t"                                                                       \
-    BH_PX("x0", "28", "0", "1", "2", "3") BH_PX("x1", "29", "4", "5", "6", "7") BH_PX("x2", "30", "8", "9", "10", "11") \
-        BH_PX("x3", "31", "12", "13", "14", "15") BH_PX("x4", "28", "16", "17", "18", "19")                            \
-            BH_PX("x5", "29", "20", "21", "22", "23")
+#define BH_STEP6x4 BL_STEP6x4("vdpbf16ps")
 
 /* the 6x4 tile's whole reduction, the sums to acc[4 i + v][16] */
 static void hconv_red_6x4(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr, float *acc)
@@ -81,15 +66,7 @@ static void hconv_out_6x4(const uint16_t *w, const int64_t *tab, int64_t n, cons
 
 /* 6 pixels x 2 blocks (groups of 32 output channels): zmm0-11, sums to
  * acc[2 i + v][16] */
-#define BH_PX2(x, b, a0, a1)                                                                                           \
-    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t"                                                             \
-    "vdpbf16ps %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t"                                                                  \
-    "vdpbf16ps %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"
-#define BH_STEP6x2                                                                                                     \
-    "vmovups \\ic*128(%[w]), %%zmm24\n\t"                                                                           \
-    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t"                                                                        \
-    BH_PX2("x0", "28", "0", "1") BH_PX2("x1", "29", "2", "3") BH_PX2("x2", "30", "4", "5")                            \
-        BH_PX2("x3", "31", "6", "7") BH_PX2("x4", "28", "8", "9") BH_PX2("x5", "29", "10", "11")
+#define BH_STEP6x2 BL_STEP6x2("vdpbf16ps")
 static void hconv_red_6x2(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *const *xr, float *acc)
 {
     __asm__ volatile(BR_ALL12(BR_ZERO) "1:\n\t"
@@ -124,95 +101,8 @@ static void hconv_secout_6x4(const uint16_t *w, const int64_t *tab, int64_t n, c
 
 /* 1x1, stride 1: 12 or 24 consecutive pixels (32 bytes apart in the
  * copy) through one pointer, for vg 2 or 1; sums to acc[vg i + v][16] */
-#define BH_WIDE_12x2 \
-    "vmovups \\ic*128+0(%[w]), %%zmm24\n\t" \
-    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
-    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm0\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm26, %%zmm1\n\t" \
-    "vbroadcastss \\ic*4+32(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm2\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm27, %%zmm3\n\t" \
-    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm28\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm28, %%zmm4\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm28, %%zmm5\n\t" \
-    "vbroadcastss \\ic*4+96(%[x],%%rax), %%zmm29\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm29, %%zmm6\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm29, %%zmm7\n\t" \
-    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm30\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm30, %%zmm8\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm30, %%zmm9\n\t" \
-    "vbroadcastss \\ic*4+160(%[x],%%rax), %%zmm31\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm31, %%zmm10\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm31, %%zmm11\n\t" \
-    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm12\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm26, %%zmm13\n\t" \
-    "vbroadcastss \\ic*4+224(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm14\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm27, %%zmm15\n\t" \
-    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm28\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm28, %%zmm16\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm28, %%zmm17\n\t" \
-    "vbroadcastss \\ic*4+288(%[x],%%rax), %%zmm29\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm29, %%zmm18\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm29, %%zmm19\n\t" \
-    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm30\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm30, %%zmm20\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm30, %%zmm21\n\t" \
-    "vbroadcastss \\ic*4+352(%[x],%%rax), %%zmm31\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm31, %%zmm22\n\t" \
-    "vdpbf16ps %%zmm25, %%zmm31, %%zmm23\n\t"
-#define BH_WIDE_24x1 \
-    "vmovups \\ic*64(%[w]), %%zmm24\n\t" \
-    "vbroadcastss \\ic*4+0(%[x],%%rax), %%zmm25\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm25, %%zmm0\n\t" \
-    "vbroadcastss \\ic*4+32(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm1\n\t" \
-    "vbroadcastss \\ic*4+64(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm2\n\t" \
-    "vbroadcastss \\ic*4+96(%[x],%%rax), %%zmm28\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm28, %%zmm3\n\t" \
-    "vbroadcastss \\ic*4+128(%[x],%%rax), %%zmm29\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm29, %%zmm4\n\t" \
-    "vbroadcastss \\ic*4+160(%[x],%%rax), %%zmm30\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm30, %%zmm5\n\t" \
-    "vbroadcastss \\ic*4+192(%[x],%%rax), %%zmm31\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm31, %%zmm6\n\t" \
-    "vbroadcastss \\ic*4+224(%[x],%%rax), %%zmm25\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm25, %%zmm7\n\t" \
-    "vbroadcastss \\ic*4+256(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm8\n\t" \
-    "vbroadcastss \\ic*4+288(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm9\n\t" \
-    "vbroadcastss \\ic*4+320(%[x],%%rax), %%zmm28\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm28, %%zmm10\n\t" \
-    "vbroadcastss \\ic*4+352(%[x],%%rax), %%zmm29\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm29, %%zmm11\n\t" \
-    "vbroadcastss \\ic*4+384(%[x],%%rax), %%zmm30\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm30, %%zmm12\n\t" \
-    "vbroadcastss \\ic*4+416(%[x],%%rax), %%zmm31\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm31, %%zmm13\n\t" \
-    "vbroadcastss \\ic*4+448(%[x],%%rax), %%zmm25\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm25, %%zmm14\n\t" \
-    "vbroadcastss \\ic*4+480(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm15\n\t" \
-    "vbroadcastss \\ic*4+512(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm16\n\t" \
-    "vbroadcastss \\ic*4+544(%[x],%%rax), %%zmm28\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm28, %%zmm17\n\t" \
-    "vbroadcastss \\ic*4+576(%[x],%%rax), %%zmm29\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm29, %%zmm18\n\t" \
-    "vbroadcastss \\ic*4+608(%[x],%%rax), %%zmm30\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm30, %%zmm19\n\t" \
-    "vbroadcastss \\ic*4+640(%[x],%%rax), %%zmm31\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm31, %%zmm20\n\t" \
-    "vbroadcastss \\ic*4+672(%[x],%%rax), %%zmm25\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm25, %%zmm21\n\t" \
-    "vbroadcastss \\ic*4+704(%[x],%%rax), %%zmm26\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm26, %%zmm22\n\t" \
-    "vbroadcastss \\ic*4+736(%[x],%%rax), %%zmm27\n\t" \
-    "vdpbf16ps %%zmm24, %%zmm27, %%zmm23\n\t"
+#define BH_WIDE_12x2 BL_WIDE_12x2("vdpbf16ps", "32")
+#define BH_WIDE_24x1 BL_WIDE_24x1("vdpbf16ps", "32")
 #define BH_FN_WIDE(name, step, wbytes)                                                                                 \
     static void name(const uint16_t *w, const int64_t *tab, int64_t n, const uint16_t *x, float *acc)                  \
     {                                                                                                                  \

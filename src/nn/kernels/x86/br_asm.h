@@ -53,6 +53,7 @@ struct br_out {
     int64_t act; /* enum nn_act */
     float lo, hi;
     const float *acc; /* at byte 48: the sums so far (bconv_secout_6x4) */
+    const float *qs;  /* at byte 56: int8 only, the sums' scales (BL_DEQ) */
 };
 #define BR_EPI \
     "movq (%[e]), %%rax\n\t" \
@@ -238,6 +239,187 @@ struct br_out {
                 "decq %[n]\n\t"                                                                                     \
                 "jnz 1b\n\t"
 _Static_assert(offsetof(struct br_out, acc) == 48, "BR_LOOP_SEC reads acc at 48(e)");
+_Static_assert(offsetof(struct br_out, qs) == 56, "BL_DEQ reads qs at 56(e)");
 _Static_assert(NN_BCONV_SEC_PF == 512, "BR_LOOP_SEC prefetches 512 bytes an entry");
+
+/* The low-precision tiles (bf16, avx512bf16.c; int8, avx512vnni.c): a
+ * step takes 4 bytes of a pixel's input channels (a bf16 pair or an int8
+ * quad), broadcast, against vectors of 16 output channels' weights for
+ * those channels, with the dot-product instruction op (vdpbf16ps,
+ * vpdpbusd: zmm24-27 the weights, the broadcast the other source). The
+ * sums' registers are the float kernels' (pixel i's block v in
+ * zmm(4 i + v)). */
+#define BL_PX(op, x, b, a0, a1, a2, a3) \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t" \
+    op " %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t" \
+    op " %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t" \
+    op " %%zmm26, %%zmm" b ", %%zmm" a2 "\n\t" \
+    op " %%zmm27, %%zmm" b ", %%zmm" a3 "\n\t"
+/* a 6x4 tile's step: 4 weight vectors (256 bytes), 6 pixels */
+#define BL_STEP6x4(op) \
+    "vmovups \\ic*256(%[w]), %%zmm24\n\t" \
+    "vmovups \\ic*256+64(%[w]), %%zmm25\n\t" \
+    "vmovups \\ic*256+128(%[w]), %%zmm26\n\t" \
+    "vmovups \\ic*256+192(%[w]), %%zmm27\n\t" \
+    BL_PX(op, "x0", "28", "0", "1", "2", "3") BL_PX(op, "x1", "29", "4", "5", "6", "7") \
+    BL_PX(op, "x2", "30", "8", "9", "10", "11") BL_PX(op, "x3", "31", "12", "13", "14", "15") \
+    BL_PX(op, "x4", "28", "16", "17", "18", "19") BL_PX(op, "x5", "29", "20", "21", "22", "23")
+/* 6 pixels x 2 blocks: zmm0-11, pixel i's block v in zmm(2 i + v) */
+#define BL_PX2(op, x, b, a0, a1) \
+    "vbroadcastss \\ic*4(%[" x "],%%rax), %%zmm" b "\n\t" \
+    op " %%zmm24, %%zmm" b ", %%zmm" a0 "\n\t" \
+    op " %%zmm25, %%zmm" b ", %%zmm" a1 "\n\t"
+#define BL_STEP6x2(op) \
+    "vmovups \\ic*128(%[w]), %%zmm24\n\t" \
+    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
+    BL_PX2(op, "x0", "28", "0", "1") BL_PX2(op, "x1", "29", "2", "3") BL_PX2(op, "x2", "30", "4", "5") \
+    BL_PX2(op, "x3", "31", "6", "7") BL_PX2(op, "x4", "28", "8", "9") BL_PX2(op, "x5", "29", "10", "11")
+/* 1x1, stride 1: 12 (vg 2) or 24 (vg 1) consecutive pixels ps bytes apart
+ * through one pointer; pixel i's block v in zmm(vg i + v) */
+#define BL_WIDE_12x2(op, ps) \
+    "vmovups \\ic*128+0(%[w]), %%zmm24\n\t" \
+    "vmovups \\ic*128+64(%[w]), %%zmm25\n\t" \
+    "vbroadcastss \\ic*4+0*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm0\n\t" \
+    op " %%zmm25, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+1*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm2\n\t" \
+    op " %%zmm25, %%zmm27, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+2*" ps "(%[x],%%rax), %%zmm28\n\t" \
+    op " %%zmm24, %%zmm28, %%zmm4\n\t" \
+    op " %%zmm25, %%zmm28, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+3*" ps "(%[x],%%rax), %%zmm29\n\t" \
+    op " %%zmm24, %%zmm29, %%zmm6\n\t" \
+    op " %%zmm25, %%zmm29, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+4*" ps "(%[x],%%rax), %%zmm30\n\t" \
+    op " %%zmm24, %%zmm30, %%zmm8\n\t" \
+    op " %%zmm25, %%zmm30, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+5*" ps "(%[x],%%rax), %%zmm31\n\t" \
+    op " %%zmm24, %%zmm31, %%zmm10\n\t" \
+    op " %%zmm25, %%zmm31, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+6*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm12\n\t" \
+    op " %%zmm25, %%zmm26, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+7*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm14\n\t" \
+    op " %%zmm25, %%zmm27, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+8*" ps "(%[x],%%rax), %%zmm28\n\t" \
+    op " %%zmm24, %%zmm28, %%zmm16\n\t" \
+    op " %%zmm25, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+9*" ps "(%[x],%%rax), %%zmm29\n\t" \
+    op " %%zmm24, %%zmm29, %%zmm18\n\t" \
+    op " %%zmm25, %%zmm29, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+10*" ps "(%[x],%%rax), %%zmm30\n\t" \
+    op " %%zmm24, %%zmm30, %%zmm20\n\t" \
+    op " %%zmm25, %%zmm30, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+11*" ps "(%[x],%%rax), %%zmm31\n\t" \
+    op " %%zmm24, %%zmm31, %%zmm22\n\t" \
+    op " %%zmm25, %%zmm31, %%zmm23\n\t"
+#define BL_WIDE_24x1(op, ps) \
+    "vmovups \\ic*64(%[w]), %%zmm24\n\t" \
+    "vbroadcastss \\ic*4+0*" ps "(%[x],%%rax), %%zmm25\n\t" \
+    op " %%zmm24, %%zmm25, %%zmm0\n\t" \
+    "vbroadcastss \\ic*4+1*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm1\n\t" \
+    "vbroadcastss \\ic*4+2*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm2\n\t" \
+    "vbroadcastss \\ic*4+3*" ps "(%[x],%%rax), %%zmm28\n\t" \
+    op " %%zmm24, %%zmm28, %%zmm3\n\t" \
+    "vbroadcastss \\ic*4+4*" ps "(%[x],%%rax), %%zmm29\n\t" \
+    op " %%zmm24, %%zmm29, %%zmm4\n\t" \
+    "vbroadcastss \\ic*4+5*" ps "(%[x],%%rax), %%zmm30\n\t" \
+    op " %%zmm24, %%zmm30, %%zmm5\n\t" \
+    "vbroadcastss \\ic*4+6*" ps "(%[x],%%rax), %%zmm31\n\t" \
+    op " %%zmm24, %%zmm31, %%zmm6\n\t" \
+    "vbroadcastss \\ic*4+7*" ps "(%[x],%%rax), %%zmm25\n\t" \
+    op " %%zmm24, %%zmm25, %%zmm7\n\t" \
+    "vbroadcastss \\ic*4+8*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm8\n\t" \
+    "vbroadcastss \\ic*4+9*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm9\n\t" \
+    "vbroadcastss \\ic*4+10*" ps "(%[x],%%rax), %%zmm28\n\t" \
+    op " %%zmm24, %%zmm28, %%zmm10\n\t" \
+    "vbroadcastss \\ic*4+11*" ps "(%[x],%%rax), %%zmm29\n\t" \
+    op " %%zmm24, %%zmm29, %%zmm11\n\t" \
+    "vbroadcastss \\ic*4+12*" ps "(%[x],%%rax), %%zmm30\n\t" \
+    op " %%zmm24, %%zmm30, %%zmm12\n\t" \
+    "vbroadcastss \\ic*4+13*" ps "(%[x],%%rax), %%zmm31\n\t" \
+    op " %%zmm24, %%zmm31, %%zmm13\n\t" \
+    "vbroadcastss \\ic*4+14*" ps "(%[x],%%rax), %%zmm25\n\t" \
+    op " %%zmm24, %%zmm25, %%zmm14\n\t" \
+    "vbroadcastss \\ic*4+15*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm15\n\t" \
+    "vbroadcastss \\ic*4+16*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm16\n\t" \
+    "vbroadcastss \\ic*4+17*" ps "(%[x],%%rax), %%zmm28\n\t" \
+    op " %%zmm24, %%zmm28, %%zmm17\n\t" \
+    "vbroadcastss \\ic*4+18*" ps "(%[x],%%rax), %%zmm29\n\t" \
+    op " %%zmm24, %%zmm29, %%zmm18\n\t" \
+    "vbroadcastss \\ic*4+19*" ps "(%[x],%%rax), %%zmm30\n\t" \
+    op " %%zmm24, %%zmm30, %%zmm19\n\t" \
+    "vbroadcastss \\ic*4+20*" ps "(%[x],%%rax), %%zmm31\n\t" \
+    op " %%zmm24, %%zmm31, %%zmm20\n\t" \
+    "vbroadcastss \\ic*4+21*" ps "(%[x],%%rax), %%zmm25\n\t" \
+    op " %%zmm24, %%zmm25, %%zmm21\n\t" \
+    "vbroadcastss \\ic*4+22*" ps "(%[x],%%rax), %%zmm26\n\t" \
+    op " %%zmm24, %%zmm26, %%zmm22\n\t" \
+    "vbroadcastss \\ic*4+23*" ps "(%[x],%%rax), %%zmm27\n\t" \
+    op " %%zmm24, %%zmm27, %%zmm23\n\t"
+/* int8: the 24 sums from int32 to float, pixel i's block v times the 16
+ * scales at qs + 16 v (struct br_out's qs), before BR_EPI */
+#define BL_DEQ \
+    "movq 56(%[e]), %%rax\n\t" \
+    "vmovups 0(%%rax), %%zmm24\n\t" \
+    "vmovups 64(%%rax), %%zmm25\n\t" \
+    "vmovups 128(%%rax), %%zmm26\n\t" \
+    "vmovups 192(%%rax), %%zmm27\n\t" \
+    "vcvtdq2ps %%zmm0, %%zmm0\n\t" \
+    "vmulps %%zmm24, %%zmm0, %%zmm0\n\t" \
+    "vcvtdq2ps %%zmm1, %%zmm1\n\t" \
+    "vmulps %%zmm25, %%zmm1, %%zmm1\n\t" \
+    "vcvtdq2ps %%zmm2, %%zmm2\n\t" \
+    "vmulps %%zmm26, %%zmm2, %%zmm2\n\t" \
+    "vcvtdq2ps %%zmm3, %%zmm3\n\t" \
+    "vmulps %%zmm27, %%zmm3, %%zmm3\n\t" \
+    "vcvtdq2ps %%zmm4, %%zmm4\n\t" \
+    "vmulps %%zmm24, %%zmm4, %%zmm4\n\t" \
+    "vcvtdq2ps %%zmm5, %%zmm5\n\t" \
+    "vmulps %%zmm25, %%zmm5, %%zmm5\n\t" \
+    "vcvtdq2ps %%zmm6, %%zmm6\n\t" \
+    "vmulps %%zmm26, %%zmm6, %%zmm6\n\t" \
+    "vcvtdq2ps %%zmm7, %%zmm7\n\t" \
+    "vmulps %%zmm27, %%zmm7, %%zmm7\n\t" \
+    "vcvtdq2ps %%zmm8, %%zmm8\n\t" \
+    "vmulps %%zmm24, %%zmm8, %%zmm8\n\t" \
+    "vcvtdq2ps %%zmm9, %%zmm9\n\t" \
+    "vmulps %%zmm25, %%zmm9, %%zmm9\n\t" \
+    "vcvtdq2ps %%zmm10, %%zmm10\n\t" \
+    "vmulps %%zmm26, %%zmm10, %%zmm10\n\t" \
+    "vcvtdq2ps %%zmm11, %%zmm11\n\t" \
+    "vmulps %%zmm27, %%zmm11, %%zmm11\n\t" \
+    "vcvtdq2ps %%zmm12, %%zmm12\n\t" \
+    "vmulps %%zmm24, %%zmm12, %%zmm12\n\t" \
+    "vcvtdq2ps %%zmm13, %%zmm13\n\t" \
+    "vmulps %%zmm25, %%zmm13, %%zmm13\n\t" \
+    "vcvtdq2ps %%zmm14, %%zmm14\n\t" \
+    "vmulps %%zmm26, %%zmm14, %%zmm14\n\t" \
+    "vcvtdq2ps %%zmm15, %%zmm15\n\t" \
+    "vmulps %%zmm27, %%zmm15, %%zmm15\n\t" \
+    "vcvtdq2ps %%zmm16, %%zmm16\n\t" \
+    "vmulps %%zmm24, %%zmm16, %%zmm16\n\t" \
+    "vcvtdq2ps %%zmm17, %%zmm17\n\t" \
+    "vmulps %%zmm25, %%zmm17, %%zmm17\n\t" \
+    "vcvtdq2ps %%zmm18, %%zmm18\n\t" \
+    "vmulps %%zmm26, %%zmm18, %%zmm18\n\t" \
+    "vcvtdq2ps %%zmm19, %%zmm19\n\t" \
+    "vmulps %%zmm27, %%zmm19, %%zmm19\n\t" \
+    "vcvtdq2ps %%zmm20, %%zmm20\n\t" \
+    "vmulps %%zmm24, %%zmm20, %%zmm20\n\t" \
+    "vcvtdq2ps %%zmm21, %%zmm21\n\t" \
+    "vmulps %%zmm25, %%zmm21, %%zmm21\n\t" \
+    "vcvtdq2ps %%zmm22, %%zmm22\n\t" \
+    "vmulps %%zmm26, %%zmm22, %%zmm22\n\t" \
+    "vcvtdq2ps %%zmm23, %%zmm23\n\t" \
+    "vmulps %%zmm27, %%zmm23, %%zmm23\n\t"
 
 #endif
