@@ -92,4 +92,35 @@ if [ -d "$MLP" ]; then
         [ $? -eq 1 ] && grep -q "AVX512_BF16" "$TMP/err" || fail "bf16 without AVX512_BF16 should fail, naming it"
     fi
 fi
+# int8 and coffer calibrate: their usage errors and refusals, each naming
+# what was wrong (the positive path, calibrate then infer on real models,
+# is the CTest entry nn_real_models_int8)
+"$COFFER" calibrate "$CASE/model.onnx" -o "$TMP/t.calib" 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "input" "$TMP/err" || fail "calibrate without --input should be a usage error naming it"
+if [ -d "$MLP" ]; then # (a Linear layer: nothing int8 would take)
+    head -c 10 /dev/zero >"$TMP/odd.f32"
+    "$COFFER" calibrate "$MLP/model.onnx" --input "$TMP/odd.f32" -o "$TMP/t.calib" 2>"$TMP/err"
+    [ $? -eq 2 ] && grep -q "not a whole number of items" "$TMP/err" || fail "calibrate on 10 bytes should be a usage error"
+    head -c $((4 * 10 * 4)) /dev/zero >"$TMP/four.f32"
+    "$COFFER" calibrate "$MLP/model.onnx" --input "$TMP/four.f32" -o "$TMP/t.calib" 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "int8 would take none" "$TMP/err" && [ ! -e "$TMP/t.calib" ] ||
+        fail "calibrate of a model int8 takes nothing of should fail, saying so, and write no table"
+fi
+if grep -qw avx512_vnni /proc/cpuinfo && [ -d "$MLP" ]; then
+    "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision int8 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "no calibration table" "$TMP/err" || fail "int8 without a table should fail, saying so"
+    printf 'not a table\n' >"$TMP/bad.calib"
+    "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision int8 --calibration "$TMP/bad.calib" 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "line 1" "$TMP/err" || fail "a table without its header should fail, naming line 1"
+    printf '# coffer calibration table 1\n0 1 nonesuch\n' >"$TMP/bad.calib"
+    COFFER_NN_PRECISION=int8 COFFER_NN_CALIBRATION="$TMP/bad.calib" "$COFFER" bench "$MLP/model.onnx" --runs 1 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "line 2: no value 'nonesuch'" "$TMP/err" || fail "a table naming no value of the model should fail, naming it"
+    printf '# coffer calibration table 1\n2 1 x\n' >"$TMP/bad.calib"
+    "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision int8 --calibration "$TMP/bad.calib" 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "line 2: expected 'LO HI NAME'" "$TMP/err" || fail "a range with LO > HI should fail, naming its line"
+elif [ -d "$MLP" ]; then
+    printf '# coffer calibration table 1\n0 1 x\n' >"$TMP/t.calib"
+    "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision int8 --calibration "$TMP/t.calib" 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "AVX512_VNNI\|int8" "$TMP/err" || fail "int8 without AVX512_VNNI should fail, naming it"
+fi
 echo "ok"
