@@ -102,8 +102,9 @@ struct coffer_nn_model;
  * with the ranges of a calibration table (unsigned 8-bit, the zero point
  * where 0 falls), their weights per output channel (signed 8-bit,
  * symmetric), 32-bit integer sums scaled back to float before the bias,
- * residual and activation. Where int8 takes a 3x3 convolution it takes it
- * from Winograd. A convolution whose input the table lacks stays float32.
+ * residual and activation; 3x3 stride-1 convolutions run on the direct
+ * int8 kernel instead of Winograd. A convolution whose input the table
+ * lacks stays float32.
  * The table is calibration (its text, as coffer_nn_calibration_table
  * writes it; borrowed for the load); without one, or on a CPU without
  * AVX512_VNNI, the load fails.

@@ -108,18 +108,12 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
                            isa->name, isa->id == NN_ISA_AVX512 ? ", no AVX512_VNNI on this CPU" : "");
     const char *calib = opts != NULL ? opts->calibration : NULL;
     size_t calib_size = calib != NULL ? opts->calibration_size : 0;
-    uint8_t *calib_file = NULL; /* COFFER_NN_CALIBRATION's */
+    const char *calib_path = NULL; /* else COFFER_NN_CALIBRATION's file, read after the model */
     if (prec == COFFER_NN_PREC_INT8 && calib == NULL) {
-        const char *path = getenv("COFFER_NN_CALIBRATION");
-        if (path == NULL || path[0] == '\0')
+        calib_path = getenv("COFFER_NN_CALIBRATION");
+        if (calib_path == NULL || calib_path[0] == '\0')
             return COFFER_FAIL(COFFER_E_INVALID_ARG, "int8: no calibration table (coffer calibrate writes one; "
                                                      "COFFER_NN_CALIBRATION names its file)");
-        enum coffer_err fr = coffer_file_read_all(path, 16 << 20, &calib_file, &calib_size);
-        if (fr != COFFER_OK) {
-            coffer_err_context("COFFER_NN_CALIBRATION");
-            return fr;
-        }
-        calib = (const char *)calib_file;
     }
     if (bytes == NULL && size > 0)
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "model: NULL bytes");
@@ -152,6 +146,12 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         r = coffer_arena_new_secret(16 << 10, &m->fold);
     if (r == COFFER_OK)
         r = nn_onnx_parse(m, bytes, size);
+    uint8_t *calib_file = NULL;
+    if (r == COFFER_OK && calib_path != NULL) {
+        if ((r = coffer_file_read_all(calib_path, 16 << 20, &calib_file, &calib_size)) != COFFER_OK)
+            coffer_err_context("COFFER_NN_CALIBRATION");
+        calib = (const char *)calib_file;
+    }
     if (r == COFFER_OK && qk != NULL)
         r = nn_calib_parse(m, calib, calib_size);
     coffer_free(calib_file);

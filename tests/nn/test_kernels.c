@@ -1013,8 +1013,9 @@ static void to_bf16_values(float *x, size_t n)
  * output (plain; a reduction of 256 or more, as the planner reads a
  * blocked input for a plain output only then)]. Every product of bf16
  * values is exact in float, so conv2 on the bf16 kernels must agree with
- * the float reference as closely as float kernels do. Returns whether
- * conv2 ran on them. */
+ * the float reference as closely as float kernels do. With int8_mode the
+ * values are on the int8 grid instead (test_kernels_int8_avx512). Returns
+ * whether conv2 ran on the bf16 (or int8) kernels. */
 static bool hconv_case(const struct nn_isa *isa, int t)
 {
     /* every fourth case a last partial block of input channels (its lanes
