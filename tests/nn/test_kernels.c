@@ -214,7 +214,6 @@ static bool bf16_mode;                     /* the fast runs in bf16 (coffer_nn_o
 static int last_bf16;                      /* convolutions run_with's model ran on the bf16 kernels */
 static int partial_bf16;                   /* hconv_case: cases of a partial last input block on them */
 static bool int8_mode;                     /* the fast runs in int8, calibrated on their own input */
-#define INT8_TOL 3e-2                      /* of the largest output, on float data (test_kernels_int8_avx512) */
 static int last_int8;                      /* convolutions run_with's model ran on the int8 kernels */
 static double near_tol = 2e-4;             /* compare_direct's tolerance (near) */
 static bool near_of_max;                   /* and relative to the output's largest magnitude (bf16) */
@@ -1104,24 +1103,14 @@ static bool hconv_case(const struct nn_isa *isa, int t)
     return ran;
 }
 
-/* The bf16 kernels (coffer_nn_options.precision, kern.h nn_hkern), skipped
- * where the CPU lacks AVX512_BF16: exactly on bf16 values (hconv_case),
- * in every way a run can take them (tiles R x V of every size, the wide
- * 1x1 kernels, sections, bands, runs of (group, tile) pairs, gathered
- * strided 1x1s, padded maps, plain and blocked outputs, 1 and 2
- * threads); then the blocked chains and convolution + depthwise pairs of
- * test_kernels_blocked_avx512 on float data, within bf16's rounding. */
-void test_kernels_bf16_avx512(void **state)
+/* The low-precision kernels' cases (bf16_mode or int8_mode set): the
+ * exact ones of hconv_case, then the blocked chains and convolution +
+ * depthwise pairs of test_kernels_blocked_avx512 on float data within tol
+ * of the largest output; *last: run_with's count of layers on the kernels
+ * under test (last_bf16 or last_int8). */
+static void lp_cases(const struct nn_isa *isa, const char *name, const int *last, double tol)
 {
-    (void)state;
-    const struct nn_isa *isa = need(NN_ISA_AVX512);
-    if (nn_hkern_get() == NULL) {
-        printf("nn kernels: bf16 skipped: this CPU lacks AVX512_BF16\n");
-        skip();
-    }
-    rng_state = 7171;
     coffer_log_set_level(COFFER_LOG_OFF);
-    bf16_mode = true;
     partial_bf16 = 0;
     int ran = 0, cases = 0;
     for (int t = 0; t < 120; t++, cases++) {
@@ -1134,33 +1123,54 @@ void test_kernels_bf16_avx512(void **state)
     spatial_mode = NN_SPATIAL_AUTO;
     lin_mode = NN_LIN_AUTO;
     if (ran < cases * 3 / 4)
-        fail_msg("bf16: conv2 ran on the bf16 kernels in %d of %d cases, want %d or more", ran, cases, cases * 3 / 4);
+        fail_msg("%s: conv2 ran on the %s kernels in %d of %d cases, want %d or more", name, name, ran, cases,
+                 cases * 3 / 4);
     if (partial_bf16 < 15)
-        fail_msg("bf16: %d of 30 cases with a partial last input block ran on the bf16 kernels, want 15 or more",
-                 partial_bf16);
-    /* float data: bf16 keeps 8 bits of a value's mantissa (a relative
-     * rounding of 2^-9 for each input and weight) */
-    near_tol = 1e-2;
+        fail_msg("%s: %d of 30 cases with a partial last input block ran on the %s kernels, want 15 or more", name,
+                 partial_bf16, name);
+    near_tol = tol;
     near_of_max = true;
     ran = 0;
     for (int t = 0; t < 40; t++) {
         chain_case(isa, t, t % 4 == 0 ? -2 : t % 4 == 1 ? -3 : t % 4 == 2 ? -4 : -1);
-        ran += last_bf16 > 0;
+        ran += *last > 0;
     }
     ksec_mode = NN_KSEC_ALWAYS;
     for (int t = 40; t < 50; t++) {
         chain_case(isa, t, -3);
-        ran += last_bf16 > 0;
+        ran += *last > 0;
     }
     ksec_mode = NN_KSEC_AUTO;
     if (ran < 25)
-        fail_msg("bf16 chains: %d of 50 ran a bf16 kernel, want 25 or more", ran);
+        fail_msg("%s chains: %d of 50 ran a %s kernel, want 25 or more", name, ran, name);
     cdw_cases(isa, NN_CDW_ALWAYS, 500, 520, 12);
     cdw_cases(isa, NN_CDW_GROUPS, 520, 535, 10);
     near_tol = 2e-4;
     near_of_max = false;
-    bf16_mode = false;
     coffer_log_set_level(COFFER_LOG_INFO);
+}
+
+/* The bf16 kernels (coffer_nn_options.precision, kern.h nn_hkern), skipped
+ * where the CPU lacks AVX512_BF16: exactly on bf16 values (hconv_case),
+ * in every way a run can take them (tiles R x V of every size, the wide
+ * 1x1 kernels, sections, bands, runs of (group, tile) pairs, gathered
+ * strided 1x1s, padded maps, plain and blocked outputs, 1 and 2
+ * threads); then the blocked chains and convolution + depthwise pairs of
+ * test_kernels_blocked_avx512 on float data, within bf16's rounding (8
+ * bits of a value's mantissa: a relative rounding of 2^-9 for each input
+ * and weight; 1e-2 of the largest output). */
+void test_kernels_bf16_avx512(void **state)
+{
+    (void)state;
+    const struct nn_isa *isa = need(NN_ISA_AVX512);
+    if (nn_hkern_get() == NULL) {
+        printf("nn kernels: bf16 skipped: this CPU lacks AVX512_BF16\n");
+        skip();
+    }
+    rng_state = 7171;
+    bf16_mode = true;
+    lp_cases(isa, "bf16", &last_bf16, 1e-2);
+    bf16_mode = false;
 }
 
 /* The int8 kernels (coffer_nn_options.precision, kern.h nn_qkern), each
@@ -1172,7 +1182,8 @@ void test_kernels_bf16_avx512(void **state)
  * stride-1 layers on the direct int8 kernel instead of Winograd); then
  * the blocked chains and convolution + depthwise pairs on float data,
  * within 8-bit quantization's error (a step of 1/255 of each input's
- * range and 1/127 of each channel's largest weight). */
+ * range and 1/127 of each channel's largest weight; 3e-2 of the largest
+ * output). */
 void test_kernels_int8_avx512(void **state)
 {
     (void)state;
@@ -1182,45 +1193,9 @@ void test_kernels_int8_avx512(void **state)
         skip();
     }
     rng_state = 8181;
-    coffer_log_set_level(COFFER_LOG_OFF);
     int8_mode = true;
-    partial_bf16 = 0;
-    int ran = 0, cases = 0;
-    for (int t = 0; t < 120; t++, cases++) {
-        ksec_mode = t % 5 == 1 ? NN_KSEC_ALWAYS : NN_KSEC_AUTO;
-        spatial_mode = t % 5 == 2 ? NN_SPATIAL_ALWAYS : NN_SPATIAL_AUTO;
-        lin_mode = t % 5 == 3 ? NN_LIN_ALWAYS : NN_LIN_AUTO;
-        ran += hconv_case(isa, t);
-    }
-    ksec_mode = NN_KSEC_AUTO;
-    spatial_mode = NN_SPATIAL_AUTO;
-    lin_mode = NN_LIN_AUTO;
-    if (ran < cases * 3 / 4)
-        fail_msg("int8: conv2 ran on the int8 kernels in %d of %d cases, want %d or more", ran, cases, cases * 3 / 4);
-    if (partial_bf16 < 15)
-        fail_msg("int8: %d of 30 cases with a partial last input block ran on the int8 kernels, want 15 or more",
-                 partial_bf16);
-    near_tol = INT8_TOL;
-    near_of_max = true;
-    ran = 0;
-    for (int t = 0; t < 40; t++) {
-        chain_case(isa, t, t % 4 == 0 ? -2 : t % 4 == 1 ? -3 : t % 4 == 2 ? -4 : -1);
-        ran += last_int8 > 0;
-    }
-    ksec_mode = NN_KSEC_ALWAYS;
-    for (int t = 40; t < 50; t++) {
-        chain_case(isa, t, -3);
-        ran += last_int8 > 0;
-    }
-    ksec_mode = NN_KSEC_AUTO;
-    if (ran < 25)
-        fail_msg("int8 chains: %d of 50 ran an int8 kernel, want 25 or more", ran);
-    cdw_cases(isa, NN_CDW_ALWAYS, 500, 520, 12);
-    cdw_cases(isa, NN_CDW_GROUPS, 520, 535, 10);
-    near_tol = 2e-4;
-    near_of_max = false;
+    lp_cases(isa, "int8", &last_int8, 3e-2);
     int8_mode = false;
-    coffer_log_set_level(COFFER_LOG_INFO);
 }
 
 /* Picks measured at plan time (fast.c, tune) on residual 3x3 conv2s of

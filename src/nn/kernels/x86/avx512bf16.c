@@ -19,29 +19,8 @@
 
 #include "../kern.h"
 #include "br_asm.h"
+#include "lp_put.h"
 
-typedef float vf __attribute__((vector_size(64)));
-NN_VEC_IO(vf, vld, vst)
-
-static inline vf vset(float s) { return (vf)_mm512_set1_ps(s); }
-
-static inline vf vact(vf v, int act, vf lo, vf hi)
-{
-    if (act == NN_ACT_RELU)
-        return (vf)_mm512_max_ps((__m512)v, _mm512_setzero_ps());
-    if (act == NN_ACT_CLIP)
-        return (vf)_mm512_min_ps(_mm512_max_ps((__m512)v, (__m512)lo), (__m512)hi);
-    return v;
-}
-
-static inline float sact(float v, int act, float lo, float hi)
-{
-    if (act == NN_ACT_RELU)
-        return v > 0.0f ? v : 0.0f; /* (NaN -> 0, as vmaxps with 0 second) */
-    if (act == NN_ACT_CLIP)
-        return v < lo ? lo : v > hi ? hi : v;
-    return v;
-}
 
 #define BH_STEPS "0,1,2,3,4,5,6,7"
 #define BH_STEP6x4 BL_STEP6x4("vdpbf16ps")
@@ -114,26 +93,6 @@ static void hconv_secout_6x4(const uint16_t *w, const int64_t *tab, int64_t n, c
 BH_FN_WIDE(hconv_red_12x2, BH_WIDE_12x2, "1024")
 BH_FN_WIDE(hconv_red_24x1, BH_WIDE_24x1, "512")
 
-/* Block v of output pixel i (sums plus bias in t): the residual, the
- * activation, stored blocked or plain (as tmpl.h's bconv_put). */
-static inline __attribute__((always_inline)) void hput(const struct nn_bconv *p, vf t, int v, int i, const float *res,
-                                                      float *y, vf lo, vf hi)
-{
-    if (p->y_px == 16) {
-        int64_t off = v * p->y_cb + i * 16;
-        if (res)
-            t += vld(res + off);
-        vst(y + off, vact(t, p->act, lo, hi));
-        return;
-    }
-    int64_t off = v * 16 * p->y_c + i;
-    for (int j = 0; j < 16; j++) {
-        float s = t[j];
-        if (res)
-            s += res[off + j * p->y_c];
-        y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
-    }
-}
 
 /* the epilogue of npx pixels x vg blocks of sums (pixel i's block v at
  * sums[vg i + v]) */
@@ -144,7 +103,7 @@ static void hput_sums(const struct nn_bconv *p, const float *sums, int npx, int 
     for (int v = 0; v < vg; v++) {
         vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
         for (int i = 0; i < npx; i++)
-            hput(p, vld(sums + (i * vg + v) * 16) + bv, v, i, res, y, lo, hi);
+            lp_put(p, vld(sums + (i * vg + v) * 16) + bv, v, i, res, y, lo, hi);
     }
 }
 
@@ -188,7 +147,7 @@ static inline __attribute__((always_inline)) void hconv_gen(const int R, const i
         vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
-            hput(p, (vf)acc[i][v] + bv, v, i, res, y, lo, hi);
+            lp_put(p, (vf)acc[i][v] + bv, v, i, res, y, lo, hi);
     }
 }
 
@@ -209,8 +168,6 @@ HCONV_ROW(6)
 typedef void (*hconv_rv_fn)(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, const uint16_t *w,
                             const float *bias, const float *res, float *y);
 
-static const float zeros[4 * 16] __attribute__((aligned(64)));
-
 /* kern.h, nn_hconv_fn */
 static void hconv(const struct nn_bconv *p, const uint16_t *x, const int64_t *xoff, int r, const uint16_t *w, int vg,
                   const float *bias, const float *res, float *y)
@@ -222,7 +179,7 @@ static void hconv(const struct nn_bconv *p, const uint16_t *x, const int64_t *xo
         for (int i = 0; i < NN_BCONV_R; i++)
             xr[i] = x + xoff[i];
         if (vg == 4 && p->y_px == 16) {
-            struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y,
+            struct br_out e = {.bias = bias ? bias : lp_zeros, .res = res, .y = y,
                                .ycb = p->y_cb * (int64_t)sizeof(float), .act = p->act, .lo = p->lo, .hi = p->hi};
             hconv_out_6x4(w, p->otab, p->ntab, xr, &e);
             return;
@@ -255,7 +212,7 @@ static void hconv_sec(const struct nn_bconv *p, const uint16_t *x, const int64_t
         hconv_sec_6x4(w, p->otab + e0, e1 - e0, xr, acc, pf);
         return;
     }
-    struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+    struct br_out e = {.bias = bias ? bias : lp_zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
                        .act = p->act, .lo = p->lo, .hi = p->hi, .acc = acc};
     hconv_secout_6x4(w, p->otab + e0, e1 - e0, xr, &e, pf);
 }

@@ -21,29 +21,8 @@
 
 #include "../kern.h"
 #include "br_asm.h"
+#include "lp_put.h"
 
-typedef float vf __attribute__((vector_size(64)));
-NN_VEC_IO(vf, vld, vst)
-
-static inline vf vset(float s) { return (vf)_mm512_set1_ps(s); }
-
-static inline vf vact(vf v, int act, vf lo, vf hi)
-{
-    if (act == NN_ACT_RELU)
-        return (vf)_mm512_max_ps((__m512)v, _mm512_setzero_ps());
-    if (act == NN_ACT_CLIP)
-        return (vf)_mm512_min_ps(_mm512_max_ps((__m512)v, (__m512)lo), (__m512)hi);
-    return v;
-}
-
-static inline float sact(float v, int act, float lo, float hi)
-{
-    if (act == NN_ACT_RELU)
-        return v > 0.0f ? v : 0.0f;
-    if (act == NN_ACT_CLIP)
-        return v < lo ? lo : v > hi ? hi : v;
-    return v;
-}
 
 #define BQ_OP "vpdpbusd"
 #define BQ_STEPS "0,1,2,3"
@@ -111,26 +90,6 @@ static void qconv_secout_6x4(const int8_t *w, const int64_t *tab, int64_t n, con
 BQ_FN_WIDE(qconv_red_12x2, BL_WIDE_12x2(BQ_OP, "16"), "512")
 BQ_FN_WIDE(qconv_red_24x1, BL_WIDE_24x1(BQ_OP, "16"), "256")
 
-/* Block v of output pixel i (float sums plus bias in t): the residual,
- * the activation, stored blocked or plain (as tmpl.h's bconv_put). */
-static inline __attribute__((always_inline)) void qput(const struct nn_bconv *p, vf t, int v, int i, const float *res,
-                                                      float *y, vf lo, vf hi)
-{
-    if (p->y_px == 16) {
-        int64_t off = v * p->y_cb + i * 16;
-        if (res)
-            t += vld(res + off);
-        vst(y + off, vact(t, p->act, lo, hi));
-        return;
-    }
-    int64_t off = v * 16 * p->y_c + i;
-    for (int j = 0; j < 16; j++) {
-        float s = t[j];
-        if (res)
-            s += res[off + j * p->y_c];
-        y[off + j * p->y_c] = sact(s, p->act, p->lo, p->hi);
-    }
-}
 
 static inline vf deq(__m512i s, const float *qs) { return (vf)_mm512_cvtepi32_ps(s) * vld(qs); }
 
@@ -143,7 +102,7 @@ static void qput_sums(const struct nn_bconv *p, const int32_t *sums, int npx, in
     for (int v = 0; v < vg; v++) {
         vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
         for (int i = 0; i < npx; i++)
-            qput(p, deq(_mm512_loadu_si512((const void *)(sums + (i * vg + v) * 16)), qs + v * 16) + bv, v, i, res,
+            lp_put(p, deq(_mm512_loadu_si512((const void *)(sums + (i * vg + v) * 16)), qs + v * 16) + bv, v, i, res,
                  y, lo, hi);
     }
 }
@@ -189,7 +148,7 @@ static inline __attribute__((always_inline)) void qconv_gen(const int R, const i
         vf bv = bias ? vld(bias + v * 16) : vset(0.0f);
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
-            qput(p, deq(acc[i][v], qs + v * 16) + bv, v, i, res, y, lo, hi);
+            lp_put(p, deq(acc[i][v], qs + v * 16) + bv, v, i, res, y, lo, hi);
     }
 }
 
@@ -210,8 +169,6 @@ QCONV_ROW(6)
 typedef void (*qconv_rv_fn)(const struct nn_bconv *p, const uint8_t *x, const int64_t *xoff, const int8_t *w,
                             const float *qs, const float *bias, const float *res, float *y);
 
-static const float zeros[4 * 16] __attribute__((aligned(64)));
-
 /* kern.h, nn_qconv_fn */
 static void qconv(const struct nn_bconv *p, const uint8_t *x, const int64_t *xoff, int r, const int8_t *w, int vg,
                   const float *qs, const float *bias, const float *res, float *y)
@@ -223,7 +180,7 @@ static void qconv(const struct nn_bconv *p, const uint8_t *x, const int64_t *xof
         for (int i = 0; i < NN_BCONV_R; i++)
             xr[i] = x + xoff[i];
         if (vg == 4 && p->y_px == 16) {
-            struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y,
+            struct br_out e = {.bias = bias ? bias : lp_zeros, .res = res, .y = y,
                                .ycb = p->y_cb * (int64_t)sizeof(float), .act = p->act, .lo = p->lo, .hi = p->hi,
                                .qs = qs};
             qconv_out_6x4(w, p->otab, p->ntab, xr, &e);
@@ -258,7 +215,7 @@ static void qconv_sec(const struct nn_bconv *p, const uint8_t *x, const int64_t 
         qconv_sec_6x4(w, p->otab + e0, e1 - e0, xr, acc, pf);
         return;
     }
-    struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+    struct br_out e = {.bias = bias ? bias : lp_zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
                        .act = p->act, .lo = p->lo, .hi = p->hi, .acc = (const float *)acc, .qs = qs};
     qconv_secout_6x4(w, p->otab + e0, e1 - e0, xr, &e, pf);
 }
