@@ -59,7 +59,7 @@ if [ "$precision" = int8 ]; then
 np.random.default_rng(7).standard_normal(32 * n).astype(np.float32).tofile(sys.argv[2])" \
       "$models/${m}_in.f32" "$out/$m.calib.f32"
     "$coffer" calibrate "$models/${m}_dyn.onnx" --input "$out/$m.calib.f32" -o "$out/$m.calib" --batch 8 \
-      --threads "$threads" 2>/dev/null
+      --threads "$threads"
   done
 fi
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before the first round; $(nproc) CPUs; coffer in $precision" >&2

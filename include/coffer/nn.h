@@ -121,7 +121,7 @@ enum coffer_nn_precision { COFFER_NN_DEFAULT = 0, COFFER_NN_F32 = 1, COFFER_NN_B
 struct coffer_nn_options {
     int threads;
     enum coffer_nn_precision precision;
-    const char *calibration; /* int8: a calibration table's text, calibration_size bytes */
+    const char *calibration; /* int8 only: a calibration table's text, calibration_size bytes */
     size_t calibration_size;
     bool calibrate;
 };

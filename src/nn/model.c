@@ -109,6 +109,9 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
     const char *calib = opts != NULL ? opts->calibration : NULL;
     size_t calib_size = calib != NULL ? opts->calibration_size : 0;
     const char *calib_path = NULL; /* else COFFER_NN_CALIBRATION's file, read after the model */
+    if (calib != NULL && prec != COFFER_NN_PREC_INT8)
+        return COFFER_FAIL(COFFER_E_INVALID_ARG, "calibration table: only int8 reads one (precision %s)",
+                           prec == COFFER_NN_BF16 ? "bf16" : "f32");
     if (prec == COFFER_NN_PREC_INT8 && calib == NULL) {
         calib_path = getenv("COFFER_NN_CALIBRATION");
         if (calib_path == NULL || calib_path[0] == '\0')

@@ -115,6 +115,8 @@ if grep -qw avx512_vnni /proc/cpuinfo && [ -d "$MLP" ]; then
     printf '# coffer calibration table 1\n0 1 nonesuch\n' >"$TMP/bad.calib"
     COFFER_NN_PRECISION=int8 COFFER_NN_CALIBRATION="$TMP/bad.calib" "$COFFER" bench "$MLP/model.onnx" --runs 1 2>"$TMP/err"
     [ $? -eq 1 ] && grep -q "line 2: no value 'nonesuch'" "$TMP/err" || fail "a table naming no value of the model should fail, naming it"
+    "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision f32 --calibration "$TMP/bad.calib" 2>"$TMP/err"
+    [ $? -eq 1 ] && grep -q "only int8 reads one" "$TMP/err" || fail "--calibration with f32 should fail, saying so"
     printf '# coffer calibration table 1\n2 1 x\n' >"$TMP/bad.calib"
     "$COFFER" bench "$MLP/model.onnx" --runs 1 --precision int8 --calibration "$TMP/bad.calib" 2>"$TMP/err"
     [ $? -eq 1 ] && grep -q "line 2: expected 'LO HI NAME'" "$TMP/err" || fail "a range with LO > HI should fail, naming its line"
