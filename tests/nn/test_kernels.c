@@ -220,6 +220,7 @@ static bool near_of_max;                   /* and relative to the output's large
 static int last_direct;              /* convolutions run_with's model ran on the blocked layout */
 static int last_f5;                  /* convolutions run_with's model ran as F(5x5, 3x3) */
 static int last_f4;                  /* and as F(4x4, 3x3) with the transformed weights stored */
+static int last_s2;                  /* and stride-2 3x3 ones in 2x2 Winograd tiles */
 static int last_cdw;                 /* of them, run with the depthwise convolution after them */
 static int max_threads = 2;          /* compare_direct's fast runs: on 1 to this many threads */
 
@@ -278,12 +279,13 @@ static float *run_with(const uint8_t *bytes, size_t size, const struct nn_isa *i
     if (coffer_nn_model_run(m, in, n_in, &out, 1) != COFFER_OK)
         fail_msg("run (%s): %s", isa->name, coffer_err_detail());
     last_direct = 0; /* convolutions (direct or Winograd) on a blocked input or output */
-    last_pimg = last_seg = last_f5 = last_f4 = last_bf16 = last_int8 = 0;
+    last_pimg = last_seg = last_f5 = last_f4 = last_s2 = last_bf16 = last_int8 = 0;
     for (size_t i = 0; i < m->g.n_nodes; i++) {
         last_pimg += m->g.nodes[i].live && nn_fast_per_image(&m->g.nodes[i]);
         last_seg += m->g.nodes[i].seg;
         last_f5 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-f5") == 0;
         last_f4 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd") == 0;
+        last_s2 += m->g.nodes[i].live && strcmp(nn_fast_kernel(&m->g.nodes[i]), "winograd-s2") == 0;
         last_bf16 += m->g.nodes[i].live && strncmp(nn_fast_kernel(&m->g.nodes[i]), "direct-bf16", 11) == 0;
         last_int8 += m->g.nodes[i].live && strncmp(nn_fast_kernel(&m->g.nodes[i]), "direct-int8", 11) == 0;
     }
@@ -608,12 +610,33 @@ static void chain_case(const struct nn_isa *isa, int t, int force_mid)
         w = rint_in(22, 24);
         s1[0] = s1[1] = 1;
     }
+    /* force_mid -7: a stride-2 3x3 conv2 (both sides, pads of 0 or 1 each)
+     * over maps of 6 to 40 pixels a side, 16 to 320 channels in, 1 to 320
+     * out (in one case of four 128 to 320 in and 256 or 320 out: over all
+     * tiles at once past 4 MiB of transformed weights) */
+    bool str2 = force_mid == -7;
+    if (str2) {
+        mid = 0;
+        tail = (int)rint_in(0, 1);
+        blocks = true;
+        resid = false;
+        h = rint_in(6, 40);
+        w = rint_in(6, 40);
+        m1 = t % 4 == 3 ? 64 * rint_in(2, 5) : 16 * rint_in(1, 6);
+    }
     int64_t m2 = resid ? m1 : sec ? 16 * rint_in(4, 9) : (blocks ? 16 * rint_in(1, 5) : rint_in(1, 40));
-    int64_t k2v = proj ? 1 : force_mid == -5 || force_mid == -6 ? 3 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
+    if (str2)
+        m2 = t % 4 == 3 ? 64 * rint_in(4, 5) : t % 2 ? 16 * rint_in(1, 9) : rint_in(1, 40);
+    int64_t k2v = proj ? 1 : force_mid == -5 || force_mid == -6 || str2 ? 3 : resid ? (t % 2 ? 3 : 1) : rint_in(1, 3);
     int64_t k2[2] = {k2v, k2v}, s2[2] = {1, 1}, d2[2] = {1, 1}, p2[4] = {k2v / 2, k2v / 2, k2v / 2, k2v / 2};
     if (!resid && !proj) {
         s2[0] = rint_in(1, 2);
         p2[2] = rint_in(0, 1);
+    }
+    if (str2) {
+        s2[0] = s2[1] = 2;
+        for (int i = 0; i < 4; i++)
+            p2[i] = rint_in(0, 1);
     }
     int64_t kp[2] = {rint_in(2, 3), rint_in(1, 3)}, sp[2] = {rint_in(1, 2), rint_in(1, 2)};
     int64_t pp[4] = {rint_in(0, 1), 0, rint_in(0, 1), 0}, cip = rint_in(0, 1);
@@ -960,6 +983,18 @@ void test_kernels_blocked_avx512(void **state)
         if (last_f4 + last_f5 < 1)
             fail_msg("case %d: the 320-channel conv2 did not run Winograd with its U stored", t);
     }
+    /* and stride-2 3x3 layers in 2x2 tiles: the fixed rule's pick (maps
+     * whose tiles take fewer points than the direct products), everywhere
+     * (odd maps, partial blocks), and over all tiles at once */
+    int s2n = 0;
+    for (int t = 500; t < 548; t++) {
+        wino_mode = t % 3 == 0 ? NN_WINO_AUTO : t % 3 == 1 ? NN_WINO_ALWAYS : NN_WINO_ALL;
+        chain_case(isa, t, -7);
+        s2n += last_s2 > 0;
+    }
+    wino_mode = NN_WINO_AUTO;
+    if (s2n < 30)
+        fail_msg("stride-2 Winograd: %d of 48 cases ran it, want 30 or more", s2n);
     /* and wider layers, over all tiles at once (F(2x2), F(4x4), and F(4x4)
      * with U made as it is used) */
     for (int t = 240; t < 255; t++) {

@@ -98,6 +98,7 @@ struct fast {
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
     int wm, wa, wp;    /* F(wm x wm, 3x3): 4, 2 or 5; the patch's side wm + 2; its points wa^2 */
+    int wstr;          /* 1, or 2: a stride-2 layer in 2x2 tiles (wm 2, wa 5; wino_s2) */
     int64_t wvs, wps;  /* floats from one point to the next in V and in the products */
     bool wall;         /* one block of all tiles, three phases (run_bwino) */
     bool wfly;         /* wall, U made from the weights as the products use it (wfly_task) */
@@ -968,12 +969,17 @@ static int64_t wino_tiles4(const struct nn_geom *g)
     return g->n * ((g->out[1] + 3) / 4) * ((g->out[2] + 3) / 4);
 }
 
-static bool is_3x3s1(const struct nn_geom *g)
+static bool is_3x3s(const struct nn_geom *g, int64_t s)
 {
     for (int i = 1; i < NN_SP; i++)
-        if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
+        if (g->k[i] != 3 || g->s[i] != s || g->d[i] != 1)
             return false;
     return true;
+}
+
+static bool is_3x3s1(const struct nn_geom *g)
+{
+    return is_3x3s(g, 1);
 }
 
 /* The picks a blocked 3x3 stride-1 layer is measured among (bit k: pick
@@ -1013,8 +1019,28 @@ static int tune_pick(const struct coffer_nn_model *m, const struct nn_geom *g)
     return TUNE_NONE;
 }
 
+/* Stride-2 3x3 layers in 2x2 output tiles (kernels/wino.c, nn_wino_gs2):
+ * 25 products a tile where the direct kernel takes 36, for U 16/9 of the
+ * weights; float32 only (bf16 and int8 keep their direct kernels). */
+static bool wino_s2(const struct coffer_nn_model *m, const struct nn_geom *g)
+{
+    return m->wino != NN_WINO_OFF && m->isa->bwin_in_s2 != NULL && m->hk == NULL && is_3x3s(g, 2);
+}
+
+static int64_t wino_s2_ubytes(const struct nn_geom *g)
+{
+    return 16 * g->c * round_up(g->m, 16) * (int64_t)sizeof(float);
+}
+
 static bool use_bwino(const struct coffer_nn_model *m, const struct nn_geom *g, bool in_b, bool out_b)
 {
+    if (in_b && out_b && wino_s2(m, g)) {
+        /* the points its tiles take against the direct kernel's products:
+         * a map of odd side wastes a row and a column of tiles (7x7:
+         * 400 points against 441 products; 14x14 and 28x28: 0.69) */
+        int64_t pts = 25 * ((g->out[1] + 1) / 2) * ((g->out[2] + 1) / 2), dir = 9 * g->out[1] * g->out[2];
+        return m->wino >= NN_WINO_ALWAYS || 10 * pts < 8 * dir;
+    }
     if (m->wino == NN_WINO_OFF || !in_b || !out_b || m->isa->bwin_in == NULL || !is_3x3s1(g))
         return false;
     int p = tune_pick(m, g);
@@ -1118,11 +1144,13 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     pad_bias(c, f, fl, g->m);
     f->in_blocked = f->out_blocked = true;
     int64_t cc = g->c, mm = g->m, mmp = round_up(mm, 16);
-    f->wfly = wfly_ok(m, g);
-    f->wm = wino_f2(m, g) ? 2 : wino_f5(m, g) ? 5 : 4;
-    f->wa = f->wm + 2;
+    bool s2 = is_3x3s(g, 2);
+    f->wstr = s2 ? 2 : 1;
+    f->wfly = !s2 && wfly_ok(m, g);
+    f->wm = s2 ? 2 : wino_f2(m, g) ? 2 : wino_f5(m, g) ? 5 : 4;
+    f->wa = s2 ? 5 : f->wm + 2;
     f->wp = f->wa * f->wa;
-    int pts = f->wp;
+    int pts = s2 ? 16 : f->wp; /* U's matrices (wino_uix) */
     if (f->wfly) {
         /* the weights (BatchNorm folded) as [og][cb][ic][9][64] */
         float *wp = take(fl, (size_t)(9 * cc * mm) * sizeof(float));
@@ -1138,7 +1166,8 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     float *u = f->wfly ? NULL : take(fl, (size_t)(pts * cc * mmp) * sizeof(float));
     if (u != NULL) {
         memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
-        struct upack a = {.w = c->in[1]->data, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp, .wm = f->wm};
+        struct upack a = {.w = c->in[1]->data, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp,
+                          .wm = s2 ? NN_WINO_S2 : f->wm};
         if (!fl->dry) /* (resnet50 b1's 47 + 34 MiB of U: the plan's passes 150 -> 120 ms on 2 threads) */
             nn_pool_run(m->pool, m->threads, (mm + 63) / 64, upack_task, &a);
     }
@@ -1148,14 +1177,14 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->otw = (g->out[2] + f->wm - 1) / f->wm;
     f->wt = g->n * f->oth * f->otw;
     /* the patches of the tiles (hx x wx with the padding) */
-    f->hx = f->oth * f->wm + 2;
-    f->wx = f->otw * f->wm + 2;
+    f->hx = f->oth * f->wm * f->wstr + f->wa - f->wm * f->wstr;
+    f->wx = f->otw * f->wm * f->wstr + f->wa - f->wm * f->wstr;
     f->px = 16;
     f->row = f->wx * 16;
     /* tiles per block: V and the products of a block (points x (C + M) x
      * 16 floats a tile) within ~1.5 MiB of L2, a multiple of 6 (the kernel's
      * pixels), about two blocks a thread where there are tiles enough */
-    int64_t per_tile = pts * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
+    int64_t per_tile = f->wp * (round_up(cc, 16) + mmp) * (int64_t)sizeof(float);
     int64_t tb = ((int64_t)(3 << 19) / per_tile) / NN_BCONV_R * NN_BCONV_R;
     int64_t share = (f->wt + 2 * m->threads - 1) / (2 * m->threads);
     share = (share + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R;
@@ -1163,7 +1192,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         tb = share;
     if (tb < NN_BCONV_R)
         tb = NN_BCONV_R;
-    f->wall = wino_all(m, g) || f->wfly;
+    f->wall = s2 ? m->wino >= NN_WINO_ALL || wino_s2_ubytes(g) > (4 << 20) : wino_all(m, g) || f->wfly;
     if (f->wall) /* (wfly: whole calls of the kernel; the last tiles' products go unused) */
         tb = f->wfly ? (f->wt + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R : f->wt;
     f->wtb = tb;
@@ -1213,7 +1242,7 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * ones 2.9-3.2 -> 2.7-3.0 ms each) */
     f->wvs = round_up(cc, 16) * tb + WPAD;
     f->wps = mmp * tb + WPAD;
-    f->per_thread = align64((size_t)(pts * (f->wvs + f->wps)) * sizeof(float));
+    f->per_thread = align64((size_t)(f->wp * (f->wvs + f->wps)) * sizeof(float));
     if (f->wall) { /* V and the products shared */
         f->wall_bytes = f->per_thread;
         f->shared += f->wall_bytes;
@@ -1689,7 +1718,11 @@ const char *nn_fast_kernel(const struct nn_node *n)
     case FAST_WINO:
         return "winograd";
     case FAST_BWINO:
-        return f->wm == 2 ? "winograd-f2" : f->wm == 5 ? "winograd-f5" : f->wfly ? "winograd-fly" : "winograd";
+        return f->wstr == 2 ? "winograd-s2"
+               : f->wm == 2 ? "winograd-f2"
+               : f->wm == 5 ? "winograd-f5"
+               : f->wfly    ? "winograd-fly"
+                            : "winograd";
     case FAST_POOL:
     case FAST_BPOOL:
         return "pool";
@@ -2301,6 +2334,16 @@ static void run_bconv(struct coffer_nn_model *m, const struct fast *f, const str
         (f->ksec > 0 ? nn_pool_run_fixed : nn_pool_run)(m->pool, f->threads, groups * f->chunks, bconv_task, &r);
 }
 
+/* The matrix of U that point xi multiplies by: its own, but for the
+ * stride-2 tiles, whose points 3 and 4 a side share one (nn_wino_gs2). */
+static int64_t wino_uix(const struct fast *f, int xi)
+{
+    if (f->wstr != 2)
+        return xi;
+    int a = xi / 5 < 3 ? xi / 5 : 3, b = xi % 5 < 3 ? xi % 5 : 3;
+    return a * 4 + b;
+}
+
 /* Blocked Winograd, in three phases over a block's tiles [tile0, tile0 +
  * nt) with V ([36][cb][wtb][16]) and the products pm ([36][ob][wtb][16]):
  * the input transform of tiles [i0, i1) of the block, ... */
@@ -2315,13 +2358,16 @@ static void wino_in_cb(const struct bconv_run *r, float *v, int64_t tile0, int64
     int64_t h = g->in[1], w = g->in[2], plane = h * w * 16;
     float patch[49 * 16] __attribute__((aligned(64)));
     int wm = f->wm, wa = f->wa;
-    nn_bwin_in_fn tr = wm == 2 ? r->isa->bwin_in2 : wm == 5 ? r->isa->bwin_in5 : r->isa->bwin_in;
+    nn_bwin_in_fn tr = f->wstr == 2 ? r->isa->bwin_in_s2
+                       : wm == 2     ? r->isa->bwin_in2
+                       : wm == 5     ? r->isa->bwin_in5
+                                     : r->isa->bwin_in;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         /* the tile's wa x wa patch, read in place where it lies inside
          * the map, else through a zero-padded copy of just the patch (a
          * padded copy of the whole map cost a pass over it every run) */
-        int64_t y0 = ty * wm - g->pb[1], x0 = tx * wm - g->pb[2];
+        int64_t y0 = ty * wm * f->wstr - g->pb[1], x0 = tx * wm * f->wstr - g->pb[2];
         const float *xp = r->x + n * cbs * plane;
         if (y0 >= 0 && x0 >= 0 && y0 + wa <= h && x0 + wa <= w) {
             for (int64_t cb = cb0; cb < cb1; cb++)
@@ -2358,7 +2404,7 @@ static void wino_prod(const struct bconv_run *r, const float *v, float *pm, int6
     for (int xi = xi0; xi < xi1; xi++)
         for (int64_t og = og0; og < og1; og++) {
             int vg = (int)(blocks16(mm - og * 64) < NN_BCONV_V ? blocks16(mm - og * 64) : NN_BCONV_V);
-            const float *w = f->bw + xi * cc * mmp + og * 64 * cc;
+            const float *w = f->bw + wino_uix(f, xi) * cc * mmp + og * 64 * cc;
             for (int64_t i = 0; i < nt; i += NN_BCONV_R) {
                 int rr = (int)(nt - i < NN_BCONV_R ? nt - i : NN_BCONV_R);
                 int64_t xoff[NN_BCONV_R];
@@ -2379,7 +2425,10 @@ static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, 
     const struct nn_geom *g = &f->geo;
     int64_t mmp = round_up(g->m, 16), ps = f->wps, tpi = f->oth * f->otw;
     int64_t oh = g->out[1], ow = g->out[2], osz = mmp * oh * ow, wm = f->wm;
-    nn_bwin_out_fn tr = wm == 2 ? r->isa->bwin_out2 : wm == 5 ? r->isa->bwin_out5 : r->isa->bwin_out;
+    nn_bwin_out_fn tr = f->wstr == 2 ? r->isa->bwin_out_s2
+                        : wm == 2     ? r->isa->bwin_out2
+                        : wm == 5     ? r->isa->bwin_out5
+                                      : r->isa->bwin_out;
     for (int64_t i = i0; i < i1; i++) {
         int64_t tile = tile0 + i, n = tile / tpi, ty = (tile % tpi) / f->otw, tx = (tile % tpi) % f->otw;
         int rows = (int)(oh - ty * wm < wm ? oh - ty * wm : wm), cols = (int)(ow - tx * wm < wm ? ow - tx * wm : wm);
@@ -2445,9 +2494,10 @@ static void wall_prod_sec(const struct bconv_run *r, int64_t t)
     const struct fast *f = r->f;
     int64_t groups = f->geo.m / 64, og = t % groups, xi = t / groups;
     int64_t cc = f->geo.c, mmp = round_up(f->geo.m, 16), nt = f->wt;
-    const float *w = f->bw + xi * cc * mmp + og * 64 * cc;
+    const float *w = f->bw + wino_uix(f, (int)xi) * cc * mmp + og * 64 * cc;
     int64_t nx = t + f->threads, n_next = 64 * cc * (int64_t)sizeof(float);
-    const char *next = nx < f->wp * groups ? (const char *)(f->bw + nx / groups * cc * mmp + nx % groups * 64 * cc)
+    const char *next = nx < f->wp * groups ? (const char *)(f->bw + wino_uix(f, (int)(nx / groups)) * cc * mmp +
+                                                            nx % groups * 64 * cc)
                                             : NULL;
     int64_t stretch = f->bc.ntab * NN_BCONV_SEC_PF;
     const float *v = wall_v(r) + xi * f->wvs;

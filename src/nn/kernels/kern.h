@@ -256,7 +256,10 @@ typedef void (*nn_bwin_out_fn)(const float *m, int64_t ms, const float *bias, co
 /* The same for F(2x2, 3x3) (nn_isa.bwin_in2, bwin_out2): a 4x4 patch
  * into 16 points; 16 points into a 2x2 tile. And for F(5x5, 3x3)
  * (bwin_in5, bwin_out5): a 7x7 patch into 49 points; 49 points into a
- * 5x5 tile. */
+ * 5x5 tile. And for stride-2 3x3 layers in 2x2 output tiles
+ * (bwin_in_s2, bwin_out_s2; kernels/wino.c, nn_wino_gs2): a 5x5 patch
+ * (its origin 4 input pixels from the next tile's) into 25 points; 25
+ * points into a 2x2 tile. */
 /* Its weight transform U = G g G^T at one point (a, b), for weights
  * transformed as they are used: for nk input channels and 64 output
  * channels, u[k][64] = sum over taps t of coef[t] g[k][t][64] with coef[t]
@@ -306,6 +309,8 @@ struct nn_isa {
     nn_bwin_out_fn bwin_out2;
     nn_bwin_in_fn bwin_in5;
     nn_bwin_out_fn bwin_out5;
+    nn_bwin_in_fn bwin_in_s2;
+    nn_bwin_out_fn bwin_out_s2;
     nn_bwin_u_fn bwin_u;
 };
 
@@ -430,8 +435,14 @@ extern const double nn_wino_g2[4][3];
  * (each row divided by the factor its row of B^T was scaled by to make
  * B^T's entries integers). */
 extern const double nn_wino_g5[7][3];
-/* U = G g G^T (in double) of F(4x4, 3x3) (wm 4), F(2x2, 3x3) (wm 2) or
- * F(5x5, 3x3) (wm 5)
+/* And for stride-2 3x3 layers in 2x2 output tiles: the four distinct
+ * rows of its 5 points' G (points 3 and 4 both take the middle tap), so
+ * 16 distinct U of its 25 points (point (a, b) takes U (min(a, 3),
+ * min(b, 3))). */
+extern const double nn_wino_gs2[4][3];
+#define NN_WINO_S2 (-2) /* nn_wino_u_lanes' wm for nn_wino_gs2 */
+/* U = G g G^T (in double) of F(4x4, 3x3) (wm 4), F(2x2, 3x3) (wm 2),
+ * F(5x5, 3x3) (wm 5) or the stride-2 tiles' 16 (wm NN_WINO_S2)
  * for nl <= 16 output channels at once: 3x3 kernel l at g + l * gs,
  * times scale[l] (1 where scale is NULL), point xi of channel l at
  * u[xi * stride + l]. */

@@ -135,6 +135,21 @@ const double nn_wino_g5[7][3] = {
     {0, 0, 1.0 / 2},
 };
 
+/* Stride-2 3x3 in 2x2 output tiles: the outputs y0 = w0 d0 + w1 d1 +
+ * w2 d2 and y1 = w0 d2 + w1 d3 + w2 d4 of a 5-sample patch as the
+ * products z0 = (d0 - d2) w0, z1 = d2 (w0 + w2), z2 = (d4 - d2) w2 (F(2,
+ * 2) over the odd samples d0, d2, d4 with the outer taps), z3 = d1 w1
+ * and z4 = d3 w1 (the even ones with the middle tap): y0 = z0 + z1 + z3,
+ * y1 = z1 + z2 + z4 (tmpl.h, bt5sv and bwin_out_s2). 25 products a 2x2
+ * tile in 2-D where the direct convolution takes 36; its G's fifth row
+ * is its fourth, so only these four are stored. */
+const double nn_wino_gs2[4][3] = {
+    {1, 0, 0},
+    {1, 0, 1},
+    {0, 0, 1},
+    {0, 1, 0},
+};
+
 /* U = G g G^T (G with n rows: n points a side), in double, for up to 16
  * output channels at once (lanes l < nl: kernel g + l * gs, times
  * scale[l], or 1 without scale; point xi of lane l at u[xi * stride +
@@ -168,6 +183,8 @@ void nn_wino_u_lanes(int wm, const float *g, int64_t gs, int nl, const float *sc
 {
     if (wm == 2)
         wino_u_lanes(nn_wino_g2, 4, g, gs, nl, scale, u, stride);
+    else if (wm == NN_WINO_S2)
+        wino_u_lanes(nn_wino_gs2, 4, g, gs, nl, scale, u, stride);
     else if (wm == 5)
         wino_u_lanes(nn_wino_g5, 7, g, gs, nl, scale, u, stride);
     else

@@ -1296,9 +1296,23 @@ static inline void at7v(const vf z[7], vf o[5])
     o[4] = s12 + vset(16.0f) * s34 + vset(0.0625f) * z[5] + z[6];
 }
 
+/* Stride-2 3x3 in 2x2 output tiles (kernels/wino.c, nn_wino_gs2): a
+ * 5-sample patch d[0..4] (the tile's outputs read d[0..2] and d[2..4]),
+ * its even samples d[1], d[3] (the middle tap's, once each) and its odd
+ * ones through F(2, 2) for the outer taps: 5 points where the direct
+ * convolution takes 6 products, adds only. */
+static inline void bt5sv(const vf d[5], vf o[5])
+{
+    o[0] = d[0] - d[2];
+    o[1] = d[2];
+    o[2] = d[4] - d[2];
+    o[3] = d[1];
+    o[4] = d[3];
+}
+
 /* The input transform of an n x n patch (n 6: F(4x4), 4: F(2x2), 7:
- * F(5x5)): B^T over the rows of the patch (column by column), then over
- * columns. */
+ * F(5x5), 5: stride-2 2x2): B^T over the rows of the patch (column by
+ * column), then over columns. */
 static inline __attribute__((always_inline)) void bwin_in_n(const int n, const float *x, int64_t xrow, float *v,
                                                            int64_t vs)
 {
@@ -1311,6 +1325,8 @@ static inline __attribute__((always_inline)) void bwin_in_n(const int n, const f
             bt7v(d, o);
         else if (n == 6)
             bt6v(d, o);
+        else if (n == 5)
+            bt5sv(d, o);
         else
             bt4v(d, o);
         for (int a = 0; a < n; a++)
@@ -1322,6 +1338,8 @@ static inline __attribute__((always_inline)) void bwin_in_n(const int n, const f
             bt7v(t[a], o);
         else if (n == 6)
             bt6v(t[a], o);
+        else if (n == 5)
+            bt5sv(t[a], o);
         else
             bt4v(t[a], o);
         for (int b = 0; b < n; b++)
@@ -1415,6 +1433,36 @@ static void bwin_out5(const float *m, int64_t ms, const float *bias, const float
     bwin_out_n(7, 5, m, ms, bias, res, y, yrow, rows, cols, act, lo, hi);
 }
 
+static void bwin_in_s2(const float *x, int64_t xrow, float *v, int64_t vs)
+{
+    bwin_in_n(5, x, xrow, v, vs);
+}
+
+/* The stride-2 tile's output transform (A^T: y0 = z0 + z1 + z3, y1 = z1
+ * + z2 + z4 a side) with the epilogue, rows x cols of the 2x2 kept. */
+static void bwin_out_s2(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
+                        int rows, int cols, int act, float lo, float hi)
+{
+    vf h[5][2];
+    for (int a = 0; a < 5; a++) {
+        vf z[5];
+        for (int b = 0; b < 5; b++)
+            z[b] = vld(m + (a * 5 + b) * ms);
+        h[a][0] = z[0] + z[1] + z[3];
+        h[a][1] = z[1] + z[2] + z[4];
+    }
+    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
+    for (int b = 0; b < cols; b++) {
+        vf o[2] = {h[0][b] + h[1][b] + h[3][b], h[1][b] + h[2][b] + h[4][b]};
+        for (int a = 0; a < rows; a++) {
+            vf t = o[a] + bv;
+            if (res)
+                t += vld(res + a * yrow + b * VL);
+            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
+        }
+    }
+}
+
 /* kern.h, nn_bwin_u_fn */
 static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 {
@@ -1450,6 +1498,8 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BWIN_OUT2 bwin_out2
 #define ISA_BWIN_IN5 bwin_in5
 #define ISA_BWIN_OUT5 bwin_out5
+#define ISA_BWIN_IN_S2 bwin_in_s2
+#define ISA_BWIN_OUT_S2 bwin_out_s2
 #define ISA_BWIN_U bwin_u
 #else
 #define ISA_BCONV NULL
@@ -1464,6 +1514,8 @@ static void bwin_u(const float *g, int64_t nk, const float coef[9], float *u)
 #define ISA_BWIN_OUT2 NULL
 #define ISA_BWIN_IN5 NULL
 #define ISA_BWIN_OUT5 NULL
+#define ISA_BWIN_IN_S2 NULL
+#define ISA_BWIN_OUT_S2 NULL
 #define ISA_BWIN_U NULL
 #endif
 
@@ -1473,5 +1525,6 @@ const struct nn_isa ISA_SYM = {
     .name = ISA_NAME, .id = ISA_ID, .mr = MR, .nr = NR, .ukr = ukr, .gemv = gemv, .dw = dw, .vl = VL, .wino_task = wino_task,
     .gather = gather, .bconv = ISA_BCONV, .bconv_wide = ISA_BCONV_WIDE, .bconv_sec = ISA_BCONV_SEC, .bpool = ISA_BPOOL, .bgpool = ISA_BGPOOL, .bdw = ISA_BDW, .bwin_in = ISA_BWIN_IN,
     .bwin_out = ISA_BWIN_OUT, .bwin_in2 = ISA_BWIN_IN2, .bwin_out2 = ISA_BWIN_OUT2,
-    .bwin_in5 = ISA_BWIN_IN5, .bwin_out5 = ISA_BWIN_OUT5, .bwin_u = ISA_BWIN_U,
+    .bwin_in5 = ISA_BWIN_IN5, .bwin_out5 = ISA_BWIN_OUT5, .bwin_in_s2 = ISA_BWIN_IN_S2,
+    .bwin_out_s2 = ISA_BWIN_OUT_S2, .bwin_u = ISA_BWIN_U,
 };
