@@ -1271,6 +1271,12 @@ static inline void bt4v(const vf d[4], vf o[4])
     o[3] = d[1] - d[3];
 }
 
+static inline void at4v(const vf z[4], vf o[2])
+{
+    o[0] = z[0] + z[1] + z[2];
+    o[1] = z[1] - z[2] - z[3];
+}
+
 /* Winograd F(5x5, 3x3), points 0, 1, -1, 2, -2, 1/2 and infinity
  * (kernels/wino.c has G, its rows divided by the factors that made these
  * rows of B^T integers): B^T on seven vectors, A^T on seven to five. */
@@ -1308,6 +1314,13 @@ static inline void bt5sv(const vf d[5], vf o[5])
     o[2] = d[4] - d[2];
     o[3] = d[1];
     o[4] = d[3];
+}
+
+/* (its A^T: y0 = z0 + z1 + z3, y1 = z1 + z2 + z4) */
+static inline void at5sv(const vf z[5], vf o[2])
+{
+    o[0] = z[0] + z[1] + z[3];
+    o[1] = z[1] + z[2] + z[4];
 }
 
 /* The input transform of an n x n patch (n 6: F(4x4), 4: F(2x2), 7:
@@ -1353,8 +1366,9 @@ static void bwin_in(const float *x, int64_t xrow, float *v, int64_t vs)
 }
 
 /* The output transform of n x n points into a k x k tile (n 6, k 4:
- * F(4x4); n 7, k 5: F(5x5)): A^T over the rows, then over the columns,
- * with the epilogue; rows x cols of the tile kept. */
+ * F(4x4); n 7, k 5: F(5x5); n 4, k 2: F(2x2); n 5, k 2: stride-2 2x2):
+ * A^T over the rows, then over the columns, with the epilogue; rows x
+ * cols of the tile kept. */
 static inline __attribute__((always_inline)) void bwin_out_n(const int n, const int k, const float *m, int64_t ms,
                                                             const float *bias, const float *res, float *y,
                                                             int64_t yrow, int rows, int cols, int act, float lo,
@@ -1367,8 +1381,12 @@ static inline __attribute__((always_inline)) void bwin_out_n(const int n, const 
             z[b] = vld(m + (a * n + b) * ms);
         if (n == 7)
             at7v(z, h[a]);
-        else
+        else if (n == 6)
             at6v(z, h[a]);
+        else if (n == 5)
+            at5sv(z, h[a]);
+        else
+            at4v(z, h[a]);
     }
     vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
     for (int b = 0; b < cols && b < k; b++) {
@@ -1377,8 +1395,12 @@ static inline __attribute__((always_inline)) void bwin_out_n(const int n, const 
             z[a] = h[a][b];
         if (n == 7)
             at7v(z, o);
-        else
+        else if (n == 6)
             at6v(z, o);
+        else if (n == 5)
+            at5sv(z, o);
+        else
+            at4v(z, o);
         for (int a = 0; a < rows && a < k; a++) {
             vf t = o[a] + bv;
             if (res)
@@ -1402,24 +1424,7 @@ static void bwin_in2(const float *x, int64_t xrow, float *v, int64_t vs)
 static void bwin_out2(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                       int rows, int cols, int act, float lo, float hi)
 {
-    vf h[4][2];
-    for (int a = 0; a < 4; a++) {
-        vf z[4];
-        for (int b = 0; b < 4; b++)
-            z[b] = vld(m + (a * 4 + b) * ms);
-        h[a][0] = z[0] + z[1] + z[2];
-        h[a][1] = z[1] - z[2] - z[3];
-    }
-    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
-    for (int b = 0; b < cols; b++) {
-        vf o[2] = {h[0][b] + h[1][b] + h[2][b], h[1][b] - h[2][b] - h[3][b]};
-        for (int a = 0; a < rows; a++) {
-            vf t = o[a] + bv;
-            if (res)
-                t += vld(res + a * yrow + b * VL);
-            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
-        }
-    }
+    bwin_out_n(4, 2, m, ms, bias, res, y, yrow, rows, cols, act, lo, hi);
 }
 
 static void bwin_in5(const float *x, int64_t xrow, float *v, int64_t vs)
@@ -1438,29 +1443,10 @@ static void bwin_in_s2(const float *x, int64_t xrow, float *v, int64_t vs)
     bwin_in_n(5, x, xrow, v, vs);
 }
 
-/* The stride-2 tile's output transform (A^T: y0 = z0 + z1 + z3, y1 = z1
- * + z2 + z4 a side) with the epilogue, rows x cols of the 2x2 kept. */
 static void bwin_out_s2(const float *m, int64_t ms, const float *bias, const float *res, float *y, int64_t yrow,
                         int rows, int cols, int act, float lo, float hi)
 {
-    vf h[5][2];
-    for (int a = 0; a < 5; a++) {
-        vf z[5];
-        for (int b = 0; b < 5; b++)
-            z[b] = vld(m + (a * 5 + b) * ms);
-        h[a][0] = z[0] + z[1] + z[3];
-        h[a][1] = z[1] + z[2] + z[4];
-    }
-    vf bv = bias ? vld(bias) : vset(0.0f), vlo = vset(lo), vhi = vset(hi);
-    for (int b = 0; b < cols; b++) {
-        vf o[2] = {h[0][b] + h[1][b] + h[3][b], h[1][b] + h[2][b] + h[4][b]};
-        for (int a = 0; a < rows; a++) {
-            vf t = o[a] + bv;
-            if (res)
-                t += vld(res + a * yrow + b * VL);
-            vst(y + a * yrow + b * VL, vact(t, act, vlo, vhi));
-        }
-    }
+    bwin_out_n(5, 2, m, ms, bias, res, y, yrow, rows, cols, act, lo, hi);
 }
 
 /* kern.h, nn_bwin_u_fn */
