@@ -80,7 +80,8 @@ struct fast {
     bool in_blocked, out_blocked, bpad;
     bool sub;               /* a strided 1x1: the pixels it reads gathered into a compact map first */
     int64_t sy, sx;         /* the strides the kernel reads the (padded or compact) map with */
-    bool wide;              /* 1x1, stride 1, whole blocks: nn_isa.bconv_wide for vg <= 2 */
+    bool wide;              /* 1x1, stride 1, whole blocks: nn_isa.bconv_wide for vg <= 2, and for vg 4
+                             * (float32, blocked output) runs of whole tiles */
     int64_t ksec;           /* > 0: the reduction in sections of ksec tab entries (nn_isa.bconv_sec) */
     bool spatial;           /* one task a thread, a band of the output's pixels for every group (or plane) */
     bool lin;               /* one task a thread, a run of the (group, tile) pairs in group order */
@@ -2184,8 +2185,16 @@ static void bconv_px_part(const struct bconv_run *r, int64_t og, int half, int64
     int64_t yo = f->out_blocked ? j0 / 16 * f->bc.y_cb : j0 * f->bc.y_c;
     /* groups of 32 or 16 channels: 2 or 4 tiles at a time where they can */
     int span = f->wide && vg <= 2 ? NN_BCONV_WIDE / NN_BCONV_R / vg : 1;
+    /* whole groups: every whole tile in one call */
+    bool run = f->wide && vg == NN_BCONV_V && f->out_blocked && !f->i8 && !f->bf16;
     while (p0 < p1) {
         int64_t o = n * yimg + yo + p0 * f->bc.y_px;
+        if (run && p1 - p0 >= NN_BCONV_R) {
+            int npx = (int)((p1 - p0) / NN_BCONV_R * NN_BCONV_R);
+            k_wide(r, n * ximg + p0 * 16, npx, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
+            p0 += npx;
+            continue;
+        }
         if (span > 1 && p0 + span * NN_BCONV_R <= p1) {
             k_wide(r, n * ximg + p0 * 16, span * NN_BCONV_R, w, vg, bias, r->res ? r->res + o : NULL, r->y + o);
             p0 += span * NN_BCONV_R;

@@ -891,6 +891,21 @@ static inline __attribute__((always_inline)) void wide_out_act(const int VG, con
 static void bconv_wide(const struct nn_bconv *p, const float *x, int npx, const float *w, int vg, const float *bias,
                        const float *res, float *y)
 {
+    if (vg == NN_BCONV_V) { /* whole 6x4 tiles, pixel after pixel */
+        static const float zeros[4 * VL] __attribute__((aligned(64)));
+        struct br_out e = {.bias = bias ? bias : zeros, .res = res, .y = y, .ycb = p->y_cb * (int64_t)sizeof(float),
+                           .act = p->act, .lo = p->lo, .hi = p->hi};
+        for (int t = 0; t + NN_BCONV_R <= npx; t += NN_BCONV_R) {
+            const float *xr[NN_BCONV_R];
+            for (int i = 0; i < NN_BCONV_R; i++)
+                xr[i] = x + (t + i) * VL;
+            bconv_out_6x4(w, p->otab, p->ntab, xr, &e);
+            e.y += NN_BCONV_R * VL;
+            if (e.res != NULL)
+                e.res += NN_BCONV_R * VL;
+        }
+        return;
+    }
     float sums[24 * VL] __attribute__((aligned(64)));
     if (vg == 2)
         bconv_red_12x2(w, p->otab, p->ntab, x, sums);
