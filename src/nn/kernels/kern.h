@@ -126,7 +126,7 @@ typedef void (*nn_bconv_fn)(const struct nn_bconv *p, const float *x, const int6
  * pixel i where nn_bconv_fn puts it. For vg 4, npx / 6 whole tiles of 6
  * pixels one after the other into a blocked output (y_px 16): a run of
  * tiles in one call, where a call a tile cost short reductions (16 to 32
- * input channels) a fifth of their time. */
+ * input channels) about a tenth of their time. */
 #define NN_BCONV_WIDE 24
 typedef void (*nn_bconv_wide_fn)(const struct nn_bconv *p, const float *x, int npx, const float *w, int vg,
                                  const float *bias, const float *res, float *y);
