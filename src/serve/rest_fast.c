@@ -24,6 +24,10 @@
  * rounded operation: Clinger's fast path, the same double strtod gives);
  * other numbers go through strtod itself. Integers are converted as jansson
  * does, through int64 (integers outside int64 fall back: jansson refuses them).
+ * The innermost lists' numbers (scan_numbers) skip the division where only
+ * the float matters: m × RN(10^-e) is within 2 ulps of m / 10^e, and rounds
+ * to the same float unless a float rounding boundary is that close, where
+ * they divide; a double input has its numbers read again, dividing.
  *
  * Invariants: I1 nothing is allocated before the shape is known and checked
  * against the limits. I2 nesting is bounded by the rank cap. I3 on any
@@ -85,6 +89,10 @@ static bool plain_string(struct coffer_rd *rd, char *buf, size_t size)
 
 static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* 10^-k rounded to nearest (the compiler's conversion of the literal) */
+static const double pow10_neg[] = {1e0,   1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8, 1e-9,
+                                   1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18};
 
 static bool is_digit(uint8_t c) { return (unsigned)(c - '0') <= 9; }
 
@@ -198,7 +206,118 @@ struct shape {
     bool dim_known[COFFER_SERVE_MAX_RANK];
     size_t max_rank;
     struct coffer_buf values; /* the numbers as doubles, in order */
+    bool exact;  /* every value exactly strtod's (a double input needs it) */
+    bool approx; /* some value within 2 ulps of strtod's, same float (scan_numbers) */
 };
+
+/* Append one number to the shape's values. */
+static bool put_value(struct shape *s, double v)
+{
+    if (s->values.size + sizeof(v) <= s->values.cap) { /* the common case, without a call */
+        memcpy(s->values.data + s->values.size, &v, sizeof(v));
+        s->values.size += sizeof(v);
+        return true;
+    }
+    return coffer_buf_put(&s->values, &v, sizeof(v)) == COFFER_OK;
+}
+
+/* The numbers of a list at the deepest depth, from its first element (rd
+ * there, after any whitespace) through its ']', counted in *count. This is
+ * most of a large body's parse, so the common form is read inline with a
+ * pointer bounded by the body's end: an optional '-', at most 18 digits in
+ * all (no leading zero), an optional fraction, no exponent, ", " or ","
+ * between. Its value is number()'s: an integer through int64, a fraction
+ * whose digits fit 2^53 as m / 10^digits (Clinger's fast path; at most 18
+ * digits, so every digit is counted as number() counts the significant ones,
+ * and m is the same). Any other number goes through number(), any other
+ * spacing through skip_ws. */
+static bool scan_numbers(struct coffer_rd *rd, struct shape *s, int64_t *count)
+{
+    const uint8_t *p = rd->data + rd->pos, *end = rd->data + rd->size;
+    int64_t n = 0;
+    for (;;) {
+        const uint8_t *q = p, *ds;
+        bool neg = q < end && *q == '-';
+        q += neg;
+        ds = q;
+        uint64_t m = 0; /* wraps past 20 digits, which are not taken here */
+        unsigned d;
+        while (q < end && (d = (unsigned)(*q - '0')) <= 9) {
+            m = m * 10 + d;
+            q++;
+        }
+        size_t ni = (size_t)(q - ds), nf = 0;
+        bool ok = ni == 1 || (ni > 1 && *ds != '0'), frac = false;
+        if (ok && q < end && *q == '.') {
+            const uint8_t *fs = ++q;
+            while (q < end && (d = (unsigned)(*q - '0')) <= 9) {
+                m = m * 10 + d;
+                q++;
+            }
+            nf = (size_t)(q - fs);
+            frac = true;
+            ok = nf > 0 && m <= (1ull << 53);
+        }
+        ok = ok && ni + nf <= 18 && !(q < end && (*q == 'e' || *q == 'E'));
+        double v;
+        if (ok) {
+            if (frac) {
+                /* m / 10^nf correctly rounded takes a division, which was a
+                 * third of this loop's time; m × RN(10^-nf) is within 2 ulps
+                 * of it (two roundings, each half an ulp, and RN(10^-nf)'s
+                 * half). Two doubles that close round to different floats
+                 * only when a float rounding boundary (the bits below a
+                 * float's 24, 0x10000000 of 29) lies between them: there
+                 * and where the double input needs strtod's value, divide. */
+                double a = (double)m * pow10_neg[nf];
+                uint64_t bits;
+                memcpy(&bits, &a, sizeof(bits));
+                uint64_t below = bits & ((UINT64_C(1) << 29) - 1);
+                if (s->exact || below - ((UINT64_C(1) << 28) - 4) <= 8)
+                    a = (double)m / pow10_exact[nf];
+                else
+                    s->approx = true;
+                v = neg ? -a : a;
+            } else {
+                v = (double)(neg ? -(int64_t)m : (int64_t)m); /* "-0" is the integer 0, as in number() */
+            }
+            p = q;
+        } else {
+            rd->pos = (size_t)(p - rd->data);
+            if (!number(rd, &v))
+                return false;
+            p = rd->data + rd->pos;
+        }
+        if (!put_value(s, v))
+            return false;
+        n++;
+        if (p < end && *p == ',') {
+            p++;
+            if (p < end && *p == ' ')
+                p++;
+            if (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+                rd->pos = (size_t)(p - rd->data);
+                skip_ws(rd);
+                p = rd->data + rd->pos;
+            }
+            continue;
+        }
+        rd->pos = (size_t)(p - rd->data);
+        uint8_t c;
+        skip_ws(rd);
+        if (!peek(rd, &c))
+            return false;
+        rd->pos++;
+        if (c == ']') {
+            *count = n;
+            return true;
+        }
+        if (c != ',')
+            return false;
+        skip_ws(rd);
+        p = rd->data + rd->pos;
+    }
+}
 
 /* Check a list at depth (its '[' not yet read) against the shape. */
 static bool scan_list(struct coffer_rd *rd, struct shape *s, size_t depth)
@@ -217,19 +336,14 @@ static bool scan_list(struct coffer_rd *rd, struct shape *s, size_t depth)
             if (!scan_list(rd, s, depth + 1))
                 return false;
         } else {
-            double v;
+            /* numbers: this is the deepest depth (a first number sets it) */
             if (s->rank_known && s->rank != depth + 1)
                 return false;
-            if (!number(rd, &v))
-                return false;
-            if (s->values.size + sizeof(v) <= s->values.cap) { /* the common case, without a call */
-                memcpy(s->values.data + s->values.size, &v, sizeof(v));
-                s->values.size += sizeof(v);
-            } else if (coffer_buf_put(&s->values, &v, sizeof(v)) != COFFER_OK) {
-                return false;
-            }
             s->rank = depth + 1;
             s->rank_known = true;
+            if (!scan_numbers(rd, s, &n))
+                return false;
+            break; /* its ']' read */
         }
         n++;
         skip_ws(rd);
@@ -322,6 +436,16 @@ static enum coffer_err build(const struct shape *s, const struct coffer_serve_si
     return COFFER_OK;
 }
 
+/* Whether the signature sig_name takes one double input (which takes the
+ * exact values). */
+static bool double_input(const struct coffer_serve_signature *sigs, size_t sig_count, const char *sig_name)
+{
+    const struct coffer_serve_signature *sig;
+    struct coffer_serve_status st;
+    return coffer_serve_signature_find(sigs, sig_count, sig_name, &sig, &st) == COFFER_OK && sig->input_count == 1 &&
+           sig->inputs[0].dtype == COFFER_SERVE_DT_DOUBLE;
+}
+
 /* see serve_int.h */
 enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
                                                 const struct coffer_serve_signature *sigs, size_t sig_count,
@@ -346,6 +470,15 @@ enum coffer_err coffer_serve__rest_predict_fast(const void *body, size_t size,
     if (coffer_buf_reserve(&s.values, first) != COFFER_OK)
         return COFFER_E_NOMEM;
     enum coffer_err r = scan(&rd, &s, key, sizeof(key), sig_name, sizeof(sig_name), &format);
+    if (r == COFFER_OK && s.approx && double_input(sigs, sig_count, sig_name)) {
+        /* a double input takes strtod's values: read the numbers again,
+         * dividing (the shape is the same) */
+        struct coffer_buf kept = s.values;
+        s = (struct shape){.max_rank = s.max_rank, .values = kept, .exact = true};
+        s.values.size = 0;
+        coffer_rd_init(&rd, body, size);
+        r = scan(&rd, &s, key, sizeof(key), sig_name, sizeof(sig_name), &format);
+    }
     if (r == COFFER_OK)
         r = build(&s, sigs, sig_count, lim, sig_name, format, out);
     coffer_buf_free(&s.values);

@@ -678,6 +678,68 @@ static void test_predict_fast_path(void **state)
     }
 }
 
+/* The fast path's numbers against the general parser's (strtod, then
+ * (float) for a float input), many at a time: random floats written with
+ * 1-17 significant digits or 1-12 decimals, integers of up to 19 digits,
+ * and decimals at or near the point halfway between two floats, where the
+ * fast path's multiplication must not round to the other float (it divides
+ * there). Float and double inputs both. */
+static void test_predict_fast_numbers(void **state)
+{
+    (void)state;
+    enum { COLS = 48 };
+    static const struct coffer_serve_tensor_info fin = {.alias = "x", .dtype = COFFER_SERVE_DT_FLOAT, .rank = 2,
+                                                        .dims = {-1, COLS}};
+    static const struct coffer_serve_tensor_info din = {.alias = "x", .dtype = COFFER_SERVE_DT_DOUBLE, .rank = 2,
+                                                        .dims = {-1, COLS}};
+    const struct coffer_serve_signature sf = {.key = "serving_default", .inputs = &fin, .input_count = 1};
+    const struct coffer_serve_signature sd = {.key = "serving_default", .inputs = &din, .input_count = 1};
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    char body[4096];
+    for (int round = 0; round < 400; round++) {
+        size_t len = (size_t)snprintf(body, sizeof(body), "{\"instances\": [[");
+        for (int i = 0; i < COLS; i++) {
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            uint32_t r = (uint32_t)(rng >> 32);
+            float f;
+            uint32_t fb = r & 0x7fffffffu; /* a random finite float's bits */
+            memcpy(&f, &fb, sizeof(f));
+            if (!isfinite(f) || fabsf(f) > 1e15f || fabsf(f) < 1e-12f)
+                f = (float)(r % 100000u) / 997.0f;
+            const char *sign = (r >> 7) & 1 ? "-" : "";
+            switch ((round + i) % 5) {
+            case 0: /* a float with 1-17 significant digits */
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%.*g", sign, 1 + (int)(r % 17), (double)f);
+                break;
+            case 1: /* a decimal in [0, 1000) with 1-12 decimals */
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%.*f", sign, 1 + (int)(r % 12),
+                                        (double)((r >> 3) % 1000000u) / 1000.0 + (double)(r & 7) / 8191.0);
+                break;
+            case 2: { /* halfway between two floats, 15-17 significant digits */
+                float g = nextafterf(fabsf(f), INFINITY);
+                double mid = ((double)fabsf(f) + (double)g) / 2;
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%.*g", sign, 15 + (int)(r % 3), mid);
+                break;
+            }
+            case 3: { /* exactly halfway between two floats of [2^(23-k), 2^(24-k)), k + 1 decimals */
+                int k = (int)(r % 11);
+                double lo = ldexp(1.0, 23 - k), mid = lo + ldexp((double)(rng % (1u << 23)), -k) + ldexp(1.0, -k - 1);
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%.*f", sign, k + 1, mid);
+                break;
+            }
+            default: /* an integer of 1-19 digits */
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%llu", sign,
+                                        (unsigned long long)(rng % 10000000000000000000u) >> (r % 60));
+                break;
+            }
+            len += (size_t)snprintf(body + len, sizeof(body) - len, i + 1 < COLS ? (r & 0x100 ? "," : ", ") : "]]}");
+        }
+        assert_true(len < sizeof(body) - 16);
+        same_as_general(&sf, body);
+        same_as_general(&sd, body);
+    }
+}
+
 int test_rest_main(void);
 int test_rest_main(void)
 {
@@ -687,6 +749,7 @@ int test_rest_main(void)
         cmocka_unit_test(test_predict_row),
         cmocka_unit_test(test_predict_columnar),
         cmocka_unit_test(test_predict_fast_path),
+        cmocka_unit_test(test_predict_fast_numbers),
         cmocka_unit_test(test_predict_errors),
         cmocka_unit_test(test_predict_limits),
         cmocka_unit_test(test_predict_response),
