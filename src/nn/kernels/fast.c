@@ -2298,7 +2298,7 @@ static struct bconv_run bconv_begin(struct coffer_nn_model *m, const struct fast
     }
     r.y = io->y;
     r.res = io->res;
-    r.scratch = io->scratch + f->shared;
+    r.scratch = io->scratch != NULL ? io->scratch + f->shared : NULL; /* a plan may need none */
     return r;
 }
 
