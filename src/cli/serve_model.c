@@ -16,8 +16,9 @@
  * the next allowed_batch_sizes entry when that list is given), and splits
  * every output along dimension 0 again. Each batch thread has an instance
  * per allowed batch size (made at load and warmed at its size when the
- * version has warm-up records, else on first use), because nn re-plans,
- * and re-packs its weights, whenever an input shape changes. Network
+ * version has warm-up records, else on first use), because nn re-plans
+ * whenever an input shape changes, and packs a convolution's weights again
+ * (a MatMul's or Gemm's it keeps). Network
  * threads collect the batching requests of a loop turn and queue them
  * together at its end (serve_turn_end); a small model's batches then run
  * right there, on the network thread.

@@ -180,6 +180,7 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
     coffer_free(m->qr);
     coffer_secret_free(m->act_mem);
     coffer_secret_free(m->pack_mem);
+    coffer_free(m->pmemo);
     coffer_secret_free(m->wstage);
     if (m->fold)
         coffer_arena_free(m->fold);

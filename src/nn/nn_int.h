@@ -159,6 +159,14 @@ struct nn_qrange {
     bool set;
 };
 
+/* Packed weights a plan left in the pack (fast.c, take_w): a later plan
+ * that packs the same weights the same way (key) into the same bytes
+ * keeps them. */
+struct nn_pmemo {
+    int64_t key[8];
+    size_t off, size;
+};
+
 struct nn_tune {
     int64_t n, c, m, in[2], pb[2], out[2]; /* (nn_geom's, the last two spatial axes) */
     int pick;                              /* fast.c: TUNE_DIRECT, TUNE_F4 or TUNE_F2 */
@@ -215,6 +223,9 @@ struct coffer_nn_model {
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
+    struct nn_pmemo *pmemo;     /* what pack_mem holds from earlier plans, in no order */
+    size_t n_pmemo, pmemo_cap;
+    size_t packs_kept;          /* weights a plan found packed already (tests) */
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
     uint64_t *prof_ns;
     uint64_t prof_runs;

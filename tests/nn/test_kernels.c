@@ -1701,6 +1701,125 @@ void test_kernels_deferred_weights(void **state)
     free(w1), free(w4), free(w2), free(w3), free(c0), free(x);
 }
 
+/* ------------------------------------ packed weights kept over re-plans */
+
+/* A new batch size re-plans, and a MatMul's or Gemm's weights packed by a
+ * plan before are kept where the new plan puts them in the same bytes
+ * (fast.c, take_w). The model: X0 [N, 64] by W0 (MatMul), reshaped to
+ * [N, 32, 4, 4]; a 3x3 convolution, whose packed weights are larger in
+ * Winograd than for the direct kernel, so that what follows it in the pack
+ * moves between the two; Relu, Flatten, MatMul by W2 (smaller than that
+ * difference: a Winograd plan's convolution covers where a direct plan's
+ * W2 was), Gemm by W3 (transB, alpha, a bias). Planned first with the
+ * direct kernel, then re-planned at changing batch sizes and kernels, so
+ * that a plan finds weights packed two plans before, finds where they
+ * were overwritten, and (the first Winograd plan) a larger pack, made
+ * afresh: W0 sits at the same offset in every plan. Each run's output
+ * against the reference kernels'. */
+static uint8_t *memo_model(const float *w0, const float *w1, const float *w2, const float *w3, const float *b3,
+                           size_t *size)
+{
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec pads[] = {{"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL}};
+    struct attr_spec gm[] = {{"transB", 2, 0, 1, NULL, 0, NULL}, {"alpha", 1, 0.5f, 0, NULL, 0, NULL}};
+    node(&g, "MatMul", "m0", (const char *[]){"X0", "W0"}, 2, (const char *[]){"P"}, 1, NULL, 0);
+    node(&g, "Reshape", "rs", (const char *[]){"P", "shape"}, 2, (const char *[]){"X"}, 1, NULL, 0);
+    node(&g, "Conv", "c", (const char *[]){"X", "W1"}, 2, (const char *[]){"A"}, 1, pads, 1);
+    node(&g, "Relu", "r", (const char *[]){"A"}, 1, (const char *[]){"R"}, 1, NULL, 0);
+    node(&g, "Flatten", "f", (const char *[]){"R"}, 1, (const char *[]){"F"}, 1, NULL, 0);
+    node(&g, "MatMul", "m2", (const char *[]){"F", "W2"}, 2, (const char *[]){"M"}, 1, NULL, 0);
+    node(&g, "Gemm", "gm", (const char *[]){"M", "W3", "B3"}, 3, (const char *[]){"Y"}, 1, gm, 2);
+    pb_str(&g, 2, "memo");
+    tensor(&g, 5, "W0", COFFER_NN_FLOAT, 2, (int64_t[]){64, 512}, w0, 32768);
+    tensor(&g, 5, "shape", COFFER_NN_INT64, 1, (int64_t[]){4}, (int64_t[]){-1, 32, 4, 4}, 4);
+    tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, (int64_t[]){32, 32, 3, 3}, w1, 9216);
+    tensor(&g, 5, "W2", COFFER_NN_FLOAT, 2, (int64_t[]){512, 8}, w2, 4096);
+    tensor(&g, 5, "W3", COFFER_NN_FLOAT, 2, (int64_t[]){24, 8}, w3, 192);
+    tensor(&g, 5, "B3", COFFER_NN_FLOAT, 1, (int64_t[]){24}, b3, 24);
+    value_info(&g, 11, "X0", COFFER_NN_FLOAT, 2, (int64_t[]){-1, 64});
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 2, (int64_t[]){-1, 24});
+    return model(&g, 13, size);
+}
+
+void test_kernels_pack_memo(void **state)
+{
+    (void)state;
+    rng_state = 91;
+    float *w0 = rbuf(32768), *w1 = rbuf(9216), *w2 = rbuf(4096), *w3 = rbuf(192), *b3 = rbuf(24), *x = rbuf(5 * 64);
+    size_t size;
+    uint8_t *bytes = memo_model(w0, w1, w2, w3, b3, &size);
+    uint8_t *buf = malloc(size + 64);
+    assert_non_null(buf);
+    /* (batch, Winograd mode) of each plan in turn, after the load's (1, direct) */
+    static const struct {
+        int64_t n;
+        int wino;
+    } plans[] = {{1, NN_WINO_OFF}, {3, NN_WINO_ALWAYS}, {3, NN_WINO_OFF}, {1, NN_WINO_ALWAYS}, {2, NN_WINO_ALWAYS},
+                 {2, NN_WINO_OFF},  {5, NN_WINO_OFF},    {5, NN_WINO_ALWAYS}, {1, NN_WINO_OFF}};
+    float want[6][5 * 24];
+    struct coffer_nn_model *ref;
+    assert_int_equal(coffer_nn_model_load(bytes, size, &ref), COFFER_OK);
+    ref->isa = nn_isa_get(NN_ISA_REF);
+    ref->planned = false;
+    for (int64_t n = 1; n <= 5; n++) {
+        struct coffer_nn_tensor in = ft(x, 2, (int64_t[]){n, 64}), out;
+        assert_int_equal(coffer_nn_model_run(ref, &in, 1, &out, 1), COFFER_OK);
+        assert_int_equal(out.size, (size_t)n * 24 * sizeof(float));
+        memcpy(want[n], out.data, out.size);
+    }
+    coffer_nn_model_free(ref);
+    for (int id = NN_ISA_AVX2; id < NN_ISA_COUNT; id++) {
+        const struct nn_isa *isa = nn_isa_get((enum nn_isa_id)id);
+        if (isa == NULL) {
+            printf("nn kernels: packed weights kept on %s skipped: this CPU lacks it\n",
+                   nn_isa_name((enum nn_isa_id)id));
+            continue;
+        }
+        for (int s = 0; s < 2; s++) { /* the weights in place, and misaligned (staged to be packed) */
+            uint8_t *b = buf + 16 + s;
+            memcpy(b, bytes, size);
+            struct coffer_nn_model *m;
+            char *old = getenv("COFFER_NN_WINOGRAD") ? strdup(getenv("COFFER_NN_WINOGRAD")) : NULL;
+            setenv("COFFER_NN_WINOGRAD", "0", 1);
+            enum coffer_err r = coffer_nn_model_load_opts(b, size, &(struct coffer_nn_options){.threads = 1}, &m);
+            if (old != NULL)
+                setenv("COFFER_NN_WINOGRAD", old, 1);
+            else
+                unsetenv("COFFER_NN_WINOGRAD");
+            free(old);
+            assert_int_equal(r, COFFER_OK);
+            m->isa = isa;
+            size_t kept0 = 0;
+            for (size_t p = 0; p < sizeof(plans) / sizeof(plans[0]); p++) {
+                size_t cap = m->pack_cap;
+                m->wino = plans[p].wino;
+                m->planned = false;
+                int64_t n = plans[p].n;
+                struct coffer_nn_tensor in = ft(x, 2, (int64_t[]){n, 64}), out;
+                assert_int_equal(coffer_nn_model_run(m, &in, 1, &out, 1), COFFER_OK);
+                assert_int_equal(out.size, (size_t)n * 24 * sizeof(float));
+                char what[64];
+                snprintf(what, sizeof(what), "%s, plan %zu", isa->name, p);
+                near(out.data, want[n], (size_t)n * 24, 2e-4, what);
+                if (p == 0) /* (all three where the load planned on this ISA) */
+                    kept0 = m->packs_kept;
+                if (p == 1) /* (the pack made afresh, larger: W0 where it was, not kept) */
+                    assert_true(m->pack_cap > cap);
+            }
+            /* kept after plan 0: W0 in plans 2-8 (plan 1 made a new pack);
+             * W2 and W3 in plans 3, 4, 6 and 7 (7: from plan 4, over the
+             * smaller plans 5 and 6), not in 5 (their room from plan 2
+             * overwritten by plans 3 and 4) nor in 8 */
+            assert_int_equal(m->packs_kept - kept0, 7 + 2 * 4);
+            coffer_nn_model_free(m);
+        }
+    }
+    free(buf);
+    coffer_free(bytes);
+    free(w0), free(w1), free(w2), free(w3), free(b3), free(x);
+}
+
 /* ------------------------------------------ the image-by-image segment */
 
 /* X -> Relu -> X2 and X -> Sigmoid -> X3 (before the segment: ref kernels);

@@ -150,13 +150,76 @@ static size_t align64(size_t s) { return (s + 63) & ~(size_t)63; }
 struct filler {
     uint8_t *base;
     size_t used;
-    bool dry; /* a plan to measure (tune): weights not packed, their room zero */
+    bool dry;                     /* a plan to measure (tune): weights not packed, their room zero */
+    struct coffer_nn_model *memo; /* the model's own plan: its pack memo kept (take_w) */
+    bool need_stage;              /* counting: some deferred weight is to be packed (stage_w) */
 };
+
+/* Whether the memo has an entry for exactly [off, off + size) under key
+ * (NULL: none); with drop, the entries the room overlaps otherwise go. */
+static bool memo_at(struct coffer_nn_model *m, size_t off, size_t size, const int64_t *key, bool drop)
+{
+    bool hit = false;
+    for (size_t i = 0; i < m->n_pmemo;) {
+        const struct nn_pmemo *e = &m->pmemo[i];
+        if (e->off >= off + size || off >= e->off + e->size) {
+            i++;
+        } else if (key != NULL && e->off == off && e->size == size && memcmp(e->key, key, sizeof(e->key)) == 0) {
+            hit = true;
+            i++;
+        } else if (drop) {
+            m->pmemo[i] = m->pmemo[--m->n_pmemo];
+        } else {
+            i++;
+        }
+    }
+    return hit;
+}
 
 static void *take(struct filler *f, size_t size)
 {
     void *p = f->base ? f->base + f->used : NULL;
+    if (p != NULL && f->memo != NULL)
+        memo_at(f->memo, f->used, align64(size), NULL, true);
     f->used += align64(size);
+    return p;
+}
+
+/* Remember that [off, off + size) holds the weights key names (memory
+ * short: not remembered, so packed again by the next plan). */
+static void memo_add(struct coffer_nn_model *m, const int64_t *key, size_t off, size_t size)
+{
+    if (m->n_pmemo == m->pmemo_cap) {
+        size_t cap = m->pmemo_cap ? 2 * m->pmemo_cap : 16, bytes;
+        struct nn_pmemo *e = coffer_size_mul(cap, sizeof(*e), &bytes) ? coffer_realloc(m->pmemo, bytes) : NULL;
+        if (e == NULL)
+            return;
+        m->pmemo = e;
+        m->pmemo_cap = cap;
+    }
+    struct nn_pmemo *e = &m->pmemo[m->n_pmemo++];
+    memcpy(e->key, key, sizeof(e->key));
+    e->off = off;
+    e->size = size;
+}
+
+/* take for weights packed as key says (which weights, how; NULL: not
+ * kept): *fresh false where the pack already holds them there, packed by
+ * an earlier plan. A new batch size re-plans, and a MatMul's or Gemm's
+ * packed weights do not depend on it. */
+static void *take_w(struct filler *f, size_t size, const int64_t key[8], bool *fresh)
+{
+    struct coffer_nn_model *m = key != NULL ? f->memo : NULL;
+    size_t off = f->used;
+    *fresh = !(m != NULL && memo_at(m, off, align64(size), key, f->base != NULL));
+    if (!*fresh) {
+        m->packs_kept += f->base != NULL;
+        f->used += align64(size);
+        return f->base ? f->base + off : NULL;
+    }
+    void *p = take(f, size);
+    if (p != NULL && m != NULL)
+        memo_add(m, key, off, align64(size));
     return p;
 }
 
@@ -1428,7 +1491,38 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     f->shared = nn_gemm_shared(isa, &probe, f->threads);
 }
 
-static void plan_gemm_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
+/* The staging buffer for stage_w, as large as the largest deferred weight. */
+static enum coffer_err wstage_make(struct coffer_nn_model *m)
+{
+    if (m->wstage != NULL || m->defer_max == 0)
+        return COFFER_OK;
+    enum coffer_err r = coffer_secret_new_flags(m->defer_max, COFFER_SECRET_SMALL_PAGES, &m->wstage);
+    return r == COFFER_OK ? r : COFFER_FAIL(r, "staging buffer for weights: %zu bytes", m->defer_max);
+}
+
+/* A deferred weight (onnx.c, defer_settle) is in the file, misaligned:
+ * while its node is planned it is copied into the staging buffer, one
+ * buffer for all of them, and the packers read it there. Not on the
+ * counting pass (no room to pack into: nothing reads it; it notes that the
+ * buffer is needed); on a plan to measure (tune) the buffer is taken as it
+ * is, without the copy, as the weights it packs are not used. */
+static bool stage_w(struct coffer_nn_model *m, struct nn_val *v, struct filler *fl)
+{
+    if (v == NULL || v->data != NULL || v->kind != NN_VAL_INIT || v->init->raw == NULL)
+        return false;
+    if (fl->base == NULL) { /* (the counting pass: the buffer is made only if a weight is to be packed) */
+        fl->need_stage = true;
+        return false;
+    }
+    if (COFFER_NEVER(m->wstage == NULL || m->wstage->size < v->size))
+        return false;
+    if (!fl->dry)
+        memcpy(m->wstage->data, v->init->raw, v->size);
+    v->data = m->wstage->data;
+    return true;
+}
+
+static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     const struct nn_isa *isa = m->isa;
     struct nn_node *n = c->node;
@@ -1465,9 +1559,20 @@ static void plan_gemm_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     gm->epi.hi = n->f_hi;
     f->a_runtime = !is_const(b);
     if (!f->a_runtime) {
-        float *bp = take(fl, nn_pack_b_size(isa, gm->k, gm->n));
-        if (bp != NULL)
-            nn_pack_b(isa, b->data, gm->b_rs, gm->b_cs, gm->k, gm->n, alpha, bp);
+        /* an initializer's packing is kept over re-plans (take_w); a
+         * folded constant's may change with pinned inputs */
+        uint32_t ab;
+        memcpy(&ab, &alpha, sizeof(ab));
+        int64_t key[8] = {1, isa->id, n->in[1], gm->k, gm->n, gm->b_rs, gm->b_cs, ab};
+        bool fresh;
+        float *bp = take_w(fl, nn_pack_b_size(isa, gm->k, gm->n), b->kind == NN_VAL_INIT ? key : NULL, &fresh);
+        if (fresh) {
+            bool staged = stage_w(m, c->in[1], fl);
+            if (bp != NULL)
+                nn_pack_b(isa, b->data, gm->b_rs, gm->b_cs, gm->k, gm->n, alpha, bp);
+            if (staged)
+                c->in[1]->data = NULL;
+        }
         gm->bp = bp;
     }
     const struct nn_val *cv = is_gemm && c->n_in > 2 ? c->in[2] : NULL;
@@ -1491,35 +1596,10 @@ static void plan_gemm_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     f->shared = nn_gemm_shared(isa, &probe, f->threads);
 }
 
-/* A deferred weight (onnx.c, defer_settle) is in the file, misaligned:
- * while its node is planned it is copied into the staging buffer, one
- * buffer for all of them, and the packers read it there. Not on the
- * counting pass (no room to pack into: nothing reads it); on a plan to
- * measure (tune) the buffer is taken as it is, without the copy, as the
- * weights it packs are not used. */
-static bool stage_w(struct coffer_nn_model *m, struct nn_val *v, const struct filler *fl)
-{
-    if (fl->base == NULL || v == NULL || v->data != NULL || v->kind != NN_VAL_INIT || v->init->raw == NULL ||
-        COFFER_NEVER(m->wstage == NULL || m->wstage->size < v->size))
-        return false;
-    if (!fl->dry)
-        memcpy(m->wstage->data, v->init->raw, v->size);
-    v->data = m->wstage->data;
-    return true;
-}
-
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
     bool staged = stage_w(m, c->in[1], fl);
     plan_conv_w(m, c, f, fl);
-    if (staged)
-        c->in[1]->data = NULL;
-}
-
-static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
-{
-    bool staged = stage_w(m, c->in[1], fl);
-    plan_gemm_w(m, c, f, fl);
     if (staged)
         c->in[1]->data = NULL;
 }
@@ -1663,14 +1743,9 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
     coffer_free(cap);
     if (sr != COFFER_OK)
         return sr;
-    if (m->defer_max > 0) { /* (stage_w; 4 KiB pages: 9 MiB at most for resnet50, and made once a plan) */
-        enum coffer_err r = coffer_secret_new_flags(m->defer_max, COFFER_SECRET_SMALL_PAGES, &m->wstage);
-        if (r != COFFER_OK)
-            return COFFER_FAIL(r, "staging buffer for weights: %zu bytes", m->defer_max);
-    }
     tune(m);
     for (int pass = 0; pass < 2; pass++) {
-        struct filler fl = {.base = pass ? m->pack : NULL};
+        struct filler fl = {.base = pass ? m->pack : NULL, .memo = m};
         for (size_t i = 0; i < g->n_nodes; i++) {
             struct nn_node *n = &g->nodes[i];
             bool gemm_like = n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL;
@@ -1695,6 +1770,8 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
                 m->pack_mem = NULL;
                 m->pack = NULL;
                 m->pack_cap = 0;
+                m->n_pmemo = 0; /* (every weight packed afresh) */
+                fl.need_stage = m->defer_max > 0;
                 enum coffer_err r = coffer_secret_new_flags(fl.used, COFFER_SECRET_SMALL_PAGES, &m->pack_mem);
                 if (r != COFFER_OK) {
                     coffer_secret_free(m->wstage);
@@ -1704,6 +1781,12 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
                 m->pack_cap = fl.used;
                 m->pack = m->pack_mem->data;
             }
+            /* the staging buffer (4 KiB pages: 9 MiB at most for resnet50),
+             * made once a plan where a deferred weight is to be packed: not
+             * where every such weight's packing is kept (take_w) */
+            enum coffer_err r = fl.need_stage ? wstage_make(m) : COFFER_OK;
+            if (r != COFFER_OK)
+                return r;
         }
     }
     coffer_secret_free(m->wstage);
@@ -2975,6 +3058,10 @@ static void tune_node(struct coffer_nn_model *m, size_t i)
     size_t yn = (size_t)(g.n * round_up(g.m, 16) * g.out[1] * g.out[2]);
     bool has_res = c.node->f_res >= 0;
     struct coffer_secret *io = NULL;
+    if (wstage_make(m) != COFFER_OK) { /* (the candidates' plans stage their weights; without: the fixed rules) */
+        coffer_err_clear();
+        return;
+    }
     if (coffer_secret_new((xn + yn * (has_res ? 2 : 1)) * sizeof(float), &io) != COFFER_OK)
         return;
     memset(io->data, 0, io->size);
