@@ -11,8 +11,11 @@
 #   grpc   gRPC Predict of the same input (tensor_content), h2load -c32 -m1
 #   h2n    nginx over HTTP/2, h2load -c32 -m1 (the HTTP/2 limit, for gRPC)
 # With BATCH=1 the server runs with --enable_batching (max_batch_size 32,
-# allowed_batch_sizes 1, 2, 4 ... 32, num_batch_threads = THREADS,
-# batch_timeout_micros 0), and the batch sizes it made are printed.
+# num_batch_threads = THREADS, batch_timeout_micros 0, no
+# allowed_batch_sizes: as TF Serving, batches of any size, not padded; the
+# MLP's packed weights are kept when nn re-plans for a new size), and the
+# batch sizes it made are printed. ALLOWED="1, 2, 4, 8, 16, 32" adds that
+# allowed_batch_sizes list (runs padded to those sizes).
 # Prints every round, each side's best round, p50/p99 latency of that round,
 # and the ratios REST/nginx and gRPC/REST.
 #   bash bench/serve_bench.sh [ROUNDS] [THREADS]
@@ -63,8 +66,9 @@ gport=$(free_port)
 rport=$(free_port)
 extra=(--model_instances "$threads" --model_threads 1)
 if [ "${BATCH:-0}" = 1 ]; then
-  printf 'max_batch_size { value: 32 }\nallowed_batch_sizes: [1, 2, 4, 8, 16, 32]\nnum_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' \
+  printf 'max_batch_size { value: 32 }\nnum_batch_threads { value: %d }\nbatch_timeout_micros { value: 0 }\n' \
     "$threads" >"$tmp/batching.cfg"
+  [ -z "${ALLOWED:-}" ] || echo "allowed_batch_sizes: [$ALLOWED]" >>"$tmp/batching.cfg"
   extra=(--model_threads 1 --enable_batching --batching_parameters_file "$tmp/batching.cfg")
 fi
 # the access log is one line per request, as nginx's is off here: keep it at warn
