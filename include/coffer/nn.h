@@ -124,6 +124,13 @@ struct coffer_nn_options {
     const char *calibration; /* int8 only: a calibration table's text, calibration_size bytes */
     size_t calibration_size;
     bool calibrate;
+    /* Re-planned for a new batch size, a model packs its weights again
+     * only where the new plan's kernels pack them another way; false
+     * (default): weights packed by earlier plans that the current one does
+     * not take are freed; true: they are kept for later plans, up to as
+     * many bytes again as the current plan's packed weights (for a model
+     * run at changing batch sizes, as a server's is). */
+    bool keep_packs;
 };
 
 /*

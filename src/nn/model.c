@@ -140,6 +140,8 @@ enum coffer_err coffer_nn_model_load_opts(const void *bytes, size_t size, const 
         m->seg = NN_SEG_OFF;
     m->cdw = env_mode("COFFER_NN_CDW", NN_CDW_AUTO, "023");
     m->tune = env_mode("COFFER_NN_TUNE", NN_TUNE_AUTO, "02");
+    m->wkeep_other = opts != NULL && opts->keep_packs ? NN_WKEEP_AUTO : NN_WKEEP_OFF;
+    m->wkeep_min = 16 << 10;
     const char *benv = getenv("COFFER_NN_BLOCKED");
     m->no_blocked = benv != NULL && strcmp(benv, "0") == 0;
     enum coffer_err r = coffer_arena_new_secret(64 << 10, &m->arena);
@@ -180,8 +182,10 @@ void coffer_nn_model_free(struct coffer_nn_model *m)
     coffer_free(m->qr);
     coffer_secret_free(m->act_mem);
     coffer_secret_free(m->pack_mem);
-    coffer_free(m->pmemo);
-    coffer_secret_free(m->wstage);
+    for (size_t i = 0; i < m->n_wkeep; i++)
+        coffer_secret_free(m->wkeep[i].mem);
+    coffer_free(m->wkeep);
+    coffer_secret_free_used(m->wstage, m->wstage_used);
     if (m->fold)
         coffer_arena_free(m->fold);
     if (m->arena)

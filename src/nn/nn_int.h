@@ -159,12 +159,15 @@ struct nn_qrange {
     bool set;
 };
 
-/* Packed weights a plan left in the pack (fast.c, take_w): a later plan
- * that packs the same weights the same way (key) into the same bytes
- * keeps them. */
-struct nn_pmemo {
+/* Weights packed by a plan, kept for later plans (fast.c, take_w): in
+ * their own memory, named by key (which weights, packed how), so that a
+ * plan at another batch size that packs the same weights the same way
+ * takes them as they are. */
+struct nn_wkeep {
     int64_t key[8];
-    size_t off, size;
+    struct coffer_secret *mem;
+    uint64_t gen;                 /* the last plan that took them (plan_gen) */
+    bool filled;                  /* packed (else made by a counting pass, to be packed) */
 };
 
 struct nn_tune {
@@ -186,6 +189,7 @@ struct coffer_nn_model {
     struct coffer_arena *fold;  /* folded constants, deferred weights read unpacked; reset on re-plan */
     size_t weights_late;        /* bytes of deferred weights copied into fold by this plan */
     struct coffer_secret *wstage; /* while planning: a deferred weight, aligned, for the packers (fast.c) */
+    size_t wstage_used;         /* bytes of it written */
     uint8_t *act;               /* the activation arena (act_mem's data) */
     struct coffer_secret *act_mem;
     size_t act_size, act_cap;
@@ -223,8 +227,11 @@ struct coffer_nn_model {
     uint8_t *pack;              /* packed weights and fast plans of the current plan (pack_mem's data) */
     struct coffer_secret *pack_mem;
     size_t pack_size, pack_cap;
-    struct nn_pmemo *pmemo;     /* what pack_mem holds from earlier plans, in no order */
-    size_t n_pmemo, pmemo_cap;
+    struct nn_wkeep *wkeep;     /* packed weights of this and earlier plans, in no order (fast.c) */
+    size_t n_wkeep, wkeep_cap;
+    uint64_t plan_gen;          /* plans made (nn_fast_prepare) */
+    size_t wkeep_min;           /* packed weights of fewer bytes go in the pack, packed every plan */
+    int wkeep_other;            /* enum nn_wkeep_mode: what earlier plans' packed weights stay */
     size_t packs_kept;          /* weights a plan found packed already (tests) */
     /* coffer_nn_model_set_profiling: ns per node summed over prof_runs runs, NULL when off */
     uint64_t *prof_ns;
@@ -310,6 +317,12 @@ enum nn_seg_mode { NN_SEG_OFF = 0, NN_SEG_AUTO = 1, NN_SEG_ALWAYS = 2 };
  * never (the fixed rules), for layers large enough to tell them apart
  * (default), or for every layer that has candidates (tests). */
 enum nn_tune_mode { NN_TUNE_OFF = 0, NN_TUNE_AUTO = 1, NN_TUNE_ALWAYS = 2 };
+/* Packed weights that the current plan does not take (another batch
+ * size's kernels packed them), kept for a later plan (fast.c, wkeep_trim):
+ * none (default); up to as many bytes as the current plan's kept weights,
+ * the most recently taken first (coffer_nn_options.keep_packs); all
+ * (tests). */
+enum nn_wkeep_mode { NN_WKEEP_OFF = 0, NN_WKEEP_AUTO = 1, NN_WKEEP_ALL = 2 };
 /* A convolution on the blocked layout and the depthwise convolution that
  * reads its output run as one (fast.c, plan_cdw): never; band of rows by
  * band of rows where the map is large and group by group of channels

@@ -52,7 +52,7 @@ void test_kernels_pool_avx2(void **state);
 void test_kernels_pool_avx512(void **state);
 void test_kernels_isa_choice(void **state);
 void test_kernels_deferred_weights(void **state);
-void test_kernels_pack_memo(void **state);
+void test_kernels_packs_kept(void **state);
 void test_kernels_segment(void **state);
 void test_nn_pool_solo(void **state);
 void test_nn_pool_once(void **state);

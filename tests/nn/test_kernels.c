@@ -1703,21 +1703,24 @@ void test_kernels_deferred_weights(void **state)
 
 /* ------------------------------------ packed weights kept over re-plans */
 
-/* A new batch size re-plans, and a MatMul's or Gemm's weights packed by a
- * plan before are kept where the new plan puts them in the same bytes
- * (fast.c, take_w). The model: X0 [N, 64] by W0 (MatMul), reshaped to
- * [N, 32, 4, 4]; a 3x3 convolution, whose packed weights are larger in
- * Winograd than for the direct kernel, so that what follows it in the pack
- * moves between the two; Relu, Flatten, MatMul by W2 (smaller than that
- * difference: a Winograd plan's convolution covers where a direct plan's
- * W2 was), Gemm by W3 (transB, alpha, a bias). Planned first with the
- * direct kernel, then re-planned at changing batch sizes and kernels, so
- * that a plan finds weights packed two plans before, finds where they
- * were overwritten, and (the first Winograd plan) a larger pack, made
- * afresh: W0 sits at the same offset in every plan. Each run's output
- * against the reference kernels'. */
-static uint8_t *memo_model(const float *w0, const float *w1, const float *w2, const float *w3, const float *b3,
-                           size_t *size)
+/* A new batch size re-plans, and weights packed by an earlier plan are
+ * kept for it where it packs them the same way (fast.c, take_w), in
+ * memory of their own, whatever the rest of the plan's pack looks like.
+ * Two models, each planned again and again at changing batch sizes and
+ * Winograd modes (so that the convolutions' kernels, and with them how
+ * their weights are packed, change between plans), with the weights in
+ * place and misaligned (staged to be packed), every output against the
+ * reference kernels'.
+ * "dense": X0 [N, 64] by W0 (MatMul), reshaped to [N, 32, 4, 4]; a 3x3
+ * convolution by W1 on NCHW (im2col, or Winograd); Relu, Flatten, MatMul
+ * by W2, Gemm by W3 (transB, alpha, a bias).
+ * "blocked": X [N, 16, 8, 8]; a 3x3 convolution by WA (NCHW in, blocked
+ * out) with a BatchNorm folded into it and Relu; a 3x3 convolution by WB
+ * on the blocked layout (direct, or Winograd F(4x4), F(2x2), F(5x5), or
+ * with U made as it is used), Relu; a 3x3 stride-2 convolution by WC
+ * (direct, or in 2x2 Winograd tiles), Relu; GlobalAveragePool. */
+static uint8_t *dense_model(const float *w0, const float *w1, const float *w2, const float *w3, const float *b3,
+                            size_t *size)
 {
     struct coffer_buf g;
     coffer_buf_init(&g, 0, false);
@@ -1730,7 +1733,7 @@ static uint8_t *memo_model(const float *w0, const float *w1, const float *w2, co
     node(&g, "Flatten", "f", (const char *[]){"R"}, 1, (const char *[]){"F"}, 1, NULL, 0);
     node(&g, "MatMul", "m2", (const char *[]){"F", "W2"}, 2, (const char *[]){"M"}, 1, NULL, 0);
     node(&g, "Gemm", "gm", (const char *[]){"M", "W3", "B3"}, 3, (const char *[]){"Y"}, 1, gm, 2);
-    pb_str(&g, 2, "memo");
+    pb_str(&g, 2, "dense");
     tensor(&g, 5, "W0", COFFER_NN_FLOAT, 2, (int64_t[]){64, 512}, w0, 32768);
     tensor(&g, 5, "shape", COFFER_NN_INT64, 1, (int64_t[]){4}, (int64_t[]){-1, 32, 4, 4}, 4);
     tensor(&g, 5, "W1", COFFER_NN_FLOAT, 4, (int64_t[]){32, 32, 3, 3}, w1, 9216);
@@ -1742,33 +1745,192 @@ static uint8_t *memo_model(const float *w0, const float *w1, const float *w2, co
     return model(&g, 13, size);
 }
 
-void test_kernels_pack_memo(void **state)
+static uint8_t *blocked_model(float *const t[8], size_t *size)
 {
-    (void)state;
-    rng_state = 91;
-    float *w0 = rbuf(32768), *w1 = rbuf(9216), *w2 = rbuf(4096), *w3 = rbuf(192), *b3 = rbuf(24), *x = rbuf(5 * 64);
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec pads[] = {{"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL}};
+    struct attr_spec s2[] = {{"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL},
+                             {"strides", 7, 0, 0, (int64_t[]){2, 2}, 2, NULL}};
+    node(&g, "Conv", "ca", (const char *[]){"X", "WA"}, 2, (const char *[]){"a"}, 1, pads, 1);
+    node(&g, "BatchNormalization", "bn", (const char *[]){"a", "s", "bb", "mean", "var"}, 5, (const char *[]){"b"}, 1,
+         NULL, 0);
+    node(&g, "Relu", "ra", (const char *[]){"b"}, 1, (const char *[]){"c"}, 1, NULL, 0);
+    node(&g, "Conv", "cb", (const char *[]){"c", "WB"}, 2, (const char *[]){"d"}, 1, pads, 1);
+    node(&g, "Relu", "rb", (const char *[]){"d"}, 1, (const char *[]){"e"}, 1, NULL, 0);
+    node(&g, "Conv", "cc", (const char *[]){"e", "WC"}, 2, (const char *[]){"f"}, 1, s2, 2);
+    node(&g, "Relu", "rc", (const char *[]){"f"}, 1, (const char *[]){"h"}, 1, NULL, 0);
+    node(&g, "GlobalAveragePool", "gp", (const char *[]){"h"}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "blocked");
+    tensor(&g, 5, "WA", COFFER_NN_FLOAT, 4, (int64_t[]){32, 16, 3, 3}, t[0], 4608);
+    tensor(&g, 5, "s", COFFER_NN_FLOAT, 1, (int64_t[]){32}, t[1], 32);
+    tensor(&g, 5, "bb", COFFER_NN_FLOAT, 1, (int64_t[]){32}, t[2], 32);
+    tensor(&g, 5, "mean", COFFER_NN_FLOAT, 1, (int64_t[]){32}, t[3], 32);
+    tensor(&g, 5, "var", COFFER_NN_FLOAT, 1, (int64_t[]){32}, t[4], 32);
+    tensor(&g, 5, "WB", COFFER_NN_FLOAT, 4, (int64_t[]){64, 32, 3, 3}, t[5], 18432);
+    tensor(&g, 5, "WC", COFFER_NN_FLOAT, 4, (int64_t[]){64, 64, 3, 3}, t[6], 36864);
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, (int64_t[]){-1, 16, 8, 8});
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 4, (int64_t[]){-1, 64, 1, 1});
+    return model(&g, 13, size);
+}
+
+static uint8_t *wide_model(const float *wa, const float *wb, size_t *size)
+{
+    struct coffer_buf g;
+    coffer_buf_init(&g, 0, false);
+    struct attr_spec pads[] = {{"pads", 7, 0, 0, (int64_t[]){1, 1, 1, 1}, 4, NULL}};
+    node(&g, "Conv", "ca", (const char *[]){"X", "WA"}, 2, (const char *[]){"a"}, 1, pads, 1);
+    node(&g, "Relu", "ra", (const char *[]){"a"}, 1, (const char *[]){"b"}, 1, NULL, 0);
+    node(&g, "Conv", "cb", (const char *[]){"b", "WB"}, 2, (const char *[]){"c"}, 1, NULL, 0);
+    node(&g, "Relu", "rb", (const char *[]){"c"}, 1, (const char *[]){"d"}, 1, NULL, 0);
+    node(&g, "GlobalAveragePool", "gp", (const char *[]){"d"}, 1, (const char *[]){"Y"}, 1, NULL, 0);
+    pb_str(&g, 2, "wide");
+    tensor(&g, 5, "WA", COFFER_NN_FLOAT, 4, (int64_t[]){32, 16, 3, 3}, wa, 4608);
+    tensor(&g, 5, "WB", COFFER_NN_FLOAT, 4, (int64_t[]){192, 32, 1, 1}, wb, 6144);
+    value_info(&g, 11, "X", COFFER_NN_FLOAT, 4, (int64_t[]){-1, 16, 4, 4});
+    value_info(&g, 12, "Y", COFFER_NN_FLOAT, 4, (int64_t[]){-1, 192, 1, 1});
+    return model(&g, 13, size);
+}
+
+struct keep_plan {
+    int64_t n;
+    int wino;
+    int lin, ksec; /* (where keep_case.modes) */
+};
+
+struct keep_case {
+    const char *name;
+    const uint8_t *bytes;
     size_t size;
-    uint8_t *bytes = memo_model(w0, w1, w2, w3, b3, &size);
-    uint8_t *buf = malloc(size + 64);
-    assert_non_null(buf);
-    /* (batch, Winograd mode) of each plan in turn, after the load's (1, direct) */
-    static const struct {
-        int64_t n;
-        int wino;
-    } plans[] = {{1, NN_WINO_OFF}, {3, NN_WINO_ALWAYS}, {3, NN_WINO_OFF}, {1, NN_WINO_ALWAYS}, {2, NN_WINO_ALWAYS},
-                 {2, NN_WINO_OFF},  {5, NN_WINO_OFF},    {5, NN_WINO_ALWAYS}, {1, NN_WINO_OFF}};
-    float want[6][5 * 24];
+    const float *x;
+    int64_t item;              /* input floats an item */
+    int64_t dims[4];           /* the input's, dims[0] set per plan */
+    int rank;
+    int64_t out_item;          /* output floats an item */
+    const struct keep_plan *plans;
+    size_t n_plans;
+    int threads;
+    bool modes;                /* plans set m->lin and m->ksec */
+    const float *want[6];      /* the reference kernels' output per batch size */
+};
+
+/* Load c's model (at byte offset s in buf) on isa and plan it per
+ * c->plans, keeping earlier plans' packed weights as mode says; every
+ * output against the reference. The weights' packings kept after the
+ * first plan and the
+ * model's kept ones for isa after the last plan in *kept and *held. */
+static void keep_run(const struct keep_case *c, uint8_t *buf, int s, const struct nn_isa *isa, int mode,
+                     size_t *kept, size_t *held)
+{
+    uint8_t *b = buf + 16 + s;
+    memcpy(b, c->bytes, c->size);
+    struct coffer_nn_model *m;
+    struct coffer_nn_options o = {.threads = c->threads, .keep_packs = mode == NN_WKEEP_AUTO};
+    assert_int_equal(coffer_nn_model_load_opts(b, c->size, &o, &m), COFFER_OK);
+    assert_int_equal(m->wkeep_other, mode == NN_WKEEP_AUTO ? NN_WKEEP_AUTO : NN_WKEEP_OFF);
+    m->isa = isa;
+    m->wkeep_other = mode;
+    m->wkeep_min = 0;
+    m->tune = NN_TUNE_OFF; /* (the kernels as the Winograd mode says) */
+    size_t kept0 = 0;
+    for (size_t p = 0; p < c->n_plans; p++) {
+        m->wino = c->plans[p].wino;
+        if (c->modes) {
+            m->lin = c->plans[p].lin;
+            m->ksec = c->plans[p].ksec;
+        }
+        m->planned = false;
+        int64_t n = c->plans[p].n, dims[4];
+        memcpy(dims, c->dims, sizeof(dims));
+        dims[0] = n;
+        struct coffer_nn_tensor in = ft((float *)c->x, c->rank, dims), out;
+        assert_int_equal(coffer_nn_model_run(m, &in, 1, &out, 1), COFFER_OK);
+        assert_int_equal(out.size, (size_t)(n * c->out_item) * sizeof(float));
+        char what[96];
+        snprintf(what, sizeof(what), "%s, %s, offset %d, keep mode %d, plan %zu", c->name, isa->name, s, mode, p);
+        near(out.data, c->want[n], (size_t)(n * c->out_item), 2e-4, what);
+        if (p == 0) /* (the load planned on the default ISA, not always isa) */
+            kept0 = m->packs_kept;
+        /* what earlier plans packed and this one does not take: at most
+         * as many bytes as this one's (keep_packs) */
+        size_t now = 0, other = 0;
+        for (size_t i = 0; i < m->n_wkeep; i++)
+            *(m->wkeep[i].gen == m->plan_gen ? &now : &other) += m->wkeep[i].mem->size;
+        if (mode == NN_WKEEP_AUTO)
+            assert_true(other <= now);
+        if (mode == NN_WKEEP_OFF)
+            assert_int_equal(other, 0);
+    }
+    *kept = m->packs_kept - kept0;
+    *held = 0; /* (on this ISA: the load planned on the default one) */
+    for (size_t i = 0; i < m->n_wkeep; i++)
+        *held += m->wkeep[i].key[1] == isa->id;
+    coffer_nn_model_free(m);
+}
+
+static void keep_want(struct keep_case *c, float *want)
+{
     struct coffer_nn_model *ref;
-    assert_int_equal(coffer_nn_model_load(bytes, size, &ref), COFFER_OK);
+    assert_int_equal(coffer_nn_model_load(c->bytes, c->size, &ref), COFFER_OK);
     ref->isa = nn_isa_get(NN_ISA_REF);
     ref->planned = false;
     for (int64_t n = 1; n <= 5; n++) {
-        struct coffer_nn_tensor in = ft(x, 2, (int64_t[]){n, 64}), out;
+        int64_t dims[4];
+        memcpy(dims, c->dims, sizeof(dims));
+        dims[0] = n;
+        struct coffer_nn_tensor in = ft((float *)c->x, c->rank, dims), out;
         assert_int_equal(coffer_nn_model_run(ref, &in, 1, &out, 1), COFFER_OK);
-        assert_int_equal(out.size, (size_t)n * 24 * sizeof(float));
-        memcpy(want[n], out.data, out.size);
+        assert_int_equal(out.size, (size_t)(n * c->out_item) * sizeof(float));
+        memcpy(want + (n - 1) * 5 * c->out_item, out.data, out.size);
+        c->want[n] = want + (n - 1) * 5 * c->out_item;
     }
     coffer_nn_model_free(ref);
+}
+
+void test_kernels_packs_kept(void **state)
+{
+    (void)state;
+    rng_state = 91;
+    float *w0 = rbuf(32768), *w1 = rbuf(9216), *w2 = rbuf(4096), *w3 = rbuf(192), *b3 = rbuf(24), *x0 = rbuf(5 * 64);
+    float *t[8] = {rbuf(4608), rbuf(32), rbuf(32), rbuf(32), rbuf(32), rbuf(18432), rbuf(36864), NULL};
+    for (int k = 0; k < 32; k++)
+        t[4][k] = fabsf(t[4][k]) + 0.5f; /* (variances) */
+    float *x = rbuf(5 * 1024);
+    /* (batch, Winograd mode) of each plan in turn */
+    static const struct keep_plan dplans[] = {{1, NN_WINO_OFF}, {3, NN_WINO_ALWAYS}, {3, NN_WINO_OFF},
+                                              {1, NN_WINO_ALWAYS}, {2, NN_WINO_ALWAYS}, {2, NN_WINO_OFF},
+                                              {5, NN_WINO_OFF}, {5, NN_WINO_ALWAYS}, {1, NN_WINO_OFF}};
+    static const struct keep_plan bplans[] = {{1, NN_WINO_OFF}, {2, NN_WINO_ALWAYS}, {1, NN_WINO_F2}, {3, NN_WINO_F5},
+                                              {2, NN_WINO_OFF}, {1, NN_WINO_FLY}, {3, NN_WINO_ALWAYS}, {2, NN_WINO_F2},
+                                              {1, NN_WINO_F5}, {2, NN_WINO_FLY}, {4, NN_WINO_OFF}};
+    /* (wide: on 2 threads, WB's 192 output channels in 3 groups of 64,
+     * the last one packed in halves where the direct kernel's tiles are
+     * neither split by runs of (group, tile) nor reduced in sections:
+     * half_last, in the key; the plans' two passes must agree on it) */
+    static const struct keep_plan wplans[] = {
+        {1, NN_WINO_AUTO, NN_LIN_OFF, NN_KSEC_AUTO},    {2, NN_WINO_AUTO, NN_LIN_ALWAYS, NN_KSEC_AUTO},
+        {2, NN_WINO_AUTO, NN_LIN_OFF, NN_KSEC_AUTO},    {1, NN_WINO_AUTO, NN_LIN_ALWAYS, NN_KSEC_AUTO},
+        {3, NN_WINO_AUTO, NN_LIN_ALWAYS, NN_KSEC_AUTO}, {3, NN_WINO_AUTO, NN_LIN_OFF, NN_KSEC_ALWAYS},
+        {2, NN_WINO_AUTO, NN_LIN_OFF, NN_KSEC_AUTO}};
+    struct keep_case cases[3] = {
+        {.name = "dense", .x = x0, .item = 64, .dims = {0, 64}, .rank = 2, .out_item = 24, .plans = dplans,
+         .n_plans = sizeof(dplans) / sizeof(dplans[0]), .threads = 1},
+        {.name = "blocked", .x = x, .item = 1024, .dims = {0, 16, 8, 8}, .rank = 4, .out_item = 64, .plans = bplans,
+         .n_plans = sizeof(bplans) / sizeof(bplans[0]), .threads = 1},
+        {.name = "wide", .x = x, .item = 256, .dims = {0, 16, 4, 4}, .rank = 4, .out_item = 192, .plans = wplans,
+         .n_plans = sizeof(wplans) / sizeof(wplans[0]), .threads = 2, .modes = true},
+    };
+    uint8_t *bytes[3] = {dense_model(w0, w1, w2, w3, b3, &cases[0].size), blocked_model(t, &cases[1].size),
+                         wide_model(t[0], t[6], &cases[2].size)};
+    float *want[3];
+    for (int k = 0; k < 3; k++) {
+        cases[k].bytes = bytes[k];
+        want[k] = malloc((size_t)(25 * cases[k].out_item) * sizeof(float));
+        assert_non_null(want[k]);
+        keep_want(&cases[k], want[k]);
+    }
+    uint8_t *buf = malloc(cases[0].size + cases[1].size + cases[2].size + 64);
+    assert_non_null(buf);
     for (int id = NN_ISA_AVX2; id < NN_ISA_COUNT; id++) {
         const struct nn_isa *isa = nn_isa_get((enum nn_isa_id)id);
         if (isa == NULL) {
@@ -1777,47 +1939,72 @@ void test_kernels_pack_memo(void **state)
             continue;
         }
         for (int s = 0; s < 2; s++) { /* the weights in place, and misaligned (staged to be packed) */
-            uint8_t *b = buf + 16 + s;
-            memcpy(b, bytes, size);
-            struct coffer_nn_model *m;
-            char *old = getenv("COFFER_NN_WINOGRAD") ? strdup(getenv("COFFER_NN_WINOGRAD")) : NULL;
-            setenv("COFFER_NN_WINOGRAD", "0", 1);
-            enum coffer_err r = coffer_nn_model_load_opts(b, size, &(struct coffer_nn_options){.threads = 1}, &m);
-            if (old != NULL)
-                setenv("COFFER_NN_WINOGRAD", old, 1);
-            else
-                unsetenv("COFFER_NN_WINOGRAD");
-            free(old);
-            assert_int_equal(r, COFFER_OK);
-            m->isa = isa;
-            size_t kept0 = 0;
-            for (size_t p = 0; p < sizeof(plans) / sizeof(plans[0]); p++) {
-                size_t cap = m->pack_cap;
-                m->wino = plans[p].wino;
-                m->planned = false;
-                int64_t n = plans[p].n;
-                struct coffer_nn_tensor in = ft(x, 2, (int64_t[]){n, 64}), out;
-                assert_int_equal(coffer_nn_model_run(m, &in, 1, &out, 1), COFFER_OK);
-                assert_int_equal(out.size, (size_t)n * 24 * sizeof(float));
-                char what[64];
-                snprintf(what, sizeof(what), "%s, plan %zu", isa->name, p);
-                near(out.data, want[n], (size_t)n * 24, 2e-4, what);
-                if (p == 0) /* (all three where the load planned on this ISA) */
-                    kept0 = m->packs_kept;
-                if (p == 1) /* (the pack made afresh, larger: W0 where it was, not kept) */
-                    assert_true(m->pack_cap > cap);
-            }
-            /* kept after plan 0: W0 in plans 2-8 (plan 1 made a new pack);
-             * W2 and W3 in plans 3, 4, 6 and 7 (7: from plan 4, over the
-             * smaller plans 5 and 6), not in 5 (their room from plan 2
-             * overwritten by plans 3 and 4) nor in 8 */
-            assert_int_equal(m->packs_kept - kept0, 7 + 2 * 4);
-            coffer_nn_model_free(m);
+            size_t kept, held;
+            /* dense: W0, W2 and W3 packed once, kept by the 8 plans after
+             * the first; W1 im2col's and Winograd's, each packed once (plans
+             * 0 and 1) and kept by the 7 plans after plan 1 */
+            keep_run(&cases[0], buf, s, isa, NN_WKEEP_ALL, &kept, &held);
+            assert_int_equal(kept, 3 * 8 + 7);
+            assert_int_equal(held, 5);
+            /* only the current plan's: W1's kept only by plans 4 and 6 (the
+             * same mode as the plan before) */
+            keep_run(&cases[0], buf, s, isa, NN_WKEEP_OFF, &kept, &held);
+            assert_int_equal(kept, 3 * 8 + 2);
+            assert_int_equal(held, 4);
+            /* the default: W1's other packing (36 or 147 KiB) within the
+             * current plan's bytes (over 180 KiB), so all kept */
+            keep_run(&cases[0], buf, s, isa, NN_WKEEP_AUTO, &kept, &held);
+            assert_int_equal(kept, 3 * 8 + 7);
+            assert_int_equal(held, 5);
+            /* blocked, on AVX-512 (the blocked layout): WA's packing kept by
+             * the 10 plans after the first; WB's five (direct, F(4x4),
+             * F(2x2), F(5x5), made as used) each kept by its second plan
+             * (6 in all: the direct one also by the last); WC's two (direct,
+             * 2x2 tiles) by all 10 (the 2x2 tiles' from the load's plan).
+             * Only the current plan's: WB's never (no two plans in a row
+             * alike), WC's 2x2 tiles' by plans 2, 3 and 6-9. On AVX2 (NCHW):
+             * WA's and WB's two each (im2col, Winograd) kept by 9 plans,
+             * WC's (im2col) by 10; only the current plan's: WA's and WB's
+             * by plans 2, 3 and 6-9. */
+            bool b16 = id == NN_ISA_AVX512;
+            keep_run(&cases[1], buf, s, isa, NN_WKEEP_ALL, &kept, &held);
+            assert_int_equal(kept, b16 ? 10 + 6 + 10 : 10 + 9 + 9);
+            assert_int_equal(held, b16 ? 8 : 5);
+            keep_run(&cases[1], buf, s, isa, NN_WKEEP_OFF, &kept, &held);
+            assert_int_equal(kept, b16 ? 10 + 0 + 6 : 10 + 6 + 6);
+            assert_int_equal(held, 3);
+            /* keep_packs: the packings of WB and WC a plan does not take
+             * weigh more than those it takes, so some go, the least
+             * recently taken first, of those the largest. On AVX-512 (KiB:
+             * WA 18; WB direct 72, F(4x4) 288, F(2x2) 128, F(5x5) 392, as
+             * used 72; WC direct 144, 2x2 tiles 256): plan 2 drops WC's
+             * direct one (plan 0's), plan 4 all but WB's direct one, plan 7
+             * WC's and WB's direct ones, plan 9 WB's Winograd U's, plan 10
+             * WC's tiles': kept by plans 1-10 1, 2, 2, 2, 1, 2, 2, 2, 3, 1
+             * times. On AVX2 (im2col's and Winograd's of WA and WB, WC's
+             * im2col), only plan 4 drops one, WB's Winograd U, and the load's
+             * AVX-512 packings go: kept 1, 3, 3, 3, 2, 3, 3, 3, 3, 3 times.
+             * Each time WA's, WB's direct one and WC's direct one stay, and
+             * one more: WB's made as used, on AVX2 WA's Winograd U. */
+            keep_run(&cases[1], buf, s, isa, NN_WKEEP_AUTO, &kept, &held);
+            assert_int_equal(kept, b16 ? 18 : 27);
+            assert_int_equal(held, 4);
+            /* wide: WA's kept by the 6 plans after the first, and WB's:
+             * on AVX-512 its two (half_last and not, the second from the
+             * load's plan), on AVX2 its one */
+            keep_run(&cases[2], buf, s, isa, NN_WKEEP_ALL, &kept, &held);
+            assert_int_equal(kept, 6 + 6);
+            assert_int_equal(held, b16 ? 3 : 2);
         }
     }
     free(buf);
-    coffer_free(bytes);
-    free(w0), free(w1), free(w2), free(w3), free(b3), free(x);
+    for (int k = 0; k < 3; k++) {
+        coffer_free(bytes[k]);
+        free(want[k]);
+    }
+    for (int k = 0; k < 7; k++)
+        free(t[k]);
+    free(w0), free(w1), free(w2), free(w3), free(b3), free(x0), free(x);
 }
 
 /* ------------------------------------------ the image-by-image segment */

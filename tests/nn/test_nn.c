@@ -767,7 +767,7 @@ int main(void)
         cmocka_unit_test(test_kernels_pool_avx512),
         cmocka_unit_test(test_kernels_isa_choice),
         cmocka_unit_test(test_kernels_deferred_weights),
-        cmocka_unit_test(test_kernels_pack_memo),
+        cmocka_unit_test(test_kernels_packs_kept),
         cmocka_unit_test(test_kernels_segment),
         cmocka_unit_test(test_nn_pool_solo),
         cmocka_unit_test(test_nn_pool_once),

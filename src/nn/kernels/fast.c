@@ -151,76 +151,146 @@ struct filler {
     uint8_t *base;
     size_t used;
     bool dry;                     /* a plan to measure (tune): weights not packed, their room zero */
-    struct coffer_nn_model *memo; /* the model's own plan: its pack memo kept (take_w) */
+    struct coffer_nn_model *keep; /* the model's own plan: packed weights kept (take_w) */
     bool need_stage;              /* counting: some deferred weight is to be packed (stage_w) */
+    enum coffer_err err;          /* no memory for weights to keep */
 };
-
-/* Whether the memo has an entry for exactly [off, off + size) under key
- * (NULL: none); with drop, the entries the room overlaps otherwise go. */
-static bool memo_at(struct coffer_nn_model *m, size_t off, size_t size, const int64_t *key, bool drop)
-{
-    bool hit = false;
-    for (size_t i = 0; i < m->n_pmemo;) {
-        const struct nn_pmemo *e = &m->pmemo[i];
-        if (e->off >= off + size || off >= e->off + e->size) {
-            i++;
-        } else if (key != NULL && e->off == off && e->size == size && memcmp(e->key, key, sizeof(e->key)) == 0) {
-            hit = true;
-            i++;
-        } else if (drop) {
-            m->pmemo[i] = m->pmemo[--m->n_pmemo];
-        } else {
-            i++;
-        }
-    }
-    return hit;
-}
 
 static void *take(struct filler *f, size_t size)
 {
     void *p = f->base ? f->base + f->used : NULL;
-    if (p != NULL && f->memo != NULL)
-        memo_at(f->memo, f->used, align64(size), NULL, true);
     f->used += align64(size);
     return p;
 }
 
-/* Remember that [off, off + size) holds the weights key names (memory
- * short: not remembered, so packed again by the next plan). */
-static void memo_add(struct coffer_nn_model *m, const int64_t *key, size_t off, size_t size)
+/* What a weight packing is kept by (take_w's key[0]); the rest of the key
+ * says which weights and whatever else the packing's bytes depend on. */
+enum {
+    KEEP_GEMM = 1, /* nn_pack_b: {B's value, K, N, strides, alpha} */
+    KEEP_BCONV,    /* the direct blocked kernel's: {node, weight, half_last} */
+    KEEP_BCONV_H,  /* ... in bf16 */
+    KEEP_BWINO,    /* Winograd's U on the blocked layout: {node, weight, wm (NN_WINO_S2: stride 2)} */
+    KEEP_WFLY,     /* the weights U is made from as it is used: {node, weight} */
+    KEEP_BDW,      /* blocked depthwise: {node, weight} */
+    KEEP_DW,       /* depthwise: {node, weight} */
+    KEEP_WINO,     /* Winograd on NCHW: {node, weight, U's panel stride} */
+    KEEP_CONV,     /* im2col's packed A: {node, weight} */
+};
+
+static struct nn_wkeep *wkeep_find(struct coffer_nn_model *m, const int64_t key[8], size_t size)
 {
-    if (m->n_pmemo == m->pmemo_cap) {
-        size_t cap = m->pmemo_cap ? 2 * m->pmemo_cap : 16, bytes;
-        struct nn_pmemo *e = coffer_size_mul(cap, sizeof(*e), &bytes) ? coffer_realloc(m->pmemo, bytes) : NULL;
-        if (e == NULL)
-            return;
-        m->pmemo = e;
-        m->pmemo_cap = cap;
-    }
-    struct nn_pmemo *e = &m->pmemo[m->n_pmemo++];
-    memcpy(e->key, key, sizeof(e->key));
-    e->off = off;
-    e->size = size;
+    for (size_t i = 0; i < m->n_wkeep; i++)
+        if (m->wkeep[i].mem->size == size && memcmp(m->wkeep[i].key, key, sizeof(m->wkeep[i].key)) == 0)
+            return &m->wkeep[i];
+    return NULL;
 }
 
-/* take for weights packed as key says (which weights, how; NULL: not
- * kept): *fresh false where the pack already holds them there, packed by
- * an earlier plan. A new batch size re-plans, and a MatMul's or Gemm's
- * packed weights do not depend on it. */
+static void wkeep_drop(struct coffer_nn_model *m, size_t i)
+{
+    coffer_secret_free(m->wkeep[i].mem); /* (zeroed) */
+    m->wkeep[i] = m->wkeep[--m->n_wkeep];
+}
+
+/* Memory for weights to be packed as key says, on the counting pass
+ * (locked, zeroed when freed, as the pack). Short of it, the weights
+ * earlier plans kept and this one has not taken go, and it is tried
+ * again. */
+static struct nn_wkeep *wkeep_new(struct coffer_nn_model *m, const int64_t key[8], size_t size, enum coffer_err *err)
+{
+    if (m->n_wkeep == m->wkeep_cap) {
+        size_t cap = m->wkeep_cap ? 2 * m->wkeep_cap : 16, bytes;
+        struct nn_wkeep *e = coffer_size_mul(cap, sizeof(*e), &bytes) ? coffer_realloc(m->wkeep, bytes) : NULL;
+        if (e == NULL) {
+            *err = COFFER_FAIL(COFFER_E_NOMEM, "packed weights: %zu entries", cap);
+            return NULL;
+        }
+        m->wkeep = e;
+        m->wkeep_cap = cap;
+    }
+    struct coffer_secret *mem = NULL;
+    enum coffer_err r = coffer_secret_new_flags(size, COFFER_SECRET_SMALL_PAGES, &mem);
+    if (r != COFFER_OK) {
+        bool freed = false;
+        for (size_t i = m->n_wkeep; i-- > 0;)
+            if (m->wkeep[i].gen != m->plan_gen) {
+                wkeep_drop(m, i);
+                freed = true;
+            }
+        if (freed) {
+            coffer_err_clear();
+            r = coffer_secret_new_flags(size, COFFER_SECRET_SMALL_PAGES, &mem);
+        }
+    }
+    if (r != COFFER_OK) {
+        *err = COFFER_FAIL(r, "packed weights: %zu bytes", size);
+        return NULL;
+    }
+    struct nn_wkeep *e = &m->wkeep[m->n_wkeep++];
+    memset(e, 0, sizeof(*e));
+    memcpy(e->key, key, sizeof(e->key));
+    e->mem = mem;
+    return e;
+}
+
+/* take for weights packed as key says (NULL: not kept). A new batch size
+ * re-plans, and most packed weights do not depend on it: where the model
+ * keeps weights so packed (by this plan or an earlier one), they are
+ * taken as they are, *fresh false; else they are to be packed, *fresh
+ * true. Kept weights are in memory of their own, not in the pack, so
+ * that a plan whose kernels differ (and so its pack's layout) finds them
+ * all the same; those under wkeep_min bytes go in the pack, packed every
+ * plan. The counting pass makes the memory (fl->err where short), the
+ * next one packs into it. */
 static void *take_w(struct filler *f, size_t size, const int64_t key[8], bool *fresh)
 {
-    struct coffer_nn_model *m = key != NULL ? f->memo : NULL;
-    size_t off = f->used;
-    *fresh = !(m != NULL && memo_at(m, off, align64(size), key, f->base != NULL));
-    if (!*fresh) {
-        m->packs_kept += f->base != NULL;
-        f->used += align64(size);
-        return f->base ? f->base + off : NULL;
+    struct coffer_nn_model *m = f->keep;
+    *fresh = true;
+    if (m == NULL || key == NULL || size < m->wkeep_min)
+        return take(f, size);
+    struct nn_wkeep *e = wkeep_find(m, key, size);
+    if (f->base == NULL) {
+        if (e == NULL && f->err == COFFER_OK)
+            e = wkeep_new(m, key, size, &f->err);
+        if (e != NULL) {
+            e->gen = m->plan_gen;
+            *fresh = !e->filled;
+        }
+        return NULL;
     }
-    void *p = take(f, size);
-    if (p != NULL && m != NULL)
-        memo_add(m, key, off, align64(size));
-    return p;
+    if (COFFER_NEVER(e == NULL || e->gen != m->plan_gen)) { /* (made by the counting pass) */
+        if (f->err == COFFER_OK)
+            f->err = COFFER_FAIL(COFFER_E_INTERNAL, "packed weights: not made by the counting pass");
+        return NULL;
+    }
+    *fresh = !e->filled;
+    e->filled = true; /* (the caller packs them now) */
+    m->packs_kept += !*fresh;
+    return e->mem->data;
+}
+
+/* After a plan: the kept weights it did not take (other batch sizes'
+ * kernels packed them) as m->wkeep_other says, the least recently taken
+ * dropped first, of those the largest. Returns the bytes of those the
+ * plan takes. */
+static size_t wkeep_trim(struct coffer_nn_model *m)
+{
+    size_t now = 0, other = 0;
+    for (size_t i = 0; i < m->n_wkeep; i++)
+        *(m->wkeep[i].gen == m->plan_gen ? &now : &other) += m->wkeep[i].mem->size;
+    size_t budget = m->wkeep_other == NN_WKEEP_ALL ? SIZE_MAX : m->wkeep_other == NN_WKEEP_AUTO ? now : 0;
+    while (other > budget) {
+        size_t old = SIZE_MAX;
+        for (size_t i = 0; i < m->n_wkeep; i++)
+            if (m->wkeep[i].gen != m->plan_gen &&
+                (old == SIZE_MAX || m->wkeep[i].gen < m->wkeep[old].gen ||
+                 (m->wkeep[i].gen == m->wkeep[old].gen && m->wkeep[i].mem->size > m->wkeep[old].mem->size)))
+                old = i;
+        if (COFFER_NEVER(old == SIZE_MAX))
+            break;
+        other -= m->wkeep[old].mem->size;
+        wkeep_drop(m, old);
+    }
+    return now;
 }
 
 /* BatchNorm folded into per-channel scale a and shift: y = conv * a + b'. */
@@ -755,6 +825,37 @@ static void bconv_otab(struct nn_bconv *b, struct filler *fl, int64_t es)
 #define CDW_MIN (512 << 10)
 #define CDW_ROWS (256 << 10)
 
+static bool stage_w(struct coffer_nn_model *m, struct nn_val *v, struct filler *fl);
+
+/* The key (take_w) of convolution c's weights packed as tag says, with
+ * a and b what else the packing depends on; NULL where they are not kept:
+ * where the weights or the parameters of a BatchNorm folded into them are
+ * not initializers (folded constants may change with pinned inputs). The
+ * node stands for the BatchNorm folded into it, if any. */
+static const int64_t *conv_key(const struct coffer_nn_model *m, const struct nn_ctx *c, int64_t tag, int64_t a,
+                               int64_t b, int64_t key[8])
+{
+    const struct nn_node *n = c->node;
+    if (c->n_in < 2 || c->in[1] == NULL || c->in[1]->kind != NN_VAL_INIT)
+        return NULL;
+    if (n->f_bn >= 0)
+        for (int k = 1; k <= 4; k++)
+            if (m->g.vals[m->g.nodes[n->f_bn].in[k]].kind != NN_VAL_INIT)
+                return NULL;
+    int64_t v[8] = {tag, m->isa->id, (int64_t)(n - m->g.nodes), n->in[1], a, b, 0, 0};
+    memcpy(key, v, sizeof(v));
+    return key;
+}
+
+/* The convolution's weights for a packer that is to pack them: a deferred
+ * weight staged (stage_w; plan_conv unsets it after); NULL on the
+ * counting pass. */
+static const float *conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct filler *fl)
+{
+    stage_w(m, c->in[1], fl);
+    return c->in[1]->data;
+}
+
 /* Whether the convolution c runs on the int8 kernels where its input is
  * blocked: the model runs in int8 and the input's range is calibrated. */
 static bool q8_ok(const struct coffer_nn_model *m, const struct nn_ctx *c)
@@ -792,8 +893,11 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->bf16 = m->hk != NULL && m->isa->id == NN_ISA_AVX512 && f->in_blocked;
     int64_t es = f->i8 ? 1 : f->bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
     bool lp = f->i8 || f->bf16;
-    void *bw = take(fl, (size_t)(round_up(g->m, 16) * (lp ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es));
-    struct bconv_pack_run pk = {.w = c->in[1]->data, .scale = bn_a};
+    int64_t wbytes = round_up(g->m, 16) * (lp ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es;
+    /* (float32 and bf16 weights taken at the end, where half_last is known;
+     * int8's are not kept) */
+    void *bw = f->i8 ? take(fl, (size_t)wbytes) : NULL;
+    struct bconv_pack_run pk = {.scale = bn_a};
     if (f->i8) { /* packed at the end, once the split is known */
         f->bf16 = false;
         f->bwq = pk.dstq = bw;
@@ -805,10 +909,6 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         f->qinv = 1.0f / pk.sx;
         f->qzp = pk.zp;
         f->bias = pk.qb;
-    } else if (f->bf16) {
-        f->bwh = pk.dsth = bw;
-    } else {
-        f->bw = pk.dst = bw;
     }
     int64_t h = g->in[1], w = g->in[2];
     int64_t hp = g->out[1] > 0 ? (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1 : 0;
@@ -886,10 +986,11 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * 1x1s (1 MiB, 17 tiles a task at batch 1) take it too: together
      * 4.16-4.22 -> 4.01-4.17 ms on 2 threads, 7.74-8.01 -> 7.58-7.76 on 1. */
     int64_t per = (f->tiles + f->chunks - 1) / f->chunks;
-    int64_t wbytes = round_up(g->m, 16) * (lp ? round_up(g->c, 16) : g->c) * g->k[1] * g->k[2] * es;
     bool streams = b->ntab >= 16 && per <= 20 && wbytes >= (1 << 20);
+    /* (ntab, not otab: the counting pass, which has no step table, plans
+     * the same, as the weights' key follows half_last, which follows this) */
     if (m->ksec != NN_KSEC_OFF && m->isa->bconv_sec != NULL && f->out_blocked && b->otab_step == 16 &&
-        b->otab != NULL && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
+        b->ntab > 0 && g->m >= 64 && (m->ksec == NN_KSEC_ALWAYS || streams)) {
         int64_t q = b->ntab / 4;
         f->ksec = m->ksec == NN_KSEC_ALWAYS ? 2 : q < 4 ? 4 : q > 32 ? 32 : q;
     }
@@ -949,15 +1050,28 @@ static void plan_bconv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
      * small enough for the group-by-group run (plan_cdw). */
     f->half_last = m->threads == 2 && groups >= 3 && groups % 2 == 1 && g->m % 64 == 0 && f->wide && f->ksec == 0 &&
                    !f->lin && g->m * osp * (int64_t)sizeof(float) < CDW_MIN;
+    bool fresh = true;
+    if (!f->i8) {
+        int64_t key[8];
+        bw = take_w(fl, (size_t)wbytes, conv_key(m, c, f->bf16 ? KEEP_BCONV_H : KEEP_BCONV, f->half_last, 0, key),
+                    &fresh);
+        if (f->bf16)
+            f->bwh = pk.dsth = bw;
+        else
+            f->bw = pk.dst = bw;
+    }
     if (bw != NULL && fl->dry) {
         memset(bw, 0, (size_t)wbytes);
         if (pk.qs != NULL && pk.qb != NULL) {
             memset(pk.qs, 0, (size_t)round_up(g->m, 16) * sizeof(float));
             memset(pk.qb, 0, (size_t)round_up(g->m, 16) * sizeof(float));
         }
-    } else if (bw != NULL && (!f->i8 || (pk.qs != NULL && pk.qb != NULL))) {
-        pk.half_last = f->half_last;
-        bconv_pack(m, g, &pk);
+    } else if (fresh && !fl->dry) {
+        pk.w = conv_w(m, c, fl);
+        if (bw != NULL && (!f->i8 || (pk.qs != NULL && pk.qb != NULL))) {
+            pk.half_last = f->half_last;
+            bconv_pack(m, g, &pk);
+        }
     }
     if (f->ksec > 0) /* the sums of a task's tiles (a thread's most in one group with lin) */
         f->per_thread = align64((size_t)((f->lin ? f->tiles : per) * NN_BCONV_R * NN_BCONV_V * 16) * sizeof(float));
@@ -1215,11 +1329,13 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
     f->wa = s2 ? 5 : f->wm + 2;
     f->wp = f->wa * f->wa;
     int pts = s2 ? 16 : f->wp; /* U's matrices (wino_uix) */
+    int64_t key[8];
+    bool fresh;
     if (f->wfly) {
         /* the weights (BatchNorm folded) as [og][cb][ic][9][64] */
-        float *wp = take(fl, (size_t)(9 * cc * mm) * sizeof(float));
-        const float *w = c->in[1]->data;
-        if (wp != NULL)
+        float *wp = take_w(fl, (size_t)(9 * cc * mm) * sizeof(float), conv_key(m, c, KEEP_WFLY, 0, 0, key), &fresh);
+        const float *w = fresh ? conv_w(m, c, fl) : NULL;
+        if (wp != NULL && fresh)
             for (int64_t j = 0; j < mm; j++)
                 for (int64_t k = 0; k < cc; k++)
                     for (int t = 0; t < 9; t++)
@@ -1227,13 +1343,18 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
                             w[(j * cc + k) * 9 + t] * (bn_a ? bn_a[j] : 1.0f);
         f->bw = wp;
     }
-    float *u = f->wfly ? NULL : take(fl, (size_t)(pts * cc * mmp) * sizeof(float));
-    if (u != NULL) {
-        memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
-        struct upack a = {.w = c->in[1]->data, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp,
-                          .wm = s2 ? NN_WINO_S2 : f->wm};
-        if (!fl->dry) /* (resnet50 b1's 47 + 34 MiB of U: the plan's passes 150 -> 120 ms on 2 threads) */
-            nn_pool_run(m->pool, m->threads, (mm + 63) / 64, upack_task, &a);
+    float *u = NULL;
+    if (!f->wfly) {
+        int wm = s2 ? NN_WINO_S2 : f->wm;
+        u = take_w(fl, (size_t)(pts * cc * mmp) * sizeof(float), conv_key(m, c, KEEP_BWINO, wm, 0, key), &fresh);
+        /* (dry: resnet50 b1's 47 + 34 MiB of U not made, the plan's passes 150 -> 120 ms on 2 threads) */
+        const float *w = fresh && !fl->dry ? conv_w(m, c, fl) : NULL;
+        if (u != NULL && fresh) {
+            memset(u, 0, (size_t)(pts * cc * mmp) * sizeof(float)); /* padded output lanes */
+            struct upack a = {.w = w, .bn_a = bn_a, .u = u, .cc = cc, .mm = mm, .mmp = mmp, .wm = wm};
+            if (!fl->dry)
+                nn_pool_run(m->pool, m->threads, (mm + 63) / 64, upack_task, &a);
+        }
     }
     if (!f->wfly)
         f->bw = u;
@@ -1339,9 +1460,10 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t kv = g->k[0] * g->k[1] * g->k[2], kk = cg * kv;
     int64_t isp = g->in[0] * g->in[1] * g->in[2], osp = g->out[0] * g->out[1] * g->out[2];
-    const float *w = c->in[1]->data;
     const float *b = c->n_in > 2 && c->in[2] ? c->in[2]->data : NULL;
     f->a_runtime = !is_const(c->in[1]);
+    int64_t key[8];
+    bool fresh;
     /* BatchNorm folding: per output channel scale and shift */
     float *bn_a = NULL, *fbias = NULL;
     if (n->f_bn >= 0) {
@@ -1363,10 +1485,12 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     if (c->in[0]->blocked && bdw_ok(m, (size_t)(n - m->g.nodes))) {
         f->kind = FAST_BDW;
         pad_bias(c, f, fl, g->c);
-        float *bw = take(fl, (size_t)(round_up(g->c, 16) * kv) * sizeof(float));
-        if (bw != NULL) /* [cb][kv][16], the padded lanes zero */
+        float *bw = take_w(fl, (size_t)(round_up(g->c, 16) * kv) * sizeof(float), conv_key(m, c, KEEP_BDW, 0, 0, key),
+                           &fresh);
+        const float *w = fresh ? conv_w(m, c, fl) : NULL;
+        if (bw != NULL && fresh) /* [cb][kv][16], the padded lanes zero */
             memset(bw, 0, (size_t)(round_up(g->c, 16) * kv) * sizeof(float));
-        if (bw != NULL)
+        if (bw != NULL && fresh)
             for (int64_t ch = 0; ch < g->c; ch++)
                 for (int64_t t = 0; t < kv; t++)
                     bw[((ch / 16) * kv + t) * 16 + ch % 16] = w[ch * kv + t] * (bn_a ? bn_a[ch] : 1.0f);
@@ -1404,7 +1528,8 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     }
     if (is_dw(g) && !f->a_runtime) {
         f->kind = FAST_DW;
-        float *dww = take(fl, (size_t)(g->m * kv) * sizeof(float));
+        float *dww = take_w(fl, (size_t)(g->m * kv) * sizeof(float), conv_key(m, c, KEEP_DW, 0, 0, key), &fresh);
+        const float *w = fresh ? conv_w(m, c, fl) : NULL;
         if (dww != NULL && w != NULL)
             for (int64_t k = 0; k < g->m * kv; k++)
                 dww[k] = w[k] * (bn_a ? bn_a[k / kv] : 1.0f);
@@ -1432,8 +1557,9 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
         wn->pt = g->pb[1];
         wn->pl = g->pb[2];
         nn_wino_geom(isa, m->threads, wn);
-        float *u = take(fl, nn_wino_weights_size(isa, g->c, g->m));
-        if (u != NULL)
+        float *u = take_w(fl, nn_wino_weights_size(isa, g->c, g->m), conv_key(m, c, KEEP_WINO, wn->su, 0, key), &fresh);
+        const float *w = fresh ? conv_w(m, c, fl) : NULL;
+        if (u != NULL && fresh)
             nn_wino_pack(isa, wn, w, bn_a, u);
         f->wu = u;
         f->per_thread = align64(nn_wino_scratch(wn));
@@ -1473,10 +1599,11 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
         gm->sa[1] = mg * kk;
     } else {
         size_t per_group = nn_pack_a_size(isa, mg, kk);
-        float *ap = take(fl, per_group * (size_t)g->group);
+        float *ap = take_w(fl, per_group * (size_t)g->group, conv_key(m, c, KEEP_CONV, 0, 0, key), &fresh);
+        const float *w = fresh ? conv_w(m, c, fl) : NULL;
         gm->ap = ap; /* NULL while counting; nn_gemm_scratch only asks whether A is packed */
         gm->sa[1] = (int64_t)(per_group / sizeof(float));
-        if (ap != NULL) {
+        if (ap != NULL && fresh) {
             for (int64_t gi = 0; gi < g->group; gi++) {
                 float *dst = ap + gi * gm->sa[1];
                 nn_pack_a(isa, w + gi * mg * kk, kk, 1, mg, kk, dst);
@@ -1489,6 +1616,17 @@ static void plan_conv_w(struct coffer_nn_model *m, struct nn_ctx *c, struct fast
     probe.ap = f->a_runtime ? NULL : (const float *)f; /* any non-NULL: packed */
     f->per_thread = nn_gemm_scratch(isa, &probe);
     f->shared = nn_gemm_shared(isa, &probe, f->threads);
+}
+
+/* Free the staging buffer, zeroing only the bytes weights were copied
+ * into (the rest of a buffer made for the largest deferred weight may be
+ * untouched, and zeroing it would fault its pages in: mobilenet_v2
+ * re-planned at a new batch size, ~4 % of the time). */
+static void wstage_free(struct coffer_nn_model *m)
+{
+    coffer_secret_free_used(m->wstage, m->wstage_used);
+    m->wstage = NULL;
+    m->wstage_used = 0;
 }
 
 /* The staging buffer for stage_w, as large as the largest deferred weight. */
@@ -1516,8 +1654,11 @@ static bool stage_w(struct coffer_nn_model *m, struct nn_val *v, struct filler *
     }
     if (COFFER_NEVER(m->wstage == NULL || m->wstage->size < v->size))
         return false;
-    if (!fl->dry)
+    if (!fl->dry) {
         memcpy(m->wstage->data, v->init->raw, v->size);
+        if (v->size > m->wstage_used)
+            m->wstage_used = v->size;
+    }
     v->data = m->wstage->data;
     return true;
 }
@@ -1563,7 +1704,7 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
          * folded constant's may change with pinned inputs */
         uint32_t ab;
         memcpy(&ab, &alpha, sizeof(ab));
-        int64_t key[8] = {1, isa->id, n->in[1], gm->k, gm->n, gm->b_rs, gm->b_cs, ab};
+        int64_t key[8] = {KEEP_GEMM, isa->id, n->in[1], gm->k, gm->n, gm->b_rs, gm->b_cs, ab};
         bool fresh;
         float *bp = take_w(fl, nn_pack_b_size(isa, gm->k, gm->n), b->kind == NN_VAL_INIT ? key : NULL, &fresh);
         if (fresh) {
@@ -1598,10 +1739,12 @@ static void plan_gemm(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *
 
 static void plan_conv(struct coffer_nn_model *m, struct nn_ctx *c, struct fast *f, struct filler *fl)
 {
-    bool staged = stage_w(m, c->in[1], fl);
+    /* (a deferred weight is staged only where it is to be packed: conv_w) */
+    struct nn_val *w = c->n_in > 1 ? c->in[1] : NULL;
+    bool deferred = w != NULL && w->data == NULL && w->kind == NN_VAL_INIT && w->init->raw != NULL;
     plan_conv_w(m, c, f, fl);
-    if (staged)
-        c->in[1]->data = NULL;
+    if (deferred)
+        w->data = NULL;
 }
 
 bool nn_fast_per_image(const struct nn_node *n)
@@ -1744,8 +1887,9 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
     if (sr != COFFER_OK)
         return sr;
     tune(m);
+    m->plan_gen++;
     for (int pass = 0; pass < 2; pass++) {
-        struct filler fl = {.base = pass ? m->pack : NULL, .memo = m};
+        struct filler fl = {.base = pass ? m->pack : NULL, .keep = m};
         for (size_t i = 0; i < g->n_nodes; i++) {
             struct nn_node *n = &g->nodes[i];
             bool gemm_like = n->op == NN_OP_CONV || n->op == NN_OP_GEMM || n->op == NN_OP_MATMUL;
@@ -1755,6 +1899,10 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
             if (!n->live || n->skip || !ok)
                 continue;
             plan_node(m, i, &fl);
+        }
+        if (fl.err != COFFER_OK) {
+            wstage_free(m);
+            return fl.err;
         }
         if (pass == 0) {
             m->pack_size = fl.used;
@@ -1770,12 +1918,9 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
                 m->pack_mem = NULL;
                 m->pack = NULL;
                 m->pack_cap = 0;
-                m->n_pmemo = 0; /* (every weight packed afresh) */
-                fl.need_stage = m->defer_max > 0;
                 enum coffer_err r = coffer_secret_new_flags(fl.used, COFFER_SECRET_SMALL_PAGES, &m->pack_mem);
                 if (r != COFFER_OK) {
-                    coffer_secret_free(m->wstage);
-                    m->wstage = NULL;
+                    wstage_free(m);
                     return COFFER_FAIL(r, "packed weights: %zu bytes", fl.used);
                 }
                 m->pack_cap = fl.used;
@@ -1783,14 +1928,14 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
             }
             /* the staging buffer (4 KiB pages: 9 MiB at most for resnet50),
              * made once a plan where a deferred weight is to be packed: not
-             * where every such weight's packing is kept (take_w) */
+             * where every such weight's packing is kept already (take_w) */
             enum coffer_err r = fl.need_stage ? wstage_make(m) : COFFER_OK;
             if (r != COFFER_OK)
                 return r;
         }
     }
-    coffer_secret_free(m->wstage);
-    m->wstage = NULL;
+    wstage_free(m);
+    m->pack_size += wkeep_trim(m);
     plan_cdw(m);
     return COFFER_OK;
 }
@@ -3025,8 +3170,7 @@ static bool tune_plan(struct coffer_nn_model *m, struct nn_ctx *c, int k, struct
         memset(&tc->f, 0, sizeof(tc->f));
         plan_conv(m, c, &tc->f, &fl);
         tc->pack_bytes = fl.used;
-        /* (the scratch from this plan: the counting pass has no step
-         * table, and so no sections) */
+        /* (the scratch from this plan, the one with the step table) */
         const struct fast *f = &tc->f;
         size_t scratch = align64(f->shared) + align64(f->per_thread) * (size_t)(f->threads > 0 ? f->threads : 1);
         if (coffer_secret_new(scratch > 0 ? scratch : 64, &tc->scratch) == COFFER_OK)
