@@ -187,7 +187,7 @@ static void run_on(struct serve_loaded *ld, struct serve_instance *inst, struct 
     pthread_mutex_lock(&inst->mu);
     enum coffer_err r = COFFER_OK;
     if (inst->nn == NULL) {
-        struct coffer_nn_options no = {.threads = ld->ctx->model_threads};
+        struct coffer_nn_options no = {.threads = ld->ctx->model_threads, .keep_packs = true};
         r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &inst->nn);
     }
     if (r == COFFER_OK)
@@ -905,7 +905,7 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
     if (r == COFFER_OK && (ld->inst = coffer_calloc(n_inst, sizeof(*ld->inst))) == NULL)
         r = COFFER_E_NOMEM;
     for (size_t i = 0; i < n_inst && r == COFFER_OK; i++) {
-        struct coffer_nn_options no = {.threads = ctx->model_threads};
+        struct coffer_nn_options no = {.threads = ctx->model_threads, .keep_packs = true};
         if (i < n_eager &&
             (r = coffer_nn_model_load_opts(ld->bytes->data, ld->bytes->size, &no, &ld->inst[i].nn)) != COFFER_OK)
             break;
