@@ -268,10 +268,10 @@ static void *take_w(struct filler *f, size_t size, const int64_t key[8], bool *f
     return e->mem->data;
 }
 
-/* After a plan: the kept weights it did not take (other batch sizes'
- * kernels packed them) as m->wkeep_other says, the least recently taken
- * dropped first, of those the largest. Returns the bytes of those the
- * plan takes. */
+/* After a plan's counting pass: the kept weights it does not take (other
+ * batch sizes' kernels packed them) as m->wkeep_other says, the least
+ * recently taken dropped first, of those the largest. Returns the bytes
+ * of those the plan takes. */
 static size_t wkeep_trim(struct coffer_nn_model *m)
 {
     size_t now = 0, other = 0;
@@ -1905,7 +1905,9 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
             return fl.err;
         }
         if (pass == 0) {
-            m->pack_size = fl.used;
+            /* (the kept weights the plan does not take go before it packs
+             * any: their pages are freed before the new ones are touched) */
+            m->pack_size = fl.used + wkeep_trim(m);
             if (fl.used > m->pack_cap) {
                 /* the model in plaintext: locked, zeroed when freed
                  * (page-aligned, so 64-aligned). On 4 KiB pages: read in
@@ -1935,7 +1937,6 @@ enum coffer_err nn_fast_prepare(struct coffer_nn_model *m)
         }
     }
     wstage_free(m);
-    m->pack_size += wkeep_trim(m);
     plan_cdw(m);
     return COFFER_OK;
 }
