@@ -14,11 +14,13 @@
  * deferred response; a batch thread merges the queued requests whose inputs
  * agree in everything but dimension 0 into one run (padded with zero rows to
  * the next allowed_batch_sizes entry when that list is given), and splits
- * every output along dimension 0 again. Each batch thread has an instance
- * per allowed batch size (made at load and warmed at its size when the
- * version has warm-up records, else on first use), because nn re-plans
- * whenever an input shape changes, and packs a convolution's weights again
- * (a MatMul's or Gemm's it keeps). Network
+ * every output along dimension 0 again. Each batch thread has one
+ * instance (made at load and warmed at every allowed batch size when the
+ * version has warm-up records, else on first use): nn re-plans when a
+ * batch has another size than the last, and with keep_packs packs weights
+ * again only where the new size's kernels pack them another way, so a
+ * re-plan costs a fraction of a run (resnet50 about 1 ms, the MLP 3 µs)
+ * and one instance per thread serves every size. Network
  * threads collect the batching requests of a loop turn and queue them
  * together at its end (serve_turn_end); a small model's batches then run
  * right there, on the network thread.
@@ -368,24 +370,21 @@ static void batch_run(void *arg, size_t thread, struct coffer_serve_batch_task *
             continue;
         jobs[n++] = job;
     }
-    size_t slots = bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
     for (size_t s = 0; s < n;) {
         size_t e = s + 1, sum = jobs[s]->task.size;
         while (e < n && compatible(jobs[s], jobs[e])) {
             sum += jobs[e]->task.size;
             e++;
         }
-        size_t padded = sum, slot = 0;
+        size_t padded = sum;
         for (size_t a = 0; a < bc->allowed_batch_size_count; a++)
             if ((size_t)bc->allowed_batch_sizes[a] >= sum) {
                 padded = (size_t)bc->allowed_batch_sizes[a];
-                slot = a;
                 break;
             }
-        /* this thread's instance for this batch size: planned for it once,
-         * made at warm-up or on first use (nn re-plans, and re-packs
-         * weights, whenever the input shape changes) */
-        run_on(ld, &ld->inst[(thread * slots + slot) % ld->n_inst], jobs + s, e - s, padded);
+        /* this thread's instance, made at warm-up or on first use (nn
+         * re-plans when the size differs from its last run's) */
+        run_on(ld, &ld->inst[thread % ld->n_inst], jobs + s, e - s, padded);
         s = e;
     }
     /* what an item costs (serve_turn_end decides by it where batches run) */
@@ -644,15 +643,15 @@ static enum coffer_err beside(const char *model_path, const char *name, char *pa
 }
 
 /* One warm-up request on every instance that serves it. Without batching
- * those are the --model_instances copies. With batching they are every
- * batch thread's instances (made now, at load, instead of on first use),
- * each run at the batch size it serves: the request padded with zero rows
- * to that allowed_batch_sizes entry (sizes below the request's are
+ * those are the --model_instances copies. With batching they are the batch
+ * threads' instances (made now, at load, instead of on first use), each
+ * run at every batch size it serves: the request padded with zero rows to
+ * each allowed_batch_sizes entry in turn (sizes below the request's are
  * skipped: such a batch never holds it), as a batch of it would run, so
- * that nn has planned, and packed its weights, for the shapes serving
- * will use. A request larger than max_batch_size fails, as serving it
- * would. Each run is made --num_request_iterations_for_warmup times (TF's
- * default: once). *warmed counts the runs. */
+ * that nn has packed, and keeps, its weights for every size's kernels. A
+ * request larger than max_batch_size fails, as serving it would. Each run
+ * is made --num_request_iterations_for_warmup times (TF's default: once).
+ * *warmed counts the runs. */
 /* see serve_cli.h */
 enum coffer_err serve_resolve_tasks(const struct coffer_serve_signature *sigs, size_t n_sigs,
                                     const char *const *names, const bool *classify, size_t n,
@@ -761,21 +760,22 @@ static enum coffer_err warmup_one(struct serve_loaded *ld, const struct coffer_s
                                     "Task size %zu is larger than maximum input batch size %lld", job.task.size,
                                     (long long)bc->max_batch_size);
     size_t slots = bc != NULL && bc->allowed_batch_size_count ? bc->allowed_batch_size_count : 1;
-    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++) {
-        size_t padded = 0; /* without batching: the request as it is */
-        if (bc != NULL) {
-            padded = job.task.size; /* a batch of this request alone */
-            if (bc->allowed_batch_size_count > 0) {
-                padded = (size_t)bc->allowed_batch_sizes[i % slots];
-                if (padded < job.task.size)
-                    continue; /* batches of this size never hold it */
+    for (size_t i = 0; i < ld->n_inst && r == COFFER_OK; i++)
+        for (size_t a = 0; a < slots && r == COFFER_OK; a++) {
+            size_t padded = 0; /* without batching: the request as it is */
+            if (bc != NULL) {
+                padded = job.task.size; /* a batch of this request alone */
+                if (bc->allowed_batch_size_count > 0) {
+                    padded = (size_t)bc->allowed_batch_sizes[a];
+                    if (padded < job.task.size)
+                        continue; /* batches of this size never hold it */
+                }
             }
+            /* --num_request_iterations_for_warmup: each record that often */
+            for (size_t it = 0; it < ld->ctx->warmup_iterations && r == COFFER_OK; it++, (*warmed)++)
+                if (!warm_instance(ld, &ld->inst[i], &job, padded))
+                    r = COFFER_E_INVALID_ARG;
         }
-        /* --num_request_iterations_for_warmup: each record that often */
-        for (size_t it = 0; it < ld->ctx->warmup_iterations && r == COFFER_OK; it++, (*warmed)++)
-            if (!warm_instance(ld, &ld->inst[i], &job, padded))
-                r = COFFER_E_INVALID_ARG;
-    }
     for (size_t i = 0; i < job.n_in; i++)
         coffer_serve_tensor_free(&job.in[i]);
     for (size_t i = 0; i < job.n_tasks; i++)
@@ -890,12 +890,11 @@ static enum coffer_err load(void *arg, const struct coffer_serve_model_config *m
         return COFFER_E_NOMEM;
     }
     enum coffer_err r = batching_of(ld, path);
-    /* batching: an instance per batch thread and allowed batch size, all
-     * but the first made when first needed; otherwise --model_instances */
+    /* batching: an instance per batch thread, all but the first made when
+     * first needed; otherwise --model_instances */
     size_t n_inst = ctx->instances, n_eager = ctx->instances;
     if (ld->bc != NULL) {
-        size_t slots = ld->bc->allowed_batch_size_count ? ld->bc->allowed_batch_size_count : 1;
-        n_inst = (size_t)ld->bc->num_batch_threads * slots;
+        n_inst = (size_t)ld->bc->num_batch_threads;
         n_eager = 1;
     }
     if (ctx->plain)

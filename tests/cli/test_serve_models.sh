@@ -77,7 +77,8 @@ python3 -c 'import json; print(json.dumps({"instances": [[[[0.5]*8]*8]]*2}))' > 
 [ "$("${C[@]}" "$U/v1/models/digits")" = 200 ] && has '"version": "2"' body "REST status" || bad "REST status"
 [ "$("${C[@]}" "$U/v1/models/digits/labels/stable/metadata")" = 200 ] && has '"version": "1"' body "REST metadata by label" || bad "REST metadata"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/digits:predict")" = 200 ] && has '"predictions"' body "REST predict" || bad "REST predict"
-[ "$("${C[@]}" -d @row.json "$U/v1/models/other/versions/7:predict")" = 200 ] || bad "REST predict on the second model"
+[ "$("${C[@]}" -d @row.json "$U/v1/models/other/versions/7:predict")" = 200 ] && cp body other_plain.json ||
+  bad "REST predict on the second model"
 [ "$("${C[@]}" -d '{"instances": [1, 2' "$U/v1/models/digits:predict")" = 400 ] && has "JSON Parse error" body "malformed JSON named" || bad "malformed JSON: 400"
 [ "$("${C[@]}" -d '{"inputs": {"nope": 1}}' "$U/v1/models/digits:predict")" = 400 ] || bad "wrong input name over REST: 400"
 [ "$("${C[@]}" -d @row.json "$U/v1/models/nosuch:predict")" = 404 ] || bad "unknown model over REST: 404"
@@ -269,11 +270,12 @@ timeout 100 "$coffer" serve --model_base_path models/other --model_name other --
   --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > warmbatch.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" warmbatch.log
-has "model other version 7 warmed up with 2 requests in [0-9.]* ms (6 runs on 4 instances)" warmbatch.log \
+has "model other version 7 warmed up with 2 requests in [0-9.]* ms (6 runs on 2 instances)" warmbatch.log \
   "batch threads' instances warmed at load"
 UW="https://localhost:$R"
+# the instance last ran at 8 (warm-up); this batch of 2 re-plans it and answers as the unbatched server did
 [ "$(curl -s -o body -w '%{http_code}' --cacert ca.crt -d @row.json "$UW/v1/models/other:predict")" = 200 ] &&
-  has '"predictions"' body "a predict after the batched warm-up" || bad "predict after the batched warm-up"
+  cmp -s body other_plain.json && ok || bad "a predict after the batched warm-up: $(head -c 300 body)"
 stop_all
 # --enable_per_model_batching_parameters: a version with VERSION/batching_params.pbtxt batches by
 # it (max_batch_size 4, not the server file's 64; the thread count is the server file's), one
