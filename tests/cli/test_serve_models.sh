@@ -251,11 +251,13 @@ expect 1 "start with a broken latest version" -- "$coffer" serve --model_config_
 has "model other version 9" err "the broken version named"
 rm -r models/other/9 models/other/8
 
-# batching: the whole gRPC check list with batching on (a roomy queue) ...
+# batching: the whole gRPC check list with batching on (a roomy queue; batches padded to 2, 4 or
+# 16 items, each batch thread's one instance re-planned as the sizes change) ...
+printf 'max_batch_size { value: 16 }\nnum_batch_threads { value: 2 }\nallowed_batch_sizes: [2, 4, 16]\n' > batch1.cfg
 G=$(port); R=$(port)
 timeout 200 "$coffer" serve --model_config_file models.config --tls-cert server.crt --tls-key server.key \
-  --model-key model_key --ssl_client_ca ca.crt --enable_batching --port "$G" --rest_api_port "$R" \
-  --host 127.0.0.1 --threads 2 > batch1.log 2>&1 &
+  --model-key model_key --ssl_client_ca ca.crt --enable_batching --batching_parameters_file batch1.cfg \
+  --port "$G" --rest_api_port "$R" --host 127.0.0.1 --threads 2 > batch1.log 2>&1 &
 pids+=($!)
 wait_log "gRPC on port" batch1.log
 has "batching on" batch1.log "batching announced"

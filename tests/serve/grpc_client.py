@@ -644,7 +644,7 @@ check(c == grpc.StatusCode.INVALID_ARGUMENT, f"garbage bytes: {c} {d}")
 # 5 MB, over gRPC's usual 4 MiB default: TF Serving (and coffer) take up to INT32_MAX
 big = predict_req("digits", t=image(20000))
 res, c, d = code_of(pred.Predict, big, timeout=60)
-if os.environ.get("BATCHING"):  # the message gets through, to the batcher's max_batch_size (1000)
+if os.environ.get("BATCHING"):  # the message gets through, to the batcher's max_batch_size
     check(c == grpc.StatusCode.INVALID_ARGUMENT and "Task size 20000 is larger than maximum input batch size" in d,
           f"5 MB message with batching: {c} {d}")
 else:
@@ -690,18 +690,33 @@ check(c == grpc.StatusCode.INVALID_ARGUMENT, f"malformed Watch request: {c} {d}"
 expect_error(models.HandleReloadConfigRequest, reload_req(("digits", "models/digits", [], {})),
              grpc.StatusCode.UNIMPLEMENTED, "--allow_reload_config", "reload on a server that does not allow it")
 
-# many concurrent clients, each on its own channel (own TLS connection)
+# many concurrent clients, each on its own channel (own TLS connection), batches of 1 to 4
+# items of one of 5 pixel values; every item's row is the one a lone batch-1 predict of its
+# value gets (both models are the same file), whatever batch the server merged it into,
+# padded or re-planned for
 errors = []
+ref_rows = []
+for v in range(5):
+    ref, c, d = code_of(pred.Predict, predict_req("digits", t=image(1, value=0.2 * v)), timeout=30)
+    check(c == grpc.StatusCode.OK and len(ref.outputs["probabilities"].float_val) == 10,
+          f"reference predict: {c} {d}")
+    ref_rows.append(list(ref.outputs["probabilities"].float_val) if c == grpc.StatusCode.OK else [0.0] * 10)
+check(ref_rows[0] != ref_rows[4], "the reference rows differ by input")
 
 
 def client(i):
     c2 = channel()
     stub = prediction_service_pb2_grpc.PredictionServiceStub(c2)
     for k in range(10):
-        b = 1 + (i + k) % 4
-        res, code, d = code_of(stub.Predict, predict_req("digits" if k % 2 else "other", batch=b), timeout=30)
-        if code != grpc.StatusCode.OK or len(res.outputs["probabilities"].float_val) != 10 * b:
+        b, v = 1 + (i + k) % 4, (i + 3 * k) % 5
+        res, code, d = code_of(stub.Predict, predict_req("digits" if k % 2 else "other", t=image(b, value=0.2 * v)),
+                               timeout=30)
+        got = list(res.outputs["probabilities"].float_val) if code == grpc.StatusCode.OK else []
+        want = ref_rows[v] * b
+        if len(got) != 10 * b:
             errors.append((i, k, code, d))
+        elif any(abs(x - y) > 1e-5 + 1e-5 * abs(y) for x, y in zip(got, want)):
+            errors.append((i, k, f"rows differ from the batch-1 answer for {0.2 * v}", got[:10], want[:10]))
     c2.close()
 
 
