@@ -192,12 +192,19 @@ static void pack_b_block(const struct nn_isa *isa, const struct nn_gemm *g, cons
     }
 }
 
-/* Pack rows [m0, m1) and columns [k0, k0 + kb) of strided A into MR panels. */
-static void pack_a_block(int mr, const float *a, int64_t rs, int64_t cs, int64_t m0, int64_t m1, int64_t k0,
-                         int64_t kb, float *dst)
+/* Pack rows [m0, m1) and columns [k0, k0 + kb) of strided A into MR panels
+ * (a row-major A on the ISA's pack_a when it has one). */
+static void pack_a_block(const struct nn_isa *isa, const float *a, int64_t rs, int64_t cs, int64_t m0, int64_t m1,
+                         int64_t k0, int64_t kb, float *dst)
 {
+    int64_t mr = isa->mr;
     for (int64_t i0 = m0; i0 < m1; i0 += mr) {
         int64_t mv = min64(mr, m1 - i0);
+        if (cs == 1 && isa->pack_a != NULL) {
+            isa->pack_a(dst, a + i0 * rs + k0, rs, (int)mv, kb);
+            dst += mr * kb;
+            continue;
+        }
         for (int64_t k = 0; k < kb; k++) {
             float *d = dst + k * mr;
             const float *s = a + i0 * rs + (k0 + k) * cs;
@@ -242,7 +249,7 @@ void nn_pack_a(const struct nn_isa *isa, const float *src, int64_t rs, int64_t c
 {
     int64_t mpad = ceil_div(m, isa->mr) * isa->mr;
     for (int64_t k0 = 0; k0 < k; k0 += KC)
-        pack_a_block(isa->mr, src, rs, cs, 0, m, k0, min64(KC, k - k0), dst + k0 * mpad);
+        pack_a_block(isa, src, rs, cs, 0, m, k0, min64(KC, k - k0), dst + k0 * mpad);
 }
 
 void nn_pack_b(const struct nn_isa *isa, const float *src, int64_t rs, int64_t cs, int64_t k, int64_t n, float scale,
@@ -322,7 +329,7 @@ static void task(void *arg, int64_t t, int tid)
             apan = g->ap + aoff + k0 * (ceil_div(g->m, mr) * mr) + (m0 / mr) * mr * kb;
             astep = mr * kb;
         } else {
-            pack_a_block(mr, g->a + aoff, g->a_rs, g->a_cs, m0, m1, k0, kb, bufa);
+            pack_a_block(isa, g->a + aoff, g->a_rs, g->a_cs, m0, m1, k0, kb, bufa);
             apan = bufa;
             astep = mr * kb;
         }

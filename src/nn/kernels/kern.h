@@ -300,6 +300,11 @@ struct nn_isa {
     nn_task_fn wino_task; /* one Winograd block (wino_run.h), arg a struct nn_wrun */
     /* dst[i] = src[i * stride] for i < n (reads no further than src[(n - 1) * stride]) */
     void (*gather)(float *dst, const float *src, int64_t stride, int64_t n);
+    /* One MR panel from rows [0, mv) of a row-major block (row stride rs)
+     * over columns [0, kb): dst[k * MR + i] = a[i * rs + k], rows mv .. MR - 1
+     * zero; reads only a[i * rs + k] for i < mv, k < kb. NULL: the driver's
+     * loop (gemm.c, pack_a_block). */
+    void (*pack_a)(float *dst, const float *a, int64_t rs, int mv, int64_t kb);
     nn_bconv_fn bconv; /* NULL: this ISA has no blocked layout */
     nn_bconv_wide_fn bconv_wide;
     nn_bconv_sec_fn bconv_sec;
