@@ -478,14 +478,14 @@ static void gather(float *dst, const float *src, int64_t stride, int64_t n)
         dst[i] = src[i * stride];
 }
 
-#if MR == 8
-/* isa->pack_a for an 8-row tile: eight columns at a time, the rows'
- * 256-bit pieces transposed (unpack, shuffle, lane permute), so the
- * panel is written a vector per column; the last columns one by one. In
- * place of the driver's strided scalar loop (and its per-column memset of
- * the missing rows): a batched MLP's activations were packed at ~1 float
- * a cycle. */
-static void pack_a8(float *dst, const float *a, int64_t rs, int mv, int64_t kb)
+#if MR == 8 || MR == 6
+/* isa->pack_a (an 8- or 6-row tile): eight columns at a time, the rows'
+ * 256-bit pieces transposed (unpack, shuffle, lane permute; the rows a
+ * 6-row tile lacks are zero), so the panel is written a column at a
+ * time; the last columns one by one. In place of the driver's strided
+ * scalar loop (and its per-column memset of the missing rows): a batched
+ * MLP's activations were packed at ~1 float a cycle. */
+static void pack_a_rows(float *dst, const float *a, int64_t rs, int mv, int64_t kb)
 {
     int64_t k = 0;
     for (; k + 8 <= kb; k += 8) {
@@ -501,21 +501,30 @@ static void pack_a8(float *dst, const float *a, int64_t rs, int mv, int64_t kb)
         __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
         __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
         __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
-        float *d = dst + k * 8;
-        _mm256_storeu_ps(d + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+        /* column j of the eight: rows 0-7 of a[.][k + j] */
+        __m256 col[8] = {
+            _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+            _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+            _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+            _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31),
+        };
+        float *d = dst + k * MR;
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+#if MR == 8
+            _mm256_storeu_ps(d + j * 8, col[j]);
+#else
+            /* six floats: four, then two (nothing past the column) */
+            _mm_storeu_ps(d + j * 6, _mm256_castps256_ps128(col[j]));
+            _mm_storel_epi64((__m128i *)(void *)(d + j * 6 + 4), _mm_castps_si128(_mm256_extractf128_ps(col[j], 1)));
+#endif
+        }
     }
     for (; k < kb; k++)
-        for (int i = 0; i < 8; i++)
-            dst[k * 8 + i] = i < mv ? a[i * rs + k] : 0.0f;
+        for (int i = 0; i < MR; i++)
+            dst[k * MR + i] = i < mv ? a[i * rs + k] : 0.0f;
 }
-#define ISA_PACK_A pack_a8
+#define ISA_PACK_A pack_a_rows
 #else
 #define ISA_PACK_A NULL
 #endif
