@@ -13,7 +13,8 @@
  * Trailers-Only when there is no message. nghttp2 does the framing, HPACK,
  * flow control and the RFC 9113 header checks.
  *
- * Invariants: I1 a stream's memory lives until nghttp2 reports it closed.
+ * Invariants: I1 a stream's memory lives until nghttp2 reports it closed
+ * (then it may become one of the connection's few spares, reset).
  * I2 headers and body of a stream are bounded (max_header_size; max body or
  * gRPC message size plus its prefix), and the bodies of all streams of a
  * connection together by that plus three more (at most 48 MiB more, so that
@@ -28,6 +29,7 @@
  */
 #include "net_int.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -41,12 +43,12 @@ struct stream {
     struct stream *prev, *next;
     int32_t id;
     struct coffer_arena *arena;
+    struct coffer_buf body;
+    /* from here on zero for each new request (stream_new) */
     const char *method, *path, *content_type;
-    struct coffer_net_header headers[COFFER_NET__MAX_HEADERS];
     size_t header_count;
     size_t header_bytes;
     bool headers_too_large;
-    struct coffer_buf body;
     bool body_too_large;
     bool prefix_checked;  /* gRPC: the length prefix was checked against the cap */
     size_t body_in;
@@ -57,11 +59,14 @@ struct stream {
     size_t out_off;
     bool grpc;
     int grpc_code;
-    char grpc_msg[3200];
     int status;
     struct coffer_net_pending *pending; /* a deferred answer this stream waits for */
     bool streaming;       /* gRPC server streaming: headers out, messages as they come */
     bool stream_done;     /* ... and the trailers follow what is queued */
+    /* written before they are read: the first header_count headers, and
+     * grpc_msg when the answer is settled */
+    struct coffer_net_header headers[COFFER_NET__MAX_HEADERS];
+    char grpc_msg[3200];
 };
 
 struct coffer_net__h2 {
@@ -72,15 +77,70 @@ struct coffer_net__h2 {
     uint64_t served;
     size_t buffered;      /* request body bytes held over all streams */
     size_t budget;        /* cap on buffered */
+    struct stream *spare; /* closed streams kept for the next requests (linked by next) */
+    size_t nspare;
 };
 
-static void stream_free(struct coffer_net__h2 *h, struct stream *st)
+static void stream_free(struct stream *st)
 {
-    h->buffered -= st->body.size;
     coffer_arena_free(st->arena);
     coffer_buf_free(&st->body);
     coffer_buf_free(&st->out);
     coffer_free(st);
+}
+
+/* Up to MAX_SPARE closed streams are kept as the connection's spares, each
+ * with its arena's first block and (up to SPARE_BODY_MAX) its body storage:
+ * a request on a kept connection then allocates nothing for its stream (a
+ * calloc of ~6 KiB and the arena's 4 KiB before), also when a client such as
+ * a gRPC channel has several calls under way on it. At most ~100 KiB a
+ * connection. */
+#define MAX_SPARE 4
+#define SPARE_BODY_MAX (16u << 10)
+
+static void stream_release(struct coffer_net__h2 *h, struct stream *st)
+{
+    h->buffered -= st->body.size;
+    if (h->nspare == MAX_SPARE) {
+        stream_free(st);
+        return;
+    }
+    coffer_arena_reset(st->arena);
+    if (st->body.cap > SPARE_BODY_MAX)
+        coffer_buf_free(&st->body); /* keeps the cap on its size */
+    else
+        coffer_buf_reset(&st->body);
+    coffer_buf_free(&st->out);
+    st->next = h->spare;
+    h->spare = st;
+    h->nspare++;
+}
+
+/* A stream for a new request: a spare, or a new one (NULL when out of
+ * memory). */
+static struct stream *stream_new(struct coffer_net__h2 *h)
+{
+    struct stream *st = h->spare;
+    if (st != NULL) {
+        h->spare = st->next;
+        h->nspare--;
+    } else {
+        if ((st = coffer_malloc(sizeof(*st))) == NULL)
+            return NULL;
+        if (coffer_arena_new(4096, &st->arena) != COFFER_OK) {
+            coffer_free(st);
+            return NULL;
+        }
+        const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
+        size_t cap = cfg->max_body_size;
+        if (cfg->max_grpc_message_size + 5 > cap)
+            cap = cfg->max_grpc_message_size + 5;
+        coffer_buf_init(&st->body, cap, false);
+    }
+    memset(&st->method, 0, offsetof(struct stream, headers) - offsetof(struct stream, method));
+    st->prev = st->next = NULL;
+    st->grpc_msg[0] = '\0';
+    return st;
 }
 
 static ssize_t send_cb(nghttp2_session *session, const uint8_t *data, size_t length, int flags, void *user)
@@ -100,16 +160,9 @@ static int begin_headers_cb(nghttp2_session *session, const nghttp2_frame *frame
     struct coffer_net__h2 *h = user;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct stream *st = coffer_calloc(1, sizeof(*st));
-    if (st == NULL || coffer_arena_new(4096, &st->arena) != COFFER_OK) {
-        coffer_free(st);
+    struct stream *st = stream_new(h);
+    if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
-    }
-    const struct coffer_net_server_config *cfg = coffer_net__conn_config(h->conn);
-    size_t cap = cfg->max_body_size;
-    if (cfg->max_grpc_message_size + 5 > cap)
-        cap = cfg->max_grpc_message_size + 5;
-    coffer_buf_init(&st->body, cap, false);
     coffer_buf_init(&st->out, 0, false);
     st->id = frame->hd.stream_id;
     st->start_ns = coffer_now_ns();
@@ -520,7 +573,7 @@ static int stream_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st->next != NULL)
         st->next->prev = st->prev;
     h->nstreams--;
-    stream_free(h, st);
+    stream_release(h, st);
     return 0;
 }
 
@@ -597,7 +650,12 @@ void coffer_net__h2_free(struct coffer_net__h2 *h)
     while (h->streams != NULL) {
         struct stream *st = h->streams;
         h->streams = st->next;
-        stream_free(h, st);
+        stream_free(st);
+    }
+    while (h->spare != NULL) {
+        struct stream *st = h->spare;
+        h->spare = st->next;
+        stream_free(st);
     }
     coffer_free(h);
 }

@@ -509,6 +509,73 @@ static void test_h2_limits_and_status(void **state)
     nt_server_stop(&s);
 }
 
+/* Requests one after another on one HTTP/2 connection: each stream's
+ * headers, body and answer are its own, whether the stream before had more
+ * headers, a larger body (kept or over the storage a spare keeps), or a body
+ * refused as too large. */
+static void test_h2_streams_reused(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.max_body_size = 40000};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    char *big = malloc(50000);
+    assert_non_null(big);
+    memset(big, 'x', 50000);
+    struct {
+        const char *method, *query, *x_test;
+        size_t size; /* of big, or of "abc" when 3 */
+        long status;
+    } steps[] = {
+        {"POST", "", "first", 1000, 200}, {"GET", "?q=2", NULL, 0, 200},   {"POST", "", NULL, 3, 200},
+        {"POST", "", "big", 30000, 200},  {"POST", "", NULL, 3, 200},      {"POST", "", "over", 50000, 413},
+        {"POST", "", NULL, 3, 200},       {"GET", "?q=last", "x", 0, 200},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        char u[160], hdr[64];
+        snprintf(u, sizeof(u), "%s%s", url, steps[i].query);
+        struct curl_slist *hd = NULL;
+        if (steps[i].x_test != NULL) {
+            snprintf(hdr, sizeof(hdr), "X-Test: %s", steps[i].x_test);
+            hd = curl_slist_append(NULL, hdr);
+        }
+        const void *body = steps[i].size == 3 ? "abc" : big;
+        struct nt_resp r;
+        nt_curl(h, u, steps[i].method, steps[i].size > 0 ? body : NULL, steps[i].size, CURL_HTTP_VERSION_2TLS, NULL,
+                hd, &r);
+        curl_slist_free_all(hd);
+        assert_int_equal(r.http_version, CURL_HTTP_VERSION_2_0);
+        assert_int_equal(r.status, steps[i].status);
+        long connects = -1;
+        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+        assert_int_equal(connects, i == 0 ? 1 : 0);
+        if (r.status == 200) {
+            char want[96];
+            snprintf(want, sizeof(want), "\"body_size\":%zu,", steps[i].size);
+            assert_non_null(strstr(r.body, want));
+            snprintf(want, sizeof(want), "\"method\":\"%s\"", steps[i].method);
+            assert_non_null(strstr(r.body, want));
+            snprintf(want, sizeof(want), "\"query\":\"%s\"", steps[i].query[0] ? steps[i].query + 1 : "");
+            assert_non_null(strstr(r.body, want));
+            if (steps[i].x_test != NULL) {
+                snprintf(want, sizeof(want), "\"x_test\":\"%s\"", steps[i].x_test);
+                assert_non_null(strstr(r.body, want));
+            } else {
+                assert_null(strstr(r.body, "x_test"));
+            }
+            if (steps[i].size == 3)
+                assert_non_null(strstr(r.body, "\"body\":\"abc\""));
+        }
+        nt_resp_free(&r);
+    }
+    free(big);
+    curl_easy_cleanup(h);
+    nt_server_stop(&s);
+}
+
 static void test_gzip_request_bodies(void **state)
 {
     (void)state;
@@ -1365,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_h1_get_post_keepalive),
         cmocka_unit_test(test_h1_bodies_and_limits),
         cmocka_unit_test(test_h2_limits_and_status),
+        cmocka_unit_test(test_h2_streams_reused),
         cmocka_unit_test(test_gzip_request_bodies),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
