@@ -6,6 +6,8 @@
 
 #include "coffer/serve.h"
 
+#include <stddef.h>
+
 /* Shorthands for the common canonical codes. */
 /* Caps on a model config (file or reload); duplicate checks are quadratic. */
 #define COFFER_SERVE__MAX_MODELS 4096
@@ -55,10 +57,17 @@ enum coffer_err coffer_serve__nomem(struct coffer_serve_status *st);
 /* protobuf-c allocations go through coffer_malloc (fault injection). */
 extern ProtobufCAllocator coffer_serve__pb_alloc;
 
-/* Pieces allocated while building a message for packing. */
+/* Pieces allocated while building a message for packing (or viewing one
+ * in place): zero-filled, all freed at once. The first
+ * COFFER_SERVE__SCRATCH_INLINE bytes come from the struct itself (a
+ * predict's messages fit: no malloc), the rest from the heap. Starts as
+ * {0}; never copied while in use. */
+#define COFFER_SERVE__SCRATCH_INLINE 2048
 struct coffer_serve__scratch {
     void **ptrs;
     size_t count, cap;
+    size_t used; /* of inline_mem */
+    _Alignas(max_align_t) unsigned char inline_mem[COFFER_SERVE__SCRATCH_INLINE];
 };
 void *coffer_serve__scratch_alloc(struct coffer_serve__scratch *s, size_t count, size_t size);
 void coffer_serve__scratch_free(struct coffer_serve__scratch *s);

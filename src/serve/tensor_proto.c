@@ -34,6 +34,12 @@ ProtobufCAllocator coffer_serve__pb_alloc = {pb_alloc, pb_free, NULL};
 
 void *coffer_serve__scratch_alloc(struct coffer_serve__scratch *s, size_t count, size_t size)
 {
+    size_t n, off = (s->used + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    if (coffer_size_mul(count ? count : 1, size ? size : 1, &n) && off <= sizeof(s->inline_mem) &&
+        n <= sizeof(s->inline_mem) - off) {
+        s->used = off + n;
+        return memset(s->inline_mem + off, 0, n);
+    }
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         void **p = coffer_realloc(s->ptrs, cap * sizeof(*p));
@@ -53,7 +59,8 @@ void coffer_serve__scratch_free(struct coffer_serve__scratch *s)
     for (size_t i = 0; i < s->count; i++)
         coffer_free(s->ptrs[i]);
     coffer_free(s->ptrs);
-    memset(s, 0, sizeof(*s));
+    s->ptrs = NULL;
+    s->count = s->cap = s->used = 0;
 }
 
 /* ---------------------------------------------------------------- decoding */

@@ -460,6 +460,53 @@ static void test_view_alloc_faults(void **state)
     tu_fault_loop(serve_predict_fault_body, &pb);
 }
 
+/* The scratch the view and the encoders build in: pieces from the struct
+ * until it is full, then from the heap; each zeroed, aligned, apart from the
+ * others; a free empties it for reuse. */
+static void test_scratch_inline_then_heap(void **state)
+{
+    (void)state;
+    struct coffer_serve__scratch s = {0};
+    static const size_t sizes[] = {1, 24, 100, 1000, 1, 900, 300, 17, 4000, 8};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    unsigned char *p[N];
+    size_t inl = 0;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < N; i++) {
+            p[i] = coffer_serve__scratch_alloc(&s, 1, sizes[i]);
+            assert_non_null(p[i]);
+            assert_int_equal((uintptr_t)p[i] % _Alignof(max_align_t), 0);
+            for (size_t k = 0; k < sizes[i]; k++)
+                assert_int_equal(p[i][k], 0);
+            memset(p[i], (int)(i + 1), sizes[i]);
+            if (p[i] >= s.inline_mem && p[i] < s.inline_mem + sizeof(s.inline_mem)) {
+                assert_true(p[i] + sizes[i] <= s.inline_mem + sizeof(s.inline_mem));
+                inl++;
+            }
+        }
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < sizes[i]; k++)
+                assert_int_equal(p[i][k], (unsigned char)(i + 1));
+        assert_true(s.count > 0); /* some came from the heap */
+        assert_null(coffer_serve__scratch_alloc(&s, SIZE_MAX, 2));
+        coffer_serve__scratch_free(&s);
+        assert_int_equal(s.count, 0);
+        assert_int_equal(s.used, 0);
+    }
+    assert_int_equal(inl, 2 * 8); /* all but 900 (past the end then) and 4000 */
+    /* the edge: a piece that fills the struct exactly, then one past it */
+    unsigned char *whole = coffer_serve__scratch_alloc(&s, 1, sizeof(s.inline_mem));
+    assert_ptr_equal(whole, s.inline_mem);
+    coffer_serve__scratch_free(&s);
+    unsigned char *a = coffer_serve__scratch_alloc(&s, 1, sizeof(s.inline_mem) - 8);
+    unsigned char *b = coffer_serve__scratch_alloc(&s, 1, 16);
+    assert_ptr_equal(a, s.inline_mem);
+    assert_non_null(b);
+    assert_true(b < s.inline_mem || b >= s.inline_mem + sizeof(s.inline_mem));
+    assert_int_equal(s.count, 1);
+    coffer_serve__scratch_free(&s);
+}
+
 int test_proto_view_main(void);
 int test_proto_view_main(void)
 {
@@ -469,6 +516,7 @@ int test_proto_view_main(void)
         cmocka_unit_test(test_view_declines),
         cmocka_unit_test(test_view_mutations),
         cmocka_unit_test(test_view_alloc_faults),
+        cmocka_unit_test(test_scratch_inline_then_heap),
     };
     return cmocka_run_group_tests_name("serve_proto_view", tests, NULL, NULL);
 }
