@@ -35,8 +35,9 @@ ProtobufCAllocator coffer_serve__pb_alloc = {pb_alloc, pb_free, NULL};
 void *coffer_serve__scratch_alloc(struct coffer_serve__scratch *s, size_t count, size_t size)
 {
     size_t n, off = (s->used + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-    if (coffer_size_mul(count ? count : 1, size ? size : 1, &n) && off <= sizeof(s->inline_mem) &&
-        n <= sizeof(s->inline_mem) - off) {
+    if (!coffer_size_mul(count ? count : 1, size ? size : 1, &n))
+        return NULL;
+    if (off <= sizeof(s->inline_mem) && n <= sizeof(s->inline_mem) - off) {
         s->used = off + n;
         return memset(s->inline_mem + off, 0, n);
     }
