@@ -10,6 +10,10 @@
 #   rest   REST :predict of one 784-float instance, wrk the same way
 #   grpc   gRPC Predict of the same input (tensor_content), h2load -c32 -m1
 #   h2n    nginx over HTTP/2, h2load -c32 -m1 (the HTTP/2 limit, for gRPC)
+#   grpcm  gRPC Predict as gRPC clients send calls: the same 32 under way,
+#          4 on each of 8 connections (h2load -c8 -m4; a gRPC channel
+#          multiplexes its calls on one connection)
+#   h2nm   nginx over HTTP/2 the same way (h2load -c8 -m4)
 # With BATCH=1 the server runs with --enable_batching (max_batch_size 32,
 # num_batch_threads = THREADS, batch_timeout_micros 0, no
 # allowed_batch_sizes: as TF Serving, batches of any size, not padded; the
@@ -90,10 +94,10 @@ timeout 20 h2load -n1 -c1 -d "$tmp/predict.grpc" -H 'content-type: application/g
   "https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict" 2>/dev/null | grep '1 succeeded' >/dev/null ||
   { echo "gRPC predict failed" >&2; exit 1; }
 grpc_h2() {
-  run_h2 "https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict" -c32 -m1 -d "$tmp/predict.grpc" \
+  run_h2 "https://127.0.0.1:$gport/tensorflow.serving.PredictionService/Predict" "$@" -d "$tmp/predict.grpc" \
     -H 'content-type: application/grpc' -H 'te: trailers'
 }
-sides="n rest grpc h2n"
+sides="n rest grpc h2n grpcm h2nm"
 for r in $(seq 1 "$rounds"); do
   printf '\rround %d/%d' "$r" "$rounds" >&2
   if [ $((r % 2)) -eq 1 ]; then order=$sides; else order=$(echo "$sides" | tr ' ' '\n' | tac | tr '\n' ' '); fi
@@ -102,8 +106,10 @@ for r in $(seq 1 "$rounds"); do
     n) WRK_LATENCY="$tmp/lat_n" run_wrk "https://127.0.0.1:$nport/" >>"$tmp/rps_n" ;;
     rest) WRK_LATENCY="$tmp/lat_rest" run_wrk "https://127.0.0.1:$rport/v1/models/mlp:predict" -s "$tmp/post.lua" \
             >>"$tmp/rps_rest" ;;
-    grpc) H2_LATENCY="$tmp/lat_grpc" grpc_h2 >>"$tmp/rps_grpc" ;;
+    grpc) H2_LATENCY="$tmp/lat_grpc" grpc_h2 -c32 -m1 >>"$tmp/rps_grpc" ;;
     h2n) H2_LATENCY="$tmp/lat_h2n" run_h2 "https://127.0.0.1:$nport/" -c32 -m1 >>"$tmp/rps_h2n" ;;
+    grpcm) H2_LATENCY="$tmp/lat_grpcm" grpc_h2 -c8 -m4 >>"$tmp/rps_grpcm" ;;
+    h2nm) H2_LATENCY="$tmp/lat_h2nm" run_h2 "https://127.0.0.1:$nport/" -c8 -m4 >>"$tmp/rps_h2nm" ;;
     esac
   done
 done
@@ -120,7 +126,8 @@ def col(name):
 print(f"{rounds} rounds, {threads} threads/workers each, batching {'on' if batch == '1' else 'off'}")
 best = {}
 for side, label in (("n", "nginx fixed body, wrk HTTP/1.1"), ("rest", "coffer REST :predict, wrk HTTP/1.1"),
-                    ("grpc", "coffer gRPC Predict, h2load -m1"), ("h2n", "nginx fixed body, h2load -m1")):
+                    ("grpc", "coffer gRPC Predict, h2load -m1"), ("h2n", "nginx fixed body, h2load -m1"),
+                    ("grpcm", "coffer gRPC Predict, h2load -c8 -m4"), ("h2nm", "nginx fixed body, h2load -c8 -m4")):
     rps = [float(x[0]) for x in col("rps_" + side)]
     lat = col("lat_" + side)
     if not rps:
@@ -135,4 +142,10 @@ if "grpc" in best and "rest" in best:
     print(f"gRPC predict / REST predict: {best['grpc'] / best['rest']:.2f}")
 if "grpc" in best and "h2n" in best:
     print(f"gRPC predict / nginx (HTTP/2): {best['grpc'] / best['h2n']:.2f}")
+if "grpcm" in best and "rest" in best:
+    print(f"gRPC predict, 4 calls a connection / REST predict: {best['grpcm'] / best['rest']:.2f}")
+if "grpcm" in best and "n" in best:
+    print(f"gRPC predict, 4 calls a connection / nginx (HTTP/1.1): {best['grpcm'] / best['n']:.2f}")
+if "grpcm" in best and "h2nm" in best:
+    print(f"gRPC predict, 4 calls a connection / nginx (HTTP/2, the same): {best['grpcm'] / best['h2nm']:.2f}")
 PY
