@@ -136,16 +136,11 @@ for side, label in (("n", "nginx fixed body, wrk HTTP/1.1"), ("rest", "coffer RE
     best[side] = rps[i]
     print(f"  {label}: rounds " + " ".join(f"{x:,.0f}" for x in rps))
     print(f"    best {rps[i]:,.0f} req/s, p50 {float(lat[i][0]):.2f} ms, p99 {float(lat[i][1]):.2f} ms")
-if "rest" in best and "n" in best:
-    print(f"REST predict / nginx (HTTP/1.1): {best['rest'] / best['n']:.2f}")
-if "grpc" in best and "rest" in best:
-    print(f"gRPC predict / REST predict: {best['grpc'] / best['rest']:.2f}")
-if "grpc" in best and "h2n" in best:
-    print(f"gRPC predict / nginx (HTTP/2): {best['grpc'] / best['h2n']:.2f}")
-if "grpcm" in best and "rest" in best:
-    print(f"gRPC predict, 4 calls a connection / REST predict: {best['grpcm'] / best['rest']:.2f}")
-if "grpcm" in best and "n" in best:
-    print(f"gRPC predict, 4 calls a connection / nginx (HTTP/1.1): {best['grpcm'] / best['n']:.2f}")
-if "grpcm" in best and "h2nm" in best:
-    print(f"gRPC predict, 4 calls a connection / nginx (HTTP/2, the same): {best['grpcm'] / best['h2nm']:.2f}")
+for a, b, label in (("rest", "n", "REST predict / nginx (HTTP/1.1)"), ("grpc", "rest", "gRPC predict / REST predict"),
+                    ("grpc", "h2n", "gRPC predict / nginx (HTTP/2)"),
+                    ("grpcm", "rest", "gRPC predict, 4 calls a connection / REST predict"),
+                    ("grpcm", "n", "gRPC predict, 4 calls a connection / nginx (HTTP/1.1)"),
+                    ("grpcm", "h2nm", "gRPC predict, 4 calls a connection / nginx (HTTP/2, the same)")):
+    if a in best and b in best:
+        print(f"{label}: {best[a] / best[b]:.2f}")
 PY
