@@ -91,10 +91,10 @@ static void stream_free(struct stream *st)
 
 /* Up to MAX_SPARE closed streams are kept as the connection's spares, each
  * with its arena's first block and (up to SPARE_BODY_MAX) its body storage:
- * a request on a kept connection then allocates nothing for its stream (a
- * calloc of ~6 KiB and the arena's 4 KiB before), also when a client such as
- * a gRPC channel has several calls under way on it. At most ~100 KiB a
- * connection. */
+ * a request on a kept connection then does not allocate its stream or arena
+ * again (a calloc of ~6 KiB and the arena's 4 KiB before), also when a
+ * client such as a gRPC channel has several calls under way on it. At most
+ * ~100 KiB a connection. */
 #define MAX_SPARE 4
 #define SPARE_BODY_MAX (16u << 10)
 
