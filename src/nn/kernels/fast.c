@@ -1382,6 +1382,10 @@ static void plan_bwino(struct coffer_nn_model *m, struct nn_ctx *c, struct fast 
         tb = f->wfly ? (f->wt + NN_BCONV_R - 1) / NN_BCONV_R * NN_BCONV_R : f->wt;
     f->wtb = tb;
     f->wblocks = (f->wt + tb - 1) / tb;
+    /* blocks enough for a split-free run: as many a thread (19 blocks on
+     * 2 threads gave one thread a block more; wblock0 evens them out) */
+    if (!f->wall && f->wblocks >= 2 * (int64_t)m->threads && round_up(f->wblocks, m->threads) * NN_BCONV_R <= f->wt)
+        f->wblocks = round_up(f->wblocks, m->threads);
     /* few blocks: split the output groups of a block over several tasks */
     int64_t groups = (mm + 63) / 64, want = 2 * (int64_t)m->threads;
     f->wsplit = f->wblocks >= want || f->wblocks == 0 ? 1 : (want + f->wblocks - 1) / f->wblocks;
@@ -2683,6 +2687,18 @@ static void wino_out(const struct bconv_run *r, const float *pm, int64_t tile0, 
     }
 }
 
+/* Block k's first tile (k = wblocks: the end). The blocks are as even as
+ * whole kernel calls (NN_BCONV_R tiles) allow, none over wtb: blocks of
+ * wtb and a short last one (196 tiles as 54, 54, 54 and 34) left one of
+ * 2 threads 108 tiles and the other 88 (48, 48, 48, 52: 96 and 100). */
+static int64_t wblock0(const struct fast *f, int64_t k)
+{
+    if (k >= f->wblocks)
+        return f->wt;
+    int64_t even = k * f->wt / f->wblocks / NN_BCONV_R * NN_BCONV_R, fit = f->wt - (f->wblocks - k) * f->wtb;
+    return even > fit ? even : fit;
+}
+
 /* Blocked Winograd: task = (block of tiles, share of the output groups),
  * V and the products in the thread's scratch. */
 static void bwino_task(void *arg, int64_t t, int tid)
@@ -2690,7 +2706,7 @@ static void bwino_task(void *arg, int64_t t, int tid)
     const struct bconv_run *r = arg;
     const struct fast *f = r->f;
     int64_t blk = t / f->wsplit, part = t % f->wsplit;
-    int64_t tile0 = blk * f->wtb, nt = f->wt - tile0 < f->wtb ? f->wt - tile0 : f->wtb;
+    int64_t tile0 = wblock0(f, blk), nt = wblock0(f, blk + 1) - tile0;
     int64_t groups = (f->geo.m + 63) / 64;
     int64_t per = (groups + f->wsplit - 1) / f->wsplit, og0 = part * per, og1 = og0 + per < groups ? og0 + per : groups;
     if (og0 >= og1)
