@@ -94,8 +94,9 @@ struct fast {
     int64_t row, px;        /* its strides of a row and a pixel */
     int64_t chunks, tiles;  /* per image and group: tasks, R-pixel tiles */
     struct nn_bdw bd;       /* blocked depthwise; its act, lo, hi also Winograd's epilogue */
-    /* blocked Winograd: tiles (oth x otw an image, t in all), tiles per
-     * block, blocks, output-group splits per block; bc is the 1x1
+    /* blocked Winograd: tiles (oth x otw an image, t in all), the most
+     * tiles a block (the stride of V and the products; wblock0 places the
+     * blocks), blocks, output-group splits per block; bc is the 1x1
      * product's geometry over a block's tiles */
     int64_t oth, otw, wt, wtb, wblocks, wsplit;
     int wm, wa, wp;    /* F(wm x wm, 3x3): 4, 2 or 5; the patch's side wm + 2; its points wa^2 */
