@@ -76,13 +76,47 @@ NGX
   npid=$!
 }
 
+# proc_cpu PID...: user + system CPU seconds the processes have used so
+# far, all their threads (/proc/PID/stat).
+proc_cpu() {
+  local p
+  for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done |
+    awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.4f\n", s / hz}'
+}
+
+# cpu_begin / cpu_end REQUESTS: with CPU_LOG=FILE and CPU_PIDS="PID...",
+# the CPU a request took in a load run, in µs: the server's (CPU_PIDS, from
+# /proc) and the load generator's (GNU time's user + system, written to
+# $tmp/client_cpu by the runner), appended to FILE as "SERVER CLIENT".
+cpu_begin() {
+  # shellcheck disable=SC2086 # CPU_PIDS is a list
+  [ -z "${CPU_LOG:-}" ] || cpu0=$(proc_cpu $CPU_PIDS)
+}
+cpu_end() {
+  [ -n "${CPU_LOG:-}" ] || return 0
+  local cpu1
+  # shellcheck disable=SC2086 # CPU_PIDS is a list
+  cpu1=$(proc_cpu $CPU_PIDS)
+  awk -v a="$cpu0" -v b="$cpu1" -v n="$1" '{c = $1 + $2} END {if (n > 0) printf "%.1f %.1f\n", (b - a) * 1e6 / n, c * 1e6 / n}' \
+    "$tmp/client_cpu" >>"$CPU_LOG"
+}
+
+# nginx_pids: nginx's master ($npid) and its workers, for CPU_PIDS.
+nginx_pids() {
+  # shellcheck disable=SC2046 # one PID a word
+  echo "$npid" $(awk -v p="$npid" '$4 == p {print $1}' /proc/[0-9]*/stat 2>/dev/null || true)
+}
+
 # run_wrk URL [wrk options...]: requests per second of `wrk -t2 -c32 -d10s`;
 # errors and non-2xx answers are reported on stderr, not hidden. With
-# WRK_LATENCY=FILE, the 50 % and 99 % latencies (ms) are appended there.
+# WRK_LATENCY=FILE, the 50 % and 99 % latencies (ms) are appended there;
+# with CPU_LOG, the CPU a request took (cpu_end).
 run_wrk() {
   local url=$1 o
   shift
-  o=$(wrk -t2 -c32 -d10s --latency "$@" "$url")
+  cpu_begin
+  o=$(/usr/bin/time -f "%U %S" -o "$tmp/client_cpu" wrk -t2 -c32 -d10s --latency "$@" "$url")
+  cpu_end "$(awk '/ requests in / {print $1}' <<<"$o")"
   if grep -qE 'Non-2xx|Socket errors' <<<"$o"; then
     echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$o" | tr '\n' ' ')" >&2
   fi
@@ -96,13 +130,16 @@ run_wrk() {
 # run_h2 URL [h2load options...]: succeeded requests per second of
 # `h2load -t2 -D10` (failed or errored requests do not count). With
 # H2_LATENCY=FILE, the 50 % and 99 % request times (ms) from h2load's
-# per-request log are appended there.
+# per-request log are appended there; with CPU_LOG, the CPU a succeeded
+# request took (cpu_end).
 run_h2() {
-  local url=$1 log="$tmp/h2load.log"
+  local url=$1 log="$tmp/h2load.log" o
   shift
   rm -f "$log"
-  h2load -D10 -t2 --log-file="$log" "$@" "$url" 2>/dev/null |
-    awk '/^finished in/ {gsub("s,","",$3); t=$3} /^requests:/ {ok=$8} END {printf "%.1f\n", ok / t}'
+  cpu_begin
+  o=$(/usr/bin/time -f "%U %S" -o "$tmp/client_cpu" h2load -D10 -t2 --log-file="$log" "$@" "$url" 2>/dev/null)
+  cpu_end "$(awk '/^requests:/ {print $8}' <<<"$o")"
+  awk '/^finished in/ {gsub("s,","",$3); t=$3} /^requests:/ {ok=$8} END {printf "%.1f\n", ok / t}' <<<"$o"
   if [ -n "${H2_LATENCY:-}" ]; then
     sort -n -k3 "$log" | awk '{d[NR] = $3} END {printf "%.3f %.3f\n", d[int(NR * 0.5)] / 1000, d[int(NR * 0.99)] / 1000}' \
       >>"$H2_LATENCY"

@@ -21,7 +21,9 @@
 # batch sizes it made are printed. ALLOWED="1, 2, 4, 8, 16, 32" adds that
 # allowed_batch_sizes list (runs padded to those sizes).
 # Prints every round, each side's best round, p50/p99 latency of that round,
-# and the ratios REST/nginx and gRPC/REST.
+# the CPU a request took (the server's from /proc, the load generator's from
+# GNU time; median round) and the rate the machine's CPUs would allow at that
+# cost with nothing else running, and the ratios REST/nginx and gRPC/REST.
 #   bash bench/serve_bench.sh [ROUNDS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,10 +100,13 @@ grpc_h2() {
     -H 'content-type: application/grpc' -H 'te: trailers'
 }
 sides="n rest grpc h2n grpcm h2nm"
+ngx=$(nginx_pids)
 for r in $(seq 1 "$rounds"); do
   printf '\rround %d/%d' "$r" "$rounds" >&2
   if [ $((r % 2)) -eq 1 ]; then order=$sides; else order=$(echo "$sides" | tr ' ' '\n' | tac | tr '\n' ' '); fi
   for side in $order; do
+    case $side in n | h2n | h2nm) pids=$ngx ;; *) pids=$spid ;; esac
+    export CPU_PIDS=$pids CPU_LOG=$tmp/cpu_$side
     case $side in
     n) WRK_LATENCY="$tmp/lat_n" run_wrk "https://127.0.0.1:$nport/" >>"$tmp/rps_n" ;;
     rest) WRK_LATENCY="$tmp/lat_rest" run_wrk "https://127.0.0.1:$rport/v1/models/mlp:predict" -s "$tmp/post.lua" \
@@ -136,6 +141,12 @@ for side, label in (("n", "nginx fixed body, wrk HTTP/1.1"), ("rest", "coffer RE
     best[side] = rps[i]
     print(f"  {label}: rounds " + " ".join(f"{x:,.0f}" for x in rps))
     print(f"    best {rps[i]:,.0f} req/s, p50 {float(lat[i][0]):.2f} ms, p99 {float(lat[i][1]):.2f} ms")
+    cpu = col("cpu_" + side)
+    if cpu:
+        srv = sorted(float(x[0]) for x in cpu)[len(cpu) // 2]
+        cli = sorted(float(x[1]) for x in cpu)[len(cpu) // 2]
+        print(f"    CPU a request (median round): server {srv:.1f} us, load generator {cli:.1f} us;"
+              f" the {os.cpu_count()} CPUs could do at most {os.cpu_count() * 1e6 / (srv + cli):,.0f} req/s")
 for a, b, label in (("rest", "n", "REST predict / nginx (HTTP/1.1)"), ("grpc", "rest", "gRPC predict / REST predict"),
                     ("grpc", "h2n", "gRPC predict / nginx (HTTP/2)"),
                     ("grpcm", "rest", "gRPC predict, 4 calls a connection / REST predict"),
