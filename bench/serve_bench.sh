@@ -22,7 +22,7 @@
 # allowed_batch_sizes list (runs padded to those sizes).
 # Prints every round, each side's best round, p50/p99 latency of that round,
 # the CPU a request took (the server's from /proc, the load generator's from
-# GNU time; median round) and the rate the machine's CPUs would allow at that
+# GNU time; medians of the rounds) and the rate the machine's CPUs would allow at that
 # cost with nothing else running, and the ratios REST/nginx and gRPC/REST.
 #   bash bench/serve_bench.sh [ROUNDS] [THREADS]
 set -euo pipefail
@@ -123,7 +123,7 @@ echo >&2
 curl -s --cacert "$tmp/cert.pem" "https://127.0.0.1:$rport/monitoring/prometheus/metrics" |
   grep -E '^coffer_serve_requests_total|^coffer_serve_batch_size_(sum|count)' >&2
 /usr/bin/python3 - "$tmp" "$rounds" "$threads" "${BATCH:-0}" <<'PY'
-import os, sys
+import os, statistics, sys
 d, rounds, threads, batch = sys.argv[1:5]
 def col(name):
     p = os.path.join(d, name)
@@ -143,9 +143,9 @@ for side, label in (("n", "nginx fixed body, wrk HTTP/1.1"), ("rest", "coffer RE
     print(f"    best {rps[i]:,.0f} req/s, p50 {float(lat[i][0]):.2f} ms, p99 {float(lat[i][1]):.2f} ms")
     cpu = col("cpu_" + side)
     if cpu:
-        srv = sorted(float(x[0]) for x in cpu)[len(cpu) // 2]
-        cli = sorted(float(x[1]) for x in cpu)[len(cpu) // 2]
-        print(f"    CPU a request (median round): server {srv:.1f} us, load generator {cli:.1f} us;"
+        srv = statistics.median(float(x[0]) for x in cpu)
+        cli = statistics.median(float(x[1]) for x in cpu)
+        print(f"    CPU a request (medians of the rounds): server {srv:.1f} us, load generator {cli:.1f} us;"
               f" the {os.cpu_count()} CPUs could do at most {os.cpu_count() * 1e6 / (srv + cli):,.0f} req/s")
 for a, b, label in (("rest", "n", "REST predict / nginx (HTTP/1.1)"), ("grpc", "rest", "gRPC predict / REST predict"),
                     ("grpc", "h2n", "gRPC predict / nginx (HTTP/2)"),
