@@ -75,7 +75,17 @@ enum coffer_err coffer_net_response_add_header(struct coffer_net_response *resp,
         return COFFER_FAIL(COFFER_E_INVALID_ARG, "header %s is set by the server", name);
     if (resp->header_count >= COFFER_NET__MAX_RESP_HEADERS)
         return COFFER_FAIL(COFFER_E_TOO_LARGE, "more than %d response headers", COFFER_NET__MAX_RESP_HEADERS);
-    enum coffer_err r = coffer_buf_printf(&resp->headers, "%s: %s\r\n", name, value);
+    /* four puts, not a printf: headers are added on every answer */
+    size_t nn = strlen(name), vn = strlen(value);
+    enum coffer_err r = coffer_buf_reserve(&resp->headers, nn + vn + 4);
+    if (r == COFFER_OK)
+        r = coffer_buf_put(&resp->headers, name, nn);
+    if (r == COFFER_OK)
+        r = coffer_buf_put(&resp->headers, ": ", 2);
+    if (r == COFFER_OK)
+        r = coffer_buf_put(&resp->headers, value, vn);
+    if (r == COFFER_OK)
+        r = coffer_buf_put(&resp->headers, "\r\n", 2);
     if (r != COFFER_OK) {
         resp->failed = true;
         return r;

@@ -304,7 +304,28 @@ static void update_date(struct coffer_net__worker *w)
     w->date_t = now;
 }
 
-/* Queue one HTTP/1.1 response; returns the bytes queued. */
+/* Copy s to p; returns the end. */
+static char *put_s(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* The decimal digits of v at p; returns the end. */
+static char *put_u(char *p, uint64_t v)
+{
+    char t[20];
+    int i = 0;
+    do
+        t[i++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (i > 0)
+        *p++ = t[--i];
+    return p;
+}
+
+/* Queue one HTTP/1.1 response; returns the bytes queued. The head is put
+ * together with copies, not snprintf (every answer takes this path). */
 static size_t h1_send(struct coffer_net__conn *c, const struct coffer_net_response *resp, bool head_only,
                       bool close)
 {
@@ -313,17 +334,31 @@ static size_t h1_send(struct coffer_net__conn *c, const struct coffer_net_respon
     char line[256];
     /* 1xx, 204 and 304 have no body and no Content-Length (RFC 9110 8.6) */
     bool no_body = resp->status < 200 || resp->status == 204 || resp->status == 304;
-    char length[48] = "";
-    if (!no_body)
-        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", resp->body.size);
-    else
+    if (no_body)
         head_only = true;
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", resp->status,
-                     coffer_net__reason(resp->status), w->date, length, close ? "Connection: close\r\n" : "");
-    if (COFFER_NEVER(n < 0 || (size_t)n >= sizeof(line))) {
+    const char *reason = coffer_net__reason(resp->status);
+    size_t rn = strlen(reason), dn = strlen(w->date);
+    /* "HTTP/1.1 " 3 digits " " reason CRLF "Date: " date CRLF
+     * "Content-Length: " 20 digits CRLF "Connection: close" CRLF */
+    if (COFFER_NEVER(resp->status < 100 || resp->status > 999 || rn + dn + 80 > sizeof(line))) {
         c->closing = true;
         return 0;
     }
+    char *p = put_s(line, "HTTP/1.1 ", 9);
+    p = put_u(p, (uint64_t)resp->status);
+    *p++ = ' ';
+    p = put_s(p, reason, rn);
+    p = put_s(p, "\r\nDate: ", 8);
+    p = put_s(p, w->date, dn);
+    p = put_s(p, "\r\n", 2);
+    if (!no_body) {
+        p = put_s(p, "Content-Length: ", 16);
+        p = put_u(p, (uint64_t)resp->body.size);
+        p = put_s(p, "\r\n", 2);
+    }
+    if (close)
+        p = put_s(p, "Connection: close\r\n", 19);
+    size_t n = (size_t)(p - line);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t total = (size_t)n + resp->headers.size + 2;
     size_t body = head_only ? 0 : resp->body.size;

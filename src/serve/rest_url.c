@@ -148,7 +148,9 @@ static enum coffer_err pct_decode(struct span s, char **out, bool *bad)
     coffer_rd_init(&rd, s.p, s.n);
     size_t w = 0;
     uint8_t c;
-    while (coffer_rd_u8(&rd, &c) == COFFER_OK) {
+    /* the end of the span is the loop's end, not a failed read (a failure
+     * formats its message: a cost on every REST request) */
+    while (coffer_rd_left(&rd) > 0 && coffer_rd_u8(&rd, &c) == COFFER_OK) {
         if (c == 0) {
             *bad = true; /* a raw NUL would cut the name short */
             break;
@@ -168,7 +170,7 @@ static enum coffer_err pct_decode(struct span s, char **out, bool *bad)
         }
         o[w++] = (char)c;
     }
-    coffer_err_clear(); /* the end of input is not an error here */
+    coffer_err_clear(); /* a %XX cut short failed a read: *bad is the answer, not that detail */
     if (*bad) {
         coffer_free(o);
         return COFFER_OK;

@@ -393,6 +393,21 @@ static void test_h1_bodies_and_limits(void **state)
     assert_non_null(second);
     assert_non_null(strstr(second, "\"query\":\"second\""));
     assert_non_null(strstr(second, "Connection: close"));
+    /* the first head as the server puts it together: a Date in IMF-fixdate
+     * form, the body's exact length (the next answer starts right after
+     * it), the handler's header as given, no Connection: close */
+    char *head_end = strstr(out, "\r\n\r\n");
+    assert_non_null(head_end);
+    const char *date = strstr(out, "\r\nDate: ");
+    assert_true(date != NULL && date < head_end);
+    assert_true(date[8 + 29] == '\r' && memcmp(date + 8 + 26, "GMT", 3) == 0 && date[8 + 3] == ',');
+    const char *cl = strstr(out, "\r\nContent-Length: ");
+    assert_true(cl != NULL && cl < head_end);
+    assert_ptr_equal(head_end + 4 + strtoul(cl + 18, NULL, 10), second);
+    const char *ct = strstr(out, "\r\nContent-Type: application/json\r\n");
+    assert_true(ct != NULL && ct < head_end);
+    const char *conn = strstr(out, "Connection: close");
+    assert_true(conn > second);
     free(out);
     /* Content-Length over the cap: 413 before the body is read */
     req = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n";
