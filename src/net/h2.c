@@ -259,6 +259,19 @@ static int data_chunk_cb(nghttp2_session *session, uint8_t flags, int32_t stream
     return 0;
 }
 
+/* A grpc-status value: gRPC's 17 codes from a table (every call ends with
+ * one; snprintf was 0.4 % of a gRPC server's samples), any other number
+ * written into other. */
+static const char *grpc_code_text(int code, char other[16])
+{
+    static const char *const codes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8",
+                                        "9", "10", "11", "12", "13", "14", "15", "16"};
+    if (code >= 0 && code < (int)(sizeof(codes) / sizeof(codes[0])))
+        return codes[code];
+    snprintf(other, 16, "%d", code);
+    return other;
+}
+
 static ssize_t read_out_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                            uint32_t *data_flags, nghttp2_data_source *source, void *user)
 {
@@ -280,8 +293,8 @@ static ssize_t read_out_cb(nghttp2_session *session, int32_t stream_id, uint8_t 
     if (st->out_off == st->out.size) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (st->grpc) {
-            char code[8];
-            snprintf(code, sizeof(code), "%d", st->grpc_code);
+            char other[16];
+            const char *code = grpc_code_text(st->grpc_code, other);
             nghttp2_nv tr[2] = {
                 {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
                 {(uint8_t *)"grpc-message", (uint8_t *)st->grpc_msg, 12, strlen(st->grpc_msg), NGHTTP2_NV_FLAG_NONE},
@@ -359,8 +372,8 @@ static void submit_grpc(struct coffer_net__h2 *h, struct stream *st, struct coff
         rv = nghttp2_submit_response(h->session, st->id, nva, gzip ? 3 : 2, &dp);
     } else {
         /* Trailers-Only */
-        char code[8];
-        snprintf(code, sizeof(code), "%d", reply->code);
+        char other[16];
+        const char *code = grpc_code_text(reply->code, other);
         nghttp2_nv nva[4] = {NV(":status", "200"), NV("content-type", "application/grpc"), NV("grpc-status", code),
                              NV("grpc-message", st->grpc_msg)};
         rv = nghttp2_submit_response(h->session, st->id, nva, st->grpc_msg[0] != '\0' ? 4 : 3, NULL);
