@@ -26,6 +26,16 @@
  * after each, the caller's turn hook runs (work the turn's handlers
  * collected, such as one batch of every ready connection's request), then
  * the answers finished on the thread are sent.
+ * Sending: bufferevent_openssl writes a socket's output only when the loop
+ * reports the socket writable, so every answer cost a turn, an epoll_wait
+ * and two epoll_ctl (EPOLLOUT on, then off). Instead, a connection whose
+ * output grew during a turn is queued (an evbuffer callback on its output)
+ * and sent at the end of the turn by running the bufferevent's own write
+ * event callback, as the loop would on EPOLLOUT: everything a turn answered
+ * on a connection goes out in one write, and the write interest that was
+ * switched on and off within the turn never reaches epoll (the changelist).
+ * A socket that takes only part of it leaves the rest to the usual
+ * EPOLLOUT path.
  * A pending answer holds no reference to its connection: the connection
  * clears the pending's pointer when it closes, so a late answer is dropped.
  *
@@ -73,6 +83,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h> /* the write event, for send_conn */
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -109,6 +120,11 @@ struct coffer_net__conn {
     struct coffer_buf body;
     uint64_t start_ns;
     struct coffer_net_pending *pendings; /* deferred answers not delivered yet */
+    struct evbuffer_cb_entry *out_cb;    /* queues the connection for sending */
+    struct coffer_net__conn *sprev, *snext; /* in the worker's send queue */
+    bool send_queued;
+    bool in_send;   /* its write callback runs from send_queued_conns */
+    bool dead;      /* closed during that run: freed once it returns */
 };
 
 struct coffer_net__worker {
@@ -132,6 +148,7 @@ struct coffer_net__worker {
     bool thread_started;
     struct coffer_net__conn *conns;
     size_t nconns;
+    struct coffer_net__conn *sendq; /* output added this turn, sent at its end */
     bool draining;
     struct coffer_net_response resp;
     time_t date_t;
@@ -236,9 +253,30 @@ static void worker_break(struct coffer_net__worker *w)
     event_base_loopbreak(w->base);
 }
 
+static void sendq_unlink(struct coffer_net__conn *c)
+{
+    if (!c->send_queued)
+        return;
+    if (c->sprev != NULL)
+        c->sprev->snext = c->snext;
+    else
+        c->w->sendq = c->snext;
+    if (c->snext != NULL)
+        c->snext->sprev = c->sprev;
+    c->sprev = c->snext = NULL;
+    c->send_queued = false;
+}
+
 static void conn_close(struct coffer_net__conn *c)
 {
     struct coffer_net__worker *w = c->w;
+    if (c->in_send) {
+        c->dead = true; /* send_conn frees it when the write callback returns */
+        return;
+    }
+    sendq_unlink(c);
+    if (c->out_cb != NULL)
+        (void)evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -725,6 +763,58 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     conn_close(c);
 }
 
+/* Output was added to a connection: send it when the turn ends. */
+static void out_added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    if (info->n_added == 0)
+        return;
+    struct coffer_net__conn *c = arg;
+    if (c->send_queued || !c->handshake_done)
+        return;
+    c->send_queued = true;
+    c->sprev = NULL;
+    c->snext = c->w->sendq;
+    if (c->w->sendq != NULL)
+        c->w->sendq->sprev = c;
+    c->w->sendq = c;
+}
+
+/* Write a connection's output now, by the bufferevent's own write event
+ * callback (what the loop runs on EPOLLOUT; for a socket that is not
+ * writable after all it keeps the rest and waits for EPOLLOUT as usual).
+ * Our write callback is kept out of it (libevent would defer it to the
+ * next turn, one more epoll_wait) and run here once the output is empty. */
+static void send_conn(struct coffer_net__conn *c)
+{
+    struct bufferevent *bev = c->bev;
+    struct event *wev = &bev->ev_write;
+    event_callback_fn fn = event_get_callback(wev);
+    if (fn == NULL || coffer_net__conn_output_pending(c) == 0)
+        return;
+    bufferevent_setcb(bev, read_cb, NULL, event_cb, c);
+    c->in_send = true;
+    fn(event_get_fd(wev), EV_WRITE, event_get_callback_arg(wev));
+    c->in_send = false;
+    if (c->dead) { /* an error closed it from inside */
+        conn_close(c);
+        return;
+    }
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    if (coffer_net__conn_output_pending(c) == 0)
+        write_cb(bev, c);
+}
+
+/* Send every connection the turn gave output (sending may answer more). */
+static void send_queued_conns(struct coffer_net__worker *w)
+{
+    struct coffer_net__conn *c;
+    while ((c = w->sendq) != NULL) {
+        sendq_unlink(c);
+        send_conn(c);
+    }
+}
+
 static void format_addr(const struct sockaddr *sa, char *out, size_t size)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -788,6 +878,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     if (s->have_metrics)
         coffer_net_gauge_add(s->m.open_conns, 1);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    c->out_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), out_added_cb, c);
     set_read_timeout(c, s->cfg.read_timeout_ms);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -1016,8 +1107,9 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The end of a loop turn: the turn hook (which may finish answers, e.g.
- * batches it runs), then the answers finished on this thread; sending
- * them may start pipelined requests, so again until nothing is left. */
+ * batches it runs), then the answers finished on this thread, then the
+ * output of every connection that got some; delivering and sending may
+ * start pipelined requests, so again until nothing is left. */
 static void turn_end(struct coffer_net__worker *w)
 {
     const struct coffer_net_server_config *cfg = &w->srv->cfg;
@@ -1026,9 +1118,13 @@ static void turn_end(struct coffer_net__worker *w)
             cfg->turn_hook(cfg->turn_hook_arg);
         struct coffer_net_pending *list = w->local;
         w->local = NULL;
-        if (list == NULL)
+        if (list != NULL) {
+            deliver_list(list);
+            continue;
+        }
+        if (w->sendq == NULL)
             break;
-        deliver_list(list);
+        send_queued_conns(w);
     }
 }
 

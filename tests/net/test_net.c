@@ -869,6 +869,55 @@ static void test_slow_and_greedy_clients(void **state)
     nt_server_stop(&s);
 }
 
+/* Clients that reset their connection while their answer is being sent
+ * (answers go out at the end of the loop turn, from the bufferevent's write
+ * callback: an error there closes the connection from inside that call).
+ * Some reset before reading anything, some after a few bytes of a 3 MB
+ * answer; the server then serves the next client and holds no connection. */
+static void test_clients_that_reset(void **state)
+{
+    (void)state;
+    struct coffer_net_server_config cfg = {.threads = 1};
+    struct nt_server s;
+    nt_server_start(&s, nt_server_ctx(nt_server_cert(), NULL, false), &cfg);
+    const char *req = "GET /big?n=3000000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 24; i++) {
+        struct raw_conn rc;
+        raw_open(&rc, s.port);
+        assert_int_equal(SSL_write(rc.ssl, req, (int)strlen(req)), (int)strlen(req));
+        if (i % 3 == 1) {
+            char b[64];
+            assert_true(SSL_read(rc.ssl, b, sizeof(b)) > 0);
+        } else if (i % 3 == 2) {
+            usleep(2000);
+        }
+        struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close sends RST */
+        assert_int_equal(setsockopt(rc.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        raw_close(&rc);
+    }
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "%s/echo", s.url);
+    struct nt_resp r;
+    nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    nt_resp_free(&r);
+    /* every reset connection is gone: only the one asking is open */
+    snprintf(url, sizeof(url), "%s/metrics", s.url);
+    bool one = false;
+    for (int k = 0; k < 100 && !one; k++) {
+        nt_curl(h, url, "GET", NULL, 0, CURL_HTTP_VERSION_1_1, NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+        one = strstr(r.body, "coffer_http_open_connections 1\n") != NULL;
+        nt_resp_free(&r);
+        if (!one)
+            usleep(20000);
+    }
+    assert_true(one);
+    curl_easy_cleanup(h);
+    nt_server_stop(&s);
+}
+
 /* ----------------------------------------------------------- graceful stop */
 
 struct slow_arg {
@@ -1452,6 +1501,7 @@ int main(void)
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_many_clients),
         cmocka_unit_test(test_slow_and_greedy_clients),
+        cmocka_unit_test(test_clients_that_reset),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_stop_from_signal_handler),
         cmocka_unit_test(test_max_connections),
